@@ -1,0 +1,1 @@
+namespace ampc { void frontend_placeholder() {} }

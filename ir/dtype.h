@@ -1,0 +1,35 @@
+// Element types of the IR. Names are short (f32, bf16, ...) because they appear on every value
+// in the textual IR.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace ampc {
+
+enum class DType : uint8_t {
+  kUndefined = 0,
+  kFloat32,
+  kFloat16,
+  kBFloat16,
+  kFloat64,
+  kInt64,
+  kInt32,
+  kInt8,
+  kUInt8,
+  kBool,
+};
+
+inline constexpr DType kAllDTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16,
+                                       DType::kFloat64, DType::kInt64,   DType::kInt32,
+                                       DType::kInt8,    DType::kUInt8,   DType::kBool};
+
+std::string_view DTypeName(DType t);                // "f32", "bf16", ...; "?" for undefined
+std::optional<DType> DTypeFromName(std::string_view name);
+int DTypeSize(DType t);                             // bytes per element; 0 for undefined
+bool IsFloat(DType t);                              // f16 bf16 f32 f64
+bool IsHalf(DType t);                               // f16 bf16
+bool IsInteger(DType t);                            // i64 i32 i8 u8
+
+}  // namespace ampc

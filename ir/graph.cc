@@ -1,0 +1,214 @@
+#include "ir/graph.h"
+
+#include <algorithm>
+#include <queue>
+
+namespace ampc {
+
+const char* AttrKindName(AttrKind k) {
+  switch (k) {
+    case AttrKind::kInt: return "int";
+    case AttrKind::kFloat: return "float";
+    case AttrKind::kString: return "string";
+    case AttrKind::kTensor: return "tensor";
+    case AttrKind::kInts: return "ints";
+    case AttrKind::kFloats: return "floats";
+    case AttrKind::kStrings: return "strings";
+  }
+  return "?";
+}
+
+void Value::set_initializer(Tensor t) { initializer_ = std::make_shared<const Tensor>(std::move(t)); }
+
+void Node::SetInput(int i, Value* v) {
+  AMPC_CHECK(i >= 0 && i < num_inputs());
+  if (Value* old = inputs_[i]) {
+    auto& u = old->uses_;
+    u.erase(std::find(u.begin(), u.end(), Use{this, i}));
+  }
+  inputs_[i] = v;
+  if (v) v->uses_.push_back({this, i});
+}
+
+const Attribute* Node::attr(const std::string& key) const {
+  auto it = attrs_.find(key);
+  return it == attrs_.end() ? nullptr : &it->second;
+}
+int64_t Node::attr_int(const std::string& key, int64_t dflt) const {
+  const Attribute* a = attr(key);
+  return a && a->kind() == AttrKind::kInt ? a->i() : dflt;
+}
+float Node::attr_float(const std::string& key, float dflt) const {
+  const Attribute* a = attr(key);
+  return a && a->kind() == AttrKind::kFloat ? a->f() : dflt;
+}
+std::string Node::attr_string(const std::string& key, const std::string& dflt) const {
+  const Attribute* a = attr(key);
+  return a && a->kind() == AttrKind::kString ? a->s() : dflt;
+}
+std::vector<int64_t> Node::attr_ints(const std::string& key) const {
+  const Attribute* a = attr(key);
+  return a && a->kind() == AttrKind::kInts ? a->ints() : std::vector<int64_t>{};
+}
+
+std::string Node::Describe() const {
+  std::string op = domain_.empty() ? op_type_ : domain_ + "::" + op_type_;
+  return "node '" + name_ + "' (" + op + ")";
+}
+
+Value* Graph::NewValue(const std::string& name, ValueKind kind) {
+  auto v = std::make_unique<Value>();
+  v->name_ = name;
+  v->kind_ = kind;
+  Value* raw = v.get();
+  values_.push_back(std::move(v));
+  by_name_[name] = raw;
+  return raw;
+}
+
+StatusOr<Value*> Graph::AddInput(const std::string& name, TensorType type) {
+  if (name.empty()) return InvalidArgument("graph input with an empty name");
+  if (by_name_.count(name)) return InvalidArgument("value '" + name + "' is defined twice");
+  Value* v = NewValue(name, ValueKind::kInput);
+  v->type_ = std::move(type);
+  inputs_.push_back(v);
+  return v;
+}
+
+StatusOr<Value*> Graph::AddInitializer(const std::string& name, Tensor data) {
+  if (name.empty()) return InvalidArgument("initializer with an empty name");
+  if (by_name_.count(name)) return InvalidArgument("value '" + name + "' is defined twice");
+  Value* v = NewValue(name, ValueKind::kInitializer);
+  v->type_ = data.type();
+  v->set_initializer(std::move(data));
+  initializers_.push_back(v);
+  return v;
+}
+
+StatusOr<Node*> Graph::AddNode(const std::string& op_type, const std::string& domain,
+                               const std::string& node_name, const std::vector<Value*>& inputs,
+                               const std::vector<std::string>& output_names, AttributeMap attrs) {
+  for (const std::string& o : output_names) {
+    if (!o.empty() && by_name_.count(o)) {
+      return InvalidArgument("value '" + o + "' is defined twice (again as an output of node '" +
+                             node_name + "' (" + op_type + "))");
+    }
+  }
+  auto n = std::make_unique<Node>();
+  Node* node = n.get();
+  node->op_type_ = op_type;
+  node->domain_ = domain;
+  node->name_ = node_name;
+  node->attrs_ = std::move(attrs);
+  node->inputs_ = inputs;
+  for (int i = 0; i < static_cast<int>(inputs.size()); ++i) {
+    if (inputs[i]) inputs[i]->uses_.push_back({node, i});
+  }
+  for (int i = 0; i < static_cast<int>(output_names.size()); ++i) {
+    Value* v = nullptr;
+    if (!output_names[i].empty()) {
+      v = NewValue(output_names[i], ValueKind::kNodeOutput);
+      v->producer_ = node;
+      v->producer_output_ = i;
+    }
+    node->outputs_.push_back(v);
+  }
+  node_storage_.push_back(std::move(n));
+  if (!order_dirty_) order_.push_back(node);
+  return node;
+}
+
+std::string Graph::UniqueName(const std::string& stem) const {
+  if (!by_name_.count(stem)) return stem;
+  for (int64_t i = 1;; ++i) {
+    std::string s = stem + "_" + std::to_string(i);
+    if (!by_name_.count(s)) return s;
+  }
+}
+
+const std::vector<Node*>& Graph::nodes() const {
+  if (order_dirty_) {
+    std::erase_if(order_, [](Node* n) { return n->dead_; });
+    order_dirty_ = false;
+  }
+  return order_;
+}
+
+Value* Graph::FindValue(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+void Graph::ReplaceAllUsesWith(Value* from, Value* to) {
+  std::vector<Use> uses = from->uses_;
+  for (const Use& u : uses) u.user->SetInput(u.operand, to);
+  for (Value*& o : outputs_) {
+    if (o == from) o = to;
+  }
+}
+
+void Graph::RemoveNode(Node* n) {
+  for (int i = 0; i < n->num_inputs(); ++i) n->SetInput(i, nullptr);
+  for (Value* o : n->outputs_) {
+    if (!o) continue;
+    AMPC_CHECK(o->uses_.empty());
+    by_name_.erase(o->name_);
+    o->producer_ = nullptr;
+  }
+  n->dead_ = true;
+  nodes();  // flush previous removals so order_ only holds live nodes plus this one
+  order_dirty_ = true;
+}
+
+Status Graph::TopologicalSort() {
+  const std::vector<Node*>& cur = nodes();
+  std::unordered_map<const Node*, int> pending;  // producers not yet placed
+  pending.reserve(cur.size());
+  for (Node* n : cur) {
+    int count = 0;
+    for (Value* v : n->inputs_) {
+      if (v && v->producer_) ++count;
+    }
+    pending[n] = count;
+  }
+  // Kahn's algorithm, taking ready nodes in their current order so a sorted graph is unchanged.
+  std::unordered_map<const Node*, size_t> position;
+  for (size_t i = 0; i < cur.size(); ++i) position[cur[i]] = i;
+  auto later = [&](Node* a, Node* b) { return position[a] > position[b]; };
+  std::priority_queue<Node*, std::vector<Node*>, decltype(later)> ready(later);
+  for (Node* n : cur) {
+    if (pending[n] == 0) ready.push(n);
+  }
+  std::vector<Node*> sorted;
+  sorted.reserve(cur.size());
+  while (!ready.empty()) {
+    Node* n = ready.top();
+    ready.pop();
+    sorted.push_back(n);
+    for (Value* o : n->outputs_) {
+      if (!o) continue;
+      for (const Use& u : o->uses_) {
+        if (--pending[u.user] == 0) ready.push(u.user);
+      }
+    }
+  }
+  if (sorted.size() != cur.size()) {
+    // Walk backwards through unplaced producers until a node repeats: that node is on a cycle.
+    Node* n = *std::find_if(cur.begin(), cur.end(), [&](Node* x) { return pending[x] > 0; });
+    std::unordered_map<const Node*, bool> seen;
+    while (!seen[n]) {
+      seen[n] = true;
+      for (Value* v : n->inputs_) {
+        if (v && v->producer_ && pending[v->producer_] > 0) {
+          n = v->producer_;
+          break;
+        }
+      }
+    }
+    return InvalidArgument("the graph has a cycle through " + n->Describe());
+  }
+  order_ = std::move(sorted);
+  return Status::Ok();
+}
+
+}  // namespace ampc

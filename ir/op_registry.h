@@ -1,0 +1,59 @@
+// The op registry: what ampc knows about each operator. Per op: arity, type and shape
+// inference, and the slots later stages fill (autocast class for the precision pass, gradient
+// rule for autodiff). Ops are registered once, at first use of OpRegistry::Global().
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/status.h"
+
+namespace ampc {
+
+// How the autocast pass treats an op (TensorFlow's four lists; defaults follow PyTorch's CUDA
+// autocast policy). kUnset until the mixed-precision stage assigns it.
+enum class AutocastClass : uint8_t { kUnset, kAllow, kDeny, kInfer, kClear };
+
+// Infers the types of `node`'s outputs from its inputs and attributes, and validates them.
+// Errors describe the problem only; the caller adds the node's name and op.
+using InferFn = Status (*)(Node& node);
+
+struct GradientContext;  // defined by the autodiff stage
+using GradientFn = Status (*)(GradientContext& ctx);
+
+struct OpSchema {
+  std::string domain;  // "" = ai.onnx
+  std::string op_type;
+  int min_inputs = 0, max_inputs = 0;
+  int min_outputs = 1, max_outputs = 1;
+  InferFn infer = nullptr;
+  AutocastClass autocast = AutocastClass::kUnset;
+  GradientFn gradient = nullptr;
+};
+
+class OpRegistry {
+ public:
+  static OpRegistry& Global();
+  void Register(OpSchema schema);
+  const OpSchema* Find(const std::string& domain, const std::string& op_type) const;
+  std::vector<const OpSchema*> All() const;
+
+ private:
+  std::map<std::pair<std::string, std::string>, OpSchema> ops_;
+};
+
+// Checks arity against the schema and runs its inference. Errors name the node and op.
+Status InferNode(Node& node);
+// Runs InferNode over the whole graph in topological order.
+Status InferGraph(Graph& graph);
+
+// Registration entry points, one per op family (ir/ops/*.cc).
+void RegisterElementwiseOps(OpRegistry& r);
+void RegisterShapeOps(OpRegistry& r);
+void RegisterNNOps(OpRegistry& r);
+void RegisterReductionOps(OpRegistry& r);
+
+}  // namespace ampc

@@ -1,0 +1,101 @@
+#include "ir/tensor.h"
+
+#include <cmath>
+
+namespace ampc {
+
+namespace {
+template <typename T>
+T Load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+}  // namespace
+
+Tensor Tensor::FromInt64s(const std::vector<int64_t>& v, std::vector<int64_t> dims) {
+  std::vector<uint8_t> b(v.size() * 8);
+  if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return Tensor(DType::kInt64, std::move(dims), std::move(b));
+}
+
+Tensor Tensor::FromFloats(const std::vector<float>& v, std::vector<int64_t> dims) {
+  std::vector<uint8_t> b(v.size() * 4);
+  if (!v.empty()) std::memcpy(b.data(), v.data(), b.size());
+  return Tensor(DType::kFloat32, std::move(dims), std::move(b));
+}
+
+int64_t Tensor::NumElements() const {
+  int64_t n = 1;
+  for (int64_t d : dims_) n *= d;
+  return n;
+}
+
+TensorType Tensor::type() const {
+  std::vector<Dim> d(dims_.begin(), dims_.end());
+  return TensorType(dtype_, std::move(d));
+}
+
+std::optional<std::vector<int64_t>> Tensor::AsInt64s() const {
+  if (elided_) return std::nullopt;
+  const int64_t n = NumElements();
+  if (n * DTypeSize(dtype_) != static_cast<int64_t>(bytes_.size())) return std::nullopt;
+  std::vector<int64_t> out(n);
+  const uint8_t* p = bytes_.data();
+  for (int64_t i = 0; i < n; ++i) {
+    switch (dtype_) {
+      case DType::kInt64: out[i] = Load<int64_t>(p + 8 * i); break;
+      case DType::kInt32: out[i] = Load<int32_t>(p + 4 * i); break;
+      case DType::kInt8: out[i] = Load<int8_t>(p + i); break;
+      case DType::kUInt8: out[i] = Load<uint8_t>(p + i); break;
+      case DType::kBool: out[i] = p[i] != 0; break;
+      default: return std::nullopt;
+    }
+  }
+  return out;
+}
+
+std::optional<std::vector<double>> Tensor::AsDoubles() const {
+  if (elided_) return std::nullopt;
+  const int64_t n = NumElements();
+  if (n * DTypeSize(dtype_) != static_cast<int64_t>(bytes_.size())) return std::nullopt;
+  if (!IsFloat(dtype_)) {
+    auto ints = AsInt64s();
+    if (!ints) return std::nullopt;
+    return std::vector<double>(ints->begin(), ints->end());
+  }
+  std::vector<double> out(n);
+  const uint8_t* p = bytes_.data();
+  for (int64_t i = 0; i < n; ++i) {
+    switch (dtype_) {
+      case DType::kFloat32: out[i] = Load<float>(p + 4 * i); break;
+      case DType::kFloat64: out[i] = Load<double>(p + 8 * i); break;
+      case DType::kFloat16: out[i] = HalfBitsToFloat(Load<uint16_t>(p + 2 * i)); break;
+      case DType::kBFloat16: out[i] = BFloat16BitsToFloat(Load<uint16_t>(p + 2 * i)); break;
+      default: return std::nullopt;
+    }
+  }
+  return out;
+}
+
+float HalfBitsToFloat(uint16_t h) {
+  const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  float v;
+  if (exp == 0) {
+    v = std::ldexp(static_cast<float>(mant), -24);  // subnormal or zero
+  } else if (exp == 31) {
+    v = mant ? std::nanf("") : INFINITY;
+  } else {
+    v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
+  }
+  return sign ? -v : v;
+}
+
+float BFloat16BitsToFloat(uint16_t b) {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float v;
+  std::memcpy(&v, &bits, 4);
+  return v;
+}
+
+}  // namespace ampc

@@ -1,0 +1,1 @@
+namespace ampc { void runtime_placeholder() {} }
