@@ -1,7 +1,7 @@
 #include "ir/graph.h"
 
 #include <algorithm>
-#include <queue>
+#include "ir/topo_sort.h"
 
 namespace ampc {
 
@@ -162,51 +162,20 @@ void Graph::RemoveNode(Node* n) {
 
 Status Graph::TopologicalSort() {
   const std::vector<Node*>& cur = nodes();
-  std::unordered_map<const Node*, int> pending;  // producers not yet placed
-  pending.reserve(cur.size());
-  for (Node* n : cur) {
-    int count = 0;
-    for (Value* v : n->inputs_) {
-      if (v && v->producer_) ++count;
+  std::unordered_map<const Node*, int> index;
+  index.reserve(cur.size());
+  for (size_t i = 0; i < cur.size(); ++i) index[cur[i]] = static_cast<int>(i);
+  std::vector<std::vector<int>> preds(cur.size());
+  for (size_t i = 0; i < cur.size(); ++i) {
+    for (Value* v : cur[i]->inputs_) {
+      if (v && v->producer_) preds[i].push_back(index.at(v->producer_));
     }
-    pending[n] = count;
   }
-  // Kahn's algorithm, taking ready nodes in their current order so a sorted graph is unchanged.
-  std::unordered_map<const Node*, size_t> position;
-  for (size_t i = 0; i < cur.size(); ++i) position[cur[i]] = i;
-  auto later = [&](Node* a, Node* b) { return position[a] > position[b]; };
-  std::priority_queue<Node*, std::vector<Node*>, decltype(later)> ready(later);
-  for (Node* n : cur) {
-    if (pending[n] == 0) ready.push(n);
-  }
+  ASSIGN_OR_RETURN(std::vector<int> order,
+                   TopologicalOrder(preds, [&](int k) { return cur[k]->Describe(); }));
   std::vector<Node*> sorted;
-  sorted.reserve(cur.size());
-  while (!ready.empty()) {
-    Node* n = ready.top();
-    ready.pop();
-    sorted.push_back(n);
-    for (Value* o : n->outputs_) {
-      if (!o) continue;
-      for (const Use& u : o->uses_) {
-        if (--pending[u.user] == 0) ready.push(u.user);
-      }
-    }
-  }
-  if (sorted.size() != cur.size()) {
-    // Walk backwards through unplaced producers until a node repeats: that node is on a cycle.
-    Node* n = *std::find_if(cur.begin(), cur.end(), [&](Node* x) { return pending[x] > 0; });
-    std::unordered_map<const Node*, bool> seen;
-    while (!seen[n]) {
-      seen[n] = true;
-      for (Value* v : n->inputs_) {
-        if (v && v->producer_ && pending[v->producer_] > 0) {
-          n = v->producer_;
-          break;
-        }
-      }
-    }
-    return InvalidArgument("the graph has a cycle through " + n->Describe());
-  }
+  sorted.reserve(order.size());
+  for (int k : order) sorted.push_back(cur[k]);
   order_ = std::move(sorted);
   return Status::Ok();
 }

@@ -1,1 +1,0 @@
-namespace ampc { void codegen_placeholder() {} }

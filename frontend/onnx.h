@@ -1,0 +1,36 @@
+// ONNX ModelProto <-> Graph. Import accepts ai.onnx opsets 11 to 17 and normalises older op
+// versions to ampc's canonical opset-17 form; export writes opset 17 with raw_data tensors.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "ir/graph.h"
+#include "ir/status.h"
+
+namespace ampc {
+
+inline constexpr int64_t kMinOnnxOpset = 11;
+inline constexpr int64_t kMaxOnnxOpset = 17;
+
+struct ImportOptions {
+  bool run_onnx_checker = true;  // also run ONNX's own checker on the model
+};
+
+// Reads, checks, converts, infers shapes and verifies. Errors start with the file's path.
+StatusOr<std::unique_ptr<Graph>> ImportOnnxFile(const std::string& path,
+                                                const ImportOptions& opts = {});
+// Same from serialized bytes; external data is resolved against `model_dir` (empty: refused).
+StatusOr<std::unique_ptr<Graph>> ImportOnnxBytes(std::string_view bytes, const std::string& model_dir,
+                                                 const std::string& display_name,
+                                                 const ImportOptions& opts = {});
+
+// Serializes the graph as an ONNX model (ai.onnx opset 17, IR version 8) and runs ONNX's
+// checker on the result. Elided tensors cannot be exported.
+StatusOr<std::string> ExportOnnxBytes(const Graph& g);
+// Writes atomically: a temporary file next to `path`, then rename, so an existing file is never
+// left half-written.
+Status ExportOnnxFile(const Graph& g, const std::string& path);
+
+}  // namespace ampc

@@ -1,0 +1,447 @@
+// ONNX import: ModelProto -> Graph.
+//
+// Order of work, chosen so that each bad input gets the most precise message:
+//   1. bytes -> ModelProto (protobuf), IR version and opset checks;
+//   2. graph inputs and initializers (types, dims, data sizes, external data);
+//   3. NodeProtos sorted topologically by name (undefined values and cycles are found here),
+//      each converted, normalised to opset-17 form and shape-inferred as it is added;
+//   4. declared types (value_info, graph outputs) reconciled with the inferred ones;
+//   5. ONNX's own checker, for anything the steps above do not look at.
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "frontend/onnx.h"
+#include "frontend/onnx_tensor.h"
+#include "ir/file_io.h"
+#include "ir/op_registry.h"
+#include "ir/topo_sort.h"
+#include "ir/verifier.h"
+
+namespace ampc {
+namespace {
+
+using onnx_conv::TensorFromProto;
+using onnx_conv::TypeFromProto;
+
+constexpr int64_t kMaxKnownInts = 64;  // small integer initializers feed shape arithmetic
+
+bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
+
+std::string DescribeProto(const onnx::NodeProto& n) {
+  std::string op = IsDefaultDomain(n.domain()) ? n.op_type() : n.domain() + "::" + n.op_type();
+  return "node '" + n.name() + "' (" + op + ")";
+}
+
+void SetKnownIntsFromInitializer(Value* v) {
+  const Tensor* t = v->initializer();
+  if (!t || t->dims().size() > 1 || t->NumElements() > kMaxKnownInts) return;
+  auto ints = t->AsInt64s();
+  if (!ints || t->dtype() == DType::kBool) return;
+  v->set_known_ints(std::vector<Dim>(ints->begin(), ints->end()));
+}
+
+// Merges a type declared in the model (value_info / graph output) into the inferred one.
+StatusOr<TensorType> Reconcile(const TensorType& inferred, const TensorType& declared,
+                               const std::string& what) {
+  TensorType out = inferred;
+  if (declared.dtype != DType::kUndefined) {
+    if (out.dtype == DType::kUndefined) {
+      out.dtype = declared.dtype;
+    } else if (out.dtype != declared.dtype) {
+      return InvalidArgument("type mismatch: " + what + " is declared " +
+                             std::string(DTypeName(declared.dtype)) + " but computes " +
+                             std::string(DTypeName(out.dtype)));
+    }
+  }
+  if (!declared.has_rank) return out;
+  if (!out.has_rank) {
+    out.has_rank = true;
+    out.dims = declared.dims;
+    return out;
+  }
+  if (out.rank() != declared.rank()) {
+    return InvalidArgument("shape mismatch: " + what + " is declared " + declared.ToString() +
+                           " but computes " + out.ToString());
+  }
+  for (size_t i = 0; i < out.dims.size(); ++i) {
+    const Dim& d = declared.dims[i];
+    Dim& o = out.dims[i];
+    if (o.is_static() && d.is_static() && o.value() != d.value()) {
+      return InvalidArgument("shape mismatch: " + what + " is declared " + declared.ToString() +
+                             " but computes " + out.ToString());
+    }
+    if (o.is_unknown() || (o.is_symbolic() && d.is_static())) o = d;
+  }
+  return out;
+}
+
+class Importer {
+ public:
+  Importer(const onnx::ModelProto& m, std::string model_dir, Graph& g)
+      : model_(m), graph_proto_(m.graph()), model_dir_(std::move(model_dir)), g_(g) {}
+
+  Status Run() {
+    RETURN_IF_ERROR(CheckOpsets());
+    g_.set_name(graph_proto_.name());
+    RETURN_IF_ERROR(CollectDeclaredTypes());
+    RETURN_IF_ERROR(AddInitializers());
+    RETURN_IF_ERROR(AddInputs());
+    ASSIGN_OR_RETURN(std::vector<int> order, SortNodes());
+    for (int i : order) RETURN_IF_ERROR(AddNode(graph_proto_.node(i)));
+    return AddOutputs();
+  }
+
+ private:
+  Status CheckOpsets() {
+    bool have_default = false;
+    for (const auto& os : model_.opset_import()) {
+      const std::string domain = IsDefaultDomain(os.domain()) ? "" : os.domain();
+      if (domain.empty()) {
+        have_default = true;
+        opset_ = os.version();
+        if (opset_ > kMaxOnnxOpset) {
+          return Unimplemented("opset " + std::to_string(opset_) +
+                               " of domain ai.onnx is newer than the newest supported (" +
+                               std::to_string(kMaxOnnxOpset) + ")");
+        }
+        if (opset_ < kMinOnnxOpset) {
+          return Unimplemented("opset " + std::to_string(opset_) +
+                               " of domain ai.onnx is older than the oldest supported (" +
+                               std::to_string(kMinOnnxOpset) +
+                               "); convert it with onnx.version_converter");
+        }
+      } else if (domain == "ai.onnx.preview.training" && os.version() > 1) {
+        return Unimplemented("opset " + std::to_string(os.version()) +
+                             " of domain ai.onnx.preview.training is newer than supported (1)");
+      }
+      g_.opsets()[domain] = domain.empty() ? kMaxOnnxOpset : os.version();
+    }
+    if (!have_default) {
+      return InvalidArgument("the model imports no ai.onnx opset (opset_import is empty)");
+    }
+    return Status::Ok();
+  }
+
+  Status CollectDeclaredTypes() {
+    auto collect = [&](const onnx::ValueInfoProto& vi, const char* kind) -> Status {
+      if (!vi.has_type()) return Status::Ok();
+      ASSIGN_OR_RETURN(TensorType t,
+                       TypeFromProto(vi.type(), std::string(kind) + " '" + vi.name() + "'"));
+      declared_[vi.name()] = std::move(t);
+      return Status::Ok();
+    };
+    for (const auto& vi : graph_proto_.value_info()) RETURN_IF_ERROR(collect(vi, "value"));
+    for (const auto& vi : graph_proto_.output()) RETURN_IF_ERROR(collect(vi, "graph output"));
+    return Status::Ok();
+  }
+
+  Status AddInitializers() {
+    for (const auto& t : graph_proto_.initializer()) {
+      const std::string what = "initializer '" + t.name() + "'";
+      ASSIGN_OR_RETURN(Tensor data, TensorFromProto(t, model_dir_, what));
+      ASSIGN_OR_RETURN(Value * v, g_.AddInitializer(t.name(), std::move(data)));
+      SetKnownIntsFromInitializer(v);
+    }
+    if (graph_proto_.sparse_initializer_size() > 0) {
+      return Unimplemented("sparse initializers are not supported");
+    }
+    return Status::Ok();
+  }
+
+  Status AddInputs() {
+    for (const auto& in : graph_proto_.input()) {
+      const std::string what = "graph input '" + in.name() + "'";
+      if (!in.has_type()) return InvalidArgument(what + " has no type");
+      ASSIGN_OR_RETURN(TensorType t, TypeFromProto(in.type(), what));
+      if (Value* init = g_.FindValue(in.name())) {
+        // Older exporters list initializers among the inputs too; the initializer wins.
+        if (init->kind() == ValueKind::kInitializer) {
+          auto r = Reconcile(init->type(), t, what);
+          if (!r.ok()) return r.status();
+          continue;
+        }
+      }
+      if (t.dtype == DType::kUndefined) return InvalidArgument(what + " has no element type");
+      RETURN_IF_ERROR(g_.AddInput(in.name(), std::move(t)).status());
+    }
+    return Status::Ok();
+  }
+
+  // Orders NodeProtos so that every value is defined before it is used.
+  StatusOr<std::vector<int>> SortNodes() {
+    const int n = graph_proto_.node_size();
+    std::unordered_map<std::string, int> producer;
+    for (int i = 0; i < n; ++i) {
+      for (const std::string& o : graph_proto_.node(i).output()) {
+        if (o.empty()) continue;
+        if (producer.count(o) || g_.FindValue(o)) {
+          return InvalidArgument("value '" + o + "' is defined twice (again by " +
+                                 DescribeProto(graph_proto_.node(i)) + ")");
+        }
+        producer[o] = i;
+      }
+    }
+    std::vector<std::vector<int>> preds(n);
+    for (int i = 0; i < n; ++i) {
+      const auto& node = graph_proto_.node(i);
+      for (const std::string& in : node.input()) {
+        if (in.empty()) continue;
+        auto it = producer.find(in);
+        if (it != producer.end()) {
+          preds[i].push_back(it->second);
+        } else if (!g_.FindValue(in)) {
+          return InvalidArgument("use of undefined value '" + in + "' by " + DescribeProto(node));
+        }
+      }
+    }
+    return TopologicalOrder(preds, [&](int k) { return DescribeProto(graph_proto_.node(k)); });
+  }
+
+  StatusOr<AttributeMap> ConvertAttributes(const onnx::NodeProto& node) {
+    AttributeMap attrs;
+    for (const auto& a : node.attribute()) {
+      const std::string what = DescribeProto(node) + " attribute '" + a.name() + "'";
+      if (!a.ref_attr_name().empty()) {
+        return Unimplemented(what + " refers to a function attribute");
+      }
+      using AP = onnx::AttributeProto;
+      switch (a.type()) {
+        case AP::INT: attrs[a.name()] = Attribute(static_cast<int64_t>(a.i())); break;
+        case AP::FLOAT: attrs[a.name()] = Attribute(a.f()); break;
+        case AP::STRING: attrs[a.name()] = Attribute(a.s()); break;
+        case AP::INTS:
+          attrs[a.name()] = Attribute(std::vector<int64_t>(a.ints().begin(), a.ints().end()));
+          break;
+        case AP::FLOATS:
+          attrs[a.name()] = Attribute(std::vector<float>(a.floats().begin(), a.floats().end()));
+          break;
+        case AP::STRINGS:
+          attrs[a.name()] =
+              Attribute(std::vector<std::string>(a.strings().begin(), a.strings().end()));
+          break;
+        case AP::TENSOR: {
+          ASSIGN_OR_RETURN(Tensor t, TensorFromProto(a.t(), model_dir_, what));
+          attrs[a.name()] = Attribute(std::move(t));
+          break;
+        }
+        default:
+          return Unimplemented(what + " has unsupported attribute type " +
+                               AP::AttributeType_Name(a.type()));
+      }
+    }
+    return attrs;
+  }
+
+  // Moves an attribute that later opsets turned into an input (Split's split, Squeeze's axes,
+  // ...) into a fresh int64 initializer at input position `pos`.
+  Status AttrToInput(const std::string& node_name, AttributeMap& attrs, const std::string& key,
+                     size_t pos, std::vector<Value*>& inputs) {
+    auto it = attrs.find(key);
+    if (it == attrs.end()) return Status::Ok();
+    if (it->second.kind() != AttrKind::kInts) {
+      return InvalidArgument("attribute '" + key + "' of node '" + node_name +
+                             "' must be a list of ints");
+    }
+    const std::vector<int64_t> v = it->second.ints();
+    attrs.erase(it);
+    ASSIGN_OR_RETURN(Value * init,
+                     g_.AddInitializer(g_.UniqueName(node_name + "_" + key),
+                                       Tensor::FromInt64s(v, {static_cast<int64_t>(v.size())})));
+    SetKnownIntsFromInitializer(init);
+    if (inputs.size() < pos) inputs.resize(pos, nullptr);
+    inputs.insert(inputs.begin() + pos, init);
+    return Status::Ok();
+  }
+
+  Status Normalise(const onnx::NodeProto& node, std::string& op, AttributeMap& attrs,
+                   std::vector<Value*>& inputs, std::vector<std::string>& outputs) {
+    const std::string& name = node.name();
+    if (opset_ < 13 && op == "Split") return AttrToInput(name, attrs, "split", 1, inputs);
+    if (opset_ < 13 && (op == "Squeeze" || op == "Unsqueeze" || op == "ReduceSum")) {
+      return AttrToInput(name, attrs, "axes", 1, inputs);
+    }
+    if (opset_ < 12 && op == "Dropout") {
+      auto it = attrs.find("ratio");
+      if (it != attrs.end() && it->second.kind() == AttrKind::kFloat) {
+        ASSIGN_OR_RETURN(Value * r, g_.AddInitializer(g_.UniqueName(name + "_ratio"),
+                                                      Tensor::FromFloats({it->second.f()}, {})));
+        attrs.erase(it);
+        inputs.resize(1);
+        inputs.push_back(r);
+      }
+    }
+    if (opset_ < 14 && op == "BatchNormalization" && outputs.size() > 1) {
+      // Opsets 9-13 signal training by asking for the running statistics; outputs 4 and 5
+      // (saved mean / inverse std) have no opset-17 equivalent.
+      attrs["training_mode"] = Attribute(int64_t{1});
+      for (size_t i = 3; i < outputs.size(); ++i) {
+        if (!outputs[i].empty() && used_names_.count(outputs[i])) {
+          return Unimplemented(DescribeProto(node) + " uses output " + std::to_string(i) +
+                               " (saved statistics of opset < 14), which is not supported");
+        }
+      }
+      outputs.resize(3);
+    }
+    return Status::Ok();
+  }
+
+  // Softmax/LogSoftmax before opset 13 normalise over the flattened [axis:] block. Where that
+  // is not just the last axis, rewrite as Flatten -> Softmax(-1) -> Reshape(original shape).
+  StatusOr<bool> RewriteOldSoftmax(const onnx::NodeProto& node, const std::string& op,
+                                   const AttributeMap& attrs, const std::vector<Value*>& inputs,
+                                   const std::vector<std::string>& outputs) {
+    if (opset_ >= 13 || (op != "Softmax" && op != "LogSoftmax") || inputs.size() != 1 ||
+        !inputs[0] || outputs.size() != 1) {
+      return false;
+    }
+    Value* x = inputs[0];
+    const int64_t axis = attrs.count("axis") ? attrs.at("axis").i() : 1;
+    const TensorType& t = x->type();
+    if (t.has_rank && (axis == t.rank() - 1 || axis == -1)) return false;
+    const std::string& name = node.name();
+    auto add = [&](const std::string& o, const std::string& suffix, std::vector<Value*> in,
+                   const std::string& out, AttributeMap a) -> StatusOr<Value*> {
+      ASSIGN_OR_RETURN(Node * n, g_.AddNode(o, "", name + suffix, in, {out}, std::move(a)));
+      RETURN_IF_ERROR(InferNode(*n));
+      return n->output(0);
+    };
+    ASSIGN_OR_RETURN(Value * flat, add("Flatten", "_flatten", {x}, g_.UniqueName(name + "_flat"),
+                                       {{"axis", Attribute(axis)}}));
+    ASSIGN_OR_RETURN(Value * sm, add(op, "", {flat}, g_.UniqueName(name + "_2d"),
+                                     {{"axis", Attribute(int64_t{-1})}}));
+    ASSIGN_OR_RETURN(Value * shape, add("Shape", "_shape", {x}, g_.UniqueName(name + "_shape"), {}));
+    ASSIGN_OR_RETURN(Value * y, add("Reshape", "_reshape", {sm, shape}, outputs[0], {}));
+    RETURN_IF_ERROR(ApplyDeclared(y));
+    return true;
+  }
+
+  Status AddNode(const onnx::NodeProto& node) {
+    std::string op = node.op_type();
+    const std::string domain = IsDefaultDomain(node.domain()) ? "" : node.domain();
+    if (!OpRegistry::Global().Find(domain, op)) {
+      auto it = g_.opsets().find(domain);
+      const std::string version = it == g_.opsets().end() ? "not imported"
+                                                           : std::to_string(domain.empty() ? opset_ : it->second);
+      return Unimplemented("unknown op '" + op + "' (domain '" +
+                           (domain.empty() ? std::string("ai.onnx") : domain) + "', opset " +
+                           version + ") at node '" + node.name() + "'");
+    }
+    ASSIGN_OR_RETURN(AttributeMap attrs, ConvertAttributes(node));
+    std::vector<Value*> inputs;
+    for (const std::string& in : node.input()) {
+      inputs.push_back(in.empty() ? nullptr : g_.FindValue(in));
+    }
+    std::vector<std::string> outputs(node.output().begin(), node.output().end());
+    RETURN_IF_ERROR(Normalise(node, op, attrs, inputs, outputs));
+    ASSIGN_OR_RETURN(bool rewritten, RewriteOldSoftmax(node, op, attrs, inputs, outputs));
+    if (rewritten) return Status::Ok();
+    ASSIGN_OR_RETURN(Node * n, g_.AddNode(op, domain, node.name(), inputs, outputs, std::move(attrs)));
+    RETURN_IF_ERROR(InferNode(*n));
+    for (Value* o : n->outputs()) {
+      if (o) RETURN_IF_ERROR(ApplyDeclared(o));
+    }
+    return Status::Ok();
+  }
+
+  Status ApplyDeclared(Value* v) {
+    auto it = declared_.find(v->name());
+    if (it == declared_.end()) return Status::Ok();
+    std::string what = "value '" + v->name() + "'";
+    if (Node* p = v->producer()) what += " (output of " + p->Describe() + ")";
+    ASSIGN_OR_RETURN(TensorType t, Reconcile(v->type(), it->second, what));
+    v->set_type(std::move(t));
+    return Status::Ok();
+  }
+
+  Status AddOutputs() {
+    for (const auto& out : graph_proto_.output()) {
+      Value* v = g_.FindValue(out.name());
+      if (!v) {
+        return InvalidArgument("graph output '" + out.name() +
+                               "' is not defined by any node, input or initializer");
+      }
+      if (v->kind() != ValueKind::kNodeOutput) RETURN_IF_ERROR(ApplyDeclared(v));
+      g_.AddOutput(v);
+    }
+    return Status::Ok();
+  }
+
+ public:
+  void NoteUsedNames() {
+    for (const auto& n : graph_proto_.node()) {
+      for (const std::string& in : n.input()) used_names_.insert(in);
+    }
+    for (const auto& o : graph_proto_.output()) used_names_.insert(o.name());
+  }
+
+ private:
+  const onnx::ModelProto& model_;
+  const onnx::GraphProto& graph_proto_;
+  std::string model_dir_;
+  Graph& g_;
+  int64_t opset_ = 0;
+  std::unordered_map<std::string, TensorType> declared_;
+  std::unordered_set<std::string> used_names_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Graph>> ImportOnnxBytes(std::string_view bytes, const std::string& model_dir,
+                                                 const std::string& display_name,
+                                                 const ImportOptions& opts) {
+  auto fail = [&](const Status& s) { return s.WithContext(display_name); };
+  if (bytes.empty()) return fail(InvalidArgument("the file is empty, not an ONNX model"));
+  onnx::ModelProto model;
+  if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
+      !model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return fail(InvalidArgument(
+        "not a valid ONNX model: the protobuf does not parse (truncated or corrupt file?)"));
+  }
+  if (!model.has_graph()) return fail(InvalidArgument("not a valid ONNX model: it has no graph"));
+  if (model.ir_version() <= 0) {
+    return fail(InvalidArgument("not a valid ONNX model: ir_version is missing"));
+  }
+  auto graph = std::make_unique<Graph>();
+  Importer importer(model, model_dir, *graph);
+  importer.NoteUsedNames();
+  RETURN_IF_ERROR(fail(importer.Run()));
+  RETURN_IF_ERROR(fail(Verify(*graph)));
+  if (opts.run_onnx_checker && model.ir_version() <= onnx::IR_VERSION) {
+    try {
+      // ONNX's checker looks for external data files relative to the working directory; hand
+      // it a copy whose external tensors carry the bytes ampc already read and checked.
+      std::optional<onnx::ModelProto> inlined;
+      for (int i = 0; i < model.graph().initializer_size(); ++i) {
+        const auto& t = model.graph().initializer(i);
+        if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
+        if (!inlined) inlined = model;
+        auto* c = inlined->mutable_graph()->mutable_initializer(i);
+        const Tensor* data = graph->FindValue(t.name())->initializer();
+        c->clear_external_data();
+        c->set_data_location(onnx::TensorProto::DEFAULT);
+        c->set_raw_data(std::string(data->bytes().begin(), data->bytes().end()));
+      }
+      onnx::checker::check_model(inlined ? *inlined : model);
+    } catch (const std::exception& e) {
+      std::string msg = e.what();
+      std::replace(msg.begin(), msg.end(), '\n', ' ');
+      return fail(InvalidArgument("rejected by the ONNX checker: " + msg));
+    }
+  }
+  return graph;
+}
+
+StatusOr<std::unique_ptr<Graph>> ImportOnnxFile(const std::string& path, const ImportOptions& opts) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  return ImportOnnxBytes(bytes, dir, path, opts);
+}
+
+}  // namespace ampc

@@ -1,0 +1,17 @@
+// Reading and writing user files without ever losing one: writes go to a temporary file in the
+// same folder and are renamed over the target only once complete.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "ir/status.h"
+
+namespace ampc {
+
+// Whole file as bytes. NotFound for a missing file, InvalidArgument for a directory.
+StatusOr<std::string> ReadFile(const std::string& path);
+// Atomic replace of `path` with `bytes`; on failure the old file (if any) is untouched.
+Status WriteFileAtomically(const std::string& path, std::string_view bytes);
+
+}  // namespace ampc

@@ -1,0 +1,691 @@
+// Type and shape inference (with compile-time data propagation) for ops that build, move or
+// reinterpret shapes: Shape Size Constant ConstantOfShape Range Gather GatherElements Reshape
+// Transpose Split Concat Unsqueeze Squeeze Slice Expand Flatten Tile Pad (ONNX opset 17).
+#include <algorithm>
+
+#include "ir/op_registry.h"
+#include "ir/ops/infer_util.h"
+
+namespace ampc {
+namespace {
+
+using infer::CheckShapeInput;
+using infer::DimsToString;
+using infer::KnownInts;
+using infer::KnownStatic;
+using infer::RankFromLength;
+using infer::SetKnown;
+using infer::SetOutput;
+using infer::StaticLength;
+
+// x with the dims on `axes` (all dims when nullopt) made unknown.
+TensorType UnknownOnAxes(TensorType x, const std::optional<std::vector<int64_t>>& axes) {
+  for (int64_t i = 0; i < x.rank(); ++i) {
+    if (!axes || std::find(axes->begin(), axes->end(), i) != axes->end()) x.dims[i] = Dim();
+  }
+  return x;
+}
+
+Status InferShape(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  const TensorType& x = node.input(0)->type();
+  if (!x.has_rank) {
+    SetOutput(node, 0, TensorType(DType::kInt64, {Dim()}));
+    return Status::Ok();
+  }
+  const int64_t r = x.rank();
+  auto clampi = [r](int64_t v) { return std::clamp(v < 0 ? v + r : v, int64_t{0}, r); };
+  const int64_t s = clampi(node.attr_int("start", 0));
+  const int64_t e = clampi(node.attr_int("end", r));
+  std::vector<Dim> vals;
+  for (int64_t i = s; i < e; ++i) vals.push_back(x.dims[i]);
+  SetOutput(node, 0, TensorType(DType::kInt64, {Dim(static_cast<int64_t>(vals.size()))}));
+  SetKnown(node, 0, std::move(vals));
+  return Status::Ok();
+}
+
+Status InferSize(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  SetOutput(node, 0, TensorType(DType::kInt64, {}));
+  const TensorType& x = node.input(0)->type();
+  if (x.has_rank) {
+    auto n = infer::DimProduct(x.dims);
+    if (n.ok()) SetKnown(node, 0, std::vector<Dim>{*n});
+  }
+  return Status::Ok();
+}
+
+Status InferConstant(Node& node) {
+  if (node.attrs().size() != 1) {
+    return InvalidArgument("Constant needs exactly one value attribute, has " +
+                           std::to_string(node.attrs().size()));
+  }
+  const auto& [key, a] = *node.attrs().begin();
+  Tensor t;
+  if (key == "value" && a.kind() == AttrKind::kTensor) {
+    t = a.t();
+  } else if (key == "value_float" && a.kind() == AttrKind::kFloat) {
+    t = Tensor::FromFloats({a.f()}, {});
+  } else if (key == "value_floats" && a.kind() == AttrKind::kFloats) {
+    t = Tensor::FromFloats(a.floats(), {static_cast<int64_t>(a.floats().size())});
+  } else if (key == "value_int" && a.kind() == AttrKind::kInt) {
+    t = Tensor::ScalarInt64(a.i());
+  } else if (key == "value_ints" && a.kind() == AttrKind::kInts) {
+    t = Tensor::FromInt64s(a.ints(), {static_cast<int64_t>(a.ints().size())});
+  } else if (key == "value" || key.rfind("value_", 0) == 0 || key == "sparse_value") {
+    return Unimplemented("Constant attribute '" + key + "' of kind " + AttrKindName(a.kind()) +
+                         " is not supported");
+  } else {
+    return InvalidArgument("Constant has unexpected attribute '" + key + "'");
+  }
+  const TensorType type = t.type();
+  RETURN_IF_ERROR(infer::ValidateDims(type.dims, "Constant value"));
+  if (t.dtype() == DType::kUndefined) return InvalidArgument("Constant value has no data type");
+  SetOutput(node, 0, type);
+  if ((IsInteger(t.dtype()) || t.dtype() == DType::kBool) && infer::IsSmall(type)) {
+    if (auto v = t.AsInt64s()) SetKnown(node, 0, std::vector<Dim>(v->begin(), v->end()));
+  }
+  return Status::Ok();
+}
+
+Status InferConstantOfShape(Node& node) {
+  RETURN_IF_ERROR(CheckShapeInput(node, 0, "ConstantOfShape input"));
+  DType dt = DType::kFloat32;
+  std::optional<int64_t> fill = 0;
+  if (const Attribute* a = node.attr("value")) {
+    if (a->kind() != AttrKind::kTensor || a->t().NumElements() != 1) {
+      return InvalidArgument("ConstantOfShape 'value' must be a one-element tensor");
+    }
+    dt = a->t().dtype();
+    auto v = a->t().AsInt64s();
+    fill = v ? std::optional<int64_t>((*v)[0]) : std::nullopt;
+  }
+  auto shape = KnownInts(node.input(0));
+  if (!shape) {
+    SetOutput(node, 0, RankFromLength(node, 0, dt));
+    return Status::Ok();
+  }
+  RETURN_IF_ERROR(infer::ValidateDims(*shape, "ConstantOfShape shape"));
+  TensorType out(dt, *shape);
+  SetOutput(node, 0, out);
+  auto n = out.NumElements();
+  if (fill && (IsInteger(dt) || dt == DType::kBool) && n && infer::IsSmall(out)) {
+    SetKnown(node, 0, std::vector<Dim>(*n, Dim(*fill)));
+  }
+  return Status::Ok();
+}
+
+Status InferRange(Node& node) {
+  for (int i = 0; i < 3; ++i) {
+    RETURN_IF_ERROR(infer::RequireNumeric(node, i));
+    const TensorType& t = node.input(i)->type();
+    if (t.has_rank && !(t.rank() == 0 || (t.rank() == 1 && t.dims[0] == Dim(1)))) {
+      return InvalidArgument("Range input " + std::to_string(i) + " must be a scalar, got " +
+                             DimsToString(t.dims));
+    }
+  }
+  RETURN_IF_ERROR(infer::SameDType(node, {0, 1, 2}));
+  const DType dt = node.input(0)->dtype();
+  auto s = KnownInts(node.input(0)), l = KnownInts(node.input(1)), d = KnownInts(node.input(2));
+  TensorType out(dt, {Dim()});
+  if (s && l && d && s->size() == 1 && l->size() == 1 && d->size() == 1) {
+    const Dim start = (*s)[0], limit = (*l)[0], delta = (*d)[0];
+    if (delta == Dim(0)) return InvalidArgument("Range delta is 0");
+    if (start.is_static() && limit.is_static() && delta.is_static()) {
+      int64_t diff;
+      if (__builtin_sub_overflow(limit.value(), start.value(), &diff)) {
+        return InvalidArgument("Range length overflows");
+      }
+      const int64_t step = delta.value();
+      int64_t n = 0;
+      if ((diff > 0 && step > 0) || (diff < 0 && step < 0)) {
+        n = step > 0 ? (diff - 1) / step + 1 : (diff + 1) / step + 1;
+      }
+      if (n > kMaxDim) return InvalidArgument("Range has " + std::to_string(n) + " elements");
+      out.dims[0] = Dim(n);
+      SetOutput(node, 0, out);
+      if (n <= infer::kMaxKnownInts) {
+        std::vector<Dim> vals;
+        for (int64_t i = 0; i < n; ++i) vals.push_back(Dim(start.value() + i * step));
+        SetKnown(node, 0, std::move(vals));
+      }
+      return Status::Ok();
+    }
+    if (start == Dim(0) && delta == Dim(1)) out.dims[0] = limit;  // arange(n)
+  }
+  SetOutput(node, 0, out);
+  return Status::Ok();
+}
+
+Status InferGather(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  RETURN_IF_ERROR(infer::RequireIndexType(node, 1));
+  const TensorType& x = node.input(0)->type();
+  const TensorType& idx = node.input(1)->type();
+  const DType dt = x.dtype;
+  if (!x.has_rank) {
+    SetOutput(node, 0, TensorType::UnknownShape(dt));
+    return Status::Ok();
+  }
+  if (x.rank() == 0) return InvalidArgument("Gather needs data of rank >= 1");
+  ASSIGN_OR_RETURN(int64_t axis, infer::NormalizeAxis(node.attr_int("axis", 0), x.rank()));
+  const Dim& n = x.dims[axis];
+  auto ind = KnownStatic(node.input(1));
+  if (ind && n.is_static()) {
+    for (int64_t& i : *ind) {
+      if (i < -n.value() || i >= n.value()) {
+        return InvalidArgument("Gather index " + std::to_string(i) +
+                               " is out of range for a dim of size " + n.ToString());
+      }
+      if (i < 0) i += n.value();
+    }
+  }
+  if (!idx.has_rank) {
+    SetOutput(node, 0, TensorType::UnknownShape(dt));
+    return Status::Ok();
+  }
+  std::vector<Dim> dims(x.dims.begin(), x.dims.begin() + axis);
+  dims.insert(dims.end(), idx.dims.begin(), idx.dims.end());
+  dims.insert(dims.end(), x.dims.begin() + axis + 1, x.dims.end());
+  SetOutput(node, 0, TensorType(dt, std::move(dims)));
+  auto data = KnownInts(node.input(0));
+  if (data && ind && x.rank() == 1 && n.is_static() &&
+      static_cast<int64_t>(data->size()) == n.value()) {
+    std::vector<Dim> vals;
+    for (int64_t i : *ind) vals.push_back((*data)[i]);
+    SetKnown(node, 0, std::move(vals));
+  }
+  return Status::Ok();
+}
+
+Status InferGatherElements(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  RETURN_IF_ERROR(infer::RequireIndexType(node, 1));
+  const TensorType& x = node.input(0)->type();
+  const TensorType& idx = node.input(1)->type();
+  if (x.has_rank) {
+    RETURN_IF_ERROR(infer::NormalizeAxis(node.attr_int("axis", 0), x.rank()).status());
+    if (idx.has_rank && idx.rank() != x.rank()) {
+      return InvalidArgument("GatherElements indices have rank " + std::to_string(idx.rank()) +
+                             " but data has rank " + std::to_string(x.rank()));
+    }
+  }
+  TensorType out = idx;
+  out.dtype = x.dtype;
+  SetOutput(node, 0, std::move(out));
+  return Status::Ok();
+}
+
+Status InferReshape(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  RETURN_IF_ERROR(CheckShapeInput(node, 1, "Reshape shape"));
+  const TensorType& x = node.input(0)->type();
+  auto shape = KnownInts(node.input(1));
+  if (!shape) {
+    SetOutput(node, 0, RankFromLength(node, 1, x.dtype));
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(std::vector<Dim> out,
+                   infer::ReshapeDims(x, *shape, node.attr_int("allowzero", 0) != 0));
+  SetOutput(node, 0, TensorType(x.dtype, std::move(out)));
+  SetKnown(node, 0, KnownInts(node.input(0)));
+  return Status::Ok();
+}
+
+Status InferTranspose(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  const TensorType& x = node.input(0)->type();
+  std::vector<int64_t> perm = node.attr_ints("perm");
+  const bool has_perm = node.attr("perm") != nullptr;
+  if (has_perm && node.attr("perm")->kind() != AttrKind::kInts) {
+    return InvalidArgument("attribute 'perm' must be a list of ints");
+  }
+  if (!has_perm) {
+    if (!x.has_rank) {
+      SetOutput(node, 0, x);
+      return Status::Ok();
+    }
+    for (int64_t i = x.rank() - 1; i >= 0; --i) perm.push_back(i);
+  }
+  const int64_t r = static_cast<int64_t>(perm.size());
+  if (x.has_rank && r != x.rank()) {
+    return InvalidArgument("perm " + infer::IntsToString(perm) + " has " + std::to_string(r) +
+                           " entries but the input has rank " + std::to_string(x.rank()));
+  }
+  std::vector<bool> seen(perm.size(), false);
+  for (int64_t p : perm) {
+    if (p < 0 || p >= r) {
+      return InvalidArgument("perm entry " + std::to_string(p) + " is out of range for rank " +
+                             std::to_string(r));
+    }
+    if (seen[p])
+      return InvalidArgument("perm " + infer::IntsToString(perm) + " repeats " + std::to_string(p));
+    seen[p] = true;
+  }
+  std::vector<Dim> dims(r);
+  for (int64_t i = 0; i < r; ++i) dims[i] = x.has_rank ? x.dims[perm[i]] : Dim();
+  SetOutput(node, 0, TensorType(x.dtype, std::move(dims)));
+  return Status::Ok();
+}
+
+Status InferSplit(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  const TensorType& x = node.input(0)->type();
+  const int n = node.num_outputs();
+  std::optional<std::vector<int64_t>> split;
+  if (node.input(1)) {
+    RETURN_IF_ERROR(CheckShapeInput(node, 1, "Split split"));
+    split = KnownStatic(node.input(1));
+    auto len = split ? std::optional<int64_t>(split->size()) : StaticLength(node.input(1));
+    if (len && *len != n) {
+      return InvalidArgument("Split has " + std::to_string(*len) + " sizes but " +
+                             std::to_string(n) + " outputs");
+    }
+    for (int64_t s : split.value_or(std::vector<int64_t>{})) {
+      if (s < 0) return InvalidArgument("Split has negative size " + std::to_string(s));
+    }
+  }
+  if (!x.has_rank) {
+    for (int i = 0; i < n; ++i) SetOutput(node, i, x);
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(int64_t axis, infer::NormalizeAxis(node.attr_int("axis", 0), x.rank()));
+  const Dim& d = x.dims[axis];
+  std::vector<Dim> sizes(n);
+  if (split) {
+    int64_t sum = 0;
+    for (int i = 0; i < n; ++i) {
+      sizes[i] = Dim((*split)[i]);
+      ASSIGN_OR_RETURN(sum, infer::CheckedAdd(sum, (*split)[i]));
+    }
+    if (d.is_static() && sum != d.value()) {
+      return InvalidArgument("Split sizes " + infer::IntsToString(*split) + " sum to " +
+                             std::to_string(sum) + " but axis " + std::to_string(axis) +
+                             " has size " + d.ToString());
+    }
+  } else if (!node.input(1)) {
+    if (d.is_static()) {
+      if (d.value() % n != 0) {
+        return InvalidArgument("Split cannot divide axis " + std::to_string(axis) + " of size " +
+                               d.ToString() + " into " + std::to_string(n) + " equal parts");
+      }
+      std::fill(sizes.begin(), sizes.end(), Dim(d.value() / n));
+    } else if (n == 1) {
+      sizes[0] = d;
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    TensorType t = x;
+    t.dims[axis] = sizes[i];
+    SetOutput(node, i, std::move(t));
+  }
+  return Status::Ok();
+}
+
+Status InferConcat(Node& node) {
+  for (int i = 0; i < node.num_inputs(); ++i) {
+    if (!node.input(i)) return InvalidArgument("Concat input " + std::to_string(i) + " is missing");
+  }
+  RETURN_IF_ERROR(infer::SameDTypeRange(node, 0, node.num_inputs()));
+  const Attribute* axis_attr = node.attr("axis");
+  if (!axis_attr || axis_attr->kind() != AttrKind::kInt) {
+    return InvalidArgument("Concat needs an int attribute 'axis'");
+  }
+  const DType dt = node.input(0)->dtype();
+  int ref = -1;
+  bool any_unranked = false;
+  for (int i = 0; i < node.num_inputs(); ++i) {
+    const TensorType& t = node.input(i)->type();
+    if (!t.has_rank) {
+      any_unranked = true;
+      continue;
+    }
+    if (t.rank() == 0) return InvalidArgument("Concat input " + std::to_string(i) + " is a scalar");
+    if (ref < 0) {
+      ref = i;
+    } else if (t.rank() != node.input(ref)->type().rank()) {
+      return InvalidArgument("Concat input " + std::to_string(i) + " has rank " +
+                             std::to_string(t.rank()) + " but input " + std::to_string(ref) +
+                             " has rank " + std::to_string(node.input(ref)->type().rank()));
+    }
+  }
+  if (ref < 0) {
+    SetOutput(node, 0, TensorType::UnknownShape(dt));
+    return Status::Ok();
+  }
+  const int64_t r = node.input(ref)->type().rank();
+  ASSIGN_OR_RETURN(int64_t axis, infer::NormalizeAxis(axis_attr->i(), r));
+  std::vector<Dim> dims = node.input(ref)->type().dims;
+  Dim total(0);
+  for (int i = 0; i < node.num_inputs(); ++i) {
+    const TensorType& t = node.input(i)->type();
+    if (!t.has_rank) continue;
+    for (int64_t k = 0; k < r; ++k) {
+      if (k == axis) continue;
+      ASSIGN_OR_RETURN(dims[k],
+                       infer::MergeDims(dims[k], t.dims[k],
+                                        "Concat inputs disagree on dim " + std::to_string(k)));
+    }
+    ASSIGN_OR_RETURN(total, infer::DimAdd(total, t.dims[axis]));
+  }
+  dims[axis] = any_unranked ? Dim() : total;
+  SetOutput(node, 0, TensorType(dt, std::move(dims)));
+  std::vector<Dim> vals;
+  for (int i = 0; i < node.num_inputs(); ++i) {
+    auto k = KnownInts(node.input(i));
+    if (!k) return Status::Ok();
+    vals.insert(vals.end(), k->begin(), k->end());
+  }
+  SetKnown(node, 0, std::move(vals));
+  return Status::Ok();
+}
+
+Status InferUnsqueeze(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  RETURN_IF_ERROR(infer::RequireIndexType(node, 1));
+  const TensorType& x = node.input(0)->type();
+  auto axes = KnownStatic(node.input(1));
+  if (!x.has_rank) {
+    SetOutput(node, 0, x);
+    return Status::Ok();
+  }
+  if (!axes) {
+    auto len = StaticLength(node.input(1));
+    SetOutput(node, 0,
+              len && *len <= 1024 ? TensorType(x.dtype, std::vector<Dim>(x.rank() + *len))
+                                  : TensorType::UnknownShape(x.dtype));
+    return Status::Ok();
+  }
+  const int64_t r = x.rank() + static_cast<int64_t>(axes->size());
+  ASSIGN_OR_RETURN(std::vector<int64_t> norm, infer::NormalizeAxes(*axes, r));
+  std::vector<bool> ones(r, false);
+  for (int64_t a : norm) ones[a] = true;
+  std::vector<Dim> dims;
+  size_t j = 0;
+  for (int64_t i = 0; i < r; ++i) dims.push_back(ones[i] ? Dim(1) : x.dims[j++]);
+  SetOutput(node, 0, TensorType(x.dtype, std::move(dims)));
+  SetKnown(node, 0, KnownInts(node.input(0)));
+  return Status::Ok();
+}
+
+Status InferSqueeze(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  if (node.input(1)) RETURN_IF_ERROR(infer::RequireIndexType(node, 1));
+  const TensorType& x = node.input(0)->type();
+  if (!x.has_rank) {
+    SetOutput(node, 0, x);
+    return Status::Ok();
+  }
+  std::vector<bool> drop(x.rank(), false);
+  if (node.input(1)) {
+    auto axes = KnownStatic(node.input(1));
+    if (!axes) {
+      auto len = StaticLength(node.input(1));
+      SetOutput(node, 0,
+                len && *len <= x.rank() ? TensorType(x.dtype, std::vector<Dim>(x.rank() - *len))
+                                        : TensorType::UnknownShape(x.dtype));
+      return Status::Ok();
+    }
+    ASSIGN_OR_RETURN(std::vector<int64_t> norm, infer::NormalizeAxes(*axes, x.rank()));
+    for (int64_t a : norm) {
+      const Dim& d = x.dims[a];
+      if (d.is_static() && d.value() != 1) {
+        return InvalidArgument("Squeeze cannot squeeze axis " + std::to_string(a) + " of size " +
+                               d.ToString());
+      }
+      drop[a] = true;
+    }
+  } else {
+    for (int64_t i = 0; i < x.rank(); ++i) {
+      if (!x.dims[i].is_static()) {  // might be 1 at run time
+        SetOutput(node, 0, TensorType::UnknownShape(x.dtype));
+        return Status::Ok();
+      }
+      drop[i] = x.dims[i].value() == 1;
+    }
+  }
+  std::vector<Dim> dims;
+  for (int64_t i = 0; i < x.rank(); ++i) {
+    if (!drop[i]) dims.push_back(x.dims[i]);
+  }
+  SetOutput(node, 0, TensorType(x.dtype, std::move(dims)));
+  SetKnown(node, 0, KnownInts(node.input(0)));
+  return Status::Ok();
+}
+
+Status InferSlice(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  for (int i = 1; i < node.num_inputs(); ++i) {
+    if (node.input(i)) RETURN_IF_ERROR(infer::RequireIndexType(node, i));
+  }
+  const TensorType& x = node.input(0)->type();
+  if (!x.has_rank) {
+    SetOutput(node, 0, x);
+    return Status::Ok();
+  }
+  auto starts = KnownStatic(node.input(1)), ends = KnownStatic(node.input(2));
+  std::optional<std::vector<int64_t>> axes, steps;
+  if (node.input(3)) {
+    axes = KnownStatic(node.input(3));
+  } else if (auto len =
+                 starts ? std::optional<int64_t>(starts->size()) : StaticLength(node.input(1))) {
+    axes.emplace();
+    for (int64_t i = 0; i < *len; ++i) axes->push_back(i);
+  }
+  if (axes) {
+    ASSIGN_OR_RETURN(*axes, infer::NormalizeAxes(*axes, x.rank()));
+  }
+  if (node.input(4)) {
+    steps = KnownStatic(node.input(4));
+  } else if (axes) {
+    steps = std::vector<int64_t>(axes->size(), 1);
+  }
+  TensorType out = x;
+  if (!starts || !ends || !axes || !steps) {
+    SetOutput(node, 0, UnknownOnAxes(x, axes));
+    return Status::Ok();
+  }
+  const size_t n = starts->size();
+  if (ends->size() != n || axes->size() != n || steps->size() != n) {
+    return InvalidArgument("Slice starts, ends, axes and steps have different lengths (" +
+                           std::to_string(n) + ", " + std::to_string(ends->size()) + ", " +
+                           std::to_string(axes->size()) + ", " + std::to_string(steps->size()) +
+                           ")");
+  }
+  std::vector<int64_t> firsts(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t a = (*axes)[i], s = (*starts)[i], e = (*ends)[i], st = (*steps)[i];
+    if (st == 0) return InvalidArgument("Slice step is 0 on axis " + std::to_string(a));
+    const Dim& d = x.dims[a];
+    if (d.is_static()) {
+      int64_t count;
+      infer::SliceRange(d.value(), s, e, st, &firsts[i], &count);
+      out.dims[a] = Dim(count);
+    } else if (d.is_symbolic() &&
+               ((st == 1 && s == 0 && e >= kMaxDim) || (st == -1 && s == -1 && e <= -kMaxDim))) {
+      out.dims[a] = d;  // the whole dim, forwards or reversed
+    } else {
+      out.dims[a] = Dim();
+    }
+  }
+  SetOutput(node, 0, out);
+  auto data = KnownInts(node.input(0));
+  if (data && x.rank() == 1 && x.dims[0].is_static() && out.dims[0].is_static() &&
+      static_cast<int64_t>(data->size()) == x.dims[0].value()) {
+    const int64_t st = n ? (*steps)[0] : 1, first = n ? firsts[0] : 0;
+    std::vector<Dim> vals;
+    for (int64_t k = 0; k < out.dims[0].value(); ++k) vals.push_back((*data)[first + k * st]);
+    SetKnown(node, 0, std::move(vals));
+  }
+  return Status::Ok();
+}
+
+Status InferExpand(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  RETURN_IF_ERROR(CheckShapeInput(node, 1, "Expand shape"));
+  const TensorType& x = node.input(0)->type();
+  auto shape = KnownInts(node.input(1));
+  if (shape) {
+    for (const Dim& d : *shape) {
+      if (d.is_static() && (d.value() < 0 || d.value() > kMaxDim)) {
+        return InvalidArgument("Expand shape " + DimsToString(*shape) + " has invalid entry " +
+                               d.ToString());
+      }
+    }
+  }
+  std::optional<std::vector<Dim>> target = shape;
+  if (!target) {
+    auto len = StaticLength(node.input(1));
+    if (len && *len <= 1024) target = std::vector<Dim>(*len);
+  }
+  if (!x.has_rank || !target) {
+    SetOutput(node, 0, TensorType::UnknownShape(x.dtype));
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(std::vector<Dim> dims, infer::BroadcastShapes(x.dims, *target));
+  SetOutput(node, 0, TensorType(x.dtype, dims));
+  auto data = KnownInts(node.input(0));
+  if (data && dims.size() <= 1 && (dims.empty() || dims[0].is_static())) {
+    const size_t n = dims.empty() ? 1 : dims[0].value();
+    if (data->size() == n) {
+      SetKnown(node, 0, data);
+    } else if (data->size() == 1 && n <= infer::kMaxKnownInts) {
+      SetKnown(node, 0, std::vector<Dim>(n, (*data)[0]));
+    }
+  }
+  return Status::Ok();
+}
+
+Status InferFlatten(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  const TensorType& x = node.input(0)->type();
+  if (!x.has_rank) {
+    SetOutput(node, 0, TensorType(x.dtype, {Dim(), Dim()}));
+    return Status::Ok();
+  }
+  int64_t axis = node.attr_int("axis", 1);
+  if (axis < -x.rank() || axis > x.rank()) {
+    return InvalidArgument("axis " + std::to_string(axis) + " is out of range for rank " +
+                           std::to_string(x.rank()));
+  }
+  if (axis < 0) axis += x.rank();
+  ASSIGN_OR_RETURN(Dim a, infer::DimProduct({x.dims.begin(), x.dims.begin() + axis}));
+  ASSIGN_OR_RETURN(Dim b, infer::DimProduct({x.dims.begin() + axis, x.dims.end()}));
+  SetOutput(node, 0, TensorType(x.dtype, {a, b}));
+  return Status::Ok();
+}
+
+Status InferTile(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  RETURN_IF_ERROR(CheckShapeInput(node, 1, "Tile repeats"));
+  const TensorType& x = node.input(0)->type();
+  auto reps = KnownStatic(node.input(1));
+  auto len = reps ? std::optional<int64_t>(reps->size()) : StaticLength(node.input(1));
+  if (x.has_rank && len && *len != x.rank()) {
+    return InvalidArgument("Tile repeats has " + std::to_string(*len) +
+                           " entries but the input has rank " + std::to_string(x.rank()));
+  }
+  if (!x.has_rank) {
+    SetOutput(node, 0, RankFromLength(node, 1, x.dtype));
+    return Status::Ok();
+  }
+  std::vector<Dim> dims(x.rank());
+  if (reps) {
+    for (int64_t i = 0; i < x.rank(); ++i) {
+      if ((*reps)[i] < 0)
+        return InvalidArgument("Tile repeats " + infer::IntsToString(*reps) +
+                               " has a negative entry");
+      ASSIGN_OR_RETURN(dims[i], infer::DimMul(x.dims[i], Dim((*reps)[i])));
+    }
+  }
+  SetOutput(node, 0, TensorType(x.dtype, std::move(dims)));
+  return Status::Ok();
+}
+
+Status InferPad(Node& node) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, 0));
+  RETURN_IF_ERROR(CheckShapeInput(node, 1, "Pad pads"));
+  RETURN_IF_ERROR(infer::SameDType(node, {0, 2}));
+  if (node.input(3)) RETURN_IF_ERROR(infer::RequireIndexType(node, 3));
+  const std::string mode = node.attr_string("mode", "constant");
+  if (mode != "constant" && mode != "reflect" && mode != "edge") {
+    return InvalidArgument("Pad mode '" + mode + "' is not one of constant, reflect, edge");
+  }
+  const TensorType& x = node.input(0)->type();
+  if (!x.has_rank) {
+    SetOutput(node, 0, x);
+    return Status::Ok();
+  }
+  std::optional<std::vector<int64_t>> axes;
+  if (node.input(3)) {
+    axes = KnownStatic(node.input(3));
+  } else {
+    axes.emplace();
+    for (int64_t i = 0; i < x.rank(); ++i) axes->push_back(i);
+  }
+  if (axes) {
+    ASSIGN_OR_RETURN(*axes, infer::NormalizeAxes(*axes, x.rank()));
+  }
+  auto pads = KnownStatic(node.input(1));
+  TensorType out = x;
+  if (!axes || !pads) {
+    SetOutput(node, 0, UnknownOnAxes(x, axes));
+    return Status::Ok();
+  }
+  const size_t n = axes->size();
+  if (pads->size() != 2 * n) {
+    return InvalidArgument("Pad pads has " + std::to_string(pads->size()) + " entries, expected " +
+                           std::to_string(2 * n));
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t a = (*axes)[i], pb = (*pads)[i], pe = (*pads)[i + n];
+    if (pb > kMaxDim || pb < -kMaxDim || pe > kMaxDim || pe < -kMaxDim) {
+      return InvalidArgument("Pad pads " + infer::IntsToString(*pads) + " are too large");
+    }
+    ASSIGN_OR_RETURN(Dim nd, infer::DimAdd(x.dims[a], Dim(pb + pe)));
+    if (nd.is_static() && nd.value() < 0) {
+      return InvalidArgument("Pad makes axis " + std::to_string(a) + " negative (" +
+                             std::to_string(nd.value()) + ")");
+    }
+    out.dims[a] = nd;
+  }
+  SetOutput(node, 0, std::move(out));
+  return Status::Ok();
+}
+
+void Reg(OpRegistry& r, const char* op, int min_in, int max_in, InferFn f, int min_out = 1,
+         int max_out = 1) {
+  OpSchema s;
+  s.op_type = op;
+  s.min_inputs = min_in;
+  s.max_inputs = max_in;
+  s.min_outputs = min_out;
+  s.max_outputs = max_out;
+  s.infer = f;
+  r.Register(std::move(s));
+}
+
+}  // namespace
+
+void RegisterShapeOps(OpRegistry& r) {
+  Reg(r, "Shape", 1, 1, InferShape);
+  Reg(r, "Size", 1, 1, InferSize);
+  Reg(r, "Constant", 0, 0, InferConstant);
+  Reg(r, "ConstantOfShape", 1, 1, InferConstantOfShape);
+  Reg(r, "Range", 3, 3, InferRange);
+  Reg(r, "Gather", 2, 2, InferGather);
+  Reg(r, "GatherElements", 2, 2, InferGatherElements);
+  Reg(r, "Reshape", 2, 2, InferReshape);
+  Reg(r, "Transpose", 1, 1, InferTranspose);
+  Reg(r, "Split", 1, 2, InferSplit, 1, 1 << 20);
+  Reg(r, "Concat", 1, 1 << 20, InferConcat);
+  Reg(r, "Unsqueeze", 2, 2, InferUnsqueeze);
+  Reg(r, "Squeeze", 1, 2, InferSqueeze);
+  Reg(r, "Slice", 3, 5, InferSlice);
+  Reg(r, "Expand", 2, 2, InferExpand);
+  Reg(r, "Flatten", 1, 1, InferFlatten);
+  Reg(r, "Tile", 2, 2, InferTile);
+  Reg(r, "Pad", 2, 4, InferPad);
+}
+
+}  // namespace ampc

@@ -1,0 +1,112 @@
+#include "ir/verifier.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "ir/op_registry.h"
+
+namespace ampc {
+namespace {
+
+bool Compatible(const TensorType& recorded, const TensorType& inferred) {
+  if (recorded.dtype != inferred.dtype) return false;
+  if (!recorded.has_rank || !inferred.has_rank) return true;
+  if (recorded.rank() != inferred.rank()) return false;
+  for (size_t i = 0; i < recorded.dims.size(); ++i) {
+    const Dim& a = recorded.dims[i];
+    const Dim& b = inferred.dims[i];
+    if (a.is_static() && b.is_static() && a.value() != b.value()) return false;
+  }
+  return true;
+}
+
+Status CheckDefinitions(const Graph& g) {
+  std::unordered_set<const Node*> placed;
+  placed.reserve(g.nodes().size());
+  for (Node* n : g.nodes()) {
+    for (int i = 0; i < n->num_inputs(); ++i) {
+      Value* v = n->input(i);
+      if (!v) continue;
+      if (g.FindValue(v->name()) != v) {
+        return InvalidArgument(n->Describe() + ": use of undefined value '" + v->name() + "'");
+      }
+      if (v->kind() == ValueKind::kNodeOutput && !placed.count(v->producer())) {
+        return InvalidArgument(n->Describe() + ": uses '" + v->name() +
+                               "' before its definition (the node list has a cycle or is not "
+                               "in topological order)");
+      }
+      const auto& uses = v->uses();
+      if (std::find(uses.begin(), uses.end(), Use{n, i}) == uses.end()) {
+        return Internal(n->Describe() + ": use list of '" + v->name() + "' misses operand " +
+                        std::to_string(i));
+      }
+    }
+    placed.insert(n);
+  }
+  for (Value* o : g.outputs()) {
+    if (!o || g.FindValue(o->name()) != o) {
+      return InvalidArgument("graph output '" + (o ? o->name() : std::string()) +
+                             "' is not defined");
+    }
+  }
+  return Status::Ok();
+}
+
+Status CheckInitializers(const Graph& g) {
+  for (Value* v : g.initializers()) {
+    const Tensor* t = v->initializer();
+    if (!t) return Internal("initializer '" + v->name() + "' has no data");
+    if (!t->elided() &&
+        static_cast<int64_t>(t->bytes().size()) != t->NumElements() * DTypeSize(t->dtype())) {
+      return InvalidArgument("initializer '" + v->name() + "' has " +
+                             std::to_string(t->bytes().size()) + " bytes of data for type " +
+                             t->type().ToString());
+    }
+    if (t->type() != v->type()) {
+      return InvalidArgument("initializer '" + v->name() + "' is typed " + v->type().ToString() +
+                             " but its data is " + t->type().ToString());
+    }
+  }
+  return Status::Ok();
+}
+
+// Re-runs inference node by node and compares with the recorded types, then restores them.
+Status CheckTypes(Graph& g) {
+  for (Node* n : g.nodes()) {
+    std::vector<TensorType> recorded;
+    std::vector<std::optional<std::vector<Dim>>> known;
+    for (Value* o : n->outputs()) {
+      recorded.push_back(o ? o->type() : TensorType());
+      known.push_back(o ? o->known_ints() : std::nullopt);
+    }
+    Status st = InferNode(*n);
+    Status mismatch;
+    for (int i = 0; i < n->num_outputs() && st.ok() && mismatch.ok(); ++i) {
+      Value* o = n->output(i);
+      if (o && !Compatible(recorded[i], o->type())) {
+        mismatch = InvalidArgument(n->Describe() + ": output '" + o->name() + "' is recorded as " +
+                                   recorded[i].ToString() + " but inference gives " +
+                                   o->type().ToString());
+      }
+    }
+    for (int i = 0; i < n->num_outputs(); ++i) {
+      if (Value* o = n->output(i)) {
+        o->set_type(recorded[i]);
+        o->set_known_ints(known[i]);
+      }
+    }
+    RETURN_IF_ERROR(st);
+    RETURN_IF_ERROR(mismatch);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Verify(Graph& g) {
+  RETURN_IF_ERROR(CheckDefinitions(g));
+  RETURN_IF_ERROR(CheckInitializers(g));
+  return CheckTypes(g);
+}
+
+}  // namespace ampc

@@ -1,0 +1,365 @@
+#!/usr/bin/python3
+"""Generate the ONNX test fixtures used by the ampc test suite.
+
+Models are built with fixed random initialisation (torch.manual_seed(0)
+before each model is constructed) and exported with torch.onnx.export, so
+rerunning the script reproduces the same files.  Every written file is
+validated with onnx.checker and onnx.shape_inference, and one summary line
+is printed per file.
+
+Run it with Debian's interpreter (/usr/bin/python3), which has python3-torch,
+python3-torchvision and python3-onnx available:
+
+    /usr/bin/python3 tools/gen_fixtures.py --out tests/fixtures
+
+produces the committed small fixtures (mlp, cnn, transformer at opsets 13 and
+17, the transformer also at opset 11, the CNN also in training mode, and the
+onnx.helper-built extras).  The large torchvision models are not committed;
+the test suite creates them on demand with e.g.
+
+    /usr/bin/python3 tools/gen_fixtures.py --out BUILD/fixtures \
+        --models resnet18,mobilenet_v2 --opsets 17
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+SMALL_MODELS = ["mlp", "cnn", "transformer"]
+BIG_MODELS = ["resnet18", "mobilenet_v2"]
+ALL_MODELS = SMALL_MODELS + BIG_MODELS
+
+
+# --------------------------------------------------------------------------
+# Model definitions (torch is imported lazily so --help stays fast).
+# --------------------------------------------------------------------------
+
+def build_mlp(nn):
+    return nn.Sequential(
+        nn.Linear(784, 256),
+        nn.LayerNorm(256),
+        nn.GELU(approximate="none"),
+        nn.Linear(256, 10),
+    )
+
+
+def build_cnn(nn):
+    return nn.Sequential(
+        nn.Conv2d(1, 8, kernel_size=3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, kernel_size=3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(16, 16, kernel_size=1),
+        nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
+
+
+def make_transformer_classes(torch, nn):
+    """Hand-written two-layer GPT-style causal transformer."""
+
+    class CausalSelfAttention(nn.Module):
+        def __init__(self, d_model, n_heads, context, use_trilu):
+            super().__init__()
+            assert d_model % n_heads == 0
+            self.d_model = d_model
+            self.n_heads = n_heads
+            self.head_dim = d_model // n_heads
+            self.scale = 1.0 / math.sqrt(self.head_dim)
+            self.use_trilu = use_trilu
+            self.qkv = nn.Linear(d_model, 3 * d_model)
+            self.proj = nn.Linear(d_model, d_model)
+            if not use_trilu:
+                # ONNX Trilu only exists from opset 14; for older opsets the
+                # lower-triangular mask is precomputed (still with torch.tril)
+                # and sliced to the runtime sequence length.
+                lower = torch.tril(torch.ones(context, context))
+                self.register_buffer("causal", lower.view(1, 1, context, context))
+
+        def forward(self, x):
+            batch, seq, _ = x.size()
+            q, k, v = self.qkv(x).split(self.d_model, dim=2)
+            # [B, T, C] -> [B, H, T, D]
+            q = q.view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
+            k = k.view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
+            v = v.view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
+            scores = (q @ k.transpose(-2, -1)) * self.scale
+            if self.use_trilu:
+                mask = torch.tril(torch.ones(seq, seq, device=x.device))
+            else:
+                mask = self.causal[:, :, :seq, :seq]
+            scores = scores.masked_fill(mask == 0, float("-inf"))
+            probs = torch.softmax(scores, dim=-1)
+            out = probs @ v
+            out = out.transpose(1, 2).reshape(batch, seq, self.d_model)
+            return self.proj(out)
+
+    class Block(nn.Module):
+        def __init__(self, d_model, n_heads, context, use_trilu):
+            super().__init__()
+            self.ln1 = nn.LayerNorm(d_model)
+            self.attn = CausalSelfAttention(d_model, n_heads, context, use_trilu)
+            self.ln2 = nn.LayerNorm(d_model)
+            self.fc1 = nn.Linear(d_model, 4 * d_model)
+            self.act = nn.GELU(approximate="none")
+            self.fc2 = nn.Linear(4 * d_model, d_model)
+
+        def forward(self, x):
+            x = x + self.attn(self.ln1(x))
+            x = x + self.fc2(self.act(self.fc1(self.ln2(x))))
+            return x
+
+    class TinyGPT(nn.Module):
+        def __init__(self, vocab=64, context=16, d_model=32, n_heads=4,
+                     n_layers=2, use_trilu=True):
+            super().__init__()
+            self.tok_emb = nn.Embedding(vocab, d_model)
+            self.pos_emb = nn.Embedding(context, d_model)
+            self.blocks = nn.ModuleList(
+                [Block(d_model, n_heads, context, use_trilu) for _ in range(n_layers)])
+            self.ln_f = nn.LayerNorm(d_model)
+            self.lm_head = nn.Linear(d_model, vocab)
+
+        def forward(self, idx):
+            seq = idx.size(1)
+            pos = torch.arange(0, seq, dtype=torch.long, device=idx.device)
+            x = self.tok_emb(idx) + self.pos_emb(pos)
+            for block in self.blocks:
+                x = block(x)
+            return self.lm_head(self.ln_f(x))
+
+    return TinyGPT
+
+
+# --------------------------------------------------------------------------
+# Export helpers
+# --------------------------------------------------------------------------
+
+def describe(path):
+    """Validate the file and return (size, node count, sorted op types)."""
+    onnx.checker.check_model(path)  # path form also resolves external data
+    model = onnx.load(path)
+    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    ops = sorted({n.op_type for n in model.graph.node})
+    return os.path.getsize(path), len(model.graph.node), ops
+
+
+def report(path, all_ops):
+    size, count, ops = describe(path)
+    all_ops.update(ops)
+    print(f"{os.path.basename(path):32s} {size:>10d} B {count:>5d} nodes  "
+          f"ops: {' '.join(ops)}", flush=True)
+
+
+def export_torch(torch, model_name, opset, out_dir, training=False, fold=True):
+    """Build `model_name` with seed 0 and export it; return the file path.
+
+    fold=False keeps BatchNormalization in eval mode (torch otherwise folds it into Conv)."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    if model_name == "mlp":
+        model = build_mlp(nn)
+        args = (torch.randn(2, 784),)
+        inputs, outputs = ["input"], ["logits"]
+        dyn = {"input": {0: "batch"}, "logits": {0: "batch"}}
+    elif model_name == "cnn":
+        model = build_cnn(nn)
+        args = (torch.randn(2, 1, 28, 28),)
+        inputs, outputs = ["input"], ["logits"]
+        dyn = {"input": {0: "batch"}, "logits": {0: "batch"}}
+    elif model_name == "transformer":
+        tiny_gpt = make_transformer_classes(torch, nn)
+        model = tiny_gpt(use_trilu=opset >= 14)
+        args = (torch.randint(0, 64, (2, 16), dtype=torch.long),)
+        inputs, outputs = ["idx"], ["logits"]
+        dyn = {"idx": {0: "batch", 1: "seq"}, "logits": {0: "batch", 1: "seq"}}
+    elif model_name in BIG_MODELS:
+        import torchvision
+        model = getattr(torchvision.models, model_name)(weights=None)
+        args = (torch.randn(1, 3, 64, 64),)
+        inputs, outputs = ["input"], ["logits"]
+        dyn = None
+    else:
+        raise ValueError(f"unknown model {model_name!r}")
+
+    stem = f"{model_name}_train" if training else model_name
+    if not training and not fold:
+        stem = f"{model_name}_bn_eval"
+    path = os.path.join(out_dir, f"{stem}_opset{opset}.onnx")
+    mode = torch.onnx.TrainingMode.TRAINING if training else torch.onnx.TrainingMode.EVAL
+    if not training and not fold:
+        mode = torch.onnx.TrainingMode.PRESERVE  # EVAL would fold BatchNorm into Conv
+    if training:
+        model.train()
+    else:
+        model.eval()
+    torch.onnx.export(
+        model, args, path,
+        export_params=True,
+        opset_version=opset,
+        training=mode,
+        do_constant_folding=fold and not training,
+        input_names=inputs,
+        output_names=outputs,
+        dynamic_axes=dyn,
+    )
+    return path
+
+
+# --------------------------------------------------------------------------
+# Extras built directly with onnx.helper
+# --------------------------------------------------------------------------
+
+def write_extdata(out_dir):
+    """MatMul y = x @ w where w's bytes live in the external file w.bin."""
+    ext_dir = os.path.join(out_dir, "extdata")
+    os.makedirs(ext_dir, exist_ok=True)
+    w = np.arange(12, dtype=np.float32).reshape(3, 4)
+    raw = w.astype("<f4").tobytes()
+    assert len(raw) == 48
+    with open(os.path.join(ext_dir, "w.bin"), "wb") as f:
+        f.write(raw)
+
+    w_init = TensorProto()
+    w_init.name = "w"
+    w_init.data_type = TensorProto.FLOAT
+    w_init.dims.extend([3, 4])
+    w_init.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "w.bin"), ("offset", "0"), ("length", "48")):
+        entry = w_init.external_data.add()
+        entry.key = key
+        entry.value = value
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="matmul")],
+        "extdata_matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+        initializer=[w_init],
+    )
+    model = helper.make_model(graph, producer_name="ampc-gen_fixtures",
+                              opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = os.path.join(ext_dir, "model.onnx")
+    # Serialise directly: onnx.save would try to (re)write external data.
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    return [path]
+
+
+def write_legacy_opset11(out_dir):
+    """Opset-11 chain using the attribute-axes forms of the legacy ops.
+
+    x[3,4] -Unsqueeze(axes=[0])-> [1,3,4] -Squeeze(axes=[0])-> [3,4]
+      -Softmax(axis=1)-> [3,4] -Split(axis=1, split=[2,2])-> a[3,2], b[3,2]
+      -Add-> [3,2] -ReduceSum(axes=[1], keepdims=0)-> y[3]
+    Every row of a softmax sums to 1, so y is all ones for any x.
+    """
+    nodes = [
+        helper.make_node("Unsqueeze", ["x"], ["x_unsq"], name="unsqueeze", axes=[0]),
+        helper.make_node("Squeeze", ["x_unsq"], ["x_sq"], name="squeeze", axes=[0]),
+        helper.make_node("Softmax", ["x_sq"], ["probs"], name="softmax", axis=1),
+        helper.make_node("Split", ["probs"], ["probs_a", "probs_b"], name="split",
+                         axis=1, split=[2, 2]),
+        helper.make_node("Add", ["probs_a", "probs_b"], ["pair_sum"], name="add"),
+        helper.make_node("ReduceSum", ["pair_sum"], ["y"], name="reduce_sum",
+                         axes=[1], keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes, "legacy_ops_opset11",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3])],
+    )
+    model = helper.make_model(graph, producer_name="ampc-gen_fixtures",
+                              opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 6
+    path = os.path.join(out_dir, "legacy_ops_opset11.onnx")
+    onnx.save(model, path)
+    return [path]
+
+
+# --------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------
+
+def parse_list(text):
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--models", default=None,
+                        help="comma list from: " + ",".join(ALL_MODELS) +
+                        " (default: " + ",".join(SMALL_MODELS) + ")")
+    parser.add_argument("--opsets", default="13,17",
+                        help="comma list of opsets for every selected model (default 13,17)")
+    parser.add_argument("--extra-exports", default="transformer@11",
+                        help="additional MODEL@OPSET exports, applied only when MODEL "
+                        "is selected (default transformer@11; '' disables)")
+    parser.add_argument("--cnn-train", action=argparse.BooleanOptionalAction, default=True,
+                        help="also export cnn_train_opsetN.onnx (TrainingMode.TRAINING)")
+    parser.add_argument("--extras", action=argparse.BooleanOptionalAction, default=None,
+                        help="write extdata/ and legacy_ops_opset11.onnx "
+                        "(default: on only when --models is not given)")
+    args = parser.parse_args(argv)
+
+    models = parse_list(args.models) if args.models is not None else list(SMALL_MODELS)
+    for m in models:
+        if m not in ALL_MODELS:
+            parser.error(f"unknown model {m!r}; choose from {','.join(ALL_MODELS)}")
+    opsets = [int(o) for o in parse_list(args.opsets)]
+    extras = args.extras if args.extras is not None else args.models is None
+
+    jobs = []  # (model, opset, training)
+    for m in models:
+        for o in opsets:
+            jobs.append((m, o, False))
+            if m == "cnn" and args.cnn_train:
+                jobs.append((m, o, True))
+            if m == "cnn" and o >= 14:
+                jobs.append((m, o, "bn_eval"))
+    for item in parse_list(args.extra_exports):
+        m, _, o = item.partition("@")
+        if m not in ALL_MODELS or not o.isdigit():
+            parser.error(f"bad --extra-exports entry {item!r}")
+        if m in models and (m, int(o), False) not in jobs:
+            jobs.append((m, int(o), False))
+    jobs.sort(key=lambda j: (models.index(j[0]), str(j[2]), j[1]))
+
+    os.makedirs(args.out, exist_ok=True)
+    all_ops = set()
+    if jobs:
+        import torch
+        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        for model_name, opset, training in jobs:
+            start = time.perf_counter()
+            if training == "bn_eval":
+                path = export_torch(torch, model_name, opset, args.out, fold=False)
+            else:
+                path = export_torch(torch, model_name, opset, args.out, training)
+            elapsed = time.perf_counter() - start
+            report(path, all_ops)
+            if model_name in BIG_MODELS:
+                print(f"  (export took {elapsed:.1f} s)", flush=True)
+    if extras:
+        for path in write_extdata(args.out) + write_legacy_opset11(args.out):
+            report(path, all_ops)
+    print(f"distinct op types ({len(all_ops)}): {' '.join(sorted(all_ops))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
