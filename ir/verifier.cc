@@ -23,11 +23,13 @@ bool Compatible(const TensorType& recorded, const TensorType& inferred) {
 Status CheckDefinitions(const Graph& g) {
   std::unordered_set<const Node*> placed;
   placed.reserve(g.nodes().size());
+  int64_t operands = 0;
   for (Node* n : g.nodes()) {
     for (int i = 0; i < n->num_inputs(); ++i) {
       Value* v = n->input(i);
       if (!v) continue;
-      if (g.FindValue(v->name()) != v) {
+      // A node output whose producer was removed is no longer defined.
+      if (v->kind() == ValueKind::kNodeOutput && !v->producer()) {
         return InvalidArgument(n->Describe() + ": use of undefined value '" + v->name() + "'");
       }
       if (v->kind() == ValueKind::kNodeOutput && !placed.count(v->producer())) {
@@ -35,13 +37,33 @@ Status CheckDefinitions(const Graph& g) {
                                "' before its definition (the node list has a cycle or is not "
                                "in topological order)");
       }
-      const auto& uses = v->uses();
-      if (std::find(uses.begin(), uses.end(), Use{n, i}) == uses.end()) {
-        return Internal(n->Describe() + ": use list of '" + v->name() + "' misses operand " +
-                        std::to_string(i));
-      }
+      ++operands;
     }
     placed.insert(n);
+  }
+  // Use lists match operands: every recorded use points back at its value, and there are as
+  // many uses as operands (linear, even for a value with very many users).
+  int64_t uses = 0;
+  auto check_uses = [&](const Value* v) -> Status {
+    for (const Use& u : v->uses()) {
+      if (u.user->input(u.operand) != v) {
+        return Internal("use list of '" + v->name() + "' names " + u.user->Describe() +
+                        " operand " + std::to_string(u.operand) + ", which is another value");
+      }
+      ++uses;
+    }
+    return Status::Ok();
+  };
+  for (const Value* v : g.inputs()) RETURN_IF_ERROR(check_uses(v));
+  for (const Value* v : g.initializers()) RETURN_IF_ERROR(check_uses(v));
+  for (const Node* n : g.nodes()) {
+    for (const Value* v : n->outputs()) {
+      if (v) RETURN_IF_ERROR(check_uses(v));
+    }
+  }
+  if (uses != operands) {
+    return Internal("use lists hold " + std::to_string(uses) + " uses for " +
+                    std::to_string(operands) + " operands");
   }
   for (Value* o : g.outputs()) {
     if (!o || g.FindValue(o->name()) != o) {

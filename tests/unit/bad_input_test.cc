@@ -6,54 +6,31 @@
 
 #include <random>
 
+#include "tests/unit/onnx_builders.h"
 #include "tests/unit/test_util.h"
 
 namespace ampc {
 namespace {
 
+using testing::AddNode;
+using testing::AddValueInfo;
+using testing::EmptyModel;
 using testing::Fixture;
+using testing::Serialize;
 using testing::ReadBytes;
 using testing::RunAmpc;
 using testing::TempDir;
 using testing::WriteBytes;
 
-void AddValueInfo(onnx::ValueInfoProto* vi, const std::string& name, int elem,
-                  std::vector<int64_t> dims) {
-  vi->set_name(name);
-  auto* tt = vi->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(elem);
-  auto* shape = tt->mutable_shape();
-  for (int64_t d : dims) shape->add_dim()->set_dim_value(d);
-}
-
-onnx::NodeProto* AddNode(onnx::GraphProto* g, const std::string& op, std::vector<std::string> in,
-                         std::vector<std::string> out, const std::string& name) {
-  auto* n = g->add_node();
-  n->set_op_type(op);
-  n->set_name(name);
-  for (auto& s : in) n->add_input(s);
-  for (auto& s : out) n->add_output(s);
-  return n;
-}
-
 // x: f32[2,3] -> Relu -> y. Tests then break one thing.
 onnx::ModelProto ValidModel(int64_t opset = 17) {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  auto* os = m.add_opset_import();
-  os->set_domain("");
-  os->set_version(opset);
+  onnx::ModelProto m = EmptyModel(opset);
   auto* g = m.mutable_graph();
-  g->set_name("g");
   AddValueInfo(g->add_input(), "x", onnx::TensorProto::FLOAT, {2, 3});
   AddNode(g, "Relu", {"x"}, {"y"}, "relu0");
   AddValueInfo(g->add_output(), "y", onnx::TensorProto::FLOAT, {2, 3});
   return m;
 }
-
-struct Expect {
-  std::string message;  // substring of the one error line
-};
 
 // Writes the model, runs `ampc MODEL`, checks: exit 2, one line on stderr naming the file and
 // containing `want`, nothing on stdout.
@@ -68,12 +45,6 @@ void ExpectRejected(const std::string& bytes, const std::string& want, const Tem
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
   EXPECT_EQ(r.err.rfind("ampc: error: ", 0), 0u) << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
-}
-
-std::string Serialize(const onnx::ModelProto& m) {
-  std::string s;
-  m.SerializeToString(&s);
-  return s;
 }
 
 TEST(BadInput, ValidBaselineIsAccepted) {

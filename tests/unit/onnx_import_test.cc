@@ -9,6 +9,7 @@
 #include "frontend/onnx.h"
 #include "ir/text.h"
 #include "ir/verifier.h"
+#include "tests/unit/onnx_builders.h"
 #include "tests/unit/test_util.h"
 
 namespace ampc {
@@ -168,6 +169,77 @@ TEST(Import, SymbolicDimsFlowThroughTheTransformer) {
     for (const Dim& d : t.dims) EXPECT_FALSE(d.is_unknown()) << n->name() << " " << t.ToString();
   }
   EXPECT_GT(reshapes, 0);
+}
+
+const Node* FindOp(const Graph& g, const std::string& op) {
+  for (const Node* n : g.nodes()) {
+    if (n->op_type() == op) return n;
+  }
+  return nullptr;
+}
+
+// Softmax before opset 13 normalises over the flattened [axis:] block; over a non-last axis
+// that becomes Flatten -> Softmax(-1) -> Reshape back (semantics from the ONNX operator docs).
+TEST(Import, OldSoftmaxOverANonLastAxisIsRewritten) {
+  auto m = testing::EmptyModel(11);
+  auto* g = m.mutable_graph();
+  testing::AddValueInfo(g->add_input(), "x", onnx::TensorProto::FLOAT, {2, 3, 4});
+  auto* sm = testing::AddNode(g, "Softmax", {"x"}, {"y"}, "sm");
+  auto* axis = sm->add_attribute();
+  axis->set_name("axis");
+  axis->set_type(onnx::AttributeProto::INT);
+  axis->set_i(1);
+  testing::AddValueInfo(g->add_output(), "y", onnx::TensorProto::FLOAT, {2, 3, 4});
+  auto graph = ImportOnnxBytes(testing::Serialize(m), "", "softmax11");
+  ASSERT_TRUE(graph.ok()) << graph.status().message();
+  const Node* flat = FindOp(**graph, "Flatten");
+  ASSERT_NE(flat, nullptr);
+  EXPECT_EQ(flat->attr_int("axis", 0), 1);
+  EXPECT_EQ(flat->output(0)->type().ToString(), "f32[2,12]");
+  const Node* soft = FindOp(**graph, "Softmax");
+  ASSERT_NE(soft, nullptr);
+  EXPECT_EQ(soft->attr_int("axis", 0), -1);
+  EXPECT_EQ((*graph)->outputs()[0]->producer()->op_type(), "Reshape");
+  EXPECT_EQ((*graph)->outputs()[0]->type().ToString(), "f32[2,3,4]");
+
+  // Over the last axis the old and new semantics agree: no rewrite.
+  axis->set_i(2);
+  graph = ImportOnnxBytes(testing::Serialize(m), "", "softmax11");
+  ASSERT_TRUE(graph.ok()) << graph.status().message();
+  EXPECT_EQ((*graph)->num_nodes(), 1);
+}
+
+// Dropout before opset 12 had `ratio` as an attribute; opset 12 made it an input.
+TEST(Import, OldDropoutRatioBecomesAnInput) {
+  auto m = testing::EmptyModel(11);
+  auto* g = m.mutable_graph();
+  testing::AddValueInfo(g->add_input(), "x", onnx::TensorProto::FLOAT, {4});
+  auto* d = testing::AddNode(g, "Dropout", {"x"}, {"y", "mask"}, "drop");
+  auto* ratio = d->add_attribute();
+  ratio->set_name("ratio");
+  ratio->set_type(onnx::AttributeProto::FLOAT);
+  ratio->set_f(0.25f);
+  testing::AddValueInfo(g->add_output(), "y", onnx::TensorProto::FLOAT, {4});
+  auto graph = ImportOnnxBytes(testing::Serialize(m), "", "dropout11");
+  ASSERT_TRUE(graph.ok()) << graph.status().message();
+  const Node* n = FindOp(**graph, "Dropout");
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->attr("ratio"), nullptr);
+  ASSERT_EQ(n->num_inputs(), 2);
+  auto r = n->input(1)->initializer()->AsDoubles();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ((*r)[0], 0.25);
+  EXPECT_EQ(n->output(1)->type().ToString(), "bool[4]");
+}
+
+// BatchNormalization opsets 9-13 ask for running statistics to signal training (5 outputs).
+TEST(Import, OldTrainingBatchNormBecomesTrainingMode) {
+  auto g = ImportOnnxFile(Fixture("cnn_train_opset13.onnx"));
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  const Node* bn = FindOp(**g, "BatchNormalization");
+  ASSERT_NE(bn, nullptr);
+  EXPECT_EQ(bn->attr_int("training_mode", 0), 1);
+  EXPECT_EQ(bn->num_outputs(), 3);
 }
 
 // Every model of the ONNX backend test suite (Debian's libonnx-testdata): importing must end in

@@ -101,6 +101,10 @@ std::string GraphJson(const Graph& g) {
 std::string DotQuote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
