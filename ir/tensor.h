@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ir/dtype.h"
+#include "ir/float16.h"
 #include "ir/shape.h"
 
 namespace ampc {
@@ -53,8 +54,5 @@ class Tensor {
   bool elided_ = false;
 };
 
-// Exact conversions between IEEE binary16 / bfloat16 bit patterns and float.
-float HalfBitsToFloat(uint16_t h);
-float BFloat16BitsToFloat(uint16_t b);
 
 }  // namespace ampc

@@ -36,11 +36,6 @@ StatusOr<std::unique_ptr<Graph>> ParseGraph(std::string_view text);
 
 namespace text_ir {
 
-// float -> IEEE binary16 / bfloat16 bits, rounding to nearest even; NaN stays (quiet) NaN,
-// infinities and subnormals are preserved, overflow gives infinity.
-uint16_t EncodeHalf(float f);
-uint16_t EncodeBFloat16(float f);
-
 // `"..."` with C escapes (\\ \" \n \t \r \xHH); bytes >= 0x80 are kept as they are.
 std::string QuoteString(std::string_view s);
 // How a value is referred to in the text: `%name`, or `%"..."` when the name needs quoting.

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "ir/float16.h"
 #include "ir/text.h"
 
 namespace ampc {
@@ -337,8 +338,8 @@ class Parser {
       float f = 0;
       RETURN_IF_ERROR(FloatFromToken(tok, pos, &f));
       if (dt == DType::kFloat32) Append(bytes, f);
-      if (dt == DType::kFloat16) Append(bytes, text_ir::EncodeHalf(f));
-      if (dt == DType::kBFloat16) Append(bytes, text_ir::EncodeBFloat16(f));
+      if (dt == DType::kFloat16) Append(bytes, FloatToHalfBits(f));
+      if (dt == DType::kBFloat16) Append(bytes, FloatToBFloat16Bits(f));
       return Status::Ok();
     }
     if (IsFloatToken(tok))

@@ -16,37 +16,6 @@ namespace ampc {
 // ---- helpers declared in text.h, shared by the printer and the parser ----------------------
 namespace text_ir {
 
-uint16_t EncodeHalf(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000u, exp = (x >> 23) & 0xffu;
-  uint32_t mant = x & 0x7fffffu;
-  if (exp == 0xff) return static_cast<uint16_t>(sign | (mant ? 0x7e00u : 0x7c00u));
-  const int e = static_cast<int>(exp) - 127 + 15;  // biased half exponent
-  if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00u);
-  if (e <= 0) {                                       // half subnormal (or zero)
-    if (e < -10) return static_cast<uint16_t>(sign);  // at most half the smallest subnormal
-    mant |= 0x800000u;                                // the implicit bit
-    const int shift = 14 - e;                         // 14..24
-    uint32_t h = mant >> shift;
-    const uint32_t rem = mant & ((1u << shift) - 1), halfway = 1u << (shift - 1);
-    if (rem > halfway || (rem == halfway && (h & 1))) ++h;  // may carry into the normals
-    return static_cast<uint16_t>(sign | h);
-  }
-  uint32_t h = (static_cast<uint32_t>(e) << 10) | (mant >> 13);
-  const uint32_t rem = mant & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h;  // a carry to exponent 31 is infinity
-  return static_cast<uint16_t>(sign | h);
-}
-
-uint16_t EncodeBFloat16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  if (std::isnan(f)) return static_cast<uint16_t>((x >> 16) | 0x40u);  // stays a (quiet) NaN
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return static_cast<uint16_t>(x >> 16);
-}
-
 std::string QuoteString(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);

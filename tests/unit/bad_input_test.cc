@@ -112,7 +112,9 @@ TEST(BadInput, BitFlippedProtobuf) {
     WriteBytes(dir / "flip.onnx", b);
     auto r = RunAmpc(dir / "flip.onnx");
     ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 2) << "flip at " << pos << ": " << r.err;
-    if (r.exit_code == 2) EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    if (r.exit_code == 2) {
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    }
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "ir/graph.h"
 #include "ir/tensor.h"
+#include "ir/float16.h"
 #include "ir/text.h"
 
 namespace ampc {
@@ -438,32 +439,32 @@ TEST(TextIr, HalfEncodersAreExactAndRoundToNearestEven) {
     const float hf = HalfBitsToFloat(static_cast<uint16_t>(h));
     const float bf = BFloat16BitsToFloat(static_cast<uint16_t>(h));
     if (std::isnan(hf)) {
-      EXPECT_TRUE(std::isnan(HalfBitsToFloat(text_ir::EncodeHalf(hf))));
+      EXPECT_TRUE(std::isnan(HalfBitsToFloat(FloatToHalfBits(hf))));
     } else {
-      ASSERT_EQ(text_ir::EncodeHalf(hf), h) << h;
+      ASSERT_EQ(FloatToHalfBits(hf), h) << h;
     }
     if (std::isnan(bf)) {
-      EXPECT_TRUE(std::isnan(BFloat16BitsToFloat(text_ir::EncodeBFloat16(bf))));
+      EXPECT_TRUE(std::isnan(BFloat16BitsToFloat(FloatToBFloat16Bits(bf))));
     } else {
-      ASSERT_EQ(text_ir::EncodeBFloat16(bf), h) << h;
+      ASSERT_EQ(FloatToBFloat16Bits(bf), h) << h;
     }
   }
-  EXPECT_EQ(text_ir::EncodeHalf(65519.0f), 0x7bff);  // below the rounding boundary
-  EXPECT_EQ(text_ir::EncodeHalf(65520.0f), 0x7c00);  // tie rounds to even: infinity
-  EXPECT_EQ(text_ir::EncodeHalf(1e10f), 0x7c00);
-  EXPECT_EQ(text_ir::EncodeHalf(-1e10f), 0xfc00);
-  EXPECT_EQ(text_ir::EncodeHalf(1.0f + 0x1p-11f), 0x3c00);      // tie to even (down)
-  EXPECT_EQ(text_ir::EncodeHalf(1.0f + 3 * 0x1p-11f), 0x3c02);  // tie to even (up)
-  EXPECT_EQ(text_ir::EncodeHalf(0x1p-25f), 0x0000);  // half the smallest subnormal: to even
-  EXPECT_EQ(text_ir::EncodeHalf(0x1.8p-25f), 0x0001);
-  EXPECT_EQ(text_ir::EncodeHalf(0x1.8p-24f), 0x0002);    // 1.5 subnormal steps: tie to even
-  EXPECT_EQ(text_ir::EncodeHalf(0x1.ffcp-15f), 0x0400);  // rounds up into the normals
-  EXPECT_EQ(text_ir::EncodeHalf(1e-30f), 0x0000);
-  EXPECT_EQ(text_ir::EncodeHalf(-1e-30f), 0x8000);
-  EXPECT_EQ(text_ir::EncodeBFloat16(1.0f + 0x1p-8f), 0x3f80);  // tie to even (down)
-  EXPECT_EQ(text_ir::EncodeBFloat16(1.0f + 3 * 0x1p-8f), 0x3f82);
-  EXPECT_EQ(text_ir::EncodeBFloat16(std::numeric_limits<float>::max()), 0x7f80);
-  EXPECT_TRUE(std::isnan(BFloat16BitsToFloat(text_ir::EncodeBFloat16(std::nanf("")))));
+  EXPECT_EQ(FloatToHalfBits(65519.0f), 0x7bff);  // below the rounding boundary
+  EXPECT_EQ(FloatToHalfBits(65520.0f), 0x7c00);  // tie rounds to even: infinity
+  EXPECT_EQ(FloatToHalfBits(1e10f), 0x7c00);
+  EXPECT_EQ(FloatToHalfBits(-1e10f), 0xfc00);
+  EXPECT_EQ(FloatToHalfBits(1.0f + 0x1p-11f), 0x3c00);      // tie to even (down)
+  EXPECT_EQ(FloatToHalfBits(1.0f + 3 * 0x1p-11f), 0x3c02);  // tie to even (up)
+  EXPECT_EQ(FloatToHalfBits(0x1p-25f), 0x0000);  // half the smallest subnormal: to even
+  EXPECT_EQ(FloatToHalfBits(0x1.8p-25f), 0x0001);
+  EXPECT_EQ(FloatToHalfBits(0x1.8p-24f), 0x0002);    // 1.5 subnormal steps: tie to even
+  EXPECT_EQ(FloatToHalfBits(0x1.ffcp-15f), 0x0400);  // rounds up into the normals
+  EXPECT_EQ(FloatToHalfBits(1e-30f), 0x0000);
+  EXPECT_EQ(FloatToHalfBits(-1e-30f), 0x8000);
+  EXPECT_EQ(FloatToBFloat16Bits(1.0f + 0x1p-8f), 0x3f80);  // tie to even (down)
+  EXPECT_EQ(FloatToBFloat16Bits(1.0f + 3 * 0x1p-8f), 0x3f82);
+  EXPECT_EQ(FloatToBFloat16Bits(std::numeric_limits<float>::max()), 0x7f80);
+  EXPECT_TRUE(std::isnan(BFloat16BitsToFloat(FloatToBFloat16Bits(std::nanf("")))));
 }
 
 struct BadCase {
