@@ -34,3 +34,12 @@ StatusOr<std::string> ExportOnnxBytes(const Graph& g);
 Status ExportOnnxFile(const Graph& g, const std::string& path);
 
 }  // namespace ampc
+
+namespace ampc {
+
+// ONNX TensorProto files (the layout of ONNX's backend test data: input_0.pb, output_0.pb).
+// `name` receives the tensor's name when non-null.
+StatusOr<Tensor> ReadTensorFile(const std::string& path, std::string* name = nullptr);
+Status WriteTensorFile(const Tensor& t, const std::string& name, const std::string& path);
+
+}  // namespace ampc

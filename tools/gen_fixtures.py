@@ -215,7 +215,38 @@ def export_torch(torch, model_name, opset, out_dir, training=False, fold=True):
         output_names=outputs,
         dynamic_axes=dyn,
     )
+    if not training and model_name in SMALL_MODELS:
+        write_reference_data(torch, model, model_name, path)
     return path
+
+
+def write_reference_data(torch, model, model_name, onnx_path):
+    """PyTorch's own outputs for a fresh input, the oracle for `ampc eval` tests.
+
+    Writes DIR/input_0.pb, DIR/output_0.pb (the fp32 model's output) and DIR/output_0_f64.pb (the
+    same model in float64, the reference for half-precision storage) next to the model, in the
+    layout of ONNX's backend test data.
+    """
+    from onnx import numpy_helper
+    gen = torch.Generator().manual_seed(1)
+    if model_name == "mlp":
+        x = torch.rand(4, 784, generator=gen)
+    elif model_name == "cnn":
+        x = torch.rand(3, 1, 28, 28, generator=gen)
+    else:
+        x = torch.randint(0, 64, (3, 12), generator=gen, dtype=torch.long)
+    model.eval()
+    with torch.no_grad():
+        y = model(x)
+        x64 = x.double() if x.is_floating_point() else x
+        y64 = model.double()(x64)
+        model.float()
+    data_dir = onnx_path[:-len(".onnx")] + "_data"
+    os.makedirs(data_dir, exist_ok=True)
+    for name, t in (("input_0", x), ("output_0", y), ("output_0_f64", y64)):
+        proto = numpy_helper.from_array(t.numpy(), name)
+        with open(os.path.join(data_dir, name + ".pb"), "wb") as f:
+            f.write(proto.SerializeToString())
 
 
 # --------------------------------------------------------------------------

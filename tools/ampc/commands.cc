@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -10,7 +12,11 @@
 #include "frontend/onnx.h"
 #include "ir/file_io.h"
 #include "ir/text.h"
+#include "codegen/lower.h"
+#include "runtime/cpu/executor.h"
 #include "runtime/device_info.h"
+#include "runtime/inference.h"
+#include "runtime/npy.h"
 
 namespace ampc::cli {
 namespace {
@@ -174,6 +180,135 @@ Status RunInspect(const InspectArgs& args) {
     return Status::Ok();
   }
   return WriteFileAtomically(args.output, out);
+}
+
+namespace {
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Input K comes from DIR/input_K.pb (ONNX backend-test layout) or DIR/NAME.npy.
+StatusOr<std::vector<Tensor>> ReadInputs(const std::string& dir, const std::vector<std::string>& names) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return NotFound(dir + ": no such folder (--inputs)");
+  std::vector<Tensor> out;
+  for (size_t k = 0; k < names.size(); ++k) {
+    const std::string pb = dir + "/input_" + std::to_string(k) + ".pb";
+    const std::string npy = dir + "/" + names[k] + ".npy";
+    if (fs::exists(pb, ec)) {
+      ASSIGN_OR_RETURN(Tensor t, ReadTensorFile(pb));
+      out.push_back(std::move(t));
+    } else if (fs::exists(npy, ec)) {
+      ASSIGN_OR_RETURN(Tensor t, ReadNpy(npy));
+      out.push_back(std::move(t));
+    } else {
+      return NotFound("no data for input '" + names[k] + "' (looked for " + pb + " and " + npy + ")");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+struct Loaded {
+  plan::Plan plan;
+  std::vector<std::string> input_names, output_names;
+  std::vector<Tensor> inputs;
+};
+
+// A compiled .ampc plan, or an .onnx model compiled for the inputs found in `inputs_dir`.
+StatusOr<Loaded> LoadForInputs(const std::string& model, const std::string& inputs_dir,
+                               const std::string& precision_name) {
+  ASSIGN_OR_RETURN(Precision precision, ParsePrecision(precision_name));
+  Loaded l;
+  if (EndsWith(model, ".ampc")) {
+    ASSIGN_OR_RETURN(l.plan, LoadPlan(model));
+    for (const auto& io : l.plan.inputs()) l.input_names.push_back(io.name());
+    for (const auto& io : l.plan.outputs()) l.output_names.push_back(io.name());
+    ASSIGN_OR_RETURN(l.inputs, ReadInputs(inputs_dir, l.input_names));
+    return l;
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(model));
+  for (const Value* v : g->inputs()) l.input_names.push_back(v->name());
+  for (const Value* v : g->outputs()) l.output_names.push_back(v->name());
+  ASSIGN_OR_RETURN(l.inputs, ReadInputs(inputs_dir, l.input_names));
+  auto compiled = CompileForInputs(std::move(g), l.inputs, precision, model);
+  if (!compiled.ok()) return compiled.status().WithContext(model);
+  l.plan = std::move(*compiled);
+  return l;
+}
+
+}  // namespace
+
+Status RunEval(const EvalArgs& args) {
+  namespace fs = std::filesystem;
+  ASSIGN_OR_RETURN(Loaded loaded, LoadForInputs(args.model, args.inputs, args.precision));
+  plan::Plan& plan = loaded.plan;
+  const auto& output_names = loaded.output_names;
+  const auto& inputs = loaded.inputs;
+  // Outputs never silently replace a user's files.
+  std::error_code ec;
+  for (size_t k = 0; k < output_names.size() && !args.force; ++k) {
+    const std::string path = args.out + "/output_" + std::to_string(k) + ".pb";
+    if (fs::exists(path, ec)) {
+      return InvalidArgument(path + ": already exists; pass --force to overwrite");
+    }
+  }
+  if (!args.save_plan.empty()) {
+    if (SamePath(args.model, args.save_plan)) {
+      return InvalidArgument(args.save_plan + ": refusing to overwrite the input model");
+    }
+    RETURN_IF_ERROR(SavePlan(plan, args.save_plan));
+  }
+  const int64_t arena = plan.arena_bytes(), unshared = plan.arena_bytes_unshared();
+  ASSIGN_OR_RETURN(auto exec, cpu::CpuExecutor::Create(std::move(plan), args.threads));
+  ASSIGN_OR_RETURN(std::vector<Tensor> outputs, exec->Run(inputs));
+  fs::create_directories(args.out, ec);
+  if (ec) return InvalidArgument(args.out + ": cannot create the output folder: " + ec.message());
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const std::string path = args.out + "/output_" + std::to_string(k) + ".pb";
+    RETURN_IF_ERROR(WriteTensorFile(outputs[k], output_names[k], path));
+    std::printf("%s: %s -> %s\n", output_names[k].c_str(), outputs[k].type().ToString().c_str(),
+                path.c_str());
+  }
+  std::printf("precision %s, %d steps, arena %s bytes (%s without reuse)\n", args.precision.c_str(),
+              exec->plan().steps_size(), Thousands(arena).c_str(), Thousands(unshared).c_str());
+  return Status::Ok();
+}
+
+Status RunBench(const BenchArgs& args) {
+  ASSIGN_OR_RETURN(Loaded loaded, LoadForInputs(args.model, args.inputs, args.precision));
+  const int64_t batch = loaded.inputs.empty() || loaded.inputs[0].dims().empty()
+                            ? 1 : loaded.inputs[0].dims()[0];
+  ASSIGN_OR_RETURN(auto exec, cpu::CpuExecutor::Create(std::move(loaded.plan), args.threads));
+  for (int i = 0; i < args.warmup; ++i) RETURN_IF_ERROR(exec->Run(loaded.inputs).status());
+  std::vector<double> ms;
+  for (int i = 0; i < args.iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    RETURN_IF_ERROR(exec->Run(loaded.inputs).status());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  double mean = 0;
+  for (double m : ms) mean += m / ms.size();
+  if (args.json) {
+    nlohmann::json j{{"model", args.model}, {"precision", args.precision}, {"batch", batch},
+                     {"iters", args.iters}, {"median_ms", median}, {"mean_ms", mean},
+                     {"samples_per_s", batch * 1000.0 / median},
+                     {"arena_bytes", exec->plan().arena_bytes()}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("%s %s batch %lld: median %.3f ms, mean %.3f ms over %d calls, %.0f samples/s\n",
+                args.model.c_str(), args.precision.c_str(), static_cast<long long>(batch), median,
+                mean, args.iters, batch * 1000.0 / median);
+  }
+  return Status::Ok();
 }
 
 Status RunDevices() {

@@ -21,6 +21,29 @@ struct InspectArgs {
 };
 Status RunInspect(const InspectArgs& args);
 
+struct EvalArgs {
+  std::string model;      // .onnx or a compiled .ampc plan
+  std::string inputs;     // folder with input_K.pb or NAME.npy
+  std::string out;        // folder for output_K.pb
+  std::string precision = "fp32";
+  std::string save_plan;  // also write the compiled plan here
+  int threads = 0;
+  bool force = false;     // overwrite existing output files
+};
+Status RunEval(const EvalArgs& args);
+
+struct BenchArgs {
+  std::string model;
+  std::string inputs;
+  std::string precision = "fp32";
+  int threads = 0;
+  int iters = 50;
+  int warmup = 5;
+  bool json = false;
+};
+// Times inference on the CPU runtime: median and mean milliseconds per call, samples/s.
+Status RunBench(const BenchArgs& args);
+
 Status RunDevices();
 
 }  // namespace ampc::cli

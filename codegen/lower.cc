@@ -1,0 +1,198 @@
+#include "codegen/lower.h"
+
+#include <climits>
+#include <unordered_map>
+
+#include "codegen/memory_plan.h"
+#include "ir/file_io.h"
+
+namespace ampc {
+namespace {
+
+void SetTensor(const Tensor& t, plan::TensorData* out) {
+  out->set_dtype(std::string(DTypeName(t.dtype())));
+  for (int64_t d : t.dims()) out->add_dims(d);
+  out->set_data(std::string(t.bytes().begin(), t.bytes().end()));
+}
+
+StatusOr<Tensor> TensorFromPlan(const plan::TensorData& t) {
+  auto dt = DTypeFromName(t.dtype());
+  if (!dt) return InvalidArgument("unknown dtype '" + t.dtype() + "'");
+  std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+  Tensor out(*dt, dims, std::vector<uint8_t>(t.data().begin(), t.data().end()));
+  if (static_cast<int64_t>(t.data().size()) != out.NumElements() * DTypeSize(*dt)) {
+    return InvalidArgument("tensor data size disagrees with its shape");
+  }
+  return out;
+}
+
+}  // namespace
+
+void AttributeToPlan(const std::string& name, const Attribute& a, plan::Attr* out) {
+  out->set_name(name);
+  switch (a.kind()) {
+    case AttrKind::kInt: out->set_i(a.i()); break;
+    case AttrKind::kFloat: out->set_f(a.f()); break;
+    case AttrKind::kString: out->set_s(a.s()); break;
+    case AttrKind::kTensor: SetTensor(a.t(), out->mutable_t()); break;
+    case AttrKind::kInts:
+      for (int64_t v : a.ints()) out->mutable_ints()->add_v(v);
+      break;
+    case AttrKind::kFloats:
+      for (float v : a.floats()) out->mutable_floats()->add_v(v);
+      break;
+    case AttrKind::kStrings:
+      for (const auto& v : a.strings()) out->mutable_strings()->add_v(v);
+      break;
+  }
+}
+
+StatusOr<Attribute> AttributeFromPlan(const plan::Attr& a) {
+  switch (a.value_case()) {
+    case plan::Attr::kI: return Attribute(static_cast<int64_t>(a.i()));
+    case plan::Attr::kF: return Attribute(a.f());
+    case plan::Attr::kS: return Attribute(a.s());
+    case plan::Attr::kT: {
+      ASSIGN_OR_RETURN(Tensor t, TensorFromPlan(a.t()));
+      return Attribute(std::move(t));
+    }
+    case plan::Attr::kInts:
+      return Attribute(std::vector<int64_t>(a.ints().v().begin(), a.ints().v().end()));
+    case plan::Attr::kFloats:
+      return Attribute(std::vector<float>(a.floats().v().begin(), a.floats().v().end()));
+    case plan::Attr::kStrings:
+      return Attribute(std::vector<std::string>(a.strings().v().begin(), a.strings().v().end()));
+    case plan::Attr::VALUE_NOT_SET: break;
+  }
+  return InvalidArgument("attribute '" + a.name() + "' has no value");
+}
+
+StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
+  plan::Plan p;
+  p.set_format_version(kPlanFormatVersion);
+  p.set_producer("ampc 0.1.0");
+  p.set_source(opts.source);
+  p.set_precision(opts.precision);
+  std::unordered_map<const Value*, int> id;
+  std::vector<LiveRange> ranges;  // for ARENA buffers, indexed like arena_ids
+  std::vector<int> arena_ids;
+  std::unordered_map<int, size_t> range_of;
+
+  auto add_buffer = [&](const Value* v, plan::Buffer::Kind kind, int first) -> StatusOr<int> {
+    const TensorType& t = v->type();
+    auto n = t.NumElements();
+    if (!n) {
+      return InvalidArgument("value '" + v->name() + "' has no static shape (" + t.ToString() +
+                             "); bind the inputs first");
+    }
+    plan::Buffer* b = p.add_buffers();
+    const int bid = p.buffers_size() - 1;
+    b->set_id(bid);
+    b->set_name(v->name());
+    b->set_dtype(std::string(DTypeName(t.dtype)));
+    for (const Dim& d : t.dims) b->add_dims(d.value());
+    b->set_kind(kind);
+    b->set_size_bytes(*n * DTypeSize(t.dtype));
+    id[v] = bid;
+    if (kind == plan::Buffer::ARENA) {
+      range_of[bid] = ranges.size();
+      ranges.push_back({b->size_bytes(), first, first});
+      arena_ids.push_back(bid);
+    }
+    return bid;
+  };
+
+  for (const Value* v : g.inputs()) {
+    ASSIGN_OR_RETURN(int bid, add_buffer(v, plan::Buffer::ARENA, -1));
+    auto* io = p.add_inputs();
+    io->set_name(v->name());
+    io->set_buffer(bid);
+    if (v->known_ints()) {
+      auto* s = p.add_specializations();
+      s->set_input(v->name());
+      for (const Dim& d : *v->known_ints()) s->add_values(d.value());
+    }
+  }
+  for (const Value* v : g.initializers()) {
+    if (v->initializer()->elided()) {
+      return InvalidArgument("initializer '" + v->name() + "' has elided data");
+    }
+    ASSIGN_OR_RETURN(int bid, add_buffer(v, plan::Buffer::CONSTANT, -1));
+    const auto& bytes = v->initializer()->bytes();
+    p.mutable_buffers(bid)->set_data(std::string(bytes.begin(), bytes.end()));
+  }
+  int step = 0;
+  for (const Node* n : g.nodes()) {
+    // A Constant with a tensor value becomes constant data instead of a step.
+    const Attribute* value = n->attr("value");
+    if (n->op_type() == "Constant" && n->domain().empty() && value &&
+        value->kind() == AttrKind::kTensor && n->output(0)) {
+      ASSIGN_OR_RETURN(int bid, add_buffer(n->output(0), plan::Buffer::CONSTANT, -1));
+      const auto& bytes = value->t().bytes();
+      p.mutable_buffers(bid)->set_data(std::string(bytes.begin(), bytes.end()));
+      continue;
+    }
+    plan::Step* s = p.add_steps();
+    s->set_op(n->op_type());
+    s->set_domain(n->domain());
+    s->set_name(n->name());
+    for (const Value* in : n->inputs()) {
+      if (!in) {
+        s->add_inputs(-1);
+        continue;
+      }
+      const int bid = id.at(in);
+      s->add_inputs(bid);
+      if (range_of.count(bid)) ranges[range_of[bid]].last = step;
+    }
+    for (const Value* out : n->outputs()) {
+      if (!out) {
+        s->add_outputs(-1);
+        continue;
+      }
+      ASSIGN_OR_RETURN(int bid, add_buffer(out, plan::Buffer::ARENA, step));
+      s->add_outputs(bid);
+    }
+    for (const auto& [k, a] : n->attrs()) AttributeToPlan(k, a, s->add_attrs());
+    ++step;
+  }
+  for (const Value* v : g.outputs()) {
+    const int bid = id.at(v);
+    if (range_of.count(bid)) ranges[range_of[bid]].last = INT_MAX;
+    auto* io = p.add_outputs();
+    io->set_name(v->name());
+    io->set_buffer(bid);
+  }
+  int64_t arena = 0, unshared = 0;
+  std::vector<int64_t> offsets = AssignOffsets(ranges, &arena);
+  for (size_t i = 0; i < arena_ids.size(); ++i) {
+    p.mutable_buffers(arena_ids[i])->set_offset(offsets[i]);
+    unshared += ranges[i].size_bytes;
+  }
+  p.set_arena_bytes(arena);
+  p.set_arena_bytes_unshared(unshared);
+  return p;
+}
+
+Status SavePlan(const plan::Plan& p, const std::string& path) {
+  std::string bytes;
+  if (!p.SerializeToString(&bytes)) return Internal("the plan is too large to serialise (2 GiB)");
+  return WriteFileAtomically(path, bytes);
+}
+
+StatusOr<plan::Plan> LoadPlan(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
+  plan::Plan p;
+  if (bytes.empty() || !p.ParseFromString(bytes)) {
+    return InvalidArgument(path + ": not an ampc plan (corrupt or truncated file)");
+  }
+  if (p.format_version() == 0) return InvalidArgument(path + ": not an ampc plan (no format version)");
+  if (p.format_version() > kPlanFormatVersion) {
+    return Unimplemented(path + ": plan format version " + std::to_string(p.format_version()) +
+                         " is newer than this ampc supports (" + std::to_string(kPlanFormatVersion) +
+                         "); recompile the model");
+  }
+  return p;
+}
+
+}  // namespace ampc

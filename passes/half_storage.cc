@@ -1,0 +1,91 @@
+#include "passes/half_storage.h"
+
+#include "ir/op_registry.h"
+
+namespace ampc {
+namespace {
+
+Tensor ToHalf(const Tensor& t, DType half) {
+  auto values = t.AsDoubles();
+  AMPC_CHECK(values.has_value());
+  std::vector<uint8_t> bytes(values->size() * 2);
+  for (size_t i = 0; i < values->size(); ++i) {
+    const float f = static_cast<float>((*values)[i]);
+    const uint16_t b = half == DType::kBFloat16 ? FloatToBFloat16Bits(f) : FloatToHalfBits(f);
+    std::memcpy(bytes.data() + 2 * i, &b, 2);
+  }
+  return Tensor(half, t.dims(), std::move(bytes));
+}
+
+}  // namespace
+
+int64_t OnnxTypeNumber(DType t) {
+  switch (t) {
+    case DType::kFloat32: return 1;
+    case DType::kUInt8: return 2;
+    case DType::kInt8: return 3;
+    case DType::kInt32: return 6;
+    case DType::kInt64: return 7;
+    case DType::kBool: return 9;
+    case DType::kFloat16: return 10;
+    case DType::kFloat64: return 11;
+    case DType::kBFloat16: return 16;
+    case DType::kUndefined: break;
+  }
+  return 0;
+}
+
+StatusOr<bool> HalfStoragePass::Run(Graph& g) {
+  bool changed = false;
+  // Initializers: replaced by half copies under the same name.
+  for (Value* v : g.initializers()) {
+    const Tensor* t = v->initializer();
+    if (t->dtype() != DType::kFloat32) continue;
+    if (t->elided()) return InvalidArgument("initializer '" + v->name() + "' has elided data");
+    v->set_initializer(ToHalf(*t, half_));
+    v->set_type(v->initializer()->type());
+    changed = true;
+  }
+  // Node attributes that carry an f32 type or f32 data.
+  const int64_t half_number = OnnxTypeNumber(half_);
+  for (Node* n : g.nodes()) {
+    if (n->op_type() == "Cast" && n->attr_int("to", 0) == OnnxTypeNumber(DType::kFloat32)) {
+      n->attrs()["to"] = Attribute(half_number);
+      changed = true;
+    }
+    for (auto& [key, a] : n->attrs()) {
+      if (a.kind() == AttrKind::kTensor && a.t().dtype() == DType::kFloat32 &&
+          (n->op_type() == "Constant" || n->op_type() == "ConstantOfShape")) {
+        a = Attribute(ToHalf(a.t(), half_));
+        changed = true;
+      }
+    }
+  }
+  // f32 graph inputs: consumers read a half copy.
+  for (Value* in : g.inputs()) {
+    if (in->dtype() != DType::kFloat32 || in->uses().empty()) continue;
+    std::vector<Use> uses = in->uses();
+    ASSIGN_OR_RETURN(Node * cast, g.AddNode("Cast", "", g.UniqueName(in->name() + "_to_half"), {in},
+                                            {g.UniqueName(in->name() + "_half")},
+                                            {{"to", Attribute(half_number)}}));
+    for (const Use& u : uses) u.user->SetInput(u.operand, cast->output(0));
+    changed = true;
+  }
+  RETURN_IF_ERROR(g.TopologicalSort());
+  RETURN_IF_ERROR(InferGraph(g));
+  // Half graph outputs are cast back to f32 so callers see the model's declared types.
+  std::vector<Value*> outputs = g.outputs();
+  for (Value*& out : outputs) {
+    if (out->dtype() != half_) continue;
+    ASSIGN_OR_RETURN(Node * cast, g.AddNode("Cast", "", g.UniqueName(out->name() + "_to_f32"), {out},
+                                            {g.UniqueName(out->name() + "_f32")},
+                                            {{"to", Attribute(OnnxTypeNumber(DType::kFloat32))}}));
+    RETURN_IF_ERROR(InferNode(*cast));
+    out = cast->output(0);
+    changed = true;
+  }
+  g.SetOutputs(outputs);
+  return changed;
+}
+
+}  // namespace ampc

@@ -1,0 +1,213 @@
+#include "runtime/cpu/gemm.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <climits>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "ir/float16.h"
+#include "runtime/cpu/convert.h"
+#include "runtime/cpu/thread_pool.h"
+
+namespace ampc::cpu {
+namespace {
+
+constexpr int64_t kConvertGrain = 1 << 14;  // elements per parallel conversion chunk
+
+template <typename T>
+void ScaleC(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    if (beta == T(0)) {
+      std::fill(row, row + n, T(0));
+    } else {
+      for (int64_t j = 0; j < n; ++j) row[j] *= beta;
+    }
+  }
+}
+
+int I(int64_t v) { return static_cast<int>(v); }
+
+// Widens `rows` rows of `cols` 16-bit floats (row r at src + r * ld) into dst, packed.
+template <bool kBF16>
+void WidenRows(const uint16_t* src, int64_t ld, int64_t rows, int64_t cols, float* dst,
+               ThreadPool* pool) {
+  const int64_t grain = std::max<int64_t>(1, kConvertGrain / std::max<int64_t>(1, cols));
+  ParallelFor(pool, rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint16_t* s = src + r * ld;
+      float* d = dst + r * cols;
+      for (int64_t j = 0; j < cols; ++j) d[j] = kBF16 ? BFloat16BitsToFloat(s[j]) : HalfBitsToFloat(s[j]);
+    }
+  });
+}
+
+// Rounds an [m,n] packed fp32 matrix once into 16-bit floats (row i at dst + i * ld).
+template <bool kBF16>
+void NarrowRows(const float* src, int64_t rows, int64_t cols, uint16_t* dst, int64_t ld,
+                ThreadPool* pool) {
+  const int64_t grain = std::max<int64_t>(1, kConvertGrain / std::max<int64_t>(1, cols));
+  ParallelFor(pool, rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* s = src + r * cols;
+      uint16_t* d = dst + r * ld;
+      for (int64_t j = 0; j < cols; ++j) d[j] = kBF16 ? FloatToBFloat16Bits(s[j]) : FloatToHalfBits(s[j]);
+    }
+  });
+}
+
+int64_t Offset(const int64_t* offsets, int64_t stride, int64_t i) {
+  return offsets ? offsets[i] : i * stride;
+}
+
+template <bool kBF16>
+void HalfGemm(const GemmDesc& d, int64_t lda, int64_t ldb, int64_t ldc, const uint16_t* a,
+              const uint16_t* b, uint16_t* c, ThreadPool* pool) {
+  const int64_t a_rows = d.trans_a ? d.k : d.m, a_cols = d.trans_a ? d.m : d.k;
+  const int64_t b_rows = d.trans_b ? d.n : d.k, b_cols = d.trans_b ? d.k : d.n;
+  std::vector<float> fa(static_cast<size_t>(a_rows * a_cols));
+  std::vector<float> fb(static_cast<size_t>(b_rows * b_cols));
+  std::vector<float> fc(static_cast<size_t>(d.m * d.n));
+  int64_t last_a = -1, last_b = -1;  // offset of the panel now widened in fa / fb
+  for (int64_t i = 0; i < d.batch; ++i) {
+    const int64_t oa = Offset(d.offsets_a, d.stride_a, i);
+    const int64_t ob = Offset(d.offsets_b, d.stride_b, i);
+    const int64_t oc = Offset(d.offsets_c, d.stride_c, i);
+    if (oa != last_a) WidenRows<kBF16>(a + oa, lda, a_rows, a_cols, fa.data(), pool);
+    if (ob != last_b) WidenRows<kBF16>(b + ob, ldb, b_rows, b_cols, fb.data(), pool);
+    last_a = oa;
+    last_b = ob;
+    if (d.beta != 0.0) WidenRows<kBF16>(c + oc, ldc, d.m, d.n, fc.data(), pool);
+    Sgemm(d.trans_a, d.trans_b, d.m, d.n, d.k, static_cast<float>(d.alpha), fa.data(), a_cols,
+          fb.data(), b_cols, static_cast<float>(d.beta), fc.data(), d.n);
+    NarrowRows<kBF16>(fc.data(), d.m, d.n, c + oc, ldc, pool);
+  }
+}
+
+}  // namespace
+
+bool GemmDimsFit(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
+  for (int64_t v : {m, n, k, lda, ldb, ldc}) {
+    if (v < 0 || v > INT_MAX) return false;
+  }
+  return true;
+}
+
+void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+           int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {
+    ScaleC(m, n, beta, c, ldc);
+    return;
+  }
+  lda = std::max<int64_t>({lda, trans_a ? m : k, 1});
+  ldb = std::max<int64_t>({ldb, trans_b ? k : n, 1});
+  ldc = std::max<int64_t>({ldc, n, 1});
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, I(m), I(n), I(k), alpha, a, I(lda), b, I(ldb),
+              beta, c, I(ldc));
+}
+
+void Dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+           const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
+           int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0) {
+    ScaleC(m, n, beta, c, ldc);
+    return;
+  }
+  lda = std::max<int64_t>({lda, trans_a ? m : k, 1});
+  ldb = std::max<int64_t>({ldb, trans_b ? k : n, 1});
+  ldc = std::max<int64_t>({ldc, n, 1});
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, I(m), I(n), I(k), alpha, a, I(lda), b, I(ldb),
+              beta, c, I(ldc));
+}
+
+Status Gemm(const GemmDesc& d, const void* a, const void* b, void* c, ThreadPool* pool) {
+  const int64_t lda = d.lda > 0 ? d.lda : (d.trans_a ? d.m : d.k);
+  const int64_t ldb = d.ldb > 0 ? d.ldb : (d.trans_b ? d.k : d.n);
+  const int64_t ldc = d.ldc > 0 ? d.ldc : d.n;
+  if (!GemmDimsFit(d.m, d.n, d.k, lda, ldb, ldc) || d.batch < 0) {
+    return Unimplemented("GEMM of [" + std::to_string(d.m) + "x" + std::to_string(d.k) + "] x [" +
+                         std::to_string(d.k) + "x" + std::to_string(d.n) +
+                         "] exceeds the 32-bit dims of the BLAS library");
+  }
+  if (d.m == 0 || d.n == 0) return Status::Ok();
+  switch (d.dtype) {
+    case DType::kFloat32: {
+      const float* fa = static_cast<const float*>(a);
+      const float* fb = static_cast<const float*>(b);
+      float* fc = static_cast<float*>(c);
+      for (int64_t i = 0; i < d.batch; ++i) {
+        Sgemm(d.trans_a, d.trans_b, d.m, d.n, d.k, static_cast<float>(d.alpha),
+              fa + Offset(d.offsets_a, d.stride_a, i), lda,
+              fb + Offset(d.offsets_b, d.stride_b, i), ldb, static_cast<float>(d.beta),
+              fc + Offset(d.offsets_c, d.stride_c, i), ldc);
+      }
+      return Status::Ok();
+    }
+    case DType::kFloat64: {
+      const double* fa = static_cast<const double*>(a);
+      const double* fb = static_cast<const double*>(b);
+      double* fc = static_cast<double*>(c);
+      for (int64_t i = 0; i < d.batch; ++i) {
+        Dgemm(d.trans_a, d.trans_b, d.m, d.n, d.k, d.alpha, fa + Offset(d.offsets_a, d.stride_a, i),
+              lda, fb + Offset(d.offsets_b, d.stride_b, i), ldb, d.beta,
+              fc + Offset(d.offsets_c, d.stride_c, i), ldc);
+      }
+      return Status::Ok();
+    }
+    case DType::kFloat16:
+      HalfGemm<false>(d, lda, ldb, ldc, static_cast<const uint16_t*>(a),
+                      static_cast<const uint16_t*>(b), static_cast<uint16_t*>(c), pool);
+      return Status::Ok();
+    case DType::kBFloat16:
+      HalfGemm<true>(d, lda, ldb, ldc, static_cast<const uint16_t*>(a),
+                     static_cast<const uint16_t*>(b), static_cast<uint16_t*>(c), pool);
+      return Status::Ok();
+    default:
+      return Unimplemented("GEMM on " + std::string(DTypeName(d.dtype)) + " is not supported");
+  }
+}
+
+namespace {
+
+constexpr int64_t kWidenGrain = 1 << 15;
+
+template <typename T>
+void WidenAllImpl(const TensorView& v, T* dst, ThreadPool* pool) {
+  ParallelFor(pool, v.NumElements(), kWidenGrain, [&](int64_t b, int64_t e) {
+    if constexpr (std::is_same_v<T, float>) {
+      LoadFloats(v, b, e - b, dst + b);
+    } else {
+      for (int64_t i = b; i < e; ++i) dst[i] = Load<T>(v, i);
+    }
+  });
+}
+
+template <typename T>
+void NarrowAllImpl(const T* src, TensorView& v, ThreadPool* pool) {
+  ParallelFor(pool, v.NumElements(), kWidenGrain, [&](int64_t b, int64_t e) {
+    if constexpr (std::is_same_v<T, float>) {
+      StoreFloats(src + b, e - b, v, b);
+    } else {
+      for (int64_t i = b; i < e; ++i) Store<T>(v, i, src[i]);
+    }
+  });
+}
+
+}  // namespace
+
+void WidenAll(const TensorView& v, float* dst, ThreadPool* pool) { WidenAllImpl(v, dst, pool); }
+void WidenAll(const TensorView& v, double* dst, ThreadPool* pool) { WidenAllImpl(v, dst, pool); }
+void NarrowAll(const float* src, TensorView& v, ThreadPool* pool) { NarrowAllImpl(src, v, pool); }
+void NarrowAll(const double* src, TensorView& v, ThreadPool* pool) {
+  NarrowAllImpl(src, v, pool);
+}
+
+}  // namespace ampc::cpu

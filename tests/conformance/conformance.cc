@@ -1,0 +1,298 @@
+// ONNX backend conformance: runs every case of ONNX's backend test data (Debian's
+// libonnx-testdata) whose ops ampc supports on the CPU runtime and compares the outputs with the
+// reference outputs shipped with the data, at ONNX's default tolerances (rtol 1e-3, atol 1e-7).
+//
+//   ampc-conformance [--root DIR] [--known-failures FILE] [--filter SUBSTR] [-v]
+//
+// Each case runs in a forked child, so a crash is reported as a failure of that case instead of
+// ending the run. Exit status 0 iff every failing case is listed in the known-failures file.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "frontend/onnx.h"
+#include "runtime/cpu/executor.h"
+#include "runtime/cpu/kernel.h"
+#include "runtime/inference.h"
+
+namespace fs = std::filesystem;
+using namespace ampc;
+
+namespace {
+
+constexpr double kRtol = 1e-3, kAtol = 1e-7;
+
+enum class Outcome { kPass, kFail, kSkip };
+
+struct CaseResult {
+  Outcome outcome = Outcome::kFail;
+  std::string detail;  // failure reason, or the unsupported thing for a skip
+};
+
+std::string CompareOutputs(const Tensor& got, const Tensor& want, const std::string& name) {
+  if (got.dtype() != want.dtype()) {
+    return name + ": dtype " + std::string(DTypeName(got.dtype())) + " vs expected " +
+           std::string(DTypeName(want.dtype()));
+  }
+  if (got.dims() != want.dims()) {
+    return name + ": shape " + got.type().ToString() + " vs expected " + want.type().ToString();
+  }
+  auto g = got.AsDoubles(), w = want.AsDoubles();
+  if (!g || !w) return name + ": cannot read values";
+  int64_t bad = 0, first = -1;
+  double worst = 0;
+  for (size_t i = 0; i < g->size(); ++i) {
+    const double a = (*g)[i], e = (*w)[i];
+    bool ok;
+    if (std::isnan(e)) ok = std::isnan(a);
+    else if (std::isinf(e)) ok = a == e;
+    else if (!IsFloat(want.dtype())) ok = a == e;
+    else ok = std::fabs(a - e) <= kAtol + kRtol * std::fabs(e);
+    if (!ok) {
+      if (first < 0) first = static_cast<int64_t>(i);
+      ++bad;
+      if (std::isfinite(a) && std::isfinite(e)) worst = std::max(worst, std::fabs(a - e));
+    }
+  }
+  if (!bad) return "";
+  std::ostringstream os;
+  os << name << ": " << bad << " of " << g->size() << " elements differ (first at " << first
+     << ": " << (*g)[first] << " vs " << (*w)[first] << ", max abs diff " << worst << ")";
+  return os.str();
+}
+
+CaseResult RunCase(const fs::path& dir) {
+  auto graph = ImportOnnxFile((dir / "model.onnx").string());
+  if (!graph.ok()) {
+    const Status& st = graph.status();
+    if (st.code() == StatusCode::kUnimplemented) return {Outcome::kSkip, st.message()};
+    return {Outcome::kFail, "import: " + st.message()};
+  }
+  std::set<std::string> missing;
+  for (const Node* n : (*graph)->nodes()) {
+    if (!cpu::KernelRegistry::Global().Find(n->domain(), n->op_type())) {
+      missing.insert(n->domain().empty() ? n->op_type() : n->domain() + "::" + n->op_type());
+    }
+  }
+  if (!missing.empty()) {
+    std::string s;
+    for (const auto& m : missing) s += (s.empty() ? "" : " ") + m;
+    return {Outcome::kSkip, "no CPU kernel: " + s};
+  }
+  std::vector<std::string> input_names, output_names;
+  for (const Value* v : (*graph)->inputs()) input_names.push_back(v->name());
+  for (const Value* v : (*graph)->outputs()) output_names.push_back(v->name());
+  std::vector<fs::path> sets;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0) {
+      sets.push_back(e.path());
+    }
+  }
+  std::sort(sets.begin(), sets.end());
+  if (sets.empty()) return {Outcome::kSkip, "no test data"};
+  for (const fs::path& set : sets) {
+    std::vector<Tensor> inputs;
+    for (size_t k = 0; k < input_names.size(); ++k) {
+      auto t = ReadTensorFile((set / ("input_" + std::to_string(k) + ".pb")).string());
+      if (!t.ok()) {
+        if (t.status().code() == StatusCode::kUnimplemented) return {Outcome::kSkip, t.status().message()};
+        return {Outcome::kFail, t.status().message()};
+      }
+      inputs.push_back(std::move(*t));
+    }
+    auto g = ImportOnnxFile((dir / "model.onnx").string());
+    auto plan = CompileForInputs(std::move(*g), inputs, Precision::kFp32, dir.string());
+    if (!plan.ok()) {
+      if (plan.status().code() == StatusCode::kUnimplemented) return {Outcome::kSkip, plan.status().message()};
+      return {Outcome::kFail, "compile: " + plan.status().message()};
+    }
+    auto exec = cpu::CpuExecutor::Create(std::move(*plan), 1);
+    if (!exec.ok()) {
+      if (exec.status().code() == StatusCode::kUnimplemented) return {Outcome::kSkip, exec.status().message()};
+      return {Outcome::kFail, exec.status().message()};
+    }
+    auto outputs = (*exec)->Run(inputs);
+    if (!outputs.ok()) {
+      if (outputs.status().code() == StatusCode::kUnimplemented) return {Outcome::kSkip, outputs.status().message()};
+      return {Outcome::kFail, "run: " + outputs.status().message()};
+    }
+    for (size_t k = 0; k < output_names.size(); ++k) {
+      auto want = ReadTensorFile((set / ("output_" + std::to_string(k) + ".pb")).string());
+      if (!want.ok()) return {Outcome::kFail, want.status().message()};
+      std::string diff = CompareOutputs((*outputs)[k], *want, output_names[k]);
+      if (!diff.empty()) return {Outcome::kFail, set.filename().string() + ": " + diff};
+    }
+  }
+  return {Outcome::kPass, ""};
+}
+
+// Runs RunCase in a child process; a crash or a hang becomes a failure.
+CaseResult RunIsolated(const fs::path& dir) {
+  int fds[2];
+  if (pipe(fds) != 0) return RunCase(dir);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    alarm(120);
+    CaseResult r = RunCase(dir);
+    std::string msg = std::to_string(static_cast<int>(r.outcome)) + "\n" + r.detail;
+    (void)!write(fds[1], msg.data(), msg.size());
+    close(fds[1]);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) msg.append(buf, n);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status)) return {Outcome::kFail, "crashed with signal " + std::to_string(WTERMSIG(status))};
+  const size_t nl = msg.find('\n');
+  if (nl == std::string::npos) return {Outcome::kFail, "no result from the child process"};
+  return {static_cast<Outcome>(std::stoi(msg.substr(0, nl))), msg.substr(nl + 1)};
+}
+
+// "unknown op 'X' (...)" / "no CPU kernel: X Y" -> the op names, for the skip summary.
+std::vector<std::string> SkipReasons(const std::string& detail) {
+  std::vector<std::string> out;
+  const size_t u = detail.find("unknown op '");
+  if (u != std::string::npos) {
+    const size_t b = u + 12, e = detail.find('\'', b);
+    out.push_back("op " + detail.substr(b, e - b));
+    return out;
+  }
+  const std::string k = "no CPU kernel: ";
+  const size_t p = detail.find(k);
+  if (p != std::string::npos) {
+    std::istringstream is(detail.substr(p + k.size()));
+    std::string op;
+    while (is >> op) out.push_back("kernel " + op);
+    return out;
+  }
+  if (detail.find("older than the oldest supported") != std::string::npos) return {"opset < 11"};
+  if (detail.find("unsupported element type") != std::string::npos) return {"unsupported dtype"};
+  if (detail.find("not a tensor") != std::string::npos) return {"sequence/optional types"};
+  if (detail.find("data-dependent shape") != std::string::npos) return {"data-dependent shape"};
+  return {"other: " + detail.substr(0, 100)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string root = "/usr/share/libonnx-testdata/data", known_path, filter;
+  bool verbose = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--root" && i + 1 < argc) root = argv[++i];
+    else if (a == "--known-failures" && i + 1 < argc) known_path = argv[++i];
+    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
+    else if (a == "-v") verbose = true;
+    else {
+      std::fprintf(stderr, "usage: ampc-conformance [--root DIR] [--known-failures FILE] [--filter S] [-v]\n");
+      return 2;
+    }
+  }
+  std::set<std::string> known;
+  if (!known_path.empty()) {
+    std::ifstream in(known_path);
+    if (!in) {
+      std::fprintf(stderr, "ampc-conformance: cannot read %s\n", known_path.c_str());
+      return 2;
+    }
+    std::string line;
+    while (std::getline(in, line)) {
+      line = line.substr(0, line.find('#'));
+      std::istringstream is(line);
+      std::string name;
+      if (is >> name) known.insert(name);
+    }
+  }
+  if (!fs::is_directory(root)) {
+    std::fprintf(stderr, "ampc-conformance: %s not found (install libonnx-testdata)\n", root.c_str());
+    return 2;
+  }
+  struct Row { int cases = 0, passed = 0, failed = 0, skipped = 0; };
+  std::map<std::string, Row> rows;
+  std::map<std::string, int> skip_reasons;
+  std::vector<std::string> unexpected, known_failed, fixed;
+  for (const char* suite : {"node", "pytorch-converted", "pytorch-operator", "simple"}) {
+    const fs::path sdir = fs::path(root) / suite;
+    if (!fs::is_directory(sdir)) continue;
+    std::vector<fs::path> cases;
+    for (const auto& e : fs::directory_iterator(sdir)) {
+      if (fs::exists(e.path() / "model.onnx")) cases.push_back(e.path());
+    }
+    std::sort(cases.begin(), cases.end());
+    for (const fs::path& c : cases) {
+      const std::string name = std::string(suite) + "/" + c.filename().string();
+      if (!filter.empty() && name.find(filter) == std::string::npos) continue;
+      Row& row = rows[suite];
+      ++row.cases;
+      CaseResult r = RunIsolated(c);
+      if (r.outcome == Outcome::kSkip) {
+        ++row.skipped;
+        for (const auto& reason : SkipReasons(r.detail)) ++skip_reasons[reason];
+        if (verbose) std::printf("SKIP %s: %s\n", name.c_str(), r.detail.c_str());
+      } else if (r.outcome == Outcome::kPass) {
+        ++row.passed;
+        if (known.count(name)) fixed.push_back(name);
+        if (verbose) std::printf("PASS %s\n", name.c_str());
+      } else {
+        ++row.failed;
+        (known.count(name) ? known_failed : unexpected).push_back(name + ": " + r.detail);
+        if (verbose) std::printf("FAIL %s: %s\n", name.c_str(), r.detail.c_str());
+      }
+    }
+  }
+  std::printf("\n%-20s %7s %7s %7s %7s %7s\n", "suite", "cases", "run", "passed", "failed", "skipped");
+  Row total;
+  for (const auto& [suite, r] : rows) {
+    std::printf("%-20s %7d %7d %7d %7d %7d\n", suite.c_str(), r.cases, r.passed + r.failed,
+                r.passed, r.failed, r.skipped);
+    total.cases += r.cases;
+    total.passed += r.passed;
+    total.failed += r.failed;
+    total.skipped += r.skipped;
+  }
+  std::printf("%-20s %7d %7d %7d %7d %7d\n", "total", total.cases, total.passed + total.failed,
+              total.passed, total.failed, total.skipped);
+  std::printf("\nskipped, by reason (cases):\n");
+  std::vector<std::pair<int, std::string>> reasons;
+  for (const auto& [k, v] : skip_reasons) reasons.push_back({-v, k});
+  std::sort(reasons.begin(), reasons.end());
+  std::string line;
+  for (const auto& [v, k] : reasons) {
+    std::string item = k + " (" + std::to_string(-v) + ")";
+    if (line.size() + item.size() > 96) {
+      std::printf("  %s\n", line.c_str());
+      line.clear();
+    }
+    line += (line.empty() ? "" : ", ") + item;
+  }
+  if (!line.empty()) std::printf("  %s\n", line.c_str());
+  if (!known_failed.empty()) {
+    std::printf("\nknown failures (listed in docs/CONFORMANCE.md):\n");
+    for (const auto& f : known_failed) std::printf("  %s\n", f.c_str());
+  }
+  if (!fixed.empty()) {
+    std::printf("\nlisted as known failures but now passing (remove them from the list):\n");
+    for (const auto& f : fixed) std::printf("  %s\n", f.c_str());
+  }
+  if (!unexpected.empty()) {
+    std::printf("\nUNEXPECTED FAILURES:\n");
+    for (const auto& f : unexpected) std::printf("  %s\n", f.c_str());
+  }
+  return unexpected.empty() && fixed.empty() ? 0 : 1;
+}
