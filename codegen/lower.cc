@@ -5,6 +5,7 @@
 
 #include "codegen/memory_plan.h"
 #include "ir/file_io.h"
+#include "ir/op_registry.h"
 
 namespace ampc {
 namespace {
@@ -192,7 +193,92 @@ StatusOr<plan::Plan> LoadPlan(const std::string& path) {
                          " is newer than this ampc supports (" + std::to_string(kPlanFormatVersion) +
                          "); recompile the model");
   }
+  RETURN_IF_ERROR(VerifyPlanTypes(p).WithContext(path));
   return p;
+}
+
+Status VerifyPlanTypes(const plan::Plan& p) {
+  Graph g;
+  const int nbuf = p.buffers_size();
+  std::vector<Value*> values(nbuf, nullptr);
+  auto buffer_type = [&](const plan::Buffer& b) -> StatusOr<TensorType> {
+    auto dt = DTypeFromName(b.dtype());
+    if (!dt) return InvalidArgument("buffer '" + b.name() + "' has unknown dtype '" + b.dtype() + "'");
+    std::vector<Dim> dims;
+    for (int64_t d : b.dims()) {
+      if (d < 0 || d > kMaxDim) return InvalidArgument("buffer '" + b.name() + "' has a bad dimension");
+      dims.emplace_back(d);
+    }
+    return TensorType(*dt, std::move(dims));
+  };
+  auto valid = [&](int id) { return id >= 0 && id < nbuf; };
+  for (const auto& io : p.inputs()) {
+    if (!valid(io.buffer())) return InvalidArgument("input '" + io.name() + "' names no buffer");
+    const plan::Buffer& b = p.buffers(io.buffer());
+    ASSIGN_OR_RETURN(TensorType t, buffer_type(b));
+    ASSIGN_OR_RETURN(Value * v, g.AddInput("b" + std::to_string(io.buffer()), t));
+    values[io.buffer()] = v;
+    for (const auto& s : p.specializations()) {
+      if (s.input() == io.name()) v->set_known_ints(std::vector<Dim>(s.values().begin(), s.values().end()));
+    }
+  }
+  for (int i = 0; i < nbuf; ++i) {
+    const plan::Buffer& b = p.buffers(i);
+    if (b.kind() == plan::Buffer::ARENA) continue;
+    ASSIGN_OR_RETURN(TensorType t, buffer_type(b));
+    std::vector<int64_t> dims(b.dims().begin(), b.dims().end());
+    Tensor data(t.dtype, dims, std::vector<uint8_t>(b.data().begin(), b.data().end()));
+    if (static_cast<int64_t>(b.data().size()) != data.NumElements() * DTypeSize(t.dtype)) {
+      return InvalidArgument("buffer '" + b.name() + "' has data of the wrong size");
+    }
+    ASSIGN_OR_RETURN(Value * v, g.AddInitializer("b" + std::to_string(i), std::move(data)));
+    const Tensor* init = v->initializer();
+    if (init->dims().size() <= 1 && init->NumElements() <= 64 && IsInteger(init->dtype())) {
+      auto ints = init->AsInt64s();
+      v->set_known_ints(std::vector<Dim>(ints->begin(), ints->end()));
+    }
+    values[i] = v;
+  }
+  for (int k = 0; k < p.steps_size(); ++k) {
+    const plan::Step& s = p.steps(k);
+    const std::string what = "step " + std::to_string(k) + " ('" + s.name() + "', " + s.op() + ")";
+    std::vector<Value*> inputs;
+    for (int id : s.inputs()) {
+      if (id == -1) {
+        inputs.push_back(nullptr);
+        continue;
+      }
+      if (!valid(id) || !values[id]) return InvalidArgument(what + ": reads an undefined buffer");
+      inputs.push_back(values[id]);
+    }
+    std::vector<std::string> outputs;
+    for (int id : s.outputs()) {
+      if (id != -1 && (!valid(id) || values[id] || p.buffers(id).kind() != plan::Buffer::ARENA)) {
+        return InvalidArgument(what + ": writes buffer " + std::to_string(id) +
+                               ", which is not a fresh arena buffer");
+      }
+      outputs.push_back(id == -1 ? "" : "b" + std::to_string(id));
+    }
+    AttributeMap attrs;
+    for (const plan::Attr& a : s.attrs()) {
+      ASSIGN_OR_RETURN(Attribute attr, AttributeFromPlan(a));
+      attrs[a.name()] = std::move(attr);
+    }
+    ASSIGN_OR_RETURN(Node * n, g.AddNode(s.op(), s.domain(), s.name(), inputs, outputs, std::move(attrs)));
+    RETURN_IF_ERROR(InferNode(*n).WithContext(what));
+    for (int j = 0; j < n->num_outputs(); ++j) {
+      if (!n->output(j)) continue;
+      const int id = s.outputs(j);
+      ASSIGN_OR_RETURN(TensorType declared, buffer_type(p.buffers(id)));
+      if (n->output(j)->type() != declared) {
+        return InvalidArgument(what + ": buffer '" + p.buffers(id).name() + "' is " +
+                               declared.ToString() + " but the op produces " +
+                               n->output(j)->type().ToString());
+      }
+      values[id] = n->output(j);
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace ampc

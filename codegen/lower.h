@@ -24,6 +24,11 @@ StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts = {});
 Status SavePlan(const plan::Plan& p, const std::string& path);
 StatusOr<plan::Plan> LoadPlan(const std::string& path);
 
+// Rebuilds the graph a plan describes and re-runs type inference over it: every buffer a step
+// writes must have exactly the dtype and shape its op produces. LoadPlan calls this, so a
+// hand-edited plan cannot make a kernel write outside its buffer.
+Status VerifyPlanTypes(const plan::Plan& p);
+
 // Attribute conversions shared by lowering and the executors.
 void AttributeToPlan(const std::string& name, const Attribute& a, plan::Attr* out);
 StatusOr<Attribute> AttributeFromPlan(const plan::Attr& a);

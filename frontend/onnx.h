@@ -1,4 +1,4 @@
-// ONNX ModelProto <-> Graph. Import accepts ai.onnx opsets 11 to 17 and normalises older op
+// ONNX ModelProto <-> Graph. Import accepts ai.onnx opsets 6 to 17 and normalises older op
 // versions to ampc's canonical opset-17 form; export writes opset 17 with raw_data tensors.
 #pragma once
 
@@ -11,7 +11,7 @@
 
 namespace ampc {
 
-inline constexpr int64_t kMinOnnxOpset = 11;
+inline constexpr int64_t kMinOnnxOpset = 6;
 inline constexpr int64_t kMaxOnnxOpset = 17;
 
 struct ImportOptions {

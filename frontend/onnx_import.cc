@@ -11,6 +11,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <optional>
 #include <unordered_map>
@@ -123,7 +124,15 @@ class Importer {
       g_.opsets()[domain] = domain.empty() ? kMaxOnnxOpset : os.version();
     }
     if (!have_default) {
-      return InvalidArgument("the model imports no ai.onnx opset (opset_import is empty)");
+      // Only needed when a node lives in the default domain (a graph of, say, only
+      // ai.onnx.preview.training ops imports no ai.onnx opset).
+      for (const auto& n : graph_proto_.node()) {
+        if (IsDefaultDomain(n.domain())) {
+          return InvalidArgument("node '" + n.name() + "' (" + n.op_type() +
+                                 ") is in domain ai.onnx, which the model does not import");
+        }
+      }
+      opset_ = kMaxOnnxOpset;
     }
     return Status::Ok();
   }
@@ -259,12 +268,69 @@ class Importer {
     return Status::Ok();
   }
 
+  // Like AttrToInput for a float attribute that became a scalar input of input 0's dtype;
+  // `dflt` is used when the attribute is absent.
+  Status FloatAttrToInput(const std::string& node_name, AttributeMap& attrs, const std::string& key,
+                          double dflt, size_t pos, std::vector<Value*>& inputs) {
+    double v = dflt;
+    auto it = attrs.find(key);
+    const bool given = it != attrs.end();
+    if (given) {
+      if (it->second.kind() != AttrKind::kFloat) {
+        return InvalidArgument("attribute '" + key + "' of node '" + node_name + "' must be a float");
+      }
+      v = it->second.f();
+      attrs.erase(it);
+    }
+    if (inputs.empty() || !inputs[0] || !IsFloat(inputs[0]->dtype())) {
+      if (!given) return Status::Ok();
+      return Unimplemented("node '" + node_name + "': attribute '" + key + "' on a non-float input");
+    }
+    ASSIGN_OR_RETURN(Value * init, g_.AddInitializer(g_.UniqueName(node_name + "_" + key),
+                                                     Tensor::Scalar(inputs[0]->dtype(), v)));
+    if (inputs.size() < pos) inputs.resize(pos, nullptr);
+    inputs.insert(inputs.begin() + pos, init);
+    return Status::Ok();
+  }
+
   Status Normalise(const onnx::NodeProto& node, std::string& op, AttributeMap& attrs,
                    std::vector<Value*>& inputs, std::vector<std::string>& outputs) {
     const std::string& name = node.name();
     if (opset_ < 13 && op == "Split") return AttrToInput(name, attrs, "split", 1, inputs);
     if (opset_ < 13 && (op == "Squeeze" || op == "Unsqueeze" || op == "ReduceSum")) {
       return AttrToInput(name, attrs, "axes", 1, inputs);
+    }
+    if (opset_ < 10 && op == "Slice") {
+      RETURN_IF_ERROR(AttrToInput(name, attrs, "starts", 1, inputs));
+      RETURN_IF_ERROR(AttrToInput(name, attrs, "ends", 2, inputs));
+      return AttrToInput(name, attrs, "axes", 3, inputs);
+    }
+    if (opset_ < 11 && op == "Pad") {
+      RETURN_IF_ERROR(AttrToInput(name, attrs, "pads", 1, inputs));
+      return FloatAttrToInput(name, attrs, "value", 0.0, 2, inputs);
+    }
+    if (opset_ < 11 && op == "Clip") {
+      RETURN_IF_ERROR(FloatAttrToInput(name, attrs, "min", -INFINITY, 1, inputs));
+      return FloatAttrToInput(name, attrs, "max", INFINITY, 2, inputs);
+    }
+    if (opset_ < 9 && op == "BatchNormalization") {
+      if (attrs.count("spatial") && attrs.at("spatial").kind() == AttrKind::kInt &&
+          attrs.at("spatial").i() != 1) {
+        return Unimplemented(DescribeProto(node) + ": spatial=0 (per-activation statistics) is not supported");
+      }
+      attrs.erase("spatial");
+    }
+    if (opset_ < 7) {
+      // Opset 6 still has is_test flags and the legacy `broadcast`/`axis` attributes; with no
+      // axis, legacy broadcasting aligns trailing dims exactly like numpy broadcasting.
+      attrs.erase("is_test");
+      if (attrs.count("broadcast")) {
+        if (attrs.count("axis") && op != "Concat" && op != "Softmax" && op != "LogSoftmax" &&
+            op != "Flatten" && op != "Gather") {
+          return Unimplemented(DescribeProto(node) + ": legacy broadcasting with an axis (opset < 7)");
+        }
+        attrs.erase("broadcast");
+      }
     }
     if (opset_ < 12 && op == "Dropout") {
       auto it = attrs.find("ratio");

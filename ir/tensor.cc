@@ -25,6 +25,24 @@ Tensor Tensor::FromFloats(const std::vector<float>& v, std::vector<int64_t> dims
   return Tensor(DType::kFloat32, std::move(dims), std::move(b));
 }
 
+Tensor Tensor::Scalar(DType dtype, double v) {
+  std::vector<uint8_t> b(DTypeSize(dtype));
+  auto put = [&](auto x) { std::memcpy(b.data(), &x, sizeof(x)); };
+  switch (dtype) {
+    case DType::kFloat32: put(static_cast<float>(v)); break;
+    case DType::kFloat64: put(v); break;
+    case DType::kFloat16: put(FloatToHalfBits(static_cast<float>(v))); break;
+    case DType::kBFloat16: put(FloatToBFloat16Bits(static_cast<float>(v))); break;
+    case DType::kInt64: put(static_cast<int64_t>(v)); break;
+    case DType::kInt32: put(static_cast<int32_t>(v)); break;
+    case DType::kInt8: put(static_cast<int8_t>(v)); break;
+    case DType::kUInt8: put(static_cast<uint8_t>(v)); break;
+    case DType::kBool: put(static_cast<uint8_t>(v != 0)); break;
+    case DType::kUndefined: break;
+  }
+  return Tensor(dtype, {}, std::move(b));
+}
+
 int64_t Tensor::NumElements() const {
   int64_t n = 1;
   for (int64_t d : dims_) n *= d;

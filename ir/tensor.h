@@ -30,6 +30,8 @@ class Tensor {
   static Tensor FromInt64s(const std::vector<int64_t>& v, std::vector<int64_t> dims);
   static Tensor FromFloats(const std::vector<float>& v, std::vector<int64_t> dims);
   static Tensor ScalarInt64(int64_t v) { return FromInt64s({v}, {}); }
+  // A rank-0 tensor of any numeric dtype holding v (rounded to nearest even for f16/bf16).
+  static Tensor Scalar(DType dtype, double v);
 
   DType dtype() const { return dtype_; }
   const std::vector<int64_t>& dims() const { return dims_; }

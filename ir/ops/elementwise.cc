@@ -120,6 +120,18 @@ std::optional<std::vector<Dim>> KnownBinary(const Node& node, DimFn f) {
 
 // ---- generic inference ----------------------------------------------------------------------
 
+// Neg of known ints (ONNX function bodies compute axis counts this way, e.g. LayerNormalization's).
+Status InferNeg(Node& node) {
+  RETURN_IF_ERROR(CheckKinds(node, 0, Kinds::kSignedNumeric));
+  SetOutput(node, 0, node.input(0)->type());
+  if (auto a = KnownInts(node.input(0)); a && node.output(0)) {
+    std::vector<Dim> out;
+    for (const Dim& d : *a) out.push_back(KSub(Dim(0), d));
+    node.output(0)->set_known_ints(std::move(out));
+  }
+  return Status::Ok();
+}
+
 template <Kinds K>
 Status InferUnary(Node& node) {
   RETURN_IF_ERROR(CheckKinds(node, 0, K));
@@ -356,7 +368,7 @@ void RegisterElementwiseOps(OpRegistry& r) {
     Reg(r, op, 1, 1, InferUnary<Kinds::kFloat>);
   }
   Reg(r, "Relu", 1, 1, InferUnary<Kinds::kSignedNumeric>);
-  Reg(r, "Neg", 1, 1, InferUnary<Kinds::kSignedNumeric>);
+  Reg(r, "Neg", 1, 1, InferNeg);
   Reg(r, "Abs", 1, 1, InferUnary<Kinds::kNumeric>);
   Reg(r, "Sign", 1, 1, InferUnary<Kinds::kNumeric>);
   Reg(r, "Identity", 1, 1, InferIdentity);

@@ -16,6 +16,7 @@ namespace ampc::cpu {
 namespace {
 
 constexpr int64_t kConvertGrain = 1 << 14;  // elements per parallel conversion chunk
+constexpr int64_t kParallelWork = 1 << 18;  // m*n*k below which a product stays on one thread
 
 template <typename T>
 void ScaleC(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
@@ -40,7 +41,9 @@ void WidenRows(const uint16_t* src, int64_t ld, int64_t rows, int64_t cols, floa
     for (int64_t r = r0; r < r1; ++r) {
       const uint16_t* s = src + r * ld;
       float* d = dst + r * cols;
-      for (int64_t j = 0; j < cols; ++j) d[j] = kBF16 ? BFloat16BitsToFloat(s[j]) : HalfBitsToFloat(s[j]);
+      for (int64_t j = 0; j < cols; ++j) {
+        d[j] = kBF16 ? BFloat16BitsToFloat(s[j]) : HalfBitsToFloat(s[j]);
+      }
     }
   });
 }
@@ -54,13 +57,75 @@ void NarrowRows(const float* src, int64_t rows, int64_t cols, uint16_t* dst, int
     for (int64_t r = r0; r < r1; ++r) {
       const float* s = src + r * cols;
       uint16_t* d = dst + r * ld;
-      for (int64_t j = 0; j < cols; ++j) d[j] = kBF16 ? FloatToBFloat16Bits(s[j]) : FloatToHalfBits(s[j]);
+      for (int64_t j = 0; j < cols; ++j) {
+        d[j] = kBF16 ? FloatToBFloat16Bits(s[j]) : FloatToHalfBits(s[j]);
+      }
     }
   });
 }
 
 int64_t Offset(const int64_t* offsets, int64_t stride, int64_t i) {
   return offsets ? offsets[i] : i * stride;
+}
+
+// OpenBLAS runs single-threaded; the runtime's pool splits the work instead. Letting OpenBLAS
+// thread itself was measured worse on the 2-core machines: after each call its worker threads
+// keep spinning for a while and halve the speed of the pool-parallel kernels that follow
+// (MaxPool after a Conv: 0.85 -> 1.57 ms), and concurrent calls from pool threads serialise.
+void UseSingleThreadedBlas() {
+  static const bool once = [] {
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)once;
+}
+
+// One product split across the pool by rows of C, or by columns when there are few rows.
+template <typename T>
+void SplitGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+               const T* b, int64_t ldb, T beta, T* c, int64_t ldc, ThreadPool* pool) {
+  const int64_t parts = pool ? pool->size() : 1;
+  constexpr int64_t kAlign = 16;  // keep the BLAS micro-kernels' panels whole
+  const bool rows = m >= parts * kAlign && (m >= n || n < parts * kAlign);
+  const bool cols = !rows && n >= parts * kAlign;
+  if (parts <= 1 || m * n * k < kParallelWork || (!rows && !cols)) {
+    GemmT(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const int64_t total = rows ? m : n;
+  const int64_t chunk = ((total + parts - 1) / parts + kAlign - 1) / kAlign * kAlign;
+  ParallelFor(pool, parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t lo = std::min(total, p * chunk), hi = std::min(total, lo + chunk);
+      if (lo >= hi) continue;
+      if (rows) {
+        GemmT(ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + lo * lda, lda, b, ldb, beta,
+              c + lo * ldc, ldc);
+      } else {
+        GemmT(ta, tb, m, hi - lo, k, alpha, a, lda, tb ? b + lo * ldb : b + lo, ldb, beta, c + lo,
+              ldc);
+      }
+    }
+  });
+}
+
+template <typename T>
+void BatchedGemm(const GemmDesc& d, int64_t lda, int64_t ldb, int64_t ldc, const T* a, const T* b,
+                 T* c, ThreadPool* pool) {
+  const T alpha = static_cast<T>(d.alpha), beta = static_cast<T>(d.beta);
+  const int64_t parts = pool ? pool->size() : 1;
+  auto one = [&](int64_t i, ThreadPool* split) {
+    SplitGemm(d.trans_a, d.trans_b, d.m, d.n, d.k, alpha, a + Offset(d.offsets_a, d.stride_a, i),
+              lda, b + Offset(d.offsets_b, d.stride_b, i), ldb, beta,
+              c + Offset(d.offsets_c, d.stride_c, i), ldc, split);
+  };
+  if (parts > 1 && d.batch >= parts && d.m * d.n * d.k * d.batch >= kParallelWork) {
+    ParallelFor(pool, d.batch, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t i = b0; i < b1; ++i) one(i, nullptr);  // whole products per thread
+    });
+  } else {
+    for (int64_t i = 0; i < d.batch; ++i) one(i, pool);
+  }
 }
 
 template <bool kBF16>
@@ -81,8 +146,8 @@ void HalfGemm(const GemmDesc& d, int64_t lda, int64_t ldb, int64_t ldc, const ui
     last_a = oa;
     last_b = ob;
     if (d.beta != 0.0) WidenRows<kBF16>(c + oc, ldc, d.m, d.n, fc.data(), pool);
-    Sgemm(d.trans_a, d.trans_b, d.m, d.n, d.k, static_cast<float>(d.alpha), fa.data(), a_cols,
-          fb.data(), b_cols, static_cast<float>(d.beta), fc.data(), d.n);
+    SplitGemm(d.trans_a, d.trans_b, d.m, d.n, d.k, static_cast<float>(d.alpha), fa.data(), a_cols,
+              fb.data(), b_cols, static_cast<float>(d.beta), fc.data(), d.n, pool);
     NarrowRows<kBF16>(fc.data(), d.m, d.n, c + oc, ldc, pool);
   }
 }
@@ -96,14 +161,14 @@ bool GemmDimsFit(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int6
   return true;
 }
 
-void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-           int64_t ldc) {
+void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0f) {
     ScaleC(m, n, beta, c, ldc);
     return;
   }
+  UseSingleThreadedBlas();
   lda = std::max<int64_t>({lda, trans_a ? m : k, 1});
   ldb = std::max<int64_t>({ldb, trans_b ? k : n, 1});
   ldc = std::max<int64_t>({ldc, n, 1});
@@ -120,12 +185,24 @@ void Dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double a
     ScaleC(m, n, beta, c, ldc);
     return;
   }
+  UseSingleThreadedBlas();
   lda = std::max<int64_t>({lda, trans_a ? m : k, 1});
   ldb = std::max<int64_t>({ldb, trans_b ? k : n, 1});
   ldc = std::max<int64_t>({ldc, n, 1});
   cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, I(m), I(n), I(k), alpha, a, I(lda), b, I(ldb),
               beta, c, I(ldc));
+}
+
+void ParallelGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+                  ThreadPool* pool) {
+  SplitGemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pool);
+}
+void ParallelGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+                  int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc,
+                  ThreadPool* pool) {
+  SplitGemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pool);
 }
 
 Status Gemm(const GemmDesc& d, const void* a, const void* b, void* c, ThreadPool* pool) {
@@ -139,29 +216,14 @@ Status Gemm(const GemmDesc& d, const void* a, const void* b, void* c, ThreadPool
   }
   if (d.m == 0 || d.n == 0) return Status::Ok();
   switch (d.dtype) {
-    case DType::kFloat32: {
-      const float* fa = static_cast<const float*>(a);
-      const float* fb = static_cast<const float*>(b);
-      float* fc = static_cast<float*>(c);
-      for (int64_t i = 0; i < d.batch; ++i) {
-        Sgemm(d.trans_a, d.trans_b, d.m, d.n, d.k, static_cast<float>(d.alpha),
-              fa + Offset(d.offsets_a, d.stride_a, i), lda,
-              fb + Offset(d.offsets_b, d.stride_b, i), ldb, static_cast<float>(d.beta),
-              fc + Offset(d.offsets_c, d.stride_c, i), ldc);
-      }
+    case DType::kFloat32:
+      BatchedGemm(d, lda, ldb, ldc, static_cast<const float*>(a), static_cast<const float*>(b),
+                  static_cast<float*>(c), pool);
       return Status::Ok();
-    }
-    case DType::kFloat64: {
-      const double* fa = static_cast<const double*>(a);
-      const double* fb = static_cast<const double*>(b);
-      double* fc = static_cast<double*>(c);
-      for (int64_t i = 0; i < d.batch; ++i) {
-        Dgemm(d.trans_a, d.trans_b, d.m, d.n, d.k, d.alpha, fa + Offset(d.offsets_a, d.stride_a, i),
-              lda, fb + Offset(d.offsets_b, d.stride_b, i), ldb, d.beta,
-              fc + Offset(d.offsets_c, d.stride_c, i), ldc);
-      }
+    case DType::kFloat64:
+      BatchedGemm(d, lda, ldb, ldc, static_cast<const double*>(a), static_cast<const double*>(b),
+                  static_cast<double*>(c), pool);
       return Status::Ok();
-    }
     case DType::kFloat16:
       HalfGemm<false>(d, lda, ldb, ldc, static_cast<const uint16_t*>(a),
                       static_cast<const uint16_t*>(b), static_cast<uint16_t*>(c), pool);
@@ -206,8 +268,6 @@ void NarrowAllImpl(const T* src, TensorView& v, ThreadPool* pool) {
 void WidenAll(const TensorView& v, float* dst, ThreadPool* pool) { WidenAllImpl(v, dst, pool); }
 void WidenAll(const TensorView& v, double* dst, ThreadPool* pool) { WidenAllImpl(v, dst, pool); }
 void NarrowAll(const float* src, TensorView& v, ThreadPool* pool) { NarrowAllImpl(src, v, pool); }
-void NarrowAll(const double* src, TensorView& v, ThreadPool* pool) {
-  NarrowAllImpl(src, v, pool);
-}
+void NarrowAll(const double* src, TensorView& v, ThreadPool* pool) { NarrowAllImpl(src, v, pool); }
 
 }  // namespace ampc::cpu

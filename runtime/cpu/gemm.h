@@ -6,7 +6,7 @@
 // f32 calls OpenBLAS sgemm and f64 dgemm directly. f16/bf16 are storage types: A and B panels
 // are widened to fp32 (exactly), multiplied by sgemm into an fp32 accumulator that starts as
 // beta * C (C's half values widened exactly), and each element is rounded ONCE into the half
-// output (cuBLASLt CUBLAS_COMPUTE_32F behaviour). OpenBLAS threads the products itself.
+// output (cuBLASLt CUBLAS_COMPUTE_32F behaviour). Threads come from the runtime's ThreadPool.
 #pragma once
 
 #include <cstdint>
@@ -37,14 +37,17 @@ struct GemmDesc {
   const int64_t* offsets_c = nullptr;
 };
 
-// Runs the products in batch order. `pool` (may be null) parallelises half <-> fp32 conversion.
-// Unsupported dtypes and dims beyond BLAS's 32-bit int range return Unimplemented.
+// Runs the products on `pool` (may be null): whole products per thread when the batch is at
+// least the pool's size, else each product split by rows or columns; half <-> fp32 conversions
+// are parallel too. Must not be called from inside a ParallelFor. Unsupported dtypes and dims
+// beyond BLAS's 32-bit int range return Unimplemented.
 Status Gemm(const GemmDesc& d, const void* a, const void* b, void* c, ThreadPool* pool = nullptr);
 
-// Plain row-major BLAS calls (no batching, no checks beyond k == 0 / empty outputs).
-void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-           int64_t ldc);
+// Plain row-major BLAS calls on the calling thread only (no batching; k == 0 and empty outputs
+// handled). Safe to call concurrently, e.g. from inside a ParallelFor. OpenBLAS is set to one
+// thread: the runtime's pool does the splitting (see gemm.cc for why).
+void Sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 void Dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
            const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
            int64_t ldc);
@@ -54,11 +57,19 @@ inline void GemmT(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha
                   int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
-inline void GemmT(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
-                  const double* a, int64_t lda, const double* b, int64_t ldb, double beta,
-                  double* c, int64_t ldc) {
+inline void GemmT(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+                  int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   Dgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+
+// One product split across `pool` by rows (or columns) of C; small products stay on the
+// calling thread. Must not be called from inside a ParallelFor (the pool is not reentrant).
+void ParallelGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc,
+                  ThreadPool* pool);
+void ParallelGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+                  int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc,
+                  ThreadPool* pool);
 
 // True when every dim of a GEMM fits BLAS's int.
 bool GemmDimsFit(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc);

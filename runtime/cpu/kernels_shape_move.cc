@@ -183,7 +183,9 @@ Status SliceKernel(KernelContext& ctx) {
   } else {
     for (size_t i = 0; i < n; ++i) axes.push_back(static_cast<int64_t>(i));
   }
-  if (ctx.in(4)) ASSIGN_OR_RETURN(steps, ReadInts(ctx, 4, "steps"));
+  if (ctx.in(4)) {
+    ASSIGN_OR_RETURN(steps, ReadInts(ctx, 4, "steps"));
+  }
   if (ends.size() != n || axes.size() != n || steps.size() != n) {
     return InvalidArgument("Slice starts, ends, axes and steps have different lengths (" +
                            std::to_string(n) + ", " + std::to_string(ends.size()) + ", " +

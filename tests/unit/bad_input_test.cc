@@ -272,7 +272,7 @@ TEST(BadInput, OpsetNewerThanSupported) {
 
 TEST(BadInput, OpsetOlderThanSupported) {
   TempDir dir;
-  ExpectRejected(Serialize(ValidModel(7)), "older than the oldest supported (11)", dir);
+  ExpectRejected(Serialize(ValidModel(5)), "older than the oldest supported (6)", dir);
 }
 
 TEST(BadInput, UnsupportedElementType) {
