@@ -9,6 +9,7 @@ OpRegistry& OpRegistry::Global() {
     RegisterShapeOps(*r);
     RegisterNNOps(*r);
     RegisterReductionOps(*r);
+    RegisterTrainingOps(*r);
     return r;
   }();
   return *registry;

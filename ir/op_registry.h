@@ -55,5 +55,6 @@ void RegisterElementwiseOps(OpRegistry& r);
 void RegisterShapeOps(OpRegistry& r);
 void RegisterNNOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
+void RegisterTrainingOps(OpRegistry& r);
 
 }  // namespace ampc

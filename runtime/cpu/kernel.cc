@@ -37,6 +37,7 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterShapeKernels(*reg);
     RegisterNNKernels(*reg);
     RegisterReductionKernels(*reg);
+    RegisterTrainingKernels(*reg);
     return reg;
   }();
   return *r;

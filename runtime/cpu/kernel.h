@@ -79,5 +79,6 @@ void RegisterElementwiseKernels(KernelRegistry& r);
 void RegisterShapeKernels(KernelRegistry& r);
 void RegisterNNKernels(KernelRegistry& r);
 void RegisterReductionKernels(KernelRegistry& r);
+void RegisterTrainingKernels(KernelRegistry& r);
 
 }  // namespace ampc::cpu

@@ -193,12 +193,12 @@ Status PowKernel(KernelContext& ctx) {
       using EB = decltype(eb);
       using CB = typename EB::C;
       if constexpr (kFloatE<EA>) {
-        return Binary<EA, EB, EA>(
+        return Binary<EA, EB, EA, kGrain>(
             ctx, [](CA a, CB b) { return static_cast<CA>(std::pow(a, static_cast<CA>(b))); });
       } else if constexpr (kIntE<EB>) {
-        return Binary<EA, EB, EA>(ctx, [&bad](CA a, CB b) { return IntPow(a, b, &bad); });
+        return Binary<EA, EB, EA, kGrain>(ctx, [&bad](CA a, CB b) { return IntPow(a, b, &bad); });
       } else {
-        return Binary<EA, EB, EA>(ctx, [](CA a, CB b) {
+        return Binary<EA, EB, EA, kGrain>(ctx, [](CA a, CB b) {
           return SatInt64(std::pow(static_cast<double>(a), static_cast<double>(b)));
         });
       }
@@ -223,30 +223,31 @@ Status Variadic(KernelContext& ctx, const Fn& f, bool mean) {
   for (const TensorView* v : ins) src.push_back(v->as<const S>());
   S* o = ctx.out(0)->as<S>();
   const size_t k = ins.size();
-  ParallelRuns(ctx.pool, p, [&](const int64_t* off, const int64_t* st, int64_t pos, int64_t len) {
-    constexpr int64_t kBlock = 512;
-    C acc[kBlock];
-    for (int64_t s = 0; s < len; s += kBlock) {
-      const int64_t m = std::min(kBlock, len - s);
-      const S* q0 = src[0] + off[0] + s * st[0];
-      for (int64_t i = 0; i < m; ++i) acc[i] = E::Ld(q0[i * st[0]]);
-      for (size_t j = 1; j < k; ++j) {
-        const S* q = src[j] + off[j] + s * st[j];
-        if (st[j] == 1) {
-          for (int64_t i = 0; i < m; ++i) acc[i] = f(acc[i], E::Ld(q[i]));
-        } else {
-          const C y = E::Ld(*q);
-          for (int64_t i = 0; i < m; ++i) acc[i] = f(acc[i], y);
-        }
-      }
-      if constexpr (kFloatE<E>) {
-        if (mean) {
-          for (int64_t i = 0; i < m; ++i) acc[i] /= static_cast<C>(k);
-        }
-      }
-      for (int64_t i = 0; i < m; ++i) o[pos + s + i] = E::St(acc[i]);
-    }
-  });
+  ParallelRuns(ctx.pool, p, CheapGrain<E>(),
+               [&](const int64_t* off, const int64_t* st, int64_t pos, int64_t len) {
+                 Blocked(len,
+                         [&](int64_t s, auto m) {  // st[j] is 0 or 1 (MakePlan's innermost axis)
+                           C acc[kBlock], t[kBlock];
+                           for (size_t j = 0; j < k; ++j) {
+                             const S* q = src[j] + off[j] + s * st[j];
+                             C* dst = j == 0 ? acc : t;
+                             if (st[j]) {
+                               for (int64_t i = 0; i < m; ++i) dst[i] = E::Ld(q[i]);
+                             } else {
+                               std::fill(dst, dst + kBlock, E::Ld(*q));
+                             }
+                             if (j > 0) {
+                               for (int64_t i = 0; i < m; ++i) acc[i] = f(acc[i], t[i]);
+                             }
+                           }
+                           if constexpr (kFloatE<E>) {
+                             if (mean) {
+                               for (int64_t i = 0; i < m; ++i) acc[i] /= static_cast<C>(k);
+                             }
+                           }
+                           for (int64_t i = 0; i < m; ++i) o[pos + s + i] = E::St(acc[i]);
+                         });
+               });
   return Status::Ok();
 }
 
@@ -314,18 +315,19 @@ void WhereRuns(KernelContext& ctx, const Plan& p) {
   const T* x = ctx.in(1)->as<const T>();
   const T* y = ctx.in(2)->as<const T>();
   T* o = ctx.out(0)->as<T>();
-  ParallelRuns(ctx.pool, p, [&](const int64_t* off, const int64_t* st, int64_t pos, int64_t len) {
-    const uint8_t* cc = c + off[0];
-    const T* xx = x + off[1];
-    const T* yy = y + off[2];
-    T* oo = o + pos;
-    const int64_t sc = st[0], sx = st[1], sy = st[2];
-    if (sc == 1 && sx == 1 && sy == 1) {
-      for (int64_t i = 0; i < len; ++i) oo[i] = cc[i] ? xx[i] : yy[i];
-    } else {
-      for (int64_t i = 0; i < len; ++i) oo[i] = cc[i * sc] ? xx[i * sx] : yy[i * sy];
-    }
-  });
+  ParallelRuns(ctx.pool, p, CheapGrain<>(),
+               [&](const int64_t* off, const int64_t* st, int64_t pos, int64_t len) {
+                 const uint8_t* cc = c + off[0];
+                 const T* xx = x + off[1];
+                 const T* yy = y + off[2];
+                 T* oo = o + pos;
+                 const int64_t sc = st[0], sx = st[1], sy = st[2];
+                 if (sc == 1 && sx == 1 && sy == 1) {
+                   for (int64_t i = 0; i < len; ++i) oo[i] = cc[i] ? xx[i] : yy[i];
+                 } else {
+                   for (int64_t i = 0; i < len; ++i) oo[i] = cc[i * sc] ? xx[i * sx] : yy[i * sy];
+                 }
+               });
 }
 
 Status WhereKernel(KernelContext& ctx) {

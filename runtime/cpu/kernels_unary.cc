@@ -99,15 +99,16 @@ Status MathKernel(KernelContext& ctx) {
     } else if constexpr (kOp == U::kLeakyRelu) {
       return Unary<E, E>(ctx, [alpha](C x) { return x < C(0) ? alpha * x : x; });
     } else if constexpr (kOp == U::kElu) {
-      return Unary<E, E>(ctx, [alpha](C x) { return x < C(0) ? alpha * std::expm1(x) : x; });
+      return Unary<E, E, kGrain>(ctx,
+                                 [alpha](C x) { return x < C(0) ? alpha * std::expm1(x) : x; });
     } else if constexpr (kOp == U::kSelu) {
       const C ga = gamma * alpha;
-      return Unary<E, E>(ctx,
-                         [gamma, ga](C x) { return x <= C(0) ? ga * std::expm1(x) : gamma * x; });
+      return Unary<E, E, kGrain>(
+          ctx, [gamma, ga](C x) { return x <= C(0) ? ga * std::expm1(x) : gamma * x; });
     } else if constexpr (kOp == U::kTanh) {
-      return Unary<E, E>(ctx, [](C x) { return std::tanh(x); });
+      return Unary<E, E, kGrain>(ctx, [](C x) { return std::tanh(x); });
     } else if constexpr (kOp == U::kSigmoid) {
-      return Unary<E, E>(ctx, [](C x) {
+      return Unary<E, E, kGrain>(ctx, [](C x) {
         if (x >= C(0)) return C(1) / (C(1) + std::exp(-x));
         const C z = std::exp(x);  // no overflow for large negative x
         return z / (C(1) + z);
@@ -118,17 +119,17 @@ Status MathKernel(KernelContext& ctx) {
         return v < C(0) ? C(0) : v > C(1) ? C(1) : v;
       });
     } else if constexpr (kOp == U::kSoftplus) {  // log(1 + e^x), without overflow
-      return Unary<E, E>(ctx, [](C x) {
+      return Unary<E, E, kGrain>(ctx, [](C x) {
         return x > C(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
       });
     } else if constexpr (kOp == U::kErf) {
-      return Unary<E, E>(ctx, [](C x) { return std::erf(x); });
+      return Unary<E, E, kGrain>(ctx, [](C x) { return std::erf(x); });
     } else if constexpr (kOp == U::kSqrt) {
-      return Unary<E, E>(ctx, [](C x) { return std::sqrt(x); });
+      return Unary<E, E, kGrain>(ctx, [](C x) { return std::sqrt(x); });
     } else if constexpr (kOp == U::kExp) {
-      return Unary<E, E>(ctx, [](C x) { return std::exp(x); });
+      return Unary<E, E, kGrain>(ctx, [](C x) { return std::exp(x); });
     } else if constexpr (kOp == U::kLog) {
-      return Unary<E, E>(ctx, [](C x) { return std::log(x); });
+      return Unary<E, E, kGrain>(ctx, [](C x) { return std::log(x); });
     } else if constexpr (kOp == U::kReciprocal) {
       return Unary<E, E>(ctx, [](C x) { return C(1) / x; });
     } else if constexpr (kOp == U::kFloor) {
@@ -232,7 +233,7 @@ template <typename ES, typename ED>
 Status CastTyped(KernelContext& ctx) {
   const auto* a = ctx.in(0)->as<const typename ES::S>();
   auto* o = ctx.out(0)->as<typename ED::S>();
-  ParallelFor(ctx.pool, ctx.in(0)->NumElements(), kGrain, [&](int64_t b, int64_t e) {
+  ParallelFor(ctx.pool, ctx.in(0)->NumElements(), CheapGrain<ES, ED>(), [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) o[i] = CastElem<ES, ED>(a[i]);
   });
   return Status::Ok();
@@ -354,20 +355,24 @@ Status TriluKernel(KernelContext& ctx) {
   const auto* src = x.as<const uint8_t>();
   auto* dst = y.as<uint8_t>();
   const int64_t all_rows = x.NumElements() / cols;
-  ParallelFor(ctx.pool, all_rows, std::max<int64_t>(1, kGrain / cols), [&](int64_t b, int64_t e) {
-    for (int64_t g = b; g < e; ++g) {
-      const int64_t i = g % rows;
-      const size_t row = static_cast<size_t>(g * cols) * esz;
-      if (dst != src) std::memcpy(dst + row, src + row, static_cast<size_t>(cols) * esz);
-      // Upper keeps j >= i + k; lower keeps j <= i + k. All-zero bytes are 0 in every dtype.
-      int64_t z0 = 0, z1 = std::clamp<int64_t>(i + k, 0, cols);
-      if (!upper) {
-        z0 = std::clamp<int64_t>(i + k + 1, 0, cols);
-        z1 = cols;
-      }
-      if (z1 > z0) std::memset(dst + row + z0 * esz, 0, static_cast<size_t>(z1 - z0) * esz);
-    }
-  });
+  ParallelFor(ctx.pool, all_rows, std::max<int64_t>(1, CheapGrain<>() / cols),
+              [&](int64_t b, int64_t e) {
+                for (int64_t g = b; g < e; ++g) {
+                  const int64_t i = g % rows;
+                  const size_t row = static_cast<size_t>(g * cols) * esz;
+                  if (dst != src)
+                    std::memcpy(dst + row, src + row, static_cast<size_t>(cols) * esz);
+                  // Upper keeps j >= i + k; lower keeps j <= i + k. All-zero bytes are 0 in every
+                  // dtype.
+                  int64_t z0 = 0, z1 = std::clamp<int64_t>(i + k, 0, cols);
+                  if (!upper) {
+                    z0 = std::clamp<int64_t>(i + k + 1, 0, cols);
+                    z1 = cols;
+                  }
+                  if (z1 > z0)
+                    std::memset(dst + row + z0 * esz, 0, static_cast<size_t>(z1 - z0) * esz);
+                }
+              });
   return Status::Ok();
 }
 

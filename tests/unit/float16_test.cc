@@ -139,12 +139,15 @@ struct Mismatches {
     }
     if (!ok) Fail(fmt, x, got, want);
   }
+  // want < 0: no reference value (a property failed).
   void Fail(const Format& fmt, float x, uint16_t got, int want) {
     if (count++ < 8) {
       char buf[160];
-      std::snprintf(buf, sizeof buf, "\n  %s: float %a (bits %08x) -> %04x, reference %04x",
-                    fmt.name, static_cast<double>(x), FloatToBits(x), got, want);
+      std::snprintf(buf, sizeof buf, "\n  %s: float %a (bits %08x) -> %04x", fmt.name,
+                    static_cast<double>(x), FloatToBits(x), got);
       first += buf;
+      if (want >= 0) std::snprintf(buf, sizeof buf, ", reference %04x", want);
+      first += want >= 0 ? buf : ", not the nearest-even value";
     }
   }
 };

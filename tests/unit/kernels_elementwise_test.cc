@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ir/float16.h"
+#include "runtime/cpu/kernels_elementwise.h"
 #include "tests/unit/kernel_test_util.h"
 
 namespace ampc {
@@ -119,20 +120,29 @@ TEST(ElementwiseKernels, BroadcastScalarRowAndMiddleAxis) {
 
 TEST(ElementwiseKernels, LargeBroadcastOnThreadPoolMatchesNaiveLoop) {  // naive loop
   cpu::ThreadPool pool(2);
-  const int64_t rows = 97, cols = 1000;  // 97000 elements: several parallel chunks
-  std::vector<double> xv(rows * cols), bv(cols), want(rows * cols);
-  for (int64_t i = 0; i < rows * cols; ++i) xv[i] = static_cast<double>((i * 37) % 1001) - 500;
+  // 613 * 1001 elements: large enough for every op here to split across the pool; the chunk
+  // boundary falls inside a row and rows are not a multiple of the 64-element blocks.
+  const int64_t rows = 613, cols = 1001, n = rows * cols;
+  std::vector<double> xv(n), bv(cols), want(n), sum3(n), relu(n), tanh(n);
+  for (int64_t i = 0; i < n; ++i) xv[i] = static_cast<double>((i * 37) % 1001) - 500;
   for (int64_t j = 0; j < cols; ++j) bv[j] = 0.5 * static_cast<double>(j % 17);
-  for (int64_t i = 0; i < rows; ++i) {
-    for (int64_t j = 0; j < cols; ++j) want[i * cols + j] = xv[i * cols + j] + bv[j];
+  for (int64_t i = 0; i < n; ++i) {
+    want[i] = xv[i] + bv[i % cols];
+    sum3[i] = want[i] + 0.25;
+    relu[i] = xv[i] < 0 ? 0 : xv[i];
+    tanh[i] = std::tanh(static_cast<float>(xv[i] / 256));
   }
-  OwnedTensor x = F32({rows, cols}, xv), b = F32({cols}, bv);
-  ExpectValues(Exec("Add", {}, {&x, &b}, DType::kFloat32, {rows, cols}, &pool), want, "pool");
+  OwnedTensor x = F32({rows, cols}, xv), b = F32({cols}, bv), q = F32({}, {0.25});
+  const DType kF = DType::kFloat32;
+  ExpectValues(Exec("Add", {}, {&x, &b}, kF, {rows, cols}, &pool), want, "Add");
+  ExpectValues(Exec("Sum", {}, {&x, &b, &q}, kF, {rows, cols}, &pool), sum3, "Sum");
+  ExpectValues(Exec("Relu", {}, {&x}, kF, {rows, cols}, &pool), relu, "Relu");
   OwnedTensor xh = T(DType::kFloat16, {rows, cols}, xv), bh = T(DType::kFloat16, {cols}, bv);
-  ExpectValues(Exec("Add", {}, {&xh, &bh}, DType::kFloat16, {rows, cols}, &pool), want, "pool f16");
-  std::vector<double> relu(want.size());
-  for (size_t i = 0; i < want.size(); ++i) relu[i] = xv[i] < 0 ? 0 : xv[i];
-  ExpectValues(Exec("Relu", {}, {&x}, DType::kFloat32, {rows, cols}, &pool), relu, "pool Relu");
+  ExpectValues(Exec("Add", {}, {&xh, &bh}, DType::kFloat16, {rows, cols}, &pool), want, "f16");
+  std::vector<double> scaled(n);  // |x| / 256 <= 2: exact in f32
+  for (int64_t i = 0; i < n; ++i) scaled[i] = xv[i] / 256;
+  OwnedTensor s = F32({rows, cols}, scaled);
+  ExpectValues(Exec("Tanh", {}, {&s}, kF, {rows, cols}, &pool), tanh, "Tanh (std::tanh)");
 }
 
 TEST(ElementwiseKernels, IntegerArithmeticWrapsAndTruncates) {  // by hand
@@ -359,8 +369,36 @@ TEST(ElementwiseKernels, IsNaNAndIsInf) {  // by hand
   ExpectValues(Exec("IsNaN", {}, {&h}, kB, {3}), {1, 0, 0}, "f16 IsNaN");
 }
 
-// ---- f16 / bf16 rounding of results
-// --------------------------------------------------------------
+// ---- f16 / bf16 rounding of results ------------------------------------------------------------
+
+// The kernels' branch-free f16 conversions equal ir/float16.h's (float16_test checks those
+// against CUDA and numpy): every half decoded; encoded: every half value, every midpoint between
+// neighbours and the floats one ulp either side, and every 4099th float bit pattern.
+TEST(ElementwiseKernels, FastHalfConversionsMatchFloat16H) {
+  for (uint32_t b = 0; b < 65536; ++b) {
+    const auto h = static_cast<uint16_t>(b);
+    ASSERT_EQ(FloatToBits(cpu::ew::HalfToFloatFast(h)), FloatToBits(HalfBitsToFloat(h))) << b;
+  }
+  int64_t bad = 0;
+  auto check = [&bad](float f) {
+    if (cpu::ew::FloatToHalfFast(f) != FloatToHalfBits(f) && bad++ < 5) {
+      ADD_FAILURE() << "float bits " << std::hex << FloatToBits(f);
+    }
+  };
+  for (uint32_t b = 0; b < 0x7c00; ++b) {
+    const float lo = HalfBitsToFloat(static_cast<uint16_t>(b));
+    const float hi = b == 0x7bff ? 65536.0f : HalfBitsToFloat(static_cast<uint16_t>(b + 1));
+    const float mid = (lo + hi) / 2;  // exact
+    for (float f : {lo, mid, std::nextafter(mid, 0.0f), std::nextafter(mid, 1e9f)}) {
+      check(f);
+      check(-f);
+    }
+  }
+  for (uint64_t b = 0; b < (uint64_t{1} << 32); b += 4099) {
+    check(BitsToFloat(static_cast<uint32_t>(b)));
+  }
+  EXPECT_EQ(bad, 0);
+}
 
 TEST(ElementwiseKernels, HalfResultsRoundOnceToNearestEven) {  // by hand
   // f16 ulp is 2 on [2048, 4096): 2048+1 = 2049 is a tie -> 2048 (even); 2050+1 -> 2052 (even).

@@ -142,17 +142,43 @@ V RefGemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const
   return out;
 }
 
-TEST(GemmEntry, F32AllTransposesAlphaBeta) {
-  for (int ta = 0; ta < 2; ++ta) {
-    for (int tb = 0; tb < 2; ++tb) {
-      const int64_t m = 7, n = 5, k = 9;
-      V a, b, c;
-      OwnedTensor A = Rand(kF32, {m * k}, 1, &a), B = Rand(kF32, {k * n}, 2, &b);
-      OwnedTensor C = Rand(kF32, {m * n}, 3, &c);
-      cpu::GemmDesc d;
-      d.trans_a = ta, d.trans_b = tb, d.m = m, d.n = n, d.k = k, d.alpha = 0.5, d.beta = -2;
-      ASSERT_TRUE(cpu::Gemm(d, A.view().data, B.view().data, C.view().data, Pool()).ok());
-      ExpectNear(C.values(), RefGemm(ta, tb, m, n, k, 0.5, a, b, -2, c));
+// Float-rounded random values.
+V RandomF(int64_t n, uint32_t seed) {
+  V v = Random(n, seed);
+  for (double& x : v) x = static_cast<float>(x);
+  return v;
+}
+
+// Small and large shapes (the large ones are split across the pool by rows or by columns),
+// with leading dims wider than the matrices (the padding holds NaN, which must not leak).
+TEST(GemmEntry, F32AllTransposesAlphaBetaAndSplits) {
+  const std::vector<Dims> shapes = {{7, 5, 9}, {300, 40, 30}, {70, 300, 20}};
+  const int64_t pad = 3;
+  auto padded = [&](const V& v, int64_t rows, int64_t cols) {  // packed -> rows of cols + pad
+    std::vector<float> o(rows * (cols + pad), NAN);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t j = 0; j < cols; ++j) o[r * (cols + pad) + j] = v[r * cols + j];
+    }
+    return o;
+  };
+  for (const Dims& mnk : shapes) {
+    const int64_t m = mnk[0], n = mnk[1], k = mnk[2];
+    for (int ta = 0; ta < 2; ++ta) {
+      for (int tb = 0; tb < 2; ++tb) {
+        const V a = RandomF(m * k, 1), b = RandomF(k * n, 2), c = RandomF(m * n, 3);
+        const std::vector<float> fa = padded(a, ta ? k : m, ta ? m : k);
+        const std::vector<float> fb = padded(b, tb ? n : k, tb ? k : n);
+        std::vector<float> fc = padded(c, m, n);
+        cpu::GemmDesc d;
+        d.trans_a = ta, d.trans_b = tb, d.m = m, d.n = n, d.k = k, d.alpha = 0.5, d.beta = -2;
+        d.lda = (ta ? m : k) + pad, d.ldb = (tb ? k : n) + pad, d.ldc = n + pad;
+        ASSERT_TRUE(cpu::Gemm(d, fa.data(), fb.data(), fc.data(), Pool()).ok());
+        V got;
+        for (int64_t r = 0; r < m; ++r) {
+          for (int64_t j = 0; j < n; ++j) got.push_back(fc[r * (n + pad) + j]);
+        }
+        ExpectNear(got, RefGemm(ta, tb, m, n, k, 0.5, a, b, -2, c), 1e-5, 1e-5);
+      }
     }
   }
 }
@@ -175,19 +201,20 @@ TEST(GemmEntry, HalfTypesAccumulateInFp32AndRoundOnce) {
   }
 }
 
-TEST(GemmEntry, BatchedStridesAndOffsetsShareOperands) {
-  const int64_t m = 3, n = 4, k = 5, batch = 3;
+// Batch 5 of 48^3 products runs whole products per pool thread; B is shared (stride 0).
+TEST(GemmEntry, BatchedStridesShareOperands) {
+  const int64_t m = 48, n = 48, k = 48, batch = 5;
   V a, b;
   OwnedTensor A = Rand(kF64, {batch, m, k}, 7, &a), B = Rand(kF64, {k, n}, 8, &b);
   OwnedTensor C(kF64, {batch, m, n});
   cpu::GemmDesc d;
   d.dtype = kF64, d.m = m, d.n = n, d.k = k, d.batch = batch;
-  d.stride_a = m * k, d.stride_b = 0, d.stride_c = m * n;  // B shared by every product
-  ASSERT_TRUE(cpu::Gemm(d, A.view().data, B.view().data, C.view().data).ok());
+  d.stride_a = m * k, d.stride_b = 0, d.stride_c = m * n;
+  ASSERT_TRUE(cpu::Gemm(d, A.view().data, B.view().data, C.view().data, Pool()).ok());
   V want;
   for (int64_t i = 0; i < batch; ++i) {
-    const V r = RefGemm(false, false, m, n, k, 1,
-                        V(a.begin() + i * m * k, a.begin() + (i + 1) * m * k), b, 0, {});
+    const V ai(a.begin() + i * m * k, a.begin() + (i + 1) * m * k);
+    const V r = RefGemm(false, false, m, n, k, 1, ai, b, 0, {});
     want.insert(want.end(), r.begin(), r.end());
   }
   ExpectNear(C.values(), want, 1e-12, 1e-12);
@@ -300,6 +327,14 @@ struct Window {
   Dims k, s, d, pads;  // pads: [x1_begin, x2_begin, ..., x1_end, x2_end]
 };
 
+// The window as node attributes, plus `extra` (an auto_pad there drops the explicit pads).
+AttributeMap WindowAttrs(const Window& w, AttributeMap extra = {}) {
+  AttributeMap a = {{"kernel_shape", Ints(w.k)}, {"strides", Ints(w.s)}, {"dilations", Ints(w.d)}};
+  if (!extra.count("auto_pad")) a["pads"] = Ints(w.pads);
+  for (auto& [k, v] : extra) a[k] = v;
+  return a;
+}
+
 // Output dim by the ONNX formula (mirrors ir/ops/nn.cc, including the ceil_mode rule).
 int64_t OutDim(int64_t in, const Window& w, size_t i, bool ceil_mode = false) {
   const int64_t n = static_cast<int64_t>(w.k.size()), ek = (w.k[i] - 1) * w.d[i] + 1;
@@ -338,7 +373,7 @@ V RefConv(const V& x, const Dims& xd, const V& w, const Dims& wd, const V& b, co
 }
 
 void CheckConv(DType t, const Dims& xd, const Dims& wd, bool bias, const Window& win, int64_t group,
-               AttributeMap attrs, bool ints = false) {
+               AttributeMap attrs = {}, bool ints = false) {
   V x, w, b;
   OwnedTensor X =
       ints ? OwnedTensor::From(t, xd, RandomInts(Prod(xd), 30, -4, 4)) : Rand(t, xd, 30, &x);
@@ -351,7 +386,7 @@ void CheckConv(DType t, const Dims& xd, const Dims& wd, bool bias, const Window&
   const V want = RefConv(x, xd, w, wd, b, win, group, &yd);
   OwnedTensor Y(t, yd);
   attrs["group"] = I(group);
-  RunOk("Conv", attrs, {&X, &W, bias ? &B : nullptr}, {&Y});
+  RunOk("Conv", WindowAttrs(win, attrs), {&X, &W, bias ? &B : nullptr}, {&Y});
   if (t == kF32 || t == kF64) {
     ExpectNear(Y.values(), want);
   } else {
@@ -360,40 +395,33 @@ void CheckConv(DType t, const Dims& xd, const Dims& wd, bool bias, const Window&
 }
 
 TEST(NnKernels, ConvPadsStridesGroupsDilations) {
-  // 2-D with asymmetric pads and strides, a bias.
-  CheckConv(kF32, {2, 3, 9, 8}, {4, 3, 3, 2}, true, {{3, 2}, {2, 1}, {1, 1}, {1, 0, 2, 1}}, 1,
-            {{"strides", Ints({2, 1})}, {"pads", Ints({1, 0, 2, 1})}});
-  // Groups and dilation (the CNN case, 64x8x28x28 -> 16 channels, is timed below).
-  CheckConv(kF32, {2, 6, 10, 11}, {4, 3, 3, 3}, true, {{3, 3}, {1, 1}, {2, 3}, {2, 1, 2, 3}}, 2,
-            {{"dilations", Ints({2, 3})}, {"pads", Ints({2, 1, 2, 3})}});
-  // Depthwise, 1-D and 3-D, 1x1 (the GEMM reads X directly), f64.
-  CheckConv(kF32, {2, 4, 7, 7}, {4, 1, 3, 3}, false, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 4,
-            {{"pads", Ints({1, 1, 1, 1})}});
-  CheckConv(kF32, {3, 2, 13}, {5, 2, 4}, true, {{4}, {3}, {1}, {2, 1}}, 1,
-            {{"strides", Ints({3})}, {"pads", Ints({2, 1})}});
+  // 2-D with asymmetric pads and strides, a bias; groups and dilations; depthwise; 1-D; 3-D;
+  // 1x1 (the GEMM reads X directly) in f64. The CNN case (64x8x28x28 -> 16) is timed below.
+  CheckConv(kF32, {2, 3, 9, 8}, {4, 3, 3, 2}, true, {{3, 2}, {2, 1}, {1, 1}, {1, 0, 2, 1}}, 1);
+  CheckConv(kF32, {2, 6, 10, 11}, {4, 3, 3, 3}, true, {{3, 3}, {1, 1}, {2, 3}, {2, 1, 2, 3}}, 2);
+  CheckConv(kF32, {2, 4, 7, 7}, {4, 1, 3, 3}, false, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 4);
+  CheckConv(kF32, {3, 2, 13}, {5, 2, 4}, true, {{4}, {3}, {1}, {2, 1}}, 1);
   CheckConv(kF32, {1, 2, 5, 6, 4}, {3, 2, 2, 3, 2}, true,
-            {{2, 3, 2}, {1, 2, 1}, {1, 1, 2}, {0, 1, 1, 1, 0, 0}}, 1,
-            {{"strides", Ints({1, 2, 1})},
-             {"dilations", Ints({1, 1, 2})},
-             {"pads", Ints({0, 1, 1, 1, 0, 0})}});
-  CheckConv(kF64, {2, 6, 5, 5}, {8, 3, 1, 1}, true, {{1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}}, 2, {});
+            {{2, 3, 2}, {1, 2, 1}, {1, 1, 2}, {0, 1, 1, 1, 0, 0}}, 1);
+  CheckConv(kF64, {2, 6, 5, 5}, {8, 3, 1, 1}, true, {{1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}}, 2);
   // auto_pad SAME_*: out = ceil(in / s), total pad (out-1)*s + k - in = 3 in all three cases;
-  // SAME_UPPER puts the odd extra at the end, SAME_LOWER at the beginning.
+  // SAME_UPPER puts the odd extra at the end, SAME_LOWER at the beginning (the reference gets
+  // those pads explicitly).
   CheckConv(kF32, {1, 2, 7, 7}, {3, 2, 4, 4}, false, {{4, 4}, {2, 2}, {1, 1}, {1, 1, 2, 2}}, 1,
-            {{"strides", Ints({2, 2})}, {"auto_pad", Str("SAME_UPPER")}});
+            {{"auto_pad", Str("SAME_UPPER")}});
   CheckConv(kF32, {1, 2, 6, 6}, {3, 2, 4, 4}, false, {{4, 4}, {1, 1}, {1, 1}, {2, 2, 1, 1}}, 1,
             {{"auto_pad", Str("SAME_LOWER")}});
   CheckConv(kF32, {1, 2, 6, 6}, {3, 2, 4, 4}, false, {{4, 4}, {1, 1}, {1, 1}, {1, 1, 2, 2}}, 1,
             {{"auto_pad", Str("SAME_UPPER")}});
   // f16/bf16 with small integers: exact fp32 sums (bias included) rounded once.
-  CheckConv(kF16, {2, 4, 6, 6}, {6, 2, 3, 3}, true, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 2,
-            {{"pads", Ints({1, 1, 1, 1})}}, true);
+  CheckConv(kF16, {2, 4, 6, 6}, {6, 2, 3, 3}, true, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 2, {},
+            true);
   CheckConv(kBF16, {2, 8, 5, 5}, {4, 8, 3, 3}, true, {{3, 3}, {1, 1}, {1, 1}, {0, 0, 0, 0}}, 1, {},
             true);
 }
 
-// Direct transposed convolution: y[n, g*Mg+co, i*s - pad + k*d] += x[n, g*Cg+ci, i] * w[g*Cg+ci,
-// co, k].
+// Direct transposed convolution:
+//   y[n, g*Mg+co, i*s - pad + k*d] += x[n, g*Cg+ci, i] * w[g*Cg+ci, co, k].
 TEST(NnKernels, ConvTransposeGroupsStridesPadsOutputPadding) {
   struct Case {
     Dims xd, wd;
@@ -438,11 +466,7 @@ TEST(NnKernels, ConvTransposeGroupsStridesPadsOutputPadding) {
     });
     OwnedTensor Y(kF32, yd);
     RunOk("ConvTranspose",
-          {{"group", I(c.group)},
-           {"strides", Ints(c.win.s)},
-           {"dilations", Ints(c.win.d)},
-           {"pads", Ints(c.win.pads)},
-           {"output_padding", Ints(c.opad)}},
+          WindowAttrs(c.win, {{"group", I(c.group)}, {"output_padding", Ints(c.opad)}}),
           {&X, &W, &B}, {&Y});
     ExpectNear(Y.values(), want);
   }
@@ -502,13 +526,7 @@ TEST(NnKernels, MaxPoolCeilModeDilationsAndIndices) {
       std::vector<int64_t> idx;
       const V want = RefPool(X.values(), c.xd, c.w, c.ceil, true, false, &yd, &idx);
       OwnedTensor Y(t, yd), Ind(kI64, yd);
-      RunOk("MaxPool",
-            {{"kernel_shape", Ints(c.w.k)},
-             {"strides", Ints(c.w.s)},
-             {"dilations", Ints(c.w.d)},
-             {"pads", Ints(c.w.pads)},
-             {"ceil_mode", I(c.ceil)}},
-            {&X}, {&Y, &Ind});
+      RunOk("MaxPool", WindowAttrs(c.w, {{"ceil_mode", I(c.ceil)}}), {&X}, {&Y, &Ind});
       EXPECT_EQ(Y.values(), want);
       // Ties in the integer data resolve to the first tap, like the reference's strict '>'.
       EXPECT_EQ(Ind.values(), V(idx.begin(), idx.end()));
@@ -534,12 +552,8 @@ TEST(NnKernels, AveragePoolCountIncludePadAndCeilMode) {
         const V want = RefPool(x, xd, w, ceil, false, include, &yd, nullptr);
         OwnedTensor Y(t, yd);
         RunOk("AveragePool",
-              {{"kernel_shape", Ints(w.k)},
-               {"strides", Ints(w.s)},
-               {"pads", Ints(w.pads)},
-               {"count_include_pad", I(include)},
-               {"ceil_mode", I(ceil)}},
-              {&X}, {&Y});
+              WindowAttrs(w, {{"count_include_pad", I(include)}, {"ceil_mode", I(ceil)}}), {&X},
+              {&Y});
         if (t == kF32) {
           ExpectNear(Y.values(), want);
         } else {
@@ -620,9 +634,9 @@ TEST(NnKernels, BatchNormalizationInferenceAndTraining) {
   }
 }
 
-// LayerNormalization per the ONNX spec (opset 17 function body): Mean = mean(X over axes >= axis),
-// Var = mean((X - Mean)^2), InvStdDev = 1 / sqrt(Var + eps), Y = (X - Mean) * InvStdDev * Scale +
-// B.
+// LayerNormalization per the ONNX spec (opset 17 function body): Mean = mean(X over the axes
+// >= axis), Var = mean((X - Mean)^2), InvStdDev = 1 / sqrt(Var + eps),
+// Y = (X - Mean) * InvStdDev * Scale + B.
 TEST(NnKernels, LayerNormalizationAxesAndOutputs) {
   struct Case {
     Dims xd;
