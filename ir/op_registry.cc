@@ -32,6 +32,18 @@ std::vector<const OpSchema*> OpRegistry::All() const {
   return out;
 }
 
+void RegisterOp(OpRegistry& r, const char* op, int min_in, int max_in, InferFn infer, int min_out,
+                int max_out) {
+  OpSchema s;
+  s.op_type = op;
+  s.min_inputs = min_in;
+  s.max_inputs = max_in;
+  s.min_outputs = min_out;
+  s.max_outputs = max_out;
+  s.infer = infer;
+  r.Register(std::move(s));
+}
+
 Status InferNode(Node& node) {
   const OpSchema* s = OpRegistry::Global().Find(node.domain(), node.op_type());
   if (!s) return Unimplemented(node.Describe() + ": unsupported op");

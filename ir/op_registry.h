@@ -45,6 +45,10 @@ class OpRegistry {
   std::map<std::pair<std::string, std::string>, OpSchema> ops_;
 };
 
+// Registers an ai.onnx op with its arity ranges and inference function.
+void RegisterOp(OpRegistry& r, const char* op, int min_in, int max_in, InferFn infer,
+                int min_out = 1, int max_out = 1);
+
 // Checks arity against the schema and runs its inference. Errors name the node and op.
 Status InferNode(Node& node);
 // Runs InferNode over the whole graph in topological order.

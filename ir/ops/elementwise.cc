@@ -332,53 +332,43 @@ Status InferTrilu(Node& node) {
   return Status::Ok();
 }
 
-void Reg(OpRegistry& r, const char* op, int min_in, int max_in, InferFn f, int max_out = 1) {
-  OpSchema s;
-  s.op_type = op;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.min_outputs = 1;
-  s.max_outputs = max_out;
-  s.infer = f;
-  r.Register(std::move(s));
-}
 
 }  // namespace
 
 void RegisterElementwiseOps(OpRegistry& r) {
   constexpr int kMany = 1 << 20;
-  Reg(r, "Add", 2, 2, InferArith<KAdd>);
-  Reg(r, "Sub", 2, 2, InferArith<KSub>);
-  Reg(r, "Mul", 2, 2, InferArith<KMul>);
-  Reg(r, "Div", 2, 2, InferArith<KDiv>);
-  Reg(r, "Pow", 2, 2, InferPow);
-  Reg(r, "Max", 1, kMany, InferBroadcast<Kinds::kNumeric, false>);
-  Reg(r, "Min", 1, kMany, InferBroadcast<Kinds::kNumeric, false>);
-  Reg(r, "Sum", 1, kMany, InferBroadcast<Kinds::kFloat, false>);
-  Reg(r, "Mean", 1, kMany, InferBroadcast<Kinds::kFloat, false>);
-  Reg(r, "Equal", 2, 2, InferEqual);
+  RegisterOp(r, "Add", 2, 2, InferArith<KAdd>);
+  RegisterOp(r, "Sub", 2, 2, InferArith<KSub>);
+  RegisterOp(r, "Mul", 2, 2, InferArith<KMul>);
+  RegisterOp(r, "Div", 2, 2, InferArith<KDiv>);
+  RegisterOp(r, "Pow", 2, 2, InferPow);
+  RegisterOp(r, "Max", 1, kMany, InferBroadcast<Kinds::kNumeric, false>);
+  RegisterOp(r, "Min", 1, kMany, InferBroadcast<Kinds::kNumeric, false>);
+  RegisterOp(r, "Sum", 1, kMany, InferBroadcast<Kinds::kFloat, false>);
+  RegisterOp(r, "Mean", 1, kMany, InferBroadcast<Kinds::kFloat, false>);
+  RegisterOp(r, "Equal", 2, 2, InferEqual);
   for (const char* op : {"Less", "Greater", "LessOrEqual", "GreaterOrEqual"}) {
-    Reg(r, op, 2, 2, InferBroadcast<Kinds::kNumeric, true>);
+    RegisterOp(r, op, 2, 2, InferBroadcast<Kinds::kNumeric, true>);
   }
-  for (const char* op : {"And", "Or", "Xor"}) Reg(r, op, 2, 2, InferBroadcast<Kinds::kBool, true>);
-  Reg(r, "Not", 1, 1, InferUnary<Kinds::kBool>);
-  Reg(r, "Where", 3, 3, InferWhere);
+  for (const char* op : {"And", "Or", "Xor"}) RegisterOp(r, op, 2, 2, InferBroadcast<Kinds::kBool, true>);
+  RegisterOp(r, "Not", 1, 1, InferUnary<Kinds::kBool>);
+  RegisterOp(r, "Where", 3, 3, InferWhere);
   for (const char* op : {"LeakyRelu", "Elu", "Selu", "Tanh", "Sigmoid", "HardSigmoid", "Softplus",
                          "Erf", "Sqrt", "Exp", "Log", "Reciprocal", "Floor", "Ceil"}) {
-    Reg(r, op, 1, 1, InferUnary<Kinds::kFloat>);
+    RegisterOp(r, op, 1, 1, InferUnary<Kinds::kFloat>);
   }
-  Reg(r, "Relu", 1, 1, InferUnary<Kinds::kSignedNumeric>);
-  Reg(r, "Neg", 1, 1, InferNeg);
-  Reg(r, "Abs", 1, 1, InferUnary<Kinds::kNumeric>);
-  Reg(r, "Sign", 1, 1, InferUnary<Kinds::kNumeric>);
-  Reg(r, "Identity", 1, 1, InferIdentity);
-  Reg(r, "IsNaN", 1, 1, InferUnaryToBool<Kinds::kFloat>);
-  Reg(r, "IsInf", 1, 1, InferUnaryToBool<Kinds::kFloat>);
-  Reg(r, "Cast", 1, 1, InferCast);
-  Reg(r, "CastLike", 2, 2, InferCastLike);
-  Reg(r, "Clip", 1, 3, InferClip);
-  Reg(r, "Dropout", 1, 3, InferDropout, 2);
-  Reg(r, "Trilu", 1, 2, InferTrilu);
+  RegisterOp(r, "Relu", 1, 1, InferUnary<Kinds::kSignedNumeric>);
+  RegisterOp(r, "Neg", 1, 1, InferNeg);
+  RegisterOp(r, "Abs", 1, 1, InferUnary<Kinds::kNumeric>);
+  RegisterOp(r, "Sign", 1, 1, InferUnary<Kinds::kNumeric>);
+  RegisterOp(r, "Identity", 1, 1, InferIdentity);
+  RegisterOp(r, "IsNaN", 1, 1, InferUnaryToBool<Kinds::kFloat>);
+  RegisterOp(r, "IsInf", 1, 1, InferUnaryToBool<Kinds::kFloat>);
+  RegisterOp(r, "Cast", 1, 1, InferCast);
+  RegisterOp(r, "CastLike", 2, 2, InferCastLike);
+  RegisterOp(r, "Clip", 1, 3, InferClip);
+  RegisterOp(r, "Dropout", 1, 3, InferDropout, 1, 2);
+  RegisterOp(r, "Trilu", 1, 2, InferTrilu);
 }
 
 }  // namespace ampc

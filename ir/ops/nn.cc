@@ -492,35 +492,25 @@ Status InferLoss(Node& node) {
   return Status::Ok();
 }
 
-void Reg(OpRegistry& r, const char* op, int min_in, int max_in, InferFn f, int max_out = 1) {
-  OpSchema s;
-  s.op_type = op;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.min_outputs = 1;
-  s.max_outputs = max_out;
-  s.infer = f;
-  r.Register(std::move(s));
-}
 
 }  // namespace
 
 void RegisterNNOps(OpRegistry& r) {
-  Reg(r, "MatMul", 2, 2, InferMatMul);
-  Reg(r, "Gemm", 2, 3, InferGemm);
-  Reg(r, "Conv", 2, 3, InferConv);
-  Reg(r, "ConvTranspose", 2, 3, InferConv);
-  Reg(r, "MaxPool", 1, 1, InferPool, 2);
-  Reg(r, "AveragePool", 1, 1, InferPool);
-  Reg(r, "GlobalAveragePool", 1, 1, InferGlobalPool);
-  Reg(r, "GlobalMaxPool", 1, 1, InferGlobalPool);
-  Reg(r, "BatchNormalization", 5, 5, InferBatchNorm, 3);
-  Reg(r, "LayerNormalization", 2, 3, InferLayerNorm, 3);
-  Reg(r, "Softmax", 1, 1, InferSoftmax);
-  Reg(r, "LogSoftmax", 1, 1, InferSoftmax);
-  Reg(r, "Einsum", 1, 1 << 20, InferEinsum);
-  Reg(r, "SoftmaxCrossEntropyLoss", 2, 3, InferLoss, 2);
-  Reg(r, "NegativeLogLikelihoodLoss", 2, 3, InferLoss);
+  RegisterOp(r, "MatMul", 2, 2, InferMatMul);
+  RegisterOp(r, "Gemm", 2, 3, InferGemm);
+  RegisterOp(r, "Conv", 2, 3, InferConv);
+  RegisterOp(r, "ConvTranspose", 2, 3, InferConv);
+  RegisterOp(r, "MaxPool", 1, 1, InferPool, 1, 2);
+  RegisterOp(r, "AveragePool", 1, 1, InferPool);
+  RegisterOp(r, "GlobalAveragePool", 1, 1, InferGlobalPool);
+  RegisterOp(r, "GlobalMaxPool", 1, 1, InferGlobalPool);
+  RegisterOp(r, "BatchNormalization", 5, 5, InferBatchNorm, 1, 3);
+  RegisterOp(r, "LayerNormalization", 2, 3, InferLayerNorm, 1, 3);
+  RegisterOp(r, "Softmax", 1, 1, InferSoftmax);
+  RegisterOp(r, "LogSoftmax", 1, 1, InferSoftmax);
+  RegisterOp(r, "Einsum", 1, 1 << 20, InferEinsum);
+  RegisterOp(r, "SoftmaxCrossEntropyLoss", 2, 3, InferLoss, 1, 2);
+  RegisterOp(r, "NegativeLogLikelihoodLoss", 2, 3, InferLoss);
 }
 
 }  // namespace ampc

@@ -107,26 +107,18 @@ Status InferCumSum(Node& node) {
   return Status::Ok();
 }
 
-void Reg(OpRegistry& r, const char* op, int min_in, int max_in, InferFn f) {
-  OpSchema s;
-  s.op_type = op;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.infer = f;
-  r.Register(std::move(s));
-}
 
 }  // namespace
 
 void RegisterReductionOps(OpRegistry& r) {
-  Reg(r, "ReduceSum", 1, 2, InferReduceSum);
+  RegisterOp(r, "ReduceSum", 1, 2, InferReduceSum);
   for (const char* op : {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2",
                          "ReduceLogSumExp", "ReduceSumSquare", "ReduceL1"}) {
-    Reg(r, op, 1, 1, InferReduceWithAttr);
+    RegisterOp(r, op, 1, 1, InferReduceWithAttr);
   }
-  Reg(r, "ArgMax", 1, 1, InferArgMinMax);
-  Reg(r, "ArgMin", 1, 1, InferArgMinMax);
-  Reg(r, "CumSum", 2, 2, InferCumSum);
+  RegisterOp(r, "ArgMax", 1, 1, InferArgMinMax);
+  RegisterOp(r, "ArgMin", 1, 1, InferArgMinMax);
+  RegisterOp(r, "CumSum", 2, 2, InferCumSum);
 }
 
 }  // namespace ampc

@@ -653,39 +653,28 @@ Status InferPad(Node& node) {
   return Status::Ok();
 }
 
-void Reg(OpRegistry& r, const char* op, int min_in, int max_in, InferFn f, int min_out = 1,
-         int max_out = 1) {
-  OpSchema s;
-  s.op_type = op;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.min_outputs = min_out;
-  s.max_outputs = max_out;
-  s.infer = f;
-  r.Register(std::move(s));
-}
 
 }  // namespace
 
 void RegisterShapeOps(OpRegistry& r) {
-  Reg(r, "Shape", 1, 1, InferShape);
-  Reg(r, "Size", 1, 1, InferSize);
-  Reg(r, "Constant", 0, 0, InferConstant);
-  Reg(r, "ConstantOfShape", 1, 1, InferConstantOfShape);
-  Reg(r, "Range", 3, 3, InferRange);
-  Reg(r, "Gather", 2, 2, InferGather);
-  Reg(r, "GatherElements", 2, 2, InferGatherElements);
-  Reg(r, "Reshape", 2, 2, InferReshape);
-  Reg(r, "Transpose", 1, 1, InferTranspose);
-  Reg(r, "Split", 1, 2, InferSplit, 1, 1 << 20);
-  Reg(r, "Concat", 1, 1 << 20, InferConcat);
-  Reg(r, "Unsqueeze", 2, 2, InferUnsqueeze);
-  Reg(r, "Squeeze", 1, 2, InferSqueeze);
-  Reg(r, "Slice", 3, 5, InferSlice);
-  Reg(r, "Expand", 2, 2, InferExpand);
-  Reg(r, "Flatten", 1, 1, InferFlatten);
-  Reg(r, "Tile", 2, 2, InferTile);
-  Reg(r, "Pad", 2, 4, InferPad);
+  RegisterOp(r, "Shape", 1, 1, InferShape);
+  RegisterOp(r, "Size", 1, 1, InferSize);
+  RegisterOp(r, "Constant", 0, 0, InferConstant);
+  RegisterOp(r, "ConstantOfShape", 1, 1, InferConstantOfShape);
+  RegisterOp(r, "Range", 3, 3, InferRange);
+  RegisterOp(r, "Gather", 2, 2, InferGather);
+  RegisterOp(r, "GatherElements", 2, 2, InferGatherElements);
+  RegisterOp(r, "Reshape", 2, 2, InferReshape);
+  RegisterOp(r, "Transpose", 1, 1, InferTranspose);
+  RegisterOp(r, "Split", 1, 2, InferSplit, 1, 1 << 20);
+  RegisterOp(r, "Concat", 1, 1 << 20, InferConcat);
+  RegisterOp(r, "Unsqueeze", 2, 2, InferUnsqueeze);
+  RegisterOp(r, "Squeeze", 1, 2, InferSqueeze);
+  RegisterOp(r, "Slice", 3, 5, InferSlice);
+  RegisterOp(r, "Expand", 2, 2, InferExpand);
+  RegisterOp(r, "Flatten", 1, 1, InferFlatten);
+  RegisterOp(r, "Tile", 2, 2, InferTile);
+  RegisterOp(r, "Pad", 2, 4, InferPad);
 }
 
 }  // namespace ampc

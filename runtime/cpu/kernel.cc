@@ -30,6 +30,12 @@ std::vector<float> KernelContext::attr_floats(const std::string& key) const {
   return a && a->kind() == AttrKind::kFloats ? a->floats() : std::vector<float>{};
 }
 
+std::string DimsToString(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
 KernelRegistry& KernelRegistry::Global() {
   static KernelRegistry* r = [] {
     auto* reg = new KernelRegistry();

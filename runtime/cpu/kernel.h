@@ -63,6 +63,9 @@ struct KernelContext {
 
 using KernelFn = Status (*)(KernelContext& ctx);
 
+// "[2,3,4]", for kernel error messages.
+std::string DimsToString(const std::vector<int64_t>& dims);
+
 class KernelRegistry {
  public:
   static KernelRegistry& Global();

@@ -20,11 +20,6 @@ namespace {
 
 std::string S(int64_t v) { return std::to_string(v); }
 
-std::string DimsStr(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + S(d[i]);
-  return s + "]";
-}
 
 // Window geometry, spatial dims padded at the front to 3-D (size 1, kernel 1, stride 1, pad 0).
 struct Geometry {
@@ -242,23 +237,23 @@ Status ConvKernel(KernelContext& ctx) {
   if (!X || !W || !Y) return InvalidArgument("Conv needs inputs X, W and output Y");
   RETURN_IF_ERROR(RequireFloatTypes(ctx, {X, W, ctx.in(2), Y}));
   if (X->rank() < 3 || W->rank() != X->rank() || Y->rank() != X->rank()) {
-    return InvalidArgument("Conv: X " + DimsStr(X->dims) + ", W " + DimsStr(W->dims) + " and Y " +
-                           DimsStr(Y->dims) + " must have the same rank >= 3");
+    return InvalidArgument("Conv: X " + DimsToString(X->dims) + ", W " + DimsToString(W->dims) + " and Y " +
+                           DimsToString(Y->dims) + " must have the same rank >= 3");
   }
   const int64_t group = ctx.attr_int("group", 1);
   const int64_t C = X->dims[1], M = W->dims[0];
   if (group < 1 || C != W->dims[1] * group || M % group != 0 || Y->dims[0] != X->dims[0] ||
       Y->dims[1] != M) {
-    return InvalidArgument("Conv: X " + DimsStr(X->dims) + " and W " + DimsStr(W->dims) +
+    return InvalidArgument("Conv: X " + DimsToString(X->dims) + " and W " + DimsToString(W->dims) +
                            " do not match for group " + S(group) + " and output " +
-                           DimsStr(Y->dims));
+                           DimsToString(Y->dims));
   }
   if (const TensorView* B = ctx.in(2); B && (B->rank() != 1 || B->dims[0] != M)) {
-    return InvalidArgument("Conv: bias " + DimsStr(B->dims) + " must be [" + S(M) + "]");
+    return InvalidArgument("Conv: bias " + DimsToString(B->dims) + " must be [" + S(M) + "]");
   }
   const std::vector<int64_t> kernel = Spatial(W->dims);
   if (std::vector<int64_t> ks = ctx.attr_ints("kernel_shape"); !ks.empty() && ks != kernel) {
-    return InvalidArgument("Conv: kernel_shape does not match W " + DimsStr(W->dims));
+    return InvalidArgument("Conv: kernel_shape does not match W " + DimsToString(W->dims));
   }
   ASSIGN_OR_RETURN(Geometry g,
                    ReadGeometry(ctx, Spatial(X->dims), Spatial(Y->dims), kernel, false));
@@ -362,24 +357,24 @@ Status ConvTransposeKernel(KernelContext& ctx) {
   if (!X || !W || !Y) return InvalidArgument("ConvTranspose needs inputs X, W and output Y");
   RETURN_IF_ERROR(RequireFloatTypes(ctx, {X, W, ctx.in(2), Y}));
   if (X->rank() < 3 || W->rank() != X->rank() || Y->rank() != X->rank()) {
-    return InvalidArgument("ConvTranspose: X " + DimsStr(X->dims) + ", W " + DimsStr(W->dims) +
-                           " and Y " + DimsStr(Y->dims) + " must have the same rank >= 3");
+    return InvalidArgument("ConvTranspose: X " + DimsToString(X->dims) + ", W " + DimsToString(W->dims) +
+                           " and Y " + DimsToString(Y->dims) + " must have the same rank >= 3");
   }
   const int64_t group = ctx.attr_int("group", 1);
   const int64_t Cin = X->dims[1], Cout = W->dims[1] * group;
   if (group < 1 || W->dims[0] != Cin || Cin % group != 0 || Y->dims[0] != X->dims[0] ||
       Y->dims[1] != Cout) {
-    return InvalidArgument("ConvTranspose: X " + DimsStr(X->dims) + " and W " + DimsStr(W->dims) +
+    return InvalidArgument("ConvTranspose: X " + DimsToString(X->dims) + " and W " + DimsToString(W->dims) +
                            " do not match for group " + S(group) + " and output " +
-                           DimsStr(Y->dims));
+                           DimsToString(Y->dims));
   }
   if (const TensorView* B = ctx.in(2); B && (B->rank() != 1 || B->dims[0] != Cout)) {
-    return InvalidArgument("ConvTranspose: bias " + DimsStr(B->dims) + " must be [" + S(Cout) +
+    return InvalidArgument("ConvTranspose: bias " + DimsToString(B->dims) + " must be [" + S(Cout) +
                            "]");
   }
   const std::vector<int64_t> kernel = Spatial(W->dims);
   if (std::vector<int64_t> ks = ctx.attr_ints("kernel_shape"); !ks.empty() && ks != kernel) {
-    return InvalidArgument("ConvTranspose: kernel_shape does not match W " + DimsStr(W->dims));
+    return InvalidArgument("ConvTranspose: kernel_shape does not match W " + DimsToString(W->dims));
   }
   ASSIGN_OR_RETURN(Geometry g, ReadGeometry(ctx, Spatial(X->dims), Spatial(Y->dims), kernel, true));
   if (X->dtype == DType::kFloat64) return ConvTransposeImpl<double>(ctx, g, group);
@@ -515,8 +510,8 @@ void AvgPoolTyped(const T* x, T* y, int64_t planes, const Geometry& g, bool incl
 StatusOr<Geometry> PoolGeometry(const KernelContext& ctx, const TensorView& X,
                                 const TensorView& Y) {
   if (X.rank() < 3 || Y.rank() != X.rank() || Y.dims[0] != X.dims[0] || Y.dims[1] != X.dims[1]) {
-    return InvalidArgument(ctx.op + ": input " + DimsStr(X.dims) + " and output " +
-                           DimsStr(Y.dims) + " do not match (N, C, spatial...)");
+    return InvalidArgument(ctx.op + ": input " + DimsToString(X.dims) + " and output " +
+                           DimsToString(Y.dims) + " do not match (N, C, spatial...)");
   }
   const std::vector<int64_t> kernel = ctx.attr_ints("kernel_shape");
   if (static_cast<int64_t>(kernel.size()) != X.rank() - 2) {
@@ -629,8 +624,8 @@ Status GlobalPoolKernel(KernelContext& ctx) {
   RETURN_IF_ERROR(RequireFloatTypes(ctx, {X, Y}));
   if (X->rank() < 3 || Y->rank() != X->rank() || Y->dims[0] != X->dims[0] ||
       Y->dims[1] != X->dims[1] || Y->NumElements() != X->dims[0] * X->dims[1]) {
-    return InvalidArgument(ctx.op + ": input " + DimsStr(X->dims) + " and output " +
-                           DimsStr(Y->dims) + " do not match");
+    return InvalidArgument(ctx.op + ": input " + DimsToString(X->dims) + " and output " +
+                           DimsToString(Y->dims) + " do not match");
   }
   const bool is_max = ctx.op == "GlobalMaxPool";
   if (X->dtype == DType::kFloat64) {

@@ -21,11 +21,6 @@ namespace ampc::cpu {
 namespace ew {
 
 namespace {
-std::string DimsStr(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s + "]";
-}
 }  // namespace
 
 Status MakePlan(const KernelContext& ctx, const std::vector<const TensorView*>& ins, Plan* p) {
@@ -43,8 +38,8 @@ Status MakePlan(const KernelContext& ctx, const std::vector<const TensorView*>& 
     }
     if (!ok) {
       return InvalidArgument(NodeDesc(ctx) + ": input " + std::to_string(j) + " of shape " +
-                             DimsStr(id) + " does not broadcast to the output shape " +
-                             DimsStr(od));
+                             DimsToString(id) + " does not broadcast to the output shape " +
+                             DimsToString(od));
     }
     full[j] = BroadcastStrides(id, od);
   }

@@ -24,11 +24,6 @@ namespace {
 
 std::string S(int64_t v) { return std::to_string(v); }
 
-std::string DimsStr(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + S(d[i]);
-  return s + "]";
-}
 
 int64_t Product(const std::vector<int64_t>& d) {
   int64_t p = 1;
@@ -94,14 +89,14 @@ Status MatMulKernel(KernelContext& ctx) {
   const std::vector<int64_t> abatch(ad.begin(), ad.end() - 2), bbatch(bd.begin(), bd.end() - 2);
   std::vector<int64_t> obatch;
   if (bd[bd.size() - 2] != K || !BroadcastDims(abatch, bbatch, &obatch)) {
-    return InvalidArgument("MatMul: A " + DimsStr(A->dims) + " and B " + DimsStr(B->dims) +
+    return InvalidArgument("MatMul: A " + DimsToString(A->dims) + " and B " + DimsToString(B->dims) +
                            " do not match");
   }
   std::vector<int64_t> expect = obatch;
   if (!pa) expect.push_back(M);
   if (!pb) expect.push_back(N);
   if (Y->dims != expect) {
-    return InvalidArgument("MatMul: output " + DimsStr(Y->dims) + " should be " + DimsStr(expect));
+    return InvalidArgument("MatMul: output " + DimsToString(Y->dims) + " should be " + DimsToString(expect));
   }
   const int64_t batch = Product(obatch);
   GemmDesc d;
@@ -174,7 +169,7 @@ Status GemmKernel(KernelContext& ctx) {
   }
   if (!IsGemmType(A->dtype)) return Unimplemented("Gemm on " + std::string(DTypeName(A->dtype)));
   if (A->rank() != 2 || B->rank() != 2) {
-    return InvalidArgument("Gemm: A " + DimsStr(A->dims) + " and B " + DimsStr(B->dims) +
+    return InvalidArgument("Gemm: A " + DimsToString(A->dims) + " and B " + DimsToString(B->dims) +
                            " must be 2-D");
   }
   GemmDesc d;
@@ -185,8 +180,8 @@ Status GemmKernel(KernelContext& ctx) {
   d.k = A->dims[d.trans_a ? 0 : 1];
   d.n = B->dims[d.trans_b ? 0 : 1];
   if (B->dims[d.trans_b ? 1 : 0] != d.k || Y->dims != std::vector<int64_t>{d.m, d.n}) {
-    return InvalidArgument("Gemm: A " + DimsStr(A->dims) + ", B " + DimsStr(B->dims) + " and Y " +
-                           DimsStr(Y->dims) + " do not match");
+    return InvalidArgument("Gemm: A " + DimsToString(A->dims) + ", B " + DimsToString(B->dims) + " and Y " +
+                           DimsToString(Y->dims) + " do not match");
   }
   d.alpha = ctx.attr_float("alpha", 1.0f);
   const float beta = ctx.attr_float("beta", 1.0f);
@@ -194,8 +189,8 @@ Status GemmKernel(KernelContext& ctx) {
     const std::vector<int64_t> out = {d.m, d.n};
     std::vector<int64_t> bc;
     if (C->rank() > 2 || !BroadcastDims(C->dims, out, &bc) || bc != out) {
-      return InvalidArgument("Gemm: C " + DimsStr(C->dims) + " does not broadcast to " +
-                             DimsStr(out));
+      return InvalidArgument("Gemm: C " + DimsToString(C->dims) + " does not broadcast to " +
+                             DimsToString(out));
     }
     const std::vector<int64_t> st = BroadcastStrides(C->dims, out);
     if (d.m > 0 && d.n > 0) {
@@ -383,7 +378,7 @@ Status EinsumKernel(KernelContext& ctx) {
   }
   TensorView& Y = *ctx.out(0);
   if (Y.dims != odims || Y.dtype != ctx.in(0)->dtype) {
-    return InvalidArgument("Einsum: output " + DimsStr(Y.dims) + " should be " + DimsStr(odims));
+    return InvalidArgument("Einsum: output " + DimsToString(Y.dims) + " should be " + DimsToString(odims));
   }
   if (Y.dtype == DType::kFloat64) return EinsumImpl<double>(ctx, terms, rhs, size);
   return EinsumImpl<float>(ctx, terms, rhs, size);

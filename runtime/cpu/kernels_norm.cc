@@ -20,11 +20,6 @@ namespace {
 
 std::string S(int64_t v) { return std::to_string(v); }
 
-std::string DimsStr(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + S(d[i]);
-  return s + "]";
-}
 
 int64_t Product(const std::vector<int64_t>& d, size_t begin, size_t end) {
   int64_t p = 1;
@@ -158,14 +153,14 @@ Status BatchNormKernel(KernelContext& ctx) {
   const TensorView& X = *ctx.in(0);
   TensorView* Y = ctx.out(0);
   if (!Y || Y->dims != X.dims || Y->dtype != X.dtype || X.rank() < 2) {
-    return InvalidArgument("BatchNormalization: Y must match X " + DimsStr(X.dims) +
+    return InvalidArgument("BatchNormalization: Y must match X " + DimsToString(X.dims) +
                            " of rank >= 2");
   }
   const int64_t C = X.dims[1];
   for (int i = 1; i < 5; ++i) {
     if (ctx.in(i)->rank() != 1 || ctx.in(i)->dims[0] != C) {
       return InvalidArgument(std::string("BatchNormalization: ") + kNames[i] + " " +
-                             DimsStr(ctx.in(i)->dims) + " must be [" + S(C) + "]");
+                             DimsToString(ctx.in(i)->dims) + " must be [" + S(C) + "]");
     }
   }
   for (int k = 1; k <= 2; ++k) {
@@ -190,8 +185,8 @@ StatusOr<std::vector<T>> ExpandTo(const KernelContext& ctx, const TensorView& t,
     ok = td == d || td == 1;
   }
   if (!ok) {
-    return InvalidArgument(ctx.op + ": " + what + " " + DimsStr(t.dims) +
-                           " does not broadcast to " + DimsStr(dims));
+    return InvalidArgument(ctx.op + ": " + what + " " + DimsToString(t.dims) +
+                           " does not broadcast to " + DimsToString(dims));
   }
   const int64_t n = Product(dims, 0, dims.size());
   std::vector<T> out(static_cast<size_t>(n));
@@ -248,7 +243,7 @@ Status LayerNormKernel(KernelContext& ctx) {
   const TensorView& X = *ctx.in(0);
   TensorView* Y = ctx.out(0);
   if (!Y || Y->dims != X.dims || Y->dtype != X.dtype) {
-    return InvalidArgument("LayerNormalization: Y must match X " + DimsStr(X.dims));
+    return InvalidArgument("LayerNormalization: Y must match X " + DimsToString(X.dims));
   }
   ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(ctx, ctx.attr_int("axis", -1), X.rank()));
   if (X.dtype == DType::kFloat64) return LayerNormImpl<double>(ctx, axis);
@@ -339,7 +334,7 @@ Status SoftmaxKernel(KernelContext& ctx) {
   const TensorView& X = *ctx.in(0);
   TensorView* Y = ctx.out(0);
   if (!Y || Y->dims != X.dims || Y->dtype != X.dtype) {
-    return InvalidArgument(ctx.op + ": output must match the input " + DimsStr(X.dims));
+    return InvalidArgument(ctx.op + ": output must match the input " + DimsToString(X.dims));
   }
   if (X.rank() == 0) return InvalidArgument(ctx.op + " needs an input of rank >= 1");
   ASSIGN_OR_RETURN(int64_t axis, NormalizeAxis(ctx, ctx.attr_int("axis", -1), X.rank()));
@@ -425,14 +420,14 @@ Status LossKernel(KernelContext& ctx) {
   std::vector<int64_t> tdims = {X.dims[0]};
   tdims.insert(tdims.end(), X.dims.begin() + 2, X.dims.end());
   if (L->dims != tdims) {
-    return InvalidArgument(ctx.op + ": labels " + DimsStr(L->dims) + " do not match the input " +
-                           DimsStr(X.dims) + " (expected " + DimsStr(tdims) + ")");
+    return InvalidArgument(ctx.op + ": labels " + DimsToString(L->dims) + " do not match the input " +
+                           DimsToString(X.dims) + " (expected " + DimsToString(tdims) + ")");
   }
   const int64_t C = X.dims[1];
   if (Wt) {
     RETURN_IF_ERROR(RequireFloat(ctx, Wt, "weight"));
     if (Wt->rank() != 1 || Wt->dims[0] != C) {
-      return InvalidArgument(ctx.op + ": weight " + DimsStr(Wt->dims) + " must be [" + S(C) + "]");
+      return InvalidArgument(ctx.op + ": weight " + DimsToString(Wt->dims) + " must be [" + S(C) + "]");
     }
   }
   const std::string reduction = ctx.attr_string("reduction", "mean");
@@ -446,7 +441,7 @@ Status LossKernel(KernelContext& ctx) {
   }
   if (TensorView* lp = softmax ? ctx.out(1) : nullptr;
       lp && (lp->dims != X.dims || lp->dtype != X.dtype)) {
-    return InvalidArgument(ctx.op + ": log_prob must match the input " + DimsStr(X.dims));
+    return InvalidArgument(ctx.op + ": log_prob must match the input " + DimsToString(X.dims));
   }
   const bool has_ignore = ctx.attr("ignore_index") != nullptr;
   const int64_t ignore = ctx.attr_int("ignore_index", 0);

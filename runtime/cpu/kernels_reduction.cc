@@ -26,11 +26,6 @@ namespace {
 constexpr int64_t kGrain = int64_t{1} << 15;  // elements per parallel chunk, roughly
 constexpr int64_t kBuf = 1024;                // elements converted per load
 
-std::string DimsStr(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s + "]";
-}
 
 // ---- loads and rounded stores ----------------------------------------------------------------
 
@@ -297,8 +292,8 @@ Status Reduce(KernelContext& ctx, const TensorView& x, const std::vector<int64_t
   if (!out) return InvalidArgument(ctx.op + " output 0 is missing");
   if (out->dtype != x.dtype || out->dims != dims) {
     return InvalidArgument(ctx.op + " computes output " + std::string(DTypeName(x.dtype)) +
-                           DimsStr(dims) + " but the planned output is " +
-                           std::string(DTypeName(out->dtype)) + DimsStr(out->dims));
+                           DimsToString(dims) + " but the planned output is " +
+                           std::string(DTypeName(out->dtype)) + DimsToString(out->dims));
   }
   const Groups g = MakeGroups(x.dims, reduce);
   switch (x.dtype) {
@@ -355,7 +350,7 @@ Status ReduceSumKernel(KernelContext& ctx) {
     TensorView* out = ctx.out(0);
     if (!out || out->dtype != x->dtype || out->dims != x->dims) {
       return InvalidArgument("ReduceSum with no axes and noop_with_empty_axes needs an output "
-                             "shaped like its input " + DimsStr(x->dims));
+                             "shaped like its input " + DimsToString(x->dims));
     }
     if (out->data != x->data && x->NumElements() > 0) {
       std::memcpy(out->data, x->data, static_cast<size_t>(x->NumElements() * DTypeSize(x->dtype)));
@@ -473,9 +468,9 @@ Status ArgKernel(KernelContext& ctx) {
   }
   TensorView* out = ctx.out(0);
   if (!out || out->dtype != DType::kInt64 || out->dims != dims) {
-    return InvalidArgument(ctx.op + " computes output i64" + DimsStr(dims) +
+    return InvalidArgument(ctx.op + " computes output i64" + DimsToString(dims) +
                            " but the planned output is " +
-                           (out ? std::string(DTypeName(out->dtype)) + DimsStr(out->dims)
+                           (out ? std::string(DTypeName(out->dtype)) + DimsToString(out->dims)
                                 : std::string("missing")));
   }
   if (out->NumElements() == 0) return Status::Ok();
@@ -547,7 +542,7 @@ Status CumSumKernel(KernelContext& ctx) {
   TensorView* out = ctx.out(0);
   if (!out || out->dtype != x->dtype || out->dims != x->dims) {
     return InvalidArgument("CumSum output must be shaped like its input " +
-                           std::string(DTypeName(x->dtype)) + DimsStr(x->dims));
+                           std::string(DTypeName(x->dtype)) + DimsToString(x->dims));
   }
   if (x->NumElements() == 0) return Status::Ok();
   const bool exclusive = ctx.attr_int("exclusive", 0) != 0;

@@ -20,11 +20,6 @@
 namespace ampc::cpu {
 namespace shape_util {
 
-std::string DimsStr(const std::vector<int64_t>& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
-  return s + "]";
-}
 
 int64_t Product(const std::vector<int64_t>& dims, size_t begin, size_t end) {
   int64_t p = 1;
@@ -54,7 +49,7 @@ Status CheckOutput(const KernelContext& ctx, int i, DType dt, const std::vector<
   }
   if (o->dims != dims) {
     return InvalidArgument(ctx.op + " computes output " + std::to_string(i) + " shape " +
-                           DimsStr(dims) + " but the planned shape is " + DimsStr(o->dims));
+                           DimsToString(dims) + " but the planned shape is " + DimsToString(o->dims));
   }
   return Status::Ok();
 }
@@ -182,7 +177,7 @@ Status ConstantKernel(KernelContext& ctx) {
 Status ConstantOfShapeKernel(KernelContext& ctx) {
   ASSIGN_OR_RETURN(std::vector<int64_t> shape, ReadInts(ctx, 0, "shape"));
   for (int64_t d : shape) {
-    if (d < 0) return InvalidArgument("ConstantOfShape shape " + DimsStr(shape) + " is negative");
+    if (d < 0) return InvalidArgument("ConstantOfShape shape " + DimsToString(shape) + " is negative");
   }
   DType dt = DType::kFloat32;
   uint64_t value = 0;  // the fill element's bytes (little-endian, low bytes used)
@@ -261,8 +256,8 @@ Status SameBytes(KernelContext& ctx, const std::vector<int64_t>* want_dims) {
   if (want_dims) RETURN_IF_ERROR(CheckOutput(ctx, 0, x->dtype, *want_dims));
   if (out->dtype != x->dtype || out->NumElements() != x->NumElements()) {
     return InvalidArgument(ctx.op + " output " + std::string(DTypeName(out->dtype)) +
-                           DimsStr(out->dims) + " does not hold the input " +
-                           std::string(DTypeName(x->dtype)) + DimsStr(x->dims));
+                           DimsToString(out->dims) + " does not hold the input " +
+                           std::string(DTypeName(x->dtype)) + DimsToString(x->dims));
   }
   CopyBytes(out->data, x->data, x->NumElements() * DTypeSize(x->dtype), ctx.pool);
   return Status::Ok();
@@ -289,24 +284,24 @@ Status ReshapeKernel(KernelContext& ctx) {
       }
       shape[i] = x->dims[i];
     } else if (shape[i] == -1) {
-      if (neg >= 0) return InvalidArgument("Reshape shape " + DimsStr(shape) + " has two -1");
+      if (neg >= 0) return InvalidArgument("Reshape shape " + DimsToString(shape) + " has two -1");
       neg = static_cast<int>(i);
       continue;
     } else if (shape[i] < 0) {
-      return InvalidArgument("Reshape shape " + DimsStr(shape) + " has a negative entry");
+      return InvalidArgument("Reshape shape " + DimsToString(shape) + " has a negative entry");
     }
     known *= shape[i];
   }
   const int64_t n = x->NumElements();
   if (neg >= 0) {
     if (known == 0 || n % known != 0) {
-      return InvalidArgument("Reshape cannot reshape " + DimsStr(x->dims) + " into " +
-                             DimsStr(shape));
+      return InvalidArgument("Reshape cannot reshape " + DimsToString(x->dims) + " into " +
+                             DimsToString(shape));
     }
     shape[neg] = n / known;
   } else if (known != n) {
-    return InvalidArgument("Reshape cannot reshape " + DimsStr(x->dims) + " into " +
-                           DimsStr(shape));
+    return InvalidArgument("Reshape cannot reshape " + DimsToString(x->dims) + " into " +
+                           DimsToString(shape));
   }
   return SameBytes(ctx, &shape);
 }
@@ -414,13 +409,13 @@ Status GatherElementsKernel(KernelContext& ctx) {
   const int64_t r = x->rank();
   if (r == 0 || ind->rank() != r) {
     return InvalidArgument("GatherElements needs indices of the data's rank (>= 1), got " +
-                           DimsStr(ind->dims) + " for data " + DimsStr(x->dims));
+                           DimsToString(ind->dims) + " for data " + DimsToString(x->dims));
   }
   ASSIGN_OR_RETURN(const int64_t axis, NormAxis(ctx, ctx.attr_int("axis", 0), r));
   for (int64_t a = 0; a < r; ++a) {
     if (a != axis && ind->dims[a] > x->dims[a]) {
-      return InvalidArgument("GatherElements indices " + DimsStr(ind->dims) +
-                             " exceed the data shape " + DimsStr(x->dims) + " on axis " +
+      return InvalidArgument("GatherElements indices " + DimsToString(ind->dims) +
+                             " exceed the data shape " + DimsToString(x->dims) + " on axis " +
                              std::to_string(a));
     }
   }
@@ -484,7 +479,7 @@ Status SplitKernel(KernelContext& ctx) {
       sum += s;
     }
     if (sum != d) {
-      return InvalidArgument("Split sizes " + DimsStr(sizes) + " sum to " + std::to_string(sum) +
+      return InvalidArgument("Split sizes " + DimsToString(sizes) + " sum to " + std::to_string(sum) +
                              " but axis " + std::to_string(axis) + " has size " +
                              std::to_string(d));
     }
@@ -541,9 +536,9 @@ Status ConcatKernel(KernelContext& ctx) {
     for (int64_t a = 0; same && a < t->rank(); ++a) same = a == axis || t->dims[a] == x0->dims[a];
     if (!same) {
       return InvalidArgument("Concat input " + std::to_string(i) + " " +
-                             std::string(DTypeName(t->dtype)) + DimsStr(t->dims) +
+                             std::string(DTypeName(t->dtype)) + DimsToString(t->dims) +
                              " does not match input 0 " + std::string(DTypeName(x0->dtype)) +
-                             DimsStr(x0->dims) + " off axis " + std::to_string(axis));
+                             DimsToString(x0->dims) + " off axis " + std::to_string(axis));
     }
     dims[axis] += t->dims[axis];
   }

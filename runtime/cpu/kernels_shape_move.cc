@@ -156,7 +156,7 @@ Status TransposeKernel(KernelContext& ctx) {
     if (ok) seen[p] = true;
   }
   if (!ok) {
-    return InvalidArgument("Transpose perm " + DimsStr(perm) + " is not a permutation of rank " +
+    return InvalidArgument("Transpose perm " + DimsToString(perm) + " is not a permutation of rank " +
                            std::to_string(r));
   }
   const std::vector<int64_t> xs = RowMajorStrides(x->dims);
@@ -221,8 +221,8 @@ Status ExpandKernel(KernelContext& ctx) {
     const int64_t a = i + x->dims.size() >= r ? x->dims[i + x->dims.size() - r] : 1;
     const int64_t b = i + shape.size() >= r ? shape[i + shape.size() - r] : 1;
     if (b < 0 || (a != b && a != 1 && b != 1)) {
-      return InvalidArgument("Expand cannot broadcast " + DimsStr(x->dims) + " to " +
-                             DimsStr(shape));
+      return InvalidArgument("Expand cannot broadcast " + DimsToString(x->dims) + " to " +
+                             DimsToString(shape));
     }
     dims[i] = a == 1 ? b : a;
   }
@@ -247,7 +247,7 @@ Status TileKernel(KernelContext& ctx) {
   std::vector<int64_t> dims(r);
   StridedView v;  // output axis a seen as (repeat, index) pairs: strides (0, xs[a])
   for (int64_t a = 0; a < r; ++a) {
-    if (reps[a] < 0) return InvalidArgument("Tile repeats " + DimsStr(reps) + " is negative");
+    if (reps[a] < 0) return InvalidArgument("Tile repeats " + DimsToString(reps) + " is negative");
     dims[a] = x->dims[a] * reps[a];
     v.dims.insert(v.dims.end(), {reps[a], x->dims[a]});
     v.strides.insert(v.strides.end(), {0, xs[a]});

@@ -9,7 +9,6 @@
 
 namespace ampc::cpu::shape_util {
 
-std::string DimsStr(const std::vector<int64_t>& v);  // "[2,3]"
 // Product of dims[begin, end).
 int64_t Product(const std::vector<int64_t>& dims, size_t begin, size_t end);
 std::vector<int64_t> RowMajorStrides(const std::vector<int64_t>& dims);

@@ -26,11 +26,6 @@ Status Err(const KernelContext& ctx, const std::string& m) {
   return InvalidArgument(ctx.op + " '" + ctx.node_name + "': " + m);
 }
 
-std::string DimsStr(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
-  return s + "]";
-}
 
 std::string TypeStr(DType t) {
   switch (t) {
@@ -87,17 +82,17 @@ StatusOr<int> Validate(const KernelContext& ctx, int groups, Scalars* s) {
                             "; " + ctx.op + " supports f32 and f64 tensors only");
       }
       if (v->dtype != x->dtype || v->dims != x->dims) {
-        return Err(ctx, "input " + std::to_string(i) + " (" + TypeStr(v->dtype) + DimsStr(v->dims) +
+        return Err(ctx, "input " + std::to_string(i) + " (" + TypeStr(v->dtype) + DimsToString(v->dims) +
                             ") does not match input " + std::to_string(2 + k) + " (" +
-                            TypeStr(x->dtype) + DimsStr(x->dims) + ")");
+                            TypeStr(x->dtype) + DimsToString(x->dims) + ")");
       }
       if (j + 1 < groups) {
         const TensorView* o = ctx.out(j * n + k);
         if (o && (o->dtype != x->dtype || o->dims != x->dims)) {
           return Err(ctx, "output " + std::to_string(j * n + k) + " (" + TypeStr(o->dtype) +
-                              DimsStr(o->dims) + ") does not match input " +
+                              DimsToString(o->dims) + ") does not match input " +
                               std::to_string(2 + k) + " (" + TypeStr(x->dtype) +
-                              DimsStr(x->dims) + ")");
+                              DimsToString(x->dims) + ")");
         }
       }
     }

@@ -49,12 +49,12 @@ class OwnedTensor {
   std::vector<uint8_t> bytes_;
 };
 
-// Runs kernel `op` (default domain) with the given attributes on `inputs` (nullptr entries are
+// Runs kernel `op` of `domain` with the given attributes on `inputs` (nullptr entries are
 // omitted inputs), writing into `outputs` (preallocated by the caller with the expected shapes).
-inline Status RunKernel(const std::string& op, const AttributeMap& attrs,
-                        std::vector<const OwnedTensor*> inputs, std::vector<OwnedTensor*> outputs,
-                        cpu::ThreadPool* pool = nullptr) {
-  cpu::KernelFn fn = cpu::KernelRegistry::Global().Find("", op);
+inline Status RunKernelInDomain(const std::string& domain, const std::string& op,
+                                const AttributeMap& attrs, std::vector<const OwnedTensor*> inputs,
+                                std::vector<OwnedTensor*> outputs, cpu::ThreadPool* pool = nullptr) {
+  cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(domain, op);
   if (!fn) return Unimplemented("no CPU kernel for " + op);
   cpu::KernelContext ctx;
   ctx.op = op;
@@ -64,6 +64,13 @@ inline Status RunKernel(const std::string& op, const AttributeMap& attrs,
   for (const OwnedTensor* t : inputs) ctx.inputs.push_back(t ? &t->view() : nullptr);
   for (OwnedTensor* t : outputs) ctx.outputs.push_back(t ? &t->view() : nullptr);
   return fn(ctx);
+}
+
+// The same for the default (ai.onnx) domain.
+inline Status RunKernel(const std::string& op, const AttributeMap& attrs,
+                        std::vector<const OwnedTensor*> inputs, std::vector<OwnedTensor*> outputs,
+                        cpu::ThreadPool* pool = nullptr) {
+  return RunKernelInDomain("", op, attrs, std::move(inputs), std::move(outputs), pool);
 }
 
 }  // namespace ampc::testing

@@ -25,16 +25,7 @@ constexpr const char* kDomain = "ai.onnx.preview.training";
 Status RunTraining(const std::string& op, const AttributeMap& attrs,
                    std::vector<const OwnedTensor*> inputs, std::vector<OwnedTensor*> outputs,
                    cpu::ThreadPool* pool = nullptr) {
-  cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(kDomain, op);
-  if (!fn) return Unimplemented("no CPU kernel for " + op);
-  cpu::KernelContext ctx;
-  ctx.op = op;
-  ctx.node_name = "test";
-  ctx.attrs = &attrs;
-  ctx.pool = pool;
-  for (const OwnedTensor* t : inputs) ctx.inputs.push_back(t ? &t->view() : nullptr);
-  for (OwnedTensor* t : outputs) ctx.outputs.push_back(t ? &t->view() : nullptr);
-  return fn(ctx);
+  return testing::RunKernelInDomain(kDomain, op, attrs, std::move(inputs), std::move(outputs), pool);
 }
 
 OwnedTensor R(double r, DType t = DType::kFloat32) { return OwnedTensor::From(t, {}, {r}); }
