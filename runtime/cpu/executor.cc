@@ -133,7 +133,7 @@ StatusOr<std::vector<Tensor>> CpuExecutor::Run(const std::vector<Tensor>& inputs
                              " but the plan was compiled for " +
                              TensorType(v.dtype, want).ToString());
     }
-    std::memcpy(v.data, t.bytes().data(), t.bytes().size());
+    if (!t.bytes().empty()) std::memcpy(v.data, t.bytes().data(), t.bytes().size());
   }
   for (const auto& s : plan_.specializations()) {
     for (int i = 0; i < plan_.inputs_size(); ++i) {
