@@ -10,6 +10,7 @@
 
 #include "codegen/lower.h"
 #include "frontend/onnx.h"
+#include "ir/op_registry.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/inference.h"
 #include "tests/unit/test_util.h"
@@ -126,6 +127,17 @@ TEST_P(EvalTest, Bf16StorageWithinHalfPrecisionBound) { CheckHalf(GetParam(), Pr
 TEST_P(EvalTest, Fp16StorageWithinHalfPrecisionBound) { CheckHalf(GetParam(), Precision::kFp16); }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, EvalTest, ::testing::ValuesIn(kModels));
+
+// The CPU runtime is the default executor: every op the importer accepts must run on it.
+TEST(Runtime, EveryImportableOpHasACpuKernel) {
+  int checked = 0;
+  for (const OpSchema* s : OpRegistry::Global().All()) {
+    EXPECT_NE(cpu::KernelRegistry::Global().Find(s->domain, s->op_type), nullptr)
+        << s->domain << "::" << s->op_type;
+    ++checked;
+  }
+  EXPECT_GT(checked, 90);
+}
 
 TEST(Eval, SavedPlanGivesIdenticalOutputs) {
   TempDir dir;

@@ -21,6 +21,10 @@
 namespace ampc::cli {
 namespace {
 
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 std::string Thousands(int64_t v) {
   std::string s = std::to_string(v), out;
   for (size_t i = 0; i < s.size(); ++i) {
@@ -158,12 +162,60 @@ Status RunCompile(const CompileArgs& args) {
   return Status::Ok();
 }
 
+namespace {
+
+// A compiled plan as text: header, inputs/outputs, then one line per step.
+std::string PlanText(const plan::Plan& p) {
+  auto buf = [&](int id) -> std::string {
+    if (id < 0) return "_";
+    const plan::Buffer& b = p.buffers(id);
+    std::string dims;
+    for (int i = 0; i < b.dims_size(); ++i) dims += (i ? "," : "") + std::to_string(b.dims(i));
+    const char* kind = b.kind() == plan::Buffer::CONSTANT ? "const" : b.kind() == plan::Buffer::STATE ? "state" : "arena";
+    std::string where = b.kind() == plan::Buffer::ARENA ? fmt::format("@{}", b.offset()) : "";
+    return fmt::format("b{}:{}[{}]{}{}", id, b.dtype(), dims, kind[0] == 'a' ? "" : std::string(" ") + kind, where);
+  };
+  std::string s = fmt::format("plan (format {}, {}, precision {}) from {}\n", p.format_version(),
+                              p.producer(), p.precision(), p.source());
+  s += fmt::format("arena {} bytes ({} without reuse), {} buffers, {} steps\n",
+                   Thousands(p.arena_bytes()), Thousands(p.arena_bytes_unshared()),
+                   p.buffers_size(), p.steps_size());
+  for (const auto& io : p.inputs()) s += fmt::format("input  {} = {}\n", io.name(), buf(io.buffer()));
+  for (const auto& sp : p.specializations()) {
+    std::string v;
+    for (int i = 0; i < sp.values_size(); ++i) v += (i ? "," : "") + std::to_string(sp.values(i));
+    s += fmt::format("specialised {} = [{}]\n", sp.input(), v);
+  }
+  for (int k = 0; k < p.steps_size(); ++k) {
+    const plan::Step& st = p.steps(k);
+    std::string outs, ins;
+    for (int i = 0; i < st.outputs_size(); ++i) outs += (i ? ", " : "") + buf(st.outputs(i));
+    for (int i = 0; i < st.inputs_size(); ++i) ins += (i ? ", " : "") + std::string(st.inputs(i) < 0 ? "_" : "b" + std::to_string(st.inputs(i)));
+    s += fmt::format("#{} {} = {}{}({}) name=\"{}\"\n", k, outs, st.domain().empty() ? "" : st.domain() + "::",
+                     st.op(), ins, st.name());
+  }
+  for (const auto& io : p.outputs()) s += fmt::format("output {} = {}\n", io.name(), buf(io.buffer()));
+  return s;
+}
+
+}  // namespace
+
 Status RunInspect(const InspectArgs& args) {
   if (!args.output.empty() && SamePath(args.model, args.output)) {
     return InvalidArgument(args.output + ": refusing to overwrite the input model with -o");
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(args.model));
   std::string out;
+  if (EndsWith(args.model, ".ampc")) {
+    if (args.format != "text") return InvalidArgument("--format " + args.format + ": plans print as text only");
+    ASSIGN_OR_RETURN(plan::Plan p, LoadPlan(args.model));
+    out = PlanText(p);
+    if (args.output.empty()) {
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      return Status::Ok();
+    }
+    return WriteFileAtomically(args.output, out);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(args.model));
   if (args.format == "text") {
     PrintOptions po;
     if (args.full_weights) po.max_inline_elements = INT64_MAX;
@@ -183,10 +235,6 @@ Status RunInspect(const InspectArgs& args) {
 }
 
 namespace {
-
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Input K comes from DIR/input_K.pb (ONNX backend-test layout) or DIR/NAME.npy.
 StatusOr<std::vector<Tensor>> ReadInputs(const std::string& dir, const std::vector<std::string>& names) {
