@@ -186,6 +186,7 @@ class Importer {
   StatusOr<std::vector<int>> SortNodes() {
     const int n = graph_proto_.node_size();
     std::unordered_map<std::string, int> producer;
+    producer.reserve(static_cast<size_t>(n) * 2);
     for (int i = 0; i < n; ++i) {
       for (const std::string& o : graph_proto_.node(i).output()) {
         if (o.empty()) continue;
@@ -440,6 +441,10 @@ class Importer {
 
  public:
   void NoteUsedNames() {
+    size_t values = graph_proto_.input_size() + graph_proto_.initializer_size();
+    for (const auto& n : graph_proto_.node()) values += n.output_size();
+    g_.Reserve(values, graph_proto_.node_size());
+    used_names_.reserve(values);
     for (const auto& n : graph_proto_.node()) {
       for (const std::string& in : n.input()) used_names_.insert(in);
     }

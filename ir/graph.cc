@@ -118,6 +118,13 @@ StatusOr<Node*> Graph::AddNode(const std::string& op_type, const std::string& do
   return node;
 }
 
+void Graph::Reserve(size_t values, size_t nodes) {
+  by_name_.reserve(values);
+  values_.reserve(values);
+  node_storage_.reserve(nodes);
+  order_.reserve(nodes);
+}
+
 std::string Graph::UniqueName(const std::string& stem) const {
   if (!by_name_.count(stem)) return stem;
   for (int64_t i = 1;; ++i) {

@@ -125,6 +125,8 @@ class Graph {
   std::string UniqueName(const std::string& stem) const;
   void AddOutput(Value* v) { outputs_.push_back(v); }
   void SetOutputs(std::vector<Value*> v) { outputs_ = std::move(v); }
+  // Capacity hints for building large graphs (avoids rehashing the name table).
+  void Reserve(size_t values, size_t nodes);
 
   const std::vector<Value*>& inputs() const { return inputs_; }
   const std::vector<Value*>& initializers() const { return initializers_; }
