@@ -27,21 +27,6 @@ Status Err(const KernelContext& ctx, const std::string& m) {
 }
 
 
-std::string TypeStr(DType t) {
-  switch (t) {
-    case DType::kFloat32: return "f32";
-    case DType::kFloat64: return "f64";
-    case DType::kFloat16: return "f16";
-    case DType::kBFloat16: return "bf16";
-    case DType::kInt64: return "i64";
-    case DType::kInt32: return "i32";
-    case DType::kInt8: return "i8";
-    case DType::kUInt8: return "u8";
-    case DType::kBool: return "bool";
-    case DType::kUndefined: break;
-  }
-  return "undefined";
-}
 
 // The scalar inputs R and T.
 struct Scalars {
@@ -78,20 +63,20 @@ StatusOr<int> Validate(const KernelContext& ctx, int groups, Scalars* s) {
       const TensorView* v = ctx.in(i);
       if (!v) return Err(ctx, "input " + std::to_string(i) + " is missing");
       if (v->dtype != DType::kFloat32 && v->dtype != DType::kFloat64) {
-        return Err(ctx, "input " + std::to_string(i) + " has type " + TypeStr(v->dtype) +
+        return Err(ctx, "input " + std::to_string(i) + " has type " + std::string(DTypeName(v->dtype)) +
                             "; " + ctx.op + " supports f32 and f64 tensors only");
       }
       if (v->dtype != x->dtype || v->dims != x->dims) {
-        return Err(ctx, "input " + std::to_string(i) + " (" + TypeStr(v->dtype) + DimsToString(v->dims) +
+        return Err(ctx, "input " + std::to_string(i) + " (" + std::string(DTypeName(v->dtype)) + DimsToString(v->dims) +
                             ") does not match input " + std::to_string(2 + k) + " (" +
-                            TypeStr(x->dtype) + DimsToString(x->dims) + ")");
+                            std::string(DTypeName(x->dtype)) + DimsToString(x->dims) + ")");
       }
       if (j + 1 < groups) {
         const TensorView* o = ctx.out(j * n + k);
         if (o && (o->dtype != x->dtype || o->dims != x->dims)) {
-          return Err(ctx, "output " + std::to_string(j * n + k) + " (" + TypeStr(o->dtype) +
+          return Err(ctx, "output " + std::to_string(j * n + k) + " (" + std::string(DTypeName(o->dtype)) +
                               DimsToString(o->dims) + ") does not match input " +
-                              std::to_string(2 + k) + " (" + TypeStr(x->dtype) +
+                              std::to_string(2 + k) + " (" + std::string(DTypeName(x->dtype)) +
                               DimsToString(x->dims) + ")");
         }
       }
