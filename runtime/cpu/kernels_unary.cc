@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "runtime/cpu/convert.h"
+#include "runtime/cpu/fast_math.h"
 #include "runtime/cpu/kernels_elementwise.h"
 
 namespace ampc::cpu::ew {
@@ -123,7 +124,11 @@ Status MathKernel(KernelContext& ctx) {
         return x > C(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
       });
     } else if constexpr (kOp == U::kErf) {
-      return Unary<E, E, kGrain>(ctx, [](C x) { return std::erf(x); });
+      if constexpr (std::is_same_v<C, float>) {
+        return Unary<E, E, kGrain>(ctx, [](C x) { return FastErf(x); });  // vectorisable
+      } else {
+        return Unary<E, E, kGrain>(ctx, [](C x) { return std::erf(x); });
+      }
     } else if constexpr (kOp == U::kSqrt) {
       return Unary<E, E, kGrain>(ctx, [](C x) { return std::sqrt(x); });
     } else if constexpr (kOp == U::kExp) {
