@@ -26,6 +26,11 @@ const OpSchema* OpRegistry::Find(const std::string& domain, const std::string& o
   return it == ops_.end() ? nullptr : &it->second;
 }
 
+OpSchema* OpRegistry::FindMutable(const std::string& domain, const std::string& op_type) {
+  auto it = ops_.find({domain, op_type});
+  return it == ops_.end() ? nullptr : &it->second;
+}
+
 std::vector<const OpSchema*> OpRegistry::All() const {
   std::vector<const OpSchema*> out;
   for (const auto& [k, s] : ops_) out.push_back(&s);

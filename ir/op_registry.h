@@ -39,6 +39,7 @@ class OpRegistry {
   static OpRegistry& Global();
   void Register(OpSchema schema);
   const OpSchema* Find(const std::string& domain, const std::string& op_type) const;
+  OpSchema* FindMutable(const std::string& domain, const std::string& op_type);
   std::vector<const OpSchema*> All() const;
 
  private:
