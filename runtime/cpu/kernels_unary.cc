@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "runtime/cpu/convert.h"
-#include "runtime/cpu/fast_math.h"
 #include "runtime/cpu/kernels_elementwise.h"
 
 namespace ampc::cpu::ew {
@@ -124,11 +123,7 @@ Status MathKernel(KernelContext& ctx) {
         return x > C(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
       });
     } else if constexpr (kOp == U::kErf) {
-      if constexpr (std::is_same_v<C, float>) {
-        return Unary<E, E, kGrain>(ctx, [](C x) { return FastErf(x); });  // vectorisable
-      } else {
-        return Unary<E, E, kGrain>(ctx, [](C x) { return std::erf(x); });
-      }
+      return Unary<E, E, kGrain>(ctx, [](C x) { return std::erf(x); });
     } else if constexpr (kOp == U::kSqrt) {
       return Unary<E, E, kGrain>(ctx, [](C x) { return std::sqrt(x); });
     } else if constexpr (kOp == U::kExp) {
