@@ -1,5 +1,7 @@
 #include "ir/ops/infer_util.h"
 
+#include <map>
+
 #include <algorithm>
 #include <set>
 #include <string>
@@ -502,6 +504,50 @@ void SliceRange(int64_t d, int64_t start, int64_t end, int64_t step, int64_t* fi
     if (start > end) *count = -((start - end - 1) / step) + 1;
   }
   *first = start;
+}
+
+StatusOr<EinsumEquation> ParseEinsum(const std::string& equation, int num_operands) {
+  std::string eq;
+  for (char c : equation) {
+    if (c != ' ') eq += c;
+  }
+  if (eq.empty()) return InvalidArgument("Einsum needs the attribute 'equation'");
+  if (eq.find('.') != std::string::npos) {
+    return Unimplemented("Einsum equations with an ellipsis are not supported: " + eq);
+  }
+  auto is_label = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  const size_t arrow = eq.find("->");
+  EinsumEquation out;
+  out.terms.emplace_back();
+  std::map<char, int> counts;
+  for (char c : eq.substr(0, arrow)) {
+    if (c == ',') {
+      out.terms.emplace_back();
+    } else if (is_label(c)) {
+      out.terms.back() += c;
+      ++counts[c];
+    } else {
+      return InvalidArgument("Einsum equation '" + eq + "' has invalid character '" + c + "'");
+    }
+  }
+  if (static_cast<int>(out.terms.size()) != num_operands) {
+    return InvalidArgument("Einsum equation '" + eq + "' has " + std::to_string(out.terms.size()) +
+                           " operands but the node has " + std::to_string(num_operands) + " inputs");
+  }
+  if (arrow == std::string::npos) {
+    for (const auto& [c, n] : counts) {
+      if (n == 1) out.output += c;
+    }
+  } else {
+    out.output = eq.substr(arrow + 2);
+  }
+  for (size_t k = 0; k < out.output.size(); ++k) {
+    const char c = out.output[k];
+    if (!is_label(c) || !counts.count(c) || out.output.find(c) != k) {
+      return InvalidArgument("Einsum output '" + out.output + "' has invalid label '" + c + "'");
+    }
+  }
+  return out;
 }
 
 }  // namespace ampc::infer

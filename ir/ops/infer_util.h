@@ -113,4 +113,15 @@ StatusOr<std::vector<Dim>> ReshapeDims(const TensorType& x, const std::vector<Di
 void SliceRange(int64_t d, int64_t start, int64_t end, int64_t step, int64_t* first,
                 int64_t* count);
 
+// An Einsum equation without ellipsis: one label string per operand and the output labels
+// (given after "->", or implicitly the labels used exactly once, in alphabetical order).
+struct EinsumEquation {
+  std::vector<std::string> terms;
+  std::string output;
+};
+// Parses `equation` (spaces ignored) for `num_operands` operands. Errors name the problem:
+// an ellipsis (Unimplemented), a bad character, an operand count mismatch, an output label that
+// is repeated or not among the inputs.
+StatusOr<EinsumEquation> ParseEinsum(const std::string& equation, int num_operands);
+
 }  // namespace ampc::infer

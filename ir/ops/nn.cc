@@ -365,40 +365,16 @@ Status InferSoftmax(Node& node) {
   return Status::Ok();
 }
 
-bool IsLabel(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
 Status InferEinsum(Node& node) {
   for (int i = 0; i < node.num_inputs(); ++i) {
     if (!node.input(i)) return InvalidArgument("Einsum input " + S(i) + " is missing");
   }
   for (int i = 0; i < node.num_inputs(); ++i) RETURN_IF_ERROR(infer::RequireNumeric(node, i));
   RETURN_IF_ERROR(infer::SameDTypeRange(node, 0, node.num_inputs()));
-  std::string eq;
-  for (char c : node.attr_string("equation", "")) {
-    if (c != ' ') eq += c;
-  }
-  if (eq.empty()) return InvalidArgument("Einsum needs the attribute 'equation'");
-  if (eq.find('.') != std::string::npos) {
-    return Unimplemented("Einsum equations with an ellipsis are not supported: " + eq);
-  }
-  const size_t arrow = eq.find("->");
-  const std::string lhs = eq.substr(0, arrow);
-  std::vector<std::string> terms(1);
-  for (char c : lhs) {
-    if (c == ',') {
-      terms.emplace_back();
-    } else if (IsLabel(c)) {
-      terms.back() += c;
-    } else {
-      return InvalidArgument("Einsum equation '" + eq + "' has invalid character '" + c + "'");
-    }
-  }
-  if (static_cast<int>(terms.size()) != node.num_inputs()) {
-    return InvalidArgument("Einsum equation '" + eq + "' has " + S(terms.size()) +
-                           " operands but the node has " + S(node.num_inputs()) + " inputs");
-  }
+  ASSIGN_OR_RETURN(infer::EinsumEquation eq,
+                   infer::ParseEinsum(node.attr_string("equation", ""), node.num_inputs()));
+  const std::vector<std::string>& terms = eq.terms;
   std::map<char, Dim> sizes;
-  std::map<char, int> counts;
   for (size_t t = 0; t < terms.size(); ++t) {
     const TensorType& ty = node.input(static_cast<int>(t))->type();
     if (ty.has_rank && ty.rank() != static_cast<int64_t>(terms[t].size())) {
@@ -407,7 +383,6 @@ Status InferEinsum(Node& node) {
     }
     for (size_t k = 0; k < terms[t].size(); ++k) {
       const char c = terms[t][k];
-      ++counts[c];
       const Dim d = ty.has_rank ? ty.dims[k] : Dim();
       auto it = sizes.find(c);
       if (it == sizes.end()) {
@@ -419,22 +394,8 @@ Status InferEinsum(Node& node) {
       }
     }
   }
-  std::string rhs;
-  if (arrow == std::string::npos) {
-    for (const auto& [c, n] : counts) {
-      if (n == 1) rhs += c;
-    }
-  } else {
-    rhs = eq.substr(arrow + 2);
-  }
   std::vector<Dim> out;
-  for (size_t k = 0; k < rhs.size(); ++k) {
-    const char c = rhs[k];
-    if (!IsLabel(c) || !sizes.count(c) || rhs.find(c) != k) {
-      return InvalidArgument("Einsum output '" + rhs + "' has invalid label '" + c + "'");
-    }
-    out.push_back(sizes[c]);
-  }
+  for (char c : eq.output) out.push_back(sizes[c]);
   SetOutput(node, 0, TensorType(node.input(0)->dtype(), std::move(out)));
   return Status::Ok();
 }

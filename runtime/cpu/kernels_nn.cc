@@ -12,6 +12,7 @@
 #include "runtime/cpu/broadcast.h"
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
+#include "ir/ops/infer_util.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
 
@@ -312,35 +313,16 @@ Status EinsumImpl(KernelContext& ctx, const std::vector<std::string>& terms, con
   return Status::Ok();
 }
 
-bool IsLabel(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-
 Status EinsumKernel(KernelContext& ctx) {
-  std::string eq;
-  for (char c : ctx.attr_string("equation", "")) {
-    if (c != ' ') eq += c;
-  }
-  if (eq.find('.') != std::string::npos) {
-    return Unimplemented("Einsum equations with an ellipsis are not supported: " + eq);
-  }
-  const size_t arrow = eq.find("->");
-  std::vector<std::string> terms(1);
-  for (char c : eq.substr(0, arrow)) {
-    if (c == ',') {
-      terms.emplace_back();
-    } else if (IsLabel(c)) {
-      terms.back() += c;
-    } else {
-      return InvalidArgument("Einsum equation '" + eq + "' has invalid character '" + c + "'");
-    }
-  }
+  ASSIGN_OR_RETURN(infer::EinsumEquation parsed,
+                   infer::ParseEinsum(ctx.attr_string("equation", ""), ctx.num_inputs()));
+  const std::vector<std::string>& terms = parsed.terms;
+  const std::string eq = ctx.attr_string("equation", "");
   if (terms.size() > 2) {
     return Unimplemented("Einsum with " + S(terms.size()) + " operands (at most 2 supported)");
   }
-  if (static_cast<int>(terms.size()) != ctx.num_inputs() || !ctx.out(0)) {
-    return InvalidArgument("Einsum equation '" + eq + "' does not match the node's inputs");
-  }
+  if (!ctx.out(0)) return InvalidArgument("Einsum has no output");
   std::map<char, int64_t> size;
-  std::map<char, int> count;
   for (size_t t = 0; t < terms.size(); ++t) {
     const TensorView* v = ctx.in(static_cast<int>(t));
     if (!v || v->rank() != static_cast<int64_t>(terms[t].size())) {
@@ -354,28 +336,15 @@ Status EinsumKernel(KernelContext& ctx) {
       if (terms[t].find(c) != k) {
         return Unimplemented("Einsum with a repeated label within an operand: " + eq);
       }
-      ++count[c];
       auto [it, fresh] = size.emplace(c, v->dims[k]);
       if (!fresh && it->second != v->dims[k]) {
         return InvalidArgument(std::string("Einsum label '") + c + "' has differing sizes");
       }
     }
   }
-  std::string rhs;
-  if (arrow == std::string::npos) {
-    for (const auto& [c, n] : count) {
-      if (n == 1) rhs += c;
-    }
-  } else {
-    rhs = eq.substr(arrow + 2);
-  }
+  const std::string& rhs = parsed.output;
   std::vector<int64_t> odims;
-  for (size_t k = 0; k < rhs.size(); ++k) {
-    if (!size.count(rhs[k]) || rhs.find(rhs[k]) != k) {
-      return InvalidArgument("Einsum output '" + rhs + "' is invalid");
-    }
-    odims.push_back(size[rhs[k]]);
-  }
+  for (char c : rhs) odims.push_back(size[c]);
   TensorView& Y = *ctx.out(0);
   if (Y.dims != odims || Y.dtype != ctx.in(0)->dtype) {
     return InvalidArgument("Einsum: output " + DimsToString(Y.dims) + " should be " + DimsToString(odims));
