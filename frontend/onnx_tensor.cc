@@ -9,37 +9,6 @@ namespace ampc::onnx_conv {
 namespace fs = std::filesystem;
 using onnx::TensorProto;
 
-std::optional<DType> DTypeFromOnnx(int32_t t) {
-  switch (t) {
-    case TensorProto::FLOAT: return DType::kFloat32;
-    case TensorProto::FLOAT16: return DType::kFloat16;
-    case TensorProto::BFLOAT16: return DType::kBFloat16;
-    case TensorProto::DOUBLE: return DType::kFloat64;
-    case TensorProto::INT64: return DType::kInt64;
-    case TensorProto::INT32: return DType::kInt32;
-    case TensorProto::INT8: return DType::kInt8;
-    case TensorProto::UINT8: return DType::kUInt8;
-    case TensorProto::BOOL: return DType::kBool;
-    default: return std::nullopt;
-  }
-}
-
-int32_t DTypeToOnnx(DType t) {
-  switch (t) {
-    case DType::kFloat32: return TensorProto::FLOAT;
-    case DType::kFloat16: return TensorProto::FLOAT16;
-    case DType::kBFloat16: return TensorProto::BFLOAT16;
-    case DType::kFloat64: return TensorProto::DOUBLE;
-    case DType::kInt64: return TensorProto::INT64;
-    case DType::kInt32: return TensorProto::INT32;
-    case DType::kInt8: return TensorProto::INT8;
-    case DType::kUInt8: return TensorProto::UINT8;
-    case DType::kBool: return TensorProto::BOOL;
-    case DType::kUndefined: break;
-  }
-  return TensorProto::UNDEFINED;
-}
-
 std::string OnnxTypeName(int32_t t) {
   if (TensorProto::DataType_IsValid(t)) {
     return TensorProto::DataType_Name(static_cast<TensorProto::DataType>(t));
@@ -123,7 +92,7 @@ StatusOr<std::vector<uint8_t>> ReadExternal(const TensorProto& p, const std::str
 
 StatusOr<Tensor> TensorFromProto(const TensorProto& p, const std::string& model_dir,
                                  const std::string& what) {
-  auto dt = DTypeFromOnnx(p.data_type());
+  auto dt = DTypeFromOnnxNumber(p.data_type());
   if (!dt) {
     return Unimplemented(what + " has unsupported element type " + OnnxTypeName(p.data_type()));
   }
@@ -170,7 +139,7 @@ StatusOr<Tensor> TensorFromProto(const TensorProto& p, const std::string& model_
 }
 
 void TensorToProto(const Tensor& t, TensorProto* p) {
-  p->set_data_type(DTypeToOnnx(t.dtype()));
+  p->set_data_type(DTypeToOnnxNumber(t.dtype()));
   for (int64_t d : t.dims()) p->add_dims(d);
   p->set_raw_data(std::string(t.bytes().begin(), t.bytes().end()));
 }
@@ -183,7 +152,7 @@ StatusOr<TensorType> TypeFromProto(const onnx::TypeProto& p, const std::string& 
   const auto& tt = p.tensor_type();
   TensorType out;
   if (tt.has_elem_type() && tt.elem_type() != TensorProto::UNDEFINED) {
-    auto dt = DTypeFromOnnx(tt.elem_type());
+    auto dt = DTypeFromOnnxNumber(tt.elem_type());
     if (!dt) {
       return Unimplemented(what + " has unsupported element type " + OnnxTypeName(tt.elem_type()));
     }
@@ -216,7 +185,7 @@ StatusOr<TensorType> TypeFromProto(const onnx::TypeProto& p, const std::string& 
 
 void TypeToProto(const TensorType& t, onnx::TypeProto* p) {
   auto* tt = p->mutable_tensor_type();
-  tt->set_elem_type(DTypeToOnnx(t.dtype));
+  tt->set_elem_type(DTypeToOnnxNumber(t.dtype));
   if (!t.has_rank) return;
   auto* shape = tt->mutable_shape();
   for (const Dim& d : t.dims) {

@@ -12,9 +12,6 @@
 
 namespace ampc::onnx_conv {
 
-// ONNX TensorProto::DataType number <-> DType. nullopt for types ampc does not support.
-std::optional<DType> DTypeFromOnnx(int32_t onnx_type);
-int32_t DTypeToOnnx(DType t);
 // "FLOAT16", "STRING", ... for error messages.
 std::string OnnxTypeName(int32_t onnx_type);
 

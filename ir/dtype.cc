@@ -45,6 +45,29 @@ bool IsFloat(DType t) {
   return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16 ||
          t == DType::kFloat64;
 }
+std::optional<DType> DTypeFromOnnxNumber(int64_t onnx_type) {
+  for (DType t : kAllDTypes) {
+    if (DTypeToOnnxNumber(t) == onnx_type) return t;
+  }
+  return std::nullopt;
+}
+
+int32_t DTypeToOnnxNumber(DType t) {
+  switch (t) {
+    case DType::kFloat32: return 1;
+    case DType::kUInt8: return 2;
+    case DType::kInt8: return 3;
+    case DType::kInt32: return 6;
+    case DType::kInt64: return 7;
+    case DType::kBool: return 9;
+    case DType::kFloat16: return 10;
+    case DType::kFloat64: return 11;
+    case DType::kBFloat16: return 16;
+    case DType::kUndefined: break;
+  }
+  return 0;
+}
+
 bool IsHalf(DType t) { return t == DType::kFloat16 || t == DType::kBFloat16; }
 bool IsInteger(DType t) {
   return t == DType::kInt64 || t == DType::kInt32 || t == DType::kInt8 || t == DType::kUInt8;

@@ -32,4 +32,10 @@ bool IsFloat(DType t);                              // f16 bf16 f32 f64
 bool IsHalf(DType t);                               // f16 bf16
 bool IsInteger(DType t);                            // i64 i32 i8 u8
 
+// ONNX's TensorProto.DataType numbers (1 float, 10 float16, 16 bfloat16, ...), part of the ONNX
+// spec; Cast's `to` attribute and every serialized tensor use them. nullopt / 0 for types ampc
+// does not have.
+std::optional<DType> DTypeFromOnnxNumber(int64_t onnx_type);
+int32_t DTypeToOnnxNumber(DType t);
+
 }  // namespace ampc

@@ -19,21 +19,6 @@ Tensor ToHalf(const Tensor& t, DType half) {
 
 }  // namespace
 
-int64_t OnnxTypeNumber(DType t) {
-  switch (t) {
-    case DType::kFloat32: return 1;
-    case DType::kUInt8: return 2;
-    case DType::kInt8: return 3;
-    case DType::kInt32: return 6;
-    case DType::kInt64: return 7;
-    case DType::kBool: return 9;
-    case DType::kFloat16: return 10;
-    case DType::kFloat64: return 11;
-    case DType::kBFloat16: return 16;
-    case DType::kUndefined: break;
-  }
-  return 0;
-}
 
 StatusOr<bool> HalfStoragePass::Run(Graph& g) {
   bool changed = false;
@@ -47,9 +32,9 @@ StatusOr<bool> HalfStoragePass::Run(Graph& g) {
     changed = true;
   }
   // Node attributes that carry an f32 type or f32 data.
-  const int64_t half_number = OnnxTypeNumber(half_);
+  const int64_t half_number = DTypeToOnnxNumber(half_);
   for (Node* n : g.nodes()) {
-    if (n->op_type() == "Cast" && n->attr_int("to", 0) == OnnxTypeNumber(DType::kFloat32)) {
+    if (n->op_type() == "Cast" && n->attr_int("to", 0) == DTypeToOnnxNumber(DType::kFloat32)) {
       n->attrs()["to"] = Attribute(half_number);
       changed = true;
     }
@@ -79,7 +64,7 @@ StatusOr<bool> HalfStoragePass::Run(Graph& g) {
     if (out->dtype() != half_) continue;
     ASSIGN_OR_RETURN(Node * cast, g.AddNode("Cast", "", g.UniqueName(out->name() + "_to_f32"), {out},
                                             {g.UniqueName(out->name() + "_f32")},
-                                            {{"to", Attribute(OnnxTypeNumber(DType::kFloat32))}}));
+                                            {{"to", Attribute(int64_t{DTypeToOnnxNumber(DType::kFloat32)})}}));
     RETURN_IF_ERROR(InferNode(*cast));
     out = cast->output(0);
     changed = true;

@@ -22,7 +22,4 @@ class HalfStoragePass : public Pass {
   DType half_;
 };
 
-// ONNX TensorProto type number of a dtype (for Cast's `to` attribute).
-int64_t OnnxTypeNumber(DType t);
-
 }  // namespace ampc

@@ -332,7 +332,6 @@ Status InferTrilu(Node& node) {
   return Status::Ok();
 }
 
-
 }  // namespace
 
 void RegisterElementwiseOps(OpRegistry& r) {

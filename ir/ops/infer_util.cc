@@ -164,18 +164,7 @@ Status RequireInt64(const Node& node, int i) {
 }
 
 StatusOr<DType> DTypeFromOnnx(int64_t onnx_type) {
-  switch (onnx_type) {
-    case 1: return DType::kFloat32;
-    case 2: return DType::kUInt8;
-    case 3: return DType::kInt8;
-    case 6: return DType::kInt32;
-    case 7: return DType::kInt64;
-    case 9: return DType::kBool;
-    case 10: return DType::kFloat16;
-    case 11: return DType::kFloat64;
-    case 16: return DType::kBFloat16;
-    default: break;
-  }
+  if (auto t = DTypeFromOnnxNumber(onnx_type)) return *t;
   static const char* const kNames[] = {"undefined",  "float",   "uint8",  "int8",   "uint16",
                                        "int16",      "int32",   "int64",  "string", "bool",
                                        "float16",    "double",  "uint32", "uint64", "complex64",

@@ -453,7 +453,6 @@ Status InferLoss(Node& node) {
   return Status::Ok();
 }
 
-
 }  // namespace
 
 void RegisterNNOps(OpRegistry& r) {

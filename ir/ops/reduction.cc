@@ -107,7 +107,6 @@ Status InferCumSum(Node& node) {
   return Status::Ok();
 }
 
-
 }  // namespace
 
 void RegisterReductionOps(OpRegistry& r) {

@@ -653,7 +653,6 @@ Status InferPad(Node& node) {
   return Status::Ok();
 }
 
-
 }  // namespace
 
 void RegisterShapeOps(OpRegistry& r) {
