@@ -10,6 +10,8 @@ OpRegistry& OpRegistry::Global() {
     RegisterNNOps(*r);
     RegisterReductionOps(*r);
     RegisterTrainingOps(*r);
+    RegisterGradOps(*r);
+    RegisterOptimizerOps(*r);
     return r;
   }();
   return *registry;

@@ -13,6 +13,9 @@
 
 namespace ampc {
 
+// Domain of ampc's own ops (backward kernels, PyTorch-exact optimizers, training-mode variants).
+inline constexpr const char* kAmpcDomain = "com.ampc";
+
 // How the autocast pass treats an op (TensorFlow's four lists; defaults follow PyTorch's CUDA
 // autocast policy). kUnset until the mixed-precision stage assigns it.
 enum class AutocastClass : uint8_t { kUnset, kAllow, kDeny, kInfer, kClear };
@@ -61,5 +64,7 @@ void RegisterShapeOps(OpRegistry& r);
 void RegisterNNOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
 void RegisterTrainingOps(OpRegistry& r);
+void RegisterGradOps(OpRegistry& r);       // com.ampc backward ops (ir/ops/grad_ops.cc)
+void RegisterOptimizerOps(OpRegistry& r);  // com.ampc optimizers, training state (ir/ops/optimizer_ops.cc)
 
 }  // namespace ampc

@@ -44,6 +44,8 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterNNKernels(*reg);
     RegisterReductionKernels(*reg);
     RegisterTrainingKernels(*reg);
+    RegisterGradKernels(*reg);
+    RegisterOptimizerKernels(*reg);
     return reg;
   }();
   return *r;

@@ -83,5 +83,7 @@ void RegisterShapeKernels(KernelRegistry& r);
 void RegisterNNKernels(KernelRegistry& r);
 void RegisterReductionKernels(KernelRegistry& r);
 void RegisterTrainingKernels(KernelRegistry& r);
+void RegisterGradKernels(KernelRegistry& r);       // runtime/cpu/kernels_grad.cc
+void RegisterOptimizerKernels(KernelRegistry& r);  // runtime/cpu/kernels_optimizer.cc
 
 }  // namespace ampc::cpu
