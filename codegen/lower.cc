@@ -2,6 +2,7 @@
 
 #include <climits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "codegen/memory_plan.h"
 #include "ir/file_io.h"
@@ -114,11 +115,14 @@ StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
       for (const Dim& d : *v->known_ints()) s->add_values(d.value());
     }
   }
+  std::unordered_set<const Value*> states;
+  for (const StateUpdate& u : g.state_updates()) states.insert(u.state);
   for (const Value* v : g.initializers()) {
     if (v->initializer()->elided()) {
       return InvalidArgument("initializer '" + v->name() + "' has elided data");
     }
-    ASSIGN_OR_RETURN(int bid, add_buffer(v, plan::Buffer::CONSTANT, -1));
+    const auto kind = states.count(v) ? plan::Buffer::STATE : plan::Buffer::CONSTANT;
+    ASSIGN_OR_RETURN(int bid, add_buffer(v, kind, -1));
     const auto& bytes = v->initializer()->bytes();
     p.mutable_buffers(bid)->set_data(std::string(bytes.begin(), bytes.end()));
   }
@@ -164,6 +168,13 @@ StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
     io->set_name(v->name());
     io->set_buffer(bid);
   }
+  for (const StateUpdate& u : g.state_updates()) {
+    const int from = id.at(u.next);
+    if (range_of.count(from)) ranges[range_of[from]].last = INT_MAX;
+    auto* su = p.add_state_updates();
+    su->set_state(id.at(u.state));
+    su->set_from(from);
+  }
   int64_t arena = 0, unshared = 0;
   std::vector<int64_t> offsets = AssignOffsets(ranges, &arena);
   for (size_t i = 0; i < arena_ids.size(); ++i) {
@@ -194,6 +205,9 @@ StatusOr<plan::Plan> LoadPlan(const std::string& path) {
                          "); recompile the model");
   }
   RETURN_IF_ERROR(VerifyPlanTypes(p).WithContext(path));
+  if (p.has_training()) {
+    RETURN_IF_ERROR(VerifyPlanTypes(p.training().eval()).WithContext(path + " (evaluation pass)"));
+  }
   return p;
 }
 
@@ -276,6 +290,16 @@ Status VerifyPlanTypes(const plan::Plan& p) {
                                n->output(j)->type().ToString());
       }
       values[id] = n->output(j);
+    }
+  }
+  for (const plan::StateUpdate& u : p.state_updates()) {
+    if (!valid(u.state()) || !valid(u.from()) || p.buffers(u.state()).kind() != plan::Buffer::STATE ||
+        !values[u.from()]) {
+      return InvalidArgument("a state update refers to a missing or non-state buffer");
+    }
+    if (values[u.state()]->type() != values[u.from()]->type()) {
+      return InvalidArgument("state '" + p.buffers(u.state()).name() + "' and its update '" +
+                             p.buffers(u.from()).name() + "' differ in type");
     }
   }
   return Status::Ok();

@@ -152,6 +152,19 @@ void Graph::ReplaceAllUsesWith(Value* from, Value* to) {
   for (Value*& o : outputs_) {
     if (o == from) o = to;
   }
+  for (StateUpdate& u : updates_) {
+    if (u.next == from) u.next = to;
+  }
+}
+
+bool Graph::IsRoot(const Value* v) const {
+  for (const Value* o : outputs_) {
+    if (o == v) return true;
+  }
+  for (const StateUpdate& u : updates_) {
+    if (u.next == v) return true;
+  }
+  return false;
 }
 
 void Graph::RemoveNode(Node* n) {

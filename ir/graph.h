@@ -102,6 +102,14 @@ class Node {
   bool dead_ = false;
 };
 
+// Training state: after each execution of the graph, initializer `state` takes the value of
+// `next` (ONNX TrainingInfoProto's update_binding). Parameters, optimizer moments, BatchNorm
+// running statistics and step counters are states.
+struct StateUpdate {
+  Value* state;
+  Value* next;
+};
+
 class Graph {
  public:
   Graph() = default;
@@ -125,6 +133,11 @@ class Graph {
   std::string UniqueName(const std::string& stem) const;
   void AddOutput(Value* v) { outputs_.push_back(v); }
   void SetOutputs(std::vector<Value*> v) { outputs_ = std::move(v); }
+  // `state` must be an initializer and `next` a value of the same type (the verifier checks).
+  void AddStateUpdate(Value* state, Value* next) { updates_.push_back({state, next}); }
+  const std::vector<StateUpdate>& state_updates() const { return updates_; }
+  // Whether v is a graph output or the source of a state update (both keep their producers live).
+  bool IsRoot(const Value* v) const;
   // Capacity hints for building large graphs (avoids rehashing the name table).
   void Reserve(size_t values, size_t nodes);
 
@@ -152,6 +165,7 @@ class Graph {
   mutable std::vector<Node*> order_;
   mutable bool order_dirty_ = false;
   std::vector<Value*> inputs_, initializers_, outputs_;
+  std::vector<StateUpdate> updates_;
   std::unordered_map<std::string, Value*> by_name_;
 };
 

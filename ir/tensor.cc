@@ -25,6 +25,12 @@ Tensor Tensor::FromFloats(const std::vector<float>& v, std::vector<int64_t> dims
   return Tensor(DType::kFloat32, std::move(dims), std::move(b));
 }
 
+Tensor Tensor::Zeros(DType dtype, std::vector<int64_t> dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return Tensor(dtype, std::move(dims), std::vector<uint8_t>(n * DTypeSize(dtype), 0));
+}
+
 Tensor Tensor::Scalar(DType dtype, double v) {
   std::vector<uint8_t> b(DTypeSize(dtype));
   auto put = [&](auto x) { std::memcpy(b.data(), &x, sizeof(x)); };

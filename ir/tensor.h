@@ -32,6 +32,8 @@ class Tensor {
   static Tensor ScalarInt64(int64_t v) { return FromInt64s({v}, {}); }
   // A rank-0 tensor of any numeric dtype holding v (rounded to nearest even for f16/bf16).
   static Tensor Scalar(DType dtype, double v);
+  // All-zero bytes: 0 in every numeric type.
+  static Tensor Zeros(DType dtype, std::vector<int64_t> dims);
 
   DType dtype() const { return dtype_; }
   const std::vector<int64_t>& dims() const { return dims_; }

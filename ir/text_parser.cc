@@ -647,8 +647,17 @@ class Parser {
         RETURN_IF_ERROR(Lookup(&v));
         RETURN_IF_ERROR(ExpectLineEnd());
         g_->AddOutput(v);
+      } else if (AcceptWord("update")) {
+        Value* state = nullptr;
+        Value* next = nullptr;
+        RETURN_IF_ERROR(Lookup(&state));
+        RETURN_IF_ERROR(Expect('<', "in 'update %state <- %next'"));
+        RETURN_IF_ERROR(Expect('-', "in 'update %state <- %next'"));
+        RETURN_IF_ERROR(Lookup(&next));
+        RETURN_IF_ERROR(ExpectLineEnd());
+        g_->AddStateUpdate(state, next);
       } else {
-        return ErrorHere("expected input, init, output, a node or '}', found ");
+        return ErrorHere("expected input, init, output, update, a node or '}', found ");
       }
     }
     SkipBlankLines();

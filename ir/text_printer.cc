@@ -110,6 +110,13 @@ class Printer {
       Name(v);
       out_ += '\n';
     }
+    for (const StateUpdate& u : g.state_updates()) {
+      out_ += "  update ";
+      Name(u.state);
+      out_ += " <- ";
+      Name(u.next);
+      out_ += '\n';
+    }
     out_ += "}\n";
   }
 

@@ -71,6 +71,23 @@ Status CheckDefinitions(const Graph& g) {
                              "' is not defined");
     }
   }
+  std::unordered_set<const Value*> updated;
+  for (const StateUpdate& u : g.state_updates()) {
+    if (!u.state || !u.next || g.FindValue(u.next->name()) != u.next) {
+      return InvalidArgument("a state update names an undefined value");
+    }
+    if (u.state->kind() != ValueKind::kInitializer) {
+      return InvalidArgument("state update target '" + u.state->name() + "' is not an initializer");
+    }
+    if (u.state->type() != u.next->type()) {
+      return InvalidArgument("state '" + u.state->name() + "' is " + u.state->type().ToString() +
+                             " but its update '" + u.next->name() + "' is " +
+                             u.next->type().ToString());
+    }
+    if (!updated.insert(u.state).second) {
+      return InvalidArgument("state '" + u.state->name() + "' is updated twice");
+    }
+  }
   return Status::Ok();
 }
 

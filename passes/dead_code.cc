@@ -7,6 +7,7 @@ namespace ampc {
 
 StatusOr<bool> DeadCodeElimination::Run(Graph& g) {
   std::unordered_set<const Value*> outputs(g.outputs().begin(), g.outputs().end());
+  for (const StateUpdate& u : g.state_updates()) outputs.insert(u.next);
   // Walk backwards: a node is dead once all its outputs are unused, which may in turn free the
   // nodes feeding it.
   std::vector<Node*> order = g.nodes();

@@ -1,8 +1,97 @@
-// com.ampc optimizer and training-state ops.
+// com.ampc optimizer ops with PyTorch's exact update rules (torch.optim 1.13, single-tensor path).
+// One node updates one parameter:
+//   SGD(lr, step, W, G [, M]) -> W' [, M']   attrs momentum, dampening, nesterov, weight_decay
+//   Adam(lr, step, W, G, M, V) -> W', M', V' attrs beta1, beta2, epsilon, weight_decay,
+//                                             decoupled (1 = AdamW)
+// lr is an f32 scalar (a runtime input, so schedules need no recompilation); step is the i64
+// number of updates already applied (0 on the first step: SGD's momentum buffer starts as the
+// first gradient, Adam's bias correction uses step + 1). W, G and the states share one shape and
+// one dtype, f32 or f64: master weights and optimizer state are never half precision.
+#include <string>
+
 #include "ir/op_registry.h"
+#include "ir/ops/infer_util.h"
 
 namespace ampc {
+namespace {
 
-void RegisterOptimizerOps(OpRegistry& r) { (void)r; }
+Status RequireScalarInput(const Node& node, int i, const char* what, DType want) {
+  RETURN_IF_ERROR(infer::RequireTyped(node, i));
+  const TensorType& t = node.input(i)->type();
+  if (t.dtype != want || (t.has_rank && t.rank() != 0)) {
+    return InvalidArgument(std::string(what) + " (input " + std::to_string(i) + ") must be an " +
+                           infer::TypeName(want) + " scalar, got " + t.ToString());
+  }
+  return Status::Ok();
+}
+
+// Inputs 2.. (W, G, states) must all have W's float type; outputs copy W's type.
+Status InferUpdate(Node& node, int num_outputs) {
+  RETURN_IF_ERROR(RequireScalarInput(node, 0, "learning rate", DType::kFloat32));
+  RETURN_IF_ERROR(RequireScalarInput(node, 1, "step count", DType::kInt64));
+  RETURN_IF_ERROR(infer::RequireTyped(node, 2));
+  const TensorType& w = node.input(2)->type();
+  if (w.dtype != DType::kFloat32 && w.dtype != DType::kFloat64) {
+    return InvalidArgument("the parameter (input 2) is " + w.ToString() +
+                           "; optimizers update f32 or f64 master weights");
+  }
+  for (int i = 3; i < node.num_inputs(); ++i) {
+    RETURN_IF_ERROR(infer::RequireTyped(node, i));
+    if (node.input(i)->type() != w) {
+      return InvalidArgument("input " + std::to_string(i) + " is " +
+                             node.input(i)->type().ToString() + " but the parameter is " +
+                             w.ToString());
+    }
+  }
+  if (node.num_outputs() != num_outputs) {
+    return InvalidArgument("expects " + std::to_string(num_outputs) + " outputs, has " +
+                           std::to_string(node.num_outputs()));
+  }
+  for (int i = 0; i < num_outputs; ++i) infer::SetOutput(node, i, w);
+  return Status::Ok();
+}
+
+Status InferSgd(Node& node) {
+  const bool momentum = node.attr_float("momentum", 0.0f) != 0.0f;
+  if (momentum != (node.num_inputs() == 5)) {
+    return InvalidArgument(momentum ? "SGD with momentum takes a momentum buffer (5 inputs)"
+                                    : "SGD without momentum takes no momentum buffer (4 inputs)");
+  }
+  if (node.attr_int("nesterov", 0) != 0 &&
+      (!momentum || node.attr_float("dampening", 0.0f) != 0.0f)) {
+    return InvalidArgument("Nesterov momentum requires a momentum and zero dampening");
+  }
+  return InferUpdate(node, momentum ? 2 : 1);
+}
+
+Status InferAdam(Node& node) { return InferUpdate(node, 3); }
+
+void Reg(OpRegistry& r, const char* op, int min_in, int max_in, int min_out, int max_out,
+         InferFn f) {
+  OpSchema s;
+  s.domain = kAmpcDomain;
+  s.op_type = op;
+  s.min_inputs = min_in;
+  s.max_inputs = max_in;
+  s.min_outputs = min_out;
+  s.max_outputs = max_out;
+  s.infer = f;
+  r.Register(std::move(s));
+}
+
+}  // namespace
+
+void RegisterOptimizerOps(OpRegistry& r) {
+  Reg(r, "SGD", 4, 5, 1, 2, InferSgd);
+  Reg(r, "Adam", 6, 6, 3, 3, InferAdam);
+  // ONNX BatchNormalization (same inputs, outputs, attributes and inference) whose running
+  // variance is updated with the unbiased batch variance, as torch.nn.BatchNorm does. The training
+  // graph builder uses it for models exported from PyTorch.
+  if (const OpSchema* bn = r.Find("", "BatchNormalization")) {
+    OpSchema s = *bn;
+    s.domain = kAmpcDomain;
+    r.Register(std::move(s));
+  }
+}
 
 }  // namespace ampc

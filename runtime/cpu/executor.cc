@@ -76,6 +76,17 @@ Status CpuExecutor::Validate() {
   }
   for (const auto& io : plan_.inputs()) RETURN_IF_ERROR(check_id(io.buffer(), false, "plan input '" + io.name() + "'"));
   for (const auto& io : plan_.outputs()) RETURN_IF_ERROR(check_id(io.buffer(), false, "plan output '" + io.name() + "'"));
+  for (const auto& u : plan_.state_updates()) {
+    RETURN_IF_ERROR(check_id(u.state(), false, "plan state update"));
+    RETURN_IF_ERROR(check_id(u.from(), false, "plan state update"));
+    const plan::Buffer& st = plan_.buffers(u.state());
+    const plan::Buffer& from = plan_.buffers(u.from());
+    if (st.kind() != plan::Buffer::STATE || st.dtype() != from.dtype() ||
+        st.size_bytes() != from.size_bytes()) {
+      return InvalidArgument("plan state update of '" + st.name() + "' from '" + from.name() +
+                             "': not a state buffer of the same type");
+    }
+  }
   for (const auto& io : plan_.inputs()) {
     if (plan_.buffers(io.buffer()).kind() != plan::Buffer::ARENA) {
       return InvalidArgument("plan input '" + io.name() + "' is not an arena buffer");
@@ -97,6 +108,8 @@ Status CpuExecutor::Bind() {
     v.dims.assign(b->dims().begin(), b->dims().end());
     v.data = b->kind() == plan::Buffer::ARENA ? static_cast<void*>(arena_ + b->offset())
                                               : static_cast<void*>(b->mutable_data()->data());
+    if (b->kind() == plan::Buffer::STATE) state_ids_[b->name()] = i;
+    if (b->kind() != plan::Buffer::ARENA) data_ids_[b->name()] = i;
   }
   steps_.resize(plan_.steps_size());
   for (int i = 0; i < plan_.steps_size(); ++i) {
@@ -156,7 +169,39 @@ StatusOr<std::vector<Tensor>> CpuExecutor::Run(const std::vector<Tensor>& inputs
     out.emplace_back(v.dtype, v.dims,
                      std::vector<uint8_t>(p, p + v.NumElements() * DTypeSize(v.dtype)));
   }
+  // State updates read arena buffers kept live to the end, so the order of the copies is free.
+  for (const auto& u : plan_.state_updates()) {
+    std::memcpy(views_[u.state()].data, views_[u.from()].data,
+                plan_.buffers(u.state()).size_bytes());
+  }
   return out;
+}
+
+std::vector<std::string> CpuExecutor::StateNames() const {
+  std::vector<std::string> names;
+  for (const auto& [name, id] : state_ids_) names.push_back(name);
+  return names;
+}
+
+StatusOr<Tensor> CpuExecutor::GetState(const std::string& name) const {
+  auto it = data_ids_.find(name);
+  if (it == data_ids_.end()) return NotFound("the plan has no state '" + name + "'");
+  const plan::Buffer& b = plan_.buffers(it->second);
+  return Tensor(views_[it->second].dtype, views_[it->second].dims,
+                std::vector<uint8_t>(b.data().begin(), b.data().end()));
+}
+
+Status CpuExecutor::SetState(const std::string& name, const Tensor& value) {
+  auto it = data_ids_.find(name);
+  if (it == data_ids_.end()) return NotFound("the plan has no state '" + name + "'");
+  const TensorView& v = views_[it->second];
+  if (value.dtype() != v.dtype || value.dims() != v.dims) {
+    std::vector<Dim> want(v.dims.begin(), v.dims.end());
+    return InvalidArgument("state '" + name + "' is " + TensorType(v.dtype, want).ToString() +
+                           ", got " + value.type().ToString());
+  }
+  if (!value.bytes().empty()) std::memcpy(v.data, value.bytes().data(), value.bytes().size());
+  return Status::Ok();
 }
 
 }  // namespace ampc::cpu

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/op_registry.h"
 #include "runtime/cpu/broadcast.h"
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
@@ -79,8 +80,10 @@ double SumSqDev(const T* p, int64_t n, double mean) {
 
 // ---------------------------------------------------------------------- BatchNormalization
 
+// unbiased_running_var: com.ampc::BatchNormalization, torch.nn.BatchNorm's running variance
+// (the batch variance times count / (count - 1)); ONNX's op uses the biased one.
 template <typename T>
-Status BatchNormImpl(KernelContext& ctx) {
+Status BatchNormImpl(KernelContext& ctx, bool unbiased_running_var) {
   const TensorView& X = *ctx.in(0);
   TensorView& Y = *ctx.out(0);
   const int64_t N = X.dims[0], C = X.dims[1];
@@ -138,16 +141,18 @@ Status BatchNormImpl(KernelContext& ctx) {
     if (!out) continue;
     const std::vector<double>& in_stat = k == 1 ? mean : var;
     const std::vector<double>& batch_stat = k == 1 ? bmean : bvar;
+    const double count = static_cast<double>(N * S);
+    const double correction = k == 2 && unbiased_running_var && count > 1 ? count / (count - 1) : 1.0;
     for (int64_t c = 0; c < C; ++c) {
-      const double v =
-          training ? in_stat[c] * momentum + batch_stat[c] * (1.0 - momentum) : in_stat[c];
+      const double v = training ? in_stat[c] * momentum + batch_stat[c] * correction * (1.0 - momentum)
+                                : in_stat[c];
       Store<double>(*out, c, v);
     }
   }
   return Status::Ok();
 }
 
-Status BatchNormKernel(KernelContext& ctx) {
+Status BatchNormCommon(KernelContext& ctx, bool unbiased_running_var) {
   static const char* const kNames[] = {"input X", "scale", "B", "input_mean", "input_var"};
   for (int i = 0; i < 5; ++i) RETURN_IF_ERROR(RequireFloat(ctx, ctx.in(i), kNames[i]));
   const TensorView& X = *ctx.in(0);
@@ -169,9 +174,12 @@ Status BatchNormKernel(KernelContext& ctx) {
                              "] floats");
     }
   }
-  if (X.dtype == DType::kFloat64) return BatchNormImpl<double>(ctx);
-  return BatchNormImpl<float>(ctx);
+  if (X.dtype == DType::kFloat64) return BatchNormImpl<double>(ctx, unbiased_running_var);
+  return BatchNormImpl<float>(ctx, unbiased_running_var);
 }
+
+Status BatchNormKernel(KernelContext& ctx) { return BatchNormCommon(ctx, false); }
+Status BatchNormTorchKernel(KernelContext& ctx) { return BatchNormCommon(ctx, true); }
 
 // ---------------------------------------------------------------------- LayerNormalization
 
@@ -461,6 +469,7 @@ Status LossKernel(KernelContext& ctx) {
 
 void RegisterNormKernels(KernelRegistry& r) {
   r.Register("", "BatchNormalization", BatchNormKernel);
+  r.Register(kAmpcDomain, "BatchNormalization", BatchNormTorchKernel);
   r.Register("", "LayerNormalization", LayerNormKernel);
   r.Register("", "Softmax", SoftmaxKernel);
   r.Register("", "LogSoftmax", SoftmaxKernel);

@@ -1,8 +1,158 @@
-// CPU kernels for the com.ampc optimizer ops (ir/ops/optimizer_ops.cc).
+// CPU kernels for the com.ampc optimizer ops (ir/ops/optimizer_ops.cc), written to reproduce
+// torch.optim.SGD / Adam / AdamW (PyTorch 1.13, foreach=False): the same operation order, scalar
+// coefficients formed in double and applied in the tensor's type, elementwise math in float for
+// f32 tensors. Each element's inputs are read before its outputs are written, so outputs may alias
+// their inputs.
+#include <cmath>
+#include <string>
+
+#include "ir/op_registry.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/cpu/thread_pool.h"
 
 namespace ampc::cpu {
+namespace {
 
-void RegisterOptimizerKernels(KernelRegistry& r) { (void)r; }
+constexpr int64_t kGrain = 1 << 14;
+
+Status Err(const KernelContext& ctx, const std::string& m) {
+  return InvalidArgument(ctx.op + " '" + ctx.node_name + "': " + m);
+}
+
+// Checks lr, step and that every tensor input and output has W's dtype and size.
+Status Check(const KernelContext& ctx, int num_in, int num_out, double* lr, int64_t* step) {
+  if (ctx.num_inputs() != num_in || ctx.num_outputs() != num_out) {
+    return Err(ctx, "expects " + std::to_string(num_in) + " inputs and " + std::to_string(num_out) +
+                        " outputs");
+  }
+  const TensorView* l = ctx.in(0);
+  const TensorView* s = ctx.in(1);
+  if (!l || l->dtype != DType::kFloat32 || l->NumElements() != 1) {
+    return Err(ctx, "the learning rate must be an f32 scalar");
+  }
+  if (!s || s->dtype != DType::kInt64 || s->NumElements() != 1) {
+    return Err(ctx, "the step count must be an i64 scalar");
+  }
+  *lr = l->as<float>()[0];
+  *step = s->as<int64_t>()[0];
+  if (*step < 0) return Err(ctx, "negative step count " + std::to_string(*step));
+  const TensorView* w = ctx.in(2);
+  if (!w || (w->dtype != DType::kFloat32 && w->dtype != DType::kFloat64)) {
+    return Err(ctx, "the parameter must be f32 or f64");
+  }
+  for (int i = 3; i < num_in; ++i) {
+    if (!ctx.in(i) || ctx.in(i)->dtype != w->dtype || ctx.in(i)->dims != w->dims) {
+      return Err(ctx, "input " + std::to_string(i) + " does not match the parameter " +
+                          DimsToString(w->dims));
+    }
+  }
+  for (int i = 0; i < num_out; ++i) {
+    if (!ctx.out(i) || ctx.out(i)->dtype != w->dtype || ctx.out(i)->dims != w->dims) {
+      return Err(ctx, "output " + std::to_string(i) + " does not match the parameter");
+    }
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+void SgdLoop(const KernelContext& ctx, double lr, bool first) {
+  const T* w = ctx.in(2)->as<const T>();
+  const T* g = ctx.in(3)->as<const T>();
+  const bool has_m = ctx.num_inputs() == 5;
+  const T* m = has_m ? ctx.in(4)->as<const T>() : nullptr;
+  T* w_out = ctx.out(0)->as<T>();
+  T* m_out = has_m ? ctx.out(1)->as<T>() : nullptr;
+  const T wd = static_cast<T>(ctx.attr_float("weight_decay", 0.0f));
+  const T mom = static_cast<T>(ctx.attr_float("momentum", 0.0f));
+  const T damp = static_cast<T>(1.0 - static_cast<double>(ctx.attr_float("dampening", 0.0f)));
+  const bool nesterov = ctx.attr_int("nesterov", 0) != 0;
+  const T neg_lr = static_cast<T>(-lr);
+  ParallelFor(ctx.pool, ctx.in(2)->NumElements(), kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T d = g[i];
+      if (wd != T(0)) d = d + wd * w[i];
+      if (has_m) {
+        const T buf = first ? d : m[i] * mom + damp * d;
+        m_out[i] = buf;
+        d = nesterov ? d + mom * buf : buf;
+      }
+      w_out[i] = w[i] + neg_lr * d;
+    }
+  });
+}
+
+Status SgdKernel(KernelContext& ctx) {
+  const int n_in = ctx.num_inputs();
+  double lr;
+  int64_t step;
+  RETURN_IF_ERROR(Check(ctx, n_in == 5 ? 5 : 4, n_in == 5 ? 2 : 1, &lr, &step));
+  if (ctx.in(2)->dtype == DType::kFloat32) {
+    SgdLoop<float>(ctx, lr, step == 0);
+  } else {
+    SgdLoop<double>(ctx, lr, step == 0);
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+void AdamLoop(const KernelContext& ctx, double lr, int64_t step) {
+  const T* w = ctx.in(2)->as<const T>();
+  const T* g = ctx.in(3)->as<const T>();
+  const T* m = ctx.in(4)->as<const T>();
+  const T* v = ctx.in(5)->as<const T>();
+  T* w_out = ctx.out(0)->as<T>();
+  T* m_out = ctx.out(1)->as<T>();
+  T* v_out = ctx.out(2)->as<T>();
+  const double beta1 = ctx.attr_float("beta1", 0.9f);
+  const double beta2 = ctx.attr_float("beta2", 0.999f);
+  const double wd = ctx.attr_float("weight_decay", 0.0f);
+  const bool decoupled = ctx.attr_int("decoupled", 0) != 0;
+  const T eps = static_cast<T>(ctx.attr_float("epsilon", 1e-8f));
+  const double t = static_cast<double>(step + 1);
+  const double bc1 = 1.0 - std::pow(beta1, t);
+  const double bc2_sqrt = std::sqrt(1.0 - std::pow(beta2, t));
+  const T b1 = static_cast<T>(beta1), one_minus_b1 = static_cast<T>(1.0 - beta1);
+  const T b2 = static_cast<T>(beta2), one_minus_b2 = static_cast<T>(1.0 - beta2);
+  const T neg_step_size = static_cast<T>(-(lr / bc1));
+  const T inv_bc2 = static_cast<T>(bc2_sqrt);
+  const T decay = static_cast<T>(1.0 - lr * wd);  // AdamW: param.mul_(1 - lr * wd)
+  const T l2 = static_cast<T>(wd);                // Adam: grad = grad + wd * param
+  ParallelFor(ctx.pool, ctx.in(2)->NumElements(), kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      T p = w[i];
+      T d = g[i];
+      if (decoupled) {
+        p = p * decay;
+      } else if (l2 != T(0)) {
+        d = d + l2 * p;
+      }
+      const T mi = m[i] * b1 + one_minus_b1 * d;
+      const T vi = v[i] * b2 + one_minus_b2 * d * d;
+      const T denom = std::sqrt(vi) / inv_bc2 + eps;
+      m_out[i] = mi;
+      v_out[i] = vi;
+      w_out[i] = p + neg_step_size * (mi / denom);
+    }
+  });
+}
+
+Status AdamKernel(KernelContext& ctx) {
+  double lr;
+  int64_t step;
+  RETURN_IF_ERROR(Check(ctx, 6, 3, &lr, &step));
+  if (ctx.in(2)->dtype == DType::kFloat32) {
+    AdamLoop<float>(ctx, lr, step);
+  } else {
+    AdamLoop<double>(ctx, lr, step);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterOptimizerKernels(KernelRegistry& r) {
+  r.Register(kAmpcDomain, "SGD", SgdKernel);
+  r.Register(kAmpcDomain, "Adam", AdamKernel);
+}
 
 }  // namespace ampc::cpu

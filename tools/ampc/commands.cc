@@ -359,6 +359,27 @@ Status RunBench(const BenchArgs& args) {
   return Status::Ok();
 }
 
+Status RunTrain(const TrainConfig& cfg, const std::string& device, const std::string& precision) {
+  if (device != "cpu") {
+    if (device == "cuda") return Unimplemented("--device cuda: training on the CUDA runtime is not available yet; use --device cpu");
+    return InvalidArgument("--device " + device + ": expected cpu or cuda");
+  }
+  if (precision != "fp32") {
+    if (precision == "fp16" || precision == "bf16") {
+      return Unimplemented("--precision " + precision + ": mixed-precision training is not available yet; use fp32");
+    }
+    return InvalidArgument("--precision " + precision + ": expected fp32, fp16 or bf16");
+  }
+  ASSIGN_OR_RETURN(TrainSummary s, Train(cfg));
+  if (!cfg.quiet) {
+    std::printf("trained %lld steps in %.2f s (%.0f samples/s), last loss %.6f", static_cast<long long>(s.steps),
+                s.seconds, s.samples_per_s, s.last_loss);
+    if (s.val_accuracy) std::printf(", val_accuracy %.4f", *s.val_accuracy);
+    std::printf("\n");
+  }
+  return Status::Ok();
+}
+
 Status RunDevices() {
   std::fputs(DescribeDevices().c_str(), stdout);
   return Status::Ok();

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "ir/status.h"
+#include "runtime/train.h"
 
 namespace ampc::cli {
 
@@ -45,5 +46,8 @@ struct BenchArgs {
 Status RunBench(const BenchArgs& args);
 
 Status RunDevices();
+
+// `ampc train`: validates --device / --precision, runs the loop, prints a summary line.
+Status RunTrain(const TrainConfig& cfg, const std::string& device, const std::string& precision);
 
 }  // namespace ampc::cli

@@ -5,12 +5,39 @@
 #include <string>
 #include <vector>
 
+#include "runtime/train.h"
 #include "tools/ampc/commands.h"
 
 namespace {
 
+// The options that turn a forward model into a training step (train, and later inspect).
+void AddTrainingOptions(CLI::App* a, ampc::TrainOptions& o) {
+  a->add_option("--loss", o.loss.kind, "cross_entropy | nll | mse | none")->capture_default_str();
+  a->add_option("--labels", o.loss.labels, "graph input / npz array holding the targets")
+      ->capture_default_str();
+  a->add_option("--loss-output", o.loss.loss_output, "the model's own scalar loss output");
+  a->add_option("--loss-on", o.loss.output, "the model output the loss applies to (default: first)");
+  a->add_option("--class-axis", o.loss.class_axis,
+                "class axis of the scores (default: 1, or the last axis of a rank-3 output)");
+  a->add_option("--ignore-index", o.loss.ignore_index, "label value the loss skips")
+      ->capture_default_str();
+  a->add_option("--freeze", o.freeze, "regex: initializers matching it are not trained");
+  auto& p = o.optimizer;
+  a->add_option("--optimizer", p.kind, "sgd | adam | adamw")->capture_default_str();
+  a->add_option("--lr", p.lr, "learning rate (the schedule's base)")->capture_default_str();
+  a->add_option("--momentum", p.momentum, "SGD momentum")->capture_default_str();
+  a->add_option("--dampening", p.dampening, "SGD dampening")->capture_default_str();
+  a->add_flag("--nesterov", p.nesterov, "SGD Nesterov momentum");
+  a->add_option("--weight-decay", p.weight_decay,
+                "L2 (sgd, adam) or decoupled (adamw) weight decay [0; adamw 0.01]");
+  a->add_option("--beta1", p.beta1, "Adam beta1")->capture_default_str();
+  a->add_option("--beta2", p.beta2, "Adam beta2")->capture_default_str();
+  a->add_option("--eps", p.eps, "Adam epsilon")->capture_default_str();
+  a->add_option("--clip-grad-norm", p.clip_grad_norm, "clip gradients to this global L2 norm");
+}
+
 // Later subcommands (eval, train, bench, export) add themselves here the same way.
-constexpr const char* kSubcommands[] = {"compile", "inspect", "eval", "bench", "devices"};
+constexpr const char* kSubcommands[] = {"compile", "inspect", "eval", "train", "bench", "devices"};
 
 bool IsSubcommand(const std::string& s) {
   for (const char* c : kSubcommands) {
@@ -71,6 +98,38 @@ int main(int argc, char** argv) {
   b->add_option("--warmup", bench.warmup, "untimed calls first")->check(CLI::Range(0, 1000000));
   b->add_flag("--json", bench.json, "one JSON line instead of text");
 
+  ampc::TrainConfig train;
+  std::string device = "cpu", precision = "fp32";
+  auto* t = app.add_subcommand("train", "Train a model (fp32, CPU)");
+  t->add_option("model", train.model, "ONNX model (.onnx) or a training plan (.ampc)")->required();
+  t->add_option("--data", train.data, "FILE.npz (arrays named like the inputs) or fashion-mnist")
+      ->required();
+  t->add_option("--val-data", train.val_data, "FILE.npz evaluated at the end of each epoch");
+  t->add_option("--batch-size", train.batch_size, "samples per step")->check(CLI::Range(1, 1 << 24));
+  auto* steps = t->add_option("--steps", train.steps, "number of steps")->check(CLI::Range(1, 1 << 30));
+  auto* epochs = t->add_option("--epochs", train.epochs, "number of passes over the data")
+                     ->check(CLI::Range(1, 1 << 20));
+  steps->excludes(epochs);
+  bool no_shuffle = false;
+  t->add_flag("--no-shuffle", no_shuffle, "take batches in file order");
+  t->add_option("--seed", train.seed, "shuffling seed")->capture_default_str();
+  t->add_option("--metrics", train.metrics, "write one JSON line per step and per epoch here");
+  t->add_option("--export", train.export_onnx, "write the trained model as ONNX");
+  t->add_option("--save-plan", train.save_plan, "write the training plan with its trained state");
+  t->add_flag("--force", train.force, "overwrite existing output files");
+  t->add_option("--threads", train.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  t->add_flag("--quiet", train.quiet, "no progress or per-epoch lines");
+  t->add_option("--device", device, "cpu (cuda arrives with the CUDA runtime)")->capture_default_str();
+  t->add_option("--precision", precision, "fp32 (fp16 and bf16 arrive with mixed precision)")
+      ->capture_default_str();
+  t->add_option("--lr-schedule", train.schedule.kind, "constant | cosine | step | linear")
+      ->capture_default_str();
+  t->add_option("--warmup-steps", train.schedule.warmup_steps, "linear warm-up steps");
+  t->add_option("--lr-step-size", train.schedule.step_size, "step schedule: steps per decay");
+  t->add_option("--lr-gamma", train.schedule.gamma, "step schedule: decay factor");
+  t->add_option("--min-lr", train.schedule.min_lr, "cosine / linear: final learning rate");
+  AddTrainingOptions(t, train.options);
+
   auto* d = app.add_subcommand("devices", "List the compute devices ampc can use");
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
@@ -90,6 +149,16 @@ int main(int argc, char** argv) {
   if (i->parsed()) return Report(ampc::cli::RunInspect(inspect));
   if (e->parsed()) return Report(ampc::cli::RunEval(eval));
   if (b->parsed()) return Report(ampc::cli::RunBench(bench));
+  if (t->parsed()) {
+    train.shuffle = !no_shuffle;
+    train.lr_given = t->count("--lr") > 0;
+    train.schedule.base = train.options.optimizer.lr;
+    if (t->count("--batch-size") == 0 && train.model.size() > 5 &&
+        train.model.substr(train.model.size() - 5) == ".ampc") {
+      train.batch_size = 0;  // the plan's
+    }
+    return Report(ampc::cli::RunTrain(train, device, precision));
+  }
   if (d->parsed()) return Report(ampc::cli::RunDevices());
   return 2;
 }

@@ -1,0 +1,407 @@
+#include "frontend/training/training_graph.h"
+
+#include <regex>
+#include <set>
+#include <unordered_set>
+
+#include "frontend/training/autodiff.h"
+#include "ir/op_registry.h"
+
+namespace ampc {
+namespace {
+
+// Appends nodes with fresh names, infers them and tags them with a role annotation
+// (loss, optimizer, clip, state) that inspection shows.
+struct Emitter {
+  Graph& g;
+  std::string role;
+
+  StatusOr<std::vector<Value*>> Multi(const std::string& op, const std::string& domain,
+                                      const std::string& stem, std::vector<Value*> inputs,
+                                      int num_outputs, AttributeMap attrs = {}) {
+    const std::string name = g.UniqueName(stem);
+    std::vector<std::string> outs;
+    for (int i = 0; i < num_outputs; ++i) {
+      outs.push_back(g.UniqueName(num_outputs == 1 ? name : name + "_" + std::to_string(i)));
+    }
+    ASSIGN_OR_RETURN(Node * n, g.AddNode(op, domain, name, inputs, outs, std::move(attrs)));
+    n->annotations()["role"] = role;
+    RETURN_IF_ERROR(InferNode(*n));
+    return n->outputs();
+  }
+  StatusOr<Value*> One(const std::string& op, const std::string& stem, std::vector<Value*> inputs,
+                       AttributeMap attrs = {}, const std::string& domain = "") {
+    ASSIGN_OR_RETURN(auto outs, Multi(op, domain, stem, std::move(inputs), 1, std::move(attrs)));
+    return outs[0];
+  }
+  StatusOr<Value*> Init(const std::string& stem, Tensor t) {
+    return g.AddInitializer(g.UniqueName(stem), std::move(t));
+  }
+};
+
+Value* FindOutput(const Graph& g, const std::string& name) {
+  for (Value* v : g.outputs()) {
+    if (v->name() == name) return v;
+  }
+  return nullptr;
+}
+
+std::string OutputNames(const Graph& g) {
+  std::string s;
+  for (const Value* v : g.outputs()) s += (s.empty() ? "" : ", ") + v->name();
+  return s;
+}
+
+// The value the loss is attached to (the model's logits / predictions).
+StatusOr<Value*> LossTarget(const Graph& g, const LossOptions& o) {
+  if (g.outputs().empty()) return InvalidArgument("the model has no outputs to attach a loss to");
+  Value* y = o.output.empty() ? g.outputs()[0] : FindOutput(g, o.output);
+  if (!y) {
+    return NotFound("--loss-on '" + o.output + "' is not a model output (outputs: " +
+                    OutputNames(g) + ")");
+  }
+  if (!IsFloat(y->dtype()) || !y->type().has_rank) {
+    return InvalidArgument("model output '" + y->name() + "' is " + y->type().ToString() +
+                           "; a loss needs a floating tensor of known rank");
+  }
+  return y;
+}
+
+// Makes a scalar of a one-element loss ([1] from some exporters).
+StatusOr<Value*> ScalarLoss(Emitter& e, Value* loss) {
+  const TensorType& t = loss->type();
+  if (!IsFloat(t.dtype)) return InvalidArgument("the loss '" + loss->name() + "' is not floating");
+  if (t.has_rank && t.rank() == 0) return loss;
+  auto n = t.NumElements();
+  if (!n || *n != 1) {
+    return InvalidArgument("the loss '" + loss->name() + "' must be a scalar, got " + t.ToString());
+  }
+  ASSIGN_OR_RETURN(Value * shape, e.Init("loss_scalar_shape", Tensor::FromInt64s({}, {0})));
+  return e.One("Reshape", "loss_scalar", {loss, shape});
+}
+
+// Adds (or finds) the labels input and the loss nodes. Returns the scalar loss.
+StatusOr<Value*> AttachLoss(Graph& g, const LossOptions& o, TrainingGraphInfo* info) {
+  Emitter e{g, "loss"};
+  if (o.kind == "none" || !o.loss_output.empty()) {
+    if (o.loss_output.empty()) {
+      return InvalidArgument("--loss none needs --loss-output NAME (the model's scalar loss output)");
+    }
+    Value* loss = FindOutput(g, o.loss_output);
+    if (!loss) {
+      return NotFound("--loss-output '" + o.loss_output + "' is not a model output (outputs: " +
+                      OutputNames(g) + ")");
+    }
+    return ScalarLoss(e, loss);
+  }
+  ASSIGN_OR_RETURN(Value * y, LossTarget(g, o));
+  info->logits = y->name();
+  const int64_t rank = y->type().rank();
+  const bool classes = o.kind == "cross_entropy" || o.kind == "nll";
+  if (classes && rank < 2) {
+    return InvalidArgument("--loss " + o.kind + " needs scores shaped [N, C, ...]; output '" +
+                           y->name() + "' is " + y->type().ToString());
+  }
+  int64_t axis = o.class_axis;
+  if (classes) {
+    if (axis == 0) axis = rank == 3 ? 2 : 1;
+    if (axis < 0) axis += rank;
+    if (axis != 1 && axis != rank - 1) {
+      return InvalidArgument("--class-axis must be 1 or the last axis of " + y->type().ToString());
+    }
+  }
+  if (classes) info->class_axis = axis;
+  // The labels' type: the scores' shape without the class axis (class indices), or the
+  // predictions' type (mse).
+  TensorType want = y->type();
+  if (classes) {
+    want.dtype = DType::kInt64;
+    want.dims.erase(want.dims.begin() + axis);
+  }
+  Value* labels = g.FindValue(o.labels);
+  if (labels) {
+    if (labels->kind() != ValueKind::kInput) {
+      return InvalidArgument("--labels '" + o.labels + "' names a value that is not a graph input");
+    }
+    if (classes && labels->dtype() != DType::kInt64 && labels->dtype() != DType::kInt32) {
+      return InvalidArgument("labels input '" + o.labels + "' is " + labels->type().ToString() +
+                             "; class-index losses need i64 or i32 labels");
+    }
+  } else {
+    ASSIGN_OR_RETURN(labels, g.AddInput(o.labels, want));
+  }
+  info->labels = labels->name();
+  if (o.kind == "mse") {
+    ASSIGN_OR_RETURN(Value * d, e.One("Sub", "mse_diff", {y, labels}));
+    ASSIGN_OR_RETURN(Value * sq, e.One("Mul", "mse_square", {d, d}));
+    return e.One("ReduceMean", "mse_loss", {sq}, {{"keepdims", Attribute(int64_t{0})}});
+  }
+  Value* scores = y;
+  Value* targets = labels;
+  if (axis != 1) {  // [..., C] scores with class axis last: flatten to [M, C] like x.view(-1, C)
+    const Dim& c = y->type().dims[axis];
+    if (!c.is_static()) return InvalidArgument("the class axis of '" + y->name() + "' is not static");
+    ASSIGN_OR_RETURN(Value * s2, e.Init("loss_scores_shape", Tensor::FromInt64s({-1, c.value()}, {2})));
+    ASSIGN_OR_RETURN(Value * s1, e.Init("loss_labels_shape", Tensor::FromInt64s({-1}, {1})));
+    ASSIGN_OR_RETURN(scores, e.One("Reshape", "loss_scores", {y, s2}));
+    ASSIGN_OR_RETURN(targets, e.One("Reshape", "loss_labels", {labels, s1}));
+  }
+  AttributeMap attrs{{"reduction", Attribute(std::string("mean"))},
+                     {"ignore_index", Attribute(o.ignore_index)}};
+  if (o.kind == "cross_entropy") {
+    return e.One("SoftmaxCrossEntropyLoss", "cross_entropy_loss", {scores, targets}, attrs);
+  }
+  if (o.kind == "nll") return e.One("NegativeLogLikelihoodLoss", "nll_loss", {scores, targets}, attrs);
+  return InvalidArgument("unknown loss '" + o.kind + "'");
+}
+
+// torch exports BatchNorm of a model in train() mode as training_mode=1 and in eval() mode as
+// training_mode=0; either way training uses batch statistics and updates the running ones with
+// PyTorch's rule (com.ampc::BatchNormalization: unbiased running variance).
+Status BatchNormToTraining(Graph& g, TrainingGraphInfo* info) {
+  std::vector<Node*> bns;
+  for (Node* n : g.nodes()) {
+    if (n->op_type() == "BatchNormalization" && n->domain().empty()) bns.push_back(n);
+  }
+  for (Node* old : bns) {
+    Value* mean = old->input(3);
+    Value* var = old->input(4);
+    if (!mean || !var || mean->kind() != ValueKind::kInitializer ||
+        var->kind() != ValueKind::kInitializer) {
+      return Unimplemented(old->Describe() + ": running statistics that are not initializers");
+    }
+    AttributeMap attrs = old->attrs();
+    attrs["training_mode"] = Attribute(int64_t{1});
+    std::vector<std::string> outs;
+    for (int i = 0; i < 3; ++i) {
+      const Value* o = old->output(i);
+      outs.push_back(g.UniqueName((o ? o->name() : old->name() + "_running") + "_train"));
+    }
+    ASSIGN_OR_RETURN(Node * n, g.AddNode("BatchNormalization", kAmpcDomain, old->name() + "_train",
+                                         old->inputs(), outs, std::move(attrs)));
+    n->annotations() = old->annotations();
+    RETURN_IF_ERROR(InferNode(*n));
+    for (int i = 0; i < old->num_outputs(); ++i) {
+      if (old->output(i)) g.ReplaceAllUsesWith(old->output(i), n->output(i));
+    }
+    const std::string name = old->name();
+    g.RemoveNode(old);
+    n->set_name(name);
+    g.AddStateUpdate(mean, n->output(1));
+    g.AddStateUpdate(var, n->output(2));
+    info->running_stats.push_back(mean->name());
+    info->running_stats.push_back(var->name());
+  }
+  return g.TopologicalSort();
+}
+
+// Whether initializer v is a constant torch's exporter made (named onnx::*) rather than a
+// parameter. Folded weight transposes (onnx::MatMul_N feeding a MatMul) are parameters.
+bool IsExporterConstant(const Value* v) {
+  if (v->name().rfind("onnx::", 0) != 0) return false;
+  if (v->type().rank() < 2) return true;
+  for (const Use& u : v->uses()) {
+    const std::string& op = u.user->op_type();
+    if (op == "MatMul" || op == "Gemm" || op == "Conv" || op == "ConvTranspose" ||
+        (op == "Gather" && u.operand == 0)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+double WeightDecay(const OptimizerOptions& o) {
+  if (o.weight_decay >= 0) return o.weight_decay;
+  return o.kind == "adamw" ? 0.01 : 0.0;
+}
+
+// Scales every gradient by min(1, max_norm / (norm + 1e-6)), norm = the L2 norm of all of them.
+StatusOr<Value*> ClipByGlobalNorm(Graph& g, double max_norm, std::vector<Value*>& grads) {
+  Emitter e{g, "clip"};
+  std::vector<Value*> squares;
+  for (Value* gr : grads) {
+    ASSIGN_OR_RETURN(Value * s, e.One("ReduceSumSquare", "grad_sq", {gr},
+                                      {{"keepdims", Attribute(int64_t{0})}}));
+    if (s->dtype() != DType::kFloat32) {
+      ASSIGN_OR_RETURN(s, e.One("Cast", "grad_sq_f32", {s}, {{"to", Attribute(int64_t{1})}}));
+    }
+    squares.push_back(s);
+  }
+  Value* total = squares[0];
+  if (squares.size() > 1) {
+    ASSIGN_OR_RETURN(total, e.One("Sum", "grad_sq_total", squares));
+  }
+  ASSIGN_OR_RETURN(Value * norm, e.One("Sqrt", "grad_norm", {total}));
+  ASSIGN_OR_RETURN(Value * eps, e.Init("clip_eps", Tensor::Scalar(DType::kFloat32, 1e-6)));
+  ASSIGN_OR_RETURN(Value * maxv, e.Init("clip_max_norm", Tensor::Scalar(DType::kFloat32, max_norm)));
+  ASSIGN_OR_RETURN(Value * one, e.Init("clip_one", Tensor::Scalar(DType::kFloat32, 1.0)));
+  ASSIGN_OR_RETURN(Value * denom, e.One("Add", "clip_denom", {norm, eps}));
+  ASSIGN_OR_RETURN(Value * coef, e.One("Div", "clip_coef", {maxv, denom}));
+  ASSIGN_OR_RETURN(Value * clamped, e.One("Min", "clip_coef_clamped", {coef, one}));
+  for (Value*& gr : grads) {
+    Value* c = clamped;
+    if (gr->dtype() != DType::kFloat32) {
+      ASSIGN_OR_RETURN(c, e.One("Cast", "clip_coef_cast", {clamped},
+                                {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(gr->dtype())))}}));
+    }
+    ASSIGN_OR_RETURN(gr, e.One("Mul", "grad_clipped", {gr, c}));
+  }
+  return norm;
+}
+
+Status AppendOptimizer(Graph& g, const OptimizerOptions& o, Value* lr, Value* step,
+                       const std::vector<Value*>& params, const std::vector<Value*>& grads) {
+  Emitter e{g, "optimizer"};
+  const double wd = WeightDecay(o);
+  for (size_t i = 0; i < params.size(); ++i) {
+    Value* w = params[i];
+    Value* gr = grads[i];
+    const std::vector<int64_t> dims = w->initializer()->dims();
+    auto zeros = [&](const std::string& kind) {
+      return e.Init("ampc." + kind + "." + w->name(), Tensor::Zeros(w->dtype(), dims));
+    };
+    if (o.kind == "sgd") {
+      AttributeMap attrs{{"momentum", Attribute(static_cast<float>(o.momentum))},
+                         {"dampening", Attribute(static_cast<float>(o.dampening))},
+                         {"nesterov", Attribute(int64_t{o.nesterov ? 1 : 0})},
+                         {"weight_decay", Attribute(static_cast<float>(wd))}};
+      std::vector<Value*> in{lr, step, w, gr};
+      Value* m = nullptr;
+      if (o.momentum != 0) {
+        ASSIGN_OR_RETURN(m, zeros("momentum"));
+        in.push_back(m);
+      }
+      ASSIGN_OR_RETURN(auto outs, e.Multi("SGD", kAmpcDomain, "sgd_" + w->name(), in, m ? 2 : 1,
+                                          std::move(attrs)));
+      g.AddStateUpdate(w, outs[0]);
+      if (m) g.AddStateUpdate(m, outs[1]);
+    } else {
+      ASSIGN_OR_RETURN(Value * m, zeros("exp_avg"));
+      ASSIGN_OR_RETURN(Value * v, zeros("exp_avg_sq"));
+      AttributeMap attrs{{"beta1", Attribute(static_cast<float>(o.beta1))},
+                         {"beta2", Attribute(static_cast<float>(o.beta2))},
+                         {"epsilon", Attribute(static_cast<float>(o.eps))},
+                         {"weight_decay", Attribute(static_cast<float>(wd))},
+                         {"decoupled", Attribute(int64_t{o.kind == "adamw" ? 1 : 0})}};
+      ASSIGN_OR_RETURN(auto outs, e.Multi("Adam", kAmpcDomain, o.kind + "_" + w->name(),
+                                          {lr, step, w, gr, m, v}, 3, std::move(attrs)));
+      g.AddStateUpdate(w, outs[0]);
+      g.AddStateUpdate(m, outs[1]);
+      g.AddStateUpdate(v, outs[2]);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateTrainOptions(const TrainOptions& opts) {
+  const LossOptions& l = opts.loss;
+  static const std::set<std::string> kLosses{"cross_entropy", "nll", "mse", "none"};
+  if (!kLosses.count(l.kind)) {
+    return InvalidArgument("--loss '" + l.kind + "' is not one of cross_entropy, nll, mse, none");
+  }
+  const OptimizerOptions& o = opts.optimizer;
+  if (o.kind != "sgd" && o.kind != "adam" && o.kind != "adamw") {
+    return InvalidArgument("--optimizer '" + o.kind + "' is not one of sgd, adam, adamw");
+  }
+  auto bad = [](const std::string& flag, double v) {
+    return InvalidArgument(flag + " " + std::to_string(v) + " is out of range");
+  };
+  if (!(o.lr >= 0)) return bad("--lr", o.lr);
+  if (!(o.momentum >= 0)) return bad("--momentum", o.momentum);
+  if (!(o.dampening >= 0 && o.dampening <= 1)) return bad("--dampening", o.dampening);
+  if (o.nesterov && (o.kind != "sgd" || o.momentum <= 0 || o.dampening != 0)) {
+    return InvalidArgument("--nesterov needs --optimizer sgd with --momentum > 0 and no dampening");
+  }
+  if (!(o.beta1 >= 0 && o.beta1 < 1)) return bad("--beta1", o.beta1);
+  if (!(o.beta2 >= 0 && o.beta2 < 1)) return bad("--beta2", o.beta2);
+  if (!(o.eps >= 0)) return bad("--eps", o.eps);
+  if (!(o.clip_grad_norm >= 0)) return bad("--clip-grad-norm", o.clip_grad_norm);
+  try {
+    std::regex re(opts.freeze);
+  } catch (const std::regex_error& err) {
+    return InvalidArgument("--freeze '" + opts.freeze + "' is not a valid regular expression");
+  }
+  return Status::Ok();
+}
+
+StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opts) {
+  RETURN_IF_ERROR(ValidateTrainOptions(opts));
+  TrainingGraphInfo info;
+  for (const Value* v : g.inputs()) info.data_inputs.push_back(v->name());
+  std::vector<Value*> model_outputs = g.outputs();
+  RETURN_IF_ERROR(BatchNormToTraining(g, &info));
+  model_outputs = g.outputs();
+  ASSIGN_OR_RETURN(Value * loss, AttachLoss(g, opts.loss, &info));
+  info.loss = loss->name();
+  std::vector<Value*> outs{loss};
+  for (Value* v : model_outputs) {
+    if (v != loss) outs.push_back(v);
+  }
+  g.SetOutputs(outs);
+
+  const std::regex freeze(opts.freeze.empty() ? "$^" : opts.freeze);
+  std::unordered_set<std::string> stats(info.running_stats.begin(), info.running_stats.end());
+  std::vector<Value*> candidates;
+  for (Value* v : g.initializers()) {
+    if (!IsFloat(v->dtype()) || stats.count(v->name())) continue;
+    if (v->uses().empty()) continue;
+    if ((!opts.freeze.empty() && std::regex_search(v->name(), freeze)) || IsExporterConstant(v)) {
+      info.frozen.push_back(v->name());
+      continue;
+    }
+    candidates.push_back(v);
+  }
+  ASSIGN_OR_RETURN(BackwardResult bw, BuildBackward(g, loss, candidates));
+  std::vector<Value*> params, grads;
+  for (Value* v : candidates) {
+    auto it = bw.grads.find(v);
+    if (it == bw.grads.end()) {
+      info.frozen.push_back(v->name());
+      continue;
+    }
+    if (v->dtype() != DType::kFloat32 && v->dtype() != DType::kFloat64) {
+      return Unimplemented("parameter '" + v->name() + "' is stored as " +
+                           std::string(DTypeName(v->dtype())) +
+                           "; fp32 training needs f32 or f64 parameters");
+    }
+    params.push_back(v);
+    grads.push_back(it->second);
+    info.params.push_back(v->name());
+  }
+  if (params.empty()) {
+    return InvalidArgument("nothing to train: no floating initializer reaches the loss" +
+                           std::string(opts.freeze.empty() ? "" : " (check --freeze)"));
+  }
+  if (opts.optimizer.clip_grad_norm > 0) {
+    ASSIGN_OR_RETURN(Value * norm, ClipByGlobalNorm(g, opts.optimizer.clip_grad_norm, grads));
+    Emitter e{g, "clip"};
+    ASSIGN_OR_RETURN(Value * named, e.One("Identity", kGradNormOutput, {norm}));
+    outs.push_back(named);
+    g.SetOutputs(outs);
+  }
+  ASSIGN_OR_RETURN(Value * lr, g.AddInput(kLrInput, TensorType(DType::kFloat32, {})));
+  ASSIGN_OR_RETURN(Value * step, g.AddInitializer(kStepState, Tensor::ScalarInt64(0)));
+  RETURN_IF_ERROR(AppendOptimizer(g, opts.optimizer, lr, step, params, grads));
+  Emitter e{g, "state"};
+  ASSIGN_OR_RETURN(Value * one, e.Init("ampc.step_one", Tensor::ScalarInt64(1)));
+  ASSIGN_OR_RETURN(Value * next, e.One("Add", "ampc.step_next", {step, one}));
+  g.AddStateUpdate(step, next);
+  return info;
+}
+
+StatusOr<std::string> AttachEvalLoss(Graph& g, const LossOptions& opts) {
+  TrainingGraphInfo info;
+  RETURN_IF_ERROR(ValidateTrainOptions(TrainOptions{opts, {}, ""}));
+  std::vector<Value*> model_outputs = g.outputs();
+  ASSIGN_OR_RETURN(Value * loss, AttachLoss(g, opts, &info));
+  std::vector<Value*> outs{loss};
+  for (Value* v : model_outputs) {
+    if (v != loss) outs.push_back(v);
+  }
+  g.SetOutputs(outs);
+  return loss->name();
+}
+
+}  // namespace ampc

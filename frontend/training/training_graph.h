@@ -1,0 +1,74 @@
+// Turning a forward model into one training step. BuildTrainingGraph attaches a loss, switches
+// BatchNormalization and Dropout to training behaviour, builds the backward pass, optionally
+// clips gradients by their global norm, and appends one optimizer node per parameter whose
+// results become state updates (graph.h StateUpdate). The result is an ordinary graph: one call
+// of its plan is one training step.
+//
+// Inputs of the training graph: the model's data inputs, the labels (unless the model computes
+// its own loss), and the learning rate `ampc.lr` (f32 scalar, so schedules need no recompile).
+// Outputs: the loss first, then the model's outputs, then `ampc.grad_norm` when clipping.
+// States: the parameters, the optimizer's moments (`ampc.<kind>.<param>`), BatchNorm running
+// statistics, and the applied-step counter `ampc.step` (i64).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/status.h"
+
+namespace ampc {
+
+inline constexpr const char* kLrInput = "ampc.lr";
+inline constexpr const char* kStepState = "ampc.step";
+inline constexpr const char* kGradNormOutput = "ampc.grad_norm";
+
+struct LossOptions {
+  std::string kind = "cross_entropy";  // cross_entropy | nll | mse | none
+  std::string labels = "labels";       // graph input (added if absent) holding the targets
+  std::string loss_output;             // the model already outputs its scalar loss (kind none)
+  std::string output;                  // the model output the loss applies to; "" = the first
+  int64_t class_axis = 0;              // 0 = automatic: axis 1, except the last axis for rank 3
+  int64_t ignore_index = -100;         // cross_entropy and nll, as PyTorch
+};
+
+struct OptimizerOptions {
+  std::string kind = "sgd";  // sgd | adam | adamw
+  double lr = 0.01;          // the default value of ampc.lr (schedules override per step)
+  double momentum = 0.0, dampening = 0.0;
+  bool nesterov = false;
+  double weight_decay = -1;  // < 0: the optimizer's PyTorch default (0, adamw 0.01)
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double clip_grad_norm = 0.0;  // > 0: clip by global L2 norm, as torch.nn.utils.clip_grad_norm_
+};
+
+struct TrainOptions {
+  LossOptions loss;
+  OptimizerOptions optimizer;
+  std::string freeze;  // ECMAScript regex; matching initializers are not trained
+};
+
+struct TrainingGraphInfo {
+  std::vector<std::string> data_inputs;  // model inputs the data set feeds
+  std::string labels;                    // "" when the model computes its own loss
+  std::string loss;                      // name of the scalar loss output
+  std::string logits;                    // the model output the loss was attached to, if any
+  int64_t class_axis = -1;               // of logits, for cross_entropy / nll
+  std::vector<std::string> params;       // trained initializers, in graph order
+  std::vector<std::string> frozen;       // float initializers left alone (--freeze, constants)
+  std::vector<std::string> running_stats;  // BatchNorm running mean/var states
+};
+
+// Validates the options (unknown loss or optimizer kinds, negative rates, a bad regex ...).
+Status ValidateTrainOptions(const TrainOptions& opts);
+
+// Rewrites the forward model `g` in place into a training step. Errors name what is wrong (an
+// unknown output, a loss output that is not a scalar, an op without a gradient rule ...).
+StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opts);
+
+// Rewrites the forward model `g` for evaluation next to a training graph: appends the loss (when
+// the labels input can be formed) so validation reports it. BatchNorm stays in inference mode.
+// Returns the loss output name, or "" if the model computes no loss that way.
+StatusOr<std::string> AttachEvalLoss(Graph& g, const LossOptions& opts);
+
+}  // namespace ampc

@@ -1,0 +1,602 @@
+#include "runtime/train.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "codegen/lower.h"
+#include "frontend/onnx.h"
+#include "passes/dead_code.h"
+#include "passes/pass.h"
+#include "passes/specialize.h"
+#include "runtime/cpu/convert.h"
+#include "runtime/data/datasets.h"
+
+namespace ampc {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Converts a data array to the element type the model reads: any float type to any float type,
+// any integer type to any integer type (numpy writes float64 and int64 by default).
+StatusOr<Tensor> ToDType(const Tensor& t, DType want, const std::string& what) {
+  if (t.dtype() == want) return t;
+  const bool both_float = IsFloat(t.dtype()) && IsFloat(want);
+  const bool both_int = IsInteger(t.dtype()) && IsInteger(want);
+  if (!both_float && !both_int) {
+    return InvalidArgument(what + " holds " + std::string(DTypeName(t.dtype())) + " but the model reads " +
+                           std::string(DTypeName(want)));
+  }
+  Tensor out = Tensor::Zeros(want, t.dims());
+  const int64_t n = t.NumElements();
+  auto* dst = const_cast<uint8_t*>(out.bytes().data());
+  if (both_float) {
+    for (int64_t i = 0; i < n; ++i) cpu::Store<double>(dst, want, i, cpu::Load<double>(t.bytes().data(), t.dtype(), i));
+  } else {
+    auto v = t.AsInt64s();
+    for (int64_t i = 0; i < n; ++i) cpu::Store<double>(dst, want, i, static_cast<double>((*v)[i]));
+  }
+  return out;
+}
+
+// Checks a per-sample shape against the model input's type (which has the batch dim first).
+Status CheckSampleDims(const std::vector<int64_t>& dims, const TensorType& want,
+                       const std::string& what) {
+  if (!want.has_rank) return Status::Ok();
+  bool ok = static_cast<int64_t>(dims.size()) == want.rank() && !dims.empty();
+  for (size_t i = 1; ok && i < dims.size(); ++i) {
+    ok = !want.dims[i].is_static() || want.dims[i].value() == dims[i];
+  }
+  if (!ok) {
+    return InvalidArgument(what + " has shape " + cpu::DimsToString(dims) + " but the model input is " +
+                           want.ToString());
+  }
+  return Status::Ok();
+}
+
+const Value* InputNamed(const Graph& g, const std::string& name) {
+  for (const Value* v : g.inputs()) {
+    if (v->name() == name) return v;
+  }
+  return nullptr;
+}
+
+Status AddArray(Dataset& d, const std::string& name, Tensor t, const TensorType& want,
+                const std::string& what) {
+  ASSIGN_OR_RETURN(t, ToDType(t, want.dtype, what));
+  RETURN_IF_ERROR(CheckSampleDims(t.dims(), want, what));
+  const int64_t n = t.dims()[0];
+  if (!d.arrays.empty() && n != d.size) {
+    return InvalidArgument(what + " has " + std::to_string(n) + " samples, the other arrays " +
+                           std::to_string(d.size));
+  }
+  d.size = n;
+  d.arrays[name] = std::move(t);
+  return Status::Ok();
+}
+
+// Binds the batch size into every data input and lowers the graph.
+StatusOr<plan::Plan> LowerForBatch(Graph& g, int64_t batch,
+                                   const std::map<std::string, std::vector<int64_t>>& sample_dims,
+                                   const std::string& source) {
+  std::map<std::string, InputBinding> bindings;
+  for (const Value* v : g.inputs()) {
+    auto it = sample_dims.find(v->name());
+    if (it != sample_dims.end()) {
+      std::vector<int64_t> dims = it->second;
+      dims[0] = batch;
+      bindings[v->name()] = InputBinding{dims, std::nullopt};
+    } else if (v->type().has_rank && v->type().rank() == 0) {
+      bindings[v->name()] = InputBinding{{}, std::nullopt};
+    } else {
+      return InvalidArgument("model input '" + v->name() + "' is fed by neither the data set nor ampc");
+    }
+  }
+  RETURN_IF_ERROR(SpecializeInputs(g, bindings));
+  PassPipeline pipeline;
+  pipeline.AddPass<DeadCodeElimination>();
+  RETURN_IF_ERROR(pipeline.Run(g).status());
+  LowerOptions lo;
+  lo.source = source;
+  lo.precision = "fp32";
+  return LowerToPlan(g, lo);
+}
+
+std::vector<std::string> InputNames(const plan::Plan& p) {
+  std::vector<std::string> v;
+  for (const auto& io : p.inputs()) v.push_back(io.name());
+  return v;
+}
+
+int OutputIndex(const plan::Plan& p, const std::string& name) {
+  for (int i = 0; i < p.outputs_size(); ++i) {
+    if (p.outputs(i).name() == name) return i;
+  }
+  return -1;
+}
+
+// Sum of per-sample correct predictions (argmax over the class axis equals the label).
+int64_t CountCorrect(const Tensor& logits, const Tensor& labels, int64_t axis, int64_t ignore,
+                     int64_t* counted) {
+  const auto& d = logits.dims();
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i) outer *= d[i];
+  for (size_t i = axis + 1; i < d.size(); ++i) inner *= d[i];
+  const int64_t c = d[axis];
+  auto lab = labels.AsInt64s();
+  int64_t correct = 0;
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t in = 0; in < inner; ++in) {
+      const int64_t label = (*lab)[o * inner + in];
+      if (label == ignore) continue;
+      int64_t best = 0;
+      double best_v = -INFINITY;
+      for (int64_t k = 0; k < c; ++k) {
+        const double v = cpu::Load<double>(logits.bytes().data(), logits.dtype(), (o * c + k) * inner + in);
+        if (v > best_v) {
+          best_v = v;
+          best = k;
+        }
+      }
+      correct += best == label;
+      ++*counted;
+    }
+  }
+  return correct;
+}
+
+std::string Bar(double frac, int width) {
+  const int fill = static_cast<int>(frac * width);
+  std::string s(width, ' ');
+  for (int i = 0; i < fill && i < width; ++i) s[i] = '=';
+  if (fill < width) s[fill] = '>';
+  return s;
+}
+
+bool SamePath(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return std::filesystem::exists(b, ec) && std::filesystem::equivalent(a, b, ec);
+}
+
+Status CheckWritable(const std::string& path, const std::string& flag, const std::string& model,
+                     bool force) {
+  if (path.empty()) return Status::Ok();
+  if (SamePath(model, path)) return InvalidArgument(flag + " " + path + " would overwrite the model");
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !force) {
+    return InvalidArgument(flag + " " + path + " exists; pass --force to overwrite it");
+  }
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+    return NotFound(flag + " " + path + ": folder " + parent.string() + " does not exist");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<Dataset> DatasetFromNpz(const std::string& path, const Graph& g,
+                                 const std::vector<std::string>& needed) {
+  ASSIGN_OR_RETURN(auto arrays, ReadNpz(path));
+  Dataset d;
+  std::string keys;
+  for (const auto& [k, v] : arrays) keys += (keys.empty() ? "" : ", ") + k;
+  for (const std::string& name : needed) {
+    const Value* v = InputNamed(g, name);
+    if (!v) return Internal("training graph has no input '" + name + "'");
+    auto it = arrays.find(name);
+    if (it == arrays.end()) {
+      return NotFound(path + ": no array named '" + name + "' for the model input " +
+                      v->type().ToString() + " (arrays: " + keys + ")");
+    }
+    if (it->second.dims().empty()) return InvalidArgument(path + ": array '" + name + "' is a scalar");
+    RETURN_IF_ERROR(AddArray(d, name, it->second, v->type(), path + ": array '" + name + "'"));
+  }
+  if (d.size == 0) return InvalidArgument(path + ": the data set has no samples");
+  return d;
+}
+
+StatusOr<Dataset> DatasetFromFashionMnist(const std::string& dir, const std::string& split,
+                                          const Graph& g, const std::string& image_input,
+                                          const std::string& labels) {
+  const Value* img = InputNamed(g, image_input);
+  if (!img) return Internal("training graph has no input '" + image_input + "'");
+  const TensorType& t = img->type();
+  if (!t.has_rank || !IsFloat(t.dtype)) {
+    return InvalidArgument("fashion-mnist feeds float images but model input '" + image_input +
+                           "' is " + t.ToString());
+  }
+  ASSIGN_OR_RETURN(LabeledImages li, ReadFashionMnist(dir, split));
+  const int64_t n = li.images.dims()[0];
+  std::vector<int64_t> dims;
+  if (t.rank() == 2) {
+    dims = {n, 784};
+  } else if (t.rank() == 3) {
+    dims = {n, 28, 28};
+  } else if (t.rank() == 4) {
+    dims = {n, 1, 28, 28};
+  } else {
+    return InvalidArgument("fashion-mnist images are 28x28 but model input '" + image_input + "' is " +
+                           t.ToString() + " (expected [N,784], [N,28,28] or [N,1,28,28])");
+  }
+  Tensor images(DType::kFloat32, dims, li.images.bytes());
+  Dataset d;
+  RETURN_IF_ERROR(AddArray(d, image_input, std::move(images), t, "fashion-mnist " + split + " images"));
+  if (!labels.empty()) {
+    const Value* lv = InputNamed(g, labels);
+    if (!lv) return Internal("training graph has no labels input '" + labels + "'");
+    RETURN_IF_ERROR(AddArray(d, labels, li.labels, lv->type(), "fashion-mnist " + split + " labels"));
+  }
+  return d;
+}
+
+StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d, const std::vector<int64_t>& order,
+                                                    int64_t first, int64_t count) {
+  if (first < 0 || count <= 0 || first + count > d.size) {
+    return InvalidArgument("batch [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                           ") is outside the data set of " + std::to_string(d.size));
+  }
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : d.arrays) {
+    const int64_t row = t.NumElements() / d.size * DTypeSize(t.dtype());
+    std::vector<int64_t> dims = t.dims();
+    dims[0] = count;
+    std::vector<uint8_t> bytes(row * count);
+    const uint8_t* src = t.bytes().data();
+    if (order.empty()) {
+      std::memcpy(bytes.data(), src + first * row, row * count);
+    } else {
+      for (int64_t i = 0; i < count; ++i) {
+        std::memcpy(bytes.data() + i * row, src + order[first + i] * row, row);
+      }
+    }
+    out.emplace(name, Tensor(t.dtype(), std::move(dims), std::move(bytes)));
+  }
+  return out;
+}
+
+std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed) {
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  std::mt19937_64 rng(seed);  // the engine's output sequence is fixed by the standard
+  for (int64_t i = n - 1; i > 0; --i) {
+    const int64_t j = static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1));
+    std::swap(order[i], order[j]);
+  }
+  return order;
+}
+
+Status LrSchedule::Validate() const {
+  if (kind != "constant" && kind != "cosine" && kind != "step" && kind != "linear") {
+    return InvalidArgument("--lr-schedule '" + kind + "' is not one of constant, cosine, step, linear");
+  }
+  if (!(base >= 0) || !std::isfinite(base)) return InvalidArgument("--lr must be a finite rate >= 0");
+  if (warmup_steps < 0) return InvalidArgument("--warmup-steps must be >= 0");
+  if (kind == "step" && step_size <= 0) return InvalidArgument("--lr-step-size must be > 0");
+  if (!(min_lr >= 0) || min_lr > base) return InvalidArgument("--min-lr must be in [0, --lr]");
+  return Status::Ok();
+}
+
+double LrSchedule::At(int64_t step) const {
+  if (warmup_steps > 0 && step < warmup_steps) {
+    return base * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
+  }
+  const int64_t t = step - warmup_steps;
+  const int64_t span = std::max<int64_t>(1, total_steps - warmup_steps);
+  const double frac = std::min(1.0, static_cast<double>(t) / static_cast<double>(span));
+  if (kind == "cosine") return min_lr + (base - min_lr) * 0.5 * (1.0 + std::cos(M_PI * frac));
+  if (kind == "linear") return base + (min_lr - base) * frac;
+  if (kind == "step") return base * std::pow(gamma, static_cast<double>(t / step_size));
+  return base;
+}
+
+StatusOr<CompiledTraining> CompileTraining(
+    const std::function<StatusOr<std::unique_ptr<Graph>>()>& make_model, const TrainOptions& opts,
+    int64_t batch, const std::map<std::string, std::vector<int64_t>>& sample_dims,
+    const std::string& source) {
+  CompiledTraining c;
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, make_model());
+  ASSIGN_OR_RETURN(c.info, BuildTrainingGraph(*g, opts));
+  ASSIGN_OR_RETURN(c.train, LowerForBatch(*g, batch, sample_dims, source));
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> e, make_model());
+  ASSIGN_OR_RETURN(c.eval, CompileEval(std::move(e), opts.loss, batch, sample_dims, source));
+  c.train_inputs = InputNames(c.train);
+  c.eval_inputs = InputNames(c.eval);
+  plan::Training* t = c.train.mutable_training();
+  for (const auto& n : c.info.data_inputs) t->add_data_inputs(n);
+  t->set_labels(c.info.labels);
+  t->set_loss(c.info.loss);
+  t->set_logits(c.info.logits);
+  t->set_class_axis(c.info.class_axis);
+  t->set_lr_input(kLrInput);
+  t->set_lr(opts.optimizer.lr);
+  for (const auto& n : c.info.params) t->add_params(n);
+  for (const auto& n : c.info.running_stats) t->add_running_stats(n);
+  *t->mutable_eval() = c.eval;
+  return c;
+}
+
+StatusOr<plan::Plan> CompileEval(std::unique_ptr<Graph> model, const LossOptions& loss, int64_t batch,
+                                 const std::map<std::string, std::vector<int64_t>>& sample_dims,
+                                 const std::string& source) {
+  RETURN_IF_ERROR(AttachEvalLoss(*model, loss).status());
+  return LowerForBatch(*model, batch, sample_dims, source);
+}
+
+Status CopyStates(const cpu::CpuExecutor& from, cpu::CpuExecutor& to) {
+  for (const std::string& name : from.StateNames()) {
+    if (!to.HasData(name)) continue;
+    ASSIGN_OR_RETURN(Tensor t, from.GetState(name));
+    RETURN_IF_ERROR(to.SetState(name, t));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Everything the loop needs, from an ONNX model or a saved training plan.
+struct Session {
+  plan::Plan train;
+  std::unique_ptr<cpu::CpuExecutor> step;
+  std::unique_ptr<cpu::CpuExecutor> eval;
+  std::unique_ptr<cpu::CpuExecutor> eval_tail;  // the last, partial validation batch
+  std::unique_ptr<Graph> train_graph;           // unbound, for data mapping (ONNX models)
+  std::function<StatusOr<std::unique_ptr<Graph>>()> make_model;  // empty for plans
+  int64_t batch = 0;
+  double compiled_lr = 0;
+};
+
+// A fresh training graph (unbound) to map data onto, or, for a plan, a graph whose inputs have
+// the plan's input types.
+StatusOr<std::unique_ptr<Graph>> InputGraphOfPlan(const plan::Plan& p) {
+  auto g = std::make_unique<Graph>();
+  for (const auto& io : p.inputs()) {
+    const plan::Buffer& b = p.buffers(io.buffer());
+    auto dt = DTypeFromName(b.dtype());
+    if (!dt) return InvalidArgument("plan input '" + io.name() + "' has an unknown dtype");
+    std::vector<Dim> dims(b.dims().begin(), b.dims().end());
+    RETURN_IF_ERROR(g->AddInput(io.name(), TensorType(*dt, dims)).status());
+  }
+  return g;
+}
+
+StatusOr<Dataset> LoadData(const std::string& spec, const std::string& split, const Graph& g,
+                           const plan::Training& t) {
+  std::vector<std::string> needed(t.data_inputs().begin(), t.data_inputs().end());
+  if (!t.labels().empty()) needed.push_back(t.labels());
+  if (spec == "fashion-mnist") {
+    if (t.data_inputs_size() != 1) {
+      return InvalidArgument("fashion-mnist feeds one image input; the model has " +
+                             std::to_string(t.data_inputs_size()));
+    }
+    return DatasetFromFashionMnist(kFashionMnistDir, split, g, t.data_inputs(0), t.labels());
+  }
+  if (spec.size() < 4 || spec.substr(spec.size() - 4) != ".npz") {
+    return InvalidArgument("--data " + spec + ": expected FILE.npz or fashion-mnist");
+  }
+  return DatasetFromNpz(spec, g, needed);
+}
+
+std::vector<Tensor> OrderInputs(const std::vector<std::string>& names,
+                                std::map<std::string, Tensor>& batch, double lr) {
+  std::vector<Tensor> in;
+  for (const std::string& n : names) {
+    auto it = batch.find(n);
+    in.push_back(it != batch.end() ? std::move(it->second) : Tensor::Scalar(DType::kFloat32, lr));
+  }
+  return in;
+}
+
+struct EvalResult {
+  double loss = 0;
+  std::optional<double> accuracy;
+};
+
+StatusOr<EvalResult> Evaluate(Session& s, const Dataset& val, const plan::Training& t,
+                              const TrainConfig& cfg) {
+  RETURN_IF_ERROR(CopyStates(*s.step, *s.eval));
+  const plan::Plan& ep = s.eval->plan();
+  const int loss_i = OutputIndex(ep, t.loss());
+  const int logits_i = t.logits().empty() ? -1 : OutputIndex(ep, t.logits());
+  const std::vector<std::string> names = InputNames(ep);
+  double loss_sum = 0;
+  int64_t samples = 0, correct = 0, counted = 0;
+  const int64_t full = val.size / s.batch;
+  const int64_t tail = val.size % s.batch;
+  if (tail && !s.eval_tail && s.make_model) {
+    std::map<std::string, std::vector<int64_t>> dims;
+    for (const auto& [n, a] : val.arrays) dims[n] = a.dims();
+    ASSIGN_OR_RETURN(auto g, s.make_model());
+    ASSIGN_OR_RETURN(plan::Plan p, CompileEval(std::move(g), cfg.options.loss, tail, dims, cfg.model));
+    ASSIGN_OR_RETURN(s.eval_tail, cpu::CpuExecutor::Create(std::move(p), cfg.threads));
+  }
+  if (s.eval_tail) RETURN_IF_ERROR(CopyStates(*s.step, *s.eval_tail));
+  for (int64_t b = 0; b <= full; ++b) {
+    const int64_t count = b < full ? s.batch : tail;
+    if (count == 0 || (b == full && !s.eval_tail)) break;
+    cpu::CpuExecutor& ex = b < full ? *s.eval : *s.eval_tail;
+    ASSIGN_OR_RETURN(auto batch, GatherBatch(val, {}, b * s.batch, count));
+    Tensor labels = t.labels().empty() ? Tensor() : batch.at(t.labels());
+    std::vector<Tensor> in = OrderInputs(names, batch, 0);
+    ASSIGN_OR_RETURN(std::vector<Tensor> out, ex.Run(in));
+    loss_sum += out[loss_i].AsDoubles()->at(0) * static_cast<double>(count);
+    samples += count;
+    if (logits_i >= 0 && t.class_axis() >= 0 && !t.labels().empty()) {
+      correct += CountCorrect(out[logits_i], labels, t.class_axis(), -100, &counted);
+    }
+  }
+  EvalResult r;
+  if (samples == 0) return InvalidArgument("the validation set is smaller than one batch");
+  r.loss = loss_sum / static_cast<double>(samples);
+  if (counted > 0) r.accuracy = static_cast<double>(correct) / static_cast<double>(counted);
+  return r;
+}
+
+Status ExportTrained(const TrainConfig& cfg, const cpu::CpuExecutor& ex) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(cfg.model));
+  for (Value* v : g->initializers()) {
+    if (!ex.HasData(v->name())) continue;
+    auto t = ex.GetState(v->name());
+    if (t.ok() && t->dtype() == v->dtype() && t->dims() == v->initializer()->dims()) {
+      v->set_initializer(std::move(*t));
+    }
+  }
+  return ExportOnnxFile(*g, cfg.export_onnx);
+}
+
+}  // namespace
+
+StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
+  if ((cfg.steps > 0) == (cfg.epochs > 0)) {
+    return InvalidArgument("give exactly one of --steps N and --epochs E (both > 0)");
+  }
+  RETURN_IF_ERROR(cfg.schedule.Validate());
+  RETURN_IF_ERROR(CheckWritable(cfg.metrics, "--metrics", cfg.model, cfg.force));
+  RETURN_IF_ERROR(CheckWritable(cfg.export_onnx, "--export", cfg.model, cfg.force));
+  RETURN_IF_ERROR(CheckWritable(cfg.save_plan, "--save-plan", cfg.model, cfg.force));
+  const bool is_plan = cfg.model.size() > 5 && cfg.model.substr(cfg.model.size() - 5) == ".ampc";
+  if (is_plan && !cfg.export_onnx.empty()) {
+    return InvalidArgument("--export needs the ONNX model; a plan does not carry its forward graph");
+  }
+  Session s;
+  std::unique_ptr<Graph> data_graph;
+  plan::Training meta;
+  if (is_plan) {
+    ASSIGN_OR_RETURN(s.train, LoadPlan(cfg.model));
+    if (!s.train.has_training()) {
+      return InvalidArgument(cfg.model + ": not a training plan (compile one with ampc train --save-plan)");
+    }
+    meta = s.train.training();
+    ASSIGN_OR_RETURN(data_graph, InputGraphOfPlan(s.train));
+  } else {
+    RETURN_IF_ERROR(ValidateTrainOptions(cfg.options));
+    const std::string path = cfg.model;
+    s.make_model = [path]() { return ImportOnnxFile(path); };
+    ASSIGN_OR_RETURN(data_graph, s.make_model());
+    ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildTrainingGraph(*data_graph, cfg.options));
+    for (const auto& n : info.data_inputs) meta.add_data_inputs(n);
+    meta.set_labels(info.labels);
+  }
+  ASSIGN_OR_RETURN(Dataset train, LoadData(cfg.data, "train", *data_graph, meta));
+  std::optional<Dataset> val;
+  if (cfg.data == "fashion-mnist") {
+    ASSIGN_OR_RETURN(val, LoadData(cfg.data, "test", *data_graph, meta));
+  } else if (!cfg.val_data.empty()) {
+    ASSIGN_OR_RETURN(val, LoadData(cfg.val_data, "test", *data_graph, meta));
+  }
+  if (is_plan) {
+    const plan::Buffer& b0 = s.train.buffers(s.train.inputs(0).buffer());
+    s.batch = b0.dims_size() ? b0.dims(0) : 0;
+    if (cfg.batch_size != 0 && cfg.batch_size != s.batch) {
+      return InvalidArgument("--batch-size " + std::to_string(cfg.batch_size) + ": the plan was compiled for " +
+                             std::to_string(s.batch));
+    }
+  } else {
+    s.batch = cfg.batch_size;
+    if (s.batch <= 0) return InvalidArgument("--batch-size must be > 0");
+    std::map<std::string, std::vector<int64_t>> dims;
+    for (const auto& [n, a] : train.arrays) dims[n] = a.dims();
+    ASSIGN_OR_RETURN(CompiledTraining c, CompileTraining(s.make_model, cfg.options, s.batch, dims, cfg.model));
+    s.train = std::move(c.train);
+    meta = s.train.training();
+  }
+  if (train.size < s.batch) {
+    return InvalidArgument("the training set has " + std::to_string(train.size) +
+                           " samples, fewer than one batch of " + std::to_string(s.batch));
+  }
+  plan::Plan eval_plan = s.train.training().eval();
+  ASSIGN_OR_RETURN(s.step, cpu::CpuExecutor::Create(s.train, cfg.threads));
+  ASSIGN_OR_RETURN(s.eval, cpu::CpuExecutor::Create(std::move(eval_plan), cfg.threads));
+
+  LrSchedule sched = cfg.schedule;
+  if (!cfg.lr_given) sched.base = meta.lr();
+  const int64_t per_epoch = train.size / s.batch;
+  const int64_t total = cfg.steps > 0 ? cfg.steps : per_epoch * cfg.epochs;
+  if (sched.total_steps <= 0) sched.total_steps = total;
+  RETURN_IF_ERROR(sched.Validate());
+
+  std::ofstream metrics;
+  if (!cfg.metrics.empty()) {
+    metrics.open(cfg.metrics, std::ios::trunc);
+    if (!metrics) return NotFound("--metrics " + cfg.metrics + ": cannot open for writing");
+  }
+  auto emit = [&](const nlohmann::json& j) {
+    if (metrics.is_open()) metrics << j.dump() << '\n' << std::flush;
+  };
+  const bool bar = cfg.progress && !cfg.quiet && isatty(2);
+  const std::vector<std::string> names = InputNames(s.step->plan());
+  const int loss_i = OutputIndex(s.step->plan(), meta.loss());
+  const int norm_i = OutputIndex(s.step->plan(), kGradNormOutput);
+  TrainSummary sum;
+  const auto start = Clock::now();
+  ASSIGN_OR_RETURN(Tensor step0, s.step->GetState(kStepState));
+  const int64_t first_step = step0.AsInt64s()->at(0);  // > 0 when resuming a saved plan
+  int64_t step = 0;
+  int64_t epoch = 0;
+  std::vector<int64_t> order;
+  while (step < total) {
+    const int64_t in_epoch = step % per_epoch;
+    if (in_epoch == 0) {
+      ++epoch;
+      order = cfg.shuffle ? ShuffledOrder(train.size, cfg.seed + static_cast<uint64_t>(epoch - 1))
+                          : std::vector<int64_t>();
+    }
+    const auto t0 = Clock::now();
+    const double lr = sched.At(first_step + step);
+    ASSIGN_OR_RETURN(auto batch, GatherBatch(train, order, in_epoch * s.batch, s.batch));
+    std::vector<Tensor> in = OrderInputs(names, batch, lr);
+    ASSIGN_OR_RETURN(std::vector<Tensor> out, s.step->Run(in));
+    const double dt = Seconds(t0, Clock::now());
+    const double loss = out[loss_i].AsDoubles()->at(0);
+    ++step;
+    sum.last_loss = loss;
+    nlohmann::json j{{"step", first_step + step}, {"epoch", epoch}, {"loss", loss}, {"lr", lr},
+                     {"samples_per_s", static_cast<double>(s.batch) / dt}};
+    if (norm_i >= 0) j["grad_norm"] = out[norm_i].AsDoubles()->at(0);
+    emit(j);
+    if (bar && (step % 10 == 0 || step == total)) {
+      const double el = Seconds(start, Clock::now());
+      std::fprintf(stderr, "\r[%s] %lld/%lld loss %.4f  %.0f samples/s ", Bar(double(step) / total, 30).c_str(),
+                   static_cast<long long>(step), static_cast<long long>(total), loss,
+                   static_cast<double>(step * s.batch) / el);
+      std::fflush(stderr);
+    }
+    const bool epoch_end = cfg.epochs > 0 ? (step % per_epoch == 0) : step == total;
+    if (epoch_end && val) {
+      ASSIGN_OR_RETURN(EvalResult r, Evaluate(s, *val, meta, cfg));
+      nlohmann::json e{{"epoch", epoch}, {"step", first_step + step}, {"val_loss", r.loss}};
+      if (r.accuracy) e["val_accuracy"] = *r.accuracy;
+      e["elapsed_s"] = Seconds(start, Clock::now());
+      emit(e);
+      sum.val_loss = r.loss;
+      sum.val_accuracy = r.accuracy;
+      if (!cfg.quiet) {
+        if (bar) std::fprintf(stderr, "\n");
+        std::printf("epoch %lld: val_loss %.4f%s\n", static_cast<long long>(epoch), r.loss,
+                    r.accuracy ? fmt::format(" val_accuracy {:.4f}", *r.accuracy).c_str() : "");
+        std::fflush(stdout);
+      }
+    }
+  }
+  if (bar) std::fprintf(stderr, "\n");
+  sum.steps = step;
+  sum.seconds = Seconds(start, Clock::now());
+  sum.samples_per_s = static_cast<double>(step * s.batch) / sum.seconds;
+  if (!cfg.export_onnx.empty()) RETURN_IF_ERROR(ExportTrained(cfg, *s.step));
+  if (!cfg.save_plan.empty()) RETURN_IF_ERROR(SavePlan(s.step->plan(), cfg.save_plan));
+  return sum;
+}
+
+}  // namespace ampc
