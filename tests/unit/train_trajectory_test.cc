@@ -1,0 +1,92 @@
+// `ampc train --no-shuffle` against PyTorch: tools/train_reference.py (run by the ctest fixture
+// generate_train_references into AMPC_GEN_DIR/train_refs) trains the same fixture models from the
+// same initial weights on the same batches with torch.optim 1.13 and records each step's loss and
+// the final parameters. ampc must reproduce every loss within 1e-4 relative and every trained
+// tensor within 1e-3 of its largest magnitude.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "frontend/onnx.h"
+#include "runtime/data/datasets.h"
+#include "test_util.h"
+
+namespace ampc {
+namespace {
+
+using testing::RunAmpc;
+using testing::TempDir;
+
+std::string RefDir(const std::string& c) { return std::string(AMPC_GEN_DIR) + "/train_refs/" + c; }
+
+std::string Flags(const nlohmann::json& c) {
+  std::string s;
+  for (const auto& [k, v] : c.items()) {
+    if (k == "model") continue;
+    if (v.is_boolean()) {
+      if (v.get<bool>()) s += " --" + k;
+    } else {
+      s += " --" + k + " " + v.dump();
+    }
+  }
+  return s;
+}
+
+class TrainTrajectoryTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TrainTrajectoryTest, MatchesPyTorch) {
+  const std::string dir = RefDir(GetParam());
+  std::ifstream in(dir + "/case.json");
+  ASSERT_TRUE(in) << dir << "/case.json missing: the generate_train_references fixture did not run";
+  const nlohmann::json c = nlohmann::json::parse(in);
+  TempDir tmp;
+  const std::string metrics = tmp / "m.jsonl", exported = tmp / "trained.onnx";
+  const auto r = RunAmpc("train " + testing::Fixture(c["model"].get<std::string>()) + " --data " +
+                         dir + "/data.npz --no-shuffle --quiet --metrics " + metrics +
+                         " --export " + exported + Flags(c));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto ref = ReadNpz(dir + "/ref.npz");
+  ASSERT_TRUE(ref.ok()) << ref.status().message();
+  auto ref_losses = ref->at("losses").AsDoubles();
+  std::vector<double> losses;
+  std::ifstream ml(metrics);
+  for (std::string line; std::getline(ml, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) losses.push_back(j["loss"].get<double>());
+  }
+  ASSERT_EQ(losses.size(), ref_losses->size());
+  for (size_t i = 0; i < losses.size(); ++i) {
+    EXPECT_NEAR(losses[i], (*ref_losses)[i], 1e-4 * std::abs((*ref_losses)[i])) << "step " << i + 1;
+  }
+  auto trained = ImportOnnxFile(exported);
+  ASSERT_TRUE(trained.ok()) << trained.status().message();
+  int compared = 0;
+  for (const auto& [key, want] : *ref) {
+    if (key.rfind("param:", 0) != 0) continue;
+    const std::string name = key.substr(6);
+    const Value* v = (*trained)->FindValue(name);
+    ASSERT_TRUE(v && v->initializer()) << name;
+    auto got = v->initializer()->AsDoubles();
+    auto exp = want.AsDoubles();
+    ASSERT_EQ(got->size(), exp->size()) << name;
+    double max_ref = 0, max_err = 0;
+    for (size_t i = 0; i < exp->size(); ++i) {
+      max_ref = std::max(max_ref, std::abs((*exp)[i]));
+      max_err = std::max(max_err, std::abs((*got)[i] - (*exp)[i]));
+    }
+    EXPECT_LE(max_err, 1e-3 * max_ref) << name << ": max |ampc - torch| " << max_err;
+    ++compared;
+  }
+  EXPECT_GT(compared, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, TrainTrajectoryTest,
+                         ::testing::Values("mlp_sgd", "mlp_adamw", "mlp_sgd_nesterov_wd",
+                                           "mlp_adam_l2_clip", "cnn_sgd", "cnn_adamw",
+                                           "transformer_sgd", "transformer_adamw"));
+
+}  // namespace
+}  // namespace ampc

@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""PyTorch reference trajectories for `ampc train` (the oracle of tests/unit/train_trajectory_test).
+
+For each (model, optimizer) case this script rebuilds the fixture model exactly as
+tools/gen_fixtures.py exported it (same seed, so the same initial weights, which it checks against
+the ONNX file's initializers), generates a fixed data set, trains for STEPS steps in file order
+with torch.optim, and writes into OUT/<case>/:
+
+    data.npz      the training arrays, named like the ONNX inputs (`input`/`idx`, `labels`)
+    ref.npz       `losses` (float64[STEPS], the loss of each step before its update) and one
+                  array per ONNX initializer after the last step, named `param:<onnx name>`
+                  (torch parameters matched to ONNX initializers by their initial values,
+                  transposed where torch's exporter folded a weight transpose)
+    case.json     the `ampc train` options that reproduce the run
+
+and OUT/index.json listing the cases.  Run with Debian's interpreter:
+
+    /usr/bin/python3 tools/train_reference.py --fixtures tests/fixtures --out build/train_refs
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+STEPS = 20
+
+# name, fixture file, builder key, batch size, optimizer kwargs (ampc flag names)
+CASES = [
+    ("mlp_sgd", "mlp_opset17.onnx", "mlp", 32,
+     {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}),
+    ("mlp_adamw", "mlp_opset17.onnx", "mlp", 32,
+     {"optimizer": "adamw", "lr": 1e-3, "weight-decay": 0.01}),
+    ("mlp_sgd_nesterov_wd", "mlp_opset17.onnx", "mlp", 32,
+     {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight-decay": 1e-3}),
+    ("mlp_adam_l2_clip", "mlp_opset17.onnx", "mlp", 32,
+     {"optimizer": "adam", "lr": 2e-3, "weight-decay": 1e-4, "clip-grad-norm": 0.5}),
+    ("cnn_sgd", "cnn_train_opset17.onnx", "cnn", 16,
+     {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9}),
+    ("cnn_adamw", "cnn_train_opset17.onnx", "cnn", 16,
+     {"optimizer": "adamw", "lr": 1e-3, "weight-decay": 0.01}),
+    ("transformer_sgd", "transformer_opset17.onnx", "transformer", 8,
+     {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9}),
+    ("transformer_adamw", "transformer_opset17.onnx", "transformer", 8,
+     {"optimizer": "adamw", "lr": 1e-3, "weight-decay": 0.01}),
+]
+
+
+def load_gen_fixtures():
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("gen_fixtures", os.path.join(here, "gen_fixtures.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def build(torch, gen, key):
+    nn = torch.nn
+    torch.manual_seed(0)  # as gen_fixtures.export_torch does before building
+    if key == "mlp":
+        return gen.build_mlp(nn)
+    if key == "cnn":
+        return gen.build_cnn(nn)
+    return gen.make_transformer_classes(torch, nn)(use_trilu=True)
+
+
+def make_data(torch, key, batch):
+    g = torch.Generator().manual_seed(1234)
+    n = batch * STEPS
+    if key == "mlp":
+        x = torch.rand(n, 784, generator=g)
+        y = torch.randint(0, 10, (n,), generator=g)
+        return "input", x, y
+    if key == "cnn":
+        x = torch.rand(n, 1, 28, 28, generator=g)
+        y = torch.randint(0, 10, (n,), generator=g)
+        return "input", x, y
+    x = torch.randint(0, 64, (n, 16), generator=g)
+    y = torch.randint(0, 64, (n, 16), generator=g)
+    return "idx", x, y
+
+
+def match_initializers(model, onnx_path):
+    """ONNX initializer name -> (torch state_dict key, transposed?), matched by initial value."""
+    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    mapping = {}
+    for init in onnx.load(onnx_path).graph.initializer:
+        arr = numpy_helper.to_array(init)
+        if init.name in state and state[init.name].shape == arr.shape and \
+                np.array_equal(state[init.name], arr):
+            mapping[init.name] = (init.name, False)
+            continue
+        found = [k for k, v in state.items()
+                 if v.ndim == 2 and v.T.shape == arr.shape and np.array_equal(v.T, arr)]
+        if len(found) != 1:
+            if arr.dtype.kind == "f" and arr.size > 1:
+                raise SystemExit(f"{onnx_path}: initializer {init.name} matches no torch tensor")
+            continue  # exporter constants
+        mapping[init.name] = (found[0], True)
+    return mapping
+
+
+def make_optimizer(torch, params, o):
+    kind = o["optimizer"]
+    wd = o.get("weight-decay", 0.0)
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=o["lr"], momentum=o.get("momentum", 0.0),
+                               nesterov=o.get("nesterov", False), weight_decay=wd)
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=o["lr"], weight_decay=wd)
+    return torch.optim.AdamW(params, lr=o["lr"], weight_decay=wd)
+
+
+def run_case(torch, gen, fixtures, out, case):
+    name, fixture, key, batch, opts = case
+    onnx_path = os.path.join(fixtures, fixture)
+    model = build(torch, gen, key)
+    mapping = match_initializers(model, onnx_path)
+    model.train()
+    in_name, x, y = make_data(torch, key, batch)
+    opt = make_optimizer(torch, model.parameters(), opts)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    losses = []
+    for step in range(STEPS):
+        xb = x[step * batch:(step + 1) * batch]
+        yb = y[step * batch:(step + 1) * batch]
+        opt.zero_grad()
+        logits = model(xb)
+        loss = loss_fn(logits.reshape(-1, logits.shape[-1]) if key == "transformer" else logits,
+                       yb.reshape(-1) if key == "transformer" else yb)
+        loss.backward()
+        if "clip-grad-norm" in opts:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), opts["clip-grad-norm"])
+        opt.step()
+        losses.append(loss.item())
+    case_dir = os.path.join(out, name)
+    os.makedirs(case_dir, exist_ok=True)
+    np.savez(os.path.join(case_dir, "data.npz"), **{in_name: x.numpy(), "labels": y.numpy()})
+    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    ref = {"losses": np.array(losses, dtype=np.float64)}
+    for onnx_name, (key_name, transposed) in mapping.items():
+        v = state[key_name]
+        ref["param:" + onnx_name] = v.T.copy() if transposed else v
+    np.savez(os.path.join(case_dir, "ref.npz"), **ref)
+    args = {"model": fixture, "batch-size": batch, "steps": STEPS}
+    args.update(opts)
+    with open(os.path.join(case_dir, "case.json"), "w") as f:
+        json.dump(args, f, indent=1, sort_keys=True)
+    print(f"{name:24s} loss {losses[0]:.5f} -> {losses[-1]:.5f}  ({len(mapping)} tensors)", flush=True)
+    return name
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--fixtures", required=True, help="folder with the ONNX fixtures")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--cases", default="", help="comma list of case names (default: all)")
+    args = parser.parse_args(argv)
+    import torch
+    torch.set_num_threads(1)
+    gen = load_gen_fixtures()
+    wanted = [c for c in args.cases.split(",") if c]
+    os.makedirs(args.out, exist_ok=True)
+    names = [run_case(torch, gen, args.fixtures, args.out, c)
+             for c in CASES if not wanted or c[0] in wanted]
+    with open(os.path.join(args.out, "index.json"), "w") as f:
+        json.dump({"steps": STEPS, "cases": names}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
