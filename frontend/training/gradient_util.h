@@ -9,8 +9,8 @@
 
 namespace ampc::grad {
 
-#define EMIT(var, ...) ASSIGN_OR_RETURN(Value * var, ctx.Emit(__VA_ARGS__))
-#define CONST(var, v, like) ASSIGN_OR_RETURN(Value * var, ctx.ConstantLike(v, like))
+#define EMIT(var, ...) ASSIGN_OR_RETURN(Value* var, ctx.Emit(__VA_ARGS__))
+#define CONST(var, v, like) ASSIGN_OR_RETURN(Value* var, ctx.ConstantLike(v, like))
 
 AttributeMap Keep(int64_t keep);  // {keepdims: keep}
 // {to: the ONNX number of t}, for Cast.
@@ -44,6 +44,9 @@ StatusOr<std::optional<std::vector<int64_t>>> ReducedAxes(const Node& n);
 // reduction dropped the axes).
 StatusOr<Value*> UnreduceShape(GradientContext& ctx, Value* dy, const std::vector<int64_t>& axes,
                                bool keepdims);
+
+// onehot(labels) along axis 1 of scores [N, C, d...], as scores' dtype; labels [N, d...] i64.
+StatusOr<Value*> ClassOneHot(GradientContext& ctx, Value* labels, Value* scores);
 
 // Per-op-family registration (gradients_nn.cc, gradients_tensor.cc), called by
 // RegisterGradientRules.

@@ -143,6 +143,36 @@ StatusOr<Value*> UnreduceShape(GradientContext& ctx, Value* dy, const std::vecto
   return ctx.Emit("Unsqueeze", {dy, ax});
 }
 
+StatusOr<Value*> ClassOneHot(GradientContext& ctx, Value* labels, Value* scores) {
+  Graph& g = ctx.graph;
+  const TensorType& xt = scores->type();
+  const int64_t r = xt.rank();
+  ASSIGN_OR_RETURN(Value * ax1, ctx.Ints({1}));
+  EMIT(lab_u, "Unsqueeze", {labels, ax1});
+  ASSIGN_OR_RETURN(Value * start,
+                   g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(0)));
+  ASSIGN_OR_RETURN(Value * delta,
+                   g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(1)));
+  Value* limit = nullptr;
+  if (xt.dims[1].is_static()) {
+    ASSIGN_OR_RETURN(limit, g.AddInitializer(g.UniqueName("grad_ints"),
+                                             Tensor::ScalarInt64(xt.dims[1].value())));
+  } else {
+    EMIT(shape, "Shape", {scores});
+    ASSIGN_OR_RETURN(limit,
+                     ctx.Emit("Gather", {shape, delta}, {{"axis", Attribute(int64_t{0})}}));
+  }
+  EMIT(cls, "Range", {start, limit, delta});
+  if (r > 2) {  // classes along axis 1 of [N, C, d...]
+    std::vector<int64_t> shape(r - 1, 1);
+    shape[0] = -1;
+    ASSIGN_OR_RETURN(Value * s, ctx.Ints(shape));
+    ASSIGN_OR_RETURN(cls, ctx.Emit("Reshape", {cls, s}));
+  }
+  EMIT(eq, "Equal", {lab_u, cls});
+  return ctx.Emit("Cast", {eq}, CastTo(scores->dtype()));
+}
+
 void SetGradient(OpRegistry& r, const char* op, GradientFn fn) {
   OpSchema* s = r.FindMutable("", op);
   AMPC_CHECK(s != nullptr);
@@ -294,8 +324,7 @@ Status GradMatMul(GradientContext& ctx) {
   Value* a = n.input(0);
   Value* b = n.input(1);
   Value* dy = ctx.output_grads[0];
-  if (!a->type().has_rank || !b->type().has_rank || a->type().rank() < 2 ||
-      b->type().rank() < 2) {
+  if (!a->type().has_rank || !b->type().has_rank || a->type().rank() < 2 || b->type().rank() < 2) {
     return Unimplemented("MatMul gradient needs inputs of known rank >= 2");
   }
   if (ctx.NeedsGrad(0)) {  // dA = dy @ B^T (summed over broadcast batch dims)
@@ -319,9 +348,9 @@ Status GradGemm(GradientContext& ctx) {
   Value* b = n.input(1);
   Value* dy = ctx.output_grads[0];
   auto gemm = [&](Value* x, Value* y, int64_t tx, int64_t ty) {
-    return ctx.Emit("Gemm", {x, y},
-                    {{"alpha", Attribute(alpha)}, {"transA", Attribute(tx)},
-                     {"transB", Attribute(ty)}});
+    return ctx.Emit(
+        "Gemm", {x, y},
+        {{"alpha", Attribute(alpha)}, {"transA", Attribute(tx)}, {"transB", Attribute(ty)}});
   };
   // Y = alpha A' B' + beta C with A' = op(A), B' = op(B).
   if (ctx.NeedsGrad(0)) {
@@ -483,7 +512,6 @@ Status GradSoftmaxCrossEntropy(GradientContext& ctx) {
   Value* dlogp = ctx.output_grads.size() > 1 ? ctx.output_grads[1] : nullptr;
   const TensorType& xt = x->type();
   if (!xt.has_rank || xt.rank() < 2) return Unimplemented("scores of unknown rank");
-  const int64_t r = xt.rank();
   const DType dt = x->dtype();
   Value* result = nullptr;
   if (dy) {
@@ -494,30 +522,12 @@ Status GradSoftmaxCrossEntropy(GradientContext& ctx) {
       ASSIGN_OR_RETURN(lab, ctx.Emit("Cast", {labels}, {{"to", Attribute(int64_t{7})}}));
     }
     ASSIGN_OR_RETURN(Value * ax1, ctx.Ints({1}));
-    EMIT(lab_u, "Unsqueeze", {lab, ax1});
-    ASSIGN_OR_RETURN(Value * start, g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(0)));
-    ASSIGN_OR_RETURN(Value * delta, g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(1)));
-    Value* limit = nullptr;
-    if (xt.dims[1].is_static()) {
-      ASSIGN_OR_RETURN(limit, g.AddInitializer(g.UniqueName("grad_ints"),
-                                               Tensor::ScalarInt64(xt.dims[1].value())));
-    } else {
-      EMIT(shape, "Shape", {x});
-      ASSIGN_OR_RETURN(limit, ctx.Emit("Gather", {shape, delta}, {{"axis", Attribute(int64_t{0})}}));
-    }
-    EMIT(cls, "Range", {start, limit, delta});
-    if (r > 2) {
-      std::vector<int64_t> shape(r - 1, 1);
-      shape[0] = -1;
-      ASSIGN_OR_RETURN(Value * s, ctx.Ints(shape));
-      ASSIGN_OR_RETURN(cls, ctx.Emit("Reshape", {cls, s}));
-    }
-    EMIT(eq, "Equal", {lab_u, cls});
-    EMIT(onehot, "Cast", {eq}, CastTo(dt));
+    ASSIGN_OR_RETURN(Value * onehot, ClassOneHot(ctx, lab, x));
     EMIT(diff, "Sub", {p, onehot});
     Value* mask = nullptr;  // [N, d...], 1 where the label counts
     if (const Attribute* ii = n.attr("ignore_index")) {
-      ASSIGN_OR_RETURN(Value * iv, g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(ii->i())));
+      ASSIGN_OR_RETURN(Value * iv,
+                       g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(ii->i())));
       EMIT(is_ignored, "Equal", {lab, iv});
       EMIT(keep, "Not", {is_ignored});
       ASSIGN_OR_RETURN(mask, ctx.Emit("Cast", {keep}, CastTo(dt)));

@@ -14,9 +14,9 @@ Status GradConv(GradientContext& ctx) {
   Node& n = ctx.forward;
   const bool bias = n.input(2) && ctx.NeedsGrad(2);
   const int outputs = bias ? 3 : ctx.NeedsGrad(1) ? 2 : 1;
-  ASSIGN_OR_RETURN(std::vector<Value*> g,
-                   EmitAmpc(ctx, "ConvGrad", {ctx.output_grads[0], n.input(0), n.input(1)},
-                            outputs, n.attrs()));
+  ASSIGN_OR_RETURN(
+      std::vector<Value*> g,
+      EmitAmpc(ctx, "ConvGrad", {ctx.output_grads[0], n.input(0), n.input(1)}, outputs, n.attrs()));
   for (int i = 0; i < outputs; ++i) {
     if (ctx.NeedsGrad(i)) ctx.input_grads[i] = g[i];
   }
@@ -114,8 +114,8 @@ Status GradBatchNorm(GradientContext& ctx) {
   if (n.attr_int("training_mode", 0) == 0) return GradBatchNormInference(ctx);
   // Training mode: Y does not depend on input_mean / input_var.
   ASSIGN_OR_RETURN(std::vector<Value*> g,
-                   EmitAmpc(ctx, "BatchNormalizationGrad", {ctx.output_grads[0], x, n.input(1)},
-                            3, {{"epsilon", Attribute(n.attr_float("epsilon", 1e-5f))}}));
+                   EmitAmpc(ctx, "BatchNormalizationGrad", {ctx.output_grads[0], x, n.input(1)}, 3,
+                            {{"epsilon", Attribute(n.attr_float("epsilon", 1e-5f))}}));
   for (int i = 0; i < 3; ++i) {
     if (ctx.NeedsGrad(i)) ctx.input_grads[i] = g[i];
   }
@@ -173,7 +173,6 @@ Status GradNll(GradientContext& ctx) {
   Value* dy = ctx.output_grads[0];
   const TensorType& xt = x->type();
   if (!xt.has_rank || xt.rank() < 2) return Unimplemented("NLL gradient needs a known rank >= 2");
-  const int64_t r = xt.rank();
   const DType dt = x->dtype();
   Graph& g = ctx.graph;
   Value* t = target;
@@ -182,13 +181,13 @@ Status GradNll(GradientContext& ctx) {
   }
   Value* keep = nullptr;  // 1 where the target counts, as dt
   if (const Attribute* ii = n.attr("ignore_index")) {
-    ASSIGN_OR_RETURN(Value * iv, g.AddInitializer(g.UniqueName("grad_ints"),
-                                                  Tensor::ScalarInt64(ii->i())));
+    ASSIGN_OR_RETURN(Value * iv,
+                     g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(ii->i())));
     EMIT(ignored, "Equal", {t, iv});
     EMIT(kept, "Not", {ignored});
     ASSIGN_OR_RETURN(keep, ctx.Emit("Cast", {kept}, CastTo(dt)));
-    ASSIGN_OR_RETURN(Value * zero, g.AddInitializer(g.UniqueName("grad_ints"),
-                                                    Tensor::ScalarInt64(0)));
+    ASSIGN_OR_RETURN(Value * zero,
+                     g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(0)));
     ASSIGN_OR_RETURN(t, ctx.Emit("Where", {ignored, zero, t}));  // in range for Gather
   }
   Value* w = keep;  // per-element weight [N, d...], nullptr = all ones
@@ -215,30 +214,8 @@ Status GradNll(GradientContext& ctx) {
     ASSIGN_OR_RETURN(s, ctx.Emit("Mul", {w, s}));
   }
   EMIT(neg, "Neg", {s});
-  // onehot(t) along axis 1: Equal(Unsqueeze(t, 1), Range(C) reshaped to [C, 1, ...]).
+  ASSIGN_OR_RETURN(Value * onehot, ClassOneHot(ctx, t, x));
   ASSIGN_OR_RETURN(Value * ax1, ctx.Ints({1}));
-  EMIT(tu, "Unsqueeze", {t, ax1});
-  ASSIGN_OR_RETURN(Value * start, g.AddInitializer(g.UniqueName("grad_ints"),
-                                                   Tensor::ScalarInt64(0)));
-  ASSIGN_OR_RETURN(Value * delta, g.AddInitializer(g.UniqueName("grad_ints"),
-                                                   Tensor::ScalarInt64(1)));
-  Value* limit = nullptr;
-  if (xt.dims[1].is_static()) {
-    ASSIGN_OR_RETURN(limit, g.AddInitializer(g.UniqueName("grad_ints"),
-                                             Tensor::ScalarInt64(xt.dims[1].value())));
-  } else {
-    EMIT(shape, "Shape", {x});
-    ASSIGN_OR_RETURN(limit, ctx.Emit("Gather", {shape, delta}, {{"axis", Attribute(int64_t{0})}}));
-  }
-  EMIT(classes, "Range", {start, limit, delta});
-  if (r > 2) {
-    std::vector<int64_t> cshape(static_cast<size_t>(r - 1), 1);
-    cshape[0] = -1;
-    ASSIGN_OR_RETURN(Value * cs, ctx.Ints(cshape));
-    ASSIGN_OR_RETURN(classes, ctx.Emit("Reshape", {classes, cs}));
-  }
-  EMIT(eq, "Equal", {tu, classes});
-  EMIT(onehot, "Cast", {eq}, CastTo(dt));
   Value* coef = neg;
   if (coef->type().rank() > 0) {
     ASSIGN_OR_RETURN(coef, ctx.Emit("Unsqueeze", {neg, ax1}));

@@ -239,9 +239,8 @@ Status GradConcat(GradientContext& ctx) {
     }
     ASSIGN_OR_RETURN(split, ctx.Emit("Concat", parts, {{"axis", Attribute(int64_t{0})}}));
   }
-  ASSIGN_OR_RETURN(std::vector<Value*> g,
-                   ctx.EmitMulti("Split", {dy, split}, n.num_inputs(),
-                                 {{"axis", Attribute(axis)}}));
+  ASSIGN_OR_RETURN(std::vector<Value*> g, ctx.EmitMulti("Split", {dy, split}, n.num_inputs(),
+                                                        {{"axis", Attribute(axis)}}));
   for (int i = 0; i < n.num_inputs(); ++i) {
     if (ctx.NeedsGrad(i)) ctx.input_grads[i] = g[i];
   }
@@ -280,8 +279,8 @@ Status GradReduceSumSquare(GradientContext& ctx) {  // 2 x dy
   Node& n = ctx.forward;
   Value* x = n.input(0);
   ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> axes, ReducedAxes(n));
-  ASSIGN_OR_RETURN(Value * g, UnreduceShape(ctx, ctx.output_grads[0], *axes,
-                                            n.attr_int("keepdims", 1) != 0));
+  ASSIGN_OR_RETURN(Value * g,
+                   UnreduceShape(ctx, ctx.output_grads[0], *axes, n.attr_int("keepdims", 1) != 0));
   CONST(two, 2.0, x);
   EMIT(x2, "Mul", {x, two});
   return SetGrad(ctx, 0, ctx.Emit("Mul", {x2, g}));

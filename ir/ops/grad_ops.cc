@@ -52,8 +52,8 @@ Status CheckGradOfWindowOp(const TensorType& dy, const TensorType& x, bool same_
     return InvalidArgument("dY " + DimsToString(dy.dims) + " and X " + DimsToString(x.dims) +
                            " must have the same rank >= 3");
   }
-  RETURN_IF_ERROR(infer::MergeDims(dy.dims[0], x.dims[0], "batch sizes of dY and X differ")
-                      .status());
+  RETURN_IF_ERROR(
+      infer::MergeDims(dy.dims[0], x.dims[0], "batch sizes of dY and X differ").status());
   if (same_channels) {
     RETURN_IF_ERROR(
         infer::MergeDims(dy.dims[1], x.dims[1], "channels of dY and X differ").status());

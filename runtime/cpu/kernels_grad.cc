@@ -107,7 +107,8 @@ Status BatchNormGradKernel(KernelContext& ctx) {
   }
   if (dY->dtype != X->dtype || X->rank() < 2 || dY->dims != X->dims) {
     return InvalidArgument("BatchNormalizationGrad: dY " + DimsToString(dY->dims) + " and X " +
-                           DimsToString(X->dims) + " must have one shape of rank >= 2 and one "
+                           DimsToString(X->dims) +
+                           " must have one shape of rank >= 2 and one "
                            "dtype");
   }
   const int64_t C = X->dims[1];

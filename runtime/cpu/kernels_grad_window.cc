@@ -252,8 +252,8 @@ Status ConvGradImpl(KernelContext& ctx, const Geometry& g, int64_t group) {
           ParallelGemm(true, false, Kg, P, Mg, T(1), w + gi * Mg * Kg, Kg, dys + gi * Mg * P, P,
                        T(0), dst, P, pool);
         } else {
-          GemmT(true, false, Kg, P, Mg, T(1), w + gi * Mg * Kg, Kg, dys + gi * Mg * P, P, T(0),
-                dst, P);
+          GemmT(true, false, Kg, P, Mg, T(1), w + gi * Mg * Kg, Kg, dys + gi * Mg * P, P, T(0), dst,
+                P);
         }
       }
       if (!direct) {

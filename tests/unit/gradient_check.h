@@ -107,7 +107,8 @@ inline Model BuildModel(const GradCase& c, const std::vector<std::vector<double>
   return m;
 }
 
-inline std::vector<Tensor> RunGraph(std::unique_ptr<Graph> g, const std::vector<Tensor>& inputs = {}) {
+inline std::vector<Tensor> RunGraph(std::unique_ptr<Graph> g,
+                                    const std::vector<Tensor>& inputs = {}) {
   auto plan = CompileForInputs(std::move(g), inputs, Precision::kFp32, "autodiff_test");
   EXPECT_TRUE(plan.ok()) << plan.status().message();
   if (!plan.ok()) return {};
@@ -171,7 +172,9 @@ inline void CheckGradients(const GradCase& c) {
   }
 }
 
-inline AttributeMap A(std::initializer_list<std::pair<const std::string, Attribute>> l) { return l; }
+inline AttributeMap A(std::initializer_list<std::pair<const std::string, Attribute>> l) {
+  return l;
+}
 
 inline BuildFn Binary(const std::string& op) {
   return [op](Builder& b, const std::vector<Value*>& p) { return b.Op(op, {p[0], p[1]}); };

@@ -102,36 +102,50 @@ std::vector<GradCase> ConvAndPoolCases() {
   const TensorType img(DType::kFloat64, {Dim::Symbol("batch"), 2, 5, 5});
   const Tensor img_data = F64(Random(150, -1.0, 1.0, 21), {3, 2, 5, 5});
   auto x = [](Builder& b) { return b.g.inputs()[0]; };
-  c.push_back({"SymbolicConvPool", {{3, 2, 3, 3}, {3}}, [x](Builder& b, const V& p) {
+  c.push_back({"SymbolicConvPool",
+               {{3, 2, 3, 3}, {3}},
+               [x](Builder& b, const V& p) {
                  Value* h = b.Op("Conv", {x(b), p[0], p[1]}, A({{"pads", Is({1, 1, 1, 1})}}));
-                 Value* a = b.Op("AveragePool", {h}, A({{"kernel_shape", Is({2, 2})},
-                                                       {"strides", Is({2, 2})}}));
-                 Value* m = b.Op("MaxPool", {h}, A({{"kernel_shape", Is({3, 3})},
-                                                   {"strides", Is({2, 2})}}));
+                 Value* a = b.Op("AveragePool", {h},
+                                 A({{"kernel_shape", Is({2, 2})}, {"strides", Is({2, 2})}}));
+                 Value* m = b.Op("MaxPool", {h},
+                                 A({{"kernel_shape", Is({3, 3})}, {"strides", Is({2, 2})}}));
                  Value* s = b.Op("Add", {a, m});
                  return b.Op("GlobalAveragePool", {s});
-               }, -1.0, 1.0, {{"x", img}}, {img_data}});
+               },
+               -1.0,
+               1.0,
+               {{"x", img}},
+               {img_data}});
   return c;
 }
 
 std::vector<GradCase> NormAndLossCases() {
   std::vector<GradCase> c = {
-      {"BatchNormTraining", {{3, 2, 2}, {2}, {2}}, [](Builder& b, const V& p) {
+      {"BatchNormTraining",
+       {{3, 2, 2}, {2}, {2}},
+       [](Builder& b, const V& p) {
          return b.Op("BatchNormalization",
                      {p[0], p[1], p[2], b.Const({0.1, -0.2}, {2}), b.Const({1.0, 0.5}, {2})},
                      A({{"training_mode", I(1)}}), 3);
        }},
-      {"BatchNormTraining2D", {{4, 3}, {3}, {3}}, [](Builder& b, const V& p) {
+      {"BatchNormTraining2D",
+       {{4, 3}, {3}, {3}},
+       [](Builder& b, const V& p) {
          return b.Op("BatchNormalization",
                      {p[0], p[1], p[2], b.Const({0, 0, 0}, {3}), b.Const({1, 1, 1}, {3})},
                      A({{"training_mode", I(1)}, {"epsilon", Attribute(1e-3f)}}));
        }},
-      {"BatchNormTraining4D", {{2, 3, 2, 2}, {3}, {3}}, [](Builder& b, const V& p) {
+      {"BatchNormTraining4D",
+       {{2, 3, 2, 2}, {3}, {3}},
+       [](Builder& b, const V& p) {
          return b.Op("BatchNormalization",
                      {p[0], p[1], p[2], b.Const({0, 0, 0}, {3}), b.Const({1, 1, 1}, {3})},
                      A({{"training_mode", I(1)}}), 3);
        }},
-      {"BatchNormInference", {{2, 3, 2}, {3}, {3}, {3}, {3}}, [](Builder& b, const V& p) {
+      {"BatchNormInference",
+       {{2, 3, 2}, {3}, {3}, {3}, {3}},
+       [](Builder& b, const V& p) {
          Value* var = b.Op("Add", {b.Op("Mul", {p[4], p[4]}), b.Scalar(0.5)});
          return b.Op("BatchNormalization", {p[0], p[1], p[2], p[3], var});
        }},
@@ -139,18 +153,25 @@ std::vector<GradCase> NormAndLossCases() {
       {"NllSum", {{3, 4}}, Nll({2, 2, 1}, {3}, A({{"reduction", Str("sum")}}))},
       {"NllNone", {{3, 4}}, Nll({1, 0, 3}, {3}, A({{"reduction", Str("none")}}))},
       {"NllWeightedMean", {{3, 4}}, Nll({1, 0, 1}, {3}, {}, {0.5, 2.0, 1.0, 3.0})},
-      {"NllWeightedIgnoreMean", {{4, 3}},
+      {"NllWeightedIgnoreMean",
+       {{4, 3}},
        Nll({0, -1, 2, 0}, {4}, A({{"ignore_index", I(-1)}}), {0.5, 2.0, 1.5})},
-      {"NllIgnoreNone", {{4, 3}},
+      {"NllIgnoreNone",
+       {{4, 3}},
        Nll({0, 7, 2, 1}, {4}, A({{"ignore_index", I(7)}, {"reduction", Str("none")}}))},
       {"NllSpatial", {{2, 3, 2}}, Nll({0, 2, 1, 1}, {2, 2}, {})},
-      {"NllSpatialWeightedSum", {{2, 3, 2}},
+      {"NllSpatialWeightedSum",
+       {{2, 3, 2}},
        Nll({0, 2, 1, 1}, {2, 2}, A({{"reduction", Str("sum")}}), {1.0, 2.0, 3.0})},
       {"DropoutInference", {{2, 3}}, Unary("Dropout")},
-      {"DropoutModeFalse", {{2, 3}}, [](Builder& b, const V& p) {
+      {"DropoutModeFalse",
+       {{2, 3}},
+       [](Builder& b, const V& p) {
          return b.Op("Dropout", {p[0], b.Scalar(0.3), BoolConst(b, {0}, {})}, {}, 2);
        }},
-      {"DropoutTrainingRatio0", {{2, 3}}, [](Builder& b, const V& p) {
+      {"DropoutTrainingRatio0",
+       {{2, 3}},
+       [](Builder& b, const V& p) {
          return b.Op("Dropout", {p[0], b.Scalar(0.0), BoolConst(b, {1}, {})}, {}, 2);
        }},
   };
@@ -159,98 +180,159 @@ std::vector<GradCase> NormAndLossCases() {
   const TensorType labels_t(DType::kInt64, {Dim::Symbol("batch")});
   const Tensor labels_data = Tensor::FromInt64s({0, 3, 1, 2}, {4});
   auto x = [](Builder& b) { return b.g.inputs()[0]; };
-  c.push_back({"SymbolicNllMean", {{3, 4}}, [x](Builder& b, const V& p) {
+  c.push_back({"SymbolicNllMean",
+               {{3, 4}},
+               [x](Builder& b, const V& p) {
                  Value* s = b.Op("LogSoftmax", {b.Op("MatMul", {x(b), p[0]})});
                  return b.Op("NegativeLogLikelihoodLoss", {s, b.g.inputs()[1]});
-               }, -1.0, 1.0, {{"x", x2}, {"labels", labels_t}}, {x2_data, labels_data}});
+               },
+               -1.0,
+               1.0,
+               {{"x", x2}, {"labels", labels_t}},
+               {x2_data, labels_data}});
   const TensorType x3(DType::kFloat64, {Dim::Symbol("batch"), 2, 3});
-  c.push_back({"SymbolicBatchNormTraining", {{2}, {2}}, [x](Builder& b, const V& p) {
+  c.push_back({"SymbolicBatchNormTraining",
+               {{2}, {2}},
+               [x](Builder& b, const V& p) {
                  return b.Op("BatchNormalization",
                              {x(b), p[0], p[1], b.Const({0, 0}, {2}), b.Const({1, 1}, {2})},
                              A({{"training_mode", I(1)}}));
-               }, -1.0, 1.0, {{"x", x3}}, {F64(Random(18, -1.0, 1.0, 4), {3, 2, 3})}});
+               },
+               -1.0,
+               1.0,
+               {{"x", x3}},
+               {F64(Random(18, -1.0, 1.0, 4), {3, 2, 3})}});
   return c;
 }
 
 std::vector<GradCase> TensorCases() {
   std::vector<GradCase> c = {
       {"Abs", {{2, 3}}, Unary("Abs")},
-      {"ClipBoth", {{3, 4}}, [](Builder& b, const V& p) {
+      {"ClipBoth",
+       {{3, 4}},
+       [](Builder& b, const V& p) {
          return b.Op("Clip", {p[0], b.Scalar(-0.5), b.Scalar(0.4)});
        }},
-      {"ClipMinOnly", {{3, 4}}, [](Builder& b, const V& p) {
+      {"ClipMinOnly",
+       {{3, 4}},
+       [](Builder& b, const V& p) {
          return b.Op("Clip", {p[0], b.Scalar(-0.2)});
        }},
-      {"ClipBoundParams", {{3, 4}, {}, {}}, [](Builder& b, const V& p) {
+      {"ClipBoundParams",
+       {{3, 4}, {}, {}},
+       [](Builder& b, const V& p) {
          // lo in [-1, 0), hi in [0, 1): lo <= hi
          Value* lo = b.Op("Sub", {b.Op("Mul", {p[1], b.Scalar(0.5)}), b.Scalar(0.5)});
          Value* hi = b.Op("Add", {b.Op("Mul", {p[2], b.Scalar(0.5)}), b.Scalar(0.5)});
          return b.Op("Clip", {p[0], lo, hi});
-       }, -1.0, 1.0},
+       },
+       -1.0,
+       1.0},
       {"MaxBroadcast", {{2, 3}, {3}}, Binary("Max")},
       {"MinBroadcast", {{2, 1}, {1, 3}}, Binary("Min")},
-      {"MaxTied", {{2, 3}}, [](Builder& b, const V& p) { return b.Op("Max", {p[0], p[0]}); }},
+      {"MaxTied",
+       {{2, 3}},
+       [](Builder& b, const V& p) {
+         return b.Op("Max", {p[0], p[0]});
+       }},
       {"MinSingle", {{2, 3}}, Unary("Min")},
-      {"Where", {{2, 3}, {3}}, [](Builder& b, const V& p) {
+      {"Where",
+       {{2, 3}, {3}},
+       [](Builder& b, const V& p) {
          return b.Op("Where", {BoolConst(b, {1, 0, 0, 1, 1, 0}, {2, 3}), p[0], p[1]});
        }},
-      {"WhereBroadcastAll", {{2, 1}, {}}, [](Builder& b, const V& p) {
+      {"WhereBroadcastAll",
+       {{2, 1}, {}},
+       [](Builder& b, const V& p) {
          return b.Op("Where", {BoolConst(b, {0, 1, 1}, {1, 3}), p[0], p[1]});
        }},
-      {"ExpandInner", {{3, 1}}, [](Builder& b, const V& p) {
+      {"ExpandInner",
+       {{3, 1}},
+       [](Builder& b, const V& p) {
          return b.Op("Expand", {p[0], b.Ints({2, 3, 4})});
        }},
-      {"ExpandLeading", {{4}}, [](Builder& b, const V& p) {
+      {"ExpandLeading",
+       {{4}},
+       [](Builder& b, const V& p) {
          return b.Op("Expand", {p[0], b.Ints({2, 1})});
        }},
-      {"Pad", {{2, 3}}, [](Builder& b, const V& p) {
+      {"Pad",
+       {{2, 3}},
+       [](Builder& b, const V& p) {
          return b.Op("Pad", {p[0], b.Ints({0, 1, 2, 0})});
        }},
-      {"PadValue", {{3, 4}, {}}, [](Builder& b, const V& p) {
+      {"PadValue",
+       {{3, 4}, {}},
+       [](Builder& b, const V& p) {
          return b.Op("Pad", {p[0], b.Ints({1, 1, 0, 2}), p[1]});
        }},
-      {"PadNegative", {{3, 4}}, [](Builder& b, const V& p) {
+      {"PadNegative",
+       {{3, 4}},
+       [](Builder& b, const V& p) {
          return b.Op("Pad", {p[0], b.Ints({1, -1, -1, 2})});
        }},
-      {"Slice", {{4, 5}}, [](Builder& b, const V& p) {
+      {"Slice",
+       {{4, 5}},
+       [](Builder& b, const V& p) {
          return b.Op("Slice", {p[0], b.Ints({1, -3}), b.Ints({3, 100}), b.Ints({0, 1})});
        }},
-      {"SliceDefaultAxes", {{3, 4, 2}}, [](Builder& b, const V& p) {
+      {"SliceDefaultAxes",
+       {{3, 4, 2}},
+       [](Builder& b, const V& p) {
          return b.Op("Slice", {p[0], b.Ints({1}), b.Ints({-1})});
        }},
-      {"SliceNegativeAxisUnitStep", {{3, 4}}, [](Builder& b, const V& p) {
+      {"SliceNegativeAxisUnitStep",
+       {{3, 4}},
+       [](Builder& b, const V& p) {
          return b.Op("Slice", {p[0], b.Ints({0}), b.Ints({2}), b.Ints({-1}), b.Ints({1})});
        }},
-      {"ConcatTwo", {{2, 3}, {2, 1}}, [](Builder& b, const V& p) {
+      {"ConcatTwo",
+       {{2, 3}, {2, 1}},
+       [](Builder& b, const V& p) {
          return b.Op("Concat", {p[0], p[1]}, A({{"axis", I(1)}}));
        }},
-      {"ConcatThreeNegativeAxis", {{1, 2}, {3, 2}, {2, 2}}, [](Builder& b, const V& p) {
+      {"ConcatThreeNegativeAxis",
+       {{1, 2}, {3, 2}, {2, 2}},
+       [](Builder& b, const V& p) {
          return b.Op("Concat", {p[0], p[1], p[2]}, A({{"axis", I(-2)}}));
        }},
-      {"SplitBothUsed", {{2, 6}}, [](Builder& b, const V& p) {
+      {"SplitBothUsed",
+       {{2, 6}},
+       [](Builder& b, const V& p) {
          Value* a = b.Op("Split", {p[0]}, A({{"axis", I(1)}}), 2);
          return b.Op("Mul", {a, a->producer()->output(1)});
        }},
-      {"SplitOneUsed", {{5, 2}}, [](Builder& b, const V& p) {
+      {"SplitOneUsed",
+       {{5, 2}},
+       [](Builder& b, const V& p) {
          Value* a = b.Op("Split", {p[0], b.Ints({2, 3})}, {}, 2);
          return a->producer()->output(1);
        }},
-      {"GatherRepeated", {{5, 3}}, [](Builder& b, const V& p) {
+      {"GatherRepeated",
+       {{5, 3}},
+       [](Builder& b, const V& p) {
          return b.Op("Gather", {p[0], Labels(b, {0, 4, -1, 0}, {2, 2})});
        }},
-      {"GatherAxis1", {{2, 4, 3}}, [](Builder& b, const V& p) {
+      {"GatherAxis1",
+       {{2, 4, 3}},
+       [](Builder& b, const V& p) {
          return b.Op("Gather", {p[0], Labels(b, {3, -4, 0}, {3})}, A({{"axis", I(1)}}));
        }},
-      {"GatherScalarIndex", {{3, 4}}, [](Builder& b, const V& p) {
+      {"GatherScalarIndex",
+       {{3, 4}},
+       [](Builder& b, const V& p) {
          return b.Op("Gather", {p[0], *b.g.AddInitializer("idx", Tensor::ScalarInt64(-1))},
                      A({{"axis", I(-1)}}));
        }},
-      {"ReduceSumSquare", {{2, 3, 2}}, Unary("ReduceSumSquare", A({{"axes", Is({1})},
-                                                                   {"keepdims", I(0)}}))},
+      {"ReduceSumSquare",
+       {{2, 3, 2}},
+       Unary("ReduceSumSquare", A({{"axes", Is({1})}, {"keepdims", I(0)}}))},
       {"ReduceSumSquareAll", {{2, 3}}, Unary("ReduceSumSquare")},
       {"ReduceMax", {{3, 4}}, Unary("ReduceMax", A({{"axes", Is({1})}, {"keepdims", I(0)}}))},
       {"ReduceMinAll", {{2, 3}}, Unary("ReduceMin")},
-      {"ReduceMaxTied", {{2, 3}}, [](Builder& b, const V& p) {
+      {"ReduceMaxTied",
+       {{2, 3}},
+       [](Builder& b, const V& p) {
          Value* twice = b.Op("Concat", {p[0], p[0]}, A({{"axis", I(0)}}));
          return b.Op("ReduceMax", {twice}, A({{"axes", Is({0})}}));
        }},
@@ -259,20 +341,38 @@ std::vector<GradCase> TensorCases() {
   const Tensor x2_data = F64(Random(12, -1.0, 1.0, 9), {4, 3});
   const TensorType ids_t(DType::kInt64, {Dim::Symbol("batch")});
   auto x = [](Builder& b) { return b.g.inputs()[0]; };
-  c.push_back({"SymbolicConcatSplit", {{2, 3}}, [x](Builder& b, const V& p) {
+  c.push_back({"SymbolicConcatSplit",
+               {{2, 3}},
+               [x](Builder& b, const V& p) {
                  Value* cat = b.Op("Concat", {x(b), p[0]}, A({{"axis", I(0)}}));
                  Value* t = b.Op("Tanh", {cat});
                  return b.Op("ReduceSum", {t, b.Ints({0})});
-               }, -1.0, 1.0, {{"x", x2}}, {x2_data}});
-  c.push_back({"SymbolicGatherEmbedding", {{5, 3}}, [](Builder& b, const V& p) {
+               },
+               -1.0,
+               1.0,
+               {{"x", x2}},
+               {x2_data}});
+  c.push_back({"SymbolicGatherEmbedding",
+               {{5, 3}},
+               [](Builder& b, const V& p) {
                  return b.Op("Gather", {p[0], b.g.inputs()[0]});
-               }, -1.0, 1.0, {{"ids", ids_t}}, {Tensor::FromInt64s({4, 0, -1, 2}, {4})}});
-  c.push_back({"SymbolicWhereClipMax", {{3}}, [x](Builder& b, const V& p) {
+               },
+               -1.0,
+               1.0,
+               {{"ids", ids_t}},
+               {Tensor::FromInt64s({4, 0, -1, 2}, {4})}});
+  c.push_back({"SymbolicWhereClipMax",
+               {{3}},
+               [x](Builder& b, const V& p) {
                  Value* cond = b.Op("Greater", {x(b), b.Scalar(0.0)});
                  Value* w = b.Op("Where", {cond, x(b), p[0]});
                  Value* m = b.Op("Max", {w, p[0]});
                  return b.Op("Clip", {m, b.Scalar(-0.3), b.Scalar(0.6)});
-               }, -1.0, 1.0, {{"x", x2}}, {x2_data}});
+               },
+               -1.0,
+               1.0,
+               {{"x", x2}},
+               {x2_data}});
   return c;
 }
 

@@ -14,9 +14,8 @@
 namespace ampc::testing::nn {
 namespace {
 
-Status RunGrad(const std::string& op, const AttributeMap& attrs,
-               std::vector<const OwnedTensor*> in, std::vector<OwnedTensor*> out,
-               cpu::ThreadPool* pool = Pool()) {
+Status RunGrad(const std::string& op, const AttributeMap& attrs, std::vector<const OwnedTensor*> in,
+               std::vector<OwnedTensor*> out, cpu::ThreadPool* pool = Pool()) {
   return RunKernelInDomain(kAmpcDomain, op, attrs, std::move(in), std::move(out), pool);
 }
 
@@ -65,14 +64,27 @@ struct ConvCase {
 
 std::vector<ConvCase> ConvCases() {
   return {
-      {"1DStridePad", {2, 2, 7}, {3, 2, 3}, {2, 3, 3}, {{"strides", Ints({2})}, {"pads", Ints({1, 0})}}},
+      {"1DStridePad",
+       {2, 2, 7},
+       {3, 2, 3},
+       {2, 3, 3},
+       {{"strides", Ints({2})}, {"pads", Ints({1, 0})}}},
       {"2DBatch1", {1, 2, 5, 5}, {3, 2, 3, 3}, {1, 3, 5, 5}, {{"pads", Ints({1, 1, 1, 1})}}},
-      {"2DGroupsDilation", {3, 4, 6, 5}, {4, 2, 2, 2}, {3, 4, 4, 4},
+      {"2DGroupsDilation",
+       {3, 4, 6, 5},
+       {4, 2, 2, 2},
+       {3, 4, 4, 4},
        {{"group", I(2)}, {"dilations", Ints({2, 1})}, {"strides", Ints({1, 1})}}},
-      {"2DStrideAsymPad", {2, 1, 5, 6}, {2, 1, 3, 2}, {2, 2, 2, 3},
+      {"2DStrideAsymPad",
+       {2, 1, 5, 6},
+       {2, 1, 3, 2},
+       {2, 2, 2, 3},
        {{"strides", Ints({2, 2})}, {"pads", Ints({1, 0, 0, 1})}}},
       {"2DPointwise", {3, 3, 2, 3}, {2, 3, 1, 1}, {3, 2, 2, 3}, {}},
-      {"2DSameLower", {1, 2, 4, 4}, {2, 2, 3, 3}, {1, 2, 2, 2},
+      {"2DSameLower",
+       {1, 2, 4, 4},
+       {2, 2, 3, 3},
+       {1, 2, 2, 2},
        {{"auto_pad", Str("SAME_LOWER")}, {"strides", Ints({2, 2})}}},
   };
 }
@@ -153,14 +165,32 @@ struct PoolCase {
 
 std::vector<PoolCase> PoolCases() {
   return {
-      {"2DStride", {2, 2, 4, 4}, {2, 2, 2, 2}, {{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}}},
-      {"2DOverlapPad", {1, 3, 5, 5}, {1, 3, 5, 5}, {{"kernel_shape", Ints({3, 3})}, {"pads", Ints({1, 1, 1, 1})}}},
-      {"2DDilationCeil", {1, 1, 6, 7}, {1, 1, 3, 3},
-       {{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}, {"dilations", Ints({1, 2})},
+      {"2DStride",
+       {2, 2, 4, 4},
+       {2, 2, 2, 2},
+       {{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}}},
+      {"2DOverlapPad",
+       {1, 3, 5, 5},
+       {1, 3, 5, 5},
+       {{"kernel_shape", Ints({3, 3})}, {"pads", Ints({1, 1, 1, 1})}}},
+      {"2DDilationCeil",
+       {1, 1, 6, 7},
+       {1, 1, 3, 3},
+       {{"kernel_shape", Ints({2, 2})},
+        {"strides", Ints({2, 2})},
+        {"dilations", Ints({1, 2})},
         {"ceil_mode", I(1)}}},
-      {"1DPadCeil", {2, 2, 7}, {2, 2, 4},
-       {{"kernel_shape", Ints({3})}, {"strides", Ints({2})}, {"pads", Ints({1, 1})}, {"ceil_mode", I(1)}}},
-      {"3D", {1, 1, 3, 4, 4}, {1, 1, 2, 1, 1}, {{"kernel_shape", Ints({2, 3, 3})}, {"strides", Ints({1, 2, 2})}}},
+      {"1DPadCeil",
+       {2, 2, 7},
+       {2, 2, 4},
+       {{"kernel_shape", Ints({3})},
+        {"strides", Ints({2})},
+        {"pads", Ints({1, 1})},
+        {"ceil_mode", I(1)}}},
+      {"3D",
+       {1, 1, 3, 4, 4},
+       {1, 1, 2, 1, 1},
+       {{"kernel_shape", Ints({2, 3, 3})}, {"strides", Ints({1, 2, 2})}}},
   };
 }
 
@@ -195,8 +225,8 @@ TEST_P(PoolGradKernelTest, AveragePoolGradMatchesForwardVjp) {
     const V want = ForwardVjp("AveragePool", attrs, {x}, 0, c.y, dyv);
     ExpectNear(dx.values(), want, 1e-6, 1e-8);
     for (DType t : {kF32, kF16}) {
-      OwnedTensor dyt = OwnedTensor::From(t, c.y, dyv), dy64 = OwnedTensor::From(kF64, c.y,
-                                                                                 dyt.values());
+      OwnedTensor dyt = OwnedTensor::From(t, c.y, dyv),
+                  dy64 = OwnedTensor::From(kF64, c.y, dyt.values());
       OwnedTensor dxt(t, c.x), ref(kF64, c.x);
       ASSERT_TRUE(RunGrad("AveragePoolGrad", attrs, {&dyt, &shape}, {&dxt}).ok());
       ASSERT_TRUE(RunGrad("AveragePoolGrad", attrs, {&dy64, &shape}, {&ref}).ok());
@@ -220,7 +250,8 @@ TEST(PoolGradKernel, BadShapesAreErrors) {
   EXPECT_TRUE(RunGrad("AveragePoolGrad", k2, {&dy, &shape}, {&dx}).ok());
   EXPECT_FALSE(RunGrad("AveragePoolGrad", k2, {&dy, &shape_bad}, {&dx}).ok());
   EXPECT_FALSE(RunGrad("AveragePoolGrad", k2, {&dy, &x}, {&dx}).ok());
-  EXPECT_FALSE(RunGrad("AveragePoolGrad", {{"kernel_shape", Ints({2})}}, {&dy, &shape}, {&dx}).ok());
+  EXPECT_FALSE(
+      RunGrad("AveragePoolGrad", {{"kernel_shape", Ints({2})}}, {&dy, &shape}, {&dx}).ok());
 }
 
 // -------------------------------------------------------------------- BatchNormalizationGrad
@@ -235,8 +266,9 @@ TEST(BatchNormGradKernel, MatchesTrainingForwardVjp) {
     OwnedTensor mean = OwnedTensor::From(kF64, c, V(d[1], 0.0)),
                 var = OwnedTensor::From(kF64, c, V(d[1], 1.0));
     OwnedTensor dx(kF64, d), ds(kF64, c), db(kF64, c);
-    ASSERT_TRUE(RunGrad("BatchNormalizationGrad", {{"epsilon", F(1e-3f)}}, {&dy, &x, &s},
-                        {&dx, &ds, &db}).ok());
+    ASSERT_TRUE(
+        RunGrad("BatchNormalizationGrad", {{"epsilon", F(1e-3f)}}, {&dy, &x, &s}, {&dx, &ds, &db})
+            .ok());
     const std::vector<OwnedTensor> in = {x, s, b, mean, var};
     ExpectNear(dx.values(), ForwardVjp("BatchNormalization", attrs, in, 0, d, dyv), 1e-5, 1e-7);
     ExpectNear(ds.values(), ForwardVjp("BatchNormalization", attrs, in, 1, d, dyv), 1e-5, 1e-7);
@@ -277,9 +309,9 @@ TEST(GatherGradKernel, MatchesGatherVjpWithRepeatsAndNegativeIndices) {
     Dims idx_dims;
     int64_t axis;
   };
-  for (const Case& c : {Case{{5, 3}, {0, 4, -1, 0, 2, 2}, {2, 3}, 0},
-                        Case{{2, 4, 3}, {3, -4, 0}, {3}, 1}, Case{{3, 4}, {-1}, {}, -1},
-                        Case{{200, 2}, {1, 1, 199, -200}, {4}, 0}}) {
+  for (const Case& c :
+       {Case{{5, 3}, {0, 4, -1, 0, 2, 2}, {2, 3}, 0}, Case{{2, 4, 3}, {3, -4, 0}, {3}, 1},
+        Case{{3, 4}, {-1}, {}, -1}, Case{{200, 2}, {1, 1, 199, -200}, {4}, 0}}) {
     const AttributeMap attrs = {{"axis", I(c.axis)}};
     OwnedTensor idx(kI64, c.idx_dims);
     for (size_t i = 0; i < c.idx.size(); ++i) idx.view().as<int64_t>()[i] = c.idx[i];
@@ -302,7 +334,8 @@ TEST(GatherGradKernel, MatchesGatherVjpWithRepeatsAndNegativeIndices) {
 
 TEST(GatherGradKernel, BadInputsAreErrors) {
   OwnedTensor dy(kF32, {2, 3}), dd(kF32, {5, 3}), shape = ShapeTensor({5, 3});
-  OwnedTensor idx(kI64, {2}), idx_f(kF32, {2}), shape_bad = ShapeTensor({4, 3}), dy_bad(kF32, {3, 3});
+  OwnedTensor idx(kI64, {2}), idx_f(kF32, {2}), shape_bad = ShapeTensor({4, 3}),
+                                                dy_bad(kF32, {3, 3});
   idx.view().as<int64_t>()[0] = 1;
   idx.view().as<int64_t>()[1] = 5;  // out of range
   Status st = RunGrad("GatherGrad", {}, {&dy, &idx, &shape}, {&dd});
