@@ -171,7 +171,8 @@ Status GradPad(GradientContext& ctx) {
   return Status::Ok();
 }
 
-// Slice with unit steps: dy padded back with zeros to x's shape (static on the sliced axes).
+// Slice: dy padded back with zeros to x's shape (static on the sliced axes) for unit steps,
+// scattered with GatherGrad for other steps.
 Status GradSlice(GradientContext& ctx) {
   Node& n = ctx.forward;
   Value* x = n.input(0);
@@ -196,21 +197,49 @@ Status GradSlice(GradientContext& ctx) {
   if (starts->size() != k || ends->size() != k || (steps && steps->size() != k)) {
     return InvalidArgument("Slice starts, ends, axes and steps differ in length");
   }
-  std::vector<int64_t> pads(2 * r, 0);
+  bool unit_steps = true;
   for (size_t i = 0; i < k; ++i) {
-    const int64_t step = steps ? (*steps)[i] : 1;
-    if (step != 1) return Unimplemented("Slice gradient with steps other than 1");
+    unit_steps = unit_steps && (!steps || (*steps)[i] == 1);
     const Dim& d = xt.dims[axes[i]];
     if (!d.is_static()) {
       return Unimplemented("Slice gradient along a non-static dim " + d.ToString());
     }
-    int64_t first = 0, count = 0;
-    infer::SliceRange(d.value(), (*starts)[i], (*ends)[i], step, &first, &count);
-    pads[axes[i]] = first;
-    pads[axes[i] + r] = d.value() - first - count;
   }
-  ASSIGN_OR_RETURN(Value * p, ctx.Ints(pads));
-  return SetGrad(ctx, 0, ctx.Emit("Pad", {ctx.output_grads[0], p}));
+  Value* g = ctx.output_grads[0];
+  if (unit_steps) {  // pad back with zeros
+    std::vector<int64_t> pads(2 * r, 0);
+    for (size_t i = 0; i < k; ++i) {
+      const int64_t d = xt.dims[axes[i]].value();
+      int64_t first = 0, count = 0;
+      infer::SliceRange(d, (*starts)[i], (*ends)[i], 1, &first, &count);
+      pads[axes[i]] = first;
+      pads[axes[i] + r] = d - first - count;
+    }
+    ASSIGN_OR_RETURN(Value * p, ctx.Ints(pads));
+    return SetGrad(ctx, 0, ctx.Emit("Pad", {g, p}));
+  }
+  // Other steps: scatter into zeros one sliced axis at a time (GatherGrad with the indices the
+  // slice took), which needs every dim static.
+  if (!xt.is_fully_static()) {
+    return Unimplemented("Slice gradient with steps other than 1 needs a static input shape");
+  }
+  std::vector<int64_t> shape;  // of g, static: the slice's output shape
+  for (const Dim& d : g->type().dims) shape.push_back(d.value());
+  for (size_t i = 0; i < k; ++i) {
+    const int64_t d = xt.dims[axes[i]].value(), step = (*steps)[i];
+    int64_t first = 0, count = 0;
+    infer::SliceRange(d, (*starts)[i], (*ends)[i], step, &first, &count);
+    std::vector<int64_t> taken;
+    for (int64_t j = 0; j < count; ++j) taken.push_back(first + j * step);
+    shape[axes[i]] = d;
+    ASSIGN_OR_RETURN(Value * idx, ctx.Ints(taken));
+    ASSIGN_OR_RETURN(Value * sh, ctx.Ints(shape));
+    ASSIGN_OR_RETURN(std::vector<Value*> out,
+                     EmitAmpc(ctx, "GatherGrad", {g, idx, sh}, 1, {{"axis", Attribute(axes[i])}}));
+    g = out[0];
+  }
+  ctx.input_grads[0] = g;
+  return Status::Ok();
 }
 
 // Concat: Split dy along the axis into the inputs' sizes (runtime sizes when not static).

@@ -286,6 +286,17 @@ std::vector<GradCase> TensorCases() {
        [](Builder& b, const V& p) {
          return b.Op("Slice", {p[0], b.Ints({0}), b.Ints({2}), b.Ints({-1}), b.Ints({1})});
        }},
+      {"SliceStep2",
+       {{7}},
+       [](Builder& b, const V& p) {
+         return b.Op("Slice", {p[0], b.Ints({1}), b.Ints({7}), b.Ints({0}), b.Ints({2})});
+       }},
+      {"SliceNegativeStepsTwoAxes",
+       {{4, 5, 2}},
+       [](Builder& b, const V& p) {
+         return b.Op("Slice",
+                     {p[0], b.Ints({-1, 4}), b.Ints({-100, 0}), b.Ints({0, 1}), b.Ints({-2, -1})});
+       }},
       {"ConcatTwo",
        {{2, 3}, {2, 1}},
        [](Builder& b, const V& p) {
@@ -482,12 +493,14 @@ TEST(GradientConventions, TrainingDropoutWithoutMaskIsUnimplemented) {
   EXPECT_NE(r.status().message().find("mask"), std::string::npos) << r.status().message();
 }
 
-TEST(GradientConventions, SliceWithStepsIsUnimplemented) {
+TEST(GradientConventions, SliceWithStepsOfASymbolicInputIsUnimplemented) {
   Graph g;
   g.opsets()[""] = 17;
+  Value* x = *g.AddInput("x", TensorType(DType::kFloat64, {Dim::Symbol("batch"), 4}));
   Value* p = *g.AddInitializer("p", F64({1, 2, 3, 4}, {4}));
   Builder b{g};
-  Value* y = b.Op("Slice", {p, b.Ints({0}), b.Ints({4}), b.Ints({0}), b.Ints({2})});
+  Value* m = b.Op("Mul", {x, p});
+  Value* y = b.Op("Slice", {m, b.Ints({0}), b.Ints({4}), b.Ints({1}), b.Ints({2})});
   Value* loss = b.Op("ReduceSum", {y}, A({{"keepdims", I(0)}}));
   auto r = BuildBackward(g, loss, {p});
   ASSERT_FALSE(r.ok());
