@@ -1,33 +1,25 @@
 // Per-op gradient rules for reverse-mode autodiff (frontend/training/autodiff.h). Each rule reads
 // ctx.output_grads and sets ctx.input_grads for the inputs in ctx.needs_grad, emitting standard
 // ONNX ops through ctx.Emit. Broadcasting binary ops sum the gradient back to the input shape.
+// This file holds the shared helpers (gradient_util.h), the arithmetic, matrix, shape, reduction
+// and softmax rules, and the registration; gradients_nn.cc and gradients_tensor.cc hold the rest.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
 #include "frontend/training/autodiff.h"
+#include "frontend/training/gradient_util.h"
 #include "ir/ops/infer_util.h"
 
 namespace ampc {
-namespace {
-
-#define EMIT(var, ...) ASSIGN_OR_RETURN(Value * var, ctx.Emit(__VA_ARGS__))
-#define CONST(var, v, like) ASSIGN_OR_RETURN(Value * var, ctx.ConstantLike(v, like))
+namespace grad {
 
 AttributeMap Keep(int64_t keep) { return {{"keepdims", Attribute(keep)}}; }
 
-int64_t OnnxType(DType t) {
-  switch (t) {
-    case DType::kFloat32: return 1;
-    case DType::kFloat16: return 10;
-    case DType::kBFloat16: return 16;
-    case DType::kFloat64: return 11;
-    case DType::kInt64: return 7;
-    default: return 0;
-  }
+AttributeMap CastTo(DType t) {
+  return {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(t)))}};
 }
 
-// The shape of v as a 1-D int64 value: a constant when static, else Shape(v).
 StatusOr<Value*> ShapeOf(GradientContext& ctx, Value* v) {
   if (v->type().is_fully_static()) {
     std::vector<int64_t> dims;
@@ -37,7 +29,6 @@ StatusOr<Value*> ShapeOf(GradientContext& ctx, Value* v) {
   return ctx.Emit("Shape", {v});
 }
 
-// Sums `grad` (shaped like the broadcast result) back to the shape of `target`.
 StatusOr<Value*> SumToShape(GradientContext& ctx, Value* grad, Value* target) {
   const TensorType& gt = grad->type();
   const TensorType& tt = target->type();
@@ -75,14 +66,19 @@ StatusOr<Value*> SumToShape(GradientContext& ctx, Value* grad, Value* target) {
   return r;
 }
 
-// The element count of v as a scalar of dtype dt: a constant when static, else Cast(Size(v)).
 StatusOr<Value*> CountOf(GradientContext& ctx, Value* v, DType dt) {
   if (auto n = v->type().NumElements()) {
     return ctx.graph.AddInitializer(ctx.graph.UniqueName("grad_const"),
                                     Tensor::Scalar(dt, static_cast<double>(*n)));
   }
   ASSIGN_OR_RETURN(Value * size, ctx.Emit("Size", {v}));
-  return ctx.Emit("Cast", {size}, {{"to", Attribute(OnnxType(dt))}});
+  return ctx.Emit("Cast", {size}, CastTo(dt));
+}
+
+StatusOr<Value*> ZerosLike(GradientContext& ctx, Value* v) {
+  CONST(zero, 0.0, v);
+  ASSIGN_OR_RETURN(Value * shape, ShapeOf(ctx, v));
+  return ctx.Emit("Expand", {zero, shape});
 }
 
 Status SetGrad(GradientContext& ctx, int i, StatusOr<Value*> g) {
@@ -90,6 +86,100 @@ Status SetGrad(GradientContext& ctx, int i, StatusOr<Value*> g) {
   ctx.input_grads[i] = *g;
   return Status::Ok();
 }
+
+StatusOr<std::vector<Value*>> EmitAmpc(GradientContext& ctx, const std::string& op,
+                                       std::vector<Value*> inputs, int num_outputs,
+                                       AttributeMap attrs) {
+  Graph& g = ctx.graph;
+  g.opsets().emplace(kAmpcDomain, 1);
+  const Node& f = ctx.forward;
+  const std::string name = g.UniqueName((f.name().empty() ? f.op_type() : f.name()) + "_grad");
+  std::vector<std::string> outs;
+  for (int i = 0; i < num_outputs; ++i) {
+    outs.push_back(i == 0 ? name : g.UniqueName(name + "_out" + std::to_string(i)));
+  }
+  ASSIGN_OR_RETURN(Node * n, g.AddNode(op, kAmpcDomain, name, inputs, outs, std::move(attrs)));
+  n->annotations()["grad_of"] = f.name();
+  RETURN_IF_ERROR(InferNode(*n).WithContext("gradient of " + f.Describe()));
+  return n->outputs();
+}
+
+std::optional<double> ConstantScalar(const Value* v) {
+  if (!v || v->kind() != ValueKind::kInitializer || !v->initializer()) return std::nullopt;
+  auto d = v->initializer()->AsDoubles();
+  if (!d || d->size() != 1) return std::nullopt;
+  return (*d)[0];
+}
+
+StatusOr<std::optional<std::vector<int64_t>>> ReducedAxes(const Node& n) {
+  Value* x = n.input(0);
+  if (!x->type().has_rank) return Unimplemented("reduction gradient needs a known rank");
+  const int64_t r = x->type().rank();
+  std::vector<int64_t> axes;
+  if (n.op_type() == "ReduceSum") {
+    if (n.input(1)) {
+      auto known = infer::KnownStatic(n.input(1));
+      if (!known) return Unimplemented("ReduceSum gradient needs constant axes");
+      axes = *known;
+    }
+    if (axes.empty() && n.attr_int("noop_with_empty_axes", 0) != 0) {
+      return std::optional<std::vector<int64_t>>();
+    }
+  } else {
+    axes = n.attr_ints("axes");
+  }
+  if (axes.empty()) {
+    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
+  }
+  ASSIGN_OR_RETURN(axes, infer::NormalizeAxes(axes, r));
+  std::sort(axes.begin(), axes.end());
+  return std::optional<std::vector<int64_t>>(std::move(axes));
+}
+
+StatusOr<Value*> UnreduceShape(GradientContext& ctx, Value* dy, const std::vector<int64_t>& axes,
+                               bool keepdims) {
+  if (keepdims) return dy;
+  ASSIGN_OR_RETURN(Value * ax, ctx.Ints(axes));
+  return ctx.Emit("Unsqueeze", {dy, ax});
+}
+
+StatusOr<Value*> ClassOneHot(GradientContext& ctx, Value* labels, Value* scores) {
+  Graph& g = ctx.graph;
+  const TensorType& xt = scores->type();
+  const int64_t r = xt.rank();
+  ASSIGN_OR_RETURN(Value * ax1, ctx.Ints({1}));
+  EMIT(lab_u, "Unsqueeze", {labels, ax1});
+  ASSIGN_OR_RETURN(Value * start,
+                   g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(0)));
+  ASSIGN_OR_RETURN(Value * delta,
+                   g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(1)));
+  Value* limit = nullptr;
+  if (xt.dims[1].is_static()) {
+    ASSIGN_OR_RETURN(limit, g.AddInitializer(g.UniqueName("grad_ints"),
+                                             Tensor::ScalarInt64(xt.dims[1].value())));
+  } else {
+    EMIT(shape, "Shape", {scores});
+    ASSIGN_OR_RETURN(limit,
+                     ctx.Emit("Gather", {shape, delta}, {{"axis", Attribute(int64_t{0})}}));
+  }
+  EMIT(cls, "Range", {start, limit, delta});
+  if (r > 2) {  // classes along axis 1 of [N, C, d...]
+    std::vector<int64_t> shape(r - 1, 1);
+    shape[0] = -1;
+    ASSIGN_OR_RETURN(Value * s, ctx.Ints(shape));
+    ASSIGN_OR_RETURN(cls, ctx.Emit("Reshape", {cls, s}));
+  }
+  EMIT(eq, "Equal", {lab_u, cls});
+  return ctx.Emit("Cast", {eq}, CastTo(scores->dtype()));
+}
+
+void SetGradient(OpRegistry& r, const char* op, GradientFn fn) {
+  OpSchema* s = r.FindMutable("", op);
+  AMPC_CHECK(s != nullptr);
+  s->gradient = fn;
+}
+
+namespace {
 
 // ---- elementwise ------------------------------------------------------------------------------
 
@@ -199,7 +289,7 @@ Status GradPow(GradientContext& ctx) {
   if (ctx.NeedsGrad(0)) {  // dy * p * x^(p-1)
     Value* pc = p;
     if (p->dtype() != x->dtype()) {
-      ASSIGN_OR_RETURN(pc, ctx.Emit("Cast", {p}, {{"to", Attribute(OnnxType(x->dtype()))}}));
+      ASSIGN_OR_RETURN(pc, ctx.Emit("Cast", {p}, CastTo(x->dtype())));
     }
     CONST(one, 1.0, x);
     EMIT(pm1, "Sub", {pc, one});
@@ -234,8 +324,7 @@ Status GradMatMul(GradientContext& ctx) {
   Value* a = n.input(0);
   Value* b = n.input(1);
   Value* dy = ctx.output_grads[0];
-  if (!a->type().has_rank || !b->type().has_rank || a->type().rank() < 2 ||
-      b->type().rank() < 2) {
+  if (!a->type().has_rank || !b->type().has_rank || a->type().rank() < 2 || b->type().rank() < 2) {
     return Unimplemented("MatMul gradient needs inputs of known rank >= 2");
   }
   if (ctx.NeedsGrad(0)) {  // dA = dy @ B^T (summed over broadcast batch dims)
@@ -259,9 +348,9 @@ Status GradGemm(GradientContext& ctx) {
   Value* b = n.input(1);
   Value* dy = ctx.output_grads[0];
   auto gemm = [&](Value* x, Value* y, int64_t tx, int64_t ty) {
-    return ctx.Emit("Gemm", {x, y},
-                    {{"alpha", Attribute(alpha)}, {"transA", Attribute(tx)},
-                     {"transB", Attribute(ty)}});
+    return ctx.Emit(
+        "Gemm", {x, y},
+        {{"alpha", Attribute(alpha)}, {"transA", Attribute(tx)}, {"transB", Attribute(ty)}});
   };
   // Y = alpha A' B' + beta C with A' = op(A), B' = op(B).
   if (ctx.NeedsGrad(0)) {
@@ -308,32 +397,13 @@ Status GradReduce(GradientContext& ctx) {  // ReduceSum (axes input), ReduceMean
   Node& n = ctx.forward;
   Value* x = n.input(0);
   Value* dy = ctx.output_grads[0];
-  if (!x->type().has_rank) return Unimplemented("reduction gradient needs a known rank");
-  const int64_t r = x->type().rank();
-  std::vector<int64_t> axes;
-  if (n.op_type() == "ReduceSum") {
-    if (n.input(1)) {
-      auto known = infer::KnownStatic(n.input(1));
-      if (!known) return Unimplemented("ReduceSum gradient needs constant axes");
-      axes = *known;
-    }
-    if (axes.empty() && n.attr_int("noop_with_empty_axes", 0) != 0) {
-      ctx.input_grads[0] = dy;
-      return Status::Ok();
-    }
-  } else {
-    axes = n.attr_ints("axes");
+  ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> reduced, ReducedAxes(n));
+  if (!reduced) {  // noop_with_empty_axes
+    ctx.input_grads[0] = dy;
+    return Status::Ok();
   }
-  if (axes.empty()) {
-    for (int64_t i = 0; i < r; ++i) axes.push_back(i);
-  }
-  ASSIGN_OR_RETURN(axes, infer::NormalizeAxes(axes, r));
-  std::sort(axes.begin(), axes.end());
-  Value* g = dy;
-  if (n.attr_int("keepdims", 1) == 0) {
-    ASSIGN_OR_RETURN(Value * ax, ctx.Ints(axes));
-    ASSIGN_OR_RETURN(g, ctx.Emit("Unsqueeze", {dy, ax}));
-  }
+  const std::vector<int64_t>& axes = *reduced;
+  ASSIGN_OR_RETURN(Value * g, UnreduceShape(ctx, dy, axes, n.attr_int("keepdims", 1) != 0));
   if (n.op_type() == "ReduceMean") {
     int64_t count = 1;
     bool is_static = true;
@@ -442,7 +512,6 @@ Status GradSoftmaxCrossEntropy(GradientContext& ctx) {
   Value* dlogp = ctx.output_grads.size() > 1 ? ctx.output_grads[1] : nullptr;
   const TensorType& xt = x->type();
   if (!xt.has_rank || xt.rank() < 2) return Unimplemented("scores of unknown rank");
-  const int64_t r = xt.rank();
   const DType dt = x->dtype();
   Value* result = nullptr;
   if (dy) {
@@ -453,33 +522,15 @@ Status GradSoftmaxCrossEntropy(GradientContext& ctx) {
       ASSIGN_OR_RETURN(lab, ctx.Emit("Cast", {labels}, {{"to", Attribute(int64_t{7})}}));
     }
     ASSIGN_OR_RETURN(Value * ax1, ctx.Ints({1}));
-    EMIT(lab_u, "Unsqueeze", {lab, ax1});
-    ASSIGN_OR_RETURN(Value * start, g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(0)));
-    ASSIGN_OR_RETURN(Value * delta, g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(1)));
-    Value* limit = nullptr;
-    if (xt.dims[1].is_static()) {
-      ASSIGN_OR_RETURN(limit, g.AddInitializer(g.UniqueName("grad_ints"),
-                                               Tensor::ScalarInt64(xt.dims[1].value())));
-    } else {
-      EMIT(shape, "Shape", {x});
-      ASSIGN_OR_RETURN(limit, ctx.Emit("Gather", {shape, delta}, {{"axis", Attribute(int64_t{0})}}));
-    }
-    EMIT(cls, "Range", {start, limit, delta});
-    if (r > 2) {
-      std::vector<int64_t> shape(r - 1, 1);
-      shape[0] = -1;
-      ASSIGN_OR_RETURN(Value * s, ctx.Ints(shape));
-      ASSIGN_OR_RETURN(cls, ctx.Emit("Reshape", {cls, s}));
-    }
-    EMIT(eq, "Equal", {lab_u, cls});
-    EMIT(onehot, "Cast", {eq}, {{"to", Attribute(OnnxType(dt))}});
+    ASSIGN_OR_RETURN(Value * onehot, ClassOneHot(ctx, lab, x));
     EMIT(diff, "Sub", {p, onehot});
     Value* mask = nullptr;  // [N, d...], 1 where the label counts
     if (const Attribute* ii = n.attr("ignore_index")) {
-      ASSIGN_OR_RETURN(Value * iv, g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(ii->i())));
+      ASSIGN_OR_RETURN(Value * iv,
+                       g.AddInitializer(g.UniqueName("grad_ints"), Tensor::ScalarInt64(ii->i())));
       EMIT(is_ignored, "Equal", {lab, iv});
       EMIT(keep, "Not", {is_ignored});
-      ASSIGN_OR_RETURN(mask, ctx.Emit("Cast", {keep}, {{"to", Attribute(OnnxType(dt))}}));
+      ASSIGN_OR_RETURN(mask, ctx.Emit("Cast", {keep}, CastTo(dt)));
     }
     Value* w = dy;
     if (reduction == "mean") {
@@ -511,17 +562,12 @@ Status GradSoftmaxCrossEntropy(GradientContext& ctx) {
   return Status::Ok();
 }
 
-#undef EMIT
-#undef CONST
-
 }  // namespace
+}  // namespace grad
 
 void RegisterGradientRules(OpRegistry& r) {
-  auto set = [&r](const char* op, GradientFn fn) {
-    OpSchema* s = r.FindMutable("", op);
-    AMPC_CHECK(s != nullptr);
-    s->gradient = fn;
-  };
+  using namespace grad;  // NOLINT: the rules and helpers of this file
+  auto set = [&r](const char* op, GradientFn fn) { SetGradient(r, op, fn); };
   set("Add", GradAddSub);
   set("Sub", GradAddSub);
   set("Mul", GradMul);
@@ -549,6 +595,8 @@ void RegisterGradientRules(OpRegistry& r) {
   set("LogSoftmax", GradLogSoftmax);
   set("LayerNormalization", GradLayerNorm);
   set("SoftmaxCrossEntropyLoss", GradSoftmaxCrossEntropy);
+  RegisterNNGradientRules(r);
+  RegisterTensorGradientRules(r);
 }
 
 }  // namespace ampc
