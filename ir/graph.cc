@@ -114,7 +114,7 @@ StatusOr<Node*> Graph::AddNode(const std::string& op_type, const std::string& do
     node->outputs_.push_back(v);
   }
   node_storage_.push_back(std::move(n));
-  if (!order_dirty_) order_.push_back(node);
+  order_.push_back(node);  // dead nodes are dropped from order_ lazily, live ones never
   return node;
 }
 

@@ -446,6 +446,7 @@ StatusOr<EvalResult> Evaluate(Session& s, const Dataset& val, const plan::Traini
 
 Status ExportTrained(const TrainConfig& cfg, const cpu::CpuExecutor& ex) {
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(cfg.model));
+  if (cfg.options.untie_shared) RETURN_IF_ERROR(UntieSharedInitializers(*g, true).status());
   for (Value* v : g->initializers()) {
     if (!ex.HasData(v->name())) continue;
     auto t = ex.GetState(v->name());
@@ -486,6 +487,9 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
     s.make_model = [path]() { return ImportOnnxFile(path); };
     ASSIGN_OR_RETURN(data_graph, s.make_model());
     ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildTrainingGraph(*data_graph, cfg.options));
+    if (!cfg.quiet) {
+      for (const std::string& w : info.warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
+    }
     for (const auto& n : info.data_inputs) meta.add_data_inputs(n);
     meta.set_labels(info.labels);
   }

@@ -234,6 +234,8 @@ void RegisterNNGradientRules(OpRegistry& r) {
   SetGradient(r, "AveragePool", GradAveragePool);
   SetGradient(r, "GlobalAveragePool", GradGlobalAveragePool);
   SetGradient(r, "BatchNormalization", GradBatchNorm);
+  // The PyTorch-running-statistics variant the training graph uses: same Y, same gradient.
+  if (OpSchema* s = r.FindMutable(kAmpcDomain, "BatchNormalization")) s->gradient = GradBatchNorm;
   SetGradient(r, "Dropout", GradDropout);
   SetGradient(r, "NegativeLogLikelihoodLoss", GradNll);
 }

@@ -1,5 +1,7 @@
 #include "frontend/training/training_graph.h"
 
+#include <algorithm>
+#include <map>
 #include <regex>
 #include <set>
 #include <unordered_set>
@@ -295,6 +297,36 @@ Status AppendOptimizer(Graph& g, const OptimizerOptions& o, Value* lr, Value* st
 
 }  // namespace
 
+StatusOr<std::vector<std::string>> UntieSharedInitializers(Graph& g, bool untie) {
+  std::vector<std::string> out;
+  std::vector<Node*> aliases;
+  for (Node* n : g.nodes()) {
+    const Value* in = n->input(0);
+    const Value* o = n->output(0);
+    if (n->op_type() == "Identity" && n->domain().empty() && in && o &&
+        in->kind() == ValueKind::kInitializer && IsFloat(in->dtype()) && !o->name().empty() &&
+        o->name()[0] != '/' && o->name().rfind("onnx::", 0) != 0 && !g.IsRoot(o)) {
+      aliases.push_back(n);
+    }
+  }
+  for (Node* n : aliases) {
+    Value* src = n->input(0);
+    Value* alias = n->output(0);
+    const std::string name = alias->name();
+    if (!untie) {
+      out.push_back("'" + name + "' is an Identity of initializer '" + src->name() + "'");
+      continue;
+    }
+    const std::vector<Use> uses = alias->uses();
+    g.ReplaceAllUsesWith(alias, src);
+    g.RemoveNode(n);
+    ASSIGN_OR_RETURN(Value * copy, g.AddInitializer(name, *src->initializer()));
+    for (const Use& u : uses) u.user->SetInput(u.operand, copy);
+    out.push_back(name);
+  }
+  return out;
+}
+
 Status ValidateTrainOptions(const TrainOptions& opts) {
   const LossOptions& l = opts.loss;
   static const std::set<std::string> kLosses{"cross_entropy", "nll", "mse", "none"};
@@ -330,6 +362,14 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
   RETURN_IF_ERROR(ValidateTrainOptions(opts));
   TrainingGraphInfo info;
   for (const Value* v : g.inputs()) info.data_inputs.push_back(v->name());
+  ASSIGN_OR_RETURN(std::vector<std::string> shared, UntieSharedInitializers(g, opts.untie_shared));
+  if (!opts.untie_shared) {
+    for (const std::string& s : shared) {
+      info.warnings.push_back(s + ": torch.onnx.export merges equal tensors this way, so both "
+                              "train as one (pass --untie-shared to train them separately, as "
+                              "PyTorch does)");
+    }
+  }
   std::vector<Value*> model_outputs = g.outputs();
   RETURN_IF_ERROR(BatchNormToTraining(g, &info));
   model_outputs = g.outputs();

@@ -46,6 +46,11 @@ struct TrainOptions {
   LossOptions loss;
   OptimizerOptions optimizer;
   std::string freeze;  // ECMAScript regex; matching initializers are not trained
+  // torch.onnx.export merges parameters with equal values (freshly initialised LayerNorm
+  // weights, zero biases): one initializer stays and the others become Identity nodes of it, so
+  // they train as one tensor (the ONNX file's meaning; a warning says so). With untie_shared each
+  // such Identity becomes its own initializer, named like the torch parameter, as in PyTorch.
+  bool untie_shared = false;
 };
 
 struct TrainingGraphInfo {
@@ -57,7 +62,13 @@ struct TrainingGraphInfo {
   std::vector<std::string> params;       // trained initializers, in graph order
   std::vector<std::string> frozen;       // float initializers left alone (--freeze, constants)
   std::vector<std::string> running_stats;  // BatchNorm running mean/var states
+  std::vector<std::string> warnings;       // for the user (shared initializers, ...)
 };
+
+// Replaces each `P = Identity(initializer Q)` whose output has a parameter name (not an
+// exporter-generated "/..." or "onnx::" one) by an initializer P holding a copy of Q. Returns the
+// new names; with untie = false it changes nothing and describes each alias instead.
+StatusOr<std::vector<std::string>> UntieSharedInitializers(Graph& g, bool untie);
 
 // Validates the options (unknown loss or optimizer kinds, negative rates, a bad regex ...).
 Status ValidateTrainOptions(const TrainOptions& opts);

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -41,7 +42,10 @@ TEST_P(TrainTrajectoryTest, MatchesPyTorch) {
   const std::string dir = RefDir(GetParam());
   std::ifstream in(dir + "/case.json");
   ASSERT_TRUE(in) << dir << "/case.json missing: the generate_train_references fixture did not run";
-  const nlohmann::json c = nlohmann::json::parse(in);
+  const nlohmann::json doc = nlohmann::json::parse(in);
+  const nlohmann::json& c = doc["args"];
+  std::set<std::string> noise;
+  for (const auto& n : doc["gradient_noise_params"]) noise.insert(n.get<std::string>());
   TempDir tmp;
   const std::string metrics = tmp / "m.jsonl", exported = tmp / "trained.onnx";
   const auto r = RunAmpc("train " + testing::Fixture(c["model"].get<std::string>()) + " --data " +
@@ -63,6 +67,12 @@ TEST_P(TrainTrajectoryTest, MatchesPyTorch) {
   }
   auto trained = ImportOnnxFile(exported);
   ASSERT_TRUE(trained.ok()) << trained.status().message();
+  // Adam moves an element by about lr * m/sqrt(v) per step whatever its gradient's scale. Where
+  // the gradient's sign alternates (cnn_adamw's BatchNorm bias ends at 1e-5 after 20 steps of
+  // size 1e-3), m is a difference of nearly equal terms and float rounding in either framework
+  // is amplified; a tenth of one step is allowed on top of the relative bound.
+  const std::string opt = c["optimizer"].get<std::string>();
+  const double adam_atol = opt == "sgd" ? 0.0 : 0.1 * c["lr"].get<double>();
   int compared = 0;
   for (const auto& [key, want] : *ref) {
     if (key.rfind("param:", 0) != 0) continue;
@@ -77,7 +87,12 @@ TEST_P(TrainTrajectoryTest, MatchesPyTorch) {
       max_ref = std::max(max_ref, std::abs((*exp)[i]));
       max_err = std::max(max_err, std::abs((*got)[i] - (*exp)[i]));
     }
-    EXPECT_LE(max_err, 1e-3 * max_ref) << name << ": max |ampc - torch| " << max_err;
+    if (noise.count(name)) {  // see tools/train_reference.py: only the update size is defined
+      const double bound = c["steps"].get<double>() * c["lr"].get<double>() * 1.1 + 1e-3 * max_ref;
+      EXPECT_LE(max_err, bound) << name << " (gradient is rounding noise)";
+    } else {
+      EXPECT_LE(max_err, 1e-3 * max_ref + adam_atol) << name << ": max |ampc - torch| " << max_err;
+    }
     ++compared;
   }
   EXPECT_GT(compared, 0);

@@ -22,6 +22,8 @@ void AddTrainingOptions(CLI::App* a, ampc::TrainOptions& o) {
   a->add_option("--ignore-index", o.loss.ignore_index, "label value the loss skips")
       ->capture_default_str();
   a->add_option("--freeze", o.freeze, "regex: initializers matching it are not trained");
+  a->add_flag("--untie-shared", o.untie_shared,
+              "give each module its own copy of an initializer torch's exporter merged");
   auto& p = o.optimizer;
   a->add_option("--optimizer", p.kind, "sgd | adam | adamw")->capture_default_str();
   a->add_option("--lr", p.lr, "learning rate (the schedule's base)")->capture_default_str();
