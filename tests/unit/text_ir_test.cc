@@ -500,7 +500,7 @@ TEST(TextIr, MalformedInputsGiveLineAndColumn) {
       {"graph \"g\" {\n  input %x: f32[2]\n", "line 3, column 1: unexpected end of input"},
       {"graph \"g\" {\n  input %x: f32[", "expected a dimension"},
       {"graph \"g\" {\n  @@@\n}\n",
-       "line 2, column 3: expected input, init, output, a node or '}', "
+       "line 2, column 3: expected input, init, output, update, a node or '}', "
        "found '@'"},
       {"graph \"g\" {\n}\n}\n",
        "line 3, column 1: unexpected text after the end of the graph: '}'"},
