@@ -550,6 +550,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
   int64_t step = 0;
   int64_t epoch = 0;
   std::vector<int64_t> order;
+  double train_seconds = 0;  // in steps only (no evaluation)
   while (step < total) {
     const int64_t in_epoch = step % per_epoch;
     if (in_epoch == 0) {
@@ -563,6 +564,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
     std::vector<Tensor> in = OrderInputs(names, batch, lr);
     ASSIGN_OR_RETURN(std::vector<Tensor> out, s.step->Run(in));
     const double dt = Seconds(t0, Clock::now());
+    train_seconds += dt;
     const double loss = out[loss_i].AsDoubles()->at(0);
     ++step;
     sum.last_loss = loss;
@@ -583,6 +585,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
       nlohmann::json e{{"epoch", epoch}, {"step", first_step + step}, {"val_loss", r.loss}};
       if (r.accuracy) e["val_accuracy"] = *r.accuracy;
       e["elapsed_s"] = Seconds(start, Clock::now());
+      e["train_s"] = train_seconds;
       emit(e);
       sum.val_loss = r.loss;
       sum.val_accuracy = r.accuracy;

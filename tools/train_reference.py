@@ -189,6 +189,35 @@ def run_case(torch, gen, fixtures, out, case):
     return name
 
 
+def write_schedules(torch, out):
+    """torch.optim.lr_scheduler's rate at each step, for ampc's LrSchedule (schedules.json)."""
+    sched = torch.optim.lr_scheduler
+    cases = []
+
+    def run(name, make, steps, spec):
+        p = torch.nn.Parameter(torch.zeros(1))
+        opt = torch.optim.SGD([p], lr=spec["base"])
+        s = make(opt)
+        lrs = []
+        for _ in range(steps):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            s.step()
+        cases.append(dict(name=name, lrs=lrs, **spec))
+
+    run("step", lambda o: sched.StepLR(o, step_size=3, gamma=0.5), 10,
+        {"kind": "step", "base": 0.1, "step_size": 3, "gamma": 0.5})
+    run("cosine", lambda o: sched.CosineAnnealingLR(o, T_max=12, eta_min=0.001), 12,
+        {"kind": "cosine", "base": 0.1, "total_steps": 12, "min_lr": 0.001})
+    # ampc's warm-up (rate base * (t + 1) / W for t < W) is LinearLR from 1/W over W - 1 steps.
+    run("warmup", lambda o: sched.LinearLR(o, start_factor=1 / 4, end_factor=1.0, total_iters=3), 8,
+        {"kind": "constant", "base": 0.1, "warmup_steps": 4})
+    run("linear", lambda o: sched.LinearLR(o, start_factor=1.0, end_factor=0.0, total_iters=10), 12,
+        {"kind": "linear", "base": 0.1, "total_steps": 10, "min_lr": 0.0})
+    with open(os.path.join(out, "schedules.json"), "w") as f:
+        json.dump(cases, f, indent=1)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fixtures", required=True, help="folder with the ONNX fixtures")
@@ -202,6 +231,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     names = [run_case(torch, gen, args.fixtures, args.out, c)
              for c in CASES if not wanted or c[0] in wanted]
+    write_schedules(torch, args.out)
     with open(os.path.join(args.out, "index.json"), "w") as f:
         json.dump({"steps": STEPS, "cases": names}, f, indent=1)
     return 0

@@ -363,12 +363,14 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
   TrainingGraphInfo info;
   for (const Value* v : g.inputs()) info.data_inputs.push_back(v->name());
   ASSIGN_OR_RETURN(std::vector<std::string> shared, UntieSharedInitializers(g, opts.untie_shared));
-  if (!opts.untie_shared) {
-    for (const std::string& s : shared) {
-      info.warnings.push_back(s + ": torch.onnx.export merges equal tensors this way, so both "
-                              "train as one (pass --untie-shared to train them separately, as "
-                              "PyTorch does)");
-    }
+  if (!opts.untie_shared && !shared.empty()) {
+    std::string examples;
+    for (size_t i = 0; i < shared.size() && i < 2; ++i) examples += (i ? "; " : "") + shared[i];
+    info.warnings.push_back(
+        std::to_string(shared.size()) + " parameter(s) are Identity aliases of another initializer (" +
+        examples + (shared.size() > 2 ? "; ..." : "") +
+        "): torch.onnx.export merges equal tensors this way, so they train as one; pass "
+        "--untie-shared to train them separately, as PyTorch does");
   }
   std::vector<Value*> model_outputs = g.outputs();
   RETURN_IF_ERROR(BatchNormToTraining(g, &info));

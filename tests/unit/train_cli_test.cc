@@ -1,0 +1,144 @@
+// `ampc train` end to end through the CLI: metrics lines, validation on FashionMNIST, resuming a
+// saved training plan, and every kind of bad input giving a one-line error, exit code 2 and no
+// damage to existing files. The npz data sets are the ones tools/train_reference.py writes for
+// the trajectory test (fixture generate_train_references).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
+
+#include "test_util.h"
+
+namespace ampc {
+namespace {
+
+using testing::Fixture;
+using testing::ReadBytes;
+using testing::RunAmpc;
+using testing::TempDir;
+using testing::WriteBytes;
+
+std::string MlpData() { return std::string(AMPC_GEN_DIR) + "/train_refs/mlp_sgd/data.npz"; }
+
+std::vector<nlohmann::json> Lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// Exactly one error line, the last one (warnings may precede it).
+bool OneLine(const std::string& err) {
+  const size_t at = err.find("ampc: error: ");
+  return at != std::string::npos && (at == 0 || err[at - 1] == '\n') &&
+         err.find('\n', at) == err.size() - 1;
+}
+
+TEST(TrainCli, FashionMnistMetricsAndValidation) {
+  TempDir tmp;
+  const std::string m = tmp / "m.jsonl";
+  auto r = RunAmpc("train " + Fixture("mlp_opset17.onnx") +
+                   " --data fashion-mnist --batch-size 100 --steps 30 --lr 0.05 --momentum 0.9 "
+                   "--metrics " + m);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = Lines(m);
+  ASSERT_EQ(lines.size(), 31u);
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(lines[i]["step"].get<int>(), i + 1);
+    for (const char* k : {"loss", "lr", "samples_per_s", "epoch"}) EXPECT_TRUE(lines[i].contains(k)) << k;
+  }
+  const auto& e = lines[30];
+  const double acc = e["val_accuracy"].get<double>();
+  EXPECT_GT(acc, 0.5);  // 30 steps of SGD already beat chance (0.1) by far
+  EXPECT_LE(acc, 1.0);
+  EXPECT_TRUE(e.contains("val_loss"));
+  EXPECT_LT(lines[29]["loss"].get<double>(), lines[0]["loss"].get<double>());
+  EXPECT_NE(r.out.find("val_accuracy"), std::string::npos);
+}
+
+// 2 steps, save, 2 more from the plan == 4 steps straight (the data has exactly 2 batches of 320,
+// so both runs see batches 0, 1, 0, 1).
+TEST(TrainCli, SavedPlanResumesExactly) {
+  TempDir tmp;
+  const std::string base = "--data " + MlpData() + " --batch-size 320 --no-shuffle --quiet --lr 0.05 --momentum 0.9";
+  auto straight = RunAmpc("train " + Fixture("mlp_opset17.onnx") + " " + base + " --steps 4 --metrics " + (tmp / "a.jsonl"));
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  auto first = RunAmpc("train " + Fixture("mlp_opset17.onnx") + " " + base + " --steps 2 --save-plan " + (tmp / "p.ampc"));
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto second = RunAmpc("train " + (tmp / "p.ampc") + " --data " + MlpData() +
+                        " --no-shuffle --quiet --steps 2 --metrics " + (tmp / "b.jsonl"));
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  auto a = Lines(tmp / "a.jsonl"), b = Lines(tmp / "b.jsonl");
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(b[i]["step"].get<int>(), 3 + i);
+    EXPECT_EQ(b[i]["loss"].get<double>(), a[2 + i]["loss"].get<double>()) << i;
+  }
+}
+
+struct Bad {
+  std::string args;
+  std::string message;
+};
+
+TEST(TrainCli, BadInputIsAOneLineError) {
+  TempDir tmp;
+  WriteBytes(tmp / "junk.npz", "PK\x03\x04 this is not a zip archive");
+  const std::string mlp = Fixture("mlp_opset17.onnx");
+  const std::string ok = " --data " + MlpData() + " --batch-size 32 --steps 1";
+  const std::vector<Bad> cases = {
+      {"train " + mlp + ok + " --device cuda", "--device cuda"},
+      {"train " + mlp + ok + " --device tpu", "--device tpu"},
+      {"train " + mlp + ok + " --precision bf16", "--precision bf16"},
+      {"train " + mlp + ok + " --precision fp8", "--precision fp8"},
+      {"train " + mlp + ok + " --epochs 1", "excludes"},
+      {"train " + mlp + " --data " + MlpData() + " --batch-size 32", "exactly one of --steps"},
+      {"train " + mlp + " --data " + (tmp / "junk.npz") + " --steps 1", "junk.npz"},
+      {"train " + mlp + " --data " + (tmp / "missing.npz") + " --steps 1", "missing.npz"},
+      {"train " + mlp + " --data data.csv --steps 1", "expected FILE.npz or fashion-mnist"},
+      {"train " + mlp + ok + " --labels idx", "no array named 'idx'"},
+      {"train " + Fixture("transformer_opset17.onnx") + " --data fashion-mnist --steps 1",
+       "fashion-mnist feeds float images"},
+      {"train " + mlp + ok + " --loss focal", "--loss 'focal'"},
+      {"train " + mlp + ok + " --optimizer lamb", "--optimizer 'lamb'"},
+      {"train " + mlp + ok + " --lr-schedule exp", "--lr-schedule 'exp'"},
+      {"train " + mlp + ok + " --freeze '('", "not a valid regular expression"},
+      {"train " + mlp + " --data " + MlpData() + " --batch-size 100000 --steps 1", "fewer than one batch"},
+      {"train " + mlp + ok + " --export " + mlp, "would overwrite the model"},
+      {"train " + (tmp / "nothing.onnx") + ok, "nothing.onnx"},
+      {"train " + mlp + ok + " --metrics " + (tmp / "no/such/dir/m.jsonl"), "does not exist"},
+  };
+  for (const Bad& c : cases) {
+    auto r = RunAmpc(c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
+    EXPECT_TRUE(OneLine(r.err) || r.err.find("excludes") != std::string::npos) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
+  }
+}
+
+TEST(TrainCli, ExistingOutputsAreNotOverwritten) {
+  TempDir tmp;
+  const std::string metrics = tmp / "m.jsonl", exported = tmp / "out.onnx";
+  WriteBytes(metrics, "precious\n");
+  WriteBytes(exported, "also precious\n");
+  const std::string cmd = "train " + Fixture("mlp_opset17.onnx") + " --data " + MlpData() +
+                          " --batch-size 32 --steps 1 --quiet";
+  auto r = RunAmpc(cmd + " --metrics " + metrics);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  EXPECT_EQ(ReadBytes(metrics), "precious\n");
+  r = RunAmpc(cmd + " --export " + exported);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(ReadBytes(exported), "also precious\n");
+  r = RunAmpc(cmd + " --export " + exported + " --metrics " + metrics + " --force");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(ReadBytes(exported), "also precious\n");
+  auto again = RunAmpc("compile " + exported);
+  EXPECT_EQ(again.exit_code, 0) << again.err;  // the exported model is a valid ONNX model
+}
+
+}  // namespace
+}  // namespace ampc
