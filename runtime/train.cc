@@ -331,6 +331,7 @@ StatusOr<CompiledTraining> CompileTraining(
 StatusOr<plan::Plan> CompileEval(std::unique_ptr<Graph> model, const LossOptions& loss, int64_t batch,
                                  const std::map<std::string, std::vector<int64_t>>& sample_dims,
                                  const std::string& source) {
+  RETURN_IF_ERROR(ToInferenceMode(*model));
   RETURN_IF_ERROR(AttachEvalLoss(*model, loss).status());
   return LowerForBatch(*model, batch, sample_dims, source);
 }

@@ -433,6 +433,24 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
   return info;
 }
 
+Status ToInferenceMode(Graph& g) {
+  Value* no = nullptr;
+  for (Node* n : g.nodes()) {
+    if (!n->domain().empty()) continue;
+    if (n->op_type() == "BatchNormalization" && n->attr_int("training_mode", 0) != 0) {
+      n->attrs()["training_mode"] = Attribute(int64_t{0});
+      RETURN_IF_ERROR(InferNode(*n));
+    } else if (n->op_type() == "Dropout" && n->input(2)) {
+      if (!no) {
+        Tensor f(DType::kBool, {}, std::vector<uint8_t>{0});
+        ASSIGN_OR_RETURN(no, g.AddInitializer(g.UniqueName("eval_training_mode"), std::move(f)));
+      }
+      n->SetInput(2, no);
+    }
+  }
+  return Status::Ok();
+}
+
 StatusOr<std::string> AttachEvalLoss(Graph& g, const LossOptions& opts) {
   TrainingGraphInfo info;
   RETURN_IF_ERROR(ValidateTrainOptions(TrainOptions{opts, {}, ""}));

@@ -77,6 +77,10 @@ Status ValidateTrainOptions(const TrainOptions& opts);
 // unknown output, a loss output that is not a scalar, an op without a gradient rule ...).
 StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opts);
 
+// model.eval(): BatchNormalization exported in training mode uses its running statistics, Dropout
+// in training mode becomes the identity.
+Status ToInferenceMode(Graph& g);
+
 // Rewrites the forward model `g` for evaluation next to a training graph: appends the loss (when
 // the labels input can be formed) so validation reports it. BatchNorm stays in inference mode.
 // Returns the loss output name, or "" if the model computes no loss that way.
