@@ -4,6 +4,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <set>
 
 #include "frontend/onnx.h"
 #include "frontend/onnx_tensor.h"
@@ -65,6 +66,16 @@ StatusOr<std::string> ExportOnnxBytes(const Graph& g) {
     os->set_domain("");
     os->set_version(kMaxOnnxOpset);
   }
+  // Domains used by nodes but not declared (com.ampc ops added by the training builder).
+  std::set<std::string> declared;
+  for (const auto& os : m.opset_import()) declared.insert(os.domain());
+  for (const Node* n : g.nodes()) {
+    if (declared.insert(n->domain()).second) {
+      auto* os = m.add_opset_import();
+      os->set_domain(n->domain());
+      os->set_version(1);
+    }
+  }
   onnx::GraphProto* gp = m.mutable_graph();
   gp->set_name(g.name().empty() ? "ampc_graph" : g.name());
   for (const Value* v : g.inputs()) ValueInfo(v, gp->add_input());
@@ -79,11 +90,25 @@ StatusOr<std::string> ExportOnnxBytes(const Graph& g) {
     onnx_conv::TensorToProto(*t, tp);
   }
   std::vector<const Value*> graph_outputs(g.outputs().begin(), g.outputs().end());
+  // Training state: each update's new value becomes a graph output (so the update computation
+  // is part of the model) and the binding is recorded in the model's metadata.
+  for (const StateUpdate& u : g.state_updates()) {
+    if (std::find(graph_outputs.begin(), graph_outputs.end(), u.next) == graph_outputs.end() &&
+        u.next->kind() == ValueKind::kNodeOutput) {
+      graph_outputs.push_back(u.next);
+    }
+    auto* md = m.add_metadata_props();
+    md->set_key("ampc.state_update." + u.state->name());
+    md->set_value(u.next->name());
+  }
   for (const Node* n : g.nodes()) {
     auto* np = gp->add_node();
     np->set_op_type(n->op_type());
     np->set_domain(n->domain());
     np->set_name(n->name());
+    std::string doc;
+    for (const auto& [k, v] : n->annotations()) doc += (doc.empty() ? "" : "; ") + k + "=" + v;
+    if (!doc.empty()) np->set_doc_string(doc);
     for (const Value* in : n->inputs()) np->add_input(in ? in->name() : "");
     for (const Value* out : n->outputs()) {
       np->add_output(out ? out->name() : "");

@@ -11,9 +11,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <regex>
 
 #include "codegen/lower.h"
 #include "frontend/onnx.h"
+#include "passes/autocast.h"
 #include "passes/dead_code.h"
 #include "passes/pass.h"
 #include "passes/specialize.h"
@@ -90,7 +92,7 @@ Status AddArray(Dataset& d, const std::string& name, Tensor t, const TensorType&
 // Binds the batch size into every data input and lowers the graph.
 StatusOr<plan::Plan> LowerForBatch(Graph& g, int64_t batch,
                                    const std::map<std::string, std::vector<int64_t>>& sample_dims,
-                                   const std::string& source) {
+                                   const std::string& source, DType precision) {
   std::map<std::string, InputBinding> bindings;
   for (const Value* v : g.inputs()) {
     auto it = sample_dims.find(v->name());
@@ -110,7 +112,7 @@ StatusOr<plan::Plan> LowerForBatch(Graph& g, int64_t batch,
   RETURN_IF_ERROR(pipeline.Run(g).status());
   LowerOptions lo;
   lo.source = source;
-  lo.precision = "fp32";
+  lo.precision = precision == DType::kFloat16 ? "fp16" : precision == DType::kBFloat16 ? "bf16" : "fp32";
   return LowerToPlan(g, lo);
 }
 
@@ -302,16 +304,59 @@ double LrSchedule::At(int64_t step) const {
   return base;
 }
 
+StatusOr<AutocastOptions> ResolveAmp(const AmpArgs& a, DType* precision) {
+  if (a.precision == "fp32") {
+    *precision = DType::kFloat32;
+  } else if (a.precision == "fp16") {
+    *precision = DType::kFloat16;
+  } else if (a.precision == "bf16") {
+    *precision = DType::kBFloat16;
+  } else {
+    return InvalidArgument("--precision " + a.precision + ": expected fp32, fp16 or bf16");
+  }
+  AutocastOptions o;
+  o.half = *precision == DType::kFloat16 ? DType::kFloat16 : DType::kBFloat16;
+  AmpListEdits edits;
+  if (!a.config.empty()) RETURN_IF_ERROR(ReadAmpConfig(a.config, &edits, &o.fp32_nodes));
+  ASSIGN_OR_RETURN(o.lists, ApplyListEdits(DefaultAmpLists(), edits));
+  ASSIGN_OR_RETURN(o.lists, ApplyListEdits(o.lists, a.edits));
+  if (!a.fp32_nodes.empty()) o.fp32_nodes = a.fp32_nodes;
+  try {
+    std::regex re(o.fp32_nodes);
+  } catch (const std::regex_error&) {
+    return InvalidArgument("--fp32-nodes '" + o.fp32_nodes + "' is not a valid regular expression");
+  }
+  return o;
+}
+
+StatusOr<TrainingGraphInfo> BuildMixedPrecisionTraining(Graph& g, const TrainOptions& opts,
+                                                        const AutocastOptions& amp,
+                                                        const std::string& after,
+                                                        AutocastStats* stats) {
+  if (!after.empty() && after != "train" && after != "autocast") {
+    return InvalidArgument("--after " + after + ": expected train or autocast");
+  }
+  ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildTrainingGraph(g, opts));
+  if (after == "train" || opts.precision == DType::kFloat32) return info;
+  AutocastOptions a = amp;
+  a.half = opts.precision;
+  PassPipeline pipeline;
+  AutocastPass& pass = pipeline.AddPass<AutocastPass>(a);
+  RETURN_IF_ERROR(pipeline.Run(g).status());
+  if (stats) *stats = pass.stats();
+  return info;
+}
+
 StatusOr<CompiledTraining> CompileTraining(
     const std::function<StatusOr<std::unique_ptr<Graph>>()>& make_model, const TrainOptions& opts,
-    int64_t batch, const std::map<std::string, std::vector<int64_t>>& sample_dims,
-    const std::string& source) {
+    const AutocastOptions& amp, int64_t batch,
+    const std::map<std::string, std::vector<int64_t>>& sample_dims, const std::string& source) {
   CompiledTraining c;
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, make_model());
-  ASSIGN_OR_RETURN(c.info, BuildTrainingGraph(*g, opts));
-  ASSIGN_OR_RETURN(c.train, LowerForBatch(*g, batch, sample_dims, source));
+  ASSIGN_OR_RETURN(c.info, BuildMixedPrecisionTraining(*g, opts, amp));
+  ASSIGN_OR_RETURN(c.train, LowerForBatch(*g, batch, sample_dims, source, opts.precision));
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> e, make_model());
-  ASSIGN_OR_RETURN(c.eval, CompileEval(std::move(e), opts.loss, batch, sample_dims, source));
+  ASSIGN_OR_RETURN(c.eval, CompileEval(std::move(e), opts, amp, batch, sample_dims, source));
   c.train_inputs = InputNames(c.train);
   c.eval_inputs = InputNames(c.eval);
   plan::Training* t = c.train.mutable_training();
@@ -328,12 +373,21 @@ StatusOr<CompiledTraining> CompileTraining(
   return c;
 }
 
-StatusOr<plan::Plan> CompileEval(std::unique_ptr<Graph> model, const LossOptions& loss, int64_t batch,
+StatusOr<plan::Plan> CompileEval(std::unique_ptr<Graph> model, const TrainOptions& opts,
+                                 const AutocastOptions& amp, int64_t batch,
                                  const std::map<std::string, std::vector<int64_t>>& sample_dims,
                                  const std::string& source) {
   RETURN_IF_ERROR(ToInferenceMode(*model));
-  RETURN_IF_ERROR(AttachEvalLoss(*model, loss).status());
-  return LowerForBatch(*model, batch, sample_dims, source);
+  if (opts.untie_shared) RETURN_IF_ERROR(UntieSharedInitializers(*model, true).status());
+  RETURN_IF_ERROR(AttachEvalLoss(*model, opts.loss).status());
+  if (opts.precision != DType::kFloat32) {
+    AutocastOptions a = amp;
+    a.half = opts.precision;
+    PassPipeline pipeline;
+    pipeline.AddPass<AutocastPass>(a);
+    RETURN_IF_ERROR(pipeline.Run(*model).status());
+  }
+  return LowerForBatch(*model, batch, sample_dims, source, opts.precision);
 }
 
 Status CopyStates(const cpu::CpuExecutor& from, cpu::CpuExecutor& to) {
@@ -420,7 +474,7 @@ StatusOr<EvalResult> Evaluate(Session& s, const Dataset& val, const plan::Traini
     std::map<std::string, std::vector<int64_t>> dims;
     for (const auto& [n, a] : val.arrays) dims[n] = a.dims();
     ASSIGN_OR_RETURN(auto g, s.make_model());
-    ASSIGN_OR_RETURN(plan::Plan p, CompileEval(std::move(g), cfg.options.loss, tail, dims, cfg.model));
+    ASSIGN_OR_RETURN(plan::Plan p, CompileEval(std::move(g), cfg.options, cfg.amp, tail, dims, cfg.model));
     ASSIGN_OR_RETURN(s.eval_tail, cpu::CpuExecutor::Create(std::move(p), cfg.threads));
   }
   if (s.eval_tail) RETURN_IF_ERROR(CopyStates(*s.step, *s.eval_tail));
@@ -513,7 +567,8 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
     if (s.batch <= 0) return InvalidArgument("--batch-size must be > 0");
     std::map<std::string, std::vector<int64_t>> dims;
     for (const auto& [n, a] : train.arrays) dims[n] = a.dims();
-    ASSIGN_OR_RETURN(CompiledTraining c, CompileTraining(s.make_model, cfg.options, s.batch, dims, cfg.model));
+    ASSIGN_OR_RETURN(CompiledTraining c,
+                     CompileTraining(s.make_model, cfg.options, cfg.amp, s.batch, dims, cfg.model));
     s.train = std::move(c.train);
     meta = s.train.training();
   }
@@ -552,6 +607,12 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
   int64_t epoch = 0;
   std::vector<int64_t> order;
   double train_seconds = 0;  // in steps only (no evaluation)
+  const std::vector<std::string> states = s.step->StateNames();
+  const bool has_scaler = std::find(states.begin(), states.end(), kSkippedState) != states.end();
+  if (has_scaler) {
+    ASSIGN_OR_RETURN(Tensor sk, s.step->GetState(kSkippedState));
+    sum.skipped = sk.AsInt64s()->at(0);
+  }
   while (step < total) {
     const int64_t in_epoch = step % per_epoch;
     if (in_epoch == 0) {
@@ -572,6 +633,16 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
     nlohmann::json j{{"step", first_step + step}, {"epoch", epoch}, {"loss", loss}, {"lr", lr},
                      {"samples_per_s", static_cast<double>(s.batch) / dt}};
     if (norm_i >= 0) j["grad_norm"] = out[norm_i].AsDoubles()->at(0);
+    if (has_scaler) {
+      ASSIGN_OR_RETURN(Tensor sc, s.step->GetState(kLossScaleState));
+      ASSIGN_OR_RETURN(Tensor sk, s.step->GetState(kSkippedState));
+      const int64_t skipped = sk.AsInt64s()->at(0);
+      j["loss_scale"] = sc.AsDoubles()->at(0);
+      j["skipped"] = skipped > sum.skipped;
+      j["skipped_total"] = skipped;
+      sum.skipped = skipped;
+      sum.loss_scale = sc.AsDoubles()->at(0);
+    }
     emit(j);
     if (bar && (step % 10 == 0 || step == total)) {
       const double el = Seconds(start, Clock::now());

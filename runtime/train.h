@@ -15,6 +15,7 @@
 #include "ir/graph.h"
 #include "ir/status.h"
 #include "ir/tensor.h"
+#include "passes/autocast.h"
 #include "runtime/cpu/executor.h"
 
 namespace ampc {
@@ -55,6 +56,17 @@ struct LrSchedule {
   double At(int64_t step) const;  // step counts from 0
 };
 
+// The mixed-precision choices of the command line: --precision, list edits, --fp32-nodes and
+// --amp-config (whose lists are applied first, then the flags').
+struct AmpArgs {
+  std::string precision = "bf16";  // fp32 | fp16 | bf16
+  AmpListEdits edits;
+  std::string fp32_nodes;
+  std::string config;  // --amp-config FILE
+};
+// Resolves precision (sets *precision) and the autocast options (unused for fp32).
+StatusOr<AutocastOptions> ResolveAmp(const AmpArgs& a, DType* precision);
+
 // A compiled training step (and its evaluation pass) for one batch size.
 struct CompiledTraining {
   plan::Plan train;
@@ -66,15 +78,24 @@ struct CompiledTraining {
 
 // `make_model` yields a fresh copy of the forward model (called twice: train and eval graphs).
 // `sample_dims` gives each data input's and the labels' per-sample shape (without the batch).
+// With opts.precision f16/bf16 both graphs are painted by the autocast pass (`amp`).
 StatusOr<CompiledTraining> CompileTraining(
     const std::function<StatusOr<std::unique_ptr<Graph>>()>& make_model, const TrainOptions& opts,
-    int64_t batch, const std::map<std::string, std::vector<int64_t>>& sample_dims,
-    const std::string& source);
+    const AutocastOptions& amp, int64_t batch,
+    const std::map<std::string, std::vector<int64_t>>& sample_dims, const std::string& source);
 
 // Compiles only the evaluation pass for another batch size (the last, partial validation batch).
-StatusOr<plan::Plan> CompileEval(std::unique_ptr<Graph> model, const LossOptions& loss, int64_t batch,
+StatusOr<plan::Plan> CompileEval(std::unique_ptr<Graph> model, const TrainOptions& opts,
+                                 const AutocastOptions& amp, int64_t batch,
                                  const std::map<std::string, std::vector<int64_t>>& sample_dims,
                                  const std::string& source);
+
+// Builds the training graph of `g` in place and, for half precisions, paints it (the graph
+// `ampc inspect` shows). `after`: stop after this stage ("train" or "autocast"; "" = all).
+StatusOr<TrainingGraphInfo> BuildMixedPrecisionTraining(Graph& g, const TrainOptions& opts,
+                                                        const AutocastOptions& amp,
+                                                        const std::string& after = "",
+                                                        AutocastStats* stats = nullptr);
 
 // Copies every state of `from` whose name is an initializer of `to` (parameters and running
 // statistics into the evaluation executor).
@@ -85,6 +106,7 @@ struct TrainConfig {
   std::string data;         // FILE.npz or "fashion-mnist"
   std::string val_data;     // optional FILE.npz for validation
   TrainOptions options;
+  AutocastOptions amp;      // used when options.precision is f16 or bf16
   LrSchedule schedule;
   bool lr_given = false;    // --lr on the command line (overrides a plan's recorded rate)
   int64_t batch_size = 64;
@@ -107,6 +129,8 @@ struct TrainSummary {
   double samples_per_s = 0;
   double last_loss = 0;
   std::optional<double> val_loss, val_accuracy;
+  int64_t skipped = 0;           // steps skipped by the finite check
+  std::optional<double> loss_scale;
 };
 
 StatusOr<TrainSummary> Train(const TrainConfig& cfg);

@@ -1,8 +1,18 @@
 // com.ampc optimizer ops with PyTorch's exact update rules (torch.optim 1.13, single-tensor path).
 // One node updates one parameter:
-//   SGD(lr, step, W, G [, M]) -> W' [, M']   attrs momentum, dampening, nesterov, weight_decay
-//   Adam(lr, step, W, G, M, V) -> W', M', V' attrs beta1, beta2, epsilon, weight_decay,
-//                                             decoupled (1 = AdamW)
+//   SGD(lr, step, W, G [, M] [, apply]) -> W' [, M']   attrs momentum, dampening, nesterov,
+//                                                       weight_decay
+//   Adam(lr, step, W, G, M, V [, apply]) -> W', M', V' attrs beta1, beta2, epsilon, weight_decay,
+//                                                       decoupled (1 = AdamW)
+// `apply` (bool scalar, optional): when false the outputs are bit-identical copies of the inputs
+// (a step skipped by the loss scaler's finite check).
+// Loss scaling:
+//   AllFinite(X1, X2, ...) -> bool scalar: no NaN or infinity in any input (one fused pass).
+//   UpdateLossScale(scale f32[], growth_tracker i64[], skipped i64[], finite bool[])
+//     -> scale', growth_tracker', skipped'   attrs growth_factor, backoff_factor,
+//        growth_interval, dynamic: torch.cuda.amp.GradScaler.update semantics (a finite step
+//        counts towards growth_interval, after which the scale grows; a non-finite one backs off
+//        and resets the count); with dynamic = 0 the scale never changes.
 // lr is an f32 scalar (a runtime input, so schedules need no recompilation); step is the i64
 // number of updates already applied (0 on the first step: SGD's momentum buffer starts as the
 // first gradient, Adam's bias correction uses step + 1). W, G and the states share one shape and
@@ -36,6 +46,7 @@ Status InferUpdate(Node& node, int num_outputs) {
                            "; optimizers update f32 or f64 master weights");
   }
   for (int i = 3; i < node.num_inputs(); ++i) {
+    if (!node.input(i) || node.input(i)->dtype() == DType::kBool) continue;
     RETURN_IF_ERROR(infer::RequireTyped(node, i));
     if (node.input(i)->type() != w) {
       return InvalidArgument("input " + std::to_string(i) + " is " +
@@ -51,12 +62,20 @@ Status InferUpdate(Node& node, int num_outputs) {
   return Status::Ok();
 }
 
+// The optional trailing `apply` input at index i: a bool scalar.
+Status CheckApply(Node& node, int i) {
+  if (node.num_inputs() <= i || !node.input(i)) return Status::Ok();
+  return RequireScalarInput(node, i, "apply flag", DType::kBool);
+}
+
 Status InferSgd(Node& node) {
   const bool momentum = node.attr_float("momentum", 0.0f) != 0.0f;
-  if (momentum != (node.num_inputs() == 5)) {
-    return InvalidArgument(momentum ? "SGD with momentum takes a momentum buffer (5 inputs)"
-                                    : "SGD without momentum takes no momentum buffer (4 inputs)");
+  const bool has_m = node.num_inputs() >= 5 && node.input(4);
+  if (momentum != has_m) {
+    return InvalidArgument(momentum ? "SGD with momentum takes a momentum buffer (input 4)"
+                                    : "SGD without momentum takes no momentum buffer (input 4)");
   }
+  RETURN_IF_ERROR(CheckApply(node, 5));
   if (node.attr_int("nesterov", 0) != 0 &&
       (!momentum || node.attr_float("dampening", 0.0f) != 0.0f)) {
     return InvalidArgument("Nesterov momentum requires a momentum and zero dampening");
@@ -64,7 +83,34 @@ Status InferSgd(Node& node) {
   return InferUpdate(node, momentum ? 2 : 1);
 }
 
-Status InferAdam(Node& node) { return InferUpdate(node, 3); }
+Status InferAdam(Node& node) {
+  RETURN_IF_ERROR(CheckApply(node, 6));
+  return InferUpdate(node, 3);
+}
+
+Status InferAllFinite(Node& node) {
+  for (int i = 0; i < node.num_inputs(); ++i) {
+    RETURN_IF_ERROR(infer::RequireFloat(node, i));
+  }
+  infer::SetOutput(node, 0, TensorType(DType::kBool, {}));
+  return Status::Ok();
+}
+
+Status InferUpdateLossScale(Node& node) {
+  RETURN_IF_ERROR(RequireScalarInput(node, 0, "scale", DType::kFloat32));
+  RETURN_IF_ERROR(RequireScalarInput(node, 1, "growth tracker", DType::kInt64));
+  RETURN_IF_ERROR(RequireScalarInput(node, 2, "skipped count", DType::kInt64));
+  RETURN_IF_ERROR(RequireScalarInput(node, 3, "finite flag", DType::kBool));
+  if (!(node.attr_float("growth_factor", 2.0f) >= 1.0f) ||
+      !(node.attr_float("backoff_factor", 0.5f) > 0.0f) ||
+      node.attr_float("backoff_factor", 0.5f) > 1.0f || node.attr_int("growth_interval", 2000) < 1) {
+    return InvalidArgument("needs growth_factor >= 1, 0 < backoff_factor <= 1, growth_interval >= 1");
+  }
+  infer::SetOutput(node, 0, TensorType(DType::kFloat32, {}));
+  infer::SetOutput(node, 1, TensorType(DType::kInt64, {}));
+  infer::SetOutput(node, 2, TensorType(DType::kInt64, {}));
+  return Status::Ok();
+}
 
 void Reg(OpRegistry& r, const char* op, int min_in, int max_in, int min_out, int max_out,
          InferFn f) {
@@ -82,8 +128,10 @@ void Reg(OpRegistry& r, const char* op, int min_in, int max_in, int min_out, int
 }  // namespace
 
 void RegisterOptimizerOps(OpRegistry& r) {
-  Reg(r, "SGD", 4, 5, 1, 2, InferSgd);
-  Reg(r, "Adam", 6, 6, 3, 3, InferAdam);
+  Reg(r, "SGD", 4, 6, 1, 2, InferSgd);
+  Reg(r, "Adam", 6, 7, 3, 3, InferAdam);
+  Reg(r, "AllFinite", 1, 1 << 20, 1, 1, InferAllFinite);
+  Reg(r, "UpdateLossScale", 4, 4, 3, 3, InferUpdateLossScale);
   // ONNX BatchNormalization (same inputs, outputs, attributes and inference) whose running
   // variance is updated with the unbiased batch variance, as torch.nn.BatchNorm does. The training
   // graph builder uses it for models exported from PyTorch.

@@ -4,6 +4,8 @@
 // f32 tensors. Each element's inputs are read before its outputs are written, so outputs may alias
 // their inputs.
 #include <cmath>
+#include <cstring>
+#include <vector>
 #include <string>
 
 #include "ir/op_registry.h"
@@ -19,11 +21,18 @@ Status Err(const KernelContext& ctx, const std::string& m) {
   return InvalidArgument(ctx.op + " '" + ctx.node_name + "': " + m);
 }
 
-// Checks lr, step and that every tensor input and output has W's dtype and size.
-Status Check(const KernelContext& ctx, int num_in, int num_out, double* lr, int64_t* step) {
-  if (ctx.num_inputs() != num_in || ctx.num_outputs() != num_out) {
-    return Err(ctx, "expects " + std::to_string(num_in) + " inputs and " + std::to_string(num_out) +
-                        " outputs");
+// Checks lr, step and that every tensor input [2, num_in) and output has W's dtype and size;
+// reads the optional bool `apply` input at index apply_at.
+Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, double* lr,
+             int64_t* step, bool* apply) {
+  if (ctx.num_inputs() < num_in || ctx.num_inputs() > apply_at + 1 || ctx.num_outputs() != num_out) {
+    return Err(ctx, "expects " + std::to_string(num_in) + " inputs (+ an optional apply flag) and " +
+                        std::to_string(num_out) + " outputs");
+  }
+  *apply = true;
+  if (const TensorView* a = ctx.in(apply_at)) {
+    if (a->dtype != DType::kBool || a->NumElements() != 1) return Err(ctx, "the apply flag must be a bool scalar");
+    *apply = a->as<uint8_t>()[0] != 0;
   }
   const TensorView* l = ctx.in(0);
   const TensorView* s = ctx.in(1);
@@ -41,6 +50,7 @@ Status Check(const KernelContext& ctx, int num_in, int num_out, double* lr, int6
     return Err(ctx, "the parameter must be f32 or f64");
   }
   for (int i = 3; i < num_in; ++i) {
+    if (i == 4 && num_in == 4) break;
     if (!ctx.in(i) || ctx.in(i)->dtype != w->dtype || ctx.in(i)->dims != w->dims) {
       return Err(ctx, "input " + std::to_string(i) + " does not match the parameter " +
                           DimsToString(w->dims));
@@ -54,11 +64,22 @@ Status Check(const KernelContext& ctx, int num_in, int num_out, double* lr, int6
   return Status::Ok();
 }
 
+// A skipped step: every output is a bit-identical copy of its input (W, then the states).
+void CopyThrough(const KernelContext& ctx, const std::vector<int>& inputs) {
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const TensorView* in = ctx.in(inputs[k]);
+    TensorView* out = ctx.out(static_cast<int>(k));
+    if (in->data != out->data) {
+      std::memcpy(out->data, in->data, in->NumElements() * DTypeSize(in->dtype));
+    }
+  }
+}
+
 template <typename T>
 void SgdLoop(const KernelContext& ctx, double lr, bool first) {
   const T* w = ctx.in(2)->as<const T>();
   const T* g = ctx.in(3)->as<const T>();
-  const bool has_m = ctx.num_inputs() == 5;
+  const bool has_m = ctx.in(4) != nullptr;
   const T* m = has_m ? ctx.in(4)->as<const T>() : nullptr;
   T* w_out = ctx.out(0)->as<T>();
   T* m_out = has_m ? ctx.out(1)->as<T>() : nullptr;
@@ -82,10 +103,15 @@ void SgdLoop(const KernelContext& ctx, double lr, bool first) {
 }
 
 Status SgdKernel(KernelContext& ctx) {
-  const int n_in = ctx.num_inputs();
+  const bool has_m = ctx.in(4) != nullptr;
   double lr;
   int64_t step;
-  RETURN_IF_ERROR(Check(ctx, n_in == 5 ? 5 : 4, n_in == 5 ? 2 : 1, &lr, &step));
+  bool apply;
+  RETURN_IF_ERROR(Check(ctx, has_m ? 5 : 4, has_m ? 2 : 1, 5, &lr, &step, &apply));
+  if (!apply) {
+    CopyThrough(ctx, has_m ? std::vector<int>{2, 4} : std::vector<int>{2});
+    return Status::Ok();
+  }
   if (ctx.in(2)->dtype == DType::kFloat32) {
     SgdLoop<float>(ctx, lr, step == 0);
   } else {
@@ -139,7 +165,12 @@ void AdamLoop(const KernelContext& ctx, double lr, int64_t step) {
 Status AdamKernel(KernelContext& ctx) {
   double lr;
   int64_t step;
-  RETURN_IF_ERROR(Check(ctx, 6, 3, &lr, &step));
+  bool apply;
+  RETURN_IF_ERROR(Check(ctx, 6, 3, 6, &lr, &step, &apply));
+  if (!apply) {
+    CopyThrough(ctx, {2, 4, 5});
+    return Status::Ok();
+  }
   if (ctx.in(2)->dtype == DType::kFloat32) {
     AdamLoop<float>(ctx, lr, step);
   } else {
@@ -148,11 +179,83 @@ Status AdamKernel(KernelContext& ctx) {
   return Status::Ok();
 }
 
+template <typename T>
+bool AllFiniteOf(const T* p, int64_t n) {
+  // Branch-free accumulation vectorises; x - x is NaN exactly when x is NaN or infinite.
+  T acc = T(0);
+  for (int64_t i = 0; i < n; ++i) acc += p[i] - p[i];
+  return acc == T(0);
+}
+
+Status AllFiniteKernel(KernelContext& ctx) {
+  TensorView* out = ctx.out(0);
+  if (!out || out->dtype != DType::kBool || out->NumElements() != 1) {
+    return Err(ctx, "the output must be a bool scalar");
+  }
+  bool finite = true;
+  for (int i = 0; i < ctx.num_inputs() && finite; ++i) {
+    const TensorView* x = ctx.in(i);
+    if (!x) return Err(ctx, "input " + std::to_string(i) + " is missing");
+    const int64_t n = x->NumElements();
+    switch (x->dtype) {
+      case DType::kFloat32: finite = AllFiniteOf(x->as<const float>(), n); break;
+      case DType::kFloat64: finite = AllFiniteOf(x->as<const double>(), n); break;
+      case DType::kFloat16:
+      case DType::kBFloat16: {
+        // Exponent bits all ones = inf or NaN.
+        const uint16_t mask = x->dtype == DType::kFloat16 ? 0x7c00 : 0x7f80;
+        const uint16_t* p = x->as<const uint16_t>();
+        uint16_t bad = 0;
+        for (int64_t k = 0; k < n; ++k) bad |= static_cast<uint16_t>((p[k] & mask) == mask);
+        finite = bad == 0;
+        break;
+      }
+      default: return Err(ctx, "input " + std::to_string(i) + " is not a float tensor");
+    }
+  }
+  out->as<uint8_t>()[0] = finite ? 1 : 0;
+  return Status::Ok();
+}
+
+Status UpdateLossScaleKernel(KernelContext& ctx) {
+  const TensorView* s = ctx.in(0);
+  const TensorView* g = ctx.in(1);
+  const TensorView* k = ctx.in(2);
+  const TensorView* f = ctx.in(3);
+  if (!s || !g || !k || !f || s->dtype != DType::kFloat32 || g->dtype != DType::kInt64 ||
+      k->dtype != DType::kInt64 || f->dtype != DType::kBool || ctx.num_outputs() != 3 ||
+      !ctx.out(0) || !ctx.out(1) || !ctx.out(2)) {
+    return Err(ctx, "expects (f32 scale, i64 growth tracker, i64 skipped, bool finite) -> 3 outputs");
+  }
+  float scale = s->as<const float>()[0];
+  int64_t tracker = g->as<const int64_t>()[0];
+  int64_t skipped = k->as<const int64_t>()[0];
+  const bool finite = f->as<const uint8_t>()[0] != 0;
+  if (ctx.attr_int("dynamic", 1) != 0) {
+    if (finite) {
+      if (++tracker >= ctx.attr_int("growth_interval", 2000)) {
+        scale = scale * ctx.attr_float("growth_factor", 2.0f);
+        tracker = 0;
+      }
+    } else {
+      scale = scale * ctx.attr_float("backoff_factor", 0.5f);
+      tracker = 0;
+    }
+  }
+  if (!finite) ++skipped;
+  ctx.out(0)->as<float>()[0] = scale;
+  ctx.out(1)->as<int64_t>()[0] = tracker;
+  ctx.out(2)->as<int64_t>()[0] = skipped;
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterOptimizerKernels(KernelRegistry& r) {
   r.Register(kAmpcDomain, "SGD", SgdKernel);
   r.Register(kAmpcDomain, "Adam", AdamKernel);
+  r.Register(kAmpcDomain, "AllFinite", AllFiniteKernel);
+  r.Register(kAmpcDomain, "UpdateLossScale", UpdateLossScaleKernel);
 }
 
 }  // namespace ampc::cpu

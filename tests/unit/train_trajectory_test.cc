@@ -24,7 +24,7 @@ using testing::TempDir;
 std::string RefDir(const std::string& c) { return std::string(AMPC_GEN_DIR) + "/train_refs/" + c; }
 
 std::string Flags(const nlohmann::json& c) {
-  std::string s;
+  std::string s = c.contains("precision") ? "" : " --precision fp32";
   for (const auto& [k, v] : c.items()) {
     if (k == "model") continue;
     if (v.is_boolean()) {

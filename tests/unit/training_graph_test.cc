@@ -51,7 +51,7 @@ std::unique_ptr<cpu::CpuExecutor> Compile(const std::string& text, const TrainOp
                                           std::map<std::string, std::vector<int64_t>> dims,
                                           CompiledTraining* out = nullptr) {
   auto make = [&]() -> StatusOr<std::unique_ptr<Graph>> { return Parse(text); };
-  auto c = CompileTraining(make, o, 4, dims, "test");
+  auto c = CompileTraining(make, o, AutocastOptions{}, 4, dims, "test");
   EXPECT_TRUE(c.ok()) << c.status().message();
   if (!c.ok()) return nullptr;
   auto ex = cpu::CpuExecutor::Create(c->train, 1);

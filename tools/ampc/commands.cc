@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -132,7 +133,14 @@ std::string GraphDot(const Graph& g) {
   for (const Node* n : g.nodes()) {
     std::string label = OpName(*n) + "\n" + n->name();
     for (const auto& [k, v] : n->annotations()) label += "\n" + k + "=" + v;
-    s += fmt::format("  n{} [shape=box, label={}];\n", id[n], DotQuote(label));
+    auto p = n->annotations().find("precision");
+    std::string fill;  // half: green, fp32 after painting: orange, casts: grey
+    if (p != n->annotations().end()) {
+      fill = p->second == "f16" || p->second == "bf16" ? "#c8e6c9" : p->second == "f32" ? "#ffe0b2" : "#eeeeee";
+      if (n->op_type() == "Cast") fill = "#cfd8dc";
+    }
+    s += fmt::format("  n{} [shape=box, label={}{}];\n", id[n], DotQuote(label),
+                     fill.empty() ? "" : ", style=filled, fillcolor=\"" + fill + "\"");
     for (const Value* in : n->inputs()) {
       if (!in || in->kind() == ValueKind::kInitializer) continue;
       const std::string from = in->kind() == ValueKind::kInput
@@ -215,17 +223,73 @@ Status RunInspect(const InspectArgs& args) {
     }
     return WriteFileAtomically(args.output, out);
   }
+  if (args.format != "text" && args.format != "json" && args.format != "dot" && args.format != "onnx") {
+    return InvalidArgument("--format " + args.format + ": expected text, json, dot or onnx");
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(args.model));
+  std::string summary;
+  nlohmann::json jsummary;
+  if (args.training) {
+    TrainOptions opts = args.options;
+    ASSIGN_OR_RETURN(AutocastOptions amp, ResolveAmp(args.amp, &opts.precision));
+    RETURN_IF_ERROR(ParseLossScale(args.loss_scale, &opts.loss_scale));
+    AutocastStats st;
+    ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildMixedPrecisionTraining(*g, opts, amp, args.after, &st));
+    std::map<std::string, int64_t> per;
+    for (const Node* n : g->nodes()) {
+      auto it = n->annotations().find("precision");
+      ++per[it == n->annotations().end() ? "f32" : it->second];
+    }
+    const bool painted = opts.precision != DType::kFloat32 && args.after != "train";
+    summary = fmt::format("precision {}; loss scaling {}; {} parameters trained, {} frozen\n",
+                          args.amp.precision, info.loss_scale_mode.empty() ? "none" : info.loss_scale_mode,
+                          info.params.size(), info.frozen.size());
+    std::string counts;
+    for (const auto& [p, c] : per) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", c, p == "-" ? "integer" : p);
+    summary += "nodes: " + counts + "\n";
+    jsummary["precision"] = args.amp.precision;
+    jsummary["loss_scaling"] = info.loss_scale_mode;
+    jsummary["nodes_by_precision"] = per;
+    jsummary["params"] = info.params;
+    if (painted) {
+      const double saved = st.activation_bytes_fp32 > 0
+                               ? 100.0 * (1.0 - double(st.activation_bytes_mixed) / double(st.activation_bytes_fp32))
+                               : 0.0;
+      summary += fmt::format("casts inserted: {} ({} folded away)\n", st.casts_inserted, st.casts_folded);
+      summary += fmt::format("activation bytes per sample (forward values): fp32 {}, mixed {} ({:.1f}% less)\n",
+                             Thousands(st.activation_bytes_fp32), Thousands(st.activation_bytes_mixed), saved);
+      jsummary["casts_inserted"] = st.casts_inserted;
+      jsummary["casts_folded"] = st.casts_folded;
+      jsummary["activation_bytes_fp32"] = st.activation_bytes_fp32;
+      jsummary["activation_bytes_mixed"] = st.activation_bytes_mixed;
+    }
+    for (const std::string& w : info.warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
+  }
   if (args.format == "text") {
     PrintOptions po;
     if (args.full_weights) po.max_inline_elements = INT64_MAX;
     out = PrintGraph(*g, po);
+    if (!summary.empty()) {
+      std::string commented;
+      for (size_t at = 0; at < summary.size();) {
+        const size_t nl = summary.find('\n', at);
+        commented += "// " + summary.substr(at, nl - at) + "\n";
+        at = nl + 1;
+      }
+      out += commented;
+    }
   } else if (args.format == "json") {
     out = GraphJson(*g);
+    if (args.training) {
+      auto j = nlohmann::json::parse(out);
+      j["summary"] = jsummary;
+      out = j.dump(2) + "\n";
+    }
   } else if (args.format == "dot") {
     out = GraphDot(*g);
   } else {
-    return InvalidArgument("--format " + args.format + ": expected text, json or dot");
+    if (args.output.empty()) return InvalidArgument("--format onnx needs -o FILE");
+    ASSIGN_OR_RETURN(out, ExportOnnxBytes(*g));
   }
   if (args.output.empty()) {
     std::fwrite(out.data(), 1, out.size(), stdout);
@@ -359,22 +423,36 @@ Status RunBench(const BenchArgs& args) {
   return Status::Ok();
 }
 
-Status RunTrain(const TrainConfig& cfg, const std::string& device, const std::string& precision) {
+Status ParseLossScale(const std::string& s, LossScaleOptions* o) {
+  if (s.empty()) return Status::Ok();
+  if (s == "dynamic" || s == "none") {
+    o->mode = s;
+    return Status::Ok();
+  }
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || *end != '\0' || !(v > 0) || !std::isfinite(v)) {
+    return InvalidArgument("--loss-scale " + s + ": expected dynamic, none or a positive number");
+  }
+  o->mode = "static";
+  o->init = v;
+  return Status::Ok();
+}
+
+Status RunTrain(TrainConfig cfg, const AmpArgs& amp, const std::string& loss_scale,
+                const std::string& device) {
   if (device != "cpu") {
     if (device == "cuda") return Unimplemented("--device cuda: training on the CUDA runtime is not available yet; use --device cpu");
     return InvalidArgument("--device " + device + ": expected cpu or cuda");
   }
-  if (precision != "fp32") {
-    if (precision == "fp16" || precision == "bf16") {
-      return Unimplemented("--precision " + precision + ": mixed-precision training is not available yet; use fp32");
-    }
-    return InvalidArgument("--precision " + precision + ": expected fp32, fp16 or bf16");
-  }
+  ASSIGN_OR_RETURN(cfg.amp, ResolveAmp(amp, &cfg.options.precision));
+  RETURN_IF_ERROR(ParseLossScale(loss_scale, &cfg.options.loss_scale));
   ASSIGN_OR_RETURN(TrainSummary s, Train(cfg));
   if (!cfg.quiet) {
     std::printf("trained %lld steps in %.2f s (%.0f samples/s), last loss %.6f", static_cast<long long>(s.steps),
                 s.seconds, s.samples_per_s, s.last_loss);
     if (s.val_accuracy) std::printf(", val_accuracy %.4f", *s.val_accuracy);
+    if (s.loss_scale) std::printf(", loss scale %g, %lld skipped", *s.loss_scale, static_cast<long long>(s.skipped));
     std::printf("\n");
   }
   return Status::Ok();

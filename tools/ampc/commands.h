@@ -16,9 +16,16 @@ Status RunCompile(const CompileArgs& args);
 
 struct InspectArgs {
   std::string model;
-  std::string format = "text";  // text | json | dot
+  std::string format = "text";  // text | json | dot | onnx
   std::string output;           // empty: stdout
   bool full_weights = false;    // print every initializer's data in text form
+  // Showing the (mixed-precision) training graph instead of the model: set when any training
+  // or precision option is given.
+  bool training = false;
+  TrainOptions options;
+  AmpArgs amp;
+  std::string loss_scale;
+  std::string after;            // train | autocast (default: all stages)
 };
 Status RunInspect(const InspectArgs& args);
 
@@ -47,7 +54,12 @@ Status RunBench(const BenchArgs& args);
 
 Status RunDevices();
 
-// `ampc train`: validates --device / --precision, runs the loop, prints a summary line.
-Status RunTrain(const TrainConfig& cfg, const std::string& device, const std::string& precision);
+// `ampc train`: validates --device, resolves the mixed-precision options, runs the loop, prints a
+// summary line.
+Status RunTrain(TrainConfig cfg, const AmpArgs& amp, const std::string& loss_scale,
+                const std::string& device);
+
+// Parses --loss-scale: dynamic | none | a positive number (static scale).
+Status ParseLossScale(const std::string& s, LossScaleOptions* o);
 
 }  // namespace ampc::cli

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,31 @@
 #include "tools/ampc/commands.h"
 
 namespace {
+
+// --allow OPS style flags: comma-separated, repeatable.
+void AddListFlag(CLI::App* a, const std::string& flag, std::set<std::string>& into,
+                 const std::string& help) {
+  a->add_option_function<std::vector<std::string>>(
+       flag, [&into](const std::vector<std::string>& v) { into.insert(v.begin(), v.end()); }, help)
+      ->delimiter(',')
+      ->type_name("OPS");
+}
+
+// Mixed precision: --precision, the autocast lists, --fp32-nodes, --amp-config, loss scaling.
+void AddAmpOptions(CLI::App* a, ampc::AmpArgs& amp, ampc::TrainOptions& o, std::string& loss_scale) {
+  a->add_option("--precision", amp.precision, "fp32 | fp16 | bf16 (default bf16)")->capture_default_str();
+  for (const char* list : {"allow", "deny", "infer", "clear"}) {
+    AddListFlag(a, std::string("--") + list, amp.edits.add[list],
+                std::string("add ops to the autocast ") + list + " list");
+    AddListFlag(a, std::string("--no-") + list, amp.edits.remove[list],
+                std::string("remove ops from the autocast ") + list + " list");
+  }
+  a->add_option("--fp32-nodes", amp.fp32_nodes, "regex: pin matching nodes (and their gradients) to fp32");
+  a->add_option("--amp-config", amp.config, "JSON file with allow/deny/infer/clear/remove/fp32_nodes");
+  a->add_option("--loss-scale", loss_scale, "dynamic | none | a static scale (default: dynamic for fp16)");
+  a->add_flag("--allow-unscaled-fp16", o.loss_scale.allow_unscaled_fp16,
+              "permit --precision fp16 with --loss-scale none (small gradients underflow)");
+}
 
 // The options that turn a forward model into a training step (train, and later inspect).
 void AddTrainingOptions(CLI::App* a, ampc::TrainOptions& o) {
@@ -76,6 +102,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json", "dot"}));
   i->add_option("-o,--output", inspect.output, "write to FILE instead of stdout (atomically)");
   i->add_flag("--full-weights", inspect.full_weights, "print all initializer data in text form");
+  i->add_flag("--train", inspect.training, "show the training graph (implied by any training or precision option)");
+  i->add_option("--after", inspect.after, "stop after stage: train | autocast");
+  AddTrainingOptions(i, inspect.options);
+  AddAmpOptions(i, inspect.amp, inspect.options, inspect.loss_scale);
 
   ampc::cli::EvalArgs eval;
   auto* e = app.add_subcommand("eval", "Run inference on the CPU runtime");
@@ -101,7 +131,8 @@ int main(int argc, char** argv) {
   b->add_flag("--json", bench.json, "one JSON line instead of text");
 
   ampc::TrainConfig train;
-  std::string device = "cpu", precision = "fp32";
+  ampc::AmpArgs train_amp;
+  std::string device = "cpu", train_scale;
   auto* t = app.add_subcommand("train", "Train a model (fp32, CPU)");
   t->add_option("model", train.model, "ONNX model (.onnx) or a training plan (.ampc)")->required();
   t->add_option("--data", train.data, "FILE.npz (arrays named like the inputs) or fashion-mnist")
@@ -122,8 +153,6 @@ int main(int argc, char** argv) {
   t->add_option("--threads", train.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
   t->add_flag("--quiet", train.quiet, "no progress or per-epoch lines");
   t->add_option("--device", device, "cpu (cuda arrives with the CUDA runtime)")->capture_default_str();
-  t->add_option("--precision", precision, "fp32 (fp16 and bf16 arrive with mixed precision)")
-      ->capture_default_str();
   t->add_option("--lr-schedule", train.schedule.kind, "constant | cosine | step | linear")
       ->capture_default_str();
   t->add_option("--warmup-steps", train.schedule.warmup_steps, "linear warm-up steps");
@@ -131,6 +160,7 @@ int main(int argc, char** argv) {
   t->add_option("--lr-gamma", train.schedule.gamma, "step schedule: decay factor");
   t->add_option("--min-lr", train.schedule.min_lr, "cosine / linear: final learning rate");
   AddTrainingOptions(t, train.options);
+  AddAmpOptions(t, train_amp, train.options, train_scale);
 
   auto* d = app.add_subcommand("devices", "List the compute devices ampc can use");
 
@@ -148,7 +178,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (c->parsed()) return Report(ampc::cli::RunCompile(compile));
-  if (i->parsed()) return Report(ampc::cli::RunInspect(inspect));
+  if (i->parsed()) {
+    // Any training or precision option asks for the training graph.
+    for (const CLI::Option* o : i->get_options()) {
+      const std::string n = o->get_name();
+      if (o->count() > 0 && n != "model" && n != "--format" && n != "-o,--output" &&
+          n != "--full-weights" && n != "--help" && n != "-h,--help") {
+        inspect.training = true;
+      }
+    }
+    return Report(ampc::cli::RunInspect(inspect));
+  }
   if (e->parsed()) return Report(ampc::cli::RunEval(eval));
   if (b->parsed()) return Report(ampc::cli::RunBench(bench));
   if (t->parsed()) {
@@ -159,7 +199,7 @@ int main(int argc, char** argv) {
         train.model.substr(train.model.size() - 5) == ".ampc") {
       train.batch_size = 0;  // the plan's
     }
-    return Report(ampc::cli::RunTrain(train, device, precision));
+    return Report(ampc::cli::RunTrain(train, train_amp, train_scale, device));
   }
   if (d->parsed()) return Report(ampc::cli::RunDevices());
   return 2;
