@@ -32,6 +32,10 @@ void AddAmpOptions(CLI::App* a, ampc::AmpArgs& amp, ampc::TrainOptions& o, std::
   a->add_option("--fp32-nodes", amp.fp32_nodes, "regex: pin matching nodes (and their gradients) to fp32");
   a->add_option("--amp-config", amp.config, "JSON file with allow/deny/infer/clear/remove/fp32_nodes");
   a->add_option("--loss-scale", loss_scale, "dynamic | none | a static scale (default: dynamic for fp16)");
+  a->add_option("--init-scale", o.loss_scale.init, "dynamic loss scaling: the initial scale (GradScaler's init_scale)")
+      ->capture_default_str();
+  a->add_option("--growth-interval", o.loss_scale.interval, "dynamic loss scaling: finite steps before the scale doubles")
+      ->capture_default_str();
   a->add_flag("--allow-unscaled-fp16", o.loss_scale.allow_unscaled_fp16,
               "permit --precision fp16 with --loss-scale none (small gradients underflow)");
 }
