@@ -54,9 +54,9 @@ StatusOr<std::vector<Value*>> ResolveInputs(const Graph& g, const std::vector<st
   for (size_t i = 0; i < inputs.size(); ++i) {
     const bool is_x = i < xs.size();
     const std::string& want = is_x ? xs[i] : zs[i - xs.size()];
-    const std::string what = (is_x ? "xs[" + std::to_string(i) + "]"
-                                    : "zs[" + std::to_string(i - xs.size()) + "]") +
-                             " '" + want + "'";
+    const std::string what =
+        (is_x ? "xs[" + std::to_string(i) + "]" : "zs[" + std::to_string(i - xs.size()) + "]") +
+        " '" + want + "'";
     Value* v = g.FindValue(want);
     if (!v) return InvalidArgument(what + " names no value of the graph");
     if (!seen.insert(want).second) return InvalidArgument(what + " is listed twice in xs/zs");
@@ -79,7 +79,8 @@ StatusOr<std::vector<Value*>> ResolveInputs(const Graph& g, const std::vector<st
   const std::unordered_set<const Value*> dep = DependentsOf(g, xv);
   for (const std::string& z : zs) {
     if (dep.count(g.FindValue(z))) {
-      return Unimplemented("zs entry '" + z + "' is computed from xs; holding it constant "
+      return Unimplemented("zs entry '" + z +
+                           "' is computed from xs; holding it constant "
                            "would need a stop-gradient, which ampc does not have");
     }
   }
@@ -88,7 +89,8 @@ StatusOr<std::vector<Value*>> ResolveInputs(const Graph& g, const std::vector<st
 
 // A node with one output, inferred.
 StatusOr<Value*> AddOne(Graph& g, const std::string& op, const std::string& name,
-                        std::vector<Value*> inputs, const std::string& out, AttributeMap attrs = {}) {
+                        std::vector<Value*> inputs, const std::string& out,
+                        AttributeMap attrs = {}) {
   ASSIGN_OR_RETURN(Node * n, g.AddNode(op, "", name, inputs, {out}, std::move(attrs)));
   RETURN_IF_ERROR(InferNode(*n));
   return n->output(0);
@@ -98,7 +100,8 @@ StatusOr<Value*> AddOne(Graph& g, const std::string& op, const std::string& name
 StatusOr<Value*> ZerosLike(Graph& g, const std::string& stem, Value* x) {
   ASSIGN_OR_RETURN(Value * zero,
                    g.AddInitializer(g.UniqueName(stem + "_zero"), Tensor::Scalar(x->dtype(), 0.0)));
-  ASSIGN_OR_RETURN(Value * shape, AddOne(g, "Shape", stem + "_shape", {x}, g.UniqueName(stem + "_shape")));
+  ASSIGN_OR_RETURN(Value * shape,
+                   AddOne(g, "Shape", stem + "_shape", {x}, g.UniqueName(stem + "_shape")));
   return AddOne(g, "Expand", stem + "_zeros", {zero, shape}, g.UniqueName(stem + "_zeros"));
 }
 
@@ -136,8 +139,9 @@ StatusOr<std::vector<Value*>> ExpandGradientOp(Graph& g, const std::string& node
   Value* loss = y;
   Node* sum = nullptr;
   if (!y->type().has_rank || y->type().rank() != 0) {
-    ASSIGN_OR_RETURN(loss, AddOne(g, "ReduceSum", stem + "_sum_y", {y}, g.UniqueName(stem + "_sum_y"),
-                                  {{"keepdims", Attribute(int64_t{0})}}));
+    ASSIGN_OR_RETURN(loss,
+                     AddOne(g, "ReduceSum", stem + "_sum_y", {y}, g.UniqueName(stem + "_sum_y"),
+                            {{"keepdims", Attribute(int64_t{0})}}));
     sum = loss->producer();
   }
   ASSIGN_OR_RETURN(BackwardResult bw, BuildBackward(g, loss, xv));

@@ -18,10 +18,10 @@ namespace ampc {
 
 // What one training_info entry's algorithm added to the Graph.
 struct AlgorithmImport {
-  int index = 0;                       // k of training_info[k]
-  std::vector<Node*> nodes;            // nodes it added (after Gradient expansion)
-  std::vector<Value*> defined;         // inputs, initializers and node outputs it defined
-  std::vector<Value*> outputs;         // its outputs (appended to the Graph's outputs)
+  int index = 0;                // k of training_info[k]
+  std::vector<Node*> nodes;     // nodes it added (after Gradient expansion)
+  std::vector<Value*> defined;  // inputs, initializers and node outputs it defined
+  std::vector<Value*> outputs;  // its outputs (appended to the Graph's outputs)
   // Names its update_binding keys may use: initializers of the inference graph or of this
   // algorithm (ONNX: "ModelProto.graph.initializer or TrainingInfoProto.algorithm.initializer").
   std::unordered_set<std::string> bindable;
