@@ -22,8 +22,8 @@
 
 #include "frontend/gradient_op.h"
 #include "frontend/onnx.h"
-#include "frontend/onnx_training_info.h"
 #include "frontend/onnx_tensor.h"
+#include "frontend/onnx_training_info.h"
 #include "ir/file_io.h"
 #include "ir/op_registry.h"
 #include "ir/topo_sort.h"
@@ -105,8 +105,8 @@ class Importer {
     for (const auto& o : graph_proto_->output()) outputs.insert(o.name());
     TrainingInfoImport training(g_, g_.nodes(), std::move(outputs));
     for (int k = 0; k < model_.training_info_size(); ++k) {
-      RETURN_IF_ERROR(ImportTrainingInfo(k, training)
-                          .WithContext("training_info[" + std::to_string(k) + "]"));
+      RETURN_IF_ERROR(
+          ImportTrainingInfo(k, training).WithContext("training_info[" + std::to_string(k) + "]"));
     }
     return Status::Ok();
   }
@@ -481,7 +481,9 @@ class Importer {
   Status AddGradientOp(const onnx::NodeProto& node) {
     ASSIGN_OR_RETURN(AttributeMap attrs, ConvertAttributes(node));
     std::vector<Value*> inputs;
-    for (const std::string& in : node.input()) inputs.push_back(in.empty() ? nullptr : g_.FindValue(in));
+    for (const std::string& in : node.input()) {
+      inputs.push_back(in.empty() ? nullptr : g_.FindValue(in));
+    }
     std::vector<std::string> outputs(node.output().begin(), node.output().end());
     auto outs = ExpandGradientOp(g_, node.name(), attrs, inputs, outputs);
     if (!outs.ok()) return outs.status().WithContext(DescribeProto(node));

@@ -1,6 +1,7 @@
 // CPU kernels for the one-input elementwise ops: Relu LeakyRelu Elu Selu Tanh Sigmoid HardSigmoid
 // Softplus Erf Sqrt Exp Log Neg Abs Reciprocal Floor Ceil Sign IsNaN IsInf Not Identity Cast
-// CastLike Clip Dropout (and com.ampc::Dropout; masks from counter_rng.h) Trilu. Registered through RegisterElementwiseKernels.
+// CastLike Clip Dropout (and com.ampc::Dropout; masks from counter_rng.h) Trilu. Registered
+// through RegisterElementwiseKernels.
 //
 // Numerics as in kernels_elementwise.cc: f32/f16/bf16 compute in fp32 and round once, f64 in
 // double, integers in int64 (wrapping). Cast rounds every conversion once: f64 or integer
