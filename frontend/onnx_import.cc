@@ -4,9 +4,12 @@
 //   1. bytes -> ModelProto (protobuf), IR version and opset checks;
 //   2. graph inputs and initializers (types, dims, data sizes, external data);
 //   3. NodeProtos sorted topologically by name (undefined values and cycles are found here),
-//      each converted, normalised to opset-17 form and shape-inferred as it is added;
+//      each converted, normalised to opset-17 form and shape-inferred as it is added
+//      (ai.onnx.preview.training::Gradient is expanded into backward nodes, gradient_op.h);
 //   4. declared types (value_info, graph outputs) reconciled with the inferred ones;
-//   5. ONNX's own checker, for anything the steps above do not look at.
+//   5. each training_info entry: its algorithm graph appended by steps 2-4, its update_binding
+//      turned into state updates (onnx_training_info.h);
+//   6. ONNX's own checker, for anything the steps above do not look at.
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
@@ -17,8 +20,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "frontend/gradient_op.h"
 #include "frontend/onnx.h"
 #include "frontend/onnx_tensor.h"
+#include "frontend/onnx_training_info.h"
 #include "ir/file_io.h"
 #include "ir/op_registry.h"
 #include "ir/topo_sort.h"
@@ -33,6 +38,10 @@ using onnx_conv::TypeFromProto;
 constexpr int64_t kMaxKnownInts = 64;  // small integer initializers feed shape arithmetic
 
 bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
+
+bool IsGradientOp(const onnx::NodeProto& n) {
+  return n.domain() == kOnnxTrainingDomain && n.op_type() == "Gradient";
+}
 
 std::string DescribeProto(const onnx::NodeProto& n) {
   std::string op = IsDefaultDomain(n.domain()) ? n.op_type() : n.domain() + "::" + n.op_type();
@@ -85,20 +94,64 @@ StatusOr<TensorType> Reconcile(const TensorType& inferred, const TensorType& dec
 class Importer {
  public:
   Importer(const onnx::ModelProto& m, std::string model_dir, Graph& g)
-      : model_(m), graph_proto_(m.graph()), model_dir_(std::move(model_dir)), g_(g) {}
+      : model_(m), graph_proto_(&m.graph()), model_dir_(std::move(model_dir)), g_(g) {}
 
   Status Run() {
     RETURN_IF_ERROR(CheckOpsets());
-    g_.set_name(graph_proto_.name());
+    g_.set_name(graph_proto_->name());
+    RETURN_IF_ERROR(ImportGraph());
+    if (model_.training_info_size() == 0) return Status::Ok();
+    std::unordered_set<std::string> outputs;
+    for (const auto& o : graph_proto_->output()) outputs.insert(o.name());
+    TrainingInfoImport training(g_, g_.nodes(), std::move(outputs));
+    for (int k = 0; k < model_.training_info_size(); ++k) {
+      RETURN_IF_ERROR(
+          ImportTrainingInfo(k, training).WithContext("training_info[" + std::to_string(k) + "]"));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // The lists of *graph_proto_, appended to the Graph.
+  Status ImportGraph() {
     RETURN_IF_ERROR(CollectDeclaredTypes());
     RETURN_IF_ERROR(AddInitializers());
     RETURN_IF_ERROR(AddInputs());
     ASSIGN_OR_RETURN(std::vector<int> order, SortNodes());
-    for (int i : order) RETURN_IF_ERROR(AddNode(graph_proto_.node(i)));
+    for (int i : order) RETURN_IF_ERROR(AddNode(graph_proto_->node(i)));
     return AddOutputs();
   }
 
- private:
+  // ONNX defines a training step as the inference graph with the algorithm graph's lists
+  // appended; that is what is built here, in the same Graph. update_binding become state updates
+  // (frontend/onnx_training_info.h).
+  Status ImportTrainingInfo(int k, TrainingInfoImport& training) {
+    const onnx::TrainingInfoProto& ti = model_.training_info(k);
+    AlgorithmImport a;
+    a.index = k;
+    for (const auto& t : model_.graph().initializer()) a.bindable.insert(t.name());
+    for (const auto& t : ti.algorithm().initializer()) a.bindable.insert(t.name());
+    RETURN_IF_ERROR(training.CheckInitialization(ti, a));
+    const std::vector<Node*> before_nodes = g_.nodes();
+    const std::unordered_set<const Node*> before(before_nodes.begin(), before_nodes.end());
+    const size_t inputs_before = g_.inputs().size(), inits_before = g_.initializers().size();
+    const size_t outputs_before = g_.outputs().size();
+    graph_proto_ = &ti.algorithm();
+    RETURN_IF_ERROR(ImportGraph().WithContext("algorithm"));
+    a.defined.assign(g_.inputs().begin() + inputs_before, g_.inputs().end());
+    a.defined.insert(a.defined.end(), g_.initializers().begin() + inits_before,
+                     g_.initializers().end());
+    for (Node* n : g_.nodes()) {
+      if (before.count(n)) continue;
+      a.nodes.push_back(n);
+      for (Value* o : n->outputs()) {
+        if (o) a.defined.push_back(o);
+      }
+    }
+    a.outputs.assign(g_.outputs().begin() + outputs_before, g_.outputs().end());
+    return training.ApplyUpdateBindings(ti, a);
+  }
+
   Status CheckOpsets() {
     bool have_default = false;
     for (const auto& os : model_.opset_import()) {
@@ -126,7 +179,7 @@ class Importer {
     if (!have_default) {
       // Only needed when a node lives in the default domain (a graph of, say, only
       // ai.onnx.preview.training ops imports no ai.onnx opset).
-      for (const auto& n : graph_proto_.node()) {
+      for (const auto& n : graph_proto_->node()) {
         if (IsDefaultDomain(n.domain())) {
           return InvalidArgument("node '" + n.name() + "' (" + n.op_type() +
                                  ") is in domain ai.onnx, which the model does not import");
@@ -145,26 +198,26 @@ class Importer {
       declared_[vi.name()] = std::move(t);
       return Status::Ok();
     };
-    for (const auto& vi : graph_proto_.value_info()) RETURN_IF_ERROR(collect(vi, "value"));
-    for (const auto& vi : graph_proto_.output()) RETURN_IF_ERROR(collect(vi, "graph output"));
+    for (const auto& vi : graph_proto_->value_info()) RETURN_IF_ERROR(collect(vi, "value"));
+    for (const auto& vi : graph_proto_->output()) RETURN_IF_ERROR(collect(vi, "graph output"));
     return Status::Ok();
   }
 
   Status AddInitializers() {
-    for (const auto& t : graph_proto_.initializer()) {
+    for (const auto& t : graph_proto_->initializer()) {
       const std::string what = "initializer '" + t.name() + "'";
       ASSIGN_OR_RETURN(Tensor data, TensorFromProto(t, model_dir_, what));
       ASSIGN_OR_RETURN(Value * v, g_.AddInitializer(t.name(), std::move(data)));
       SetKnownIntsFromInitializer(v);
     }
-    if (graph_proto_.sparse_initializer_size() > 0) {
+    if (graph_proto_->sparse_initializer_size() > 0) {
       return Unimplemented("sparse initializers are not supported");
     }
     return Status::Ok();
   }
 
   Status AddInputs() {
-    for (const auto& in : graph_proto_.input()) {
+    for (const auto& in : graph_proto_->input()) {
       const std::string what = "graph input '" + in.name() + "'";
       if (!in.has_type()) return InvalidArgument(what + " has no type");
       ASSIGN_OR_RETURN(TensorType t, TypeFromProto(in.type(), what));
@@ -184,23 +237,29 @@ class Importer {
 
   // Orders NodeProtos so that every value is defined before it is used.
   StatusOr<std::vector<int>> SortNodes() {
-    const int n = graph_proto_.node_size();
+    const int n = graph_proto_->node_size();
     std::unordered_map<std::string, int> producer;
     producer.reserve(static_cast<size_t>(n) * 2);
     for (int i = 0; i < n; ++i) {
-      for (const std::string& o : graph_proto_.node(i).output()) {
+      for (const std::string& o : graph_proto_->node(i).output()) {
         if (o.empty()) continue;
         if (producer.count(o) || g_.FindValue(o)) {
           return InvalidArgument("value '" + o + "' is defined twice (again by " +
-                                 DescribeProto(graph_proto_.node(i)) + ")");
+                                 DescribeProto(graph_proto_->node(i)) + ")");
         }
         producer[o] = i;
       }
     }
     std::vector<std::vector<int>> preds(n);
     for (int i = 0; i < n; ++i) {
-      const auto& node = graph_proto_.node(i);
-      for (const std::string& in : node.input()) {
+      const auto& node = graph_proto_->node(i);
+      std::vector<std::string> reads(node.input().begin(), node.input().end());
+      if (IsGradientOp(node)) {
+        for (const auto& a : node.attribute()) {
+          if (a.name() == "y" && a.type() == onnx::AttributeProto::STRING) reads.push_back(a.s());
+        }
+      }
+      for (const std::string& in : reads) {
         if (in.empty()) continue;
         auto it = producer.find(in);
         if (it != producer.end()) {
@@ -210,7 +269,7 @@ class Importer {
         }
       }
     }
-    return TopologicalOrder(preds, [&](int k) { return DescribeProto(graph_proto_.node(k)); });
+    return TopologicalOrder(preds, [&](int k) { return DescribeProto(graph_proto_->node(k)); });
   }
 
   StatusOr<AttributeMap> ConvertAttributes(const onnx::NodeProto& node) {
@@ -389,6 +448,7 @@ class Importer {
   }
 
   Status AddNode(const onnx::NodeProto& node) {
+    if (IsGradientOp(node)) return AddGradientOp(node);
     std::string op = node.op_type();
     const std::string domain = IsDefaultDomain(node.domain()) ? "" : node.domain();
     if (!OpRegistry::Global().Find(domain, op)) {
@@ -416,6 +476,23 @@ class Importer {
     return Status::Ok();
   }
 
+  // Gradient is expanded into backward nodes here (frontend/gradient_op.h); no Gradient node
+  // reaches the IR.
+  Status AddGradientOp(const onnx::NodeProto& node) {
+    ASSIGN_OR_RETURN(AttributeMap attrs, ConvertAttributes(node));
+    std::vector<Value*> inputs;
+    for (const std::string& in : node.input()) {
+      inputs.push_back(in.empty() ? nullptr : g_.FindValue(in));
+    }
+    std::vector<std::string> outputs(node.output().begin(), node.output().end());
+    auto outs = ExpandGradientOp(g_, node.name(), attrs, inputs, outputs);
+    if (!outs.ok()) return outs.status().WithContext(DescribeProto(node));
+    for (Value* o : *outs) {
+      if (o) RETURN_IF_ERROR(ApplyDeclared(o));
+    }
+    return Status::Ok();
+  }
+
   Status ApplyDeclared(Value* v) {
     auto it = declared_.find(v->name());
     if (it == declared_.end()) return Status::Ok();
@@ -427,13 +504,16 @@ class Importer {
   }
 
   Status AddOutputs() {
-    for (const auto& out : graph_proto_.output()) {
+    for (const auto& out : graph_proto_->output()) {
       Value* v = g_.FindValue(out.name());
       if (!v) {
         return InvalidArgument("graph output '" + out.name() +
                                "' is not defined by any node, input or initializer");
       }
       if (v->kind() != ValueKind::kNodeOutput) RETURN_IF_ERROR(ApplyDeclared(v));
+      if (std::find(g_.outputs().begin(), g_.outputs().end(), v) != g_.outputs().end()) {
+        return InvalidArgument("graph output '" + out.name() + "' is listed twice");
+      }
       g_.AddOutput(v);
     }
     return Status::Ok();
@@ -441,19 +521,30 @@ class Importer {
 
  public:
   void NoteUsedNames() {
-    size_t values = graph_proto_.input_size() + graph_proto_.initializer_size();
-    for (const auto& n : graph_proto_.node()) values += n.output_size();
-    g_.Reserve(values, graph_proto_.node_size());
-    used_names_.reserve(values);
-    for (const auto& n : graph_proto_.node()) {
-      for (const std::string& in : n.input()) used_names_.insert(in);
+    std::vector<const onnx::GraphProto*> graphs = {graph_proto_};
+    for (const auto& ti : model_.training_info()) graphs.push_back(&ti.algorithm());
+    size_t values = 0, nodes = 0;
+    for (const onnx::GraphProto* gp : graphs) {
+      values += gp->input_size() + gp->initializer_size();
+      for (const auto& n : gp->node()) values += n.output_size();
+      nodes += gp->node_size();
     }
-    for (const auto& o : graph_proto_.output()) used_names_.insert(o.name());
+    g_.Reserve(values, nodes);
+    used_names_.reserve(values);
+    for (const onnx::GraphProto* gp : graphs) {
+      for (const auto& n : gp->node()) {
+        for (const std::string& in : n.input()) used_names_.insert(in);
+      }
+      for (const auto& o : gp->output()) used_names_.insert(o.name());
+    }
+    for (const auto& ti : model_.training_info()) {
+      for (const auto& b : ti.update_binding()) used_names_.insert(b.value());
+    }
   }
 
  private:
   const onnx::ModelProto& model_;
-  const onnx::GraphProto& graph_proto_;
+  const onnx::GraphProto* graph_proto_;  // the graph being imported: main, then algorithms
   std::string model_dir_;
   Graph& g_;
   int64_t opset_ = 0;

@@ -122,6 +122,35 @@ Status GradBatchNorm(GradientContext& ctx) {
   return Status::Ok();
 }
 
+// dy * mask / (1 - ratio), as dy * Where(mask, scale, 0) so that ratio 1 (scale infinite at run
+// time, every element dropped) gives 0. `mode`, when given, is a run-time training_mode: in
+// inference mode the scale is 1 (and the mask all true).
+StatusOr<Value*> MaskedDropoutGrad(GradientContext& ctx, Value* dy, Value* mask, Value* mode) {
+  Node& n = ctx.forward;
+  Value* x = n.input(0);
+  Value* scale = nullptr;
+  std::optional<double> ratio = n.input(1) ? ConstantScalar(n.input(1)) : 0.5;
+  if (ratio) {
+    CONST(c, *ratio < 1.0 ? 1.0 / (1.0 - *ratio) : 0.0, x);
+    scale = c;
+  } else {  // 1 / (1 - ratio) at run time
+    Value* rv = n.input(1);
+    if (rv->dtype() != x->dtype()) {
+      ASSIGN_OR_RETURN(rv, ctx.Emit("Cast", {rv}, CastTo(x->dtype())));
+    }
+    CONST(one, 1.0, x);
+    EMIT(keep, "Sub", {one, rv});
+    ASSIGN_OR_RETURN(scale, ctx.Emit("Div", {one, keep}));
+  }
+  if (mode) {
+    CONST(one, 1.0, x);
+    ASSIGN_OR_RETURN(scale, ctx.Emit("Where", {mode, scale, one}));
+  }
+  CONST(zero, 0.0, x);
+  EMIT(m, "Where", {mask, scale, zero});
+  return ctx.Emit("Mul", {dy, m});
+}
+
 // Dropout: dy * mask / (1 - ratio) in training mode, dy otherwise. A training_mode that is not
 // a constant selects the scale at run time.
 Status GradDropout(GradientContext& ctx) {
@@ -139,28 +168,21 @@ Status GradDropout(GradientContext& ctx) {
     return Unimplemented("training-mode Dropout without its mask output (add the output 'mask' " +
                          std::string("so that the backward pass can reuse it)"));
   }
-  Value* x = n.input(0);
-  Value* scale = nullptr;
-  std::optional<double> ratio = n.input(1) ? ConstantScalar(n.input(1)) : 0.5;
-  if (ratio) {
-    CONST(c, *ratio < 1.0 ? 1.0 / (1.0 - *ratio) : 0.0, x);
-    scale = c;
-  } else {  // 1 / (1 - ratio) at run time
-    Value* rv = n.input(1);
-    if (rv->dtype() != x->dtype()) {
-      ASSIGN_OR_RETURN(rv, ctx.Emit("Cast", {rv}, CastTo(x->dtype())));
-    }
-    CONST(one, 1.0, x);
-    EMIT(keep, "Sub", {one, rv});
-    ASSIGN_OR_RETURN(scale, ctx.Emit("Div", {one, keep}));
-  }
-  if (!mode_value) {
-    CONST(one, 1.0, x);
-    ASSIGN_OR_RETURN(scale, ctx.Emit("Where", {mode, scale, one}));
-  }
-  EMIT(m, "Cast", {mask}, CastTo(x->dtype()));
-  EMIT(ms, "Mul", {m, scale});
-  return SetGrad(ctx, 0, ctx.Emit("Mul", {dy, ms}));
+  return SetGrad(ctx, 0, MaskedDropoutGrad(ctx, dy, mask, mode_value ? nullptr : mode));
+}
+
+// com.ampc::Dropout(data, ratio, step): dy * mask / (1 - ratio) with the forward mask output.
+// Without one, the same op applied to dy is the gradient: its mask depends only on (seed, step,
+// element index), so it regenerates the forward mask exactly.
+Status GradAmpcDropout(GradientContext& ctx) {
+  Node& n = ctx.forward;
+  Value* dy = ctx.output_grads[0];
+  if (!dy) return Status::Ok();
+  if (Value* mask = n.output(1)) return SetGrad(ctx, 0, MaskedDropoutGrad(ctx, dy, mask, nullptr));
+  ASSIGN_OR_RETURN(std::vector<Value*> g,
+                   EmitAmpc(ctx, "Dropout", {dy, n.input(1), n.input(2)}, 1, n.attrs()));
+  ctx.input_grads[0] = g[0];
+  return Status::Ok();
 }
 
 // NegativeLogLikelihoodLoss, loss_i = -w[t_i] * x[n, t_i, d...] (0 for ignored targets):
@@ -237,6 +259,7 @@ void RegisterNNGradientRules(OpRegistry& r) {
   // The PyTorch-running-statistics variant the training graph uses: same Y, same gradient.
   if (OpSchema* s = r.FindMutable(kAmpcDomain, "BatchNormalization")) s->gradient = GradBatchNorm;
   SetGradient(r, "Dropout", GradDropout);
+  if (OpSchema* s = r.FindMutable(kAmpcDomain, "Dropout")) s->gradient = GradAmpcDropout;
   SetGradient(r, "NegativeLogLikelihoodLoss", GradNll);
 }
 

@@ -8,6 +8,9 @@
 //   BatchNormalizationGrad(dY, X, scale) -> dX, dScale, dBias
 //                                                training-mode batch statistics, `epsilon`
 //   GatherGrad(dY, indices, data_shape) -> dData scatter-add of dY into zeros, Gather's `axis`
+//   Dropout(data, ratio, step) -> output[, mask] training-mode Dropout whose mask is drawn from
+//                                                (`seed`, step, element index) by a counter-based
+//                                                RNG: reproducible per step, new each step
 //
 // Shape inputs are 1-D i64 tensors; the output shape comes from their known values.
 #include <string>
@@ -164,6 +167,31 @@ Status InferGatherGrad(Node& node) {
   return Status::Ok();
 }
 
+// Scalar = rank 0, or rank 1 of length 1 (as ONNX Dropout accepts).
+Status RequireScalarInput(const Node& node, int i, const char* what) {
+  const TensorType& t = node.input(i)->type();
+  if (!t.has_rank || t.rank() == 0) return Status::Ok();
+  if (t.rank() == 1 && !(t.dims[0].is_static() && t.dims[0].value() != 1)) return Status::Ok();
+  return InvalidArgument(std::string(what) + " must be a scalar, got " + DimsToString(t.dims));
+}
+
+Status InferAmpcDropout(Node& node) {
+  for (int i = 0; i < 3; ++i) {
+    if (!node.input(i)) return InvalidArgument("input " + S(i) + " (data, ratio, step) is missing");
+  }
+  RETURN_IF_ERROR(infer::RequireFloat(node, 0));
+  RETURN_IF_ERROR(infer::RequireFloat(node, 1));
+  RETURN_IF_ERROR(infer::RequireInt64(node, 2));
+  RETURN_IF_ERROR(RequireScalarInput(node, 1, "Dropout ratio"));
+  RETURN_IF_ERROR(RequireScalarInput(node, 2, "Dropout step"));
+  const TensorType& x = node.input(0)->type();
+  SetOutput(node, 0, x);
+  TensorType mask = x;
+  mask.dtype = DType::kBool;
+  SetOutput(node, 1, std::move(mask));
+  return Status::Ok();
+}
+
 void Reg(OpRegistry& r, const char* op, int num_inputs, int min_out, int max_out, InferFn f) {
   OpSchema s;
   s.domain = kAmpcDomain;
@@ -183,6 +211,7 @@ void RegisterGradOps(OpRegistry& r) {
   Reg(r, "AveragePoolGrad", 2, 1, 1, InferAveragePoolGrad);
   Reg(r, "BatchNormalizationGrad", 3, 3, 3, InferBatchNormGrad);
   Reg(r, "GatherGrad", 3, 1, 1, InferGatherGrad);
+  Reg(r, "Dropout", 3, 1, 2, InferAmpcDropout);
 }
 
 }  // namespace ampc

@@ -1,6 +1,7 @@
 // CPU kernels for the one-input elementwise ops: Relu LeakyRelu Elu Selu Tanh Sigmoid HardSigmoid
 // Softplus Erf Sqrt Exp Log Neg Abs Reciprocal Floor Ceil Sign IsNaN IsInf Not Identity Cast
-// CastLike Clip Dropout (inference only) Trilu. Registered through RegisterElementwiseKernels.
+// CastLike Clip Dropout (and com.ampc::Dropout; masks from counter_rng.h) Trilu. Registered
+// through RegisterElementwiseKernels.
 //
 // Numerics as in kernels_elementwise.cc: f32/f16/bf16 compute in fp32 and round once, f64 in
 // double, integers in int64 (wrapping). Cast rounds every conversion once: f64 or integer
@@ -15,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "ir/op_registry.h"
 #include "runtime/cpu/convert.h"
+#include "runtime/cpu/counter_rng.h"
 #include "runtime/cpu/kernels_elementwise.h"
 
 namespace ampc::cpu::ew {
@@ -311,27 +314,90 @@ Status ClipKernel(KernelContext& ctx) {
   });
 }
 
+// Dropout's ratio (input 1, default 0.5), validated: ONNX allows [0, 1); ratio 1 drops all.
+StatusOr<double> DropoutRatio(const KernelContext& ctx) {
+  const TensorView* r = ctx.in(1);
+  if (!r || r->NumElements() == 0) return 0.5;
+  if (!IsFloat(r->dtype) || r->NumElements() != 1) {
+    return InvalidArgument(NodeDesc(ctx) + ": ratio must be a float scalar");
+  }
+  const double ratio = Load<double>(*r, 0);
+  if (!(ratio >= 0.0 && ratio <= 1.0)) {  // also catches NaN
+    return InvalidArgument(NodeDesc(ctx) + ": ratio " + std::to_string(ratio) +
+                           " is outside [0, 1]");
+  }
+  return ratio;
+}
+
+Status CheckDropoutMask(const KernelContext& ctx) {
+  const TensorView* mask = ctx.out(1);
+  if (mask && (mask->dtype != DType::kBool || mask->dims != ctx.in(0)->dims)) {
+    return InvalidArgument(NodeDesc(ctx) + ": the mask output must be bool of the input's shape");
+  }
+  return Status::Ok();
+}
+
+// Training-mode dropout: keep[i] = u(seed, counter, i) >= ratio (counter_rng.h), y = x * keep /
+// (1 - ratio), computed as x * (keep ? scale : 0) so that NaN and infinity propagate as in the
+// spec's formula. Halves compute in fp32 and round once.
+Status DropoutTraining(KernelContext& ctx, double ratio, uint64_t seed, uint64_t counter) {
+  const TensorView& x = *ctx.in(0);
+  TensorView& y = *ctx.out(0);
+  uint8_t* mask = ctx.out(1) ? ctx.out(1)->as<uint8_t>() : nullptr;
+  const uint64_t key = CounterRngKey(seed, counter);
+  const double scale = ratio < 1.0 ? 1.0 / (1.0 - ratio) : 0.0;
+  return Visit<kF>(ctx, x.dtype, [&](auto e) -> Status {
+    using E = decltype(e);
+    using C = typename E::C;
+    const auto* src = x.as<const typename E::S>();
+    auto* dst = y.as<typename E::S>();
+    const C s = static_cast<C>(scale);
+    ParallelFor(ctx.pool, x.NumElements(), CheapGrain<E>() / 8, [&](int64_t b, int64_t end) {
+      for (int64_t i = b; i < end; ++i) {
+        const bool keep = Uniform01(key, static_cast<uint64_t>(i)) >= ratio;
+        dst[i] = E::St(E::Ld(src[i]) * (keep ? s : C(0)));
+        if (mask) mask[i] = keep ? 1 : 0;
+      }
+    });
+    return Status::Ok();
+  });
+}
+
+// ONNX Dropout (opset 12+ form: data, ratio, training_mode). Inference mode is the identity;
+// training mode draws the mask from the node's `seed` attribute (0 when absent), counter 0.
 Status DropoutKernel(KernelContext& ctx) {
   RETURN_IF_ERROR(CheckInputs(ctx, {0}, DType::kUndefined));
   RETURN_IF_ERROR(CheckOutType(ctx, ctx.in(0)->dtype));
-  double ratio = 0.5;
-  if (const TensorView* r = ctx.in(1); r && r->NumElements() > 0) ratio = Load<double>(*r, 0);
+  RETURN_IF_ERROR(CheckDropoutMask(ctx));
+  ASSIGN_OR_RETURN(double ratio, DropoutRatio(ctx));
   bool training = false;
   if (const TensorView* m = ctx.in(2); m && m->NumElements() > 0) {
     training = Load<int64_t>(*m, 0) != 0;
   }
   if (training && ratio > 0) {
-    return Unimplemented("training-mode Dropout arrives with the training runtime");
+    const auto seed = static_cast<uint64_t>(ctx.attr_int("seed", 0));
+    return DropoutTraining(ctx, ratio, seed, 0);
   }
   RETURN_IF_ERROR(CopyInput(ctx));
-  if (TensorView* mask = ctx.out(1)) {
-    if (mask->dtype != DType::kBool || mask->NumElements() != ctx.in(0)->NumElements()) {
-      return InvalidArgument(NodeDesc(ctx) + ": the mask output must be bool of the input's size");
-    }
-    if (mask->NumElements() > 0)
-      std::memset(mask->data, 1, static_cast<size_t>(mask->NumElements()));
+  if (TensorView* mask = ctx.out(1); mask && mask->NumElements() > 0) {
+    std::memset(mask->data, 1, static_cast<size_t>(mask->NumElements()));
   }
   return Status::Ok();
+}
+
+// com.ampc::Dropout(data, ratio, step) -> output[, mask]: always training mode, counter = step,
+// so each training step draws its own mask and replaying a step reproduces it exactly.
+Status AmpcDropoutKernel(KernelContext& ctx) {
+  RETURN_IF_ERROR(CheckInputs(ctx, {0, 1, 2}, DType::kUndefined));
+  RETURN_IF_ERROR(CheckOutType(ctx, ctx.in(0)->dtype));
+  RETURN_IF_ERROR(CheckDropoutMask(ctx));
+  ASSIGN_OR_RETURN(double ratio, DropoutRatio(ctx));
+  const TensorView& step = *ctx.in(2);
+  if (step.dtype != DType::kInt64 || step.NumElements() != 1) {
+    return InvalidArgument(NodeDesc(ctx) + ": step must be an i64 scalar");
+  }
+  const auto seed = static_cast<uint64_t>(ctx.attr_int("seed", 0));
+  return DropoutTraining(ctx, ratio, seed, static_cast<uint64_t>(step.as<const int64_t>()[0]));
 }
 
 Status TriluKernel(KernelContext& ctx) {
@@ -405,6 +471,7 @@ void RegisterUnaryKernels(KernelRegistry& r) {
   r.Register("", "CastLike", CastKernel);
   r.Register("", "Clip", ClipKernel);
   r.Register("", "Dropout", DropoutKernel);
+  r.Register(kAmpcDomain, "Dropout", AmpcDropoutKernel);
   r.Register("", "Trilu", TriluKernel);
 }
 

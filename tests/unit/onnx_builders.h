@@ -28,6 +28,50 @@ inline onnx::NodeProto* AddNode(onnx::GraphProto* g, const std::string& op,
   return n;
 }
 
+inline void AddTensor(onnx::TensorProto* t, const std::string& name, std::vector<int64_t> dims,
+                      const std::vector<double>& v) {
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::DOUBLE);
+  for (int64_t d : dims) t->add_dims(d);
+  for (double x : v) t->add_double_data(x);
+}
+
+// A float64 (or int64) initializer of graph g.
+inline void AddInitializerF64(onnx::GraphProto* g, const std::string& name,
+                              std::vector<int64_t> dims, const std::vector<double>& v) {
+  AddTensor(g->add_initializer(), name, std::move(dims), v);
+}
+inline void AddInitializerI64(onnx::GraphProto* g, const std::string& name,
+                              std::vector<int64_t> dims, const std::vector<int64_t>& v) {
+  auto* t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::INT64);
+  for (int64_t d : dims) t->add_dims(d);
+  for (int64_t x : v) t->add_int64_data(x);
+}
+
+inline void SetStringsAttr(onnx::NodeProto* n, const std::string& name,
+                           const std::vector<std::string>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::STRINGS);
+  for (const auto& s : v) a->add_strings(s);
+}
+inline void SetStringAttr(onnx::NodeProto* n, const std::string& name, const std::string& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s(v);
+}
+
+// key <- value in a TrainingInfoProto binding list.
+inline void AddBinding(google::protobuf::RepeatedPtrField<onnx::StringStringEntryProto>* list,
+                       const std::string& key, const std::string& value) {
+  auto* b = list->Add();
+  b->set_key(key);
+  b->set_value(value);
+}
+
 // A model with one ai.onnx opset import and an empty graph named "g".
 inline onnx::ModelProto EmptyModel(int64_t opset) {
   onnx::ModelProto m;
