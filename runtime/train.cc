@@ -444,14 +444,51 @@ StatusOr<Dataset> LoadData(const std::string& spec, const std::string& split, co
   return DatasetFromNpz(spec, g, needed);
 }
 
-std::vector<Tensor> OrderInputs(const std::vector<std::string>& names,
-                                std::map<std::string, Tensor>& batch, double lr) {
+// The plan's inputs in order: data arrays by name; scalars the data does not hold are fed by
+// ampc, an f32/f64 one with the learning rate, an integer one with the applied-step count.
+std::vector<Tensor> OrderInputs(const plan::Plan& p, std::map<std::string, Tensor>& batch, double lr,
+                                int64_t step) {
   std::vector<Tensor> in;
-  for (const std::string& n : names) {
-    auto it = batch.find(n);
-    in.push_back(it != batch.end() ? std::move(it->second) : Tensor::Scalar(DType::kFloat32, lr));
+  for (const auto& io : p.inputs()) {
+    auto it = batch.find(io.name());
+    if (it != batch.end()) {
+      in.push_back(std::move(it->second));
+      continue;
+    }
+    const auto dt = DTypeFromName(p.buffers(io.buffer()).dtype()).value_or(DType::kFloat32);
+    in.push_back(IsInteger(dt) ? Tensor::Scalar(dt, static_cast<double>(step)) : Tensor::Scalar(dt, lr));
   }
   return in;
+}
+
+// For a model that already is a training graph: data inputs are the non-scalar inputs (scalar
+// ones are the learning rate and the step count ampc feeds), the loss is --loss-output or the
+// first floating scalar output.
+StatusOr<plan::Training> DescribeOnnxTraining(const Graph& g, const TrainConfig& cfg) {
+  if (cfg.options.precision != DType::kFloat32 && cfg.precision_given) {
+    return Unimplemented(cfg.model + ": mixed precision for models that carry their own training "
+                         "algorithm (training_info) is not supported yet; use --precision fp32");
+  }
+  plan::Training t;
+  for (const Value* v : g.inputs()) {
+    if (v->type().has_rank && v->type().rank() == 0) continue;
+    t.add_data_inputs(v->name());
+  }
+  std::string loss = cfg.options.loss.loss_output;
+  for (const Value* v : g.outputs()) {
+    if (!loss.empty()) break;
+    auto n = v->type().NumElements();
+    if (IsFloat(v->dtype()) && n && *n == 1) loss = v->name();
+  }
+  bool found = false;
+  for (const Value* v : g.outputs()) found = found || v->name() == loss;
+  if (loss.empty() || !found) {
+    return InvalidArgument(cfg.model + ": cannot tell which output is the loss; name it with --loss-output");
+  }
+  t.set_loss(loss);
+  t.set_class_axis(-1);
+  t.set_lr(cfg.options.optimizer.lr);
+  return t;
 }
 
 struct EvalResult {
@@ -484,7 +521,7 @@ StatusOr<EvalResult> Evaluate(Session& s, const Dataset& val, const plan::Traini
     cpu::CpuExecutor& ex = b < full ? *s.eval : *s.eval_tail;
     ASSIGN_OR_RETURN(auto batch, GatherBatch(val, {}, b * s.batch, count));
     Tensor labels = t.labels().empty() ? Tensor() : batch.at(t.labels());
-    std::vector<Tensor> in = OrderInputs(names, batch, 0);
+    std::vector<Tensor> in = OrderInputs(ex.plan(), batch, 0, 0);
     ASSIGN_OR_RETURN(std::vector<Tensor> out, ex.Run(in));
     loss_sum += out[loss_i].AsDoubles()->at(0) * static_cast<double>(count);
     samples += count;
@@ -529,6 +566,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
   Session s;
   std::unique_ptr<Graph> data_graph;
   plan::Training meta;
+  bool onnx_training = false;
   if (is_plan) {
     ASSIGN_OR_RETURN(s.train, LoadPlan(cfg.model));
     if (!s.train.has_training()) {
@@ -541,12 +579,18 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
     const std::string path = cfg.model;
     s.make_model = [path]() { return ImportOnnxFile(path); };
     ASSIGN_OR_RETURN(data_graph, s.make_model());
-    ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildTrainingGraph(*data_graph, cfg.options));
-    if (!cfg.quiet) {
-      for (const std::string& w : info.warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
+    if (!data_graph->state_updates().empty()) {
+      // Already a training graph (ONNX training_info): run it as it is.
+      onnx_training = true;
+      ASSIGN_OR_RETURN(meta, DescribeOnnxTraining(*data_graph, cfg));
+    } else {
+      ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildTrainingGraph(*data_graph, cfg.options));
+      if (!cfg.quiet) {
+        for (const std::string& w : info.warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
+      }
+      for (const auto& n : info.data_inputs) meta.add_data_inputs(n);
+      meta.set_labels(info.labels);
     }
-    for (const auto& n : info.data_inputs) meta.add_data_inputs(n);
-    meta.set_labels(info.labels);
   }
   ASSIGN_OR_RETURN(Dataset train, LoadData(cfg.data, "train", *data_graph, meta));
   std::optional<Dataset> val;
@@ -567,10 +611,15 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
     if (s.batch <= 0) return InvalidArgument("--batch-size must be > 0");
     std::map<std::string, std::vector<int64_t>> dims;
     for (const auto& [n, a] : train.arrays) dims[n] = a.dims();
-    ASSIGN_OR_RETURN(CompiledTraining c,
-                     CompileTraining(s.make_model, cfg.options, cfg.amp, s.batch, dims, cfg.model));
-    s.train = std::move(c.train);
-    meta = s.train.training();
+    if (onnx_training) {
+      ASSIGN_OR_RETURN(s.train, LowerForBatch(*data_graph, s.batch, dims, cfg.model, DType::kFloat32));
+      *s.train.mutable_training() = meta;
+    } else {
+      ASSIGN_OR_RETURN(CompiledTraining c,
+                       CompileTraining(s.make_model, cfg.options, cfg.amp, s.batch, dims, cfg.model));
+      s.train = std::move(c.train);
+      meta = s.train.training();
+    }
   }
   if (train.size < s.batch) {
     return InvalidArgument("the training set has " + std::to_string(train.size) +
@@ -578,7 +627,11 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
   }
   plan::Plan eval_plan = s.train.training().eval();
   ASSIGN_OR_RETURN(s.step, cpu::CpuExecutor::Create(s.train, cfg.threads));
-  ASSIGN_OR_RETURN(s.eval, cpu::CpuExecutor::Create(std::move(eval_plan), cfg.threads));
+  if (eval_plan.outputs_size() > 0) {
+    ASSIGN_OR_RETURN(s.eval, cpu::CpuExecutor::Create(std::move(eval_plan), cfg.threads));
+  } else if (val && !cfg.quiet) {
+    std::fprintf(stderr, "ampc: warning: this training graph has no evaluation pass; validation is skipped\n");
+  }
 
   LrSchedule sched = cfg.schedule;
   if (!cfg.lr_given) sched.base = meta.lr();
@@ -601,8 +654,8 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
   const int norm_i = OutputIndex(s.step->plan(), kGradNormOutput);
   TrainSummary sum;
   const auto start = Clock::now();
-  ASSIGN_OR_RETURN(Tensor step0, s.step->GetState(kStepState));
-  const int64_t first_step = step0.AsInt64s()->at(0);  // > 0 when resuming a saved plan
+  int64_t first_step = 0;  // > 0 when resuming a saved plan
+  if (auto step0 = s.step->GetState(kStepState); step0.ok()) first_step = step0->AsInt64s()->at(0);
   int64_t step = 0;
   int64_t epoch = 0;
   std::vector<int64_t> order;
@@ -623,7 +676,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
     const auto t0 = Clock::now();
     const double lr = sched.At(first_step + step);
     ASSIGN_OR_RETURN(auto batch, GatherBatch(train, order, in_epoch * s.batch, s.batch));
-    std::vector<Tensor> in = OrderInputs(names, batch, lr);
+    std::vector<Tensor> in = OrderInputs(s.step->plan(), batch, lr, first_step + step);
     ASSIGN_OR_RETURN(std::vector<Tensor> out, s.step->Run(in));
     const double dt = Seconds(t0, Clock::now());
     train_seconds += dt;
@@ -652,7 +705,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
       std::fflush(stderr);
     }
     const bool epoch_end = cfg.epochs > 0 ? (step % per_epoch == 0) : step == total;
-    if (epoch_end && val) {
+    if (epoch_end && val && s.eval) {
       ASSIGN_OR_RETURN(EvalResult r, Evaluate(s, *val, meta, cfg));
       nlohmann::json e{{"epoch", epoch}, {"step", first_step + step}, {"val_loss", r.loss}};
       if (r.accuracy) e["val_accuracy"] = *r.accuracy;

@@ -107,6 +107,7 @@ struct TrainConfig {
   std::string val_data;     // optional FILE.npz for validation
   TrainOptions options;
   AutocastOptions amp;      // used when options.precision is f16 or bf16
+  bool precision_given = false;  // --precision on the command line (else the default, bf16)
   LrSchedule schedule;
   bool lr_given = false;    // --lr on the command line (overrides a plan's recorded rate)
   int64_t batch_size = 64;

@@ -22,6 +22,7 @@ the test suite creates them on demand with e.g.
 """
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -29,7 +30,7 @@ import time
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 SMALL_MODELS = ["mlp", "cnn", "transformer"]
 BIG_MODELS = ["resnet18", "mobilenet_v2"]
@@ -321,6 +322,87 @@ def write_legacy_opset11(out_dir):
     return [path]
 
 
+def write_training_info(out_dir):
+    """A model that already is a training graph (ONNX TrainingInfoProto).
+
+    Inference graph: y = x @ W, loss = mean((y - t)^2).  training_info[0].algorithm:
+    dW = Gradient(xs=[W], y=loss); (W', V') = ai.onnx.preview.training.Momentum(R, T, W, dW, V)
+    with alpha 0.9, beta 1.0, norm_coefficient 0.01, standard mode; update_binding W <- W',
+    V <- V'.  The algorithm's inputs R (learning rate) and T (update count) are what `ampc train`
+    feeds from its schedule and step counter.
+
+    Writes training_info_momentum.onnx and training_info_momentum_data/ with data.npz (x, t) and
+    expected.json: the loss and W of each of 5 full-batch steps at R = 0.1, computed here with
+    numpy from ONNX's Momentum definition (the test's independent reference).
+    """
+    rng = np.random.default_rng(7)
+    n, d = 8, 3
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    t = rng.standard_normal((n, 1)).astype(np.float32)
+    w0 = rng.standard_normal((d, 1)).astype(np.float32)
+    alpha, beta, norm = 0.9, 1.0, 0.01
+    main_nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["y"], name="matmul"),
+        helper.make_node("Sub", ["y", "t"], ["err"], name="sub"),
+        helper.make_node("Mul", ["err", "err"], ["sq"], name="square"),
+        helper.make_node("ReduceMean", ["sq"], ["loss"], name="mean", keepdims=0),
+    ]
+    graph = helper.make_graph(
+        main_nodes, "linear_regression",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", d]),
+         helper.make_tensor_value_info("t", TensorProto.FLOAT, ["n", 1])],
+        [helper.make_tensor_value_info("loss", TensorProto.FLOAT, [])],
+        initializer=[numpy_helper.from_array(w0, "W"),
+                     numpy_helper.from_array(np.zeros_like(w0), "V")])
+    training = "ai.onnx.preview.training"
+    algo_nodes = [
+        helper.make_node("Gradient", ["W", "x", "t"], ["dW"], name="gradient", domain=training,
+                         xs=["W"], y="loss", zs=["x", "t"]),
+        helper.make_node("Momentum", ["R", "T", "W", "dW", "V"], ["W_new", "V_new"],
+                         name="momentum", domain=training, alpha=alpha, beta=beta,
+                         norm_coefficient=norm, mode="standard"),
+    ]
+    algo = helper.make_graph(
+        algo_nodes, "sgd_momentum",
+        [helper.make_tensor_value_info("R", TensorProto.FLOAT, []),
+         helper.make_tensor_value_info("T", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("W_new", TensorProto.FLOAT, [d, 1]),
+         helper.make_tensor_value_info("V_new", TensorProto.FLOAT, [d, 1])])
+    info = onnx.TrainingInfoProto()
+    info.algorithm.CopyFrom(algo)
+    for key, value in (("W", "W_new"), ("V", "V_new")):
+        b = info.update_binding.add()
+        b.key, b.value = key, value
+    model = helper.make_model(graph, producer_name="ampc-gen_fixtures",
+                              opset_imports=[helper.make_opsetid("", 17),
+                                             helper.make_opsetid(training, 1)])
+    model.training_info.append(info)
+    model.ir_version = 8
+    path = os.path.join(out_dir, "training_info_momentum.onnx")
+    onnx.save(model, path)
+
+    # Reference: ONNX Momentum (standard): beta is 1 on the first update (T == 0),
+    # G' = norm * W + G, V' = alpha * V + beta * G', W' = W - R * V'.
+    w, v = w0.astype(np.float64), np.zeros((d, 1))
+    xd, td = x.astype(np.float64), t.astype(np.float64)
+    losses, weights = [], []
+    for step in range(5):
+        err = xd @ w - td
+        losses.append(float(np.mean(err * err)))
+        g = 2.0 * xd.T @ err / err.size
+        g_reg = norm * w + g
+        b = 1.0 if step == 0 else beta
+        v = alpha * v + b * g_reg
+        w = w - 0.1 * v
+        weights.append(w.ravel().tolist())
+    data_dir = os.path.join(out_dir, "training_info_momentum_data")
+    os.makedirs(data_dir, exist_ok=True)
+    np.savez(os.path.join(data_dir, "data.npz"), x=x, t=t)
+    with open(os.path.join(data_dir, "expected.json"), "w") as f:
+        json.dump({"lr": 0.1, "losses": losses, "W": weights}, f, indent=1)
+    return [path]
+
+
 # --------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------
@@ -386,7 +468,8 @@ def main(argv=None):
             if model_name in BIG_MODELS:
                 print(f"  (export took {elapsed:.1f} s)", flush=True)
     if extras:
-        for path in write_extdata(args.out) + write_legacy_opset11(args.out):
+        for path in (write_extdata(args.out) + write_legacy_opset11(args.out) +
+                     write_training_info(args.out)):
             report(path, all_ops)
     print(f"distinct op types ({len(all_ops)}): {' '.join(sorted(all_ops))}")
     return 0

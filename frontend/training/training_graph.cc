@@ -198,6 +198,45 @@ Status BatchNormToTraining(Graph& g, TrainingGraphInfo* info) {
   return g.TopologicalSort();
 }
 
+// model.train() for Dropout: every Dropout becomes com.ampc::Dropout(data, ratio, step), whose mask
+// depends on (seed, step, element), so a step is reproducible, each step draws a new mask, and
+// the backward pass reuses the forward's mask (output 1).
+Status DropoutToTraining(Graph& g, Value* step, int64_t seed) {
+  std::vector<Node*> drops;
+  for (Node* n : g.nodes()) {
+    if (n->op_type() == "Dropout" && n->domain().empty()) drops.push_back(n);
+  }
+  int64_t index = 0;
+  for (Node* old : drops) {
+    Value* ratio = old->input(1);
+    if (!ratio) {
+      ASSIGN_OR_RETURN(ratio, g.AddInitializer(g.UniqueName(old->name() + "_ratio"),
+                                               Tensor::Scalar(DType::kFloat32, 0.5)));
+    }
+    const Attribute* s = old->attr("seed");
+    const int64_t node_seed = s && s->kind() == AttrKind::kInt
+                                  ? s->i()
+                                  : seed * 1000003 + (++index) * 7919;
+    std::vector<std::string> outs;
+    for (int i = 0; i < 2; ++i) {
+      const Value* o = old->output(i);
+      outs.push_back(g.UniqueName((o ? o->name() : old->name() + "_mask") + "_train"));
+    }
+    ASSIGN_OR_RETURN(Node * n, g.AddNode("Dropout", kAmpcDomain, old->name() + "_train",
+                                         {old->input(0), ratio, step}, outs,
+                                         {{"seed", Attribute(node_seed)}}));
+    n->annotations() = old->annotations();
+    RETURN_IF_ERROR(InferNode(*n));
+    for (int i = 0; i < old->num_outputs() && i < 2; ++i) {
+      if (old->output(i)) g.ReplaceAllUsesWith(old->output(i), n->output(i));
+    }
+    const std::string name = old->name();
+    g.RemoveNode(old);
+    n->set_name(name);
+  }
+  return g.TopologicalSort();
+}
+
 // Whether initializer v is a constant torch's exporter made (named onnx::*) rather than a
 // parameter. Folded weight transposes (onnx::MatMul_N feeding a MatMul) are parameters.
 bool IsExporterConstant(const Value* v) {
@@ -394,7 +433,9 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
         "--untie-shared to train them separately, as PyTorch does");
   }
   std::vector<Value*> model_outputs = g.outputs();
+  ASSIGN_OR_RETURN(Value * step, g.AddInitializer(kStepState, Tensor::ScalarInt64(0)));
   RETURN_IF_ERROR(BatchNormToTraining(g, &info));
+  RETURN_IF_ERROR(DropoutToTraining(g, step, opts.seed));
   model_outputs = g.outputs();
   ASSIGN_OR_RETURN(Value * loss, AttachLoss(g, opts.loss, &info));
   info.loss = loss->name();
@@ -496,7 +537,6 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
     g.SetOutputs(outs);
   }
   ASSIGN_OR_RETURN(Value * lr, g.AddInput(kLrInput, TensorType(DType::kFloat32, {})));
-  ASSIGN_OR_RETURN(Value * step, g.AddInitializer(kStepState, Tensor::ScalarInt64(0)));
   RETURN_IF_ERROR(AppendOptimizer(g, opts.optimizer, lr, step, params, grads, finite));
   Emitter e{g, "state"};
   Value* inc = nullptr;

@@ -68,6 +68,9 @@ struct TrainOptions {
   // they train as one tensor (the ONNX file's meaning; a warning says so). With untie_shared each
   // such Identity becomes its own initializer, named like the torch parameter, as in PyTorch.
   bool untie_shared = false;
+  // Dropout masks: com.ampc::Dropout draws from (seed, step, element); a node's own `seed`
+  // attribute wins, otherwise this seed mixed with the node's position.
+  int64_t seed = 0;
 };
 
 struct TrainingGraphInfo {

@@ -79,6 +79,39 @@ TEST(TrainCli, SavedPlanResumesExactly) {
   }
 }
 
+// A model that carries its own training algorithm (ONNX training_info: Gradient + Momentum,
+// update bindings). tools/gen_fixtures.py computed the expected losses and weights with numpy
+// from ONNX's Momentum definition.
+TEST(TrainCli, RunsOnnxTrainingInfoModels) {
+  TempDir tmp;
+  const std::string dir = Fixture("training_info_momentum_data");
+  auto r = RunAmpc("train " + Fixture("training_info_momentum.onnx") + " --data " + dir +
+                   "/data.npz --batch-size 8 --steps 5 --lr 0.1 --no-shuffle --quiet --metrics " +
+                   (tmp / "m.jsonl") + " --export " + (tmp / "out.onnx"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(dir + "/expected.json");
+  const auto want = nlohmann::json::parse(in);
+  auto lines = Lines(tmp / "m.jsonl");
+  ASSERT_EQ(lines.size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    const double w = want["losses"][i].get<double>();
+    EXPECT_NEAR(lines[i]["loss"].get<double>(), w, 1e-5 * w) << i;
+  }
+  auto dump = RunAmpc("inspect " + (tmp / "out.onnx") + " --full-weights");
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  // The exported model holds the trained W (text IR prints floats in shortest form).
+  const auto& w5 = want["W"][4];
+  const size_t at = dump.out.find("init %W: f32[3,1] = [");
+  ASSERT_NE(at, std::string::npos) << dump.out;
+  std::stringstream ss(dump.out.substr(at + 21));
+  for (int k = 0; k < 3; ++k) {
+    double v = 0;
+    char sep = 0;
+    ss >> v >> sep;
+    EXPECT_NEAR(v, w5[k].get<double>(), 1e-5 * std::abs(w5[k].get<double>()) + 1e-7) << k;
+  }
+}
+
 struct Bad {
   std::string args;
   std::string message;

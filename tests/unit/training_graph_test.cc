@@ -10,6 +10,7 @@
 #include <random>
 
 #include "frontend/training/training_graph.h"
+#include "ir/op_registry.h"
 #include "ir/text.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/executor.h"
@@ -254,6 +255,59 @@ TEST(TrainingGraph, StateUpdatesCoverParamsMomentsAndStep) {
   ASSERT_TRUE(again.ok()) << again.status().message();
   EXPECT_EQ((*again)->state_updates().size(), g->state_updates().size());
   EXPECT_EQ(PrintGraph(**again), PrintGraph(*g));
+}
+
+TEST(TrainingGraph, DropoutIsSeededPerStepAndReproducible) {
+  const std::string text = R"(graph "drop" opsets {"": 17} {
+  input %x: f32[batch,3]
+  init %w: f32[2,3] = [0.5, -0.25, 0.125, 0.75, 0.3, -0.6]
+  init %ratio: f32[] = [0.5]
+  init %on: bool[] = [true]
+  %d: f32[batch,3], %m: bool[batch,3] = Dropout(%x, %ratio, %on) name="drop"
+  %y: f32[batch,2] = Gemm(%d, %w) {transB=1} name="fc"
+  output %y
+}
+)";
+  TrainOptions o;
+  o.loss.kind = "mse";
+  o.optimizer.lr = 0.1;
+  auto g = Parse(text);
+  auto info = BuildTrainingGraph(*g, o);
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  int drops = 0;
+  for (const Node* n : g->nodes()) {
+    if (n->op_type() == "Dropout") {
+      EXPECT_EQ(n->domain(), kAmpcDomain);
+      EXPECT_EQ(n->input(2)->name(), kStepState);
+      ++drops;
+    }
+  }
+  EXPECT_EQ(drops, 1);
+  auto dims = Dims({{"x", {4, 3}}, {"labels", {4, 2}}});
+  CompiledTraining ca, cb;
+  auto a = Compile(text, o, dims, &ca);
+  auto b = Compile(text, o, dims, &cb);
+  ASSERT_TRUE(a && b);
+  std::vector<double> losses;
+  for (int step = 0; step < 4; ++step) {
+    std::vector<Tensor> in;
+    for (const auto& n : ca.train_inputs) {
+      if (n == "x") in.push_back(F32(std::vector<float>(12, 1.0f), {4, 3}));
+      if (n == "labels") in.push_back(F32(std::vector<float>(8, 0.5f), {4, 2}));
+      if (n == kLrInput) in.push_back(Tensor::Scalar(DType::kFloat32, 0.0));  // masks only
+    }
+    auto ra = a->Run(in), rb = b->Run(in);
+    ASSERT_TRUE(ra.ok() && rb.ok()) << ra.status().message();
+    EXPECT_EQ((*ra)[0].bytes(), (*rb)[0].bytes()) << "step " << step;  // reproducible
+    losses.push_back((*ra)[0].AsDoubles()->at(0));
+  }
+  // With lr 0 the parameters never move, so different losses mean different masks per step.
+  std::sort(losses.begin(), losses.end());
+  EXPECT_NE(losses.front(), losses.back());
+  // The evaluation pass runs Dropout as the identity.
+  int eval_drops = 0;
+  for (const auto& st : ca.eval.steps()) eval_drops += st.op() == "Dropout" && st.domain() == kAmpcDomain;
+  EXPECT_EQ(eval_drops, 0);
 }
 
 // tools/train_reference.py writes torch.optim.lr_scheduler's rates to schedules.json.

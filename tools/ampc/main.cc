@@ -198,6 +198,7 @@ int main(int argc, char** argv) {
   if (t->parsed()) {
     train.shuffle = !no_shuffle;
     train.lr_given = t->count("--lr") > 0;
+    train.precision_given = t->count("--precision") > 0;
     train.schedule.base = train.options.optimizer.lr;
     if (t->count("--batch-size") == 0 && train.model.size() > 5 &&
         train.model.substr(train.model.size() - 5) == ".ampc") {
