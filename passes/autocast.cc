@@ -51,7 +51,7 @@ bool ExactWidening(DType from, DType to) {
 
 // See AutocastStats: float outputs of forward nodes (not grad_of, no role) that depend on a
 // graph input (weight casts are per-step copies, not activations), dynamic dims as 1.
-int64_t ActivationBytes(const Graph& g) {
+int64_t ActivationBytes(const Graph& g, const std::map<std::string, int64_t>& dims) {
   int64_t total = 0;
   std::unordered_set<const Value*> data(g.inputs().begin(), g.inputs().end());
   for (const Node* n : g.nodes()) {
@@ -66,7 +66,10 @@ int64_t ActivationBytes(const Graph& g) {
     for (const Value* v : n->outputs()) {
       if (!v || !IsFloat(v->dtype()) || !v->type().has_rank) continue;
       int64_t e = 1;
-      for (const Dim& d : v->type().dims) e *= d.is_static() ? d.value() : 1;
+      for (const Dim& d : v->type().dims) {
+        auto it = d.is_symbolic() ? dims.find(d.symbol()) : dims.end();
+        e *= d.is_static() ? d.value() : it != dims.end() ? it->second : 1;
+      }
       total += e * DTypeSize(v->dtype());
     }
   }
@@ -183,7 +186,7 @@ StatusOr<bool> AutocastPass::Run(Graph& g) {
   }
   const AmpLists& L = opts_.lists;
   stats_ = AutocastStats{};
-  stats_.activation_bytes_fp32 = ActivationBytes(g);
+  stats_.activation_bytes_fp32 = ActivationBytes(g, opts_.dims);
   auto cls = [&](const Node& n) {
     const std::string& op = n.op_type();
     if (L.allow.count(op)) return Cls::kAllow;
@@ -231,6 +234,36 @@ StatusOr<bool> AutocastPass::Run(Graph& g) {
       if (v && IsFloat(v->dtype()) && v->producer()) f(v->producer());
     }
   };
+  // How n's float inputs vote for half: a produced value by its producer's paint, a graph input
+  // or initializer that already is half votes half, an fp32 one abstains (it is cast anyway).
+  auto votes = [&](const Node* n, const std::function<bool(const Node*)>& is_half, bool* any,
+                   bool* all, std::string* from) {
+    for (const Value* v : n->inputs()) {
+      if (!v || !IsFloat(v->dtype())) continue;
+      bool h;
+      const Node* p = v->producer();
+      if (p && p->domain().empty() && (p->op_type() == "Constant" || p->op_type() == "ConstantOfShape")) {
+        p = nullptr;  // constants are data, like initializers
+      }
+      if (p) {
+        h = is_half(p);
+        if (from->empty()) *from = p->name();
+      } else if (v->dtype() == opts_.half) {
+        h = true;
+        if (from->empty()) *from = v->name();
+      } else {
+        continue;
+      }
+      *any = *any || h;
+      *all = *all && h;
+    }
+  };
+  // Casts in the model that produce the half type count as half producers.
+  for (Node* n : nodes) {
+    if (n->op_type() == "Cast" && n->domain().empty() && n->output(0) && n->output(0)->dtype() == opts_.half) {
+      half.insert(n);
+    }
+  }
   // 1. allow.
   for (Node* n : forward) {
     if (!deny.count(n) && cls(*n) == Cls::kAllow) {
@@ -312,12 +345,7 @@ StatusOr<bool> AutocastPass::Run(Graph& g) {
     if (k == Cls::kInfer || k == Cls::kClear) {
       bool any = false, all = true;
       std::string from;
-      producers(n, [&](Node* p) {
-        const bool h = half.count(p) > 0;
-        any = any || h;
-        all = all && h;
-        if (from.empty()) from = p->name();
-      });
+      votes(n, [&](const Node* p) { return half.count(const_cast<Node*>(p)) > 0; }, &any, &all, &from);
       if (any && all) {
         half.insert(n);
         paint[n] = {opts_.half, k == Cls::kInfer ? "infer: inputs half" : "clear: follows " + from};
@@ -343,12 +371,7 @@ StatusOr<bool> AutocastPass::Run(Graph& g) {
     } else if (cls(*n) == Cls::kClear) {  // data movement keeps whatever precision it is given
       bool any = false, all = true;
       std::string from;
-      producers(n, [&](Node* p) {
-        const bool h = paint.count(p) && paint[p].dtype == opts_.half;
-        any = any || h;
-        all = all && h;
-        if (from.empty()) from = p->name();
-      });
+      votes(n, [&](const Node* p) { return paint.count(p) && paint[p].dtype == opts_.half; }, &any, &all, &from);
       paint[n] = {any && all ? opts_.half : DType::kFloat32, "clear: follows " + (from.empty() ? of : from)};
     } else if (f && paint.count(f) && paint[f].dtype != DType::kUndefined) {
       paint[n] = {paint[f].dtype == opts_.half ? opts_.half : DType::kFloat32, "grad_of " + of};
@@ -436,7 +459,7 @@ StatusOr<bool> AutocastPass::Run(Graph& g) {
     auto r = n->annotations().find("reason");
     stats_.casts_inserted += r != n->annotations().end() && r->second == "cast";
   }
-  stats_.activation_bytes_mixed = ActivationBytes(g);
+  stats_.activation_bytes_mixed = ActivationBytes(g, opts_.dims);
   return changed;
 }
 

@@ -53,12 +53,15 @@ struct AutocastOptions {
   DType half = DType::kBFloat16;  // f16 or bf16
   AmpLists lists = DefaultAmpLists();
   std::string fp32_nodes;  // regex over node names
+  // Values of symbolic dimensions for the activation-bytes estimate (others count as 1).
+  std::map<std::string, int64_t> dims;
 };
 
 struct AutocastStats {
   int64_t half_nodes = 0, fp32_nodes = 0, casts_inserted = 0, casts_folded = 0;
-  // Bytes of the floating values forward nodes produce (what backward keeps alive), with every
-  // non-static dimension taken as 1: before painting (all fp32) and after (casts included).
+  // Bytes of the floating values forward nodes produce (what backward keeps alive), symbolic
+  // dimensions taken from AutocastOptions::dims (1 when not given): before painting (all fp32)
+  // and after (casts included).
   int64_t activation_bytes_fp32 = 0, activation_bytes_mixed = 0;
 };
 

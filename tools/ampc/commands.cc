@@ -232,6 +232,17 @@ Status RunInspect(const InspectArgs& args) {
   if (args.training) {
     TrainOptions opts = args.options;
     ASSIGN_OR_RETURN(AutocastOptions amp, ResolveAmp(args.amp, &opts.precision));
+    std::string dims_text;
+    for (const std::string& d : args.dims) {
+      const size_t eq = d.find('=');
+      char* end = nullptr;
+      const long long v = eq == std::string::npos ? 0 : std::strtoll(d.c_str() + eq + 1, &end, 10);
+      if (eq == std::string::npos || eq == 0 || !end || *end != '\0' || v <= 0) {
+        return InvalidArgument("--dim " + d + ": expected NAME=POSITIVE_INTEGER");
+      }
+      amp.dims[d.substr(0, eq)] = v;
+      dims_text += (dims_text.empty() ? "" : ", ") + d;
+    }
     RETURN_IF_ERROR(ParseLossScale(args.loss_scale, &opts.loss_scale));
     AutocastStats st;
     ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildMixedPrecisionTraining(*g, opts, amp, args.after, &st));
@@ -256,8 +267,10 @@ Status RunInspect(const InspectArgs& args) {
                                ? 100.0 * (1.0 - double(st.activation_bytes_mixed) / double(st.activation_bytes_fp32))
                                : 0.0;
       summary += fmt::format("casts inserted: {} ({} folded away)\n", st.casts_inserted, st.casts_folded);
-      summary += fmt::format("activation bytes per sample (forward values): fp32 {}, mixed {} ({:.1f}% less)\n",
-                             Thousands(st.activation_bytes_fp32), Thousands(st.activation_bytes_mixed), saved);
+      summary += fmt::format("activation bytes of forward values ({}): fp32 {}, mixed {} ({}{:.1f}%)\n",
+                             dims_text.empty() ? "symbolic dims = 1; set them with --dim NAME=N" : dims_text,
+                             Thousands(st.activation_bytes_fp32), Thousands(st.activation_bytes_mixed),
+                             saved >= 0 ? "-" : "+", std::abs(saved));
       jsummary["casts_inserted"] = st.casts_inserted;
       jsummary["casts_folded"] = st.casts_folded;
       jsummary["activation_bytes_fp32"] = st.activation_bytes_fp32;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "ir/status.h"
 #include "runtime/train.h"
@@ -26,6 +27,7 @@ struct InspectArgs {
   AmpArgs amp;
   std::string loss_scale;
   std::string after;            // train | autocast (default: all stages)
+  std::vector<std::string> dims;  // NAME=VALUE for symbolic dimensions in the estimates
 };
 Status RunInspect(const InspectArgs& args);
 

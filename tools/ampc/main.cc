@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
   i->add_flag("--full-weights", inspect.full_weights, "print all initializer data in text form");
   i->add_flag("--train", inspect.training, "show the training graph (implied by any training or precision option)");
   i->add_option("--after", inspect.after, "stop after stage: train | autocast");
+  i->add_option("--dim", inspect.dims, "NAME=N: a symbolic dimension's size for the memory estimate");
   AddTrainingOptions(i, inspect.options);
   AddAmpOptions(i, inspect.amp, inspect.options, inspect.loss_scale);
 
