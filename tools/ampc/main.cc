@@ -102,8 +102,8 @@ int main(int argc, char** argv) {
   ampc::cli::InspectArgs inspect;
   auto* i = app.add_subcommand("inspect", "Print the graph (text IR, JSON or Graphviz dot)");
   i->add_option("model", inspect.model, "ONNX model (.onnx)")->required();
-  i->add_option("--format", inspect.format, "text | json | dot")
-      ->check(CLI::IsMember({"text", "json", "dot"}));
+  i->add_option("--format", inspect.format, "text | json | dot | onnx (training graphs, with -o)")
+      ->check(CLI::IsMember({"text", "json", "dot", "onnx"}));
   i->add_option("-o,--output", inspect.output, "write to FILE instead of stdout (atomically)");
   i->add_flag("--full-weights", inspect.full_weights, "print all initializer data in text form");
   i->add_flag("--train", inspect.training, "show the training graph (implied by any training or precision option)");

@@ -1,0 +1,123 @@
+// `ampc inspect` on mixed-precision training graphs: every format, --after, --amp-config and
+// the errors. What the painting decides is pinned by the FileCheck tests (tests/lit/autocast).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "frontend/onnx.h"
+#include "test_util.h"
+
+namespace ampc {
+namespace {
+
+using testing::Fixture;
+using testing::ReadBytes;
+using testing::RunAmpc;
+using testing::TempDir;
+using testing::WriteBytes;
+
+TEST(InspectAmp, JsonHasAPrecisionForEveryNodeAndASummary) {
+  auto r = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision bf16 --format json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  int half = 0;
+  for (const auto& n : j["nodes"]) {
+    ASSERT_TRUE(n["annotations"].contains("precision")) << n["name"];
+    ASSERT_TRUE(n["annotations"].contains("reason")) << n["name"];
+    half += n["annotations"]["precision"] == "bf16";
+    if (n["op"] == "Gemm") {
+      EXPECT_EQ(n["annotations"]["precision"], "bf16") << n["name"];
+    }
+    if (n["op"] == "LayerNormalization") {
+      EXPECT_EQ(n["annotations"]["precision"], "f32");
+    }
+  }
+  EXPECT_GT(half, 0);
+  const auto& s = j["summary"];
+  EXPECT_EQ(s["precision"], "bf16");
+  EXPECT_GT(s["casts_inserted"].get<int>(), 0);
+  EXPECT_GT(s["activation_bytes_fp32"].get<int64_t>(), 0);
+  EXPECT_EQ(s["params"].size(), 6u);
+}
+
+TEST(InspectAmp, OnnxExportIsAValidModelWithExplicitCasts) {
+  TempDir tmp;
+  const std::string out = tmp / "train.onnx";
+  auto r = RunAmpc("inspect " + Fixture("cnn_train_opset17.onnx") + " --precision fp16 --format onnx -o " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Importing runs ONNX's own checker on the file.
+  auto g = ImportOnnxFile(out);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  int casts = 0, convs_f16 = 0;
+  for (const Node* n : (*g)->nodes()) {
+    casts += n->op_type() == "Cast";
+    convs_f16 += n->op_type() == "Conv" && n->output(0)->dtype() == DType::kFloat16;
+  }
+  EXPECT_GT(casts, 0);
+  EXPECT_EQ(convs_f16, 3);
+  auto again = RunAmpc("inspect " + Fixture("cnn_train_opset17.onnx") + " --precision fp16 --format onnx");
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("needs -o"), std::string::npos);
+}
+
+TEST(InspectAmp, DotColoursNodesByPrecision) {
+  auto r = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision bf16 --format dot");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("fillcolor=\"#c8e6c9\""), std::string::npos);  // half
+  EXPECT_NE(r.out.find("fillcolor=\"#ffe0b2\""), std::string::npos);  // fp32
+}
+
+TEST(InspectAmp, AfterTrainShowsTheUnpaintedTrainingGraph) {
+  auto r = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision bf16 --after train");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("#precision="), std::string::npos);
+  EXPECT_NE(r.out.find("com.ampc::SGD"), std::string::npos);
+  EXPECT_NE(r.out.find("#grad_of="), std::string::npos);
+  auto plain = RunAmpc("inspect " + Fixture("mlp_opset17.onnx"));
+  ASSERT_EQ(plain.exit_code, 0);
+  EXPECT_EQ(plain.out.find("com.ampc::SGD"), std::string::npos);  // no options: the model itself
+}
+
+TEST(InspectAmp, AmpConfigFileEditsTheLists) {
+  TempDir tmp;
+  WriteBytes(tmp / "amp.json", R"({"deny": ["Gemm"], "fp32_nodes": "^/0/"})");
+  auto r = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision bf16 --amp-config " + (tmp / "amp.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("#precision=\"bf16\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("#reason=\"deny-list\""), std::string::npos);
+  // The command line is applied after the file.
+  auto back = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision bf16 --amp-config " +
+                      (tmp / "amp.json") + " --allow Gemm");
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_NE(back.out.find("#precision=\"bf16\""), std::string::npos);
+}
+
+TEST(InspectAmp, BadOptionsAreOneLineErrors) {
+  TempDir tmp;
+  WriteBytes(tmp / "bad.json", "{\"allow\": [\"Gemm\"");
+  WriteBytes(tmp / "key.json", "{\"permit\": [\"Gemm\"]}");
+  WriteBytes(tmp / "type.json", "{\"allow\": \"Gemm\"}");
+  const std::string mlp = Fixture("mlp_opset17.onnx");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--amp-config " + (tmp / "bad.json"), "not valid JSON"},
+      {"--amp-config " + (tmp / "key.json"), "unknown key 'permit'"},
+      {"--amp-config " + (tmp / "type.json"), "must be a list of op names"},
+      {"--amp-config " + (tmp / "missing.json"), "cannot open"},
+      {"--precision fp8", "--precision fp8"},
+      {"--precision bf16 --deny Conv2d", "no op named 'Conv2d'"},
+      {"--precision bf16 --after codegen", "--after codegen"},
+      {"--precision bf16 --dim batch", "--dim batch"},
+      {"--precision bf16 --dim batch=-2", "--dim batch=-2"},
+      {"--precision fp16 --loss-scale none", "--allow-unscaled-fp16"},
+      {"--precision bf16 --format svg", "svg"},
+  };
+  for (const auto& [flags, message] : cases) {
+    auto r = RunAmpc("inspect " + mlp + " " + flags);
+    EXPECT_EQ(r.exit_code, 2) << flags << "\n" << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << flags << "\n" << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << flags << "\n" << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace ampc
