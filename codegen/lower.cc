@@ -126,6 +126,33 @@ StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
     const auto& bytes = v->initializer()->bytes();
     p.mutable_buffers(bid)->set_data(std::string(bytes.begin(), bytes.end()));
   }
+  // In-place state updates: a state's new value may be written straight into the state buffer
+  // when its producer reads each element before writing it (the ops below), nothing else reads
+  // the new value, and no later node reads the old one. This saves the copy after each call
+  // and the arena space (for a training step: parameters, moments, running statistics).
+  std::unordered_map<const Value*, const Value*> in_place;  // next value -> state
+  {
+    std::unordered_map<const Node*, size_t> index;
+    for (const Node* n : g.nodes()) index.emplace(n, index.size());
+    auto aliases = [](const Node& n) {
+      const std::string& d = n.domain();
+      const std::string& op = n.op_type();
+      if (d == kAmpcDomain) return op == "SGD" || op == "Adam" || op == "UpdateLossScale" || op == "BatchNormalization";
+      if (d == "ai.onnx.preview.training") return op == "Adagrad" || op == "Momentum" || op == "Adam";
+      return d.empty() && op == "Add";
+    };
+    std::unordered_set<const Value*> outputs(g.outputs().begin(), g.outputs().end());
+    for (const StateUpdate& u : g.state_updates()) {
+      const Node* p = u.next->producer();
+      if (!p || !aliases(*p) || !u.next->uses().empty() || outputs.count(u.next) ||
+          u.next->type() != u.state->type()) {
+        continue;
+      }
+      bool later_reader = false;
+      for (const Use& use : u.state->uses()) later_reader = later_reader || index.at(use.user) > index.at(p);
+      if (!later_reader) in_place[u.next] = u.state;
+    }
+  }
   int step = 0;
   for (const Node* n : g.nodes()) {
     // A Constant with a tensor value becomes constant data instead of a step.
@@ -153,6 +180,11 @@ StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
     for (const Value* out : n->outputs()) {
       if (!out) {
         s->add_outputs(-1);
+        continue;
+      }
+      if (auto it = in_place.find(out); it != in_place.end()) {
+        id[out] = id.at(it->second);
+        s->add_outputs(id[out]);
         continue;
       }
       ASSIGN_OR_RETURN(int bid, add_buffer(out, plan::Buffer::ARENA, step));
@@ -267,11 +299,14 @@ Status VerifyPlanTypes(const plan::Plan& p) {
     }
     std::vector<std::string> outputs;
     for (int id : s.outputs()) {
-      if (id != -1 && (!valid(id) || values[id] || p.buffers(id).kind() != plan::Buffer::ARENA)) {
+      // An output is a fresh arena buffer, or a state written in place (a new version of it).
+      const bool state = id != -1 && valid(id) && p.buffers(id).kind() == plan::Buffer::STATE;
+      if (id != -1 && !state && (!valid(id) || values[id] || p.buffers(id).kind() != plan::Buffer::ARENA)) {
         return InvalidArgument(what + ": writes buffer " + std::to_string(id) +
                                ", which is not a fresh arena buffer");
       }
-      outputs.push_back(id == -1 ? "" : "b" + std::to_string(id));
+      outputs.push_back(id == -1 ? "" : state ? "b" + std::to_string(id) + "_s" + std::to_string(k)
+                                              : "b" + std::to_string(id));
     }
     AttributeMap attrs;
     for (const plan::Attr& a : s.attrs()) {

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <chrono>
 #include <cmath>
@@ -552,6 +555,12 @@ Status ExportTrained(const TrainConfig& cfg, const cpu::CpuExecutor& ex) {
 }  // namespace
 
 StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
+#ifdef __GLIBC__
+  // Every step allocates and frees batch-sized buffers; keep them in the heap instead of a fresh
+  // mmap (and its page faults) each time.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
   if ((cfg.steps > 0) == (cfg.epochs > 0)) {
     return InvalidArgument("give exactly one of --steps N and --epochs E (both > 0)");
   }

@@ -171,6 +171,7 @@ StatusOr<std::vector<Tensor>> CpuExecutor::Run(const std::vector<Tensor>& inputs
   }
   // State updates read arena buffers kept live to the end, so the order of the copies is free.
   for (const auto& u : plan_.state_updates()) {
+    if (u.state() == u.from()) continue;  // written in place by its step
     std::memcpy(views_[u.state()].data, views_[u.from()].data,
                 plan_.buffers(u.state()).size_bytes());
   }

@@ -75,6 +75,32 @@ void CopyThrough(const KernelContext& ctx, const std::vector<int>& inputs) {
   }
 }
 
+// One SGD variant with its flags fixed at compile time, so the loop is branch-free and
+// vectorises.
+template <typename T, bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>
+void SgdRange(const T* w, const T* g, const T* m, T* w_out, T* m_out, T wd, T mom, T damp,
+              T neg_lr, int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; ++i) {
+    T d = g[i];
+    if constexpr (kDecay) d = d + wd * w[i];
+    if constexpr (kMomentum) {
+      T buf;
+      if constexpr (kFirst) {
+        buf = d;
+      } else {
+        buf = m[i] * mom + damp * d;
+      }
+      m_out[i] = buf;
+      if constexpr (kNesterov) {
+        d = d + mom * buf;
+      } else {
+        d = buf;
+      }
+    }
+    w_out[i] = w[i] + neg_lr * d;
+  }
+}
+
 template <typename T>
 void SgdLoop(const KernelContext& ctx, double lr, bool first) {
   const T* w = ctx.in(2)->as<const T>();
@@ -88,17 +114,20 @@ void SgdLoop(const KernelContext& ctx, double lr, bool first) {
   const T damp = static_cast<T>(1.0 - static_cast<double>(ctx.attr_float("dampening", 0.0f)));
   const bool nesterov = ctx.attr_int("nesterov", 0) != 0;
   const T neg_lr = static_cast<T>(-lr);
+  using Fn = void (*)(const T*, const T*, const T*, T*, T*, T, T, T, T, int64_t, int64_t);
+  // [decay][momentum][first][nesterov]
+  static constexpr Fn kTable[2][2][2][2] = {
+      {{{SgdRange<T, false, false, false, false>, SgdRange<T, false, false, false, true>},
+        {SgdRange<T, false, false, true, false>, SgdRange<T, false, false, true, true>}},
+       {{SgdRange<T, false, true, false, false>, SgdRange<T, false, true, false, true>},
+        {SgdRange<T, false, true, true, false>, SgdRange<T, false, true, true, true>}}},
+      {{{SgdRange<T, true, false, false, false>, SgdRange<T, true, false, false, true>},
+        {SgdRange<T, true, false, true, false>, SgdRange<T, true, false, true, true>}},
+       {{SgdRange<T, true, true, false, false>, SgdRange<T, true, true, false, true>},
+        {SgdRange<T, true, true, true, false>, SgdRange<T, true, true, true, true>}}}};
+  const Fn fn = kTable[wd != T(0)][has_m][first][nesterov];
   ParallelFor(ctx.pool, ctx.in(2)->NumElements(), kGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      T d = g[i];
-      if (wd != T(0)) d = d + wd * w[i];
-      if (has_m) {
-        const T buf = first ? d : m[i] * mom + damp * d;
-        m_out[i] = buf;
-        d = nesterov ? d + mom * buf : buf;
-      }
-      w_out[i] = w[i] + neg_lr * d;
-    }
+    fn(w, g, m, w_out, m_out, wd, mom, damp, neg_lr, lo, hi);
   });
 }
 

@@ -2,40 +2,59 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace ampc::cpu {
+namespace {
+
+inline void Pause() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
-  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (threads <= 0) threads = hw;
+  spin_ = threads <= hw ? 20000 : 0;
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   start_cv_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
 void ThreadPool::WorkerLoop(int index) {
-  int seen = 0;
+  uint64_t seen = 0;
   for (;;) {
-    const std::function<void(int64_t, int64_t)>* job;
-    int64_t begin, end;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      job = job_;
-      begin = std::min(job_n_, index * chunk_);
-      end = std::min(job_n_, begin + chunk_);
+    bool ready = false;
+    for (int i = 0; i < spin_ && !ready; ++i) {
+      ready = generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_relaxed);
+      if (!ready) Pause();
     }
-    if (begin < end) (*job)(begin, end);
-    {
+    if (!ready) {
+      std::unique_lock<std::mutex> lock(mu_);
+      sleepers_.fetch_add(1);  // seq_cst: ParallelFor increments generation_, then reads this
+      start_cv_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+      sleepers_.fetch_sub(1);
+    }
+    if (stop_.load()) return;
+    seen = generation_.load(std::memory_order_acquire);
+    const int64_t begin = std::min(job_n_, index * chunk_);
+    const int64_t end = std::min(job_n_, begin + chunk_);
+    if (begin < end) (*job_)(begin, end);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      done_cv_.notify_one();
     }
   }
 }
@@ -49,18 +68,25 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
-  {
+  job_ = &fn;
+  job_n_ = n;
+  chunk_ = (n + size() - 1) / size();
+  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  generation_.fetch_add(1);  // seq_cst: pairs with the workers' sleepers_ increment
+  if (sleepers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    job_n_ = n;
-    chunk_ = (n + size() - 1) / size();
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
+    start_cv_.notify_all();
   }
-  start_cv_.notify_all();
   fn(0, std::min(n, chunk_));  // the calling thread takes chunk 0
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [&] { return pending_ == 0; });
+  bool done = false;
+  for (int i = 0; i < spin_ && !done; ++i) {
+    done = pending_.load(std::memory_order_acquire) == 0;
+    if (!done) Pause();
+  }
+  if (!done) {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+  }
 }
 
 }  // namespace ampc::cpu

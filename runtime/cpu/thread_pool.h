@@ -1,6 +1,10 @@
-// A small fixed pool of worker threads for data-parallel kernel loops.
+// A small fixed pool of worker threads for data-parallel kernel loops. A training step is
+// dozens of short kernels in a row, so idle workers spin briefly (when the pool does not
+// oversubscribe the machine) before sleeping: waking a sleeping thread costs more than most of
+// those kernels.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -30,10 +34,13 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable start_cv_, done_cv_;
+  // Published before generation_ is incremented (release), read after it is seen (acquire).
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0, chunk_ = 0;
-  int generation_ = 0, pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0}, sleepers_{0};
+  std::atomic<bool> stop_{false};
+  int spin_ = 0;  // iterations to spin before sleeping (0 when threads exceed the cores)
 };
 
 // Runs fn over [0, n) on `pool` if it is non-null, else inline.
