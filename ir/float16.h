@@ -54,10 +54,11 @@ inline uint16_t FloatToHalfBits(float f) {
 }
 
 inline uint16_t FloatToBFloat16Bits(float f) {
-  uint32_t x = FloatToBits(f);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // NaN
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return static_cast<uint16_t>(x >> 16);
+  // Branch-free (a select, not a jump) so conversion loops vectorise.
+  const uint32_t x = FloatToBits(f);
+  const uint32_t rounded = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (x >> 16) | 0x40u;
+  return static_cast<uint16_t>((x & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
 // Rounds a float to the nearest half / bfloat16 value and back (what storing in 16 bits does).

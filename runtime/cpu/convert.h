@@ -72,6 +72,14 @@ inline void Store(TensorView& v, int64_t i, C x) {
   Store<C>(v.data, v.dtype, i, x);
 }
 
+// Bulk conversions between fp32 and 16-bit floats, bit-identical to the scalar functions of
+// ir/float16.h (round to nearest even, subnormals, the same NaN patterns) but vectorised: F16C
+// + AVX2 when the CPU has them (checked once at run time), AVX2 loops for bfloat16.
+void HalfToFloatN(const uint16_t* src, float* dst, int64_t n);
+void FloatToHalfN(const float* src, uint16_t* dst, int64_t n);
+void BFloat16ToFloatN(const uint16_t* src, float* dst, int64_t n);
+void FloatToBFloat16N(const float* src, uint16_t* dst, int64_t n);
+
 // Bulk conversions of n elements starting at element `offset`.
 void LoadFloats(const TensorView& v, int64_t offset, int64_t n, float* dst);
 void StoreFloats(const float* src, int64_t n, TensorView& v, int64_t offset);

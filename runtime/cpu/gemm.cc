@@ -39,10 +39,10 @@ void WidenRows(const uint16_t* src, int64_t ld, int64_t rows, int64_t cols, floa
   const int64_t grain = std::max<int64_t>(1, kConvertGrain / std::max<int64_t>(1, cols));
   ParallelFor(pool, rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const uint16_t* s = src + r * ld;
-      float* d = dst + r * cols;
-      for (int64_t j = 0; j < cols; ++j) {
-        d[j] = kBF16 ? BFloat16BitsToFloat(s[j]) : HalfBitsToFloat(s[j]);
+      if (kBF16) {
+        BFloat16ToFloatN(src + r * ld, dst + r * cols, cols);
+      } else {
+        HalfToFloatN(src + r * ld, dst + r * cols, cols);
       }
     }
   });
@@ -55,10 +55,10 @@ void NarrowRows(const float* src, int64_t rows, int64_t cols, uint16_t* dst, int
   const int64_t grain = std::max<int64_t>(1, kConvertGrain / std::max<int64_t>(1, cols));
   ParallelFor(pool, rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const float* s = src + r * cols;
-      uint16_t* d = dst + r * ld;
-      for (int64_t j = 0; j < cols; ++j) {
-        d[j] = kBF16 ? FloatToBFloat16Bits(s[j]) : FloatToHalfBits(s[j]);
+      if (kBF16) {
+        FloatToBFloat16N(src + r * cols, dst + r * ld, cols);
+      } else {
+        FloatToHalfN(src + r * cols, dst + r * ld, cols);
       }
     }
   });

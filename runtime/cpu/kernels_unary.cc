@@ -270,6 +270,24 @@ Status CastKernel(KernelContext& ctx) {
   }
   if (x.dtype == y.dtype) return CopyInput(ctx);
   if (x.NumElements() == 0) return Status::Ok();
+  // The mixed-precision casts (weights and activations every step): vectorised bulk paths.
+  const bool to_half = x.dtype == DType::kFloat32 && (y.dtype == DType::kFloat16 || y.dtype == DType::kBFloat16);
+  const bool from_half = y.dtype == DType::kFloat32 && (x.dtype == DType::kFloat16 || x.dtype == DType::kBFloat16);
+  if (to_half || from_half) {
+    const bool bf16 = x.dtype == DType::kBFloat16 || y.dtype == DType::kBFloat16;
+    ParallelFor(ctx.pool, x.NumElements(), 1 << 15, [&](int64_t b, int64_t e) {
+      if (to_half) {
+        const float* src = x.as<const float>() + b;
+        uint16_t* dst = y.as<uint16_t>() + b;
+        bf16 ? FloatToBFloat16N(src, dst, e - b) : FloatToHalfN(src, dst, e - b);
+      } else {
+        const uint16_t* src = x.as<const uint16_t>() + b;
+        float* dst = y.as<float>() + b;
+        bf16 ? BFloat16ToFloatN(src, dst, e - b) : HalfToFloatN(src, dst, e - b);
+      }
+    });
+    return Status::Ok();
+  }
   return Visit<kAny>(ctx, x.dtype, [&](auto es) -> Status {
     return Visit<kAny>(ctx, y.dtype, [&](auto ed) -> Status {
       return CastTyped<decltype(es), decltype(ed)>(ctx);

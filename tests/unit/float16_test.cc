@@ -13,6 +13,7 @@
 // (numpy keeps the sign, so there the sign is compared too); ir/float16.h's own NaN promises
 // (quiet, sign kept) are checked separately.
 #include "ir/float16.h"
+#include "runtime/cpu/convert.h"
 
 #include <gtest/gtest.h>
 
@@ -390,6 +391,52 @@ TEST(Float16Numpy, AllPatternsProbesAndRandomFloats) {
   }
   EXPECT_EQ(bad_half.count, 0) << "differences from numpy float16:" << bad_half.first;
   EXPECT_EQ(bad_bf16.count, 0) << "differences from the Python bf16 reference:" << bad_bf16.first;
+}
+
+}  // namespace
+}  // namespace ampc
+
+// The vectorised bulk conversions (runtime/cpu/convert.h: F16C/AVX2 when present) must agree bit
+// for bit with the scalar ones above: every 16-bit pattern, and fp32 patterns sampled across the
+// whole 32-bit space (every 257th, odd stride so all exponents and mantissa residues appear)
+// plus every fp16 rounding tie and NaN with payloads, in odd lengths so the scalar tails run too.
+namespace ampc {
+namespace {
+
+TEST(BulkConvert, SixteenBitPatternsWidenLikeTheScalarPath) {
+  std::vector<uint16_t> all(65536 + 3);
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i);
+  std::vector<float> a(all.size()), b(all.size());
+  cpu::HalfToFloatN(all.data(), a.data(), static_cast<int64_t>(all.size()));
+  for (size_t i = 0; i < all.size(); ++i) {
+    ASSERT_EQ(FloatToBits(a[i]), FloatToBits(HalfBitsToFloat(all[i]))) << "f16 " << all[i];
+  }
+  cpu::BFloat16ToFloatN(all.data(), b.data(), static_cast<int64_t>(all.size()));
+  for (size_t i = 0; i < all.size(); ++i) {
+    ASSERT_EQ(FloatToBits(b[i]), FloatToBits(BFloat16BitsToFloat(all[i]))) << "bf16 " << all[i];
+  }
+}
+
+TEST(BulkConvert, Fp32PatternsNarrowLikeTheScalarPath) {
+  std::vector<float> src;
+  for (uint64_t x = 0; x <= 0xffffffffu; x += 257) src.push_back(BitsToFloat(static_cast<uint32_t>(x)));
+  for (uint32_t h = 0; h < 0x7c00; ++h) {  // every fp16 tie (halfway between neighbours) and +-1 ulp
+    const uint32_t mid = (FloatToBits(HalfBitsToFloat(static_cast<uint16_t>(h))) +
+                          FloatToBits(HalfBitsToFloat(static_cast<uint16_t>(h + 1)))) / 2;
+    for (uint32_t d : {mid - 1, mid, mid + 1}) {
+      src.push_back(BitsToFloat(d));
+      src.push_back(-BitsToFloat(d));
+    }
+  }
+  for (uint32_t nan : {0x7f800001u, 0x7fc00000u, 0xffc12345u, 0x7fa00000u}) src.push_back(BitsToFloat(nan));
+  src.push_back(1.0f);  // an odd length
+  std::vector<uint16_t> h(src.size()), b(src.size());
+  cpu::FloatToHalfN(src.data(), h.data(), static_cast<int64_t>(src.size()));
+  cpu::FloatToBFloat16N(src.data(), b.data(), static_cast<int64_t>(src.size()));
+  for (size_t i = 0; i < src.size(); ++i) {
+    ASSERT_EQ(h[i], FloatToHalfBits(src[i])) << "f32 bits " << FloatToBits(src[i]);
+    ASSERT_EQ(b[i], FloatToBFloat16Bits(src[i])) << "f32 bits " << FloatToBits(src[i]);
+  }
 }
 
 }  // namespace
