@@ -11,7 +11,8 @@
 
 namespace ampc {
 
-inline constexpr uint32_t kPlanFormatVersion = 1;
+// 2: training plans (STATE outputs written in place, the `training` message).
+inline constexpr uint32_t kPlanFormatVersion = 2;
 
 struct LowerOptions {
   std::string source;             // recorded in the plan (the model path)
