@@ -72,7 +72,8 @@ def ampc_train(args):
         cmd = [args.ampc, "train", os.path.join(ROOT, "tests", "fixtures", "mlp_opset17.onnx"),
                "--data", "fashion-mnist", "--batch-size", str(args.batch), "--epochs", str(args.epochs),
                "--optimizer", "sgd", "--lr", str(args.lr), "--momentum", str(args.momentum),
-               "--seed", str(args.seed), "--threads", str(args.threads), "--metrics", metrics, "--quiet"]
+               "--seed", str(args.seed), "--threads", str(args.threads), "--metrics", metrics, "--quiet",
+               "--precision", args.precision]
         subprocess.run(cmd, check=True)
         lines = [json.loads(line) for line in open(metrics)]
     epochs = [j for j in lines if "val_accuracy" in j]
@@ -90,6 +91,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.05)
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--precision", default="fp32", help="ampc's precision (PyTorch runs fp32)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     a_s, a_sps, a_acc = ampc_train(args)
@@ -97,7 +99,7 @@ def main():
     print(f"FashionMNIST MLP, {args.epochs} epochs, batch {args.batch}, SGD lr {args.lr} momentum "
           f"{args.momentum}, {args.threads} threads, torch {torch.__version__}")
     print(f"{'':8} {'seconds':>8} {'samples/s':>10} {'test acc':>9}")
-    print(f"{'ampc':8} {a_s:8.2f} {a_sps:10.0f} {a_acc:9.4f}")
+    print(f"{'ampc ' + args.precision:8} {a_s:8.2f} {a_sps:10.0f} {a_acc:9.4f}")
     print(f"{'pytorch':8} {t_s:8.2f} {t_sps:10.0f} {t_acc:9.4f}")
     print(f"speed ampc/pytorch: {a_sps / t_sps:.2f}x   accuracy difference: {100 * (a_acc - t_acc):+.2f} points")
 
