@@ -40,8 +40,9 @@ std::vector<const OpSchema*> OpRegistry::All() const {
 }
 
 void RegisterOp(OpRegistry& r, const char* op, int min_in, int max_in, InferFn infer, int min_out,
-                int max_out) {
+                int max_out, const char* domain) {
   OpSchema s;
+  s.domain = domain;
   s.op_type = op;
   s.min_inputs = min_in;
   s.max_inputs = max_in;

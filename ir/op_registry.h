@@ -49,9 +49,9 @@ class OpRegistry {
   std::map<std::pair<std::string, std::string>, OpSchema> ops_;
 };
 
-// Registers an ai.onnx op with its arity ranges and inference function.
+// Registers an op (default domain ai.onnx) with its arity ranges and inference function.
 void RegisterOp(OpRegistry& r, const char* op, int min_in, int max_in, InferFn infer,
-                int min_out = 1, int max_out = 1);
+                int min_out = 1, int max_out = 1, const char* domain = "");
 
 // Checks arity against the schema and runs its inference. Errors name the node and op.
 Status InferNode(Node& node);

@@ -192,26 +192,16 @@ Status InferAmpcDropout(Node& node) {
   return Status::Ok();
 }
 
-void Reg(OpRegistry& r, const char* op, int num_inputs, int min_out, int max_out, InferFn f) {
-  OpSchema s;
-  s.domain = kAmpcDomain;
-  s.op_type = op;
-  s.min_inputs = s.max_inputs = num_inputs;
-  s.min_outputs = min_out;
-  s.max_outputs = max_out;
-  s.infer = f;
-  r.Register(std::move(s));
-}
 
 }  // namespace
 
 void RegisterGradOps(OpRegistry& r) {
-  Reg(r, "ConvGrad", 3, 1, 3, InferConvGrad);
-  Reg(r, "MaxPoolGrad", 2, 1, 1, InferMaxPoolGrad);
-  Reg(r, "AveragePoolGrad", 2, 1, 1, InferAveragePoolGrad);
-  Reg(r, "BatchNormalizationGrad", 3, 3, 3, InferBatchNormGrad);
-  Reg(r, "GatherGrad", 3, 1, 1, InferGatherGrad);
-  Reg(r, "Dropout", 3, 1, 2, InferAmpcDropout);
+  RegisterOp(r, "ConvGrad", 3, 3, InferConvGrad, 1, 3, kAmpcDomain);
+  RegisterOp(r, "MaxPoolGrad", 2, 2, InferMaxPoolGrad, 1, 1, kAmpcDomain);
+  RegisterOp(r, "AveragePoolGrad", 2, 2, InferAveragePoolGrad, 1, 1, kAmpcDomain);
+  RegisterOp(r, "BatchNormalizationGrad", 3, 3, InferBatchNormGrad, 3, 3, kAmpcDomain);
+  RegisterOp(r, "GatherGrad", 3, 3, InferGatherGrad, 1, 1, kAmpcDomain);
+  RegisterOp(r, "Dropout", 3, 3, InferAmpcDropout, 1, 2, kAmpcDomain);
 }
 
 }  // namespace ampc

@@ -112,26 +112,14 @@ Status InferUpdateLossScale(Node& node) {
   return Status::Ok();
 }
 
-void Reg(OpRegistry& r, const char* op, int min_in, int max_in, int min_out, int max_out,
-         InferFn f) {
-  OpSchema s;
-  s.domain = kAmpcDomain;
-  s.op_type = op;
-  s.min_inputs = min_in;
-  s.max_inputs = max_in;
-  s.min_outputs = min_out;
-  s.max_outputs = max_out;
-  s.infer = f;
-  r.Register(std::move(s));
-}
 
 }  // namespace
 
 void RegisterOptimizerOps(OpRegistry& r) {
-  Reg(r, "SGD", 4, 6, 1, 2, InferSgd);
-  Reg(r, "Adam", 6, 7, 3, 3, InferAdam);
-  Reg(r, "AllFinite", 1, 1 << 20, 1, 1, InferAllFinite);
-  Reg(r, "UpdateLossScale", 4, 4, 3, 3, InferUpdateLossScale);
+  RegisterOp(r, "SGD", 4, 6, InferSgd, 1, 2, kAmpcDomain);
+  RegisterOp(r, "Adam", 6, 7, InferAdam, 3, 3, kAmpcDomain);
+  RegisterOp(r, "AllFinite", 1, 1 << 20, InferAllFinite, 1, 1, kAmpcDomain);
+  RegisterOp(r, "UpdateLossScale", 4, 4, InferUpdateLossScale, 3, 3, kAmpcDomain);
   // ONNX BatchNormalization (same inputs, outputs, attributes and inference) whose running
   // variance is updated with the unbiased batch variance, as torch.nn.BatchNorm does. The training
   // graph builder uses it for models exported from PyTorch.

@@ -13,153 +13,28 @@
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/cpu/window.h"
 #include "runtime/cpu/thread_pool.h"
 
 namespace ampc::cpu {
 namespace {
 
+using window::Geometry;
+using window::Col2ImChannel;
+using window::Im2ColChannel;
+using window::IntsAttr;
+using window::ReadGeometry;
+using window::RequireFloatTypes;
+using window::MakeWindows;
+using window::Spatial;
+using window::Windows;
+using window::ValidRange;
+
 std::string S(int64_t v) { return std::to_string(v); }
 
 
-// Window geometry, spatial dims padded at the front to 3-D (size 1, kernel 1, stride 1, pad 0).
-struct Geometry {
-  int64_t rank = 0;
-  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1};
-  int64_t stride[3] = {1, 1, 1}, dil[3] = {1, 1, 1}, pad_begin[3] = {0, 0, 0},
-          pad_end[3] = {0, 0, 0};
-  int64_t in_size() const { return in[0] * in[1] * in[2]; }
-  int64_t out_size() const { return out[0] * out[1] * out[2]; }
-  int64_t kernel_size() const { return k[0] * k[1] * k[2]; }
-};
-
-// Indices i in [0, n) with 0 <= i * step + off < limit form the range [*lo, *hi).
-inline void ValidRange(int64_t n, int64_t step, int64_t off, int64_t limit, int64_t* lo,
-                       int64_t* hi) {
-  int64_t a = off >= 0 ? 0 : (-off + step - 1) / step;
-  int64_t b = off >= limit ? 0 : (limit - 1 - off) / step + 1;
-  a = std::min(a, n);
-  b = std::clamp(b, a, n);
-  *lo = a;
-  *hi = b;
-}
-
-StatusOr<std::vector<int64_t>> IntsAttr(const KernelContext& ctx, const char* name, int64_t n,
-                                        int64_t dflt, int64_t min_value) {
-  std::vector<int64_t> v = ctx.attr_ints(name);
-  if (v.empty()) return std::vector<int64_t>(static_cast<size_t>(n), dflt);
-  if (static_cast<int64_t>(v.size()) != n) {
-    return InvalidArgument(std::string(name) + " has " + S(v.size()) + " values, expected " + S(n));
-  }
-  for (int64_t x : v) {
-    if (x < min_value) return InvalidArgument(std::string(name) + " has invalid entry " + S(x));
-  }
-  return v;
-}
-
-// Reads strides, dilations, pads and auto_pad for spatial dims `in` -> `out` (the precomputed
-// output) with kernel dims `kernel`. Conv and pools derive SAME pads from the output size as
-// ONNX does; ConvTranspose (transposed) derives them from its own total-padding formula, also
-// when output_shape is given.
-StatusOr<Geometry> ReadGeometry(const KernelContext& ctx, const std::vector<int64_t>& in,
-                                const std::vector<int64_t>& out, const std::vector<int64_t>& kernel,
-                                bool transposed) {
-  const int64_t n = static_cast<int64_t>(in.size());
-  if (n < 1 || n > 3) {
-    return Unimplemented(ctx.op + " with " + S(n) + " spatial dims (only 1 to 3 are supported)");
-  }
-  if (static_cast<int64_t>(out.size()) != n || static_cast<int64_t>(kernel.size()) != n) {
-    return InvalidArgument(ctx.op + ": output or kernel rank does not match the input");
-  }
-  ASSIGN_OR_RETURN(std::vector<int64_t> strides, IntsAttr(ctx, "strides", n, 1, 1));
-  ASSIGN_OR_RETURN(std::vector<int64_t> dil, IntsAttr(ctx, "dilations", n, 1, 1));
-  ASSIGN_OR_RETURN(std::vector<int64_t> pads, IntsAttr(ctx, "pads", 2 * n, 0, 0));
-  std::vector<int64_t> opad(static_cast<size_t>(n), 0);
-  if (transposed) {
-    ASSIGN_OR_RETURN(opad, IntsAttr(ctx, "output_padding", n, 0, 0));
-  }
-  const std::string auto_pad = ctx.attr_string("auto_pad", "NOTSET");
-  const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
-  const bool derive = same || (transposed && !ctx.attr_ints("output_shape").empty());
-  Geometry g;
-  g.rank = n;
-  const int64_t o = 3 - n;
-  for (int64_t i = 0; i < n; ++i) {
-    if (in[i] < 0 || out[i] < 0 || kernel[i] < 1) {
-      return InvalidArgument(ctx.op + ": invalid spatial dims");
-    }
-    g.in[o + i] = in[i];
-    g.out[o + i] = out[i];
-    g.k[o + i] = kernel[i];
-    g.stride[o + i] = strides[i];
-    g.dil[o + i] = dil[i];
-    const int64_t ek = (kernel[i] - 1) * dil[i] + 1;
-    if (derive) {
-      int64_t total = transposed ? strides[i] * (in[i] - 1) + opad[i] + ek - out[i]
-                                 : (out[i] - 1) * strides[i] + ek - in[i];
-      total = std::max<int64_t>(total, 0);
-      const bool upper = transposed ? auto_pad == "SAME_UPPER" : auto_pad != "SAME_LOWER";
-      g.pad_begin[o + i] = upper ? total / 2 : total - total / 2;
-      g.pad_end[o + i] = total - g.pad_begin[o + i];
-    } else if (auto_pad != "VALID") {
-      g.pad_begin[o + i] = pads[i];
-      g.pad_end[o + i] = pads[i + n];
-    }
-  }
-  return g;
-}
-
-std::vector<int64_t> Spatial(const std::vector<int64_t>& dims) {
-  return std::vector<int64_t>(dims.begin() + 2, dims.end());
-}
-
-Status RequireFloatTypes(const KernelContext& ctx, std::initializer_list<const TensorView*> ts) {
-  const DType t = (*ts.begin())->dtype;
-  for (const TensorView* v : ts) {
-    if (!v) continue;
-    if (!IsFloat(v->dtype)) {
-      return Unimplemented(ctx.op + " on " + std::string(DTypeName(v->dtype)) + " tensors");
-    }
-    if (v->dtype != t) return InvalidArgument(ctx.op + ": inputs have different dtypes");
-  }
-  return Status::Ok();
-}
-
 // ------------------------------------------------------------------------------------- Conv
 
-// Writes the kernel_size() x out_size() im2col rows of one input channel plane `x`.
-template <typename T>
-void Im2ColChannel(const T* x, const Geometry& g, T* dst) {
-  const int64_t plane = g.out_size();
-  for (int64_t kd = 0; kd < g.k[0]; ++kd) {
-    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
-      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
-        T* row = dst + ((kd * g.k[1] + kh) * g.k[2] + kw) * plane;
-        const int64_t off = kw * g.dil[2] - g.pad_begin[2];
-        int64_t lo, hi;
-        ValidRange(g.out[2], g.stride[2], off, g.in[2], &lo, &hi);
-        for (int64_t od = 0; od < g.out[0]; ++od) {
-          const int64_t id = od * g.stride[0] - g.pad_begin[0] + kd * g.dil[0];
-          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-            const int64_t ih = oh * g.stride[1] - g.pad_begin[1] + kh * g.dil[1];
-            T* o = row + (od * g.out[1] + oh) * g.out[2];
-            if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
-              std::fill(o, o + g.out[2], T(0));
-              continue;
-            }
-            const T* xr = x + (id * g.in[1] + ih) * g.in[2];
-            std::fill(o, o + lo, T(0));
-            if (g.stride[2] == 1) {
-              std::copy(xr + lo + off, xr + hi + off, o + lo);
-            } else {
-              for (int64_t ow = lo; ow < hi; ++ow) o[ow] = xr[ow * g.stride[2] + off];
-            }
-            std::fill(o + hi, o + g.out[2], T(0));
-          }
-        }
-      }
-    }
-  }
-}
 
 template <typename T>
 Status ConvImpl(KernelContext& ctx, const Geometry& g, int64_t group) {
@@ -263,33 +138,6 @@ Status ConvKernel(KernelContext& ctx) {
 
 // ---------------------------------------------------------------------------- ConvTranspose
 
-// Adds the kernel_size() x in_size() rows of `src` (one output channel) into output plane `y`.
-template <typename T>
-void Col2ImChannel(const T* src, const Geometry& g, T* y) {
-  const int64_t plane = g.in_size();
-  for (int64_t kd = 0; kd < g.k[0]; ++kd) {
-    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
-      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
-        const T* row = src + ((kd * g.k[1] + kh) * g.k[2] + kw) * plane;
-        const int64_t off = kw * g.dil[2] - g.pad_begin[2];
-        int64_t lo, hi;
-        ValidRange(g.in[2], g.stride[2], off, g.out[2], &lo, &hi);
-        for (int64_t id = 0; id < g.in[0]; ++id) {
-          const int64_t od = id * g.stride[0] - g.pad_begin[0] + kd * g.dil[0];
-          if (od < 0 || od >= g.out[0]) continue;
-          for (int64_t ih = 0; ih < g.in[1]; ++ih) {
-            const int64_t oh = ih * g.stride[1] - g.pad_begin[1] + kh * g.dil[1];
-            if (oh < 0 || oh >= g.out[1]) continue;
-            const T* r = row + (id * g.in[1] + ih) * g.in[2];
-            T* o = y + (od * g.out[1] + oh) * g.out[2];
-            for (int64_t iw = lo; iw < hi; ++iw) o[iw * g.stride[2] + off] += r[iw];
-          }
-        }
-      }
-    }
-  }
-}
-
 template <typename T>
 Status ConvTransposeImpl(KernelContext& ctx, const Geometry& g, int64_t group) {
   const TensorView& X = *ctx.in(0);
@@ -320,7 +168,7 @@ Status ConvTransposeImpl(KernelContext& ctx, const Geometry& g, int64_t group) {
   auto xmat = [&](int64_t n, int64_t gi) { return x + (n * Cin + gi * Cig) * Pin; };
   auto col2im = [&](int64_t n, int64_t gi, int64_t c0, int64_t c1, const T* col) {
     for (int64_t co = c0; co < c1; ++co) {
-      Col2ImChannel(col + co * kvol * Pin, g, y + (n * Cout + gi * Mgo + co) * P);
+      Col2ImChannel(col + co * kvol * Pin, g, g.in, g.out, y + (n * Cout + gi * Mgo + co) * P);
     }
   };
   const int64_t threads = pool ? pool->size() : 1;
@@ -382,30 +230,6 @@ Status ConvTransposeKernel(KernelContext& ctx) {
 }
 
 // ---------------------------------------------------------------------------------- Pooling
-
-// Per spatial dim and output index: the first input index of the window (base), the valid
-// kernel taps [lo, hi), and how many taps fall inside the padded input (count_include_pad).
-struct Windows {
-  std::vector<int64_t> base[3], lo[3], hi[3], padded_count[3];
-};
-
-Windows MakeWindows(const Geometry& g) {
-  Windows w;
-  for (int i = 0; i < 3; ++i) {
-    for (int64_t o = 0; o < g.out[i]; ++o) {
-      const int64_t base = o * g.stride[i] - g.pad_begin[i];
-      int64_t lo, hi, plo, phi;
-      ValidRange(g.k[i], g.dil[i], base, g.in[i], &lo, &hi);
-      ValidRange(g.k[i], g.dil[i], base + g.pad_begin[i], g.in[i] + g.pad_begin[i] + g.pad_end[i],
-                 &plo, &phi);
-      w.base[i].push_back(base);
-      w.lo[i].push_back(lo);
-      w.hi[i].push_back(hi);
-      w.padded_count[i].push_back(phi - plo);
-    }
-  }
-  return w;
-}
 
 // Max over each window of plane `x`; with kIdx, idx receives flattened input indices
 // (plane_offset added; storage_order 1 flattens the spatial dims column-major). NaN propagates.

@@ -13,162 +13,25 @@
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/cpu/window.h"
 #include "runtime/cpu/thread_pool.h"
 
 namespace ampc::cpu {
 namespace {
 
+using window::Geometry;
+using window::Col2ImChannel;
+using window::Im2ColChannel;
+using window::ReadGeometry;
+using window::RequireFloatTypes;
+using window::MakeWindows;
+using window::Spatial;
+using window::Windows;
+using window::ValidRange;
+
 std::string S(int64_t v) { return std::to_string(v); }
 
-struct Geometry {
-  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1};
-  int64_t stride[3] = {1, 1, 1}, dil[3] = {1, 1, 1}, pad_begin[3] = {0, 0, 0},
-          pad_end[3] = {0, 0, 0};
-  int64_t in_size() const { return in[0] * in[1] * in[2]; }
-  int64_t out_size() const { return out[0] * out[1] * out[2]; }
-  int64_t kernel_size() const { return k[0] * k[1] * k[2]; }
-};
-
-// Indices i in [0, n) with 0 <= i * step + off < limit form the range [*lo, *hi).
-inline void ValidRange(int64_t n, int64_t step, int64_t off, int64_t limit, int64_t* lo,
-                       int64_t* hi) {
-  int64_t a = off >= 0 ? 0 : (-off + step - 1) / step;
-  int64_t b = off >= limit ? 0 : (limit - 1 - off) / step + 1;
-  a = std::min(a, n);
-  b = std::clamp(b, a, n);
-  *lo = a;
-  *hi = b;
-}
-
-StatusOr<std::vector<int64_t>> IntsAttr(const KernelContext& ctx, const char* name, int64_t n,
-                                        int64_t dflt, int64_t min_value) {
-  std::vector<int64_t> v = ctx.attr_ints(name);
-  if (v.empty()) return std::vector<int64_t>(static_cast<size_t>(n), dflt);
-  if (static_cast<int64_t>(v.size()) != n) {
-    return InvalidArgument(ctx.op + ": " + name + " has " + S(v.size()) + " values, expected " +
-                           S(n));
-  }
-  for (int64_t x : v) {
-    if (x < min_value) return InvalidArgument(ctx.op + ": " + name + " has invalid entry " + S(x));
-  }
-  return v;
-}
-
-// The forward op's geometry for input dims `in`, output dims `out` (dY's) and kernel dims.
-StatusOr<Geometry> ReadGeometry(const KernelContext& ctx, const std::vector<int64_t>& in,
-                                const std::vector<int64_t>& out,
-                                const std::vector<int64_t>& kernel) {
-  const int64_t n = static_cast<int64_t>(in.size());
-  if (n < 1 || n > 3) {
-    return Unimplemented(ctx.op + " with " + S(n) + " spatial dims (only 1 to 3 are supported)");
-  }
-  if (static_cast<int64_t>(out.size()) != n || static_cast<int64_t>(kernel.size()) != n) {
-    return InvalidArgument(ctx.op + ": dY or kernel rank does not match the input");
-  }
-  ASSIGN_OR_RETURN(std::vector<int64_t> strides, IntsAttr(ctx, "strides", n, 1, 1));
-  ASSIGN_OR_RETURN(std::vector<int64_t> dil, IntsAttr(ctx, "dilations", n, 1, 1));
-  ASSIGN_OR_RETURN(std::vector<int64_t> pads, IntsAttr(ctx, "pads", 2 * n, 0, 0));
-  const std::string auto_pad = ctx.attr_string("auto_pad", "NOTSET");
-  const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
-  Geometry g;
-  const int64_t o = 3 - n;
-  for (int64_t i = 0; i < n; ++i) {
-    if (in[i] < 0 || out[i] < 0 || kernel[i] < 1) {
-      return InvalidArgument(ctx.op + ": invalid spatial dims");
-    }
-    g.in[o + i] = in[i];
-    g.out[o + i] = out[i];
-    g.k[o + i] = kernel[i];
-    g.stride[o + i] = strides[i];
-    g.dil[o + i] = dil[i];
-    if (same) {
-      const int64_t ek = (kernel[i] - 1) * dil[i] + 1;
-      const int64_t total = std::max<int64_t>((out[i] - 1) * strides[i] + ek - in[i], 0);
-      g.pad_begin[o + i] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      g.pad_end[o + i] = total - g.pad_begin[o + i];
-    } else if (auto_pad != "VALID") {
-      g.pad_begin[o + i] = pads[i];
-      g.pad_end[o + i] = pads[i + n];
-    }
-  }
-  return g;
-}
-
-std::vector<int64_t> Spatial(const std::vector<int64_t>& dims) {
-  return std::vector<int64_t>(dims.begin() + 2, dims.end());
-}
-
-Status RequireFloatViews(const KernelContext& ctx, std::initializer_list<const TensorView*> ts) {
-  const DType t = (*ts.begin())->dtype;
-  for (const TensorView* v : ts) {
-    if (!v) continue;
-    if (!IsFloat(v->dtype)) {
-      return Unimplemented(ctx.op + " on " + std::string(DTypeName(v->dtype)) + " tensors");
-    }
-    if (v->dtype != t) return InvalidArgument(ctx.op + ": inputs and outputs differ in dtype");
-  }
-  return Status::Ok();
-}
-
 // ----------------------------------------------------------------------------------- ConvGrad
-
-// The kernel_size() x out_size() im2col rows of one input channel plane `x`.
-template <typename T>
-void Im2ColChannel(const T* x, const Geometry& g, T* dst) {
-  const int64_t plane = g.out_size();
-  for (int64_t kd = 0; kd < g.k[0]; ++kd) {
-    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
-      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
-        T* row = dst + ((kd * g.k[1] + kh) * g.k[2] + kw) * plane;
-        const int64_t off = kw * g.dil[2] - g.pad_begin[2];
-        int64_t lo, hi;
-        ValidRange(g.out[2], g.stride[2], off, g.in[2], &lo, &hi);
-        for (int64_t od = 0; od < g.out[0]; ++od) {
-          const int64_t id = od * g.stride[0] - g.pad_begin[0] + kd * g.dil[0];
-          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-            const int64_t ih = oh * g.stride[1] - g.pad_begin[1] + kh * g.dil[1];
-            T* o = row + (od * g.out[1] + oh) * g.out[2];
-            if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
-              std::fill(o, o + g.out[2], T(0));
-              continue;
-            }
-            const T* xr = x + (id * g.in[1] + ih) * g.in[2];
-            std::fill(o, o + lo, T(0));
-            for (int64_t ow = lo; ow < hi; ++ow) o[ow] = xr[ow * g.stride[2] + off];
-            std::fill(o + hi, o + g.out[2], T(0));
-          }
-        }
-      }
-    }
-  }
-}
-
-// The adjoint of Im2ColChannel: adds the rows `src` into input plane `dx` (not cleared here).
-template <typename T>
-void Col2ImChannel(const T* src, const Geometry& g, T* dx) {
-  const int64_t plane = g.out_size();
-  for (int64_t kd = 0; kd < g.k[0]; ++kd) {
-    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
-      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
-        const T* row = src + ((kd * g.k[1] + kh) * g.k[2] + kw) * plane;
-        const int64_t off = kw * g.dil[2] - g.pad_begin[2];
-        int64_t lo, hi;
-        ValidRange(g.out[2], g.stride[2], off, g.in[2], &lo, &hi);
-        for (int64_t od = 0; od < g.out[0]; ++od) {
-          const int64_t id = od * g.stride[0] - g.pad_begin[0] + kd * g.dil[0];
-          if (id < 0 || id >= g.in[0]) continue;
-          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-            const int64_t ih = oh * g.stride[1] - g.pad_begin[1] + kh * g.dil[1];
-            if (ih < 0 || ih >= g.in[1]) continue;
-            const T* r = row + (od * g.out[1] + oh) * g.out[2];
-            T* xr = dx + (id * g.in[1] + ih) * g.in[2];
-            for (int64_t ow = lo; ow < hi; ++ow) xr[ow * g.stride[2] + off] += r[ow];
-          }
-        }
-      }
-    }
-  }
-}
 
 // Sum of n elements with eight partial sums (vectorisable; error like a pairwise sum's).
 template <typename T>
@@ -260,7 +123,7 @@ Status ConvGradImpl(KernelContext& ctx, const Geometry& g, int64_t group) {
         ParallelFor(split_gemms ? pool : nullptr, C, 1, [&](int64_t c0, int64_t c1) {
           for (int64_t c = c0; c < c1; ++c) {
             std::fill(dxs + c * Pin, dxs + (c + 1) * Pin, T(0));
-            Col2ImChannel(col + c * kvol * P, g, dxs + c * Pin);
+            Col2ImChannel(col + c * kvol * P, g, g.out, g.in, dxs + c * Pin);
           }
         });
       }
@@ -310,7 +173,7 @@ Status ConvGradKernel(KernelContext& ctx) {
   TensorView* dX = ctx.out(0);
   TensorView* dW = ctx.out(1);
   TensorView* dB = ctx.out(2);
-  RETURN_IF_ERROR(RequireFloatViews(ctx, {dY, X, W, dX, dW, dB}));
+  RETURN_IF_ERROR(RequireFloatTypes(ctx, {dY, X, W, dX, dW, dB}));
   if (X->rank() < 3 || W->rank() != X->rank() || dY->rank() != X->rank()) {
     return InvalidArgument("ConvGrad: dY " + DimsToString(dY->dims) + ", X " +
                            DimsToString(X->dims) + " and W " + DimsToString(W->dims) +
@@ -347,30 +210,6 @@ Status ConvGradKernel(KernelContext& ctx) {
 }
 
 // ------------------------------------------------------------------------------------ Pooling
-
-// Per spatial dim and output index: the window's first input index (base), its valid taps
-// [lo, hi), and how many taps fall inside the padded input (count_include_pad).
-struct Windows {
-  std::vector<int64_t> base[3], lo[3], hi[3], padded_count[3];
-};
-
-Windows MakeWindows(const Geometry& g) {
-  Windows w;
-  for (int i = 0; i < 3; ++i) {
-    for (int64_t o = 0; o < g.out[i]; ++o) {
-      const int64_t base = o * g.stride[i] - g.pad_begin[i];
-      int64_t lo, hi, plo, phi;
-      ValidRange(g.k[i], g.dil[i], base, g.in[i], &lo, &hi);
-      ValidRange(g.k[i], g.dil[i], base + g.pad_begin[i], g.in[i] + g.pad_begin[i] + g.pad_end[i],
-                 &plo, &phi);
-      w.base[i].push_back(base);
-      w.lo[i].push_back(lo);
-      w.hi[i].push_back(hi);
-      w.padded_count[i].push_back(phi - plo);
-    }
-  }
-  return w;
-}
 
 // Calls fn(flat output index, od, oh, ow) for every output position of one plane.
 template <typename Fn>
@@ -473,7 +312,7 @@ Status MaxPoolGradKernel(KernelContext& ctx) {
   const TensorView* X = ctx.in(1);
   TensorView* dX = ctx.out(0);
   if (!dY || !X || !dX) return InvalidArgument("MaxPoolGrad needs inputs dY, X and output dX");
-  RETURN_IF_ERROR(RequireFloatViews(ctx, {dY, X, dX}));
+  RETURN_IF_ERROR(RequireFloatTypes(ctx, {dY, X, dX}));
   if (dX->dims != X->dims) return InvalidArgument("MaxPoolGrad: dX must be shaped like X");
   ASSIGN_OR_RETURN(Geometry g, PoolGradGeometry(ctx, *dY, *dX));
   if (X->dtype == DType::kFloat64) {
@@ -491,7 +330,7 @@ Status AveragePoolGradKernel(KernelContext& ctx) {
   if (!dY || !shape || !dX) {
     return InvalidArgument("AveragePoolGrad needs inputs dY, x_shape and output dX");
   }
-  RETURN_IF_ERROR(RequireFloatViews(ctx, {dY, dX}));
+  RETURN_IF_ERROR(RequireFloatTypes(ctx, {dY, dX}));
   if (shape->dtype != DType::kInt64 || shape->rank() != 1 || shape->dims[0] != dX->rank() ||
       !std::equal(dX->dims.begin(), dX->dims.end(), shape->as<const int64_t>())) {
     return InvalidArgument("AveragePoolGrad: x_shape must be an i64 vector equal to dX's shape " +

@@ -1,0 +1,128 @@
+// Sliding-window geometry shared by the forward kernels (kernels_conv.cc: Conv, ConvTranspose,
+// pools) and their backward kernels (kernels_grad_window.cc), so both read ONNX's strides,
+// dilations, pads and auto_pad the same way and walk windows the same way.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "ir/status.h"
+#include "runtime/cpu/kernel.h"
+
+namespace ampc::cpu::window {
+
+// Window geometry, spatial dims padded at the front to 3-D (size 1, kernel 1, stride 1, pad 0).
+struct Geometry {
+  int64_t rank = 0;
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1};
+  int64_t stride[3] = {1, 1, 1}, dil[3] = {1, 1, 1}, pad_begin[3] = {0, 0, 0},
+          pad_end[3] = {0, 0, 0};
+  int64_t in_size() const { return in[0] * in[1] * in[2]; }
+  int64_t out_size() const { return out[0] * out[1] * out[2]; }
+  int64_t kernel_size() const { return k[0] * k[1] * k[2]; }
+};
+
+// Indices i in [0, n) with 0 <= i * step + off < limit form the range [*lo, *hi).
+inline void ValidRange(int64_t n, int64_t step, int64_t off, int64_t limit, int64_t* lo,
+                       int64_t* hi) {
+  int64_t a = off >= 0 ? 0 : (-off + step - 1) / step;
+  int64_t b = off >= limit ? 0 : (limit - 1 - off) / step + 1;
+  a = std::min(a, n);
+  b = std::clamp(b, a, n);
+  *lo = a;
+  *hi = b;
+}
+
+// ctx's ints attribute `name` of length n (dflt when absent), every entry >= min_value.
+StatusOr<std::vector<int64_t>> IntsAttr(const KernelContext& ctx, const char* name, int64_t n,
+                                        int64_t dflt, int64_t min_value);
+
+// Reads strides, dilations, pads and auto_pad for spatial dims `in` -> `out` (the precomputed
+// output) with kernel dims `kernel`. Conv and pools derive SAME pads from the output size as
+// ONNX does; ConvTranspose (transposed) derives them from its own total-padding formula, also
+// when output_shape is given.
+StatusOr<Geometry> ReadGeometry(const KernelContext& ctx, const std::vector<int64_t>& in,
+                                const std::vector<int64_t>& out, const std::vector<int64_t>& kernel,
+                                bool transposed = false);
+
+std::vector<int64_t> Spatial(const std::vector<int64_t>& dims);
+
+// All non-null views floating and of one dtype.
+Status RequireFloatTypes(const KernelContext& ctx, std::initializer_list<const TensorView*> ts);
+
+// Writes the kernel_size() x out_size() im2col rows of one input channel plane `x`.
+template <typename T>
+void Im2ColChannel(const T* x, const Geometry& g, T* dst) {
+  const int64_t plane = g.out_size();
+  for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+        T* row = dst + ((kd * g.k[1] + kh) * g.k[2] + kw) * plane;
+        const int64_t off = kw * g.dil[2] - g.pad_begin[2];
+        int64_t lo, hi;
+        ValidRange(g.out[2], g.stride[2], off, g.in[2], &lo, &hi);
+        for (int64_t od = 0; od < g.out[0]; ++od) {
+          const int64_t id = od * g.stride[0] - g.pad_begin[0] + kd * g.dil[0];
+          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+            const int64_t ih = oh * g.stride[1] - g.pad_begin[1] + kh * g.dil[1];
+            T* o = row + (od * g.out[1] + oh) * g.out[2];
+            if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+              std::fill(o, o + g.out[2], T(0));
+              continue;
+            }
+            const T* xr = x + (id * g.in[1] + ih) * g.in[2];
+            std::fill(o, o + lo, T(0));
+            if (g.stride[2] == 1) {
+              std::copy(xr + lo + off, xr + hi + off, o + lo);
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) o[ow] = xr[ow * g.stride[2] + off];
+            }
+            std::fill(o + hi, o + g.out[2], T(0));
+          }
+        }
+      }
+    }
+  }
+}
+
+// Per spatial dim and output index: the first input index of the window (base), the valid
+// kernel taps [lo, hi), and how many taps fall inside the padded input (count_include_pad).
+struct Windows {
+  std::vector<int64_t> base[3], lo[3], hi[3], padded_count[3];
+};
+Windows MakeWindows(const Geometry& g);
+
+// The adjoint of Im2ColChannel, for any pair of grids: adds the kernel_size() x prod(from) rows
+// of `src` into the plane `dst` of dims `to`, where grid position a lands at
+// a * stride - pad_begin + k * dil. Conv's dX uses from = out, to = in; ConvTranspose's output
+// uses from = in, to = out. `dst` is not cleared.
+template <typename T>
+void Col2ImChannel(const T* src, const Geometry& g, const int64_t (&from)[3], const int64_t (&to)[3], T* dst) {
+  const int64_t plane = from[0] * from[1] * from[2];
+  for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+    for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+      for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+        const T* row = src + ((kd * g.k[1] + kh) * g.k[2] + kw) * plane;
+        const int64_t off = kw * g.dil[2] - g.pad_begin[2];
+        int64_t lo, hi;
+        ValidRange(from[2], g.stride[2], off, to[2], &lo, &hi);
+        for (int64_t a0 = 0; a0 < from[0]; ++a0) {
+          const int64_t b0 = a0 * g.stride[0] - g.pad_begin[0] + kd * g.dil[0];
+          if (b0 < 0 || b0 >= to[0]) continue;
+          for (int64_t a1 = 0; a1 < from[1]; ++a1) {
+            const int64_t b1 = a1 * g.stride[1] - g.pad_begin[1] + kh * g.dil[1];
+            if (b1 < 0 || b1 >= to[1]) continue;
+            const T* r = row + (a0 * from[1] + a1) * from[2];
+            T* o = dst + (b0 * to[1] + b1) * to[2];
+            for (int64_t a2 = lo; a2 < hi; ++a2) o[a2 * g.stride[2] + off] += r[a2];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace ampc::cpu::window
