@@ -504,6 +504,7 @@ StatusOr<EvalResult> Evaluate(Session& s, const Dataset& val, const plan::Traini
   RETURN_IF_ERROR(CopyStates(*s.step, *s.eval));
   const plan::Plan& ep = s.eval->plan();
   const int loss_i = OutputIndex(ep, t.loss());
+  if (loss_i < 0) return InvalidArgument("the evaluation plan has no loss output '" + t.loss() + "'");
   const int logits_i = t.logits().empty() ? -1 : OutputIndex(ep, t.logits());
   const std::vector<std::string> names = InputNames(ep);
   double loss_sum = 0;
@@ -529,7 +530,14 @@ StatusOr<EvalResult> Evaluate(Session& s, const Dataset& val, const plan::Traini
     loss_sum += out[loss_i].AsDoubles()->at(0) * static_cast<double>(count);
     samples += count;
     if (logits_i >= 0 && t.class_axis() >= 0 && !t.labels().empty()) {
-      correct += CountCorrect(out[logits_i], labels, t.class_axis(), -100, &counted);
+      const Tensor& lg = out[logits_i];
+      const auto axis = static_cast<size_t>(t.class_axis());
+      if (axis >= lg.dims().size() || lg.dims()[axis] <= 0 || !labels.AsInt64s() ||
+          labels.NumElements() * lg.dims()[axis] != lg.NumElements()) {
+        return InvalidArgument("the evaluation plan's logits " + lg.type().ToString() +
+                               " do not match the labels " + labels.type().ToString());
+      }
+      correct += CountCorrect(lg, labels, t.class_axis(), -100, &counted);
     }
   }
   EvalResult r;
@@ -568,6 +576,9 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
   RETURN_IF_ERROR(CheckWritable(cfg.metrics, "--metrics", cfg.model, cfg.force));
   RETURN_IF_ERROR(CheckWritable(cfg.export_onnx, "--export", cfg.model, cfg.force));
   RETURN_IF_ERROR(CheckWritable(cfg.save_plan, "--save-plan", cfg.model, cfg.force));
+  if (cfg.checkpoint_every < 0 || (cfg.checkpoint_every > 0 && cfg.save_plan.empty())) {
+    return InvalidArgument("--checkpoint-every N needs N > 0 and --save-plan FILE");
+  }
   const bool is_plan = cfg.model.size() > 5 && cfg.model.substr(cfg.model.size() - 5) == ".ampc";
   if (is_plan && !cfg.export_onnx.empty()) {
     return InvalidArgument("--export needs the ONNX model; a plan does not carry its forward graph");
@@ -660,6 +671,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
   const bool bar = cfg.progress && !cfg.quiet && isatty(2);
   const std::vector<std::string> names = InputNames(s.step->plan());
   const int loss_i = OutputIndex(s.step->plan(), meta.loss());
+  if (loss_i < 0) return InvalidArgument(cfg.model + ": the training plan has no loss output '" + meta.loss() + "'");
   const int norm_i = OutputIndex(s.step->plan(), kGradNormOutput);
   TrainSummary sum;
   const auto start = Clock::now();
@@ -712,6 +724,9 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
                    static_cast<long long>(step), static_cast<long long>(total), loss,
                    static_cast<double>(step * s.batch) / el);
       std::fflush(stderr);
+    }
+    if (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step < total) {
+      RETURN_IF_ERROR(SavePlan(s.step->plan(), cfg.save_plan).WithContext("--checkpoint-every"));
     }
     const bool epoch_end = cfg.epochs > 0 ? (step % per_epoch == 0) : step == total;
     if (epoch_end && val && s.eval) {

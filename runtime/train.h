@@ -119,6 +119,7 @@ struct TrainConfig {
   std::string metrics;      // JSON lines; refuses to overwrite an existing file unless force
   std::string export_onnx;  // the trained model as ONNX (the forward model with new weights)
   std::string save_plan;    // the training plan with its trained state (resumable)
+  int64_t checkpoint_every = 0;  // also write save_plan every N steps (atomically)
   bool force = false;
   bool progress = true;     // progress bar on stderr (when it is a terminal)
   bool quiet = false;

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <vector>
 
+#include "codegen/lower.h"
 #include "test_util.h"
 
 namespace ampc {
@@ -110,6 +111,48 @@ TEST(TrainCli, RunsOnnxTrainingInfoModels) {
     ss >> v >> sep;
     EXPECT_NEAR(v, w5[k].get<double>(), 1e-5 * std::abs(w5[k].get<double>()) + 1e-7) << k;
   }
+}
+
+// A saved training plan is user input: hand edits give one-line errors, never a crash.
+TEST(TrainCli, DamagedTrainingPlansAreRejected) {
+  TempDir tmp;
+  const std::string ckpt = tmp / "p.ampc";
+  auto r = RunAmpc("train " + Fixture("mlp_opset17.onnx") + " --data " + MlpData() +
+                   " --batch-size 32 --steps 3 --checkpoint-every 2 --quiet --save-plan " + ckpt);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto good = LoadPlan(ckpt);
+  ASSERT_TRUE(good.ok()) << good.status().message();
+  auto variant = [&](const std::string& name, auto edit) {
+    plan::Plan p = *good;
+    edit(p);
+    const std::string path = tmp / name;
+    EXPECT_TRUE(SavePlan(p, path).ok());
+    return path;
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {variant("loss.ampc", [](plan::Plan& p) { p.mutable_training()->set_loss("nope"); }), "no loss output 'nope'"},
+      {variant("axis.ampc", [](plan::Plan& p) { p.mutable_training()->set_class_axis(7); }), "do not match the labels"},
+      {variant("state.ampc", [](plan::Plan& p) {
+         for (auto& b : *p.mutable_buffers()) {
+           if (b.kind() == plan::Buffer::STATE) {
+             b.mutable_data()->resize(3);
+             break;
+           }
+         }
+       }), "has data of the wrong size"},
+      {variant("eval.ampc", [](plan::Plan& p) { p.mutable_training()->mutable_eval()->mutable_steps(0)->set_op("Nope"); }),
+       "evaluation pass"},
+  };
+  for (const auto& [path, message] : cases) {
+    auto bad = RunAmpc("train " + path + " --data fashion-mnist --steps 1 --quiet");
+    EXPECT_EQ(bad.exit_code, 2) << path << "\n" << bad.err;
+    EXPECT_NE(bad.err.find(message), std::string::npos) << path << "\n" << bad.err;
+    EXPECT_TRUE(OneLine(bad.err)) << bad.err;
+  }
+  WriteBytes(tmp / "cut.ampc", ReadBytes(ckpt).substr(0, 1000));
+  auto cut = RunAmpc("train " + (tmp / "cut.ampc") + " --data " + MlpData() + " --steps 1");
+  EXPECT_EQ(cut.exit_code, 2);
+  EXPECT_NE(cut.err.find("corrupt or truncated"), std::string::npos) << cut.err;
 }
 
 struct Bad {

@@ -154,6 +154,8 @@ int main(int argc, char** argv) {
   t->add_option("--metrics", train.metrics, "write one JSON line per step and per epoch here");
   t->add_option("--export", train.export_onnx, "write the trained model as ONNX");
   t->add_option("--save-plan", train.save_plan, "write the training plan with its trained state");
+  t->add_option("--checkpoint-every", train.checkpoint_every,
+                "also write --save-plan every N steps (a resumable checkpoint)");
   t->add_flag("--force", train.force, "overwrite existing output files");
   t->add_option("--threads", train.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
   t->add_flag("--quiet", train.quiet, "no progress or per-epoch lines");
