@@ -100,6 +100,7 @@ class Importer {
     RETURN_IF_ERROR(CheckOpsets());
     g_.set_name(graph_proto_->name());
     RETURN_IF_ERROR(ImportGraph());
+    RETURN_IF_ERROR(ImportAmpcStateUpdates());
     if (model_.training_info_size() == 0) return Status::Ok();
     std::unordered_set<std::string> outputs;
     for (const auto& o : graph_proto_->output()) outputs.insert(o.name());
@@ -120,6 +121,24 @@ class Importer {
     ASSIGN_OR_RETURN(std::vector<int> order, SortNodes());
     for (int i : order) RETURN_IF_ERROR(AddNode(graph_proto_->node(i)));
     return AddOutputs();
+  }
+
+  // A training step exported by ampc (`inspect --format onnx`) records its state updates as
+  // metadata "ampc.state_update.<initializer>" = "<value>" (the value is also a graph output).
+  Status ImportAmpcStateUpdates() {
+    const std::string prefix = "ampc.state_update.";
+    for (const auto& md : model_.metadata_props()) {
+      if (md.key().rfind(prefix, 0) != 0) continue;
+      const std::string state = md.key().substr(prefix.size());
+      Value* s = g_.FindValue(state);
+      Value* next = g_.FindValue(md.value());
+      if (!s || !next || s->kind() != ValueKind::kInitializer || s->type() != next->type()) {
+        return InvalidArgument("metadata '" + md.key() + "' = '" + md.value() +
+                               "' does not bind an initializer to a value of its type");
+      }
+      g_.AddStateUpdate(s, next);
+    }
+    return Status::Ok();
   }
 
   // ONNX defines a training step as the inference graph with the algorithm graph's lists

@@ -473,9 +473,20 @@ StatusOr<plan::Training> DescribeOnnxTraining(const Graph& g, const TrainConfig&
                          "algorithm (training_info) is not supported yet; use --precision fp32");
   }
   plan::Training t;
+  std::vector<const Value*> floats, ints;
   for (const Value* v : g.inputs()) {
     if (v->type().has_rank && v->type().rank() == 0) continue;
-    t.add_data_inputs(v->name());
+    (IsInteger(v->dtype()) ? ints : floats).push_back(v);
+  }
+  // One float input and one integer input: the integer one holds the labels (fashion-mnist
+  // feeds it); otherwise every non-scalar input is a data array named like the input.
+  if (floats.size() == 1 && ints.size() == 1) {
+    t.add_data_inputs(floats[0]->name());
+    t.set_labels(ints[0]->name());
+  } else {
+    for (const Value* v : g.inputs()) {
+      if (!(v->type().has_rank && v->type().rank() == 0)) t.add_data_inputs(v->name());
+    }
   }
   std::string loss = cfg.options.loss.loss_output;
   for (const Value* v : g.outputs()) {

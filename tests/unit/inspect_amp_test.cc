@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "frontend/onnx.h"
 #include "test_util.h"
@@ -58,6 +59,30 @@ TEST(InspectAmp, OnnxExportIsAValidModelWithExplicitCasts) {
   auto again = RunAmpc("inspect " + Fixture("cnn_train_opset17.onnx") + " --precision fp16 --format onnx");
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_NE(again.err.find("needs -o"), std::string::npos);
+}
+
+// The exported training step is itself trainable: `ampc train` runs it as a training graph (its
+// state updates come back from the model's metadata) and reproduces the direct run's losses.
+TEST(InspectAmp, ExportedTrainingStepTrainsLikeTheModel) {
+  TempDir tmp;
+  const std::string step = tmp / "step.onnx";
+  auto r = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision bf16 --momentum 0.9 --format onnx -o " + step);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string data = std::string(AMPC_GEN_DIR) + "/train_refs/mlp_sgd/data.npz";
+  const std::string common = " --data " + data + " --batch-size 32 --steps 5 --no-shuffle --quiet --lr 0.05";
+  auto direct = RunAmpc("train " + Fixture("mlp_opset17.onnx") + common + " --momentum 0.9 --precision bf16 --metrics " + (tmp / "a.jsonl"));
+  ASSERT_EQ(direct.exit_code, 0) << direct.err;
+  auto again = RunAmpc("train " + step + common + " --metrics " + (tmp / "b.jsonl"));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const std::string a = ReadBytes(tmp / "a.jsonl"), b = ReadBytes(tmp / "b.jsonl");
+  std::stringstream sa(a), sb(b);
+  int lines = 0;
+  for (std::string la, lb; std::getline(sa, la) && std::getline(sb, lb);) {
+    auto ja = nlohmann::json::parse(la), jb = nlohmann::json::parse(lb);
+    EXPECT_EQ(ja["loss"].get<double>(), jb["loss"].get<double>()) << lines;
+    ++lines;
+  }
+  EXPECT_EQ(lines, 5);
 }
 
 TEST(InspectAmp, DotColoursNodesByPrecision) {
