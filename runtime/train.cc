@@ -739,7 +739,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
     if (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step < total) {
       RETURN_IF_ERROR(SavePlan(s.step->plan(), cfg.save_plan).WithContext("--checkpoint-every"));
     }
-    const bool epoch_end = cfg.epochs > 0 ? (step % per_epoch == 0) : step == total;
+    const bool epoch_end = step % per_epoch == 0 || step == total;  // and after the last step
     if (epoch_end && val && s.eval) {
       ASSIGN_OR_RETURN(EvalResult r, Evaluate(s, *val, meta, cfg));
       nlohmann::json e{{"epoch", epoch}, {"step", first_step + step}, {"val_loss", r.loss}};
