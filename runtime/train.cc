@@ -372,6 +372,7 @@ StatusOr<CompiledTraining> CompileTraining(
   t->set_lr(opts.optimizer.lr);
   for (const auto& n : c.info.params) t->add_params(n);
   for (const auto& n : c.info.running_stats) t->add_running_stats(n);
+  if (c.info.finite_check) t->set_loss_scale_mode(c.info.loss_scale_mode);
   *t->mutable_eval() = c.eval;
   return c;
 }
@@ -697,6 +698,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
   if (has_scaler) {
     ASSIGN_OR_RETURN(Tensor sk, s.step->GetState(kSkippedState));
     sum.skipped = sk.AsInt64s()->at(0);
+    sum.finite_check = true;
   }
   while (step < total) {
     const int64_t in_epoch = step % per_epoch;
@@ -726,7 +728,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
       j["skipped"] = skipped > sum.skipped;
       j["skipped_total"] = skipped;
       sum.skipped = skipped;
-      sum.loss_scale = sc.AsDoubles()->at(0);
+      if (meta.loss_scale_mode() != "none") sum.loss_scale = sc.AsDoubles()->at(0);
     }
     emit(j);
     if (bar && (step % 10 == 0 || step == total)) {

@@ -132,7 +132,8 @@ struct TrainSummary {
   double last_loss = 0;
   std::optional<double> val_loss, val_accuracy;
   int64_t skipped = 0;           // steps skipped by the finite check
-  std::optional<double> loss_scale;
+  bool finite_check = false;     // whether steps can be skipped at all
+  std::optional<double> loss_scale;  // with loss scaling
 };
 
 StatusOr<TrainSummary> Train(const TrainConfig& cfg);

@@ -465,7 +465,8 @@ Status RunTrain(TrainConfig cfg, const AmpArgs& amp, const std::string& loss_sca
     std::printf("trained %lld steps in %.2f s (%.0f samples/s), last loss %.6f", static_cast<long long>(s.steps),
                 s.seconds, s.samples_per_s, s.last_loss);
     if (s.val_accuracy) std::printf(", val_accuracy %.4f", *s.val_accuracy);
-    if (s.loss_scale) std::printf(", loss scale %g, %lld skipped", *s.loss_scale, static_cast<long long>(s.skipped));
+    if (s.loss_scale) std::printf(", loss scale %g", *s.loss_scale);
+    if (s.finite_check) std::printf(", %lld skipped", static_cast<long long>(s.skipped));
     std::printf("\n");
   }
   return Status::Ok();
