@@ -9,7 +9,13 @@
 namespace ampc::cpu {
 namespace {
 
-inline void Pause() {
+// One spin iteration; every 64th yields, so a spinner does not hold a core another runnable
+// thread (the one it waits for, on a loaded machine) needs.
+inline void Pause(int i) {
+  if ((i & 63) == 63) {
+    std::this_thread::yield();
+    return;
+  }
 #if defined(__x86_64__)
   _mm_pause();
 #endif
@@ -20,7 +26,7 @@ inline void Pause() {
 ThreadPool::ThreadPool(int threads) {
   const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (threads <= 0) threads = hw;
-  spin_ = threads <= hw ? 20000 : 0;
+  spin_ = threads <= hw ? 4000 : 0;
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
@@ -39,7 +45,7 @@ void ThreadPool::WorkerLoop(int index) {
     bool ready = false;
     for (int i = 0; i < spin_ && !ready; ++i) {
       ready = generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_relaxed);
-      if (!ready) Pause();
+      if (!ready) Pause(i);
     }
     if (!ready) {
       std::unique_lock<std::mutex> lock(mu_);
@@ -81,7 +87,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   bool done = false;
   for (int i = 0; i < spin_ && !done; ++i) {
     done = pending_.load(std::memory_order_acquire) == 0;
-    if (!done) Pause();
+    if (!done) Pause(i);
   }
   if (!done) {
     std::unique_lock<std::mutex> lock(mu_);
