@@ -358,6 +358,7 @@ StatusOr<CompiledTraining> CompileTraining(
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, make_model());
   ASSIGN_OR_RETURN(c.info, BuildMixedPrecisionTraining(*g, opts, amp));
   ASSIGN_OR_RETURN(c.train, LowerForBatch(*g, batch, sample_dims, source, opts.precision));
+  g.reset();  // the plan holds the weights now; do not keep a second copy while compiling eval
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> e, make_model());
   ASSIGN_OR_RETURN(c.eval, CompileEval(std::move(e), opts, amp, batch, sample_dims, source));
   c.train_inputs = InputNames(c.train);
@@ -559,6 +560,13 @@ StatusOr<EvalResult> Evaluate(Session& s, const Dataset& val, const plan::Traini
   return r;
 }
 
+// The training plan with its current state and the evaluation pass (with the current weights).
+Status SaveTrainingPlan(const Session& s, const std::string& path) {
+  plan::Plan p = s.step->plan();
+  if (s.eval) *p.mutable_training()->mutable_eval() = s.eval->plan();
+  return SavePlan(p, path);
+}
+
 Status ExportTrained(const TrainConfig& cfg, const cpu::CpuExecutor& ex) {
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(cfg.model));
   if (cfg.options.untie_shared) RETURN_IF_ERROR(UntieSharedInitializers(*g, true).status());
@@ -653,12 +661,17 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
       meta = s.train.training();
     }
   }
+  data_graph.reset();
   if (train.size < s.batch) {
     return InvalidArgument("the training set has " + std::to_string(train.size) +
                            " samples, fewer than one batch of " + std::to_string(s.batch));
   }
-  plan::Plan eval_plan = s.train.training().eval();
-  ASSIGN_OR_RETURN(s.step, cpu::CpuExecutor::Create(s.train, cfg.threads));
+  // Each plan is moved into its executor (no copies of the weights); a saved plan gets the
+  // evaluation pass attached again (SaveTrainingPlan).
+  plan::Plan eval_plan = std::move(*s.train.mutable_training()->mutable_eval());
+  s.train.mutable_training()->clear_eval();
+  meta.clear_eval();
+  ASSIGN_OR_RETURN(s.step, cpu::CpuExecutor::Create(std::move(s.train), cfg.threads));
   if (eval_plan.outputs_size() > 0) {
     ASSIGN_OR_RETURN(s.eval, cpu::CpuExecutor::Create(std::move(eval_plan), cfg.threads));
   } else if (val && !cfg.quiet) {
@@ -739,7 +752,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
       std::fflush(stderr);
     }
     if (cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step < total) {
-      RETURN_IF_ERROR(SavePlan(s.step->plan(), cfg.save_plan).WithContext("--checkpoint-every"));
+      RETURN_IF_ERROR(SaveTrainingPlan(s, cfg.save_plan).WithContext("--checkpoint-every"));
     }
     const bool epoch_end = step % per_epoch == 0 || step == total;  // and after the last step
     if (epoch_end && val && s.eval) {
@@ -764,7 +777,7 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
   sum.seconds = Seconds(start, Clock::now());
   sum.samples_per_s = static_cast<double>(step * s.batch) / sum.seconds;
   if (!cfg.export_onnx.empty()) RETURN_IF_ERROR(ExportTrained(cfg, *s.step));
-  if (!cfg.save_plan.empty()) RETURN_IF_ERROR(SavePlan(s.step->plan(), cfg.save_plan));
+  if (!cfg.save_plan.empty()) RETURN_IF_ERROR(SaveTrainingPlan(s, cfg.save_plan));
   return sum;
 }
 
