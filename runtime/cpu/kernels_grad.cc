@@ -12,6 +12,7 @@
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/cpu/sums.h"
 #include "runtime/cpu/thread_pool.h"
 
 namespace ampc::cpu {
@@ -51,25 +52,15 @@ void BatchNormGradImpl(KernelContext& ctx) {
   ParallelFor(ctx.pool, C, 1, [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) {
       double sum = 0, sq = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        const T* p = x + (n * C + c) * Sp;
-        for (int64_t i = 0; i < Sp; ++i) sum += p[i];
-      }
+      for (int64_t n = 0; n < N; ++n) sum += sums::SumOf(x + (n * C + c) * Sp, Sp);
       const double mean = count > 0 ? sum / count : 0.0;
-      for (int64_t n = 0; n < N; ++n) {
-        const T* p = x + (n * C + c) * Sp;
-        for (int64_t i = 0; i < Sp; ++i) sq += (p[i] - mean) * (p[i] - mean);
-      }
+      for (int64_t n = 0; n < N; ++n) sq += sums::SumSqDev(x + (n * C + c) * Sp, Sp, mean);
       const double invstd = 1.0 / std::sqrt((count > 0 ? sq / count : 0.0) + eps);
       double sdy = 0, sdyx = 0;
       for (int64_t n = 0; n < N; ++n) {
-        const T* p = x + (n * C + c) * Sp;
-        const T* q = dy + (n * C + c) * Sp;
-        for (int64_t i = 0; i < Sp; ++i) {
-          sdy += q[i];
-          sdyx += q[i] * (p[i] - mean) * invstd;
-        }
+        sums::SumDyAndDyDev(dy + (n * C + c) * Sp, x + (n * C + c) * Sp, Sp, mean, &sdy, &sdyx);
       }
+      sdyx *= invstd;
       dbias[c] = sdy;
       dscale[c] = sdyx;
       if (!dx) continue;

@@ -14,10 +14,14 @@
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/cpu/sums.h"
 #include "runtime/cpu/thread_pool.h"
 
 namespace ampc::cpu {
 namespace {
+
+using sums::SumOf;
+using sums::SumSqDev;
 
 std::string S(int64_t v) { return std::to_string(v); }
 
@@ -48,35 +52,6 @@ int64_t RowGrain(int64_t row_len) {
   return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, row_len));
 }
 
-// Sum of p[0..n) in double with 8 independent partial sums (no serial dependency chain).
-template <typename T>
-double SumOf(const T* p, int64_t n) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += p[i + j];
-  }
-  for (; i < n; ++i) acc[i & 7] += p[i];
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-// Sum of (p[i] - mean)^2 in double, likewise.
-template <typename T>
-double SumSqDev(const T* p, int64_t n, double mean) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) {
-      const double d = p[i + j] - mean;
-      acc[j] += d * d;
-    }
-  }
-  for (; i < n; ++i) {
-    const double d = p[i] - mean;
-    acc[i & 7] += d * d;
-  }
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
 
 // ---------------------------------------------------------------------- BatchNormalization
 
