@@ -233,11 +233,10 @@ Status GradIdentity(GradientContext& ctx) {
   return Status::Ok();
 }
 
-Status GradRelu(GradientContext& ctx) {
-  Value* x = ctx.forward.input(0);
-  CONST(zero, 0.0, x);
-  EMIT(pos, "Greater", {x, zero});
-  return SetGrad(ctx, 0, ctx.Emit("Where", {pos, ctx.output_grads[0], zero}));
+Status GradRelu(GradientContext& ctx) {  // com.ampc::ReluGrad: dy where x > 0
+  ASSIGN_OR_RETURN(std::vector<Value*> g,
+                   grad::EmitAmpc(ctx, "ReluGrad", {ctx.output_grads[0], ctx.forward.input(0)}, 1, {}));
+  return SetGrad(ctx, 0, g[0]);
 }
 
 Status GradTanh(GradientContext& ctx) {  // dy * (1 - y^2)

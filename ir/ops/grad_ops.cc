@@ -8,6 +8,8 @@
 //   BatchNormalizationGrad(dY, X, scale) -> dX, dScale, dBias
 //                                                training-mode batch statistics, `epsilon`
 //   GatherGrad(dY, indices, data_shape) -> dData scatter-add of dY into zeros, Gather's `axis`
+//   ReluGrad(dY, X) -> dX      dY where X > 0, else 0 (one pass instead of Greater + Where)
+//   ReluGrad(dY, X) -> dX  dY where X > 0, else 0 (one pass instead of Greater + Where)
 //   Dropout(data, ratio, step) -> output[, mask] training-mode Dropout whose mask is drawn from
 //                                                (`seed`, step, element index) by a counter-based
 //                                                RNG: reproducible per step, new each step
@@ -147,6 +149,21 @@ Status InferBatchNormGrad(Node& node) {
   return Status::Ok();
 }
 
+Status InferReluGrad(Node& node) {
+  RETURN_IF_ERROR(infer::RequireFloat(node, 0));
+  RETURN_IF_ERROR(infer::SameDType(node, {0, 1}));
+  const TensorType& dy = node.input(0)->type();
+  const TensorType& x = node.input(1)->type();
+  if (dy.has_rank && x.has_rank) {
+    if (dy.rank() != x.rank()) return InvalidArgument("ReluGrad: dY and X differ in rank");
+    for (int64_t i = 0; i < dy.rank(); ++i) {
+      RETURN_IF_ERROR(infer::MergeDims(dy.dims[i], x.dims[i], "ReluGrad dY and X").status());
+    }
+  }
+  SetOutput(node, 0, x.has_rank ? x : dy);
+  return Status::Ok();
+}
+
 Status InferGatherGrad(Node& node) {
   RETURN_IF_ERROR(infer::RequireFloat(node, 0));
   RETURN_IF_ERROR(infer::RequireIndexType(node, 1));
@@ -201,6 +218,7 @@ void RegisterGradOps(OpRegistry& r) {
   RegisterOp(r, "AveragePoolGrad", 2, 2, InferAveragePoolGrad, 1, 1, kAmpcDomain);
   RegisterOp(r, "BatchNormalizationGrad", 3, 3, InferBatchNormGrad, 3, 3, kAmpcDomain);
   RegisterOp(r, "GatherGrad", 3, 3, InferGatherGrad, 1, 1, kAmpcDomain);
+  RegisterOp(r, "ReluGrad", 2, 2, InferReluGrad, 1, 1, kAmpcDomain);
   RegisterOp(r, "Dropout", 3, 3, InferAmpcDropout, 1, 2, kAmpcDomain);
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/float16.h"
 #include "ir/op_registry.h"
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
@@ -212,9 +213,50 @@ Status GatherGradKernel(KernelContext& ctx) {
   return Status::Ok();
 }
 
+// ------------------------------------------------------------------------------- ReluGrad
+
+// dX = dY where X > 0, else 0 (NaN inputs pass no gradient), in one pass. Half tensors compare
+// their fp32 value and copy dY's bits, so nothing is rounded.
+template <typename S, typename ToFloat>
+void ReluGradLoop(const S* dy, const S* x, S* dx, int64_t n, ThreadPool* pool, ToFloat value) {
+  ParallelFor(pool, n, 1 << 15, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dx[i] = value(x[i]) > 0 ? dy[i] : S(0);
+  });
+}
+
+Status ReluGradKernel(KernelContext& ctx) {
+  const TensorView* dY = ctx.in(0);
+  const TensorView* X = ctx.in(1);
+  TensorView* dX = ctx.out(0);
+  if (!dY || !X || !dX || dY->dtype != X->dtype || dX->dtype != X->dtype || dY->dims != X->dims ||
+      dX->dims != X->dims || !IsFloat(X->dtype)) {
+    return InvalidArgument("ReluGrad '" + ctx.node_name + "': dY, X and dX must be float tensors of one type and shape");
+  }
+  const int64_t n = X->NumElements();
+  switch (X->dtype) {
+    case DType::kFloat32:
+      ReluGradLoop(dY->as<const float>(), X->as<const float>(), dX->as<float>(), n, ctx.pool,
+                   [](float v) { return v; });
+      break;
+    case DType::kFloat64:
+      ReluGradLoop(dY->as<const double>(), X->as<const double>(), dX->as<double>(), n, ctx.pool,
+                   [](double v) { return v; });
+      break;
+    case DType::kFloat16:
+      ReluGradLoop(dY->as<const uint16_t>(), X->as<const uint16_t>(), dX->as<uint16_t>(), n, ctx.pool,
+                   [](uint16_t v) { return HalfBitsToFloat(v); });
+      break;
+    default:
+      ReluGradLoop(dY->as<const uint16_t>(), X->as<const uint16_t>(), dX->as<uint16_t>(), n, ctx.pool,
+                   [](uint16_t v) { return BFloat16BitsToFloat(v); });
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterGradKernels(KernelRegistry& r) {
+  r.Register(kAmpcDomain, "ReluGrad", ReluGradKernel);
   r.Register(kAmpcDomain, "BatchNormalizationGrad", BatchNormGradKernel);
   r.Register(kAmpcDomain, "GatherGrad", GatherGradKernel);
   RegisterWindowGradKernels(r);

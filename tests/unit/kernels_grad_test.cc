@@ -5,6 +5,8 @@
 // same (rounded) inputs.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -349,6 +351,40 @@ TEST(GatherGradKernel, BadInputsAreErrors) {
   EXPECT_FALSE(RunGrad("GatherGrad", {}, {&dy, &idx, &shape_bad}, {&dd}).ok());
   EXPECT_FALSE(RunGrad("GatherGrad", {}, {&dy_bad, &idx, &shape}, {&dd}).ok());
   EXPECT_FALSE(RunGrad("GatherGrad", {{"axis", I(2)}}, {&dy, &idx, &shape}, {&dd}).ok());
+}
+
+}  // namespace
+}  // namespace ampc::testing::nn
+
+// ReluGrad(dY, X) = dY where X > 0: checked against the forward Relu kernel's central
+// differences in f64 (away from the kink), and in every float type against the definition,
+// including x = 0 (no gradient, as PyTorch's threshold_backward), -0, NaN and infinities.
+namespace ampc::testing::nn {
+namespace {
+
+TEST(ReluGradKernel, MatchesReluVjpInF64) {
+  const V x = {-1.5, -0.25, 0.3, 2.0, -3.0, 0.7};
+  const V dy = {0.5, -1.0, 2.0, -0.25, 4.0, 1.5};
+  OwnedTensor X = OwnedTensor::From(kF64, {2, 3}, x), dY = OwnedTensor::From(kF64, {2, 3}, dy);
+  OwnedTensor dX(kF64, {2, 3});
+  ASSERT_TRUE(RunGrad("ReluGrad", {}, {&dY, &X}, {&dX}).ok());
+  const V want = ForwardVjp("Relu", {}, {X}, 0, {2, 3}, dy);
+  const V got = dX.values();
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-8) << i;
+}
+
+TEST(ReluGradKernel, EveryFloatTypeAndTheEdges) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const V x = {0.0, -0.0, std::nan(""), inf, -inf, 1e-3, -1e-3, 5.0};
+  const V dy = {1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0};
+  const V want = {0, 0, 0, 4.0, 0, 6.0, 0, 8.0};
+  for (DType t : {kF32, kF64, DType::kFloat16, DType::kBFloat16}) {
+    OwnedTensor X = OwnedTensor::From(t, {8}, x), dY = OwnedTensor::From(t, {8}, dy), dX(t, {8});
+    ASSERT_TRUE(RunGrad("ReluGrad", {}, {&dY, &X}, {&dX}).ok()) << DTypeName(t);
+    EXPECT_EQ(dX.values(), want) << DTypeName(t);
+  }
+  OwnedTensor X = OwnedTensor::From(kF32, {8}, x), dY = OwnedTensor::From(kF32, {2, 4}, dy), dX(kF32, {8});
+  EXPECT_FALSE(RunGrad("ReluGrad", {}, {&dY, &X}, {&dX}).ok());
 }
 
 }  // namespace
