@@ -138,12 +138,12 @@ int main(int argc, char** argv) {
   ampc::TrainConfig train;
   ampc::AmpArgs train_amp;
   std::string device = "cpu", train_scale;
-  auto* t = app.add_subcommand("train", "Train a model (fp32, CPU)");
+  auto* t = app.add_subcommand("train", "Train a model on the CPU runtime (mixed precision bf16/fp16, or fp32)");
   t->add_option("model", train.model, "ONNX model (.onnx) or a training plan (.ampc)")->required();
   t->add_option("--data", train.data, "FILE.npz (arrays named like the inputs) or fashion-mnist")
       ->required();
   t->add_option("--val-data", train.val_data, "FILE.npz evaluated at the end of each epoch");
-  t->add_option("--batch-size", train.batch_size, "samples per step")->check(CLI::Range(1, 1 << 24));
+  t->add_option("--batch-size", train.batch_size, "samples per step (default 64; a plan's own)")->check(CLI::Range(1, 1 << 24));
   auto* steps = t->add_option("--steps", train.steps, "number of steps")->check(CLI::Range(1, 1 << 30));
   auto* epochs = t->add_option("--epochs", train.epochs, "number of passes over the data")
                      ->check(CLI::Range(1, 1 << 20));
