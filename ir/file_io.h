@@ -13,5 +13,7 @@ namespace ampc {
 StatusOr<std::string> ReadFile(const std::string& path);
 // Atomic replace of `path` with `bytes`; on failure the old file (if any) is untouched.
 Status WriteFileAtomically(const std::string& path, std::string_view bytes);
+// Whether `b` exists and is the same file as `a` (so writing b would overwrite a).
+bool SameFile(const std::string& a, const std::string& b);
 
 }  // namespace ampc

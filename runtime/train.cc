@@ -18,6 +18,7 @@
 
 #include "codegen/lower.h"
 #include "frontend/onnx.h"
+#include "ir/file_io.h"
 #include "passes/autocast.h"
 #include "passes/dead_code.h"
 #include "passes/pass.h"
@@ -170,15 +171,10 @@ std::string Bar(double frac, int width) {
   return s;
 }
 
-bool SamePath(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  return std::filesystem::exists(b, ec) && std::filesystem::equivalent(a, b, ec);
-}
-
 Status CheckWritable(const std::string& path, const std::string& flag, const std::string& model,
                      bool force) {
   if (path.empty()) return Status::Ok();
-  if (SamePath(model, path)) return InvalidArgument(flag + " " + path + " would overwrite the model");
+  if (SameFile(model, path)) return InvalidArgument(flag + " " + path + " would overwrite the model");
   std::error_code ec;
   if (std::filesystem::exists(path, ec) && !force) {
     return InvalidArgument(flag + " " + path + " exists; pass --force to overwrite it");

@@ -157,11 +157,6 @@ std::string GraphDot(const Graph& g) {
   return s + "}\n";
 }
 
-bool SamePath(const std::string& a, const std::string& b) {
-  std::error_code ec;
-  return std::filesystem::exists(b, ec) && std::filesystem::equivalent(a, b, ec);
-}
-
 }  // namespace
 
 Status RunCompile(const CompileArgs& args) {
@@ -209,7 +204,7 @@ std::string PlanText(const plan::Plan& p) {
 }  // namespace
 
 Status RunInspect(const InspectArgs& args) {
-  if (!args.output.empty() && SamePath(args.model, args.output)) {
+  if (!args.output.empty() && SameFile(args.model, args.output)) {
     return InvalidArgument(args.output + ": refusing to overwrite the input model with -o");
   }
   std::string out;
@@ -384,7 +379,7 @@ Status RunEval(const EvalArgs& args) {
     }
   }
   if (!args.save_plan.empty()) {
-    if (SamePath(args.model, args.save_plan)) {
+    if (SameFile(args.model, args.save_plan)) {
       return InvalidArgument(args.save_plan + ": refusing to overwrite the input model");
     }
     RETURN_IF_ERROR(SavePlan(plan, args.save_plan));
