@@ -73,10 +73,8 @@ Status CheckSampleDims(const std::vector<int64_t>& dims, const TensorType& want,
 }
 
 const Value* InputNamed(const Graph& g, const std::string& name) {
-  for (const Value* v : g.inputs()) {
-    if (v->name() == name) return v;
-  }
-  return nullptr;
+  const Value* v = g.FindValue(name);
+  return v && v->kind() == ValueKind::kInput ? v : nullptr;
 }
 
 Status AddArray(Dataset& d, const std::string& name, Tensor t, const TensorType& want,
@@ -350,9 +348,18 @@ StatusOr<CompiledTraining> CompileTraining(
     const std::function<StatusOr<std::unique_ptr<Graph>>()>& make_model, const TrainOptions& opts,
     const AutocastOptions& amp, int64_t batch,
     const std::map<std::string, std::vector<int64_t>>& sample_dims, const std::string& source) {
-  CompiledTraining c;
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, make_model());
-  ASSIGN_OR_RETURN(c.info, BuildMixedPrecisionTraining(*g, opts, amp));
+  ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildMixedPrecisionTraining(*g, opts, amp));
+  return LowerTraining(std::move(g), std::move(info), make_model, opts, amp, batch, sample_dims, source);
+}
+
+StatusOr<CompiledTraining> LowerTraining(
+    std::unique_ptr<Graph> g, TrainingGraphInfo info,
+    const std::function<StatusOr<std::unique_ptr<Graph>>()>& make_model, const TrainOptions& opts,
+    const AutocastOptions& amp, int64_t batch,
+    const std::map<std::string, std::vector<int64_t>>& sample_dims, const std::string& source) {
+  CompiledTraining c;
+  c.info = std::move(info);
   ASSIGN_OR_RETURN(c.train, LowerForBatch(*g, batch, sample_dims, source, opts.precision));
   g.reset();  // the plan holds the weights now; do not keep a second copy while compiling eval
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> e, make_model());
@@ -600,7 +607,8 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
     return InvalidArgument("--export needs the ONNX model; a plan does not carry its forward graph");
   }
   Session s;
-  std::unique_ptr<Graph> data_graph;
+  std::unique_ptr<Graph> data_graph;  // the training graph (ONNX models) or the plan's inputs
+  TrainingGraphInfo built;            // what building data_graph found (ONNX forward models)
   plan::Training meta;
   bool onnx_training = false;
   if (is_plan) {
@@ -620,12 +628,13 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
       onnx_training = true;
       ASSIGN_OR_RETURN(meta, DescribeOnnxTraining(*data_graph, cfg));
     } else {
-      ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildTrainingGraph(*data_graph, cfg.options));
+      // Built once: its inputs map the data, then it is lowered for the batch size.
+      ASSIGN_OR_RETURN(built, BuildMixedPrecisionTraining(*data_graph, cfg.options, cfg.amp));
       if (!cfg.quiet) {
-        for (const std::string& w : info.warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
+        for (const std::string& w : built.warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
       }
-      for (const auto& n : info.data_inputs) meta.add_data_inputs(n);
-      meta.set_labels(info.labels);
+      for (const auto& n : built.data_inputs) meta.add_data_inputs(n);
+      meta.set_labels(built.labels);
     }
   }
   ASSIGN_OR_RETURN(Dataset train, LoadData(cfg.data, "train", *data_graph, meta));
@@ -652,7 +661,8 @@ StatusOr<TrainSummary> Train(const TrainConfig& cfg) {
       *s.train.mutable_training() = meta;
     } else {
       ASSIGN_OR_RETURN(CompiledTraining c,
-                       CompileTraining(s.make_model, cfg.options, cfg.amp, s.batch, dims, cfg.model));
+                       LowerTraining(std::move(data_graph), std::move(built), s.make_model, cfg.options,
+                                     cfg.amp, s.batch, dims, cfg.model));
       s.train = std::move(c.train);
       meta = s.train.training();
     }

@@ -84,6 +84,14 @@ StatusOr<CompiledTraining> CompileTraining(
     const AutocastOptions& amp, int64_t batch,
     const std::map<std::string, std::vector<int64_t>>& sample_dims, const std::string& source);
 
+// CompileTraining's second half: lowers `g`, already built by BuildMixedPrecisionTraining (which
+// returned `info`), and compiles the evaluation pass from a fresh make_model().
+StatusOr<CompiledTraining> LowerTraining(
+    std::unique_ptr<Graph> g, TrainingGraphInfo info,
+    const std::function<StatusOr<std::unique_ptr<Graph>>()>& make_model, const TrainOptions& opts,
+    const AutocastOptions& amp, int64_t batch,
+    const std::map<std::string, std::vector<int64_t>>& sample_dims, const std::string& source);
+
 // Compiles only the evaluation pass for another batch size (the last, partial validation batch).
 StatusOr<plan::Plan> CompileEval(std::unique_ptr<Graph> model, const TrainOptions& opts,
                                  const AutocastOptions& amp, int64_t batch,
