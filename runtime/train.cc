@@ -9,11 +9,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <regex>
 
 #include "codegen/lower.h"
@@ -35,61 +33,6 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Converts a data array to the element type the model reads: any float type to any float type,
-// any integer type to any integer type (numpy writes float64 and int64 by default).
-StatusOr<Tensor> ToDType(const Tensor& t, DType want, const std::string& what) {
-  if (t.dtype() == want) return t;
-  const bool both_float = IsFloat(t.dtype()) && IsFloat(want);
-  const bool both_int = IsInteger(t.dtype()) && IsInteger(want);
-  if (!both_float && !both_int) {
-    return InvalidArgument(what + " holds " + std::string(DTypeName(t.dtype())) + " but the model reads " +
-                           std::string(DTypeName(want)));
-  }
-  Tensor out = Tensor::Zeros(want, t.dims());
-  const int64_t n = t.NumElements();
-  auto* dst = const_cast<uint8_t*>(out.bytes().data());
-  if (both_float) {
-    for (int64_t i = 0; i < n; ++i) cpu::Store<double>(dst, want, i, cpu::Load<double>(t.bytes().data(), t.dtype(), i));
-  } else {
-    auto v = t.AsInt64s();
-    for (int64_t i = 0; i < n; ++i) cpu::Store<double>(dst, want, i, static_cast<double>((*v)[i]));
-  }
-  return out;
-}
-
-// Checks a per-sample shape against the model input's type (which has the batch dim first).
-Status CheckSampleDims(const std::vector<int64_t>& dims, const TensorType& want,
-                       const std::string& what) {
-  if (!want.has_rank) return Status::Ok();
-  bool ok = static_cast<int64_t>(dims.size()) == want.rank() && !dims.empty();
-  for (size_t i = 1; ok && i < dims.size(); ++i) {
-    ok = !want.dims[i].is_static() || want.dims[i].value() == dims[i];
-  }
-  if (!ok) {
-    return InvalidArgument(what + " has shape " + cpu::DimsToString(dims) + " but the model input is " +
-                           want.ToString());
-  }
-  return Status::Ok();
-}
-
-const Value* InputNamed(const Graph& g, const std::string& name) {
-  const Value* v = g.FindValue(name);
-  return v && v->kind() == ValueKind::kInput ? v : nullptr;
-}
-
-Status AddArray(Dataset& d, const std::string& name, Tensor t, const TensorType& want,
-                const std::string& what) {
-  ASSIGN_OR_RETURN(t, ToDType(t, want.dtype, what));
-  RETURN_IF_ERROR(CheckSampleDims(t.dims(), want, what));
-  const int64_t n = t.dims()[0];
-  if (!d.arrays.empty() && n != d.size) {
-    return InvalidArgument(what + " has " + std::to_string(n) + " samples, the other arrays " +
-                           std::to_string(d.size));
-  }
-  d.size = n;
-  d.arrays[name] = std::move(t);
-  return Status::Ok();
-}
 
 // Binds the batch size into every data input and lowers the graph.
 StatusOr<plan::Plan> LowerForBatch(Graph& g, int64_t batch,
@@ -186,120 +129,6 @@ Status CheckWritable(const std::string& path, const std::string& flag, const std
 
 }  // namespace
 
-StatusOr<Dataset> DatasetFromNpz(const std::string& path, const Graph& g,
-                                 const std::vector<std::string>& needed) {
-  ASSIGN_OR_RETURN(auto arrays, ReadNpz(path));
-  Dataset d;
-  std::string keys;
-  for (const auto& [k, v] : arrays) keys += (keys.empty() ? "" : ", ") + k;
-  for (const std::string& name : needed) {
-    const Value* v = InputNamed(g, name);
-    if (!v) return Internal("training graph has no input '" + name + "'");
-    auto it = arrays.find(name);
-    if (it == arrays.end()) {
-      return NotFound(path + ": no array named '" + name + "' for the model input " +
-                      v->type().ToString() + " (arrays: " + keys + ")");
-    }
-    if (it->second.dims().empty()) return InvalidArgument(path + ": array '" + name + "' is a scalar");
-    RETURN_IF_ERROR(AddArray(d, name, it->second, v->type(), path + ": array '" + name + "'"));
-  }
-  if (d.size == 0) return InvalidArgument(path + ": the data set has no samples");
-  return d;
-}
-
-StatusOr<Dataset> DatasetFromFashionMnist(const std::string& dir, const std::string& split,
-                                          const Graph& g, const std::string& image_input,
-                                          const std::string& labels) {
-  const Value* img = InputNamed(g, image_input);
-  if (!img) return Internal("training graph has no input '" + image_input + "'");
-  const TensorType& t = img->type();
-  if (!t.has_rank || !IsFloat(t.dtype)) {
-    return InvalidArgument("fashion-mnist feeds float images but model input '" + image_input +
-                           "' is " + t.ToString());
-  }
-  ASSIGN_OR_RETURN(LabeledImages li, ReadFashionMnist(dir, split));
-  const int64_t n = li.images.dims()[0];
-  std::vector<int64_t> dims;
-  if (t.rank() == 2) {
-    dims = {n, 784};
-  } else if (t.rank() == 3) {
-    dims = {n, 28, 28};
-  } else if (t.rank() == 4) {
-    dims = {n, 1, 28, 28};
-  } else {
-    return InvalidArgument("fashion-mnist images are 28x28 but model input '" + image_input + "' is " +
-                           t.ToString() + " (expected [N,784], [N,28,28] or [N,1,28,28])");
-  }
-  Tensor images(DType::kFloat32, dims, li.images.bytes());
-  Dataset d;
-  RETURN_IF_ERROR(AddArray(d, image_input, std::move(images), t, "fashion-mnist " + split + " images"));
-  if (!labels.empty()) {
-    const Value* lv = InputNamed(g, labels);
-    if (!lv) return Internal("training graph has no labels input '" + labels + "'");
-    RETURN_IF_ERROR(AddArray(d, labels, li.labels, lv->type(), "fashion-mnist " + split + " labels"));
-  }
-  return d;
-}
-
-StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d, const std::vector<int64_t>& order,
-                                                    int64_t first, int64_t count) {
-  if (first < 0 || count <= 0 || first + count > d.size) {
-    return InvalidArgument("batch [" + std::to_string(first) + ", " + std::to_string(first + count) +
-                           ") is outside the data set of " + std::to_string(d.size));
-  }
-  std::map<std::string, Tensor> out;
-  for (const auto& [name, t] : d.arrays) {
-    const int64_t row = t.NumElements() / d.size * DTypeSize(t.dtype());
-    std::vector<int64_t> dims = t.dims();
-    dims[0] = count;
-    std::vector<uint8_t> bytes(row * count);
-    const uint8_t* src = t.bytes().data();
-    if (order.empty()) {
-      std::memcpy(bytes.data(), src + first * row, row * count);
-    } else {
-      for (int64_t i = 0; i < count; ++i) {
-        std::memcpy(bytes.data() + i * row, src + order[first + i] * row, row);
-      }
-    }
-    out.emplace(name, Tensor(t.dtype(), std::move(dims), std::move(bytes)));
-  }
-  return out;
-}
-
-std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed) {
-  std::vector<int64_t> order(n);
-  for (int64_t i = 0; i < n; ++i) order[i] = i;
-  std::mt19937_64 rng(seed);  // the engine's output sequence is fixed by the standard
-  for (int64_t i = n - 1; i > 0; --i) {
-    const int64_t j = static_cast<int64_t>(rng() % static_cast<uint64_t>(i + 1));
-    std::swap(order[i], order[j]);
-  }
-  return order;
-}
-
-Status LrSchedule::Validate() const {
-  if (kind != "constant" && kind != "cosine" && kind != "step" && kind != "linear") {
-    return InvalidArgument("--lr-schedule '" + kind + "' is not one of constant, cosine, step, linear");
-  }
-  if (!(base >= 0) || !std::isfinite(base)) return InvalidArgument("--lr must be a finite rate >= 0");
-  if (warmup_steps < 0) return InvalidArgument("--warmup-steps must be >= 0");
-  if (kind == "step" && step_size <= 0) return InvalidArgument("--lr-step-size must be > 0");
-  if (!(min_lr >= 0) || min_lr > base) return InvalidArgument("--min-lr must be in [0, --lr]");
-  return Status::Ok();
-}
-
-double LrSchedule::At(int64_t step) const {
-  if (warmup_steps > 0 && step < warmup_steps) {
-    return base * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
-  }
-  const int64_t t = step - warmup_steps;
-  const int64_t span = std::max<int64_t>(1, total_steps - warmup_steps);
-  const double frac = std::min(1.0, static_cast<double>(t) / static_cast<double>(span));
-  if (kind == "cosine") return min_lr + (base - min_lr) * 0.5 * (1.0 + std::cos(M_PI * frac));
-  if (kind == "linear") return base + (min_lr - base) * frac;
-  if (kind == "step") return base * std::pow(gamma, static_cast<double>(t / step_size));
-  return base;
-}
 
 StatusOr<AutocastOptions> ResolveAmp(const AmpArgs& a, DType* precision) {
   if (a.precision == "fp32") {
