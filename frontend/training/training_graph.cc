@@ -161,6 +161,29 @@ StatusOr<Value*> AttachLoss(Graph& g, const LossOptions& o, TrainingGraphInfo* i
 // torch exports BatchNorm of a model in train() mode as training_mode=1 and in eval() mode as
 // training_mode=0; either way training uses batch statistics and updates the running ones with
 // PyTorch's rule (com.ampc::BatchNormalization: unbiased running variance).
+// Replaces ai.onnx node `old` by the com.ampc op `op` with `inputs` and `attrs` and
+// `num_outputs` outputs (the old node's first outputs are rewired to the new ones), keeping its
+// name and annotations. Returns the new node.
+StatusOr<Node*> ReplaceWithAmpcOp(Graph& g, Node* old, const std::string& op, std::vector<Value*> inputs,
+                                  AttributeMap attrs, int num_outputs) {
+  std::vector<std::string> outs;
+  for (int i = 0; i < num_outputs; ++i) {
+    const Value* o = old->output(i);
+    outs.push_back(g.UniqueName((o ? o->name() : old->name() + "_out" + std::to_string(i)) + "_train"));
+  }
+  ASSIGN_OR_RETURN(Node * n, g.AddNode(op, kAmpcDomain, old->name() + "_train", inputs, outs,
+                                       std::move(attrs)));
+  n->annotations() = old->annotations();
+  RETURN_IF_ERROR(InferNode(*n));
+  for (int i = 0; i < old->num_outputs() && i < num_outputs; ++i) {
+    if (old->output(i)) g.ReplaceAllUsesWith(old->output(i), n->output(i));
+  }
+  const std::string name = old->name();
+  g.RemoveNode(old);
+  n->set_name(name);
+  return n;
+}
+
 Status BatchNormToTraining(Graph& g, TrainingGraphInfo* info) {
   std::vector<Node*> bns;
   for (Node* n : g.nodes()) {
@@ -175,21 +198,8 @@ Status BatchNormToTraining(Graph& g, TrainingGraphInfo* info) {
     }
     AttributeMap attrs = old->attrs();
     attrs["training_mode"] = Attribute(int64_t{1});
-    std::vector<std::string> outs;
-    for (int i = 0; i < 3; ++i) {
-      const Value* o = old->output(i);
-      outs.push_back(g.UniqueName((o ? o->name() : old->name() + "_running") + "_train"));
-    }
-    ASSIGN_OR_RETURN(Node * n, g.AddNode("BatchNormalization", kAmpcDomain, old->name() + "_train",
-                                         old->inputs(), outs, std::move(attrs)));
-    n->annotations() = old->annotations();
-    RETURN_IF_ERROR(InferNode(*n));
-    for (int i = 0; i < old->num_outputs(); ++i) {
-      if (old->output(i)) g.ReplaceAllUsesWith(old->output(i), n->output(i));
-    }
-    const std::string name = old->name();
-    g.RemoveNode(old);
-    n->set_name(name);
+    ASSIGN_OR_RETURN(Node * n, ReplaceWithAmpcOp(g, old, "BatchNormalization", old->inputs(),
+                                                 std::move(attrs), 3));
     g.AddStateUpdate(mean, n->output(1));
     g.AddStateUpdate(var, n->output(2));
     info->running_stats.push_back(mean->name());
@@ -217,22 +227,9 @@ Status DropoutToTraining(Graph& g, Value* step, int64_t seed) {
     const int64_t node_seed = s && s->kind() == AttrKind::kInt
                                   ? s->i()
                                   : seed * 1000003 + (++index) * 7919;
-    std::vector<std::string> outs;
-    for (int i = 0; i < 2; ++i) {
-      const Value* o = old->output(i);
-      outs.push_back(g.UniqueName((o ? o->name() : old->name() + "_mask") + "_train"));
-    }
-    ASSIGN_OR_RETURN(Node * n, g.AddNode("Dropout", kAmpcDomain, old->name() + "_train",
-                                         {old->input(0), ratio, step}, outs,
-                                         {{"seed", Attribute(node_seed)}}));
-    n->annotations() = old->annotations();
-    RETURN_IF_ERROR(InferNode(*n));
-    for (int i = 0; i < old->num_outputs() && i < 2; ++i) {
-      if (old->output(i)) g.ReplaceAllUsesWith(old->output(i), n->output(i));
-    }
-    const std::string name = old->name();
-    g.RemoveNode(old);
-    n->set_name(name);
+    RETURN_IF_ERROR(ReplaceWithAmpcOp(g, old, "Dropout", {old->input(0), ratio, step},
+                                      {{"seed", Attribute(node_seed)}}, 2)
+                        .status());
   }
   return g.TopologicalSort();
 }
