@@ -284,21 +284,11 @@ Status InferCastLike(Node& node) {
   return Status::Ok();
 }
 
-Status RequireScalar(const Node& node, int i, const char* what) {
-  const Value* v = node.input(i);
-  if (!v) return Status::Ok();
-  const TensorType& t = v->type();
-  if (!t.has_rank || t.rank() == 0) return Status::Ok();
-  if (t.rank() == 1 && !(t.dims[0].is_static() && t.dims[0].value() != 1)) return Status::Ok();
-  return InvalidArgument(std::string(what) + " must be a scalar, got shape " +
-                         infer::DimsToString(t.dims));
-}
-
 Status InferClip(Node& node) {
   RETURN_IF_ERROR(CheckKinds(node, 0, Kinds::kNumeric));
   RETURN_IF_ERROR(infer::SameDType(node, {0, 1, 2}));
-  RETURN_IF_ERROR(RequireScalar(node, 1, "Clip min"));
-  RETURN_IF_ERROR(RequireScalar(node, 2, "Clip max"));
+  RETURN_IF_ERROR(infer::RequireScalar(node, 1, "Clip min"));
+  RETURN_IF_ERROR(infer::RequireScalar(node, 2, "Clip max"));
   SetOutput(node, 0, node.input(0)->type());
   return Status::Ok();
 }
@@ -307,13 +297,9 @@ Status InferDropout(Node& node) {
   RETURN_IF_ERROR(CheckKinds(node, 0, Kinds::kFloat));
   RETURN_IF_ERROR(CheckKinds(node, 1, Kinds::kFloat));
   RETURN_IF_ERROR(CheckKinds(node, 2, Kinds::kBool));
-  RETURN_IF_ERROR(RequireScalar(node, 1, "Dropout ratio"));
-  RETURN_IF_ERROR(RequireScalar(node, 2, "Dropout training_mode"));
-  const TensorType& x = node.input(0)->type();
-  SetOutput(node, 0, x);
-  TensorType mask = x;
-  mask.dtype = DType::kBool;
-  SetOutput(node, 1, std::move(mask));
+  RETURN_IF_ERROR(infer::RequireScalar(node, 1, "Dropout ratio"));
+  RETURN_IF_ERROR(infer::RequireScalar(node, 2, "Dropout training_mode"));
+  infer::SetDropoutOutputs(node);
   return Status::Ok();
 }
 
@@ -326,7 +312,7 @@ Status InferTrilu(Node& node) {
   }
   if (node.input(1)) {
     RETURN_IF_ERROR(infer::RequireInt64(node, 1));
-    RETURN_IF_ERROR(RequireScalar(node, 1, "Trilu k"));
+    RETURN_IF_ERROR(infer::RequireScalar(node, 1, "Trilu k"));
   }
   SetOutput(node, 0, x);
   return Status::Ok();

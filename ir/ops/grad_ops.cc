@@ -184,14 +184,6 @@ Status InferGatherGrad(Node& node) {
   return Status::Ok();
 }
 
-// Scalar = rank 0, or rank 1 of length 1 (as ONNX Dropout accepts).
-Status RequireScalarInput(const Node& node, int i, const char* what) {
-  const TensorType& t = node.input(i)->type();
-  if (!t.has_rank || t.rank() == 0) return Status::Ok();
-  if (t.rank() == 1 && !(t.dims[0].is_static() && t.dims[0].value() != 1)) return Status::Ok();
-  return InvalidArgument(std::string(what) + " must be a scalar, got " + DimsToString(t.dims));
-}
-
 Status InferAmpcDropout(Node& node) {
   for (int i = 0; i < 3; ++i) {
     if (!node.input(i)) return InvalidArgument("input " + S(i) + " (data, ratio, step) is missing");
@@ -199,16 +191,11 @@ Status InferAmpcDropout(Node& node) {
   RETURN_IF_ERROR(infer::RequireFloat(node, 0));
   RETURN_IF_ERROR(infer::RequireFloat(node, 1));
   RETURN_IF_ERROR(infer::RequireInt64(node, 2));
-  RETURN_IF_ERROR(RequireScalarInput(node, 1, "Dropout ratio"));
-  RETURN_IF_ERROR(RequireScalarInput(node, 2, "Dropout step"));
-  const TensorType& x = node.input(0)->type();
-  SetOutput(node, 0, x);
-  TensorType mask = x;
-  mask.dtype = DType::kBool;
-  SetOutput(node, 1, std::move(mask));
+  RETURN_IF_ERROR(infer::RequireScalar(node, 1, "Dropout ratio"));
+  RETURN_IF_ERROR(infer::RequireScalar(node, 2, "Dropout step"));
+  infer::SetDropoutOutputs(node);
   return Status::Ok();
 }
-
 
 }  // namespace
 

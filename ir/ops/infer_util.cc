@@ -163,6 +163,23 @@ Status RequireInt64(const Node& node, int i) {
   return RequireKind(node, i, DTypeOf(node, i) == DType::kInt64, "i64");
 }
 
+Status RequireScalar(const Node& node, int i, const char* what) {
+  const Value* v = node.input(i);
+  if (!v) return Status::Ok();
+  const TensorType& t = v->type();
+  if (!t.has_rank || t.rank() == 0) return Status::Ok();
+  if (t.rank() == 1 && !(t.dims[0].is_static() && t.dims[0].value() != 1)) return Status::Ok();
+  return InvalidArgument(std::string(what) + " must be a scalar, got shape " + DimsToString(t.dims));
+}
+
+void SetDropoutOutputs(Node& node) {
+  const TensorType& x = node.input(0)->type();
+  SetOutput(node, 0, x);
+  TensorType mask = x;
+  mask.dtype = DType::kBool;
+  SetOutput(node, 1, std::move(mask));
+}
+
 StatusOr<DType> DTypeFromOnnx(int64_t onnx_type) {
   if (auto t = DTypeFromOnnxNumber(onnx_type)) return *t;
   static const char* const kNames[] = {"undefined",  "float",   "uint8",  "int8",   "uint16",

@@ -55,6 +55,11 @@ Status RequireNumeric(const Node& node, int i);
 Status RequireBool(const Node& node, int i);
 Status RequireIndexType(const Node& node, int i);  // i32 or i64
 Status RequireInt64(const Node& node, int i);
+// Input i, when present, is a scalar: rank 0, or rank 1 of length 1 (as ONNX's Dropout and Clip
+// accept). `what` names it in the error.
+Status RequireScalar(const Node& node, int i, const char* what);
+// Dropout's outputs: output 0 typed like input 0, output 1 the bool mask of the same shape.
+void SetDropoutOutputs(Node& node);
 // ONNX TensorProto data type number -> DType; error names the number.
 StatusOr<DType> DTypeFromOnnx(int64_t onnx_type);
 
