@@ -149,8 +149,48 @@ Status SgdKernel(KernelContext& ctx) {
   return Status::Ok();
 }
 
+enum class Decay { kNone, kL2, kDecoupled };
+
+// One Adam variant with its weight-decay form fixed at compile time (no branch in the loop).
+template <typename T, Decay kDecay>
+void AdamRange(const T* w, const T* g, const T* m, const T* v, T* w_out, T* m_out, T* v_out,
+               const T (&k)[8], int64_t lo, int64_t hi) {
+  const T b1 = k[0], one_minus_b1 = k[1], b2 = k[2], one_minus_b2 = k[3];
+  const T neg_step_size = k[4], bc2_sqrt = k[5], eps = k[6], wd = k[7];
+  for (int64_t i = lo; i < hi; ++i) {
+    T p = w[i];
+    T d = g[i];
+    if constexpr (kDecay == Decay::kDecoupled) p = p * wd;  // wd holds 1 - lr * weight_decay
+    if constexpr (kDecay == Decay::kL2) d = d + wd * p;
+    const T mi = m[i] * b1 + one_minus_b1 * d;
+    const T vi = v[i] * b2 + one_minus_b2 * d * d;
+    const T denom = std::sqrt(vi) / bc2_sqrt + eps;
+    m_out[i] = mi;
+    v_out[i] = vi;
+    w_out[i] = p + neg_step_size * (mi / denom);
+  }
+}
+
 template <typename T>
 void AdamLoop(const KernelContext& ctx, double lr, int64_t step) {
+  const double beta1 = ctx.attr_float("beta1", 0.9f);
+  const double beta2 = ctx.attr_float("beta2", 0.999f);
+  const double wd = ctx.attr_float("weight_decay", 0.0f);
+  const bool decoupled = ctx.attr_int("decoupled", 0) != 0;
+  const double t = static_cast<double>(step + 1);
+  const double bc1 = 1.0 - std::pow(beta1, t);
+  const double bc2_sqrt = std::sqrt(1.0 - std::pow(beta2, t));
+  // AdamW: param.mul_(1 - lr * wd); Adam: grad = grad + wd * param.
+  const Decay decay = decoupled ? Decay::kDecoupled : wd != 0 ? Decay::kL2 : Decay::kNone;
+  const T k[8] = {static_cast<T>(beta1),           static_cast<T>(1.0 - beta1),
+                  static_cast<T>(beta2),           static_cast<T>(1.0 - beta2),
+                  static_cast<T>(-(lr / bc1)),     static_cast<T>(bc2_sqrt),
+                  static_cast<T>(ctx.attr_float("epsilon", 1e-8f)),
+                  static_cast<T>(decoupled ? 1.0 - lr * wd : wd)};
+  using Fn = void (*)(const T*, const T*, const T*, const T*, T*, T*, T*, const T (&)[8], int64_t, int64_t);
+  const Fn fn = decay == Decay::kDecoupled ? AdamRange<T, Decay::kDecoupled>
+                : decay == Decay::kL2     ? AdamRange<T, Decay::kL2>
+                                          : AdamRange<T, Decay::kNone>;
   const T* w = ctx.in(2)->as<const T>();
   const T* g = ctx.in(3)->as<const T>();
   const T* m = ctx.in(4)->as<const T>();
@@ -158,36 +198,8 @@ void AdamLoop(const KernelContext& ctx, double lr, int64_t step) {
   T* w_out = ctx.out(0)->as<T>();
   T* m_out = ctx.out(1)->as<T>();
   T* v_out = ctx.out(2)->as<T>();
-  const double beta1 = ctx.attr_float("beta1", 0.9f);
-  const double beta2 = ctx.attr_float("beta2", 0.999f);
-  const double wd = ctx.attr_float("weight_decay", 0.0f);
-  const bool decoupled = ctx.attr_int("decoupled", 0) != 0;
-  const T eps = static_cast<T>(ctx.attr_float("epsilon", 1e-8f));
-  const double t = static_cast<double>(step + 1);
-  const double bc1 = 1.0 - std::pow(beta1, t);
-  const double bc2_sqrt = std::sqrt(1.0 - std::pow(beta2, t));
-  const T b1 = static_cast<T>(beta1), one_minus_b1 = static_cast<T>(1.0 - beta1);
-  const T b2 = static_cast<T>(beta2), one_minus_b2 = static_cast<T>(1.0 - beta2);
-  const T neg_step_size = static_cast<T>(-(lr / bc1));
-  const T inv_bc2 = static_cast<T>(bc2_sqrt);
-  const T decay = static_cast<T>(1.0 - lr * wd);  // AdamW: param.mul_(1 - lr * wd)
-  const T l2 = static_cast<T>(wd);                // Adam: grad = grad + wd * param
   ParallelFor(ctx.pool, ctx.in(2)->NumElements(), kGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      T p = w[i];
-      T d = g[i];
-      if (decoupled) {
-        p = p * decay;
-      } else if (l2 != T(0)) {
-        d = d + l2 * p;
-      }
-      const T mi = m[i] * b1 + one_minus_b1 * d;
-      const T vi = v[i] * b2 + one_minus_b2 * d * d;
-      const T denom = std::sqrt(vi) / inv_bc2 + eps;
-      m_out[i] = mi;
-      v_out[i] = vi;
-      w_out[i] = p + neg_step_size * (mi / denom);
-    }
+    fn(w, g, m, v, w_out, m_out, v_out, k, lo, hi);
   });
 }
 
