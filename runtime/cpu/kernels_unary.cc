@@ -237,7 +237,19 @@ Status CastTyped(KernelContext& ctx) {
   const auto* a = ctx.in(0)->as<const typename ES::S>();
   auto* o = ctx.out(0)->as<typename ED::S>();
   ParallelFor(ctx.pool, ctx.in(0)->NumElements(), CheapGrain<ES, ED>(), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) o[i] = CastElem<ES, ED>(a[i]);
+    // fp32 <-> f16/bf16 (the mixed-precision casts, weights and activations every step): the
+    // vectorised bulk conversions, bit-identical to CastElem.
+    if constexpr (std::is_same_v<ES, F32> && std::is_same_v<ED, F16>) {
+      FloatToHalfN(a + b, o + b, e - b);
+    } else if constexpr (std::is_same_v<ES, F32> && std::is_same_v<ED, BF16>) {
+      FloatToBFloat16N(a + b, o + b, e - b);
+    } else if constexpr (std::is_same_v<ES, F16> && std::is_same_v<ED, F32>) {
+      HalfToFloatN(a + b, o + b, e - b);
+    } else if constexpr (std::is_same_v<ES, BF16> && std::is_same_v<ED, F32>) {
+      BFloat16ToFloatN(a + b, o + b, e - b);
+    } else {
+      for (int64_t i = b; i < e; ++i) o[i] = CastElem<ES, ED>(a[i]);
+    }
   });
   return Status::Ok();
 }
@@ -270,24 +282,6 @@ Status CastKernel(KernelContext& ctx) {
   }
   if (x.dtype == y.dtype) return CopyInput(ctx);
   if (x.NumElements() == 0) return Status::Ok();
-  // The mixed-precision casts (weights and activations every step): vectorised bulk paths.
-  const bool to_half = x.dtype == DType::kFloat32 && (y.dtype == DType::kFloat16 || y.dtype == DType::kBFloat16);
-  const bool from_half = y.dtype == DType::kFloat32 && (x.dtype == DType::kFloat16 || x.dtype == DType::kBFloat16);
-  if (to_half || from_half) {
-    const bool bf16 = x.dtype == DType::kBFloat16 || y.dtype == DType::kBFloat16;
-    ParallelFor(ctx.pool, x.NumElements(), 1 << 15, [&](int64_t b, int64_t e) {
-      if (to_half) {
-        const float* src = x.as<const float>() + b;
-        uint16_t* dst = y.as<uint16_t>() + b;
-        bf16 ? FloatToBFloat16N(src, dst, e - b) : FloatToHalfN(src, dst, e - b);
-      } else {
-        const uint16_t* src = x.as<const uint16_t>() + b;
-        float* dst = y.as<float>() + b;
-        bf16 ? BFloat16ToFloatN(src, dst, e - b) : HalfToFloatN(src, dst, e - b);
-      }
-    });
-    return Status::Ok();
-  }
   return Visit<kAny>(ctx, x.dtype, [&](auto es) -> Status {
     return Visit<kAny>(ctx, y.dtype, [&](auto ed) -> Status {
       return CastTyped<decltype(es), decltype(ed)>(ctx);
