@@ -13,6 +13,7 @@
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/cpu/sums.h"
 #include "runtime/cpu/window.h"
 #include "runtime/cpu/thread_pool.h"
 
@@ -32,20 +33,6 @@ using window::ValidRange;
 std::string S(int64_t v) { return std::to_string(v); }
 
 // ----------------------------------------------------------------------------------- ConvGrad
-
-// Sum of n elements with eight partial sums (vectorisable; error like a pairwise sum's).
-template <typename T>
-double SumPlane(const T* p, int64_t n) {
-  T acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += p[i + j];
-  }
-  for (; i < n; ++i) acc[i & 7] += p[i];
-  double s = 0;
-  for (T a : acc) s += static_cast<double>(a);
-  return s;
-}
 
 // Per sample s and group gi (Kg = Cg * kvol rows of the im2col matrix col [C * kvol, P]):
 //   dW_g [Mg, Kg] += dY_g [Mg, P] x col_g^T [P, Kg]
@@ -156,7 +143,7 @@ Status ConvGradImpl(KernelContext& ctx, const Geometry& g, int64_t group) {
     ParallelFor(pool, M, 1, [&](int64_t m0, int64_t m1) {
       for (int64_t m = m0; m < m1; ++m) {
         double sum = 0;  // planes summed in double
-        for (int64_t s = 0; s < N; ++s) sum += SumPlane(dy + (s * M + m) * P, P);
+        for (int64_t s = 0; s < N; ++s) sum += sums::SumOf(dy + (s * M + m) * P, P);
         sums[m] = sum;
       }
     });
