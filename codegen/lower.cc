@@ -5,76 +5,42 @@
 #include <unordered_set>
 
 #include "codegen/memory_plan.h"
-#include "ir/file_io.h"
 #include "ir/op_registry.h"
 
 namespace ampc {
 namespace {
 
-void SetTensor(const Tensor& t, plan::TensorData* out) {
-  out->set_dtype(std::string(DTypeName(t.dtype())));
-  for (int64_t d : t.dims()) out->add_dims(d);
-  out->set_data(std::string(t.bytes().begin(), t.bytes().end()));
-}
-
-StatusOr<Tensor> TensorFromPlan(const plan::TensorData& t) {
-  auto dt = DTypeFromName(t.dtype());
-  if (!dt) return InvalidArgument("unknown dtype '" + t.dtype() + "'");
-  std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
-  Tensor out(*dt, dims, std::vector<uint8_t>(t.data().begin(), t.data().end()));
-  if (static_cast<int64_t>(t.data().size()) != out.NumElements() * DTypeSize(*dt)) {
-    return InvalidArgument("tensor data size disagrees with its shape");
+// The backend must run the node's op, in each floating-point type it reads or writes.
+Status CheckSupported(const Node& n, const BackendSupport& s) {
+  const std::string target = TargetName(s.target());
+  if (!s.SupportsOp(n.domain(), n.op_type())) {
+    return Unimplemented(n.Describe() + ": the " + target + " target has no kernel for " +
+                         (n.domain().empty() ? "" : n.domain() + "::") + n.op_type());
   }
-  return out;
+  for (const auto* list : {&n.inputs(), &n.outputs()}) {
+    for (const Value* v : *list) {
+      if (v && IsFloat(v->dtype()) && !s.SupportsFloat(n.domain(), n.op_type(), v->dtype())) {
+        return Unimplemented(n.Describe() + ": the " + target + " target does not run " +
+                             n.op_type() + " in " + std::string(DTypeName(v->dtype())) +
+                             " (value '" + v->name() + "')");
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace
 
-void AttributeToPlan(const std::string& name, const Attribute& a, plan::Attr* out) {
-  out->set_name(name);
-  switch (a.kind()) {
-    case AttrKind::kInt: out->set_i(a.i()); break;
-    case AttrKind::kFloat: out->set_f(a.f()); break;
-    case AttrKind::kString: out->set_s(a.s()); break;
-    case AttrKind::kTensor: SetTensor(a.t(), out->mutable_t()); break;
-    case AttrKind::kInts:
-      for (int64_t v : a.ints()) out->mutable_ints()->add_v(v);
-      break;
-    case AttrKind::kFloats:
-      for (float v : a.floats()) out->mutable_floats()->add_v(v);
-      break;
-    case AttrKind::kStrings:
-      for (const auto& v : a.strings()) out->mutable_strings()->add_v(v);
-      break;
-  }
-}
-
-StatusOr<Attribute> AttributeFromPlan(const plan::Attr& a) {
-  switch (a.value_case()) {
-    case plan::Attr::kI: return Attribute(static_cast<int64_t>(a.i()));
-    case plan::Attr::kF: return Attribute(a.f());
-    case plan::Attr::kS: return Attribute(a.s());
-    case plan::Attr::kT: {
-      ASSIGN_OR_RETURN(Tensor t, TensorFromPlan(a.t()));
-      return Attribute(std::move(t));
-    }
-    case plan::Attr::kInts:
-      return Attribute(std::vector<int64_t>(a.ints().v().begin(), a.ints().v().end()));
-    case plan::Attr::kFloats:
-      return Attribute(std::vector<float>(a.floats().v().begin(), a.floats().v().end()));
-    case plan::Attr::kStrings:
-      return Attribute(std::vector<std::string>(a.strings().v().begin(), a.strings().v().end()));
-    case plan::Attr::VALUE_NOT_SET: break;
-  }
-  return InvalidArgument("attribute '" + a.name() + "' has no value");
-}
-
-StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
-  plan::Plan p;
+StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
+  AMPC_CHECK(opts.support != nullptr);
+  plan::PlanProto p;
+  PlanDataBuilder data;
   p.set_format_version(kPlanFormatVersion);
   p.set_producer("ampc 0.1.0");
   p.set_source(opts.source);
-  p.set_precision(opts.precision);
+  p.set_precision(PrecisionName(opts.precision));
+  TargetToPlan(opts.support->target(), p.mutable_target());
+  p.set_alignment(kArenaAlignment);
   std::unordered_map<const Value*, int> id;
   std::vector<LiveRange> ranges;  // for ARENA buffers, indexed like arena_ids
   std::vector<int> arena_ids;
@@ -124,7 +90,7 @@ StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
     const auto kind = states.count(v) ? plan::Buffer::STATE : plan::Buffer::CONSTANT;
     ASSIGN_OR_RETURN(int bid, add_buffer(v, kind, -1));
     const auto& bytes = v->initializer()->bytes();
-    p.mutable_buffers(bid)->set_data(std::string(bytes.begin(), bytes.end()));
+    p.mutable_buffers(bid)->set_data_offset(data.Append(bytes.data(), static_cast<int64_t>(bytes.size())));
   }
   // In-place state updates: a state's new value may be written straight into the state buffer
   // when its producer reads each element before writing it (the ops below), nothing else reads
@@ -161,12 +127,13 @@ StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
         value->kind() == AttrKind::kTensor && n->output(0)) {
       ASSIGN_OR_RETURN(int bid, add_buffer(n->output(0), plan::Buffer::CONSTANT, -1));
       const auto& bytes = value->t().bytes();
-      p.mutable_buffers(bid)->set_data(std::string(bytes.begin(), bytes.end()));
+      p.mutable_buffers(bid)->set_data_offset(data.Append(bytes.data(), static_cast<int64_t>(bytes.size())));
       continue;
     }
+    RETURN_IF_ERROR(CheckSupported(*n, *opts.support));
     plan::Step* s = p.add_steps();
-    s->set_op(n->op_type());
-    s->set_domain(n->domain());
+    s->mutable_op()->set_op(n->op_type());
+    s->mutable_op()->set_domain(n->domain());
     s->set_name(n->name());
     for (const Value* in : n->inputs()) {
       if (!in) {
@@ -190,7 +157,7 @@ StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
       ASSIGN_OR_RETURN(int bid, add_buffer(out, plan::Buffer::ARENA, step));
       s->add_outputs(bid);
     }
-    for (const auto& [k, a] : n->attrs()) AttributeToPlan(k, a, s->add_attrs());
+    for (const auto& [k, a] : n->attrs()) AttributeToPlan(k, a, s->mutable_op()->add_attrs());
     ++step;
   }
   for (const Value* v : g.outputs()) {
@@ -215,129 +182,12 @@ StatusOr<plan::Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
   }
   p.set_arena_bytes(arena);
   p.set_arena_bytes_unshared(unshared);
-  return p;
+  Plan out;
+  ASSIGN_OR_RETURN(out.data, data.Finish());
+  p.set_data_bytes(out.data->size());
+  out.proto = std::move(p);
+  return out;
 }
 
-Status SavePlan(const plan::Plan& p, const std::string& path) {
-  std::string bytes;
-  if (!p.SerializeToString(&bytes)) return Internal("the plan is too large to serialise (2 GiB)");
-  return WriteFileAtomically(path, bytes);
-}
-
-StatusOr<plan::Plan> LoadPlan(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
-  plan::Plan p;
-  if (bytes.empty() || !p.ParseFromString(bytes)) {
-    return InvalidArgument(path + ": not an ampc plan (corrupt or truncated file)");
-  }
-  if (p.format_version() == 0) return InvalidArgument(path + ": not an ampc plan (no format version)");
-  if (p.format_version() > kPlanFormatVersion) {
-    return Unimplemented(path + ": plan format version " + std::to_string(p.format_version()) +
-                         " is newer than this ampc supports (" + std::to_string(kPlanFormatVersion) +
-                         "); recompile the model");
-  }
-  RETURN_IF_ERROR(VerifyPlanTypes(p).WithContext(path));
-  if (p.has_training()) {
-    RETURN_IF_ERROR(VerifyPlanTypes(p.training().eval()).WithContext(path + " (evaluation pass)"));
-  }
-  return p;
-}
-
-Status VerifyPlanTypes(const plan::Plan& p) {
-  Graph g;
-  const int nbuf = p.buffers_size();
-  std::vector<Value*> values(nbuf, nullptr);
-  auto buffer_type = [&](const plan::Buffer& b) -> StatusOr<TensorType> {
-    auto dt = DTypeFromName(b.dtype());
-    if (!dt) return InvalidArgument("buffer '" + b.name() + "' has unknown dtype '" + b.dtype() + "'");
-    std::vector<Dim> dims;
-    for (int64_t d : b.dims()) {
-      if (d < 0 || d > kMaxDim) return InvalidArgument("buffer '" + b.name() + "' has a bad dimension");
-      dims.emplace_back(d);
-    }
-    return TensorType(*dt, std::move(dims));
-  };
-  auto valid = [&](int id) { return id >= 0 && id < nbuf; };
-  for (const auto& io : p.inputs()) {
-    if (!valid(io.buffer())) return InvalidArgument("input '" + io.name() + "' names no buffer");
-    const plan::Buffer& b = p.buffers(io.buffer());
-    ASSIGN_OR_RETURN(TensorType t, buffer_type(b));
-    ASSIGN_OR_RETURN(Value * v, g.AddInput("b" + std::to_string(io.buffer()), t));
-    values[io.buffer()] = v;
-    for (const auto& s : p.specializations()) {
-      if (s.input() == io.name()) v->set_known_ints(std::vector<Dim>(s.values().begin(), s.values().end()));
-    }
-  }
-  for (int i = 0; i < nbuf; ++i) {
-    const plan::Buffer& b = p.buffers(i);
-    if (b.kind() == plan::Buffer::ARENA) continue;
-    ASSIGN_OR_RETURN(TensorType t, buffer_type(b));
-    std::vector<int64_t> dims(b.dims().begin(), b.dims().end());
-    Tensor data(t.dtype, dims, std::vector<uint8_t>(b.data().begin(), b.data().end()));
-    if (static_cast<int64_t>(b.data().size()) != data.NumElements() * DTypeSize(t.dtype)) {
-      return InvalidArgument("buffer '" + b.name() + "' has data of the wrong size");
-    }
-    ASSIGN_OR_RETURN(Value * v, g.AddInitializer("b" + std::to_string(i), std::move(data)));
-    const Tensor* init = v->initializer();
-    if (init->dims().size() <= 1 && init->NumElements() <= 64 && IsInteger(init->dtype())) {
-      auto ints = init->AsInt64s();
-      v->set_known_ints(std::vector<Dim>(ints->begin(), ints->end()));
-    }
-    values[i] = v;
-  }
-  for (int k = 0; k < p.steps_size(); ++k) {
-    const plan::Step& s = p.steps(k);
-    const std::string what = "step " + std::to_string(k) + " ('" + s.name() + "', " + s.op() + ")";
-    std::vector<Value*> inputs;
-    for (int id : s.inputs()) {
-      if (id == -1) {
-        inputs.push_back(nullptr);
-        continue;
-      }
-      if (!valid(id) || !values[id]) return InvalidArgument(what + ": reads an undefined buffer");
-      inputs.push_back(values[id]);
-    }
-    std::vector<std::string> outputs;
-    for (int id : s.outputs()) {
-      // An output is a fresh arena buffer, or a state written in place (a new version of it).
-      const bool state = id != -1 && valid(id) && p.buffers(id).kind() == plan::Buffer::STATE;
-      if (id != -1 && !state && (!valid(id) || values[id] || p.buffers(id).kind() != plan::Buffer::ARENA)) {
-        return InvalidArgument(what + ": writes buffer " + std::to_string(id) +
-                               ", which is not a fresh arena buffer");
-      }
-      outputs.push_back(id == -1 ? "" : state ? "b" + std::to_string(id) + "_s" + std::to_string(k)
-                                              : "b" + std::to_string(id));
-    }
-    AttributeMap attrs;
-    for (const plan::Attr& a : s.attrs()) {
-      ASSIGN_OR_RETURN(Attribute attr, AttributeFromPlan(a));
-      attrs[a.name()] = std::move(attr);
-    }
-    ASSIGN_OR_RETURN(Node * n, g.AddNode(s.op(), s.domain(), s.name(), inputs, outputs, std::move(attrs)));
-    RETURN_IF_ERROR(InferNode(*n).WithContext(what));
-    for (int j = 0; j < n->num_outputs(); ++j) {
-      if (!n->output(j)) continue;
-      const int id = s.outputs(j);
-      ASSIGN_OR_RETURN(TensorType declared, buffer_type(p.buffers(id)));
-      if (n->output(j)->type() != declared) {
-        return InvalidArgument(what + ": buffer '" + p.buffers(id).name() + "' is " +
-                               declared.ToString() + " but the op produces " +
-                               n->output(j)->type().ToString());
-      }
-      values[id] = n->output(j);
-    }
-  }
-  for (const plan::StateUpdate& u : p.state_updates()) {
-    if (!valid(u.state()) || !valid(u.from()) || p.buffers(u.state()).kind() != plan::Buffer::STATE ||
-        !values[u.from()]) {
-      return InvalidArgument("a state update refers to a missing or non-state buffer");
-    }
-    if (values[u.state()]->type() != values[u.from()]->type()) {
-      return InvalidArgument("state '" + p.buffers(u.state()).name() + "' and its update '" +
-                             p.buffers(u.from()).name() + "' differ in type");
-    }
-  }
-  return Status::Ok();
-}
 
 }  // namespace ampc

@@ -73,4 +73,20 @@ bool IsInteger(DType t) {
   return t == DType::kInt64 || t == DType::kInt32 || t == DType::kInt8 || t == DType::kUInt8;
 }
 
+StatusOr<DType> ParsePrecision(std::string_view name, std::string_view flag) {
+  if (name == "fp32") return DType::kFloat32;
+  if (name == "fp16") return DType::kFloat16;
+  if (name == "bf16") return DType::kBFloat16;
+  return InvalidArgument(std::string(flag) + " " + std::string(name) + ": expected fp32, fp16 or bf16");
+}
+
+const char* PrecisionName(DType t) {
+  switch (t) {
+    case DType::kFloat32: return "fp32";
+    case DType::kFloat16: return "fp16";
+    case DType::kBFloat16: return "bf16";
+    default: return "?";
+  }
+}
+
 }  // namespace ampc

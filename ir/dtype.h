@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+
+#include "ir/status.h"
 
 namespace ampc {
 
@@ -37,5 +40,11 @@ bool IsInteger(DType t);                            // i64 i32 i8 u8
 // does not have.
 std::optional<DType> DTypeFromOnnxNumber(int64_t onnx_type);
 int32_t DTypeToOnnxNumber(DType t);
+
+// The precision names of the command line and of plans: "fp32" | "fp16" | "bf16" <-> f32, f16,
+// bf16. The one parser every command and pass uses; the error names the flag.
+StatusOr<DType> ParsePrecision(std::string_view name, std::string_view flag = "--precision");
+// "fp32", "fp16", "bf16"; "?" for other types.
+const char* PrecisionName(DType t);
 
 }  // namespace ampc

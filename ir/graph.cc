@@ -30,6 +30,11 @@ void Node::SetInput(int i, Value* v) {
   if (v) v->uses_.push_back({this, i});
 }
 
+void Node::AddInput(Value* v) {
+  inputs_.push_back(v);
+  if (v) v->uses_.push_back({this, num_inputs() - 1});
+}
+
 const Attribute* Node::attr(const std::string& key) const {
   auto it = attrs_.find(key);
   return it == attrs_.end() ? nullptr : &it->second;

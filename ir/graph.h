@@ -77,6 +77,7 @@ class Node {
   Value* input(int i) const { return i < num_inputs() ? inputs_[i] : nullptr; }
   Value* output(int i) const { return i < num_outputs() ? outputs_[i] : nullptr; }
   void SetInput(int i, Value* v);  // keeps use lists right
+  void AddInput(Value* v);         // appends an operand (an optional trailing input)
 
   AttributeMap& attrs() { return attrs_; }
   const AttributeMap& attrs() const { return attrs_; }

@@ -12,6 +12,7 @@ OpRegistry& OpRegistry::Global() {
     RegisterTrainingOps(*r);
     RegisterGradOps(*r);
     RegisterOptimizerOps(*r);
+    RegisterAutocastClasses(*r);  // last: it fills the slots of the ops registered above
     return r;
   }();
   return *registry;

@@ -16,8 +16,8 @@ namespace ampc {
 // Domain of ampc's own ops (backward kernels, PyTorch-exact optimizers, training-mode variants).
 inline constexpr const char* kAmpcDomain = "com.ampc";
 
-// How the autocast pass treats an op (TensorFlow's four lists; defaults follow PyTorch's CUDA
-// autocast policy). kUnset until the mixed-precision stage assigns it.
+// How the autocast pass treats an op by default (TensorFlow's four lists; the defaults follow
+// PyTorch's CUDA autocast policy, ir/ops/autocast_classes.cc). kUnset: in no list (fp32).
 enum class AutocastClass : uint8_t { kUnset, kAllow, kDeny, kInfer, kClear };
 
 // Infers the types of `node`'s outputs from its inputs and attributes, and validates them.
@@ -66,5 +66,6 @@ void RegisterReductionOps(OpRegistry& r);
 void RegisterTrainingOps(OpRegistry& r);
 void RegisterGradOps(OpRegistry& r);       // com.ampc backward ops (ir/ops/grad_ops.cc)
 void RegisterOptimizerOps(OpRegistry& r);  // com.ampc optimizers, training state (ir/ops/optimizer_ops.cc)
+void RegisterAutocastClasses(OpRegistry& r);  // default autocast classes (ir/ops/autocast_classes.cc)
 
 }  // namespace ampc

@@ -1,27 +1,18 @@
-// The autocast pass: gives every floating-point node of a training (or inference) graph a
-// precision — half (f16 or bf16) or fp32 — and inserts the Casts that makes true.
-//
-// Painting follows TensorFlow's auto-mixed-precision order over the forward nodes, with lists
-// that default to PyTorch's CUDA autocast policy mapped to ONNX ops:
-//   1. allow-list ops are half;
-//   2. deny-list ops (and ops in no list) are fp32, and deny spreads forward through infer and
-//      clear ops ("deny: after N");
-//   3. infer/clear ops on a path between two half ops become half ("between half ops");
-//   4. clear ops connected to half ops through clear ops become half ("clear: follows N");
-//   5. infer ops whose producing inputs are all half become half ("infer: inputs half");
-//   6. the rest is fp32.
-// Backward nodes (annotated grad_of=N) take N's precision ("grad_of N") unless the allow or deny
-// list names their own op, or it is a clear op, which follows its inputs (a bias gradient
-// reduced in fp32 stays fp32 on its way to the optimizer); loss, clipping, loss-scaling and optimizer nodes (annotated role=...)
-// are always fp32, so parameters, their gradients and optimizer state stay fp32 masters.
-// Nodes matching --fp32-nodes are pinned ("user: --fp32-nodes"), and so are their backward nodes.
-//
-// Casts: a value is cast at most once per target type and shared by all its consumers (a weight
-// is cast once per step); integer and bool values are never cast; Cast(Cast(x)) is folded only
-// when the first cast is exact (f16 -> f32 -> f16 is the identity, f32 -> f16 -> f32 is not).
-// Every node gets annotations precision=<f16|bf16|f32|-> and reason=<why>.
+// Autocast: mixed precision as three passes over a training (or inference) graph, run in order
+// by AutocastPass (passes/autocast.cc):
+//   1. paint-precision (passes/paint_precision.h): every node gets a precision, half (f16 or bf16)
+//      or fp32, and the reason, as annotations; nothing else changes;
+//   2. insert-casts (passes/insert_casts.h): a Cast wherever a node reads a value of another
+//      floating type than its paint, one per (value, type), shared by every consumer;
+//   3. fold-casts (passes/fold_casts.h): Cast(Cast(x)) whose first cast is exact is folded, and
+//      casts left without users are removed.
+// The lists (allow / deny / infer / clear, TensorFlow's vocabulary) default to PyTorch's CUDA
+// autocast policy, read from the op registry's autocast slots (ir/ops/autocast_classes.cc), and
+// are edited by flags or --amp-config. The target backend is consulted through
+// AutocastOptions::supports: an op it cannot run in the half type stays fp32.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -36,7 +27,7 @@ struct AmpLists {
   std::set<std::string> allow, deny, infer, clear;  // op types (any domain)
 };
 
-// PyTorch's CUDA autocast policy in ONNX op names.
+// The default lists: every registered op's autocast class (PyTorch's CUDA autocast policy).
 AmpLists DefaultAmpLists();
 
 // Edits to the default lists: add[list] and remove[list] hold op names; an op moved into a list
@@ -55,6 +46,9 @@ struct AutocastOptions {
   std::string fp32_nodes;  // regex over node names
   // Values of symbolic dimensions for the activation-bytes estimate (others count as 1).
   std::map<std::string, int64_t> dims;
+  // Whether the target backend runs node's op in dtype (BackendSupport, injected by the
+  // compiler); empty: every op in every type.
+  std::function<bool(const Node& node, DType dtype)> supports;
 };
 
 struct AutocastStats {
@@ -65,6 +59,7 @@ struct AutocastStats {
   int64_t activation_bytes_fp32 = 0, activation_bytes_mixed = 0;
 };
 
+// paint-precision, insert-casts and fold-casts, with statistics for inspection.
 class AutocastPass : public Pass {
  public:
   explicit AutocastPass(AutocastOptions o) : opts_(std::move(o)) {}

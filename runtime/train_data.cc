@@ -1,6 +1,4 @@
-// Data for the training loop (runtime/train.h): data sets mapped onto the model's inputs,
-// batches, deterministic shuffling, learning-rate schedules.
-#include "runtime/train.h"
+#include "runtime/train_data.h"
 
 #include <cmath>
 #include <cstring>
@@ -124,6 +122,35 @@ StatusOr<Dataset> DatasetFromFashionMnist(const std::string& dir, const std::str
     RETURN_IF_ERROR(AddArray(d, labels, li.labels, lv->type(), "fashion-mnist " + split + " labels"));
   }
   return d;
+}
+
+StatusOr<Dataset> LoadTrainingData(const std::string& spec, const std::string& split,
+                                   const Graph& inputs, const plan::Training& meta) {
+  std::vector<std::string> needed(meta.data_inputs().begin(), meta.data_inputs().end());
+  if (!meta.labels().empty()) needed.push_back(meta.labels());
+  if (spec == "fashion-mnist") {
+    if (meta.data_inputs_size() != 1) {
+      return InvalidArgument("fashion-mnist feeds one image input; the model has " +
+                             std::to_string(meta.data_inputs_size()));
+    }
+    return DatasetFromFashionMnist(kFashionMnistDir, split, inputs, meta.data_inputs(0), meta.labels());
+  }
+  if (spec.size() < 4 || spec.substr(spec.size() - 4) != ".npz") {
+    return InvalidArgument("--data " + spec + ": expected FILE.npz or fashion-mnist");
+  }
+  return DatasetFromNpz(spec, inputs, needed);
+}
+
+StatusOr<std::unique_ptr<Graph>> InputGraphOfPlan(const plan::PlanProto& p) {
+  auto g = std::make_unique<Graph>();
+  for (const auto& io : p.inputs()) {
+    const plan::Buffer& b = p.buffers(io.buffer());
+    auto dt = DTypeFromName(b.dtype());
+    if (!dt) return InvalidArgument("plan input '" + io.name() + "' has an unknown dtype");
+    std::vector<Dim> dims(b.dims().begin(), b.dims().end());
+    RETURN_IF_ERROR(g->AddInput(io.name(), TensorType(*dt, dims)).status());
+  }
+  return g;
 }
 
 StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d, const std::vector<int64_t>& order,

@@ -42,7 +42,8 @@ bool IsFloatValue(const Value* v) { return v && IsFloat(v->dtype()); }
 
 }  // namespace
 
-StatusOr<BackwardResult> BuildBackward(Graph& g, Value* loss, const std::vector<Value*>& wrt) {
+StatusOr<BackwardResult> BuildBackward(Graph& g, Value* loss, const std::vector<Value*>& wrt,
+                                       const std::string& seed_name) {
   static std::once_flag once;
   std::call_once(once, [] { RegisterGradientRules(OpRegistry::Global()); });
   if (!loss || !IsFloatValue(loss)) return InvalidArgument("the loss must be a float value");
@@ -82,7 +83,7 @@ StatusOr<BackwardResult> BuildBackward(Graph& g, Value* loss, const std::vector<
 
   BackwardResult result;
   ASSIGN_OR_RETURN(result.seed,
-                   g.AddInitializer(g.UniqueName("loss_grad_seed"), Tensor::Scalar(loss->dtype(), 1.0)));
+                   g.AddInitializer(g.UniqueName(seed_name), Tensor::Scalar(loss->dtype(), 1.0)));
   std::unordered_map<const Value*, Value*> grad;
   const size_t first_new_node = forward.size();
   grad[loss] = result.seed;

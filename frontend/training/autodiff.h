@@ -47,7 +47,10 @@ struct BackwardResult {
 // and `loss` in reverse topological order, sums the gradients of values with several uses, skips
 // integer and bool values, and removes backward nodes that do not reach a requested gradient.
 // Fails (Unimplemented) naming the node when an op on the path has no gradient rule.
-StatusOr<BackwardResult> BuildBackward(Graph& g, Value* loss, const std::vector<Value*>& wrt);
+// `seed_name`: the seed initializer's name stem (the training builder names it ampc.loss_seed so
+// passes/loss_scaling can find it).
+StatusOr<BackwardResult> BuildBackward(Graph& g, Value* loss, const std::vector<Value*>& wrt,
+                                       const std::string& seed_name = "loss_grad_seed");
 
 // Sets OpSchema::gradient for every op with a rule (frontend/training/gradients.cc).
 // BuildBackward calls it once.

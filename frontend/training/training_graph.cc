@@ -288,10 +288,8 @@ StatusOr<Value*> ClipByGlobalNorm(Graph& g, double max_norm, std::vector<Value*>
   return norm;
 }
 
-// `apply` (bool scalar or nullptr): the finite check; a false value leaves every state as it was.
 Status AppendOptimizer(Graph& g, const OptimizerOptions& o, Value* lr, Value* step,
-                       const std::vector<Value*>& params, const std::vector<Value*>& grads,
-                       Value* apply) {
+                       const std::vector<Value*>& params, const std::vector<Value*>& grads) {
   Emitter e{g, "optimizer"};
   const double wd = WeightDecay(o);
   for (size_t i = 0; i < params.size(); ++i) {
@@ -312,10 +310,6 @@ Status AppendOptimizer(Graph& g, const OptimizerOptions& o, Value* lr, Value* st
         ASSIGN_OR_RETURN(m, zeros("momentum"));
         in.push_back(m);
       }
-      if (apply) {
-        if (!m) in.push_back(nullptr);
-        in.push_back(apply);
-      }
       ASSIGN_OR_RETURN(auto outs, e.Multi("SGD", kAmpcDomain, "sgd_" + w->name(), in, m ? 2 : 1,
                                           std::move(attrs)));
       g.AddStateUpdate(w, outs[0]);
@@ -329,7 +323,6 @@ Status AppendOptimizer(Graph& g, const OptimizerOptions& o, Value* lr, Value* st
                          {"weight_decay", Attribute(static_cast<float>(wd))},
                          {"decoupled", Attribute(int64_t{o.kind == "adamw" ? 1 : 0})}};
       std::vector<Value*> in{lr, step, w, gr, m, v};
-      if (apply) in.push_back(apply);
       ASSIGN_OR_RETURN(auto outs, e.Multi("Adam", kAmpcDomain, o.kind + "_" + w->name(), in, 3,
                                           std::move(attrs)));
       g.AddStateUpdate(w, outs[0]);
@@ -395,18 +388,6 @@ Status ValidateTrainOptions(const TrainOptions& opts) {
   if (!(o.beta2 >= 0 && o.beta2 < 1)) return bad("--beta2", o.beta2);
   if (!(o.eps >= 0)) return bad("--eps", o.eps);
   if (!(o.clip_grad_norm >= 0)) return bad("--clip-grad-norm", o.clip_grad_norm);
-  const LossScaleOptions& ls = opts.loss_scale;
-  if (ls.mode != "auto" && ls.mode != "dynamic" && ls.mode != "static" && ls.mode != "none") {
-    return InvalidArgument("--loss-scale '" + ls.mode + "' is not dynamic, none or a number");
-  }
-  if (!(ls.init > 0) || !std::isfinite(ls.init)) return bad("--loss-scale", ls.init);
-  if (!(ls.growth >= 1) || !(ls.backoff > 0 && ls.backoff <= 1) || ls.interval < 1) {
-    return InvalidArgument("loss scaler: growth >= 1, 0 < backoff <= 1 and interval >= 1 required");
-  }
-  if (opts.precision != DType::kFloat32 && opts.precision != DType::kFloat16 &&
-      opts.precision != DType::kBFloat16) {
-    return InvalidArgument("training precision must be fp32, fp16 or bf16");
-  }
   try {
     std::regex re(opts.freeze);
   } catch (const std::regex_error& err) {
@@ -454,7 +435,7 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
     }
     candidates.push_back(v);
   }
-  ASSIGN_OR_RETURN(BackwardResult bw, BuildBackward(g, loss, candidates));
+  ASSIGN_OR_RETURN(BackwardResult bw, BuildBackward(g, loss, candidates, kLossSeed));
   std::vector<Value*> params, grads;
   for (Value* v : candidates) {
     auto it = bw.grads.find(v);
@@ -465,7 +446,7 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
     if (v->dtype() != DType::kFloat32 && v->dtype() != DType::kFloat64) {
       return Unimplemented("parameter '" + v->name() + "' is stored as " +
                            std::string(DTypeName(v->dtype())) +
-                           "; fp32 training needs f32 or f64 parameters");
+                           "; run the master-weights pass first (it gives it an fp32 master)");
     }
     params.push_back(v);
     grads.push_back(it->second);
@@ -475,57 +456,6 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
     return InvalidArgument("nothing to train: no floating initializer reaches the loss" +
                            std::string(opts.freeze.empty() ? "" : " (check --freeze)"));
   }
-  // Loss scaling: the seed dL/dL becomes the scale S, so every gradient is S times too large
-  // until it is unscaled, in fp32, before the finite check, clipping and the optimizer.
-  const LossScaleOptions& ls = opts.loss_scale;
-  const bool fp16 = opts.precision == DType::kFloat16;
-  std::string mode = ls.mode == "auto" ? (fp16 ? "dynamic" : "none") : ls.mode;
-  if (fp16 && mode == "none" && !ls.allow_unscaled_fp16) {
-    return InvalidArgument(
-        "fp16 training without loss scaling lets small gradients underflow to zero; use "
-        "--loss-scale dynamic (the default) or a static scale, or pass --allow-unscaled-fp16");
-  }
-  if (fp16 && mode == "none") {
-    info.warnings.push_back("fp16 without loss scaling (--allow-unscaled-fp16): gradients below "
-                            "6e-8 flush to zero");
-  }
-  info.loss_scale_mode = mode;
-  info.finite_check = opts.precision != DType::kFloat32 || mode != "none";
-  Value* finite = nullptr;
-  if (info.finite_check) {
-    Emitter e{g, "loss-scale"};
-    const double init = mode == "none" ? 1.0 : ls.init;
-    ASSIGN_OR_RETURN(Value * scale, g.AddInitializer(kLossScaleState, Tensor::Scalar(DType::kFloat32, init)));
-    ASSIGN_OR_RETURN(Value * tracker, g.AddInitializer(kGrowthTrackerState, Tensor::ScalarInt64(0)));
-    ASSIGN_OR_RETURN(Value * skipped, g.AddInitializer(kSkippedState, Tensor::ScalarInt64(0)));
-    if (mode != "none") {
-      g.ReplaceAllUsesWith(bw.seed, scale);
-      ASSIGN_OR_RETURN(Value * inv, e.One("Reciprocal", "ampc.inv_loss_scale", {scale}));
-      for (Value*& gr : grads) {
-        Value* x = gr;
-        if (x->dtype() != DType::kFloat32 && x->dtype() != DType::kFloat64) {
-          ASSIGN_OR_RETURN(x, e.One("Cast", "grad_f32", {x}, {{"to", Attribute(int64_t{1})}}));
-        }
-        Value* k = inv;
-        if (x->dtype() == DType::kFloat64) {
-          ASSIGN_OR_RETURN(k, e.One("Cast", "inv_scale_f64", {inv}, {{"to", Attribute(int64_t{11})}}));
-        }
-        ASSIGN_OR_RETURN(gr, e.One("Mul", "grad_unscaled", {x, k}));
-      }
-    }
-    std::vector<Value*> checked{loss};
-    checked.insert(checked.end(), grads.begin(), grads.end());
-    ASSIGN_OR_RETURN(finite, e.One("AllFinite", "ampc.all_finite", checked, {}, kAmpcDomain));
-    AttributeMap attrs{{"growth_factor", Attribute(static_cast<float>(ls.growth))},
-                       {"backoff_factor", Attribute(static_cast<float>(ls.backoff))},
-                       {"growth_interval", Attribute(ls.interval)},
-                       {"dynamic", Attribute(int64_t{mode == "dynamic" ? 1 : 0})}};
-    ASSIGN_OR_RETURN(auto next, e.Multi("UpdateLossScale", kAmpcDomain, "ampc.update_loss_scale",
-                                        {scale, tracker, skipped, finite}, 3, std::move(attrs)));
-    g.AddStateUpdate(scale, next[0]);
-    g.AddStateUpdate(tracker, next[1]);
-    g.AddStateUpdate(skipped, next[2]);
-  }
   if (opts.optimizer.clip_grad_norm > 0) {
     ASSIGN_OR_RETURN(Value * norm, ClipByGlobalNorm(g, opts.optimizer.clip_grad_norm, grads));
     Emitter e{g, "clip"};
@@ -534,14 +464,10 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
     g.SetOutputs(outs);
   }
   ASSIGN_OR_RETURN(Value * lr, g.AddInput(kLrInput, TensorType(DType::kFloat32, {})));
-  RETURN_IF_ERROR(AppendOptimizer(g, opts.optimizer, lr, step, params, grads, finite));
+  RETURN_IF_ERROR(AppendOptimizer(g, opts.optimizer, lr, step, params, grads));
   Emitter e{g, "state"};
-  Value* inc = nullptr;
-  if (finite) {  // a skipped step is not counted (torch: optimizer.step() is not called)
-    ASSIGN_OR_RETURN(inc, e.One("Cast", "ampc.step_applied", {finite}, {{"to", Attribute(int64_t{7})}}));
-  } else {
-    ASSIGN_OR_RETURN(inc, e.Init("ampc.step_one", Tensor::ScalarInt64(1)));
-  }
+  // passes/loss_scaling replaces the 1 by the finite flag: a skipped step is not counted.
+  ASSIGN_OR_RETURN(Value * inc, e.Init("ampc.step_one", Tensor::ScalarInt64(1)));
   ASSIGN_OR_RETURN(Value * next, e.One("Add", "ampc.step_next", {step, inc}));
   g.AddStateUpdate(step, next);
   return info;

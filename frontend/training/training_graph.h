@@ -15,16 +15,11 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/training_names.h"
 #include "ir/status.h"
 
 namespace ampc {
 
-inline constexpr const char* kLrInput = "ampc.lr";
-inline constexpr const char* kStepState = "ampc.step";
-inline constexpr const char* kGradNormOutput = "ampc.grad_norm";
-inline constexpr const char* kLossScaleState = "ampc.loss_scale";
-inline constexpr const char* kGrowthTrackerState = "ampc.growth_tracker";
-inline constexpr const char* kSkippedState = "ampc.skipped_steps";
 
 struct LossOptions {
   std::string kind = "cross_entropy";  // cross_entropy | nll | mse | none
@@ -45,23 +40,9 @@ struct OptimizerOptions {
   double clip_grad_norm = 0.0;  // > 0: clip by global L2 norm, as torch.nn.utils.clip_grad_norm_
 };
 
-// Loss scaling (torch.cuda.amp.GradScaler semantics) and the finite check that skips a step.
-struct LossScaleOptions {
-  std::string mode = "auto";  // auto: dynamic for fp16, none otherwise | dynamic | static | none
-  double init = 65536.0;      // dynamic: the initial scale; static: the scale
-  double growth = 2.0, backoff = 0.5;
-  int64_t interval = 2000;    // finite steps before the scale grows
-  bool allow_unscaled_fp16 = false;
-};
-
 struct TrainOptions {
   LossOptions loss;
   OptimizerOptions optimizer;
-  // The compute precision the graph will be painted with (f32, f16 or bf16). Half precisions
-  // add the finite check (a non-finite loss or gradient skips the step) and, with scaling, the
-  // scaled seed, unscaling before clipping and the optimizer, and the scaler's state.
-  DType precision = DType::kFloat32;
-  LossScaleOptions loss_scale;
   std::string freeze;  // ECMAScript regex; matching initializers are not trained
   // torch.onnx.export merges parameters with equal values (freshly initialised LayerNorm
   // weights, zero biases): one initializer stays and the others become Identity nodes of it, so
@@ -83,6 +64,7 @@ struct TrainingGraphInfo {
   std::vector<std::string> frozen;       // float initializers left alone (--freeze, constants)
   std::vector<std::string> running_stats;  // BatchNorm running mean/var states
   std::vector<std::string> warnings;       // for the user (shared initializers, ...)
+  // Filled by passes/loss_scaling (the compiler copies them here for the plan and inspection).
   std::string loss_scale_mode;             // resolved: none | static | dynamic
   bool finite_check = false;               // a non-finite loss or gradient skips the step
 };
@@ -97,6 +79,10 @@ Status ValidateTrainOptions(const TrainOptions& opts);
 
 // Rewrites the forward model `g` in place into a training step. Errors name what is wrong (an
 // unknown output, a loss output that is not a scalar, an op without a gradient rule ...).
+// The step has no loss scaling or finite check yet (passes/loss_scaling adds them); the autodiff
+// seed is the initializer kLossSeed, clip nodes (role=clip) take a gradient as their first input,
+// and each optimizer node (role=optimizer) reads its gradient as input 3. Parameters must be f32
+// or f64 (passes/master_weights gives half-stored ones fp32 masters first).
 StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opts);
 
 // model.eval(): BatchNormalization exported in training mode uses its running statistics, Dropout

@@ -1,6 +1,9 @@
-// The CPU executor: runs a Plan step by step with the CPU kernels. It validates the whole plan
-// when it is created (a .ampc file is user input), keeps one activation arena, and binds every
-// step's tensor views once, so a call only copies inputs in, runs kernels, and copies outputs out.
+// The CPU executor: runs a Plan step by step with the CPU kernels (the numerics oracle). The plan
+// was checked by VerifyPlan when it was loaded or lowered; Create checks what is specific to this
+// backend (every op has a CPU kernel), keeps one activation arena, binds CONSTANT and STATE
+// buffers straight into the plan's data section (a mapped plan file is never copied) and binds
+// every step's tensor views once, so a call only copies inputs in, runs kernels, and copies
+// outputs out.
 #pragma once
 
 #include <map>
@@ -8,32 +11,33 @@
 #include <string>
 #include <vector>
 
-#include "codegen/plan.pb.h"
+#include "codegen/plan.h"
 #include "ir/status.h"
 #include "ir/tensor.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
+#include "runtime/executor.h"
 
 namespace ampc::cpu {
 
-class CpuExecutor {
+class CpuExecutor : public Executor {
  public:
   // threads <= 0: one per hardware thread.
-  static StatusOr<std::unique_ptr<CpuExecutor>> Create(plan::Plan plan, int threads = 0);
-  ~CpuExecutor();
+  static StatusOr<std::unique_ptr<CpuExecutor>> Create(Plan plan, int threads = 0);
+  ~CpuExecutor() override;
 
-  // Inputs in the order of plan().inputs(); outputs in the order of plan().outputs().
-  StatusOr<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs);
-  const plan::Plan& plan() const { return plan_; }
+  const plan::PlanProto& plan() const override { return plan_.proto; }
+  std::string device() const override { return "cpu"; }
+  StatusOr<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs) override;
+  Status Step(const std::vector<Tensor>& inputs) override;
+  StatusOr<std::vector<MetricsRecord>> ReadMetrics() override;
+  int64_t metrics_interval() const override { return 1; }  // reading is free on the host
 
-  // Training state (STATE buffers: parameters, optimizer moments, running statistics, counters).
-  // After every Run, each state takes the value its plan state update names.
-  std::vector<std::string> StateNames() const;
-  StatusOr<Tensor> GetState(const std::string& name) const;
-  // Replaces a state's or a constant's (initializer's) value; the tensor must have its dtype and
-  // shape. Setting constants is how an evaluation plan receives trained parameters.
-  Status SetState(const std::string& name, const Tensor& value);
-  bool HasData(const std::string& name) const { return data_ids_.count(name) > 0; }
+  std::vector<std::string> StateNames() const override;
+  bool HasData(const std::string& name) const override { return data_ids_.count(name) > 0; }
+  StatusOr<Tensor> GetState(const std::string& name) const override;
+  Status SetState(const std::string& name, const Tensor& value) override;
+  StatusOr<Plan> CurrentPlan() const override { return plan_; }
 
  private:
   struct BoundStep {
@@ -42,16 +46,20 @@ class CpuExecutor {
     KernelContext ctx;
   };
   CpuExecutor() = default;
-  Status Validate();
+  Status CheckKernels() const;
   Status Bind();
+  Status Execute(const std::vector<Tensor>& inputs);
 
-  plan::Plan plan_;
+  Plan plan_;
   std::unique_ptr<ThreadPool> pool_;
   uint8_t* arena_ = nullptr;
   std::vector<TensorView> views_;  // one per buffer
   std::vector<BoundStep> steps_;
   std::map<std::string, int> state_ids_;  // STATE buffers by name
   std::map<std::string, int> data_ids_;   // STATE and CONSTANT buffers by name
+  std::vector<int> metric_ids_;           // buffers of plan().metrics()
+  std::vector<MetricsRecord> metrics_;    // recorded since the last read
+  int64_t calls_ = 0;
 };
 
 }  // namespace ampc::cpu

@@ -72,4 +72,10 @@ std::vector<std::string> KernelRegistry::Ops() const {
   return out;
 }
 
+BackendSupport CpuBackendSupport() {
+  BackendSupport s(Target{"cpu", ""});
+  for (const auto& [key, fn] : KernelRegistry::Global().kernels_) s.Add(key.first, key.second);
+  return s;
+}
+
 }  // namespace ampc::cpu

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "codegen/plan_target.h"
 #include "ir/attribute.h"
 #include "ir/dtype.h"
 #include "ir/status.h"
@@ -74,8 +75,13 @@ class KernelRegistry {
   std::vector<std::string> Ops() const;  // "Op" or "domain::Op", sorted
 
  private:
+  friend BackendSupport CpuBackendSupport();
   std::vector<std::pair<std::pair<std::string, std::string>, KernelFn>> kernels_;
 };
+
+// What the CPU backend executes, for the compiler (codegen/plan_target.h): every registered op,
+// in every floating-point type (f16/bf16 are storage types the kernels widen to fp32).
+BackendSupport CpuBackendSupport();
 
 // One registration function per kernel file (runtime/cpu/kernels_*.cc).
 void RegisterElementwiseKernels(KernelRegistry& r);

@@ -580,8 +580,7 @@ void RegisterShapeKernels(KernelRegistry& r) {
   r.Register("", "Flatten", FlattenKernel);
   r.Register("", "Squeeze", SqueezeKernel);
   r.Register("", "Unsqueeze", UnsqueezeKernel);
-  // Identity is a byte copy; registered here unless another kernel file already has it.
-  if (!r.Find("", "Identity")) r.Register("", "Identity", IdentityKernel);
+  r.Register("", "Identity", IdentityKernel);
   r.Register("", "Gather", GatherKernel);
   r.Register("", "GatherElements", GatherElementsKernel);
   r.Register("", "Split", SplitKernel);

@@ -170,11 +170,6 @@ Status CopyInput(KernelContext& ctx) {
   return Status::Ok();
 }
 
-Status IdentityKernel(KernelContext& ctx) {
-  RETURN_IF_ERROR(CheckInputs(ctx, {0}, DType::kUndefined));
-  return CopyInput(ctx);
-}
-
 // d rounded toward zero to float, the lowest bit set when inexact (round-to-odd); rounding that
 // float to f16/bf16 is d rounded to nearest even in one step (fp32 has >= 2 bits more).
 float DoubleToFloatOdd(double d) {
@@ -478,7 +473,6 @@ void RegisterUnaryKernels(KernelRegistry& r) {
   r.Register("", "IsNaN", MathKernel<U::kIsNaN>);
   r.Register("", "IsInf", MathKernel<U::kIsInf>);
   r.Register("", "Not", NotKernel);
-  r.Register("", "Identity", IdentityKernel);
   r.Register("", "Cast", CastKernel);
   r.Register("", "CastLike", CastKernel);
   r.Register("", "Clip", ClipKernel);

@@ -1,35 +1,57 @@
 // ampc-opt: runs named passes on a textual graph and prints the result. Used by FileCheck
 // tests (tests/lit) to pin what each pass does, text in, text out.
 //   ampc-opt FILE|- [--pass NAME]... [--no-verify] [training / autocast options]
-// Besides the registered passes, `train` (BuildTrainingGraph with --loss, --labels,
-// --optimizer, --precision, --loss-scale) and `autocast` (--precision, --allow/--deny/--infer/
-// --clear OPS, --no-<list> OPS, --fp32-nodes REGEX) take their options from the command line.
+// Besides the registered passes, these take their options from the command line:
+//   train           the compiler's training-step stages up to loss scaling (master-weights, the
+//                   training graph with --loss, --labels, --optimizer, --momentum, loss-scaling
+//                   with --precision and --loss-scale)
+//   master-weights, loss-scaling (--precision, --loss-scale)
+//   autocast        paint-precision + insert-casts + fold-casts (--precision, --allow/--deny/
+//                   --infer/--clear OPS, --no-<list> OPS, --fp32-nodes REGEX); fp32: nothing to do
+//   paint-precision, insert-casts, fold-casts   the three autocast stages one at a time
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>
 #include <iterator>
 
+#include "compiler/compiler.h"
 #include "ir/file_io.h"
 #include "ir/text.h"
-#include "frontend/training/training_graph.h"
 #include "passes/autocast.h"
+#include "passes/fold_casts.h"
+#include "passes/insert_casts.h"
+#include "passes/loss_scaling.h"
+#include "passes/master_weights.h"
+#include "passes/paint_precision.h"
 #include "passes/pass.h"
 
 namespace {
 
+// The compiler's training-step stages up to (and with) loss scaling.
 class TrainPass : public ampc::Pass {
  public:
-  explicit TrainPass(ampc::TrainOptions o) : o_(std::move(o)) {}
+  explicit TrainPass(ampc::CompileOptions o) : o_(std::move(o)) {}
   std::string name() const override { return "train"; }
   ampc::StatusOr<bool> Run(ampc::Graph& g) override {
-    auto info = ampc::BuildTrainingGraph(g, o_);
+    auto info = ampc::BuildTrainingStep(g, o_, "loss-scaling");
     if (!info.ok()) return info.status();
     return true;
   }
 
  private:
-  ampc::TrainOptions o_;
+  ampc::CompileOptions o_;
+};
+
+// Runs nothing: autocast at fp32.
+class NoOpPass : public ampc::Pass {
+ public:
+  explicit NoOpPass(std::string name) : name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  ampc::StatusOr<bool> Run(ampc::Graph&) override { return false; }
+
+ private:
+  std::string name_;
 };
 
 int Fail(const ampc::Status& st) {
@@ -47,10 +69,11 @@ int main(int argc, char** argv) {
   app.add_option("input", input, "textual graph file, or - for stdin")->required();
   std::string names;
   for (const auto& n : ampc::PassNames()) names += (names.empty() ? "" : ", ") + n;
-  names += ", train, autocast";
+  names += ", train, master-weights, loss-scaling, autocast, paint-precision, insert-casts, fold-casts";
   app.add_option("--pass", passes, "pass to run, in order (" + names + ")");
   app.add_flag("--no-verify", no_verify, "skip the verifier after each pass");
-  ampc::TrainOptions train;
+  ampc::CompileOptions compile;
+  ampc::TrainOptions& train = compile.train;
   std::string precision = "bf16", loss_scale = "auto";
   ampc::AmpListEdits edits;
   std::string fp32_nodes;
@@ -92,34 +115,43 @@ int main(int argc, char** argv) {
   auto g = ampc::ParseGraph(text);
   if (!g.ok()) return Fail(g.status().WithContext(input));
   ampc::PassPipeline pipeline(!no_verify);
-  ampc::DType half = ampc::DType::kBFloat16;
-  if (precision == "fp16") {
-    half = ampc::DType::kFloat16;
-  } else if (precision == "fp32") {
-    half = ampc::DType::kFloat32;
-  } else if (precision != "bf16") {
-    return Fail(ampc::InvalidArgument("--precision " + precision + ": expected fp32, fp16 or bf16"));
-  }
-  train.precision = half;
-  train.loss_scale.mode = loss_scale;
+  auto parsed = ampc::ParsePrecision(precision);
+  if (!parsed.ok()) return Fail(parsed.status());
+  const ampc::DType dtype = *parsed;
+  compile.precision = dtype;
+  compile.loss_scale.mode = loss_scale;
+  ampc::AutocastOptions amp;
+  amp.half = dtype;
+  auto lists = ampc::ApplyListEdits(ampc::DefaultAmpLists(), edits);
+  if (!lists.ok()) return Fail(lists.status());
+  amp.lists = *lists;
+  amp.fp32_nodes = fp32_nodes;
+  compile.amp = amp;
+  const bool half = dtype != ampc::DType::kFloat32;
   for (const auto& name : passes) {
     if (name == "train") {
-      pipeline.Add(std::make_unique<TrainPass>(train));
-      continue;
+      pipeline.Add(std::make_unique<TrainPass>(compile));
+    } else if (name == "master-weights") {
+      pipeline.AddPass<ampc::MasterWeightsPass>();
+    } else if (name == "loss-scaling") {
+      pipeline.AddPass<ampc::LossScalingPass>(compile.loss_scale, dtype);
+    } else if (name == "autocast" || name == "paint-precision") {
+      if (!half) {
+        pipeline.Add(std::make_unique<NoOpPass>(name));  // fp32: nothing is painted half
+      } else if (name == "autocast") {
+        pipeline.AddPass<ampc::AutocastPass>(amp);
+      } else {
+        pipeline.AddPass<ampc::PaintPrecisionPass>(amp);
+      }
+    } else if (name == "insert-casts") {
+      pipeline.AddPass<ampc::InsertCastsPass>();
+    } else if (name == "fold-casts") {
+      pipeline.AddPass<ampc::FoldCastsPass>();
+    } else {
+      auto p = ampc::CreatePassByName(name);
+      if (!p) return Fail(ampc::InvalidArgument("unknown pass '" + name + "' (known: " + names + ")"));
+      pipeline.Add(std::move(p));
     }
-    if (name == "autocast") {
-      ampc::AutocastOptions o;
-      o.half = half == ampc::DType::kFloat16 ? half : ampc::DType::kBFloat16;
-      auto lists = ampc::ApplyListEdits(ampc::DefaultAmpLists(), edits);
-      if (!lists.ok()) return Fail(lists.status());
-      o.lists = *lists;
-      o.fp32_nodes = fp32_nodes;
-      pipeline.Add(std::make_unique<ampc::AutocastPass>(o));
-      continue;
-    }
-    auto p = ampc::CreatePassByName(name);
-    if (!p) return Fail(ampc::InvalidArgument("unknown pass '" + name + "' (known: " + names + ")"));
-    pipeline.Add(std::move(p));
   }
   auto r = pipeline.Run(**g);
   if (!r.ok()) return Fail(r.status().WithContext(input));

@@ -10,13 +10,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "compiler/compiler.h"
 #include "frontend/onnx.h"
 #include "ir/file_io.h"
 #include "ir/text.h"
-#include "codegen/lower.h"
-#include "runtime/cpu/executor.h"
+#include "runtime/cpu/kernel.h"
 #include "runtime/device_info.h"
-#include "runtime/inference.h"
+#include "runtime/executor.h"
 #include "runtime/npy.h"
 
 namespace ampc::cli {
@@ -167,8 +167,8 @@ Status RunCompile(const CompileArgs& args) {
 
 namespace {
 
-// A compiled plan as text: header, inputs/outputs, then one line per step.
-std::string PlanText(const plan::Plan& p) {
+// A compiled plan as text: header, inputs/outputs, kernels, then one line per step.
+std::string PlanText(const plan::PlanProto& p) {
   auto buf = [&](int id) -> std::string {
     if (id < 0) return "_";
     const plan::Buffer& b = p.buffers(id);
@@ -178,26 +178,38 @@ std::string PlanText(const plan::Plan& p) {
     std::string where = b.kind() == plan::Buffer::ARENA ? fmt::format("@{}", b.offset()) : "";
     return fmt::format("b{}:{}[{}]{}{}", id, b.dtype(), dims, kind[0] == 'a' ? "" : std::string(" ") + kind, where);
   };
-  std::string s = fmt::format("plan (format {}, {}, precision {}) from {}\n", p.format_version(),
-                              p.producer(), p.precision(), p.source());
-  s += fmt::format("arena {} bytes ({} without reuse), {} buffers, {} steps\n",
+  const std::string target = p.target().arch().empty() ? p.target().kind() : p.target().kind() + ":" + p.target().arch();
+  std::string s = fmt::format("plan (format {}, {}, target {}, precision {}) from {}\n", p.format_version(),
+                              p.producer(), target, p.precision(), p.source());
+  s += fmt::format("arena {} bytes ({} without reuse), data {} bytes, {} buffers, {} steps, {} kernels\n",
                    Thousands(p.arena_bytes()), Thousands(p.arena_bytes_unshared()),
-                   p.buffers_size(), p.steps_size());
+                   Thousands(p.data_bytes()), p.buffers_size(), p.steps_size(), p.kernels_size());
   for (const auto& io : p.inputs()) s += fmt::format("input  {} = {}\n", io.name(), buf(io.buffer()));
   for (const auto& sp : p.specializations()) {
     std::string v;
     for (int i = 0; i < sp.values_size(); ++i) v += (i ? "," : "") + std::to_string(sp.values(i));
     s += fmt::format("specialised {} = [{}]\n", sp.input(), v);
   }
+  for (int k = 0; k < p.kernels_size(); ++k) {
+    const plan::Kernel& kn = p.kernels(k);
+    std::string images;
+    for (const auto& im : kn.images()) {
+      images += fmt::format("{}{}:{}({} bytes)", images.empty() ? "" : ", ",
+                            plan::KernelImage::Format_Name(im.format()), im.arch(), im.data().size());
+    }
+    s += fmt::format("kernel k{} {} entry {} [{}]\n", k, kn.name(), kn.entry(), images);
+  }
   for (int k = 0; k < p.steps_size(); ++k) {
     const plan::Step& st = p.steps(k);
     std::string outs, ins;
     for (int i = 0; i < st.outputs_size(); ++i) outs += (i ? ", " : "") + buf(st.outputs(i));
     for (int i = 0; i < st.inputs_size(); ++i) ins += (i ? ", " : "") + std::string(st.inputs(i) < 0 ? "_" : "b" + std::to_string(st.inputs(i)));
-    s += fmt::format("#{} {} = {}{}({}) name=\"{}\"\n", k, outs, st.domain().empty() ? "" : st.domain() + "::",
-                     st.op(), ins, st.name());
+    const std::string callee = st.has_kernel() ? fmt::format("kernel k{}", st.kernel().kernel())
+                               : (st.op().domain().empty() ? "" : st.op().domain() + "::") + st.op().op();
+    s += fmt::format("#{} {} = {}({}) name=\"{}\"\n", k, outs, callee, ins, st.name());
   }
   for (const auto& io : p.outputs()) s += fmt::format("output {} = {}\n", io.name(), buf(io.buffer()));
+  for (const auto& m : p.metrics()) s += fmt::format("metric {}\n", m);
   return s;
 }
 
@@ -210,8 +222,8 @@ Status RunInspect(const InspectArgs& args) {
   std::string out;
   if (EndsWith(args.model, ".ampc")) {
     if (args.format != "text") return InvalidArgument("--format " + args.format + ": plans print as text only");
-    ASSIGN_OR_RETURN(plan::Plan p, LoadPlan(args.model));
-    out = PlanText(p);
+    ASSIGN_OR_RETURN(Plan p, LoadPlan(args.model));
+    out = PlanText(p.proto);
     if (args.output.empty()) {
       std::fwrite(out.data(), 1, out.size(), stdout);
       return Status::Ok();
@@ -225,8 +237,11 @@ Status RunInspect(const InspectArgs& args) {
   std::string summary;
   nlohmann::json jsummary;
   if (args.training) {
-    TrainOptions opts = args.options;
-    ASSIGN_OR_RETURN(AutocastOptions amp, ResolveAmp(args.amp, &opts.precision));
+    CompileOptions opts = args.options;
+    RETURN_IF_ERROR(ResolveAmp(args.amp, &opts));
+    AutocastOptions& amp = opts.amp;
+    const BackendSupport cpu_support = cpu::CpuBackendSupport();
+    opts.support = &cpu_support;
     std::string dims_text;
     for (const std::string& d : args.dims) {
       const size_t eq = d.find('=');
@@ -240,13 +255,13 @@ Status RunInspect(const InspectArgs& args) {
     }
     RETURN_IF_ERROR(ParseLossScale(args.loss_scale, &opts.loss_scale));
     AutocastStats st;
-    ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildMixedPrecisionTraining(*g, opts, amp, args.after, &st));
+    ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildTrainingStep(*g, opts, args.after, &st));
     std::map<std::string, int64_t> per;
     for (const Node* n : g->nodes()) {
       auto it = n->annotations().find("precision");
       ++per[it == n->annotations().end() ? "f32" : it->second];
     }
-    const bool painted = opts.precision != DType::kFloat32 && args.after != "train";
+    const bool painted = opts.precision != DType::kFloat32 && (args.after.empty() || args.after == "autocast");
     summary = fmt::format("precision {}; loss scaling {}; {} parameters trained, {} frozen\n",
                           args.amp.precision, info.loss_scale_mode.empty() ? "none" : info.loss_scale_mode,
                           info.params.size(), info.frozen.size());
@@ -335,7 +350,7 @@ StatusOr<std::vector<Tensor>> ReadInputs(const std::string& dir, const std::vect
 namespace {
 
 struct Loaded {
-  plan::Plan plan;
+  Plan plan;
   std::vector<std::string> input_names, output_names;
   std::vector<Tensor> inputs;
 };
@@ -343,12 +358,12 @@ struct Loaded {
 // A compiled .ampc plan, or an .onnx model compiled for the inputs found in `inputs_dir`.
 StatusOr<Loaded> LoadForInputs(const std::string& model, const std::string& inputs_dir,
                                const std::string& precision_name) {
-  ASSIGN_OR_RETURN(Precision precision, ParsePrecision(precision_name));
+  ASSIGN_OR_RETURN(DType precision, ParsePrecision(precision_name));
   Loaded l;
   if (EndsWith(model, ".ampc")) {
     ASSIGN_OR_RETURN(l.plan, LoadPlan(model));
-    for (const auto& io : l.plan.inputs()) l.input_names.push_back(io.name());
-    for (const auto& io : l.plan.outputs()) l.output_names.push_back(io.name());
+    for (const auto& io : l.plan.proto.inputs()) l.input_names.push_back(io.name());
+    for (const auto& io : l.plan.proto.outputs()) l.output_names.push_back(io.name());
     ASSIGN_OR_RETURN(l.inputs, ReadInputs(inputs_dir, l.input_names));
     return l;
   }
@@ -356,7 +371,7 @@ StatusOr<Loaded> LoadForInputs(const std::string& model, const std::string& inpu
   for (const Value* v : g->inputs()) l.input_names.push_back(v->name());
   for (const Value* v : g->outputs()) l.output_names.push_back(v->name());
   ASSIGN_OR_RETURN(l.inputs, ReadInputs(inputs_dir, l.input_names));
-  auto compiled = CompileForInputs(std::move(g), l.inputs, precision, model);
+  auto compiled = CompileForInputs(std::move(g), l.inputs, precision, model, cpu::CpuBackendSupport());
   if (!compiled.ok()) return compiled.status().WithContext(model);
   l.plan = std::move(*compiled);
   return l;
@@ -367,7 +382,7 @@ StatusOr<Loaded> LoadForInputs(const std::string& model, const std::string& inpu
 Status RunEval(const EvalArgs& args) {
   namespace fs = std::filesystem;
   ASSIGN_OR_RETURN(Loaded loaded, LoadForInputs(args.model, args.inputs, args.precision));
-  plan::Plan& plan = loaded.plan;
+  Plan& plan = loaded.plan;
   const auto& output_names = loaded.output_names;
   const auto& inputs = loaded.inputs;
   // Outputs never silently replace a user's files.
@@ -384,8 +399,8 @@ Status RunEval(const EvalArgs& args) {
     }
     RETURN_IF_ERROR(SavePlan(plan, args.save_plan));
   }
-  const int64_t arena = plan.arena_bytes(), unshared = plan.arena_bytes_unshared();
-  ASSIGN_OR_RETURN(auto exec, cpu::CpuExecutor::Create(std::move(plan), args.threads));
+  const int64_t arena = plan.proto.arena_bytes(), unshared = plan.proto.arena_bytes_unshared();
+  ASSIGN_OR_RETURN(auto exec, CreateExecutor(std::move(plan), ExecutorOptions{"cpu", args.threads}));
   ASSIGN_OR_RETURN(std::vector<Tensor> outputs, exec->Run(inputs));
   fs::create_directories(args.out, ec);
   if (ec) return InvalidArgument(args.out + ": cannot create the output folder: " + ec.message());
@@ -404,7 +419,7 @@ Status RunBench(const BenchArgs& args) {
   ASSIGN_OR_RETURN(Loaded loaded, LoadForInputs(args.model, args.inputs, args.precision));
   const int64_t batch = loaded.inputs.empty() || loaded.inputs[0].dims().empty()
                             ? 1 : loaded.inputs[0].dims()[0];
-  ASSIGN_OR_RETURN(auto exec, cpu::CpuExecutor::Create(std::move(loaded.plan), args.threads));
+  ASSIGN_OR_RETURN(auto exec, CreateExecutor(std::move(loaded.plan), ExecutorOptions{"cpu", args.threads}));
   for (int i = 0; i < args.warmup; ++i) RETURN_IF_ERROR(exec->Run(loaded.inputs).status());
   std::vector<double> ms;
   for (int i = 0; i < args.iters; ++i) {
@@ -444,26 +459,6 @@ Status ParseLossScale(const std::string& s, LossScaleOptions* o) {
   }
   o->mode = "static";
   o->init = v;
-  return Status::Ok();
-}
-
-Status RunTrain(TrainConfig cfg, const AmpArgs& amp, const std::string& loss_scale,
-                const std::string& device) {
-  if (device != "cpu") {
-    if (device == "cuda") return Unimplemented("--device cuda: training on the CUDA runtime is not available yet; use --device cpu");
-    return InvalidArgument("--device " + device + ": expected cpu or cuda");
-  }
-  ASSIGN_OR_RETURN(cfg.amp, ResolveAmp(amp, &cfg.options.precision));
-  RETURN_IF_ERROR(ParseLossScale(loss_scale, &cfg.options.loss_scale));
-  ASSIGN_OR_RETURN(TrainSummary s, Train(cfg));
-  if (!cfg.quiet) {
-    std::printf("trained %lld steps in %.2f s (%.0f samples/s), last loss %.6f", static_cast<long long>(s.steps),
-                s.seconds, s.samples_per_s, s.last_loss);
-    if (s.val_accuracy) std::printf(", val_accuracy %.4f", *s.val_accuracy);
-    if (s.loss_scale) std::printf(", loss scale %g", *s.loss_scale);
-    if (s.finite_check) std::printf(", %lld skipped", static_cast<long long>(s.skipped));
-    std::printf("\n");
-  }
   return Status::Ok();
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "compiler/compiler.h"
 #include "ir/status.h"
 #include "runtime/train.h"
 
@@ -23,10 +24,10 @@ struct InspectArgs {
   // Showing the (mixed-precision) training graph instead of the model: set when any training
   // or precision option is given.
   bool training = false;
-  TrainOptions options;
+  CompileOptions options;
   AmpArgs amp;
   std::string loss_scale;
-  std::string after;            // train | autocast (default: all stages)
+  std::string after;            // a stage of compiler.h's kStages (default: all stages)
   std::vector<std::string> dims;  // NAME=VALUE for symbolic dimensions in the estimates
 };
 Status RunInspect(const InspectArgs& args);
@@ -56,12 +57,27 @@ Status RunBench(const BenchArgs& args);
 
 Status RunDevices();
 
-// `ampc train`: validates --device, resolves the mixed-precision options, runs the loop, prints a
-// summary line.
-Status RunTrain(TrainConfig cfg, const AmpArgs& amp, const std::string& loss_scale,
-                const std::string& device);
+struct TrainArgs {
+  std::string model;         // .onnx (compiled with `compile`) or a training plan .ampc
+  std::string data;          // FILE.npz or "fashion-mnist"
+  std::string val_data;      // optional FILE.npz for validation
+  CompileOptions compile;    // training, loss-scaling and autocast options
+  AmpArgs amp;               // resolved into `compile`
+  std::string loss_scale;    // --loss-scale
+  bool precision_given = false;  // --precision on the command line (else the default, bf16)
+  int64_t batch_size = 64;   // 0: the plan's
+  TrainLoopConfig loop;
+  std::string export_onnx;   // the trained model as ONNX (the forward model with new weights)
+  bool force = false;
+  std::string device = "cpu";
+  int threads = 0;
+};
+// `ampc train`: compiles the model (or loads a plan), loads the data, creates the executors,
+// runs the loop (runtime/train.h), exports, and prints a summary line.
+Status RunTrain(TrainArgs args);
 
 // Parses --loss-scale: dynamic | none | a positive number (static scale).
+// (Declared here for the inspect and train commands.)
 Status ParseLossScale(const std::string& s, LossScaleOptions* o);
 
 }  // namespace ampc::cli

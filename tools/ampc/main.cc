@@ -6,7 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "runtime/train.h"
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include "compiler/compiler.h"
 #include "tools/ampc/commands.h"
 
 namespace {
@@ -21,7 +25,7 @@ void AddListFlag(CLI::App* a, const std::string& flag, std::set<std::string>& in
 }
 
 // Mixed precision: --precision, the autocast lists, --fp32-nodes, --amp-config, loss scaling.
-void AddAmpOptions(CLI::App* a, ampc::AmpArgs& amp, ampc::TrainOptions& o, std::string& loss_scale) {
+void AddAmpOptions(CLI::App* a, ampc::AmpArgs& amp, ampc::LossScaleOptions& o, std::string& loss_scale) {
   a->add_option("--precision", amp.precision, "fp32 | fp16 | bf16 (default bf16)")->capture_default_str();
   for (const char* list : {"allow", "deny", "infer", "clear"}) {
     AddListFlag(a, std::string("--") + list, amp.edits.add[list],
@@ -32,11 +36,11 @@ void AddAmpOptions(CLI::App* a, ampc::AmpArgs& amp, ampc::TrainOptions& o, std::
   a->add_option("--fp32-nodes", amp.fp32_nodes, "regex: pin matching nodes (and their gradients) to fp32");
   a->add_option("--amp-config", amp.config, "JSON file with allow/deny/infer/clear/remove/fp32_nodes");
   a->add_option("--loss-scale", loss_scale, "dynamic | none | a static scale (default: dynamic for fp16)");
-  a->add_option("--init-scale", o.loss_scale.init, "dynamic loss scaling: the initial scale (GradScaler's init_scale)")
+  a->add_option("--init-scale", o.init, "dynamic loss scaling: the initial scale (GradScaler's init_scale)")
       ->capture_default_str();
-  a->add_option("--growth-interval", o.loss_scale.interval, "dynamic loss scaling: finite steps before the scale doubles")
+  a->add_option("--growth-interval", o.interval, "dynamic loss scaling: finite steps before the scale doubles")
       ->capture_default_str();
-  a->add_flag("--allow-unscaled-fp16", o.loss_scale.allow_unscaled_fp16,
+  a->add_flag("--allow-unscaled-fp16", o.allow_unscaled_fp16,
               "permit --precision fp16 with --loss-scale none (small gradients underflow)");
 }
 
@@ -86,6 +90,12 @@ int Report(const ampc::Status& st) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef __GLIBC__
+  // Training allocates and frees batch-sized buffers every step; keep them in the heap instead of
+  // a fresh mmap (and its page faults) each time.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 512 << 20);
+#endif
   std::vector<std::string> args(argv + 1, argv + argc);
   // A first argument that is neither an option nor a subcommand is a model: run `compile`.
   if (!args.empty() && !args[0].empty() && args[0][0] != '-' && !IsSubcommand(args[0])) {
@@ -107,10 +117,11 @@ int main(int argc, char** argv) {
   i->add_option("-o,--output", inspect.output, "write to FILE instead of stdout (atomically)");
   i->add_flag("--full-weights", inspect.full_weights, "print all initializer data in text form");
   i->add_flag("--train", inspect.training, "show the training graph (implied by any training or precision option)");
-  i->add_option("--after", inspect.after, "stop after stage: train | autocast");
+  i->add_option("--after", inspect.after,
+                 "stop after stage: master-weights | train | loss-scaling | autocast");
   i->add_option("--dim", inspect.dims, "NAME=N: a symbolic dimension's size for the memory estimate");
-  AddTrainingOptions(i, inspect.options);
-  AddAmpOptions(i, inspect.amp, inspect.options, inspect.loss_scale);
+  AddTrainingOptions(i, inspect.options.train);
+  AddAmpOptions(i, inspect.amp, inspect.options.loss_scale, inspect.loss_scale);
 
   ampc::cli::EvalArgs eval;
   auto* e = app.add_subcommand("eval", "Run inference on the CPU runtime");
@@ -135,39 +146,40 @@ int main(int argc, char** argv) {
   b->add_option("--warmup", bench.warmup, "untimed calls first")->check(CLI::Range(0, 1000000));
   b->add_flag("--json", bench.json, "one JSON line instead of text");
 
-  ampc::TrainConfig train;
-  ampc::AmpArgs train_amp;
-  std::string device = "cpu", train_scale;
+  ampc::cli::TrainArgs train;
   auto* t = app.add_subcommand("train", "Train a model on the CPU runtime (mixed precision bf16/fp16, or fp32)");
   t->add_option("model", train.model, "ONNX model (.onnx) or a training plan (.ampc)")->required();
   t->add_option("--data", train.data, "FILE.npz (arrays named like the inputs) or fashion-mnist")
       ->required();
   t->add_option("--val-data", train.val_data, "FILE.npz evaluated at the end of each epoch");
   t->add_option("--batch-size", train.batch_size, "samples per step (default 64; a plan's own)")->check(CLI::Range(1, 1 << 24));
-  auto* steps = t->add_option("--steps", train.steps, "number of steps")->check(CLI::Range(1, 1 << 30));
-  auto* epochs = t->add_option("--epochs", train.epochs, "number of passes over the data")
+  auto* steps = t->add_option("--steps", train.loop.steps, "number of steps")->check(CLI::Range(1, 1 << 30));
+  auto* epochs = t->add_option("--epochs", train.loop.epochs, "number of passes over the data")
                      ->check(CLI::Range(1, 1 << 20));
   steps->excludes(epochs);
   bool no_shuffle = false;
   t->add_flag("--no-shuffle", no_shuffle, "take batches in file order");
-  t->add_option("--seed", train.seed, "shuffling seed")->capture_default_str();
-  t->add_option("--metrics", train.metrics, "write one JSON line per step and per epoch here");
+  t->add_option("--seed", train.loop.seed, "shuffling seed")->capture_default_str();
+  t->add_option("--metrics", train.loop.metrics, "write one JSON line per step and per epoch here");
   t->add_option("--export", train.export_onnx, "write the trained model as ONNX");
-  t->add_option("--save-plan", train.save_plan, "write the training plan with its trained state");
-  t->add_option("--checkpoint-every", train.checkpoint_every,
+  t->add_option("--save-plan", train.loop.save_plan, "write the training plan with its trained state");
+  t->add_option("--checkpoint-every", train.loop.checkpoint_every,
                 "also write --save-plan every N steps (a resumable checkpoint)");
   t->add_flag("--force", train.force, "overwrite existing output files");
   t->add_option("--threads", train.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
-  t->add_flag("--quiet", train.quiet, "no progress or per-epoch lines");
-  t->add_option("--device", device, "cpu (cuda arrives with the CUDA runtime)")->capture_default_str();
-  t->add_option("--lr-schedule", train.schedule.kind, "constant | cosine | step | linear")
+  t->add_flag("--quiet", train.loop.quiet, "no progress or per-epoch lines");
+  t->add_option("--metrics-every", train.loop.metrics_every,
+                "read the loss and other metrics from the device every N steps (default: the device's)")
+      ->check(CLI::Range(0, 1 << 30));
+  t->add_option("--device", train.device, "cpu (cuda arrives with the CUDA runtime)")->capture_default_str();
+  t->add_option("--lr-schedule", train.loop.schedule.kind, "constant | cosine | step | linear")
       ->capture_default_str();
-  t->add_option("--warmup-steps", train.schedule.warmup_steps, "linear warm-up steps");
-  t->add_option("--lr-step-size", train.schedule.step_size, "step schedule: steps per decay");
-  t->add_option("--lr-gamma", train.schedule.gamma, "step schedule: decay factor");
-  t->add_option("--min-lr", train.schedule.min_lr, "cosine / linear: final learning rate");
-  AddTrainingOptions(t, train.options);
-  AddAmpOptions(t, train_amp, train.options, train_scale);
+  t->add_option("--warmup-steps", train.loop.schedule.warmup_steps, "linear warm-up steps");
+  t->add_option("--lr-step-size", train.loop.schedule.step_size, "step schedule: steps per decay");
+  t->add_option("--lr-gamma", train.loop.schedule.gamma, "step schedule: decay factor");
+  t->add_option("--min-lr", train.loop.schedule.min_lr, "cosine / linear: final learning rate");
+  AddTrainingOptions(t, train.compile.train);
+  AddAmpOptions(t, train.amp, train.compile.loss_scale, train.loss_scale);
 
   auto* d = app.add_subcommand("devices", "List the compute devices ampc can use");
 
@@ -199,15 +211,15 @@ int main(int argc, char** argv) {
   if (e->parsed()) return Report(ampc::cli::RunEval(eval));
   if (b->parsed()) return Report(ampc::cli::RunBench(bench));
   if (t->parsed()) {
-    train.shuffle = !no_shuffle;
-    train.lr_given = t->count("--lr") > 0;
+    train.loop.shuffle = !no_shuffle;
+    train.loop.lr_given = t->count("--lr") > 0;
     train.precision_given = t->count("--precision") > 0;
-    train.schedule.base = train.options.optimizer.lr;
+    train.loop.schedule.base = train.compile.train.optimizer.lr;
     if (t->count("--batch-size") == 0 && train.model.size() > 5 &&
         train.model.substr(train.model.size() - 5) == ".ampc") {
       train.batch_size = 0;  // the plan's
     }
-    return Report(ampc::cli::RunTrain(train, train_amp, train_scale, device));
+    return Report(ampc::cli::RunTrain(std::move(train)));
   }
   if (d->parsed()) return Report(ampc::cli::RunDevices());
   return 2;

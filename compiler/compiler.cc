@@ -1,0 +1,253 @@
+#include "compiler/compiler.h"
+
+#include <algorithm>
+#include <cstring>
+#include <regex>
+
+#include "codegen/lower.h"
+#include "frontend/onnx.h"
+#include "ir/float16.h"
+#include "passes/dead_code.h"
+#include "passes/half_storage.h"
+#include "passes/master_weights.h"
+#include "passes/pass.h"
+#include "passes/specialize.h"
+
+namespace ampc {
+namespace {
+
+// Binds the batch size into every data input, removes dead nodes and lowers.
+StatusOr<Plan> LowerForBatch(Graph& g, int64_t batch, const SampleDims& dims,
+                             const CompileOptions& o) {
+  if (!o.support) return Internal("no backend support table given to the compiler");
+  std::map<std::string, InputBinding> bindings;
+  for (const Value* v : g.inputs()) {
+    auto it = dims.find(v->name());
+    if (it != dims.end()) {
+      std::vector<int64_t> d = it->second;
+      d[0] = batch;
+      bindings[v->name()] = InputBinding{d, std::nullopt};
+    } else if (v->type().has_rank && v->type().rank() == 0) {
+      bindings[v->name()] = InputBinding{{}, std::nullopt};
+    } else {
+      return InvalidArgument("model input '" + v->name() + "' is fed by neither the data set nor ampc");
+    }
+  }
+  RETURN_IF_ERROR(SpecializeInputs(g, bindings));
+  PassPipeline pipeline;
+  pipeline.AddPass<DeadCodeElimination>();
+  RETURN_IF_ERROR(pipeline.Run(g).status());
+  LowerOptions lo;
+  lo.source = o.source;
+  lo.precision = o.precision;
+  lo.support = o.support;
+  return LowerToPlan(g, lo);
+}
+
+AutocastOptions AmpFor(const CompileOptions& o) {
+  AutocastOptions a = o.amp;
+  a.half = o.precision;
+  if (o.support && !a.supports) {
+    const BackendSupport* s = o.support;
+    a.supports = [s](const Node& n, DType t) { return s->SupportsFloat(n.domain(), n.op_type(), t); };
+  }
+  return a;
+}
+
+}  // namespace
+
+Status ResolveAmp(const AmpArgs& a, CompileOptions* o) {
+  ASSIGN_OR_RETURN(o->precision, ParsePrecision(a.precision));
+  AmpListEdits edits;
+  AutocastOptions& amp = o->amp;
+  if (!a.config.empty()) RETURN_IF_ERROR(ReadAmpConfig(a.config, &edits, &amp.fp32_nodes));
+  ASSIGN_OR_RETURN(amp.lists, ApplyListEdits(DefaultAmpLists(), edits));
+  ASSIGN_OR_RETURN(amp.lists, ApplyListEdits(amp.lists, a.edits));
+  if (!a.fp32_nodes.empty()) amp.fp32_nodes = a.fp32_nodes;
+  try {
+    std::regex re(amp.fp32_nodes);
+  } catch (const std::regex_error&) {
+    return InvalidArgument("--fp32-nodes '" + amp.fp32_nodes + "' is not a valid regular expression");
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<Graph>> ImportModel(const std::string& path) { return ImportOnnxFile(path); }
+
+StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
+                                              const std::string& after, AutocastStats* stats) {
+  if (!after.empty() && std::find(std::begin(kStages), std::end(kStages), after) == std::end(kStages)) {
+    return InvalidArgument("--after " + after + ": expected master-weights, train, loss-scaling or autocast");
+  }
+  RETURN_IF_ERROR(ValidateTrainOptions(o.train));
+  RETURN_IF_ERROR(ValidateLossScale(o.loss_scale, o.precision));
+  {
+    PassPipeline masters;
+    masters.AddPass<MasterWeightsPass>();
+    RETURN_IF_ERROR(masters.Run(g).status());
+  }
+  TrainingGraphInfo info;
+  if (after == "master-weights") return info;
+  ASSIGN_OR_RETURN(info, BuildTrainingGraph(g, o.train));
+  if (after == "train") return info;
+  PassPipeline pipeline;
+  LossScalingPass& scaling = pipeline.AddPass<LossScalingPass>(o.loss_scale, o.precision);
+  RETURN_IF_ERROR(pipeline.Run(g).status());
+  info.loss_scale_mode = scaling.mode();
+  info.finite_check = scaling.finite_check();
+  for (const std::string& w : scaling.warnings()) info.warnings.push_back(w);
+  if (after == "loss-scaling" || o.precision == DType::kFloat32) return info;
+  PassPipeline amp;
+  AutocastPass& pass = amp.AddPass<AutocastPass>(AmpFor(o));
+  RETURN_IF_ERROR(amp.Run(g).status());
+  if (stats) *stats = pass.stats();
+  return info;
+}
+
+StatusOr<Plan> CompileEvalPass(std::unique_ptr<Graph> model, const CompileOptions& o,
+                               int64_t batch, const SampleDims& dims) {
+  RETURN_IF_ERROR(ToInferenceMode(*model));
+  RETURN_IF_ERROR(MasterWeightsPass().Run(*model).status());
+  if (o.train.untie_shared) RETURN_IF_ERROR(UntieSharedInitializers(*model, true).status());
+  RETURN_IF_ERROR(AttachEvalLoss(*model, o.train.loss).status());
+  if (o.precision != DType::kFloat32) {
+    PassPipeline pipeline;
+    pipeline.AddPass<AutocastPass>(AmpFor(o));
+    RETURN_IF_ERROR(pipeline.Run(*model).status());
+  }
+  return LowerForBatch(*model, batch, dims, o);
+}
+
+StatusOr<Plan> LowerTrainingStep(std::unique_ptr<Graph> g, const TrainingGraphInfo& info,
+                                 const ModelFactory& make_model, const CompileOptions& o,
+                                 int64_t batch, const SampleDims& dims) {
+  ASSIGN_OR_RETURN(Plan step, LowerForBatch(*g, batch, dims, o));
+  g.reset();  // the plan holds the weights now; do not keep a second copy while compiling eval
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> e, make_model());
+  ASSIGN_OR_RETURN(Plan eval, CompileEvalPass(std::move(e), o, batch, dims));
+  plan::Training* t = step.proto.mutable_training();
+  for (const auto& n : info.data_inputs) t->add_data_inputs(n);
+  t->set_labels(info.labels);
+  t->set_loss(info.loss);
+  t->set_logits(info.logits);
+  t->set_class_axis(info.class_axis);
+  t->set_lr_input(kLrInput);
+  t->set_lr(o.train.optimizer.lr);
+  for (const auto& n : info.params) t->add_params(n);
+  for (const auto& n : info.running_stats) t->add_running_stats(n);
+  if (info.finite_check) t->set_loss_scale_mode(info.loss_scale_mode);
+  step.proto.add_metrics(info.loss);
+  for (const auto& io : step.proto.outputs()) {
+    if (io.name() == kGradNormOutput) step.proto.add_metrics(kGradNormOutput);
+  }
+  if (info.finite_check) {
+    step.proto.add_metrics(kLossScaleState);
+    step.proto.add_metrics(kSkippedState);
+  }
+  ASSIGN_OR_RETURN(Plan out, AttachEvalPass(std::move(step), eval));
+  RETURN_IF_ERROR(VerifyPlan(out).WithContext("compiled training plan"));
+  RETURN_IF_ERROR(VerifyPlan(out.EvalPass()).WithContext("compiled evaluation pass"));
+  return out;
+}
+
+StatusOr<plan::Training> DescribeTrainingGraph(const Graph& g, const std::string& loss_output,
+                                               double lr, const std::string& source) {
+  plan::Training t;
+  std::vector<const Value*> floats, ints;
+  for (const Value* v : g.inputs()) {
+    if (v->type().has_rank && v->type().rank() == 0) continue;
+    (IsInteger(v->dtype()) ? ints : floats).push_back(v);
+  }
+  // One float input and one integer input: the integer one holds the labels (fashion-mnist feeds
+  // it); otherwise every non-scalar input is a data array named like the input.
+  if (floats.size() == 1 && ints.size() == 1) {
+    t.add_data_inputs(floats[0]->name());
+    t.set_labels(ints[0]->name());
+  } else {
+    for (const Value* v : g.inputs()) {
+      if (!(v->type().has_rank && v->type().rank() == 0)) t.add_data_inputs(v->name());
+    }
+  }
+  std::string loss = loss_output;
+  for (const Value* v : g.outputs()) {
+    if (!loss.empty()) break;
+    auto n = v->type().NumElements();
+    if (IsFloat(v->dtype()) && n && *n == 1) loss = v->name();
+  }
+  bool found = false;
+  for (const Value* v : g.outputs()) found = found || v->name() == loss;
+  if (loss.empty() || !found) {
+    return InvalidArgument(source + ": cannot tell which output is the loss; name it with --loss-output");
+  }
+  t.set_loss(loss);
+  t.set_class_axis(-1);
+  t.set_lr(lr);
+  return t;
+}
+
+StatusOr<Plan> LowerTrainingGraph(Graph& g, const plan::Training& meta, const CompileOptions& o,
+                                  int64_t batch, const SampleDims& dims) {
+  ASSIGN_OR_RETURN(Plan p, LowerForBatch(g, batch, dims, o));
+  *p.proto.mutable_training() = meta;
+  p.proto.add_metrics(meta.loss());
+  RETURN_IF_ERROR(VerifyPlan(p).WithContext("compiled training plan"));
+  return p;
+}
+
+StatusOr<Plan> CompileForInputs(std::unique_ptr<Graph> graph, const std::vector<Tensor>& inputs,
+                                DType precision, const std::string& source,
+                                const BackendSupport& support) {
+  Graph& g = *graph;
+  if (inputs.size() != g.inputs().size()) {
+    return InvalidArgument("the model has " + std::to_string(g.inputs().size()) + " inputs, " +
+                           std::to_string(inputs.size()) + " were given");
+  }
+  std::map<std::string, InputBinding> bindings;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value* v = g.inputs()[i];
+    const Tensor& t = inputs[i];
+    if (t.dtype() != v->dtype()) {
+      return InvalidArgument("input '" + v->name() + "' is " + t.type().ToString() +
+                             " but the model expects " + v->type().ToString());
+    }
+    InputBinding b{t.dims(), std::nullopt};
+    if (IsInteger(t.dtype()) && t.dims().size() <= 1 && t.NumElements() <= 64) b.values = t.AsInt64s();
+    bindings[v->name()] = std::move(b);
+  }
+  RETURN_IF_ERROR(SpecializeInputs(g, bindings));
+  PassPipeline pipeline;
+  if (precision != DType::kFloat32) pipeline.AddPass<HalfStoragePass>(precision);
+  pipeline.AddPass<DeadCodeElimination>();
+  RETURN_IF_ERROR(pipeline.Run(g).status());
+  LowerOptions lo;
+  lo.source = source;
+  lo.precision = precision;
+  lo.support = &support;
+  return LowerToPlan(g, lo);
+}
+
+Status ExportTrainedModel(const std::string& model_path, bool untie_shared,
+                          const std::function<StatusOr<Tensor>(const std::string&)>& trained,
+                          const std::string& out_path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(model_path));
+  if (untie_shared) RETURN_IF_ERROR(UntieSharedInitializers(*g, true).status());
+  for (Value* v : g->initializers()) {
+    auto t = trained(v->name());
+    if (!t.ok() || t->dims() != v->initializer()->dims()) continue;
+    if (t->dtype() == v->dtype()) {
+      v->set_initializer(std::move(*t));
+    } else if (t->dtype() == DType::kFloat32 && IsHalf(v->dtype())) {
+      // An fp32 master of a half-stored parameter (passes/master_weights): stored as the model did.
+      std::vector<uint8_t> bytes(static_cast<size_t>(t->NumElements()) * 2);
+      const auto* f = reinterpret_cast<const float*>(t->bytes().data());
+      for (int64_t i = 0; i < t->NumElements(); ++i) {
+        const uint16_t h = v->dtype() == DType::kFloat16 ? FloatToHalfBits(f[i]) : FloatToBFloat16Bits(f[i]);
+        std::memcpy(bytes.data() + 2 * i, &h, 2);
+      }
+      v->set_initializer(Tensor(v->dtype(), t->dims(), std::move(bytes)));
+    }
+  }
+  return ExportOnnxFile(*g, out_path);
+}
+
+}  // namespace ampc

@@ -1,0 +1,101 @@
+// The compiler driver: the one place that knows the order of the pipeline. Every command that
+// turns a model into something runnable (`ampc train`, `ampc eval`, `ampc bench`,
+// `ampc inspect --after`, `ampc compile -o`) calls it; the runtime never does.
+//
+//   import (frontend/onnx)
+//   -> master-weights      (passes/master_weights: fp32 masters for half-stored parameters)
+//   -> training graph      (frontend/training: loss, backward, clipping, optimizer, step counter)
+//   -> loss-scaling        (passes/loss_scaling: seed x S, unscale, AllFinite, skip, scale update)
+//   -> autocast            (passes: paint-precision, insert-casts, fold-casts; fp16/bf16 only)
+//   -> cleanup             (passes/dead_code) after the batch size is bound (passes/specialize)
+//   -> lowering            (codegen/lower: Plan, checked against the target's BackendSupport)
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codegen/plan.h"
+#include "codegen/plan_target.h"
+#include "frontend/training/training_graph.h"
+#include "ir/graph.h"
+#include "ir/status.h"
+#include "ir/tensor.h"
+#include "passes/autocast.h"
+#include "passes/loss_scaling.h"
+
+namespace ampc {
+
+struct CompileOptions {
+  DType precision = DType::kFloat32;  // fp32 | fp16 | bf16 (autocast's half type)
+  TrainOptions train;                 // loss, optimizer, freeze, untie, seed
+  LossScaleOptions loss_scale;
+  AutocastOptions amp;                // lists, --fp32-nodes, dims (amp.half follows precision)
+  // What the target backend executes (from the runtime backend, e.g. cpu::CpuBackendSupport());
+  // required by every function that lowers.
+  const BackendSupport* support = nullptr;
+  std::string source;                 // the model path, recorded in plans and messages
+};
+
+// The mixed-precision choices of the command line: --precision, list edits, --fp32-nodes and
+// --amp-config (whose lists are applied first, then the flags').
+struct AmpArgs {
+  std::string precision = "bf16";  // fp32 | fp16 | bf16
+  AmpListEdits edits;
+  std::string fp32_nodes;
+  std::string config;  // --amp-config FILE
+};
+// Resolves the precision and the autocast options into `o`.
+Status ResolveAmp(const AmpArgs& a, CompileOptions* o);
+
+// Each training data input's per-sample shape (without the batch dimension).
+using SampleDims = std::map<std::string, std::vector<int64_t>>;
+// A fresh copy of the forward model (the evaluation pass is built from its own copy).
+using ModelFactory = std::function<StatusOr<std::unique_ptr<Graph>>()>;
+
+StatusOr<std::unique_ptr<Graph>> ImportModel(const std::string& path);
+
+// The pipeline stages `--after` can stop at.
+inline constexpr const char* kStages[] = {"master-weights", "train", "loss-scaling", "autocast"};
+
+// Builds the training step of forward model `g` in place, up to lowering: master weights, the
+// training graph, loss scaling and (fp16/bf16) autocast. `after`: stop after that stage ("" =
+// all). The result records the loss-scaling mode and the warnings for the user.
+StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
+                                              const std::string& after = "",
+                                              AutocastStats* stats = nullptr);
+
+// Lowers a step built by BuildTrainingStep for a batch size, with the `training` metadata, the
+// metrics record and the evaluation pass (compiled from make_model()) attached; the evaluation
+// pass shares the step's data section (its parameters alias the step's states).
+StatusOr<Plan> LowerTrainingStep(std::unique_ptr<Graph> g, const TrainingGraphInfo& info,
+                                 const ModelFactory& make_model, const CompileOptions& o,
+                                 int64_t batch, const SampleDims& dims);
+
+// The evaluation pass alone (forward + loss, BatchNorm in inference mode, Dropout off) for a
+// batch size: the last, partial validation batch.
+StatusOr<Plan> CompileEvalPass(std::unique_ptr<Graph> model, const CompileOptions& o,
+                               int64_t batch, const SampleDims& dims);
+
+// A model that already is a training step (ONNX training_info): what its inputs and outputs mean
+// (data inputs, labels, loss), and the step lowered as it is.
+StatusOr<plan::Training> DescribeTrainingGraph(const Graph& g, const std::string& loss_output,
+                                               double lr, const std::string& source);
+StatusOr<Plan> LowerTrainingGraph(Graph& g, const plan::Training& meta, const CompileOptions& o,
+                                  int64_t batch, const SampleDims& dims);
+
+// Inference: `graph` (consumed) compiled for `inputs`, given in the order of graph.inputs(), with
+// every float tensor stored in `precision` (passes/half_storage) for fp16/bf16.
+StatusOr<Plan> CompileForInputs(std::unique_ptr<Graph> graph, const std::vector<Tensor>& inputs,
+                                DType precision, const std::string& source,
+                                const BackendSupport& support);
+
+// Writes the forward model of `model_path` as ONNX with each initializer replaced by the trained
+// value `trained(name)` returns (when it has the same type), atomically.
+Status ExportTrainedModel(const std::string& model_path, bool untie_shared,
+                          const std::function<StatusOr<Tensor>(const std::string&)>& trained,
+                          const std::string& out_path);
+
+}  // namespace ampc

@@ -1,0 +1,61 @@
+// Data for the training loop (runtime/train.h): data sets mapped onto the inputs of a training
+// step by name, batches, deterministic shuffling, learning-rate schedules.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codegen/plan.h"
+#include "ir/graph.h"
+#include "ir/status.h"
+#include "ir/tensor.h"
+
+namespace ampc {
+
+// A data split: one array per step input, all with the same leading (sample) dimension.
+struct Dataset {
+  std::map<std::string, Tensor> arrays;
+  int64_t size = 0;
+};
+
+// Maps the arrays of an .npz file to the inputs the step reads (`needed`, inputs of `inputs`),
+// checking that every input has an array with the model's element type and a common sample count.
+StatusOr<Dataset> DatasetFromNpz(const std::string& path, const Graph& inputs,
+                                 const std::vector<std::string>& needed);
+
+// FashionMNIST (Debian's dataset-fashion-mnist) shaped for the model's single image input
+// ([N,784], [N,28,28] or [N,1,28,28], pixels in [0,1]) and the labels input (class indices).
+StatusOr<Dataset> DatasetFromFashionMnist(const std::string& dir, const std::string& split,
+                                          const Graph& inputs, const std::string& image_input,
+                                          const std::string& labels);
+
+// `spec` = FILE.npz or "fashion-mnist" (split "train" or "test"), for the data inputs and labels
+// `meta` names; `inputs` holds the step's inputs with their (possibly symbolic) types.
+StatusOr<Dataset> LoadTrainingData(const std::string& spec, const std::string& split,
+                                   const Graph& inputs, const plan::Training& meta);
+
+// A graph whose inputs have a plan's input types (to map data onto a compiled plan).
+StatusOr<std::unique_ptr<Graph>> InputGraphOfPlan(const plan::PlanProto& p);
+
+// Rows [first, first + count) of the permutation `order` (or in file order when empty).
+StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d, const std::vector<int64_t>& order,
+                                                    int64_t first, int64_t count);
+
+// Deterministic on every platform (the standard library's shuffle and distributions are not).
+std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed);
+
+struct LrSchedule {
+  std::string kind = "constant";  // constant | cosine | step | linear
+  double base = 0.01;
+  int64_t warmup_steps = 0;  // linear warm-up from base/warmup to base (all kinds)
+  int64_t total_steps = 0;   // cosine / linear: decay ends here
+  int64_t step_size = 1;     // step: multiply by gamma every step_size steps
+  double gamma = 0.1;
+  double min_lr = 0.0;       // cosine / linear: the final rate
+  Status Validate() const;
+  double At(int64_t step) const;  // step counts from 0
+};
+
+}  // namespace ampc

@@ -1,0 +1,179 @@
+// `ampc train`: the driver side of training. It compiles the model with the compiler (or loads a
+// saved training plan), maps the data onto the step's inputs, creates the executors and hands
+// them to the training loop (runtime/train.h), then exports the trained model.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "compiler/compiler.h"
+#include "ir/file_io.h"
+#include "runtime/cpu/kernel.h"
+#include "runtime/executor.h"
+#include "runtime/train.h"
+#include "tools/ampc/commands.h"
+
+namespace ampc::cli {
+namespace {
+
+bool IsPlanPath(const std::string& p) { return p.size() > 5 && p.substr(p.size() - 5) == ".ampc"; }
+
+Status CheckWritable(const std::string& path, const std::string& flag, const std::string& model,
+                     bool force) {
+  if (path.empty()) return Status::Ok();
+  if (SameFile(model, path)) return InvalidArgument(flag + " " + path + " would overwrite the model");
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !force) {
+    return InvalidArgument(flag + " " + path + " exists; pass --force to overwrite it");
+  }
+  const auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+    return NotFound(flag + " " + path + ": folder " + parent.string() + " does not exist");
+  }
+  return Status::Ok();
+}
+
+// The plan to train and how its inputs map onto data: compiled from an ONNX model (a forward
+// model, or one that already is a training step) or loaded from a saved plan.
+struct Prepared {
+  Plan plan;
+  Dataset train;
+  std::optional<Dataset> val;
+  int64_t batch = 0;
+  ModelFactory make_model;  // empty for plans and ONNX training steps
+};
+
+StatusOr<Prepared> Prepare(TrainArgs& a) {
+  Prepared out;
+  std::unique_ptr<Graph> data_graph;  // the training graph (ONNX) or the plan's inputs
+  TrainingGraphInfo built;            // what building data_graph found (forward models)
+  plan::Training meta;
+  bool onnx_training = false;
+  if (IsPlanPath(a.model)) {
+    ASSIGN_OR_RETURN(out.plan, LoadPlan(a.model));
+    if (!out.plan.proto.has_training()) {
+      return InvalidArgument(a.model + ": not a training plan (compile one with ampc train --save-plan)");
+    }
+    meta = out.plan.proto.training();
+    ASSIGN_OR_RETURN(data_graph, InputGraphOfPlan(out.plan.proto));
+  } else {
+    RETURN_IF_ERROR(ValidateTrainOptions(a.compile.train));
+    const std::string path = a.model;
+    out.make_model = [path]() { return ImportModel(path); };
+    ASSIGN_OR_RETURN(data_graph, out.make_model());
+    if (!data_graph->state_updates().empty()) {
+      // Already a training graph (ONNX training_info): run it as it is.
+      onnx_training = true;
+      if (a.compile.precision != DType::kFloat32 && a.precision_given) {
+        return Unimplemented(a.model + ": mixed precision for models that carry their own training "
+                             "algorithm (training_info) is not supported yet; use --precision fp32");
+      }
+      ASSIGN_OR_RETURN(meta, DescribeTrainingGraph(*data_graph, a.compile.train.loss.loss_output,
+                                                   a.compile.train.optimizer.lr, a.model));
+    } else {
+      // Built once: its inputs map the data, then it is lowered for the batch size.
+      ASSIGN_OR_RETURN(built, BuildTrainingStep(*data_graph, a.compile));
+      if (!a.loop.quiet) {
+        for (const std::string& w : built.warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
+      }
+      for (const auto& n : built.data_inputs) meta.add_data_inputs(n);
+      meta.set_labels(built.labels);
+    }
+  }
+  ASSIGN_OR_RETURN(out.train, LoadTrainingData(a.data, "train", *data_graph, meta));
+  if (a.data == "fashion-mnist") {
+    ASSIGN_OR_RETURN(out.val, LoadTrainingData(a.data, "test", *data_graph, meta));
+  } else if (!a.val_data.empty()) {
+    ASSIGN_OR_RETURN(out.val, LoadTrainingData(a.val_data, "test", *data_graph, meta));
+  }
+  if (IsPlanPath(a.model)) {
+    const plan::PlanProto& p = out.plan.proto;
+    const plan::Buffer& b0 = p.buffers(p.inputs(0).buffer());
+    out.batch = b0.dims_size() ? b0.dims(0) : 0;
+    if (a.batch_size != 0 && a.batch_size != out.batch) {
+      return InvalidArgument("--batch-size " + std::to_string(a.batch_size) + ": the plan was compiled for " +
+                             std::to_string(out.batch));
+    }
+    return out;
+  }
+  out.batch = a.batch_size;
+  if (out.batch <= 0) return InvalidArgument("--batch-size must be > 0");
+  SampleDims dims;
+  for (const auto& [n, arr] : out.train.arrays) dims[n] = arr.dims();
+  if (onnx_training) {
+    CompileOptions as_is = a.compile;
+    as_is.precision = DType::kFloat32;
+    ASSIGN_OR_RETURN(out.plan, LowerTrainingGraph(*data_graph, meta, as_is, out.batch, dims));
+    out.make_model = nullptr;
+  } else {
+    ASSIGN_OR_RETURN(out.plan, LowerTrainingStep(std::move(data_graph), built, out.make_model, a.compile,
+                                                 out.batch, dims));
+  }
+  return out;
+}
+
+}  // namespace
+
+Status RunTrain(TrainArgs a) {
+  if (a.device != "cpu") {
+    if (a.device == "cuda") {
+      return Unimplemented("--device cuda: training on the CUDA runtime is not available yet; use --device cpu");
+    }
+    return InvalidArgument("--device " + a.device + ": expected cpu or cuda");
+  }
+  RETURN_IF_ERROR(ResolveAmp(a.amp, &a.compile));
+  RETURN_IF_ERROR(ParseLossScale(a.loss_scale, &a.compile.loss_scale));
+  const BackendSupport support = cpu::CpuBackendSupport();
+  a.compile.support = &support;
+  a.compile.source = a.model;
+  TrainLoopConfig& loop = a.loop;
+  loop.model = a.model;
+  if ((loop.steps > 0) == (loop.epochs > 0)) {
+    return InvalidArgument("give exactly one of --steps N and --epochs E (both > 0)");
+  }
+  RETURN_IF_ERROR(loop.schedule.Validate());
+  RETURN_IF_ERROR(CheckWritable(loop.metrics, "--metrics", a.model, a.force));
+  RETURN_IF_ERROR(CheckWritable(a.export_onnx, "--export", a.model, a.force));
+  RETURN_IF_ERROR(CheckWritable(loop.save_plan, "--save-plan", a.model, a.force));
+  if (loop.checkpoint_every < 0 || (loop.checkpoint_every > 0 && loop.save_plan.empty())) {
+    return InvalidArgument("--checkpoint-every N needs N > 0 and --save-plan FILE");
+  }
+  if (IsPlanPath(a.model) && !a.export_onnx.empty()) {
+    return InvalidArgument("--export needs the ONNX model; a plan does not carry its forward graph");
+  }
+  ASSIGN_OR_RETURN(Prepared prep, Prepare(a));
+  // Each plan goes to its executor; the step and its evaluation pass share one data section.
+  const ExecutorOptions ex{a.device, a.threads};
+  TrainSession s;
+  s.batch = prep.batch;
+  const bool has_eval = prep.plan.proto.training().eval().outputs_size() > 0;
+  Plan eval = prep.plan.EvalPass();
+  prep.plan.proto.mutable_training()->clear_eval();
+  ASSIGN_OR_RETURN(s.step, CreateExecutor(std::move(prep.plan), ex));
+  if (has_eval) {
+    ASSIGN_OR_RETURN(s.eval, CreateExecutor(std::move(eval), ex));
+  }
+  if (has_eval && prep.val && prep.val->size % s.batch != 0 && prep.make_model) {
+    SampleDims dims;
+    for (const auto& [n, arr] : prep.val->arrays) dims[n] = arr.dims();
+    ASSIGN_OR_RETURN(auto g, prep.make_model());
+    ASSIGN_OR_RETURN(Plan tail, CompileEvalPass(std::move(g), a.compile, prep.val->size % s.batch, dims));
+    ASSIGN_OR_RETURN(s.eval_tail, CreateExecutor(std::move(tail), ex));
+  }
+  ASSIGN_OR_RETURN(TrainSummary sum, Train(s, prep.train, prep.val, loop));
+  if (!a.export_onnx.empty()) {
+    RETURN_IF_ERROR(ExportTrainedModel(a.model, a.compile.train.untie_shared,
+                                       [&](const std::string& name) { return s.step->GetState(name); },
+                                       a.export_onnx));
+  }
+  if (!loop.quiet) {
+    std::printf("trained %lld steps in %.2f s (%.0f samples/s), last loss %.6f", static_cast<long long>(sum.steps),
+                sum.seconds, sum.samples_per_s, sum.last_loss);
+    if (sum.val_accuracy) std::printf(", val_accuracy %.4f", *sum.val_accuracy);
+    if (sum.loss_scale) std::printf(", loss scale %g", *sum.loss_scale);
+    if (sum.finite_check) std::printf(", %lld skipped", static_cast<long long>(sum.skipped));
+    std::printf("\n");
+  }
+  return Status::Ok();
+}
+
+}  // namespace ampc::cli
