@@ -4,14 +4,22 @@
 // the training-mode Dropout cases, whose references come from numpy's RNG, by Dropout's
 // properties instead (kDropoutPropertyCases).
 //
-//   ampc-conformance [--root DIR] [--known-failures FILE] [--filter SUBSTR] [-v]
+//   ampc-conformance [--root DIR] [--known-failures FILE] [--expected-skips FILE]
+//                    [--write-expected-skips FILE] [--filter SUBSTR] [-v]
 //
 // Each case runs in a forked child, so a crash is reported as a failure of that case instead of
-// ending the run. Exit status 0 iff every failing case is listed in the known-failures file.
+// ending the run. A case skips when ampc declines it with an Unimplemented status; since a
+// regression can look exactly like that, the skips are pinned by the expected-skips file
+// (tests/conformance/expected_skips.txt, docs/CONFORMANCE.md). Exit status 0 iff every failing
+// case is listed in the known-failures file, no listed known failure passes and, with
+// --expected-skips, every skip is listed there and every listed case exists and still skips;
+// 1 otherwise; 2 for a usage or file error. --write-expected-skips writes this run's skips in
+// the expected-skips format (atomically, to that path only).
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -277,7 +285,18 @@ CaseResult RunIsolated(const fs::path& dir, const std::string& name) {
   return {static_cast<Outcome>(std::stoi(msg.substr(0, nl))), msg.substr(nl + 1)};
 }
 
-// "unknown op 'X' (...)" / "no CPU kernel: X Y" -> the op names, for the skip summary.
+// The name-like word ([A-Za-z0-9_]*) that starts at `pos` of `s`.
+std::string WordAt(const std::string& s, size_t pos) {
+  size_t end = pos;
+  while (end < s.size() && (std::isalnum(static_cast<unsigned char>(s[end])) || s[end] == '_')) {
+    ++end;
+  }
+  return s.substr(pos, end - pos);
+}
+
+// A skip's detail -> short reasons (the missing ops or kernels, the element type, ...), for the
+// skip summary and the expected-skips file. They leave out the model's path, which the case name
+// already says, so that the file's reasons do not depend on where the data is installed.
 std::vector<std::string> SkipReasons(const std::string& detail) {
   std::vector<std::string> out;
   const size_t u = detail.find("unknown op '");
@@ -294,52 +313,174 @@ std::vector<std::string> SkipReasons(const std::string& detail) {
     while (is >> op) out.push_back("kernel " + op);
     return out;
   }
-  if (detail.find("older than the oldest supported") != std::string::npos) return {"opset < 11"};
-  if (detail.find("unsupported element type") != std::string::npos) return {"unsupported dtype"};
+  const std::string t = "unsupported element type ";
+  const size_t type_pos = detail.find(t);
+  if (type_pos != std::string::npos) {
+    return {"unsupported dtype " + WordAt(detail, type_pos + t.size())};
+  }
+  const std::string o = "older than the oldest supported (";
+  const size_t opset_pos = detail.find(o);
+  if (opset_pos != std::string::npos) return {"opset < " + WordAt(detail, opset_pos + o.size())};
+  if (detail.find("legacy broadcasting") != std::string::npos) return {"legacy broadcast axis"};
   if (detail.find("not a tensor") != std::string::npos) return {"sequence/optional types"};
   if (detail.find("data-dependent shape") != std::string::npos) return {"data-dependent shape"};
-  return {"other: " + detail.substr(0, 100)};
+  // Anything else: the message without the model's path and the node's name.
+  std::string s = detail;
+  const size_t m = s.find("model.onnx: ");
+  if (m != std::string::npos) s = s.substr(m + 12);
+  const size_t n = s.find("): ");
+  if (s.rfind("node '", 0) == 0 && n != std::string::npos) s = s.substr(n + 3);
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return {"other: " + s.substr(0, 80)};
 }
+
+std::string Join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string s;
+  for (const auto& p : parts) s += (s.empty() ? "" : sep) + p;
+  return s;
+}
+
+std::string Trim(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+// A list of cases, one `suite/case_name` per line with an optional `# comment` (the cause of a
+// known failure, the reason for an expected skip); blank and comment-only lines are ignored.
+struct CaseList {
+  std::map<std::string, std::string> comments;  // case name -> its comment, trimmed
+  bool Has(const std::string& name) const { return comments.count(name) > 0; }
+};
+
+// Reads `path` into `list`. A malformed line or a case listed twice is an error (one line on
+// stderr, false), because a list that is silently misread checks nothing.
+bool ReadCaseList(const std::string& path, CaseList* list) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "ampc-conformance: cannot read %s\n", path.c_str());
+    return false;
+  }
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const size_t hash = line.find('#');
+    std::istringstream is(line.substr(0, hash));
+    std::string name, extra;
+    if (!(is >> name)) continue;
+    if (is >> extra || name.find('/') == std::string::npos) {
+      std::fprintf(stderr, "ampc-conformance: %s:%d: expected 'suite/case_name  # comment'\n",
+                   path.c_str(), n);
+      return false;
+    }
+    const std::string comment = hash == std::string::npos ? "" : Trim(line.substr(hash + 1));
+    if (!list->comments.emplace(name, comment).second) {
+      std::fprintf(stderr, "ampc-conformance: %s:%d: %s is listed twice\n", path.c_str(), n,
+                   name.c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// Writes `skips` (case -> reason) in the expected-skips format: a header, then one group per
+// suite, sorted by name. It writes a temporary file next to `path` and renames it over `path`, so
+// an interrupted or failed write leaves the old list intact.
+bool WriteExpectedSkips(const std::string& path, const std::map<std::string, std::string>& skips) {
+  std::map<std::string, int> per_suite;
+  size_t width = 0;
+  for (const auto& [name, reason] : skips) {
+    ++per_suite[name.substr(0, name.find('/'))];
+    width = std::max(width, name.size());
+  }
+  std::ostringstream os;
+  os << "# ONNX backend cases that ampc-conformance expects to skip: one `suite/case_name` per\n"
+        "# line, then `# reason`, the reason the runner gives (an op with no importer or CPU\n"
+        "# kernel, an element type ampc does not have, ...). The `conformance` ctest fails when a\n"
+        "# case skips that is not listed here (a new skip, perhaps an op that stopped working),\n"
+        "# when a listed case runs, and when a listed case is not in the test data; see\n"
+        "# docs/CONFORMANCE.md.\n"
+        "#\n"
+        "# Generated by a full run, then kept by hand. After adding an op or a type,\n"
+        "# regenerate it and review the diff:\n"
+        "#   ./build/ampc-conformance --known-failures tests/conformance/known_failures.txt \\\n"
+        "#       --write-expected-skips tests/conformance/expected_skips.txt\n"
+        "#\n"
+        "# "
+     << skips.size() << " cases.\n";
+  std::string suite;
+  for (const auto& [name, reason] : skips) {
+    const std::string s = name.substr(0, name.find('/'));
+    if (s != suite) {
+      suite = s;
+      os << "\n# " << suite << " (" << per_suite[suite] << ")\n";
+    }
+    os << name << std::string(width + 2 - name.size(), ' ') << "# " << reason << "\n";
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  std::ofstream out(tmp, std::ios::trunc);
+  out << os.str();
+  out.close();
+  std::error_code ec;
+  if (out) fs::rename(tmp, path, ec);
+  if (!out || ec) {
+    fs::remove(tmp, ec);
+    std::fprintf(stderr, "ampc-conformance: cannot write %s\n", path.c_str());
+    return false;
+  }
+  return true;
+}
+
+constexpr char kUsage[] =
+    "usage: ampc-conformance [--root DIR] [--known-failures FILE] [--expected-skips FILE]\n"
+    "                        [--write-expected-skips FILE] [--filter SUBSTR] [-v]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string root = "/usr/share/libonnx-testdata/data", known_path, filter;
+  std::string root = "/usr/share/libonnx-testdata/data", known_path, skips_path, write_path;
+  std::string filter;
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--root" && i + 1 < argc) root = argv[++i];
     else if (a == "--known-failures" && i + 1 < argc) known_path = argv[++i];
+    else if (a == "--expected-skips" && i + 1 < argc) skips_path = argv[++i];
+    else if (a == "--write-expected-skips" && i + 1 < argc) write_path = argv[++i];
     else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
     else if (a == "-v") verbose = true;
     else {
-      std::fprintf(stderr, "usage: ampc-conformance [--root DIR] [--known-failures FILE] [--filter S] [-v]\n");
+      std::fputs(kUsage, stderr);
       return 2;
     }
   }
-  std::set<std::string> known;
-  if (!known_path.empty()) {
-    std::ifstream in(known_path);
-    if (!in) {
-      std::fprintf(stderr, "ampc-conformance: cannot read %s\n", known_path.c_str());
+  // A filtered run sees only some of the skips; writing them would drop all the others.
+  if (!write_path.empty() && !filter.empty()) {
+    std::fprintf(stderr,
+                 "ampc-conformance: --write-expected-skips needs a full run, not --filter\n");
+    return 2;
+  }
+  std::error_code ec;
+  if (!write_path.empty() && !known_path.empty() && fs::equivalent(write_path, known_path, ec)) {
+    std::fprintf(stderr, "ampc-conformance: --write-expected-skips %s would overwrite the known "
+                 "failures\n", write_path.c_str());
+    return 2;
+  }
+  CaseList known, expected;
+  if (!known_path.empty() && !ReadCaseList(known_path, &known)) return 2;
+  if (!skips_path.empty() && !ReadCaseList(skips_path, &expected)) return 2;
+  for (const auto& [name, reason] : expected.comments) {
+    if (known.Has(name)) {  // a case either skips or fails; listing both would hide a change
+      std::fprintf(stderr, "ampc-conformance: %s is listed in both %s and %s\n", name.c_str(),
+                   known_path.c_str(), skips_path.c_str());
       return 2;
-    }
-    std::string line;
-    while (std::getline(in, line)) {
-      line = line.substr(0, line.find('#'));
-      std::istringstream is(line);
-      std::string name;
-      if (is >> name) known.insert(name);
     }
   }
   if (!fs::is_directory(root)) {
     std::fprintf(stderr, "ampc-conformance: %s not found (install libonnx-testdata)\n", root.c_str());
     return 2;
   }
-  struct Row { int cases = 0, passed = 0, failed = 0, skipped = 0; };
-  std::map<std::string, Row> rows;
-  std::map<std::string, int> skip_reasons;
-  std::vector<std::string> unexpected, known_failed, fixed;
+  // Every case in the data, filter or not, so that a listed case missing from it is always found.
+  std::vector<std::pair<std::string, fs::path>> all_cases;
+  std::set<std::string> all_names;
   for (const char* suite : {"node", "pytorch-converted", "pytorch-operator", "simple"}) {
     const fs::path sdir = fs::path(root) / suite;
     if (!fs::is_directory(sdir)) continue;
@@ -349,26 +490,61 @@ int main(int argc, char** argv) {
     }
     std::sort(cases.begin(), cases.end());
     for (const fs::path& c : cases) {
-      const std::string name = std::string(suite) + "/" + c.filename().string();
-      if (!filter.empty() && name.find(filter) == std::string::npos) continue;
-      Row& row = rows[suite];
-      ++row.cases;
-      CaseResult r = RunIsolated(c, name);
-      if (r.outcome == Outcome::kSkip) {
-        ++row.skipped;
-        for (const auto& reason : SkipReasons(r.detail)) ++skip_reasons[reason];
-        if (verbose) std::printf("SKIP %s: %s\n", name.c_str(), r.detail.c_str());
-      } else if (r.outcome == Outcome::kPass) {
-        ++row.passed;
-        if (known.count(name)) fixed.push_back(name);
-        if (verbose) {  // a pass not checked by value says how it was checked
-          std::printf("PASS %s%s%s\n", name.c_str(), r.detail.empty() ? "" : ": ", r.detail.c_str());
+      all_cases.push_back({std::string(suite) + "/" + c.filename().string(), c});
+      all_names.insert(all_cases.back().first);
+    }
+  }
+  struct Row { int cases = 0, passed = 0, failed = 0, skipped = 0; };
+  std::map<std::string, Row> rows;
+  std::map<std::string, int> skip_reasons;
+  std::vector<std::string> unexpected, known_failed, fixed;
+  std::map<std::string, std::string> skips;  // this run's skips: case -> reason
+  int skipped_as_listed = 0;
+  std::vector<std::string> new_skips, now_run, not_in_data, reason_changed;
+  for (const auto& [name, c] : all_cases) {
+    if (!filter.empty() && name.find(filter) == std::string::npos) continue;
+    Row& row = rows[name.substr(0, name.find('/'))];
+    ++row.cases;
+    CaseResult r = RunIsolated(c, name);
+    if (r.outcome == Outcome::kSkip) {
+      ++row.skipped;
+      const std::vector<std::string> reasons = SkipReasons(r.detail);
+      for (const auto& reason : reasons) ++skip_reasons[reason];
+      const std::string reason = Join(reasons, ", ");
+      skips[name] = reason;
+      if (!skips_path.empty()) {
+        auto it = expected.comments.find(name);
+        if (it == expected.comments.end()) {
+          new_skips.push_back(name + ": " + r.detail);
+        } else {
+          ++skipped_as_listed;
+          if (it->second != reason) {
+            reason_changed.push_back(name + ": listed '" + it->second + "', now '" + reason + "'");
+          }
         }
-      } else {
-        ++row.failed;
-        (known.count(name) ? known_failed : unexpected).push_back(name + ": " + r.detail);
-        if (verbose) std::printf("FAIL %s: %s\n", name.c_str(), r.detail.c_str());
       }
+      if (verbose) std::printf("SKIP %s: %s\n", name.c_str(), r.detail.c_str());
+      continue;
+    }
+    if (expected.Has(name)) {
+      now_run.push_back(name + ": now runs (" + (r.outcome == Outcome::kPass ? "passes" : "fails") +
+                        "): remove it from " + skips_path);
+    }
+    if (r.outcome == Outcome::kPass) {
+      ++row.passed;
+      if (known.Has(name)) fixed.push_back(name);
+      if (verbose) {  // a pass not checked by value says how it was checked
+        std::printf("PASS %s%s%s\n", name.c_str(), r.detail.empty() ? "" : ": ", r.detail.c_str());
+      }
+    } else {
+      ++row.failed;
+      (known.Has(name) ? known_failed : unexpected).push_back(name + ": " + r.detail);
+      if (verbose) std::printf("FAIL %s: %s\n", name.c_str(), r.detail.c_str());
+    }
+  }
+  for (const auto& [name, reason] : expected.comments) {
+    if (!all_names.count(name)) {
+      not_in_data.push_back(name + ": not in the test data: remove it from " + skips_path);
     }
   }
   std::printf("\n%-20s %7s %7s %7s %7s %7s\n", "suite", "cases", "run", "passed", "failed", "skipped");
@@ -383,6 +559,14 @@ int main(int argc, char** argv) {
   }
   std::printf("%-20s %7d %7d %7d %7d %7d\n", "total", total.cases, total.passed + total.failed,
               total.passed, total.failed, total.skipped);
+  if (!skips_path.empty()) {
+    std::printf("\nexpected skips: %zu listed, %d skipped as listed, %zu new skips, %zu stale "
+                "entries (%zu now run, %zu not in the data)\n",
+                expected.comments.size(), skipped_as_listed, new_skips.size(),
+                now_run.size() + not_in_data.size(), now_run.size(), not_in_data.size());
+  } else {
+    std::printf("\nexpected skips: not checked (no --expected-skips)\n");
+  }
   std::printf("\nskipped, by reason (cases):\n");
   std::vector<std::pair<int, std::string>> reasons;
   for (const auto& [k, v] : skip_reasons) reasons.push_back({-v, k});
@@ -401,6 +585,11 @@ int main(int argc, char** argv) {
     std::printf("\nknown failures (listed in docs/CONFORMANCE.md):\n");
     for (const auto& f : known_failed) std::printf("  %s\n", f.c_str());
   }
+  if (!reason_changed.empty()) {  // not an error: the case still skips, for another reason
+    std::printf("\nexpected skips whose reason changed (update the reason in %s):\n",
+                skips_path.c_str());
+    for (const auto& f : reason_changed) std::printf("  %s\n", f.c_str());
+  }
   if (!fixed.empty()) {
     std::printf("\nlisted as known failures but now passing (remove them from the list):\n");
     for (const auto& f : fixed) std::printf("  %s\n", f.c_str());
@@ -409,5 +598,24 @@ int main(int argc, char** argv) {
     std::printf("\nUNEXPECTED FAILURES:\n");
     for (const auto& f : unexpected) std::printf("  %s\n", f.c_str());
   }
-  return unexpected.empty() && fixed.empty() ? 0 : 1;
+  if (!new_skips.empty()) {
+    std::printf("\nNEW SKIPS (not in %s; an op or type that worked may have regressed; if the skip "
+                "is intended, add the case there):\n", skips_path.c_str());
+    for (const auto& f : new_skips) std::printf("  NEW SKIP %s\n", f.c_str());
+  }
+  if (!now_run.empty() || !not_in_data.empty()) {
+    std::printf("\nSTALE EXPECTED SKIPS:\n");
+    for (const auto& f : now_run) std::printf("  STALE %s\n", f.c_str());
+    for (const auto& f : not_in_data) std::printf("  STALE %s\n", f.c_str());
+  }
+  if (!write_path.empty()) {
+    if (!WriteExpectedSkips(write_path, skips)) return 2;
+    std::printf("\nwrote %zu expected skips to %s\n", skips.size(), write_path.c_str());
+  }
+  const bool ok = unexpected.empty() && fixed.empty() && new_skips.empty() && now_run.empty() &&
+                  not_in_data.empty();
+  std::printf("\nconformance: %s (%zu unexpected failures, %zu known failures passing, %zu new "
+              "skips, %zu stale expected skips)\n", ok ? "OK" : "FAILED", unexpected.size(),
+              fixed.size(), new_skips.size(), now_run.size() + not_in_data.size());
+  return ok ? 0 : 1;
 }
