@@ -370,7 +370,7 @@ StatusOr<Plan> LoadPlan(const std::string& path) {
   ASSIGN_OR_RETURN(p.data, PlanData::MapFile(path, static_cast<int64_t>(h.data_offset),
                                              static_cast<int64_t>(h.data_bytes)));
   RETURN_IF_ERROR(VerifyPlan(p).WithContext(path));
-  if (p.proto.has_training()) {
+  if (p.proto.has_training() && p.proto.training().has_eval()) {
     RETURN_IF_ERROR(VerifyPlan(p.EvalPass()).WithContext(path + " (evaluation pass)"));
   }
   return p;

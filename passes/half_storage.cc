@@ -38,12 +38,29 @@ StatusOr<bool> HalfStoragePass::Run(Graph& g) {
       n->attrs()["to"] = Attribute(half_number);
       changed = true;
     }
+    const bool constant = n->domain().empty() && n->op_type() == "Constant";
+    const bool fill = n->domain().empty() && n->op_type() == "ConstantOfShape";
     for (auto& [key, a] : n->attrs()) {
-      if (a.kind() == AttrKind::kTensor && a.t().dtype() == DType::kFloat32 &&
-          (n->op_type() == "Constant" || n->op_type() == "ConstantOfShape")) {
+      if (a.kind() == AttrKind::kTensor && a.t().dtype() == DType::kFloat32 && (constant || fill)) {
         a = Attribute(ToHalf(a.t(), half_));
         changed = true;
       }
+    }
+    // f32 values given another way: Constant's value_float / value_floats, and ConstantOfShape
+    // without `value` (ONNX: f32 zeros). Both become a half `value` tensor.
+    if (constant && (n->attr("value_float") || n->attr("value_floats"))) {
+      const bool scalar = n->attr("value_float") != nullptr;
+      std::vector<float> v = scalar ? std::vector<float>{n->attr_float("value_float", 0)}
+                                    : n->attr("value_floats")->floats();
+      const std::vector<int64_t> dims = scalar ? std::vector<int64_t>{}
+                                               : std::vector<int64_t>{static_cast<int64_t>(v.size())};
+      n->attrs().erase(scalar ? "value_float" : "value_floats");
+      n->attrs()["value"] = Attribute(ToHalf(Tensor::FromFloats(v, dims), half_));
+      changed = true;
+    }
+    if (fill && !n->attr("value")) {
+      n->attrs()["value"] = Attribute(ToHalf(Tensor::FromFloats({0.0f}, {1}), half_));
+      changed = true;
     }
   }
   // f32 graph inputs: consumers read a half copy.

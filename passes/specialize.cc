@@ -12,6 +12,18 @@ Status SpecializeInputs(Graph& g, const std::map<std::string, InputBinding>& bin
       return InvalidArgument("the model has no input named '" + name + "'");
     }
     const TensorType& declared = v->type();
+    int64_t elements = 1;
+    for (int64_t d : b.dims) {
+      if (d < 0 || d > kMaxDim || (d > 0 && elements > kMaxElements / d)) {
+        return InvalidArgument("input '" + name + "': size " + std::to_string(d) +
+                               " is not a valid dimension");
+      }
+      elements *= d;
+    }
+    if (b.values && static_cast<int64_t>(b.values->size()) != elements) {
+      return InvalidArgument("input '" + name + "': " + std::to_string(b.values->size()) +
+                             " values bound for " + std::to_string(elements) + " elements");
+    }
     TensorType bound(declared.dtype, std::vector<Dim>(b.dims.begin(), b.dims.end()));
     auto mismatch = [&] {
       return InvalidArgument("input '" + name + "' has shape " + bound.ToString() +

@@ -275,7 +275,9 @@ Status UpdateLossScaleKernel(KernelContext& ctx) {
   if (ctx.attr_int("dynamic", 1) != 0) {
     if (finite) {
       if (++tracker >= ctx.attr_int("growth_interval", 2000)) {
-        scale = scale * ctx.attr_float("growth_factor", 2.0f);
+        // As PyTorch's _amp_update_scale_: never grow past fp32's range to inf.
+        const float grown = scale * ctx.attr_float("growth_factor", 2.0f);
+        if (std::isfinite(grown)) scale = grown;
         tracker = 0;
       }
     } else {

@@ -37,7 +37,7 @@
 #include "ir/file_io.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/cpu/kernel.h"
-#include "runtime/inference.h"
+#include "compiler/compiler.h"
 
 namespace fs = std::filesystem;
 using namespace ampc;
@@ -224,7 +224,7 @@ CaseResult RunCase(const fs::path& dir, const std::string& name) {
       inputs.push_back(std::move(*t));
     }
     auto g = ImportOnnxFile((dir / "model.onnx").string());
-    auto plan = CompileForInputs(std::move(*g), inputs, Precision::kFp32, dir.string());
+    auto plan = CompileForInputs(std::move(*g), inputs, DType::kFloat32, dir.string(), cpu::CpuBackendSupport());
     if (!plan.ok()) {
       if (plan.status().code() == StatusCode::kUnimplemented) return {Outcome::kSkip, plan.status().message()};
       return {Outcome::kFail, "compile: " + plan.status().message()};

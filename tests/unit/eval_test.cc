@@ -12,7 +12,7 @@
 #include "frontend/onnx.h"
 #include "ir/op_registry.h"
 #include "runtime/cpu/executor.h"
-#include "runtime/inference.h"
+#include "compiler/compiler.h"
 #include "tests/unit/test_util.h"
 
 namespace ampc {
@@ -92,14 +92,14 @@ int RoundingDepth(const Graph& g) {
 // perturbations add up along the longest path, so the normwise relative error is bounded by
 // about (L + 1) * u with L rounding ops on that path; we allow 2 (L + 1) u. An implementation
 // that accumulated GEMMs in half precision would exceed this (error ~ K u with K = 784).
-void CheckHalf(const std::string& name, Precision precision) {
+void CheckHalf(const std::string& name, DType precision) {
   const std::string model = Fixture(name + ".onnx");
   const std::string data = Fixture(name + "_data");
   auto g = ImportOnnxFile(model);
   ASSERT_TRUE(g.ok()) << g.status().message();
   const int depth = RoundingDepth(**g);
   std::vector<Tensor> inputs = {ReadTensor(data + "/input_0.pb")};
-  auto plan = CompileForInputs(std::move(*g), inputs, precision, model);
+  auto plan = CompileForInputs(std::move(*g), inputs, precision, model, cpu::CpuBackendSupport());
   ASSERT_TRUE(plan.ok()) << plan.status().message();
   auto exec = cpu::CpuExecutor::Create(std::move(*plan));
   ASSERT_TRUE(exec.ok()) << exec.status().message();
@@ -115,7 +115,7 @@ void CheckHalf(const std::string& name, Precision precision) {
     norm += want[i] * want[i];
   }
   const double rel = std::sqrt(err / norm);
-  const double u = precision == Precision::kBf16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -11);
+  const double u = precision == DType::kBFloat16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -11);
   const double bound = 2.0 * (depth + 1) * u;
   std::printf("%s %s: normwise relative error %.3g, bound %.3g (L=%d)\n", name.c_str(),
               PrecisionName(precision), rel, bound, depth);
@@ -123,8 +123,8 @@ void CheckHalf(const std::string& name, Precision precision) {
   EXPECT_GT(rel, 0.0) << "half storage must actually round";
 }
 
-TEST_P(EvalTest, Bf16StorageWithinHalfPrecisionBound) { CheckHalf(GetParam(), Precision::kBf16); }
-TEST_P(EvalTest, Fp16StorageWithinHalfPrecisionBound) { CheckHalf(GetParam(), Precision::kFp16); }
+TEST_P(EvalTest, Bf16StorageWithinHalfPrecisionBound) { CheckHalf(GetParam(), DType::kBFloat16); }
+TEST_P(EvalTest, Fp16StorageWithinHalfPrecisionBound) { CheckHalf(GetParam(), DType::kFloat16); }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, EvalTest, ::testing::ValuesIn(kModels));
 
@@ -177,30 +177,43 @@ TEST(Eval, BadPlansAndInputsAreCleanErrors) {
   testing::WriteBytes(dir / "cut.ampc", bytes.substr(0, bytes.size() / 3));
   r = RunAmpc("eval " + (dir / "cut.ampc") + " --inputs " + data + " --out " + (dir / "o2"));
   EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
+  // Not a plan at all.
+  testing::WriteBytes(dir / "text.ampc", "hello");
+  r = RunAmpc("eval " + (dir / "text.ampc") + " --inputs " + data + " --out " + (dir / "o2"));
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("not an ampc plan"), std::string::npos) << r.err;
-  // A plan from a newer ampc.
-  auto p = LoadPlan(plan_path);
-  ASSERT_TRUE(p.ok());
-  p->set_format_version(kPlanFormatVersion + 1);
-  ASSERT_TRUE(SavePlan(*p, dir / "new.ampc").ok());
+  // A plan from a newer ampc: the header's format number (bytes 8..11, little-endian) is higher.
+  std::string newer = bytes;
+  newer[8] = static_cast<char>(kPlanFormatVersion + 1);
+  testing::WriteBytes(dir / "new.ampc", newer);
   r = RunAmpc("eval " + (dir / "new.ampc") + " --inputs " + data + " --out " + (dir / "o3"));
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("newer than this ampc supports"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("newer than this ampc reads"), std::string::npos) << r.err;
   // A plan whose buffer lies outside the arena.
-  p->set_format_version(kPlanFormatVersion);
+  auto loaded = LoadPlan(plan_path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  Plan plan = *loaded;
+  plan::PlanProto* p = &plan.proto;
   p->mutable_buffers(p->inputs(0).buffer())->set_offset(p->arena_bytes());
-  ASSERT_TRUE(SavePlan(*p, dir / "bad.ampc").ok());
+  ASSERT_TRUE(SavePlan(plan, dir / "bad.ampc").ok());
   r = RunAmpc("eval " + (dir / "bad.ampc") + " --inputs " + data + " --out " + (dir / "o4"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("lies outside the arena"), std::string::npos) << r.err;
   // A step output whose recorded shape was edited (size kept consistent): kernels would write
   // past it, so loading re-runs type inference and refuses.
   p->mutable_buffers(p->inputs(0).buffer())->set_offset(0);
-  const int out_id = p->steps(0).outputs(0);
+  int out_id = p->steps(0).outputs(0);
+  for (const auto& st : p->steps()) {  // a step whose output is a fresh arena buffer
+    if (p->buffers(st.outputs(0)).kind() == plan::Buffer::ARENA) {
+      out_id = st.outputs(0);
+      break;
+    }
+  }
   auto* b = p->mutable_buffers(out_id);
   b->set_dims(0, b->dims(0) / 2);
   b->set_size_bytes(b->size_bytes() / 2);
-  ASSERT_TRUE(SavePlan(*p, dir / "shape.ampc").ok());
+  ASSERT_TRUE(SavePlan(plan, dir / "shape.ampc").ok());
   r = RunAmpc("eval " + (dir / "shape.ampc") + " --inputs " + data + " --out " + (dir / "o7"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("but the op produces"), std::string::npos) << r.err;

@@ -7,10 +7,10 @@
 #include <limits>
 
 #include "codegen/lower.h"
+#include "compile_util.h"
 #include "frontend/training/training_graph.h"
 #include "ir/text.h"
 #include "runtime/cpu/executor.h"
-#include "runtime/train.h"
 #include "test_util.h"
 
 namespace ampc {
@@ -26,7 +26,8 @@ const char* kLinear = R"(graph "lin" opsets {"": 17} {
 }
 )";
 
-int OutputIndexForTest(const plan::Plan& p, const std::string& name) {
+int OutputIndexForTest(const Plan& plan, const std::string& name) {
+  const plan::PlanProto& p = plan.proto;
   for (int i = 0; i < p.outputs_size(); ++i) {
     if (p.outputs(i).name() == name) return i;
   }
@@ -35,7 +36,7 @@ int OutputIndexForTest(const plan::Plan& p, const std::string& name) {
 
 struct Step {
   std::unique_ptr<cpu::CpuExecutor> ex;
-  CompiledTraining c;
+  testing::CompiledTraining c;
 
   // One step on a fixed batch; `poison` puts a NaN into the input.
   std::vector<Tensor> Run(double lr = 0.1, bool poison = false, int variant = 0) {
@@ -61,19 +62,20 @@ Step Compile(const std::string& precision, const std::string& scale = "", TrainO
   Step s;
   AmpArgs a;
   a.precision = precision;
-  auto amp = ResolveAmp(a, &o.precision);
-  EXPECT_TRUE(amp.ok()) << amp.status().message();
+  CompileOptions co;
+  EXPECT_TRUE(ResolveAmp(a, &co).ok());
   if (!scale.empty()) {
     if (scale == "none" || scale == "dynamic") {
-      o.loss_scale.mode = scale;
+      co.loss_scale.mode = scale;
     } else {
-      o.loss_scale.mode = "static";
-      o.loss_scale.init = std::stod(scale);
+      co.loss_scale.mode = "static";
+      co.loss_scale.init = std::stod(scale);
     }
   }
   if (o.optimizer.momentum == 0 && o.optimizer.kind == "sgd") o.optimizer.momentum = 0.9;
+  co.train = o;
   auto make = [&]() -> StatusOr<std::unique_ptr<Graph>> { return ParseGraph(text); };
-  auto c = CompileTraining(make, o, *amp, 4, {{"x", {4, 4}}, {"labels", {4}}}, "test");
+  auto c = testing::CompileTraining(make, co, 4, {{"x", {4, 4}}, {"labels", {4}}});
   EXPECT_TRUE(c.ok()) << c.status().message();
   if (!c.ok()) return s;
   s.c = std::move(*c);
@@ -171,15 +173,15 @@ TEST(LossScaler, ScaledTrainingTracksFp32) {
 TEST(Pitfalls, UnscaledFp16IsRefusedUnlessAllowed) {
   auto g = ParseGraph(kLinear);
   ASSERT_TRUE(g.ok());
-  TrainOptions o;
+  CompileOptions o;
   o.precision = DType::kFloat16;
   o.loss_scale.mode = "none";
-  auto info = BuildTrainingGraph(**g, o);
+  auto info = BuildTrainingStep(**g, o);
   ASSERT_FALSE(info.ok());
   EXPECT_NE(info.status().message().find("--allow-unscaled-fp16"), std::string::npos);
   o.loss_scale.allow_unscaled_fp16 = true;
   auto g2 = ParseGraph(kLinear);
-  auto ok = BuildTrainingGraph(**g2, o);
+  auto ok = BuildTrainingStep(**g2, o);
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   ASSERT_FALSE(ok->warnings.empty());
   EXPECT_NE(ok->warnings.back().find("flush to zero"), std::string::npos);
@@ -205,16 +207,16 @@ TEST(Pitfalls, LogOfSumOfTinyValuesStaysFinite) {
   auto run = [&](const AmpListEdits& edits) {
     auto g = ParseGraph(text);
     EXPECT_TRUE(g.ok()) << g.status().message();
-    TrainOptions o;
-    o.loss.kind = "none";
-    o.loss.loss_output = "l";
+    CompileOptions o;
+    o.train.loss.kind = "none";
+    o.train.loss.loss_output = "l";
     AmpArgs a;
     a.precision = "fp16";
     a.edits = edits;
-    auto amp = ResolveAmp(a, &o.precision);
-    EXPECT_TRUE(amp.ok()) << amp.status().message();
+    auto amp = ResolveAmp(a, &o);
+    EXPECT_TRUE(amp.ok()) << amp.message();
     auto make = [&]() -> StatusOr<std::unique_ptr<Graph>> { return ParseGraph(text); };
-    auto c = CompileTraining(make, o, *amp, 2, {{"x", {2, 64}}}, "test");
+    auto c = testing::CompileTraining(make, o, 2, {{"x", {2, 64}}});
     EXPECT_TRUE(c.ok()) << c.status().message();
     auto ex = cpu::CpuExecutor::Create(c->train, 1);
     std::vector<Tensor> in;
@@ -267,11 +269,13 @@ TEST(Pitfalls, CheckpointsHoldFp32Masters) {
   ASSERT_TRUE(s.ex);
   s.Run();
   testing::TempDir tmp;
-  ASSERT_TRUE(SavePlan(s.ex->plan(), tmp / "ckpt.ampc").ok());
+  auto current = s.ex->CurrentPlan();
+  ASSERT_TRUE(current.ok());
+  ASSERT_TRUE(SavePlan(*current, tmp / "ckpt.ampc").ok());
   auto p = LoadPlan(tmp / "ckpt.ampc");
   ASSERT_TRUE(p.ok()) << p.status().message();
   std::map<std::string, std::string> states;
-  for (const auto& b : p->buffers()) {
+  for (const auto& b : p->proto.buffers()) {
     if (b.kind() == plan::Buffer::STATE) states[b.name()] = b.dtype();
   }
   EXPECT_EQ(states.at("w"), "f32");
@@ -282,7 +286,7 @@ TEST(Pitfalls, CheckpointsHoldFp32Masters) {
   EXPECT_EQ(states.at(kSkippedState), "i64");
   EXPECT_EQ(states.at(kStepState), "i64");
   for (const auto& [name, dt] : states) EXPECT_NE(dt, "bf16") << name;
-  EXPECT_EQ(p->precision(), "bf16");
+  EXPECT_EQ(p->proto.precision(), "bf16");
 }
 
 }  // namespace

@@ -123,24 +123,24 @@ TEST(TrainCli, DamagedTrainingPlansAreRejected) {
   auto good = LoadPlan(ckpt);
   ASSERT_TRUE(good.ok()) << good.status().message();
   auto variant = [&](const std::string& name, auto edit) {
-    plan::Plan p = *good;
-    edit(p);
+    Plan p = *good;
+    edit(p.proto);
     const std::string path = tmp / name;
     EXPECT_TRUE(SavePlan(p, path).ok());
     return path;
   };
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {variant("loss.ampc", [](plan::Plan& p) { p.mutable_training()->set_loss("nope"); }), "no loss output 'nope'"},
-      {variant("axis.ampc", [](plan::Plan& p) { p.mutable_training()->set_class_axis(7); }), "do not match the labels"},
-      {variant("state.ampc", [](plan::Plan& p) {
+      {variant("loss.ampc", [](plan::PlanProto& p) { p.mutable_training()->set_loss("nope"); }), "no loss output 'nope'"},
+      {variant("axis.ampc", [](plan::PlanProto& p) { p.mutable_training()->set_class_axis(7); }), "do not match the labels"},
+      {variant("state.ampc", [](plan::PlanProto& p) {
          for (auto& b : *p.mutable_buffers()) {
            if (b.kind() == plan::Buffer::STATE) {
-             b.mutable_data()->resize(3);
+             b.set_data_offset(p.data_bytes());
              break;
            }
          }
-       }), "has data of the wrong size"},
-      {variant("eval.ampc", [](plan::Plan& p) { p.mutable_training()->mutable_eval()->mutable_steps(0)->set_op("Nope"); }),
+       }), "lies outside the plan's"},
+      {variant("eval.ampc", [](plan::PlanProto& p) { p.mutable_training()->mutable_eval()->mutable_steps(0)->mutable_op()->set_op("Nope"); }),
        "evaluation pass"},
   };
   for (const auto& [path, message] : cases) {
@@ -152,7 +152,7 @@ TEST(TrainCli, DamagedTrainingPlansAreRejected) {
   WriteBytes(tmp / "cut.ampc", ReadBytes(ckpt).substr(0, 1000));
   auto cut = RunAmpc("train " + (tmp / "cut.ampc") + " --data " + MlpData() + " --steps 1");
   EXPECT_EQ(cut.exit_code, 2);
-  EXPECT_NE(cut.err.find("corrupt or truncated"), std::string::npos) << cut.err;
+  EXPECT_NE(cut.err.find("truncated or corrupt"), std::string::npos) << cut.err;
 }
 
 struct Bad {

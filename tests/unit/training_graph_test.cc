@@ -14,7 +14,8 @@
 #include "ir/text.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/executor.h"
-#include "runtime/train.h"
+#include "compile_util.h"
+#include "runtime/train_data.h"
 #include "test_util.h"
 
 namespace ampc {
@@ -50,9 +51,11 @@ std::vector<float> Floats(const Tensor& t) {
 // Compiles the training step for batch 4 and returns an executor.
 std::unique_ptr<cpu::CpuExecutor> Compile(const std::string& text, const TrainOptions& o,
                                           std::map<std::string, std::vector<int64_t>> dims,
-                                          CompiledTraining* out = nullptr) {
+                                          testing::CompiledTraining* out = nullptr) {
   auto make = [&]() -> StatusOr<std::unique_ptr<Graph>> { return Parse(text); };
-  auto c = CompileTraining(make, o, AutocastOptions{}, 4, dims, "test");
+  CompileOptions co;
+  co.train = o;
+  auto c = testing::CompileTraining(make, co, 4, dims);
   EXPECT_TRUE(c.ok()) << c.status().message();
   if (!c.ok()) return nullptr;
   auto ex = cpu::CpuExecutor::Create(c->train, 1);
@@ -65,7 +68,7 @@ TEST(TrainingGraph, MseSgdStepMatchesClosedForm) {
   TrainOptions o;
   o.loss.kind = "mse";
   o.optimizer.lr = 0.1;
-  CompiledTraining c;
+  testing::CompiledTraining c;
   auto ex = Compile(kLinear, o, Dims({{"x", {4, 3}}, {"labels", {4, 2}}}), &c);
   ASSERT_TRUE(ex);
   const std::vector<float> x = {1, 2, 3, -1, 0.5, 0.25, 0, -2, 1, 0.3, 0.3, -0.7};
@@ -115,7 +118,7 @@ TEST(TrainingGraph, NllOnLogSoftmaxTrainsLikeCrossEntropyOnLogits) {
   ce.optimizer.lr = nll.optimizer.lr = 0.05;
   nll.loss.kind = "nll";
   auto dims = Dims({{"x", {4, 3}}, {"labels", {4}}});
-  CompiledTraining ca, cb;
+  testing::CompiledTraining ca, cb;
   auto a = Compile(kLinear, ce, dims, &ca);
   auto b = Compile(logsoftmax, nll, dims, &cb);
   ASSERT_TRUE(a && b);
@@ -147,7 +150,7 @@ TEST(TrainingGraph, FrozenParametersStayBitIdentical) {
   TrainOptions o;
   o.loss.kind = "mse";
   o.freeze = "^w$";
-  CompiledTraining c;
+  testing::CompiledTraining c;
   auto ex = Compile(kLinear, o, Dims({{"x", {4, 3}}, {"labels", {4, 2}}}), &c);
   ASSERT_TRUE(ex);
   EXPECT_EQ(c.info.params, std::vector<std::string>{"b"});
@@ -284,7 +287,7 @@ TEST(TrainingGraph, DropoutIsSeededPerStepAndReproducible) {
   }
   EXPECT_EQ(drops, 1);
   auto dims = Dims({{"x", {4, 3}}, {"labels", {4, 2}}});
-  CompiledTraining ca, cb;
+  testing::CompiledTraining ca, cb;
   auto a = Compile(text, o, dims, &ca);
   auto b = Compile(text, o, dims, &cb);
   ASSERT_TRUE(a && b);
@@ -306,7 +309,7 @@ TEST(TrainingGraph, DropoutIsSeededPerStepAndReproducible) {
   EXPECT_NE(losses.front(), losses.back());
   // The evaluation pass runs Dropout as the identity.
   int eval_drops = 0;
-  for (const auto& st : ca.eval.steps()) eval_drops += st.op() == "Dropout" && st.domain() == kAmpcDomain;
+  for (const auto& st : ca.eval.proto.steps()) eval_drops += st.op().op() == "Dropout" && st.op().domain() == kAmpcDomain;
   EXPECT_EQ(eval_drops, 0);
 }
 
