@@ -90,7 +90,8 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
     const auto kind = states.count(v) ? plan::Buffer::STATE : plan::Buffer::CONSTANT;
     ASSIGN_OR_RETURN(int bid, add_buffer(v, kind, -1));
     const auto& bytes = v->initializer()->bytes();
-    p.mutable_buffers(bid)->set_data_offset(data.Append(bytes.data(), static_cast<int64_t>(bytes.size())));
+    p.mutable_buffers(bid)->set_data_offset(
+        data.Append(bytes.data(), static_cast<int64_t>(bytes.size())));
   }
   // In-place state updates: a state's new value may be written straight into the state buffer
   // when its producer reads each element before writing it (the ops below), nothing else reads
@@ -103,8 +104,10 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
     auto aliases = [](const Node& n) {
       const std::string& d = n.domain();
       const std::string& op = n.op_type();
-      if (d == kAmpcDomain) return op == "SGD" || op == "Adam" || op == "UpdateLossScale" || op == "BatchNormalization";
-      if (d == "ai.onnx.preview.training") return op == "Adagrad" || op == "Momentum" || op == "Adam";
+      if (d == kAmpcDomain)
+        return op == "SGD" || op == "Adam" || op == "UpdateLossScale" || op == "BatchNormalization";
+      if (d == "ai.onnx.preview.training")
+        return op == "Adagrad" || op == "Momentum" || op == "Adam";
       return d.empty() && op == "Add";
     };
     std::unordered_set<const Value*> outputs(g.outputs().begin(), g.outputs().end());
@@ -115,7 +118,8 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
         continue;
       }
       bool later_reader = false;
-      for (const Use& use : u.state->uses()) later_reader = later_reader || index.at(use.user) > index.at(p);
+      for (const Use& use : u.state->uses())
+        later_reader = later_reader || index.at(use.user) > index.at(p);
       if (!later_reader) in_place[u.next] = u.state;
     }
   }
@@ -127,7 +131,8 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
         value->kind() == AttrKind::kTensor && n->output(0)) {
       ASSIGN_OR_RETURN(int bid, add_buffer(n->output(0), plan::Buffer::CONSTANT, -1));
       const auto& bytes = value->t().bytes();
-      p.mutable_buffers(bid)->set_data_offset(data.Append(bytes.data(), static_cast<int64_t>(bytes.size())));
+      p.mutable_buffers(bid)->set_data_offset(
+          data.Append(bytes.data(), static_cast<int64_t>(bytes.size())));
       continue;
     }
     RETURN_IF_ERROR(CheckSupported(*n, *opts.support));
@@ -188,6 +193,5 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
   out.proto = std::move(p);
   return out;
 }
-
 
 }  // namespace ampc

@@ -15,8 +15,8 @@
 namespace ampc {
 
 struct LowerOptions {
-  std::string source;                      // recorded in the plan (the model path)
-  DType precision = DType::kFloat32;       // recorded: fp32 | fp16 | bf16
+  std::string source;                       // recorded in the plan (the model path)
+  DType precision = DType::kFloat32;        // recorded: fp32 | fp16 | bf16
   const BackendSupport* support = nullptr;  // required: what the target executes
 };
 

@@ -11,7 +11,9 @@ std::vector<int64_t> AssignOffsets(const std::vector<LiveRange>& ranges, int64_t
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return ranges[a].size_bytes > ranges[b].size_bytes; });
-  auto align = [](int64_t x) { return (x + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment; };
+  auto align = [](int64_t x) {
+    return (x + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+  };
   std::vector<int64_t> offset(n, 0);
   std::vector<size_t> placed;
   int64_t total = 0;
@@ -21,7 +23,8 @@ std::vector<int64_t> AssignOffsets(const std::vector<LiveRange>& ranges, int64_t
     std::vector<std::pair<int64_t, int64_t>> busy;
     for (size_t j : placed) {
       const LiveRange& o = ranges[j];
-      if (o.first <= r.last && r.first <= o.last) busy.push_back({offset[j], offset[j] + o.size_bytes});
+      if (o.first <= r.last && r.first <= o.last)
+        busy.push_back({offset[j], offset[j] + o.size_bytes});
     }
     std::sort(busy.begin(), busy.end());
     int64_t at = 0;

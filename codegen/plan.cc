@@ -116,7 +116,9 @@ Status VerifyTypes(const Plan& plan) {
         inputs.push_back(nullptr);
         continue;
       }
-      if (!values[id]) return InvalidArgument(what + ": reads buffer " + std::to_string(id) + " before it is written");
+      if (!values[id])
+        return InvalidArgument(what + ": reads buffer " + std::to_string(id) +
+                               " before it is written");
       inputs.push_back(values[id]);
     }
     if (s.has_kernel()) {
@@ -182,7 +184,8 @@ StatusOr<std::shared_ptr<PlanData>> PlanData::Allocate(int64_t bytes) {
   std::shared_ptr<PlanData> d(new PlanData());
   const size_t n = static_cast<size_t>(RoundUp(std::max<int64_t>(bytes, 1), 64));
   d->data_ = static_cast<uint8_t*>(std::aligned_alloc(64, n));
-  if (!d->data_) return Internal("cannot allocate a " + std::to_string(bytes) + "-byte data section");
+  if (!d->data_)
+    return Internal("cannot allocate a " + std::to_string(bytes) + "-byte data section");
   std::memset(d->data_, 0, n);
   d->size_ = bytes;
   return d;
@@ -206,7 +209,8 @@ StatusOr<std::shared_ptr<PlanData>> PlanData::MapFile(const std::string& path, i
   void* m = ::mmap(nullptr, static_cast<size_t>(bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd,
                    static_cast<off_t>(offset));
   ::close(fd);  // the mapping keeps the file alive
-  if (m == MAP_FAILED) return Internal(path + ": cannot map the data section: " + std::strerror(errno));
+  if (m == MAP_FAILED)
+    return Internal(path + ": cannot map the data section: " + std::strerror(errno));
   std::shared_ptr<PlanData> d(new PlanData());
   d->data_ = static_cast<uint8_t*>(m);
   d->size_ = bytes;
@@ -253,7 +257,8 @@ StatusOr<Plan> AttachEvalPass(Plan step, const Plan& eval) {
     if (b.kind() == plan::Buffer::ARENA) continue;
     auto it = by_name.find(b.name());
     if (it != by_name.end() && it->second->dtype() == b.dtype() &&
-        std::equal(b.dims().begin(), b.dims().end(), it->second->dims().begin(), it->second->dims().end())) {
+        std::equal(b.dims().begin(), b.dims().end(), it->second->dims().begin(),
+                   it->second->dims().end())) {
       b.set_data_offset(it->second->data_offset());
     } else {
       b.set_data_offset(data.Append(eval.data->data() + b.data_offset(), b.size_bytes()));
@@ -278,7 +283,8 @@ Status SavePlan(const Plan& p, const std::string& path) {
   if (!proto.SerializeToString(&message)) {
     return Internal("the plan's message is too large to serialise (over 2 GiB without its data)");
   }
-  const int64_t data_offset = RoundUp(kHeaderBytes + static_cast<int64_t>(message.size()), kDataSectionAlignment);
+  const int64_t data_offset =
+      RoundUp(kHeaderBytes + static_cast<int64_t>(message.size()), kDataSectionAlignment);
   uint8_t header[kHeaderBytes] = {};
   std::memcpy(header, kMagic, sizeof(kMagic));
   Put32(header + 8, kPlanFormatVersion);
@@ -287,11 +293,13 @@ Status SavePlan(const Plan& p, const std::string& path) {
   Put64(header + 24, message.size());
   Put64(header + 32, static_cast<uint64_t>(data_offset));
   Put64(header + 40, static_cast<uint64_t>(data_bytes));
-  const std::string pad(static_cast<size_t>(data_offset - kHeaderBytes - static_cast<int64_t>(message.size())), '\0');
+  const std::string pad(
+      static_cast<size_t>(data_offset - kHeaderBytes - static_cast<int64_t>(message.size())), '\0');
   std::vector<std::string_view> pieces{
       std::string_view(reinterpret_cast<const char*>(header), kHeaderBytes), message, pad};
   if (data_bytes > 0) {
-    pieces.emplace_back(reinterpret_cast<const char*>(p.data->data()), static_cast<size_t>(data_bytes));
+    pieces.emplace_back(reinterpret_cast<const char*>(p.data->data()),
+                        static_cast<size_t>(data_bytes));
   }
   return WriteFileAtomically(path, pieces);
 }
@@ -310,7 +318,8 @@ StatusOr<Plan> LoadPlan(const std::string& path) {
   uint8_t header[kHeaderBytes] = {};
   const ssize_t got = ::pread(fd, header, kHeaderBytes, 0);
   ::close(fd);
-  if (got < static_cast<ssize_t>(sizeof(kMagic)) || std::memcmp(header, kMagic, sizeof(kMagic)) != 0) {
+  if (got < static_cast<ssize_t>(sizeof(kMagic)) ||
+      std::memcmp(header, kMagic, sizeof(kMagic)) != 0) {
     // Format 2 and older were a bare message; say so rather than "corrupt".
     plan::PlanProto old;
     if (file_bytes > 0 && file_bytes < (int64_t{1} << 31)) {
@@ -341,20 +350,24 @@ StatusOr<Plan> LoadPlan(const std::string& path) {
                            " was written by an older ampc; recompile the model with this one");
   }
   const uint64_t size = static_cast<uint64_t>(file_bytes);
-  if (h.header_bytes != kHeaderBytes || h.message_offset < kHeaderBytes || h.message_offset > size ||
-      h.message_bytes > size - h.message_offset || h.message_bytes >= (uint64_t{1} << 31) ||
+  if (h.header_bytes != kHeaderBytes || h.message_offset < kHeaderBytes ||
+      h.message_offset > size || h.message_bytes > size - h.message_offset ||
+      h.message_bytes >= (uint64_t{1} << 31) ||
       h.data_offset < h.message_offset + h.message_bytes || h.data_offset > size ||
       h.data_bytes > size - h.data_offset) {
-    return InvalidArgument(path + ": truncated or corrupt plan (its header's sections do not fit the " +
+    return InvalidArgument(path +
+                           ": truncated or corrupt plan (its header's sections do not fit the " +
                            std::to_string(file_bytes) + "-byte file)");
   }
   std::string message(h.message_bytes, '\0');
   {
     const int mfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (mfd < 0) return NotFound(path + ": cannot open the plan");
-    const ssize_t n = ::pread(mfd, message.data(), message.size(), static_cast<off_t>(h.message_offset));
+    const ssize_t n =
+        ::pread(mfd, message.data(), message.size(), static_cast<off_t>(h.message_offset));
     ::close(mfd);
-    if (n != static_cast<ssize_t>(message.size())) return InvalidArgument(path + ": truncated plan message");
+    if (n != static_cast<ssize_t>(message.size()))
+      return InvalidArgument(path + ": truncated plan message");
   }
   Plan p;
   if (!p.proto.ParseFromString(message)) {
@@ -362,7 +375,8 @@ StatusOr<Plan> LoadPlan(const std::string& path) {
   }
   if (p.proto.format_version() != kPlanFormatVersion) {
     return InvalidArgument(path + ": the plan message's format version (" +
-                           std::to_string(p.proto.format_version()) + ") disagrees with its header");
+                           std::to_string(p.proto.format_version()) +
+                           ") disagrees with its header");
   }
   if (p.proto.data_bytes() != static_cast<int64_t>(h.data_bytes)) {
     return InvalidArgument(path + ": the plan's data section size disagrees with its header");
@@ -398,7 +412,8 @@ Status VerifyPlan(const Plan& plan) {
   }
   const int64_t align = p.alignment();
   if (align < 1 || align > kDataSectionAlignment || (align & (align - 1)) != 0) {
-    return InvalidArgument("plan: alignment " + std::to_string(align) + " is not a power of two up to 64 KiB");
+    return InvalidArgument("plan: alignment " + std::to_string(align) +
+                           " is not a power of two up to 64 KiB");
   }
   const int64_t data_bytes = plan.data ? plan.data->size() : 0;
   const int nbuf = p.buffers_size();
@@ -408,7 +423,8 @@ Status VerifyPlan(const Plan& plan) {
     const plan::Buffer& b = p.buffers(i);
     const std::string what = "plan buffer " + std::to_string(i) + " ('" + b.name() + "')";
     auto dt = DTypeFromName(b.dtype());
-    if (!dt || *dt == DType::kUndefined) return InvalidArgument(what + ": unknown dtype '" + b.dtype() + "'");
+    if (!dt || *dt == DType::kUndefined)
+      return InvalidArgument(what + ": unknown dtype '" + b.dtype() + "'");
     int64_t n = 1;
     for (int64_t d : b.dims()) {
       if (d < 0 || d > kMaxDim || (d && n > kMaxElements / d)) {
@@ -416,31 +432,35 @@ Status VerifyPlan(const Plan& plan) {
       }
       n *= d;
     }
-    if (b.size_bytes() != n * DTypeSize(*dt)) return InvalidArgument(what + ": size disagrees with its shape");
+    if (b.size_bytes() != n * DTypeSize(*dt))
+      return InvalidArgument(what + ": size disagrees with its shape");
     if (b.kind() == plan::Buffer::ARENA) {
       if (b.offset() < 0 || b.offset() > arena - b.size_bytes() || b.offset() % align != 0) {
         return InvalidArgument(what + ": lies outside the arena or is misaligned");
       }
     } else if (b.data_offset() < 0 || b.data_offset() > data_bytes - b.size_bytes() ||
                b.data_offset() % align != 0) {
-      return InvalidArgument(what + ": its data lies outside the plan's " + std::to_string(data_bytes) +
-                             "-byte data section or is misaligned");
+      return InvalidArgument(what + ": its data lies outside the plan's " +
+                             std::to_string(data_bytes) + "-byte data section or is misaligned");
     }
   }
   auto check_id = [&](int id, bool allow_omitted, const std::string& what) -> Status {
     if ((allow_omitted && id == -1) || (id >= 0 && id < nbuf)) return Status::Ok();
-    return InvalidArgument(what + ": refers to buffer " + std::to_string(id) + " of " + std::to_string(nbuf));
+    return InvalidArgument(what + ": refers to buffer " + std::to_string(id) + " of " +
+                           std::to_string(nbuf));
   };
   for (int i = 0; i < p.kernels_size(); ++i) {
-    if (p.kernels(i).entry().empty()) return InvalidArgument("plan kernel " + std::to_string(i) + " has no entry point");
+    if (p.kernels(i).entry().empty())
+      return InvalidArgument("plan kernel " + std::to_string(i) + " has no entry point");
   }
   for (int i = 0; i < p.steps_size(); ++i) {
     const plan::Step& s = p.steps(i);
     const std::string what = "plan " + DescribeStep(p, i);
-    if (s.impl_case() == plan::Step::IMPL_NOT_SET) return InvalidArgument(what + ": neither an op nor a kernel");
+    if (s.impl_case() == plan::Step::IMPL_NOT_SET)
+      return InvalidArgument(what + ": neither an op nor a kernel");
     if (s.has_kernel() && (s.kernel().kernel() < 0 || s.kernel().kernel() >= p.kernels_size())) {
-      return InvalidArgument(what + ": names kernel " + std::to_string(s.kernel().kernel()) + " of " +
-                             std::to_string(p.kernels_size()));
+      return InvalidArgument(what + ": names kernel " + std::to_string(s.kernel().kernel()) +
+                             " of " + std::to_string(p.kernels_size()));
     }
     if (s.fusion_group() < 0 || s.fusion_group() > p.fusion_groups_size()) {
       return InvalidArgument(what + ": names a fusion group the plan does not have");
@@ -459,7 +479,8 @@ Status VerifyPlan(const Plan& plan) {
       return InvalidArgument("plan input '" + io.name() + "' is not an arena buffer");
     }
   }
-  for (const auto& io : p.outputs()) RETURN_IF_ERROR(check_id(io.buffer(), false, "plan output '" + io.name() + "'"));
+  for (const auto& io : p.outputs())
+    RETURN_IF_ERROR(check_id(io.buffer(), false, "plan output '" + io.name() + "'"));
   for (const auto& u : p.state_updates()) {
     RETURN_IF_ERROR(check_id(u.state(), false, "plan state update"));
     RETURN_IF_ERROR(check_id(u.from(), false, "plan state update"));
@@ -475,7 +496,8 @@ Status VerifyPlan(const Plan& plan) {
   for (const std::string& m : p.metrics()) {
     bool found = false;
     for (const auto& io : p.outputs()) found = found || io.name() == m;
-    for (const auto& b : p.buffers()) found = found || (b.kind() == plan::Buffer::STATE && b.name() == m);
+    for (const auto& b : p.buffers())
+      found = found || (b.kind() == plan::Buffer::STATE && b.name() == m);
     if (!found) return InvalidArgument("plan metric '" + m + "' is neither an output nor a state");
   }
   return VerifyTypes(plan);
@@ -486,10 +508,18 @@ Status VerifyPlan(const Plan& plan) {
 void AttributeToPlan(const std::string& name, const Attribute& a, plan::Attr* out) {
   out->set_name(name);
   switch (a.kind()) {
-    case AttrKind::kInt: out->set_i(a.i()); break;
-    case AttrKind::kFloat: out->set_f(a.f()); break;
-    case AttrKind::kString: out->set_s(a.s()); break;
-    case AttrKind::kTensor: SetTensor(a.t(), out->mutable_t()); break;
+    case AttrKind::kInt:
+      out->set_i(a.i());
+      break;
+    case AttrKind::kFloat:
+      out->set_f(a.f());
+      break;
+    case AttrKind::kString:
+      out->set_s(a.s());
+      break;
+    case AttrKind::kTensor:
+      SetTensor(a.t(), out->mutable_t());
+      break;
     case AttrKind::kInts:
       for (int64_t v : a.ints()) out->mutable_ints()->add_v(v);
       break;
@@ -504,9 +534,12 @@ void AttributeToPlan(const std::string& name, const Attribute& a, plan::Attr* ou
 
 StatusOr<Attribute> AttributeFromPlan(const plan::Attr& a) {
   switch (a.value_case()) {
-    case plan::Attr::kI: return Attribute(static_cast<int64_t>(a.i()));
-    case plan::Attr::kF: return Attribute(a.f());
-    case plan::Attr::kS: return Attribute(a.s());
+    case plan::Attr::kI:
+      return Attribute(static_cast<int64_t>(a.i()));
+    case plan::Attr::kF:
+      return Attribute(a.f());
+    case plan::Attr::kS:
+      return Attribute(a.s());
     case plan::Attr::kT: {
       ASSIGN_OR_RETURN(Tensor t, TensorFromPlan(a.t()));
       return Attribute(std::move(t));
@@ -517,7 +550,8 @@ StatusOr<Attribute> AttributeFromPlan(const plan::Attr& a) {
       return Attribute(std::vector<float>(a.floats().v().begin(), a.floats().v().end()));
     case plan::Attr::kStrings:
       return Attribute(std::vector<std::string>(a.strings().v().begin(), a.strings().v().end()));
-    case plan::Attr::VALUE_NOT_SET: break;
+    case plan::Attr::VALUE_NOT_SET:
+      break;
   }
   return InvalidArgument("attribute '" + a.name() + "' has no value");
 }

@@ -35,7 +35,8 @@ bool BackendSupport::SupportsOp(const std::string& domain, const std::string& op
   return ops_.count({domain, op}) > 0;
 }
 
-bool BackendSupport::SupportsFloat(const std::string& domain, const std::string& op, DType t) const {
+bool BackendSupport::SupportsFloat(const std::string& domain, const std::string& op,
+                                   DType t) const {
   auto it = ops_.find({domain, op});
   return it != ops_.end() && (it->second & MaskOf(t)) != 0;
 }

@@ -30,7 +30,8 @@ StatusOr<Plan> LowerForBatch(Graph& g, int64_t batch, const SampleDims& dims,
     } else if (v->type().has_rank && v->type().rank() == 0) {
       bindings[v->name()] = InputBinding{{}, std::nullopt};
     } else {
-      return InvalidArgument("model input '" + v->name() + "' is fed by neither the data set nor ampc");
+      return InvalidArgument("model input '" + v->name() +
+                             "' is fed by neither the data set nor ampc");
     }
   }
   RETURN_IF_ERROR(SpecializeInputs(g, bindings));
@@ -49,7 +50,9 @@ AutocastOptions AmpFor(const CompileOptions& o) {
   a.half = o.precision;
   if (o.support && !a.supports) {
     const BackendSupport* s = o.support;
-    a.supports = [s](const Node& n, DType t) { return s->SupportsFloat(n.domain(), n.op_type(), t); };
+    a.supports = [s](const Node& n, DType t) {
+      return s->SupportsFloat(n.domain(), n.op_type(), t);
+    };
   }
   return a;
 }
@@ -67,17 +70,22 @@ Status ResolveAmp(const AmpArgs& a, CompileOptions* o) {
   try {
     std::regex re(amp.fp32_nodes);
   } catch (const std::regex_error&) {
-    return InvalidArgument("--fp32-nodes '" + amp.fp32_nodes + "' is not a valid regular expression");
+    return InvalidArgument("--fp32-nodes '" + amp.fp32_nodes +
+                           "' is not a valid regular expression");
   }
   return Status::Ok();
 }
 
-StatusOr<std::unique_ptr<Graph>> ImportModel(const std::string& path) { return ImportOnnxFile(path); }
+StatusOr<std::unique_ptr<Graph>> ImportModel(const std::string& path) {
+  return ImportOnnxFile(path);
+}
 
 StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
                                               const std::string& after, AutocastStats* stats) {
-  if (!after.empty() && std::find(std::begin(kStages), std::end(kStages), after) == std::end(kStages)) {
-    return InvalidArgument("--after " + after + ": expected master-weights, train, loss-scaling or autocast");
+  if (!after.empty() &&
+      std::find(std::begin(kStages), std::end(kStages), after) == std::end(kStages)) {
+    return InvalidArgument("--after " + after +
+                           ": expected master-weights, train, loss-scaling or autocast");
   }
   RETURN_IF_ERROR(ValidateTrainOptions(o.train));
   RETURN_IF_ERROR(ValidateLossScale(o.loss_scale, o.precision));
@@ -104,8 +112,8 @@ StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
   return info;
 }
 
-StatusOr<Plan> CompileEvalPass(std::unique_ptr<Graph> model, const CompileOptions& o,
-                               int64_t batch, const SampleDims& dims) {
+StatusOr<Plan> CompileEvalPass(std::unique_ptr<Graph> model, const CompileOptions& o, int64_t batch,
+                               const SampleDims& dims) {
   RETURN_IF_ERROR(ToInferenceMode(*model));
   RETURN_IF_ERROR(MasterWeightsPass().Run(*model).status());
   if (o.train.untie_shared) RETURN_IF_ERROR(UntieSharedInitializers(*model, true).status());
@@ -177,7 +185,8 @@ StatusOr<plan::Training> DescribeTrainingGraph(const Graph& g, const std::string
   bool found = false;
   for (const Value* v : g.outputs()) found = found || v->name() == loss;
   if (loss.empty() || !found) {
-    return InvalidArgument(source + ": cannot tell which output is the loss; name it with --loss-output");
+    return InvalidArgument(source +
+                           ": cannot tell which output is the loss; name it with --loss-output");
   }
   t.set_loss(loss);
   t.set_class_axis(-1);
@@ -211,7 +220,8 @@ StatusOr<Plan> CompileForInputs(std::unique_ptr<Graph> graph, const std::vector<
                              " but the model expects " + v->type().ToString());
     }
     InputBinding b{t.dims(), std::nullopt};
-    if (IsInteger(t.dtype()) && t.dims().size() <= 1 && t.NumElements() <= 64) b.values = t.AsInt64s();
+    if (IsInteger(t.dtype()) && t.dims().size() <= 1 && t.NumElements() <= 64)
+      b.values = t.AsInt64s();
     bindings[v->name()] = std::move(b);
   }
   RETURN_IF_ERROR(SpecializeInputs(g, bindings));
@@ -241,7 +251,8 @@ Status ExportTrainedModel(const std::string& model_path, bool untie_shared,
       std::vector<uint8_t> bytes(static_cast<size_t>(t->NumElements()) * 2);
       const auto* f = reinterpret_cast<const float*>(t->bytes().data());
       for (int64_t i = 0; i < t->NumElements(); ++i) {
-        const uint16_t h = v->dtype() == DType::kFloat16 ? FloatToHalfBits(f[i]) : FloatToBFloat16Bits(f[i]);
+        const uint16_t h =
+            v->dtype() == DType::kFloat16 ? FloatToHalfBits(f[i]) : FloatToBFloat16Bits(f[i]);
         std::memcpy(bytes.data() + 2 * i, &h, 2);
       }
       v->set_initializer(Tensor(v->dtype(), t->dims(), std::move(bytes)));

@@ -32,11 +32,11 @@ struct CompileOptions {
   DType precision = DType::kFloat32;  // fp32 | fp16 | bf16 (autocast's half type)
   TrainOptions train;                 // loss, optimizer, freeze, untie, seed
   LossScaleOptions loss_scale;
-  AutocastOptions amp;                // lists, --fp32-nodes, dims (amp.half follows precision)
+  AutocastOptions amp;  // lists, --fp32-nodes, dims (amp.half follows precision)
   // What the target backend executes (from the runtime backend, e.g. cpu::CpuBackendSupport());
   // required by every function that lowers.
   const BackendSupport* support = nullptr;
-  std::string source;                 // the model path, recorded in plans and messages
+  std::string source;  // the model path, recorded in plans and messages
 };
 
 // The mixed-precision choices of the command line: --precision, list edits, --fp32-nodes and
@@ -76,8 +76,8 @@ StatusOr<Plan> LowerTrainingStep(std::unique_ptr<Graph> g, const TrainingGraphIn
 
 // The evaluation pass alone (forward + loss, BatchNorm in inference mode, Dropout off) for a
 // batch size: the last, partial validation batch.
-StatusOr<Plan> CompileEvalPass(std::unique_ptr<Graph> model, const CompileOptions& o,
-                               int64_t batch, const SampleDims& dims);
+StatusOr<Plan> CompileEvalPass(std::unique_ptr<Graph> model, const CompileOptions& o, int64_t batch,
+                               const SampleDims& dims);
 
 // A model that already is a training step (ONNX training_info): what its inputs and outputs mean
 // (data inputs, labels, loss), and the step lowered as it is.

@@ -22,7 +22,8 @@ struct ImportOptions {
 StatusOr<std::unique_ptr<Graph>> ImportOnnxFile(const std::string& path,
                                                 const ImportOptions& opts = {});
 // Same from serialized bytes; external data is resolved against `model_dir` (empty: refused).
-StatusOr<std::unique_ptr<Graph>> ImportOnnxBytes(std::string_view bytes, const std::string& model_dir,
+StatusOr<std::unique_ptr<Graph>> ImportOnnxBytes(std::string_view bytes,
+                                                 const std::string& model_dir,
                                                  const std::string& display_name,
                                                  const ImportOptions& opts = {});
 

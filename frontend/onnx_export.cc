@@ -18,9 +18,18 @@ Status AttributeToProto(const std::string& name, const Attribute& a, onnx::Attri
   using AP = onnx::AttributeProto;
   p->set_name(name);
   switch (a.kind()) {
-    case AttrKind::kInt: p->set_type(AP::INT); p->set_i(a.i()); break;
-    case AttrKind::kFloat: p->set_type(AP::FLOAT); p->set_f(a.f()); break;
-    case AttrKind::kString: p->set_type(AP::STRING); p->set_s(a.s()); break;
+    case AttrKind::kInt:
+      p->set_type(AP::INT);
+      p->set_i(a.i());
+      break;
+    case AttrKind::kFloat:
+      p->set_type(AP::FLOAT);
+      p->set_f(a.f());
+      break;
+    case AttrKind::kString:
+      p->set_type(AP::STRING);
+      p->set_s(a.s());
+      break;
     case AttrKind::kInts:
       p->set_type(AP::INTS);
       for (int64_t v : a.ints()) p->add_ints(v);
@@ -112,7 +121,8 @@ StatusOr<std::string> ExportOnnxBytes(const Graph& g) {
     for (const Value* in : n->inputs()) np->add_input(in ? in->name() : "");
     for (const Value* out : n->outputs()) {
       np->add_output(out ? out->name() : "");
-      if (out && std::find(graph_outputs.begin(), graph_outputs.end(), out) == graph_outputs.end()) {
+      if (out &&
+          std::find(graph_outputs.begin(), graph_outputs.end(), out) == graph_outputs.end()) {
         ValueInfo(out, gp->add_value_info());
       }
     }

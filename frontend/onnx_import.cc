@@ -300,9 +300,15 @@ class Importer {
       }
       using AP = onnx::AttributeProto;
       switch (a.type()) {
-        case AP::INT: attrs[a.name()] = Attribute(static_cast<int64_t>(a.i())); break;
-        case AP::FLOAT: attrs[a.name()] = Attribute(a.f()); break;
-        case AP::STRING: attrs[a.name()] = Attribute(a.s()); break;
+        case AP::INT:
+          attrs[a.name()] = Attribute(static_cast<int64_t>(a.i()));
+          break;
+        case AP::FLOAT:
+          attrs[a.name()] = Attribute(a.f());
+          break;
+        case AP::STRING:
+          attrs[a.name()] = Attribute(a.s());
+          break;
         case AP::INTS:
           attrs[a.name()] = Attribute(std::vector<int64_t>(a.ints().begin(), a.ints().end()));
           break;
@@ -356,14 +362,16 @@ class Importer {
     const bool given = it != attrs.end();
     if (given) {
       if (it->second.kind() != AttrKind::kFloat) {
-        return InvalidArgument("attribute '" + key + "' of node '" + node_name + "' must be a float");
+        return InvalidArgument("attribute '" + key + "' of node '" + node_name +
+                               "' must be a float");
       }
       v = it->second.f();
       attrs.erase(it);
     }
     if (inputs.empty() || !inputs[0] || !IsFloat(inputs[0]->dtype())) {
       if (!given) return Status::Ok();
-      return Unimplemented("node '" + node_name + "': attribute '" + key + "' on a non-float input");
+      return Unimplemented("node '" + node_name + "': attribute '" + key +
+                           "' on a non-float input");
     }
     ASSIGN_OR_RETURN(Value * init, g_.AddInitializer(g_.UniqueName(node_name + "_" + key),
                                                      Tensor::Scalar(inputs[0]->dtype(), v)));
@@ -395,7 +403,8 @@ class Importer {
     if (opset_ < 9 && op == "BatchNormalization") {
       if (attrs.count("spatial") && attrs.at("spatial").kind() == AttrKind::kInt &&
           attrs.at("spatial").i() != 1) {
-        return Unimplemented(DescribeProto(node) + ": spatial=0 (per-activation statistics) is not supported");
+        return Unimplemented(DescribeProto(node) +
+                             ": spatial=0 (per-activation statistics) is not supported");
       }
       attrs.erase("spatial");
     }
@@ -406,7 +415,8 @@ class Importer {
       if (attrs.count("broadcast")) {
         if (attrs.count("axis") && op != "Concat" && op != "Softmax" && op != "LogSoftmax" &&
             op != "Flatten" && op != "Gather") {
-          return Unimplemented(DescribeProto(node) + ": legacy broadcasting with an axis (opset < 7)");
+          return Unimplemented(DescribeProto(node) +
+                               ": legacy broadcasting with an axis (opset < 7)");
         }
         attrs.erase("broadcast");
       }
@@ -460,7 +470,8 @@ class Importer {
                                        {{"axis", Attribute(axis)}}));
     ASSIGN_OR_RETURN(Value * sm, add(op, "", {flat}, g_.UniqueName(name + "_2d"),
                                      {{"axis", Attribute(int64_t{-1})}}));
-    ASSIGN_OR_RETURN(Value * shape, add("Shape", "_shape", {x}, g_.UniqueName(name + "_shape"), {}));
+    ASSIGN_OR_RETURN(Value * shape,
+                     add("Shape", "_shape", {x}, g_.UniqueName(name + "_shape"), {}));
     ASSIGN_OR_RETURN(Value * y, add("Reshape", "_reshape", {sm, shape}, outputs[0], {}));
     RETURN_IF_ERROR(ApplyDeclared(y));
     return true;
@@ -472,8 +483,9 @@ class Importer {
     const std::string domain = IsDefaultDomain(node.domain()) ? "" : node.domain();
     if (!OpRegistry::Global().Find(domain, op)) {
       auto it = g_.opsets().find(domain);
-      const std::string version = it == g_.opsets().end() ? "not imported"
-                                                           : std::to_string(domain.empty() ? opset_ : it->second);
+      const std::string version = it == g_.opsets().end()
+                                      ? "not imported"
+                                      : std::to_string(domain.empty() ? opset_ : it->second);
       return Unimplemented("unknown op '" + op + "' (domain '" +
                            (domain.empty() ? std::string("ai.onnx") : domain) + "', opset " +
                            version + ") at node '" + node.name() + "'");
@@ -487,7 +499,8 @@ class Importer {
     RETURN_IF_ERROR(Normalise(node, op, attrs, inputs, outputs));
     ASSIGN_OR_RETURN(bool rewritten, RewriteOldSoftmax(node, op, attrs, inputs, outputs));
     if (rewritten) return Status::Ok();
-    ASSIGN_OR_RETURN(Node * n, g_.AddNode(op, domain, node.name(), inputs, outputs, std::move(attrs)));
+    ASSIGN_OR_RETURN(Node * n,
+                     g_.AddNode(op, domain, node.name(), inputs, outputs, std::move(attrs)));
     RETURN_IF_ERROR(InferNode(*n));
     for (Value* o : n->outputs()) {
       if (o) RETURN_IF_ERROR(ApplyDeclared(o));
@@ -573,7 +586,8 @@ class Importer {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Graph>> ImportOnnxBytes(std::string_view bytes, const std::string& model_dir,
+StatusOr<std::unique_ptr<Graph>> ImportOnnxBytes(std::string_view bytes,
+                                                 const std::string& model_dir,
                                                  const std::string& display_name,
                                                  const ImportOptions& opts) {
   auto fail = [&](const Status& s) { return s.WithContext(display_name); };
@@ -618,7 +632,8 @@ StatusOr<std::unique_ptr<Graph>> ImportOnnxBytes(std::string_view bytes, const s
   return graph;
 }
 
-StatusOr<std::unique_ptr<Graph>> ImportOnnxFile(const std::string& path, const ImportOptions& opts) {
+StatusOr<std::unique_ptr<Graph>> ImportOnnxFile(const std::string& path,
+                                                const ImportOptions& opts) {
   ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
   std::string dir = std::filesystem::path(path).parent_path().string();
   if (dir.empty()) dir = ".";

@@ -45,9 +45,12 @@ StatusOr<std::vector<uint8_t>> ReadExternal(const TensorProto& p, const std::str
       }
       return Status::Ok();
     };
-    if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") RETURN_IF_ERROR(parse(&offset));
-    else if (kv.key() == "length") RETURN_IF_ERROR(parse(&length));
+    if (kv.key() == "location")
+      location = kv.value();
+    else if (kv.key() == "offset")
+      RETURN_IF_ERROR(parse(&offset));
+    else if (kv.key() == "length")
+      RETURN_IF_ERROR(parse(&length));
   }
   if (location.empty()) return InvalidArgument(what + ": external data without a location");
   if (model_dir.empty()) {
@@ -101,8 +104,8 @@ StatusOr<Tensor> TensorFromProto(const TensorProto& p, const std::string& model_
   for (int64_t d : p.dims()) {
     if (d < 0) return InvalidArgument(what + " has negative dimension " + std::to_string(d));
     if (d > kMaxDim || (d != 0 && n > kMaxElements / d)) {
-      return InvalidArgument(what + " has an absurdly large shape (dimension " +
-                             std::to_string(d) + ")");
+      return InvalidArgument(what + " has an absurdly large shape (dimension " + std::to_string(d) +
+                             ")");
     }
     n *= d;
     dims.push_back(d);
@@ -125,15 +128,19 @@ StatusOr<Tensor> TensorFromProto(const TensorProto& p, const std::string& model_
         if (!bytes.empty()) std::memcpy(bytes.data(), p.double_data().data(), bytes.size());
         break;
       }
-      case DType::kInt64: bytes = PackInts(p.int64_data(), 8); break;
-      default: bytes = PackInts(p.int32_data(), size); break;  // i32 i8 u8 bool f16 bf16
+      case DType::kInt64:
+        bytes = PackInts(p.int64_data(), 8);
+        break;
+      default:
+        bytes = PackInts(p.int32_data(), size);
+        break;  // i32 i8 u8 bool f16 bf16
     }
   }
   const int64_t have = static_cast<int64_t>(bytes.size());
   if (have != n * size) {
-    return InvalidArgument(what + " has " + std::to_string(have / size) +
-                           " elements of data but its shape " + TensorType(*dt, {dims.begin(), dims.end()}).ToString() +
-                           " needs " + std::to_string(n));
+    return InvalidArgument(
+        what + " has " + std::to_string(have / size) + " elements of data but its shape " +
+        TensorType(*dt, {dims.begin(), dims.end()}).ToString() + " needs " + std::to_string(n));
   }
   return Tensor(*dt, std::move(dims), std::move(bytes));
 }
@@ -147,7 +154,8 @@ void TensorToProto(const Tensor& t, TensorProto* p) {
 StatusOr<TensorType> TypeFromProto(const onnx::TypeProto& p, const std::string& what) {
   if (p.value_case() == onnx::TypeProto::VALUE_NOT_SET) return TensorType();
   if (!p.has_tensor_type()) {
-    return Unimplemented(what + " is not a tensor (sequences, maps and optionals are not supported)");
+    return Unimplemented(what +
+                         " is not a tensor (sequences, maps and optionals are not supported)");
   }
   const auto& tt = p.tensor_type();
   TensorType out;
@@ -190,8 +198,10 @@ void TypeToProto(const TensorType& t, onnx::TypeProto* p) {
   auto* shape = tt->mutable_shape();
   for (const Dim& d : t.dims) {
     auto* pd = shape->add_dim();
-    if (d.is_static()) pd->set_dim_value(d.value());
-    else if (d.is_symbolic()) pd->set_dim_param(d.symbol());
+    if (d.is_static())
+      pd->set_dim_value(d.value());
+    else if (d.is_symbolic())
+      pd->set_dim_param(d.symbol());
   }
 }
 

@@ -18,10 +18,10 @@ class Attribute {
   using Storage = std::variant<int64_t, float, std::string, Tensor, std::vector<int64_t>,
                                std::vector<float>, std::vector<std::string>>;
   Attribute() = default;
-  Attribute(int64_t v) : v_(v) {}                   // NOLINT
-  Attribute(float v) : v_(v) {}                     // NOLINT
-  Attribute(std::string v) : v_(std::move(v)) {}    // NOLINT
-  Attribute(Tensor v) : v_(std::move(v)) {}         // NOLINT
+  Attribute(int64_t v) : v_(v) {}                              // NOLINT
+  Attribute(float v) : v_(v) {}                                // NOLINT
+  Attribute(std::string v) : v_(std::move(v)) {}               // NOLINT
+  Attribute(Tensor v) : v_(std::move(v)) {}                    // NOLINT
   Attribute(std::vector<int64_t> v) : v_(std::move(v)) {}      // NOLINT
   Attribute(std::vector<float> v) : v_(std::move(v)) {}        // NOLINT
   Attribute(std::vector<std::string> v) : v_(std::move(v)) {}  // NOLINT
@@ -34,9 +34,7 @@ class Attribute {
   const Tensor& t() const { return std::get<Tensor>(v_); }
   const std::vector<int64_t>& ints() const { return std::get<std::vector<int64_t>>(v_); }
   const std::vector<float>& floats() const { return std::get<std::vector<float>>(v_); }
-  const std::vector<std::string>& strings() const {
-    return std::get<std::vector<std::string>>(v_);
-  }
+  const std::vector<std::string>& strings() const { return std::get<std::vector<std::string>>(v_); }
   bool operator==(const Attribute& o) const { return v_ == o.v_; }
 
  private:

@@ -28,12 +28,12 @@ inline constexpr DType kAllDTypes[] = {DType::kFloat32, DType::kFloat16, DType::
                                        DType::kFloat64, DType::kInt64,   DType::kInt32,
                                        DType::kInt8,    DType::kUInt8,   DType::kBool};
 
-std::string_view DTypeName(DType t);                // "f32", "bf16", ...; "?" for undefined
+std::string_view DTypeName(DType t);  // "f32", "bf16", ...; "?" for undefined
 std::optional<DType> DTypeFromName(std::string_view name);
-int DTypeSize(DType t);                             // bytes per element; 0 for undefined
-bool IsFloat(DType t);                              // f16 bf16 f32 f64
-bool IsHalf(DType t);                               // f16 bf16
-bool IsInteger(DType t);                            // i64 i32 i8 u8
+int DTypeSize(DType t);   // bytes per element; 0 for undefined
+bool IsFloat(DType t);    // f16 bf16 f32 f64
+bool IsHalf(DType t);     // f16 bf16
+bool IsInteger(DType t);  // i64 i32 i8 u8
 
 // ONNX's TensorProto.DataType numbers (1 float, 10 float16, 16 bfloat16, ...), part of the ONNX
 // spec; Cast's `to` attribute and every serialized tensor use them. nullopt / 0 for types ampc

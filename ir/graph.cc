@@ -1,24 +1,34 @@
 #include "ir/graph.h"
 
 #include <algorithm>
+
 #include "ir/topo_sort.h"
 
 namespace ampc {
 
 const char* AttrKindName(AttrKind k) {
   switch (k) {
-    case AttrKind::kInt: return "int";
-    case AttrKind::kFloat: return "float";
-    case AttrKind::kString: return "string";
-    case AttrKind::kTensor: return "tensor";
-    case AttrKind::kInts: return "ints";
-    case AttrKind::kFloats: return "floats";
-    case AttrKind::kStrings: return "strings";
+    case AttrKind::kInt:
+      return "int";
+    case AttrKind::kFloat:
+      return "float";
+    case AttrKind::kString:
+      return "string";
+    case AttrKind::kTensor:
+      return "tensor";
+    case AttrKind::kInts:
+      return "ints";
+    case AttrKind::kFloats:
+      return "floats";
+    case AttrKind::kStrings:
+      return "strings";
   }
   return "?";
 }
 
-void Value::set_initializer(Tensor t) { initializer_ = std::make_shared<const Tensor>(std::move(t)); }
+void Value::set_initializer(Tensor t) {
+  initializer_ = std::make_shared<const Tensor>(std::move(t));
+}
 
 void Node::SetInput(int i, Value* v) {
   AMPC_CHECK(i >= 0 && i < num_inputs());

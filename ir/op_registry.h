@@ -64,8 +64,10 @@ void RegisterShapeOps(OpRegistry& r);
 void RegisterNNOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
 void RegisterTrainingOps(OpRegistry& r);
-void RegisterGradOps(OpRegistry& r);       // com.ampc backward ops (ir/ops/grad_ops.cc)
-void RegisterOptimizerOps(OpRegistry& r);  // com.ampc optimizers, training state (ir/ops/optimizer_ops.cc)
-void RegisterAutocastClasses(OpRegistry& r);  // default autocast classes (ir/ops/autocast_classes.cc)
+void RegisterGradOps(OpRegistry& r);  // com.ampc backward ops (ir/ops/grad_ops.cc)
+void RegisterOptimizerOps(
+    OpRegistry& r);  // com.ampc optimizers, training state (ir/ops/optimizer_ops.cc)
+void RegisterAutocastClasses(
+    OpRegistry& r);  // default autocast classes (ir/ops/autocast_classes.cc)
 
 }  // namespace ampc

@@ -4,9 +4,12 @@ namespace ampc {
 
 std::string Dim::ToString() const {
   switch (kind_) {
-    case Kind::kStatic: return std::to_string(value_);
-    case Kind::kSymbolic: return symbol_;
-    case Kind::kUnknown: break;
+    case Kind::kStatic:
+      return std::to_string(value_);
+    case Kind::kSymbolic:
+      return symbol_;
+    case Kind::kUnknown:
+      break;
   }
   return "?";
 }

@@ -19,7 +19,7 @@ inline constexpr int64_t kMaxElements = int64_t{1} << 44;
 
 class Dim {
  public:
-  Dim() = default;  // unknown
+  Dim() = default;                                     // unknown
   Dim(int64_t v) : kind_(Kind::kStatic), value_(v) {}  // NOLINT: numbers convert naturally
   static Dim Symbol(std::string name) {
     Dim d;

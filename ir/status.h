@@ -37,9 +37,12 @@ class [[nodiscard]] Status {
   // Exit code the CLI uses for this status: 0 ok, 2 bad input or usage, 1 failure while running.
   int ExitCode() const {
     switch (code_) {
-      case StatusCode::kOk: return 0;
-      case StatusCode::kInternal: return 1;
-      default: return 2;
+      case StatusCode::kOk:
+        return 0;
+      case StatusCode::kInternal:
+        return 1;
+      default:
+        return 2;
     }
   }
 
@@ -48,7 +51,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
@@ -56,7 +61,7 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 template <typename T>
 class [[nodiscard]] StatusOr {
  public:
-  StatusOr(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  StatusOr(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   StatusOr(Status status) : v_(std::move(status)) {  // NOLINT
     if (std::get<Status>(v_).ok()) {
       std::fprintf(stderr, "internal error: StatusOr built from an OK status\n");
@@ -84,18 +89,18 @@ class [[nodiscard]] StatusOr {
 
 }  // namespace ampc
 
-#define AMPC_CHECK(cond) \
-  do {                   \
+#define AMPC_CHECK(cond)                                         \
+  do {                                                           \
     if (!(cond)) ::ampc::CheckFailed(__FILE__, __LINE__, #cond); \
   } while (0)
 
 #define AMPC_CONCAT_INNER(a, b) a##b
 #define AMPC_CONCAT(a, b) AMPC_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                 \
-  do {                                        \
-    ::ampc::Status _st = (expr);              \
-    if (!_st.ok()) return _st;                \
+#define RETURN_IF_ERROR(expr)    \
+  do {                           \
+    ::ampc::Status _st = (expr); \
+    if (!_st.ok()) return _st;   \
   } while (0)
 
 #define AMPC_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

@@ -35,16 +35,35 @@ Tensor Tensor::Scalar(DType dtype, double v) {
   std::vector<uint8_t> b(DTypeSize(dtype));
   auto put = [&](auto x) { std::memcpy(b.data(), &x, sizeof(x)); };
   switch (dtype) {
-    case DType::kFloat32: put(static_cast<float>(v)); break;
-    case DType::kFloat64: put(v); break;
-    case DType::kFloat16: put(FloatToHalfBits(static_cast<float>(v))); break;
-    case DType::kBFloat16: put(FloatToBFloat16Bits(static_cast<float>(v))); break;
-    case DType::kInt64: put(static_cast<int64_t>(v)); break;
-    case DType::kInt32: put(static_cast<int32_t>(v)); break;
-    case DType::kInt8: put(static_cast<int8_t>(v)); break;
-    case DType::kUInt8: put(static_cast<uint8_t>(v)); break;
-    case DType::kBool: put(static_cast<uint8_t>(v != 0)); break;
-    case DType::kUndefined: break;
+    case DType::kFloat32:
+      put(static_cast<float>(v));
+      break;
+    case DType::kFloat64:
+      put(v);
+      break;
+    case DType::kFloat16:
+      put(FloatToHalfBits(static_cast<float>(v)));
+      break;
+    case DType::kBFloat16:
+      put(FloatToBFloat16Bits(static_cast<float>(v)));
+      break;
+    case DType::kInt64:
+      put(static_cast<int64_t>(v));
+      break;
+    case DType::kInt32:
+      put(static_cast<int32_t>(v));
+      break;
+    case DType::kInt8:
+      put(static_cast<int8_t>(v));
+      break;
+    case DType::kUInt8:
+      put(static_cast<uint8_t>(v));
+      break;
+    case DType::kBool:
+      put(static_cast<uint8_t>(v != 0));
+      break;
+    case DType::kUndefined:
+      break;
   }
   return Tensor(dtype, {}, std::move(b));
 }
@@ -68,12 +87,23 @@ std::optional<std::vector<int64_t>> Tensor::AsInt64s() const {
   const uint8_t* p = bytes_.data();
   for (int64_t i = 0; i < n; ++i) {
     switch (dtype_) {
-      case DType::kInt64: out[i] = Load<int64_t>(p + 8 * i); break;
-      case DType::kInt32: out[i] = Load<int32_t>(p + 4 * i); break;
-      case DType::kInt8: out[i] = Load<int8_t>(p + i); break;
-      case DType::kUInt8: out[i] = Load<uint8_t>(p + i); break;
-      case DType::kBool: out[i] = p[i] != 0; break;
-      default: return std::nullopt;
+      case DType::kInt64:
+        out[i] = Load<int64_t>(p + 8 * i);
+        break;
+      case DType::kInt32:
+        out[i] = Load<int32_t>(p + 4 * i);
+        break;
+      case DType::kInt8:
+        out[i] = Load<int8_t>(p + i);
+        break;
+      case DType::kUInt8:
+        out[i] = Load<uint8_t>(p + i);
+        break;
+      case DType::kBool:
+        out[i] = p[i] != 0;
+        break;
+      default:
+        return std::nullopt;
     }
   }
   return out;
@@ -92,11 +122,20 @@ std::optional<std::vector<double>> Tensor::AsDoubles() const {
   const uint8_t* p = bytes_.data();
   for (int64_t i = 0; i < n; ++i) {
     switch (dtype_) {
-      case DType::kFloat32: out[i] = Load<float>(p + 4 * i); break;
-      case DType::kFloat64: out[i] = Load<double>(p + 8 * i); break;
-      case DType::kFloat16: out[i] = HalfBitsToFloat(Load<uint16_t>(p + 2 * i)); break;
-      case DType::kBFloat16: out[i] = BFloat16BitsToFloat(Load<uint16_t>(p + 2 * i)); break;
-      default: return std::nullopt;
+      case DType::kFloat32:
+        out[i] = Load<float>(p + 4 * i);
+        break;
+      case DType::kFloat64:
+        out[i] = Load<double>(p + 8 * i);
+        break;
+      case DType::kFloat16:
+        out[i] = HalfBitsToFloat(Load<uint16_t>(p + 2 * i));
+        break;
+      case DType::kBFloat16:
+        out[i] = BFloat16BitsToFloat(Load<uint16_t>(p + 2 * i));
+        break;
+      default:
+        return std::nullopt;
     }
   }
   return out;

@@ -58,5 +58,4 @@ class Tensor {
   bool elided_ = false;
 };
 
-
 }  // namespace ampc

@@ -348,10 +348,17 @@ class Parser {
     RETURN_IF_ERROR(IntFromToken(tok, pos, &v));
     int64_t lo = INT64_MIN, hi = INT64_MAX;
     switch (dt) {
-      case DType::kInt32: lo = INT32_MIN, hi = INT32_MAX; break;
-      case DType::kInt8: lo = INT8_MIN, hi = INT8_MAX; break;
-      case DType::kUInt8: lo = 0, hi = UINT8_MAX; break;
-      default: break;
+      case DType::kInt32:
+        lo = INT32_MIN, hi = INT32_MAX;
+        break;
+      case DType::kInt8:
+        lo = INT8_MIN, hi = INT8_MAX;
+        break;
+      case DType::kUInt8:
+        lo = 0, hi = UINT8_MAX;
+        break;
+      default:
+        break;
     }
     if (v < lo || v > hi) {
       return Error(
@@ -433,9 +440,15 @@ class Parser {
     switch (kind) {
       case ListKind::kUnknown:
         return Error(start, "an empty list needs a kind: write ints[], floats[] or strings[]");
-      case ListKind::kInts: *a = Attribute(std::move(ints)); break;
-      case ListKind::kFloats: *a = Attribute(std::move(floats)); break;
-      case ListKind::kStrings: *a = Attribute(std::move(strings)); break;
+      case ListKind::kInts:
+        *a = Attribute(std::move(ints));
+        break;
+      case ListKind::kFloats:
+        *a = Attribute(std::move(floats));
+        break;
+      case ListKind::kStrings:
+        *a = Attribute(std::move(strings));
+        break;
     }
     return Status::Ok();
   }

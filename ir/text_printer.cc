@@ -23,11 +23,21 @@ std::string QuoteString(std::string_view s) {
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -200,16 +210,35 @@ class Printer {
       if (i) out_ += ", ";
       const uint8_t* e = p + i * size;
       switch (t.dtype()) {
-        case DType::kFloat32: Float(Load<float>(e)); break;
-        case DType::kFloat64: Float(Load<double>(e)); break;
-        case DType::kFloat16: Float(HalfBitsToFloat(Load<uint16_t>(e))); break;
-        case DType::kBFloat16: Float(BFloat16BitsToFloat(Load<uint16_t>(e))); break;
-        case DType::kInt64: out_ += std::to_string(Load<int64_t>(e)); break;
-        case DType::kInt32: out_ += std::to_string(Load<int32_t>(e)); break;
-        case DType::kInt8: out_ += std::to_string(Load<int8_t>(e)); break;
-        case DType::kUInt8: out_ += std::to_string(Load<uint8_t>(e)); break;
-        case DType::kBool: out_ += *e ? "true" : "false"; break;
-        case DType::kUndefined: break;
+        case DType::kFloat32:
+          Float(Load<float>(e));
+          break;
+        case DType::kFloat64:
+          Float(Load<double>(e));
+          break;
+        case DType::kFloat16:
+          Float(HalfBitsToFloat(Load<uint16_t>(e)));
+          break;
+        case DType::kBFloat16:
+          Float(BFloat16BitsToFloat(Load<uint16_t>(e)));
+          break;
+        case DType::kInt64:
+          out_ += std::to_string(Load<int64_t>(e));
+          break;
+        case DType::kInt32:
+          out_ += std::to_string(Load<int32_t>(e));
+          break;
+        case DType::kInt8:
+          out_ += std::to_string(Load<int8_t>(e));
+          break;
+        case DType::kUInt8:
+          out_ += std::to_string(Load<uint8_t>(e));
+          break;
+        case DType::kBool:
+          out_ += *e ? "true" : "false";
+          break;
+        case DType::kUndefined:
+          break;
       }
     }
     out_ += ']';
@@ -217,9 +246,15 @@ class Printer {
 
   void Attr(const Attribute& a) {
     switch (a.kind()) {
-      case AttrKind::kInt: out_ += std::to_string(a.i()); return;
-      case AttrKind::kFloat: Float(a.f()); return;
-      case AttrKind::kString: out_ += QuoteString(a.s()); return;
+      case AttrKind::kInt:
+        out_ += std::to_string(a.i());
+        return;
+      case AttrKind::kFloat:
+        Float(a.f());
+        return;
+      case AttrKind::kString:
+        out_ += QuoteString(a.s());
+        return;
       case AttrKind::kTensor:
         out_ += "tensor<";
         Type(a.t().type());

@@ -46,11 +46,20 @@ AmpLists DefaultAmpLists() {
   for (const OpSchema* s : OpRegistry::Global().All()) {
     if (!s->domain.empty()) continue;
     switch (s->autocast) {
-      case AutocastClass::kAllow: l.allow.insert(s->op_type); break;
-      case AutocastClass::kDeny: l.deny.insert(s->op_type); break;
-      case AutocastClass::kInfer: l.infer.insert(s->op_type); break;
-      case AutocastClass::kClear: l.clear.insert(s->op_type); break;
-      case AutocastClass::kUnset: break;
+      case AutocastClass::kAllow:
+        l.allow.insert(s->op_type);
+        break;
+      case AutocastClass::kDeny:
+        l.deny.insert(s->op_type);
+        break;
+      case AutocastClass::kInfer:
+        l.infer.insert(s->op_type);
+        break;
+      case AutocastClass::kClear:
+        l.clear.insert(s->op_type);
+        break;
+      case AutocastClass::kUnset:
+        break;
     }
   }
   return l;
@@ -69,16 +78,18 @@ StatusOr<AmpLists> ApplyListEdits(AmpLists lists, const AmpListEdits& edits) {
   for (const auto* part : {&edits.remove, &edits.add}) {
     for (const auto& [name, ops] : *part) {
       std::set<std::string>* l = list(name);
-      if (!l) return InvalidArgument("unknown autocast list '" + name + "' (allow, deny, infer, clear)");
+      if (!l)
+        return InvalidArgument("unknown autocast list '" + name + "' (allow, deny, infer, clear)");
       for (const std::string& op : ops) {
         if (!known.count(op)) {
-          return InvalidArgument("--" + std::string(part == &edits.add ? "" : "no-") + name + " " + op +
-                                 ": ampc knows no op named '" + op + "'");
+          return InvalidArgument("--" + std::string(part == &edits.add ? "" : "no-") + name + " " +
+                                 op + ": ampc knows no op named '" + op + "'");
         }
         if (part == &edits.remove) {
           l->erase(op);
         } else {
-          for (auto* other : {&lists.allow, &lists.deny, &lists.infer, &lists.clear}) other->erase(op);
+          for (auto* other : {&lists.allow, &lists.deny, &lists.infer, &lists.clear})
+            other->erase(op);
           l->insert(op);
         }
       }
@@ -99,9 +110,11 @@ Status ReadAmpConfig(const std::string& path, AmpListEdits* edits, std::string* 
   if (!j.is_object()) return InvalidArgument("--amp-config " + path + ": expected a JSON object");
   auto names = [&](const nlohmann::json& v, const std::string& key,
                    std::set<std::string>* out) -> Status {
-    if (!v.is_array()) return InvalidArgument("--amp-config " + path + ": '" + key + "' must be a list of op names");
+    if (!v.is_array())
+      return InvalidArgument("--amp-config " + path + ": '" + key + "' must be a list of op names");
     for (const auto& e : v) {
-      if (!e.is_string()) return InvalidArgument("--amp-config " + path + ": '" + key + "' holds a non-string");
+      if (!e.is_string())
+        return InvalidArgument("--amp-config " + path + ": '" + key + "' holds a non-string");
       out->insert(e.get<std::string>());
     }
     return Status::Ok();
@@ -110,10 +123,13 @@ Status ReadAmpConfig(const std::string& path, AmpListEdits* edits, std::string* 
     if (key == "allow" || key == "deny" || key == "infer" || key == "clear") {
       RETURN_IF_ERROR(names(v, key, &edits->add[key]));
     } else if (key == "remove") {
-      if (!v.is_object()) return InvalidArgument("--amp-config " + path + ": 'remove' must be an object of lists");
-      for (const auto& [list, ops] : v.items()) RETURN_IF_ERROR(names(ops, "remove." + list, &edits->remove[list]));
+      if (!v.is_object())
+        return InvalidArgument("--amp-config " + path + ": 'remove' must be an object of lists");
+      for (const auto& [list, ops] : v.items())
+        RETURN_IF_ERROR(names(ops, "remove." + list, &edits->remove[list]));
     } else if (key == "fp32_nodes") {
-      if (!v.is_string()) return InvalidArgument("--amp-config " + path + ": 'fp32_nodes' must be a regex string");
+      if (!v.is_string())
+        return InvalidArgument("--amp-config " + path + ": 'fp32_nodes' must be a regex string");
       *fp32_nodes = v.get<std::string>();
     } else {
       return InvalidArgument("--amp-config " + path + ": unknown key '" + key + "'");

@@ -19,7 +19,6 @@ Tensor ToHalf(const Tensor& t, DType half) {
 
 }  // namespace
 
-
 StatusOr<bool> HalfStoragePass::Run(Graph& g) {
   bool changed = false;
   // Initializers: replaced by half copies under the same name.
@@ -52,8 +51,8 @@ StatusOr<bool> HalfStoragePass::Run(Graph& g) {
       const bool scalar = n->attr("value_float") != nullptr;
       std::vector<float> v = scalar ? std::vector<float>{n->attr_float("value_float", 0)}
                                     : n->attr("value_floats")->floats();
-      const std::vector<int64_t> dims = scalar ? std::vector<int64_t>{}
-                                               : std::vector<int64_t>{static_cast<int64_t>(v.size())};
+      const std::vector<int64_t> dims =
+          scalar ? std::vector<int64_t>{} : std::vector<int64_t>{static_cast<int64_t>(v.size())};
       n->attrs().erase(scalar ? "value_float" : "value_floats");
       n->attrs()["value"] = Attribute(ToHalf(Tensor::FromFloats(v, dims), half_));
       changed = true;
@@ -79,9 +78,10 @@ StatusOr<bool> HalfStoragePass::Run(Graph& g) {
   std::vector<Value*> outputs = g.outputs();
   for (Value*& out : outputs) {
     if (out->dtype() != half_) continue;
-    ASSIGN_OR_RETURN(Node * cast, g.AddNode("Cast", "", g.UniqueName(out->name() + "_to_f32"), {out},
-                                            {g.UniqueName(out->name() + "_f32")},
-                                            {{"to", Attribute(int64_t{DTypeToOnnxNumber(DType::kFloat32)})}}));
+    ASSIGN_OR_RETURN(Node * cast,
+                     g.AddNode("Cast", "", g.UniqueName(out->name() + "_to_f32"), {out},
+                               {g.UniqueName(out->name() + "_f32")},
+                               {{"to", Attribute(int64_t{DTypeToOnnxNumber(DType::kFloat32)})}}));
     RETURN_IF_ERROR(InferNode(*cast));
     out = cast->output(0);
     changed = true;

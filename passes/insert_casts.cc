@@ -13,7 +13,8 @@ namespace {
 // read any float type (AllFinite).
 bool CastsInput(const Node& n, int i) {
   const std::string& op = n.op_type();
-  if (op == "Shape" || op == "Size" || op == "Cast" || op == "CastLike" || op == "AllFinite") return false;
+  if (op == "Shape" || op == "Size" || op == "Cast" || op == "CastLike" || op == "AllFinite")
+    return false;
   if (op == "Dropout" || op == "Resize") return i == 0;
   if (op == "BatchNormalization") return i < 3;
   return true;
@@ -43,14 +44,16 @@ StatusOr<bool> InsertCastsPass::Run(Graph& g) {
     auto key = std::make_pair(static_cast<const Value*>(v), to);
     if (auto it = cast_of.find(key); it != cast_of.end()) return it->second;
     // v = Cast(u) with u already of type `to` and the first cast exact: use u.
-    if (Node* p = v->producer(); p && p->op_type() == "Cast" && p->domain().empty() && p->input(0) &&
-                                 p->input(0)->dtype() == to && IsExactWidening(to, v->dtype())) {
+    if (Node* p = v->producer(); p && p->op_type() == "Cast" && p->domain().empty() &&
+                                 p->input(0) && p->input(0)->dtype() == to &&
+                                 IsExactWidening(to, v->dtype())) {
       ++folded_;
       return cast_of[key] = p->input(0);
     }
     const std::string name = g.UniqueName(v->name() + "_" + std::string(DTypeName(to)));
-    ASSIGN_OR_RETURN(Node * c, g.AddNode("Cast", "", name, {v}, {name},
-                                         {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(to)))}}));
+    ASSIGN_OR_RETURN(Node * c,
+                     g.AddNode("Cast", "", name, {v}, {name},
+                               {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(to)))}}));
     c->annotations()["precision"] = std::string(DTypeName(to));
     c->annotations()["reason"] = "cast";
     if (const Node* p = v->producer()) {  // a cast of a backward value belongs to the backward

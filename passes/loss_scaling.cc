@@ -62,7 +62,8 @@ Status ValidateLossScale(const LossScaleOptions& o, DType precision) {
   if (!(o.growth >= 1) || !(o.backoff > 0 && o.backoff <= 1) || o.interval < 1) {
     return InvalidArgument("loss scaler: growth >= 1, 0 < backoff <= 1 and interval >= 1 required");
   }
-  if (precision != DType::kFloat32 && precision != DType::kFloat16 && precision != DType::kBFloat16) {
+  if (precision != DType::kFloat32 && precision != DType::kFloat16 &&
+      precision != DType::kBFloat16) {
     return InvalidArgument("training precision must be fp32, fp16 or bf16");
   }
   if (precision == DType::kFloat16 && ResolveLossScaleMode(o, precision) == "none" &&
@@ -85,8 +86,9 @@ StatusOr<bool> LossScalingPass::Run(Graph& g) {
   finite_check_ = precision_ != DType::kFloat32 || mode_ != "none";
   warnings_.clear();
   if (precision_ == DType::kFloat16 && mode_ == "none") {
-    warnings_.push_back("fp16 without loss scaling (--allow-unscaled-fp16): gradients below 6e-8 "
-                        "flush to zero");
+    warnings_.push_back(
+        "fp16 without loss scaling (--allow-unscaled-fp16): gradients below 6e-8 "
+        "flush to zero");
   }
   if (!finite_check_) return false;
   std::vector<Node*> optimizers;
@@ -94,8 +96,9 @@ StatusOr<bool> LossScalingPass::Run(Graph& g) {
     if (IsOptimizer(*n)) optimizers.push_back(n);
   }
   if (optimizers.empty()) {
-    return InvalidArgument("loss scaling and the finite check need a training step with "
-                           "optimizer nodes (build it with the training builder first)");
+    return InvalidArgument(
+        "loss scaling and the finite check need a training step with "
+        "optimizer nodes (build it with the training builder first)");
   }
   if (g.outputs().empty() || !IsFloat(g.outputs()[0]->dtype()) ||
       g.outputs()[0]->type().NumElements().value_or(0) != 1) {
@@ -108,7 +111,8 @@ StatusOr<bool> LossScalingPass::Run(Graph& g) {
                            kLossSeed + "'");
   }
   const double init = mode_ == "none" ? 1.0 : opts_.init;
-  ASSIGN_OR_RETURN(Value * scale, g.AddInitializer(kLossScaleState, Tensor::Scalar(DType::kFloat32, init)));
+  ASSIGN_OR_RETURN(Value * scale,
+                   g.AddInitializer(kLossScaleState, Tensor::Scalar(DType::kFloat32, init)));
   ASSIGN_OR_RETURN(Value * tracker, g.AddInitializer(kGrowthTrackerState, Tensor::ScalarInt64(0)));
   ASSIGN_OR_RETURN(Value * skipped, g.AddInitializer(kSkippedState, Tensor::ScalarInt64(0)));
 
@@ -134,7 +138,8 @@ StatusOr<bool> LossScalingPass::Run(Graph& g) {
       }
       Value* k = inv;
       if (u->dtype() == DType::kFloat64) {
-        ASSIGN_OR_RETURN(k, Emit1(g, "Cast", "inv_scale_f64", {inv}, {{"to", Attribute(int64_t{11})}}));
+        ASSIGN_OR_RETURN(
+            k, Emit1(g, "Cast", "inv_scale_f64", {inv}, {{"to", Attribute(int64_t{11})}}));
       }
       ASSIGN_OR_RETURN(u, Emit1(g, "Mul", "grad_unscaled", {u, k}));
       // Only the update reads the unscaled gradient; the backward pass keeps the scaled one.
@@ -146,7 +151,8 @@ StatusOr<bool> LossScalingPass::Run(Graph& g) {
     }
     checked.push_back(u);
   }
-  ASSIGN_OR_RETURN(Value * finite, Emit1(g, "AllFinite", "ampc.all_finite", checked, {}, kAmpcDomain));
+  ASSIGN_OR_RETURN(Value * finite,
+                   Emit1(g, "AllFinite", "ampc.all_finite", checked, {}, kAmpcDomain));
   AttributeMap attrs{{"growth_factor", Attribute(static_cast<float>(opts_.growth))},
                      {"backoff_factor", Attribute(static_cast<float>(opts_.backoff))},
                      {"growth_interval", Attribute(opts_.interval)},
@@ -159,7 +165,8 @@ StatusOr<bool> LossScalingPass::Run(Graph& g) {
   // Skip: the `apply` input of every optimizer (SGD: input 5 after the optional momentum).
   for (Node* opt : optimizers) {
     const int apply_at = opt->op_type() == "SGD" ? 5 : 6;
-    if (opt->num_inputs() > apply_at) return InvalidArgument(opt->Describe() + ": is gated already");
+    if (opt->num_inputs() > apply_at)
+      return InvalidArgument(opt->Describe() + ": is gated already");
     while (opt->num_inputs() < apply_at) opt->AddInput(nullptr);
     opt->AddInput(finite);
     RETURN_IF_ERROR(InferNode(*opt));

@@ -28,7 +28,7 @@ struct LossScaleOptions {
   std::string mode = "auto";  // auto: dynamic for fp16, none otherwise | dynamic | static | none
   double init = 65536.0;      // dynamic: the initial scale; static: the scale
   double growth = 2.0, backoff = 0.5;
-  int64_t interval = 2000;    // finite steps before the scale grows
+  int64_t interval = 2000;  // finite steps before the scale grows
   bool allow_unscaled_fp16 = false;
 };
 
@@ -39,7 +39,8 @@ std::string ResolveLossScaleMode(const LossScaleOptions& o, DType precision);
 
 class LossScalingPass : public Pass {
  public:
-  LossScalingPass(LossScaleOptions o, DType precision) : opts_(std::move(o)), precision_(precision) {}
+  LossScalingPass(LossScaleOptions o, DType precision)
+      : opts_(std::move(o)), precision_(precision) {}
   std::string name() const override { return "loss-scaling"; }
   StatusOr<bool> Run(Graph& g) override;
 

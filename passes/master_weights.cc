@@ -22,8 +22,10 @@ StatusOr<bool> MasterWeightsPass::Run(Graph& g) {
     type.dtype = DType::kFloat32;
     v->set_type(type);
     const std::string name = g.UniqueName(v->name() + "_" + std::string(DTypeName(stored)));
-    ASSIGN_OR_RETURN(Node * cast, g.AddNode("Cast", "", name, {v}, {name},
-                                            {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(stored)))}}));
+    ASSIGN_OR_RETURN(
+        Node * cast,
+        g.AddNode("Cast", "", name, {v}, {name},
+                  {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(stored)))}}));
     RETURN_IF_ERROR(InferNode(*cast));
     for (const Use& u : uses) u.user->SetInput(u.operand, cast->output(0));
     promoted_.push_back(v->name());

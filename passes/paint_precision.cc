@@ -43,7 +43,8 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
     try {
       pin_re = std::regex(opts_.fp32_nodes);
     } catch (const std::regex_error&) {
-      return InvalidArgument("--fp32-nodes '" + opts_.fp32_nodes + "' is not a valid regular expression");
+      return InvalidArgument("--fp32-nodes '" + opts_.fp32_nodes +
+                             "' is not a valid regular expression");
     }
   }
   const AmpLists& L = opts_.lists;
@@ -68,7 +69,8 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
       continue;
     }
     if (auto r = a.find("role"); r != a.end()) {
-      paint[n] = {DType::kFloat32, r->second == "loss" ? "loss" : r->second + ": fp32 master update"};
+      paint[n] = {DType::kFloat32,
+                  r->second == "loss" ? "loss" : r->second + ": fp32 master update"};
       continue;
     }
     if (n->op_type() == "Cast" && n->domain().empty()) {
@@ -102,7 +104,8 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
       if (!v || !IsFloat(v->dtype())) continue;
       bool h;
       const Node* p = v->producer();
-      if (p && p->domain().empty() && (p->op_type() == "Constant" || p->op_type() == "ConstantOfShape")) {
+      if (p && p->domain().empty() &&
+          (p->op_type() == "Constant" || p->op_type() == "ConstantOfShape")) {
         p = nullptr;  // constants are data, like initializers
       }
       if (p) {
@@ -120,7 +123,8 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
   };
   // Casts in the model that produce the half type count as half producers.
   for (Node* n : nodes) {
-    if (n->op_type() == "Cast" && n->domain().empty() && n->output(0) && n->output(0)->dtype() == opts_.half) {
+    if (n->op_type() == "Cast" && n->domain().empty() && n->output(0) &&
+        n->output(0)->dtype() == opts_.half) {
       half.insert(n);
     }
   }
@@ -145,7 +149,9 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
     q.pop();
     consumers(n, [&](Node* c) {
       const Cls k = cls(*c);
-      if (!forward.count(c) || deny.count(c) || half.count(c) || (k != Cls::kInfer && k != Cls::kClear)) return;
+      if (!forward.count(c) || deny.count(c) || half.count(c) ||
+          (k != Cls::kInfer && k != Cls::kClear))
+        return;
       deny.insert(c);
       paint[c] = {DType::kFloat32, "deny: after " + n->name()};
       q.push(c);
@@ -153,7 +159,8 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
   }
   auto flexible = [&](Node* n) {
     const Cls k = cls(*n);
-    return forward.count(n) && !deny.count(n) && !half.count(n) && (k == Cls::kInfer || k == Cls::kClear);
+    return forward.count(n) && !deny.count(n) && !half.count(n) &&
+           (k == Cls::kInfer || k == Cls::kClear);
   };
   // 3. infer/clear between two half ops.
   auto reach = [&](bool down) {
@@ -205,12 +212,15 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
     if (k == Cls::kInfer || k == Cls::kClear) {
       bool any = false, all = true;
       std::string from;
-      votes(n, [&](const Node* p) { return half.count(const_cast<Node*>(p)) > 0; }, &any, &all, &from);
+      votes(
+          n, [&](const Node* p) { return half.count(const_cast<Node*>(p)) > 0; }, &any, &all,
+          &from);
       if (any && all) {
         half.insert(n);
         paint[n] = {opts_.half, k == Cls::kInfer ? "infer: inputs half" : "clear: follows " + from};
       } else {
-        paint[n] = {DType::kFloat32, k == Cls::kInfer ? "infer: an input is fp32" : "clear: inputs fp32"};
+        paint[n] = {DType::kFloat32,
+                    k == Cls::kInfer ? "infer: an input is fp32" : "clear: inputs fp32"};
       }
       continue;
     }
@@ -231,8 +241,11 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
     } else if (cls(*n) == Cls::kClear) {  // data movement keeps whatever precision it is given
       bool any = false, all = true;
       std::string from;
-      votes(n, [&](const Node* p) { return paint.count(p) && paint[p].dtype == opts_.half; }, &any, &all, &from);
-      paint[n] = {any && all ? opts_.half : DType::kFloat32, "clear: follows " + (from.empty() ? of : from)};
+      votes(
+          n, [&](const Node* p) { return paint.count(p) && paint[p].dtype == opts_.half; }, &any,
+          &all, &from);
+      paint[n] = {any && all ? opts_.half : DType::kFloat32,
+                  "clear: follows " + (from.empty() ? of : from)};
     } else if (f && paint.count(f) && paint[f].dtype != DType::kUndefined) {
       paint[n] = {paint[f].dtype == opts_.half ? opts_.half : DType::kFloat32, "grad_of " + of};
     } else {
@@ -246,7 +259,8 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
   for (Node* n : nodes) {
     Paint& p = paint[n];
     if (p.dtype == opts_.half && opts_.supports && !opts_.supports(*n, opts_.half)) {
-      p = {DType::kFloat32, "target: no " + std::string(DTypeName(opts_.half)) + " " + n->op_type()};
+      p = {DType::kFloat32,
+           "target: no " + std::string(DTypeName(opts_.half)) + " " + n->op_type()};
     }
     auto& a = n->annotations();
     const std::string precision = PaintName(p.dtype);

@@ -76,8 +76,8 @@ std::string Bar(double frac, int width) {
 
 // The plan's inputs in order: data arrays by name; scalars the data does not hold are fed by
 // ampc, an f32/f64 one with the learning rate, an integer one with the applied-step count.
-std::vector<Tensor> OrderInputs(const plan::PlanProto& p, std::map<std::string, Tensor>& batch, double lr,
-                                int64_t step) {
+std::vector<Tensor> OrderInputs(const plan::PlanProto& p, std::map<std::string, Tensor>& batch,
+                                double lr, int64_t step) {
   std::vector<Tensor> in;
   for (const auto& io : p.inputs()) {
     auto it = batch.find(io.name());
@@ -86,7 +86,8 @@ std::vector<Tensor> OrderInputs(const plan::PlanProto& p, std::map<std::string, 
       continue;
     }
     const auto dt = DTypeFromName(p.buffers(io.buffer()).dtype()).value_or(DType::kFloat32);
-    in.push_back(IsInteger(dt) ? Tensor::Scalar(dt, static_cast<double>(step)) : Tensor::Scalar(dt, lr));
+    in.push_back(IsInteger(dt) ? Tensor::Scalar(dt, static_cast<double>(step))
+                               : Tensor::Scalar(dt, lr));
   }
   return in;
 }
@@ -100,7 +101,8 @@ StatusOr<EvalResult> Evaluate(TrainSession& s, const Dataset& val, const plan::T
   RETURN_IF_ERROR(CopyStates(*s.step, *s.eval));
   const plan::PlanProto& ep = s.eval->plan();
   const int loss_i = OutputIndex(ep, t.loss());
-  if (loss_i < 0) return InvalidArgument("the evaluation plan has no loss output '" + t.loss() + "'");
+  if (loss_i < 0)
+    return InvalidArgument("the evaluation plan has no loss output '" + t.loss() + "'");
   const int logits_i = t.logits().empty() ? -1 : OutputIndex(ep, t.logits());
   double loss_sum = 0;
   int64_t samples = 0, correct = 0, counted = 0;
@@ -150,8 +152,8 @@ StatusOr<Plan> CurrentTrainingPlan(const TrainSession& s) {
   return AttachEvalPass(std::move(p), e);
 }
 
-StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train, const std::optional<Dataset>& val,
-                             const TrainLoopConfig& cfg) {
+StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
+                             const std::optional<Dataset>& val, const TrainLoopConfig& cfg) {
   if ((cfg.steps > 0) == (cfg.epochs > 0)) {
     return InvalidArgument("give exactly one of --steps N and --epochs E (both > 0)");
   }
@@ -166,7 +168,9 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train, const std::o
                            " samples, fewer than one batch of " + std::to_string(s.batch));
   }
   if (val && !s.eval && !cfg.quiet) {
-    std::fprintf(stderr, "ampc: warning: this training graph has no evaluation pass; validation is skipped\n");
+    std::fprintf(
+        stderr,
+        "ampc: warning: this training graph has no evaluation pass; validation is skipped\n");
   }
   LrSchedule sched = cfg.schedule;
   if (!cfg.lr_given) sched.base = meta.lr();
@@ -176,7 +180,9 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train, const std::o
   RETURN_IF_ERROR(sched.Validate());
 
   const int loss_m = MetricIndex(sp, meta.loss());
-  if (loss_m < 0) return InvalidArgument(cfg.model + ": the training plan has no loss output '" + meta.loss() + "'");
+  if (loss_m < 0)
+    return InvalidArgument(cfg.model + ": the training plan has no loss output '" + meta.loss() +
+                           "'");
   const int norm_m = MetricIndex(sp, kGradNormOutput);
   const int scale_m = MetricIndex(sp, kLossScaleState);
   const int skipped_m = MetricIndex(sp, kSkippedState);
@@ -201,7 +207,8 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train, const std::o
     sum.skipped = sk.AsInt64s()->at(0);
     sum.finite_check = true;
   }
-  const int64_t interval = std::max<int64_t>(1, cfg.metrics_every > 0 ? cfg.metrics_every : s.step->metrics_interval());
+  const int64_t interval =
+      std::max<int64_t>(1, cfg.metrics_every > 0 ? cfg.metrics_every : s.step->metrics_interval());
   const auto start = Clock::now();
   auto since = start;        // start of the steps whose metrics are pending
   double train_seconds = 0;  // in steps only (no evaluation or checkpoints)
@@ -223,7 +230,10 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train, const std::o
       const std::vector<double>& v = records[i].values;
       const PendingStep& p = pending[i];
       sum.last_loss = v[loss_m];
-      nlohmann::json j{{"step", p.step}, {"epoch", p.epoch}, {"loss", v[loss_m]}, {"lr", p.lr},
+      nlohmann::json j{{"step", p.step},
+                       {"epoch", p.epoch},
+                       {"loss", v[loss_m]},
+                       {"lr", p.lr},
                        {"samples_per_s", rate}};
       if (norm_m >= 0) j["grad_norm"] = v[norm_m];
       if (skipped_m >= 0) {
@@ -256,13 +266,15 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train, const std::o
     ++step;
     pending.push_back({first_step + step, epoch, lr});
     const bool epoch_end = step % per_epoch == 0 || step == total;  // and after the last step
-    const bool checkpoint = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step < total;
+    const bool checkpoint =
+        cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step < total;
     const bool show = bar && (step % 10 == 0 || step == total);
     if (step % interval == 0 || epoch_end || checkpoint || show) RETURN_IF_ERROR(flush());
     if (show) {
       const double el = Seconds(start, Clock::now());
-      std::fprintf(stderr, "\r[%s] %lld/%lld loss %.4f  %.0f samples/s ", Bar(double(step) / total, 30).c_str(),
-                   static_cast<long long>(step), static_cast<long long>(total), sum.last_loss,
+      std::fprintf(stderr, "\r[%s] %lld/%lld loss %.4f  %.0f samples/s ",
+                   Bar(double(step) / total, 30).c_str(), static_cast<long long>(step),
+                   static_cast<long long>(total), sum.last_loss,
                    static_cast<double>(step * s.batch) / el);
       std::fflush(stderr);
     }

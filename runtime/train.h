@@ -25,18 +25,18 @@ struct TrainSession {
 };
 
 struct TrainLoopConfig {
-  std::string model;       // for messages
-  LrSchedule schedule;     // its base is the plan's recorded rate unless lr_given
+  std::string model;    // for messages
+  LrSchedule schedule;  // its base is the plan's recorded rate unless lr_given
   bool lr_given = false;
-  int64_t steps = 0;       // exactly one of steps / epochs
+  int64_t steps = 0;  // exactly one of steps / epochs
   int64_t epochs = 0;
   bool shuffle = true;
   uint64_t seed = 0;
-  std::string metrics;     // JSON lines; the caller has checked that it may be written
-  std::string save_plan;   // the training plan with its trained state (resumable)
+  std::string metrics;           // JSON lines; the caller has checked that it may be written
+  std::string save_plan;         // the training plan with its trained state (resumable)
   int64_t checkpoint_every = 0;  // also write save_plan every N steps (atomically)
   int64_t metrics_every = 0;     // read the metrics record every N steps (0: the executor's)
-  bool progress = true;    // progress bar on stderr (when it is a terminal)
+  bool progress = true;          // progress bar on stderr (when it is a terminal)
   bool quiet = false;
 };
 
@@ -46,13 +46,13 @@ struct TrainSummary {
   double samples_per_s = 0;
   double last_loss = 0;
   std::optional<double> val_loss, val_accuracy;
-  int64_t skipped = 0;           // steps skipped by the finite check
-  bool finite_check = false;     // whether steps can be skipped at all
+  int64_t skipped = 0;               // steps skipped by the finite check
+  bool finite_check = false;         // whether steps can be skipped at all
   std::optional<double> loss_scale;  // with loss scaling
 };
 
-StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train, const std::optional<Dataset>& val,
-                             const TrainLoopConfig& cfg);
+StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
+                             const std::optional<Dataset>& val, const TrainLoopConfig& cfg);
 
 // The step's plan with its current state and the evaluation pass attached (a resumable plan).
 StatusOr<Plan> CurrentTrainingPlan(const TrainSession& s);

@@ -18,14 +18,15 @@ StatusOr<Tensor> ToDType(const Tensor& t, DType want, const std::string& what) {
   const bool both_float = IsFloat(t.dtype()) && IsFloat(want);
   const bool both_int = IsInteger(t.dtype()) && IsInteger(want);
   if (!both_float && !both_int) {
-    return InvalidArgument(what + " holds " + std::string(DTypeName(t.dtype())) + " but the model reads " +
-                           std::string(DTypeName(want)));
+    return InvalidArgument(what + " holds " + std::string(DTypeName(t.dtype())) +
+                           " but the model reads " + std::string(DTypeName(want)));
   }
   Tensor out = Tensor::Zeros(want, t.dims());
   const int64_t n = t.NumElements();
   auto* dst = const_cast<uint8_t*>(out.bytes().data());
   if (both_float) {
-    for (int64_t i = 0; i < n; ++i) cpu::Store<double>(dst, want, i, cpu::Load<double>(t.bytes().data(), t.dtype(), i));
+    for (int64_t i = 0; i < n; ++i)
+      cpu::Store<double>(dst, want, i, cpu::Load<double>(t.bytes().data(), t.dtype(), i));
   } else {
     auto v = t.AsInt64s();
     for (int64_t i = 0; i < n; ++i) cpu::Store<double>(dst, want, i, static_cast<double>((*v)[i]));
@@ -42,8 +43,8 @@ Status CheckSampleDims(const std::vector<int64_t>& dims, const TensorType& want,
     ok = !want.dims[i].is_static() || want.dims[i].value() == dims[i];
   }
   if (!ok) {
-    return InvalidArgument(what + " has shape " + cpu::DimsToString(dims) + " but the model input is " +
-                           want.ToString());
+    return InvalidArgument(what + " has shape " + cpu::DimsToString(dims) +
+                           " but the model input is " + want.ToString());
   }
   return Status::Ok();
 }
@@ -83,7 +84,8 @@ StatusOr<Dataset> DatasetFromNpz(const std::string& path, const Graph& g,
       return NotFound(path + ": no array named '" + name + "' for the model input " +
                       v->type().ToString() + " (arrays: " + keys + ")");
     }
-    if (it->second.dims().empty()) return InvalidArgument(path + ": array '" + name + "' is a scalar");
+    if (it->second.dims().empty())
+      return InvalidArgument(path + ": array '" + name + "' is a scalar");
     RETURN_IF_ERROR(AddArray(d, name, it->second, v->type(), path + ": array '" + name + "'"));
   }
   if (d.size == 0) return InvalidArgument(path + ": the data set has no samples");
@@ -110,16 +112,19 @@ StatusOr<Dataset> DatasetFromFashionMnist(const std::string& dir, const std::str
   } else if (t.rank() == 4) {
     dims = {n, 1, 28, 28};
   } else {
-    return InvalidArgument("fashion-mnist images are 28x28 but model input '" + image_input + "' is " +
-                           t.ToString() + " (expected [N,784], [N,28,28] or [N,1,28,28])");
+    return InvalidArgument("fashion-mnist images are 28x28 but model input '" + image_input +
+                           "' is " + t.ToString() +
+                           " (expected [N,784], [N,28,28] or [N,1,28,28])");
   }
   Tensor images(DType::kFloat32, dims, li.images.bytes());
   Dataset d;
-  RETURN_IF_ERROR(AddArray(d, image_input, std::move(images), t, "fashion-mnist " + split + " images"));
+  RETURN_IF_ERROR(
+      AddArray(d, image_input, std::move(images), t, "fashion-mnist " + split + " images"));
   if (!labels.empty()) {
     const Value* lv = InputNamed(g, labels);
     if (!lv) return Internal("training graph has no labels input '" + labels + "'");
-    RETURN_IF_ERROR(AddArray(d, labels, li.labels, lv->type(), "fashion-mnist " + split + " labels"));
+    RETURN_IF_ERROR(
+        AddArray(d, labels, li.labels, lv->type(), "fashion-mnist " + split + " labels"));
   }
   return d;
 }
@@ -133,7 +138,8 @@ StatusOr<Dataset> LoadTrainingData(const std::string& spec, const std::string& s
       return InvalidArgument("fashion-mnist feeds one image input; the model has " +
                              std::to_string(meta.data_inputs_size()));
     }
-    return DatasetFromFashionMnist(kFashionMnistDir, split, inputs, meta.data_inputs(0), meta.labels());
+    return DatasetFromFashionMnist(kFashionMnistDir, split, inputs, meta.data_inputs(0),
+                                   meta.labels());
   }
   if (spec.size() < 4 || spec.substr(spec.size() - 4) != ".npz") {
     return InvalidArgument("--data " + spec + ": expected FILE.npz or fashion-mnist");
@@ -153,11 +159,13 @@ StatusOr<std::unique_ptr<Graph>> InputGraphOfPlan(const plan::PlanProto& p) {
   return g;
 }
 
-StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d, const std::vector<int64_t>& order,
+StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d,
+                                                    const std::vector<int64_t>& order,
                                                     int64_t first, int64_t count) {
   if (first < 0 || count <= 0 || first + count > d.size) {
-    return InvalidArgument("batch [" + std::to_string(first) + ", " + std::to_string(first + count) +
-                           ") is outside the data set of " + std::to_string(d.size));
+    return InvalidArgument("batch [" + std::to_string(first) + ", " +
+                           std::to_string(first + count) + ") is outside the data set of " +
+                           std::to_string(d.size));
   }
   std::map<std::string, Tensor> out;
   for (const auto& [name, t] : d.arrays) {
@@ -191,9 +199,11 @@ std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed) {
 
 Status LrSchedule::Validate() const {
   if (kind != "constant" && kind != "cosine" && kind != "step" && kind != "linear") {
-    return InvalidArgument("--lr-schedule '" + kind + "' is not one of constant, cosine, step, linear");
+    return InvalidArgument("--lr-schedule '" + kind +
+                           "' is not one of constant, cosine, step, linear");
   }
-  if (!(base >= 0) || !std::isfinite(base)) return InvalidArgument("--lr must be a finite rate >= 0");
+  if (!(base >= 0) || !std::isfinite(base))
+    return InvalidArgument("--lr must be a finite rate >= 0");
   if (warmup_steps < 0) return InvalidArgument("--warmup-steps must be >= 0");
   if (kind == "step" && step_size <= 0) return InvalidArgument("--lr-step-size must be > 0");
   if (!(min_lr >= 0) || min_lr > base) return InvalidArgument("--min-lr must be in [0, --lr]");

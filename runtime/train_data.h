@@ -40,7 +40,8 @@ StatusOr<Dataset> LoadTrainingData(const std::string& spec, const std::string& s
 StatusOr<std::unique_ptr<Graph>> InputGraphOfPlan(const plan::PlanProto& p);
 
 // Rows [first, first + count) of the permutation `order` (or in file order when empty).
-StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d, const std::vector<int64_t>& order,
+StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d,
+                                                    const std::vector<int64_t>& order,
                                                     int64_t first, int64_t count);
 
 // Deterministic on every platform (the standard library's shuffle and distributions are not).
@@ -53,7 +54,7 @@ struct LrSchedule {
   int64_t total_steps = 0;   // cosine / linear: decay ends here
   int64_t step_size = 1;     // step: multiply by gamma every step_size steps
   double gamma = 0.1;
-  double min_lr = 0.0;       // cosine / linear: the final rate
+  double min_lr = 0.0;  // cosine / linear: the final rate
   Status Validate() const;
   double At(int64_t step) const;  // step counts from 0
 };

@@ -159,8 +159,7 @@ StatusOr<Value*> ClassOneHot(GradientContext& ctx, Value* labels, Value* scores)
                                              Tensor::ScalarInt64(xt.dims[1].value())));
   } else {
     EMIT(shape, "Shape", {scores});
-    ASSIGN_OR_RETURN(limit,
-                     ctx.Emit("Gather", {shape, delta}, {{"axis", Attribute(int64_t{0})}}));
+    ASSIGN_OR_RETURN(limit, ctx.Emit("Gather", {shape, delta}, {{"axis", Attribute(int64_t{0})}}));
   }
   EMIT(cls, "Range", {start, limit, delta});
   if (r > 2) {  // classes along axis 1 of [N, C, d...]
@@ -234,8 +233,9 @@ Status GradIdentity(GradientContext& ctx) {
 }
 
 Status GradRelu(GradientContext& ctx) {  // com.ampc::ReluGrad: dy where x > 0
-  ASSIGN_OR_RETURN(std::vector<Value*> g,
-                   grad::EmitAmpc(ctx, "ReluGrad", {ctx.output_grads[0], ctx.forward.input(0)}, 1, {}));
+  ASSIGN_OR_RETURN(
+      std::vector<Value*> g,
+      grad::EmitAmpc(ctx, "ReluGrad", {ctx.output_grads[0], ctx.forward.input(0)}, 1, {}));
   return SetGrad(ctx, 0, g[0]);
 }
 

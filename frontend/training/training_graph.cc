@@ -60,8 +60,8 @@ StatusOr<Value*> LossTarget(const Graph& g, const LossOptions& o) {
   if (g.outputs().empty()) return InvalidArgument("the model has no outputs to attach a loss to");
   Value* y = o.output.empty() ? g.outputs()[0] : FindOutput(g, o.output);
   if (!y) {
-    return NotFound("--loss-on '" + o.output + "' is not a model output (outputs: " +
-                    OutputNames(g) + ")");
+    return NotFound("--loss-on '" + o.output +
+                    "' is not a model output (outputs: " + OutputNames(g) + ")");
   }
   if (!IsFloat(y->dtype()) || !y->type().has_rank) {
     return InvalidArgument("model output '" + y->name() + "' is " + y->type().ToString() +
@@ -88,12 +88,13 @@ StatusOr<Value*> AttachLoss(Graph& g, const LossOptions& o, TrainingGraphInfo* i
   Emitter e{g, "loss"};
   if (o.kind == "none" || !o.loss_output.empty()) {
     if (o.loss_output.empty()) {
-      return InvalidArgument("--loss none needs --loss-output NAME (the model's scalar loss output)");
+      return InvalidArgument(
+          "--loss none needs --loss-output NAME (the model's scalar loss output)");
     }
     Value* loss = FindOutput(g, o.loss_output);
     if (!loss) {
-      return NotFound("--loss-output '" + o.loss_output + "' is not a model output (outputs: " +
-                      OutputNames(g) + ")");
+      return NotFound("--loss-output '" + o.loss_output +
+                      "' is not a model output (outputs: " + OutputNames(g) + ")");
     }
     return ScalarLoss(e, loss);
   }
@@ -143,8 +144,10 @@ StatusOr<Value*> AttachLoss(Graph& g, const LossOptions& o, TrainingGraphInfo* i
   Value* targets = labels;
   if (axis != 1) {  // [..., C] scores with class axis last: flatten to [M, C] like x.view(-1, C)
     const Dim& c = y->type().dims[axis];
-    if (!c.is_static()) return InvalidArgument("the class axis of '" + y->name() + "' is not static");
-    ASSIGN_OR_RETURN(Value * s2, e.Init("loss_scores_shape", Tensor::FromInt64s({-1, c.value()}, {2})));
+    if (!c.is_static())
+      return InvalidArgument("the class axis of '" + y->name() + "' is not static");
+    ASSIGN_OR_RETURN(Value * s2,
+                     e.Init("loss_scores_shape", Tensor::FromInt64s({-1, c.value()}, {2})));
     ASSIGN_OR_RETURN(Value * s1, e.Init("loss_labels_shape", Tensor::FromInt64s({-1}, {1})));
     ASSIGN_OR_RETURN(scores, e.One("Reshape", "loss_scores", {y, s2}));
     ASSIGN_OR_RETURN(targets, e.One("Reshape", "loss_labels", {labels, s1}));
@@ -154,7 +157,8 @@ StatusOr<Value*> AttachLoss(Graph& g, const LossOptions& o, TrainingGraphInfo* i
   if (o.kind == "cross_entropy") {
     return e.One("SoftmaxCrossEntropyLoss", "cross_entropy_loss", {scores, targets}, attrs);
   }
-  if (o.kind == "nll") return e.One("NegativeLogLikelihoodLoss", "nll_loss", {scores, targets}, attrs);
+  if (o.kind == "nll")
+    return e.One("NegativeLogLikelihoodLoss", "nll_loss", {scores, targets}, attrs);
   return InvalidArgument("unknown loss '" + o.kind + "'");
 }
 
@@ -164,15 +168,16 @@ StatusOr<Value*> AttachLoss(Graph& g, const LossOptions& o, TrainingGraphInfo* i
 // Replaces ai.onnx node `old` by the com.ampc op `op` with `inputs` and `attrs` and
 // `num_outputs` outputs (the old node's first outputs are rewired to the new ones), keeping its
 // name and annotations. Returns the new node.
-StatusOr<Node*> ReplaceWithAmpcOp(Graph& g, Node* old, const std::string& op, std::vector<Value*> inputs,
-                                  AttributeMap attrs, int num_outputs) {
+StatusOr<Node*> ReplaceWithAmpcOp(Graph& g, Node* old, const std::string& op,
+                                  std::vector<Value*> inputs, AttributeMap attrs, int num_outputs) {
   std::vector<std::string> outs;
   for (int i = 0; i < num_outputs; ++i) {
     const Value* o = old->output(i);
-    outs.push_back(g.UniqueName((o ? o->name() : old->name() + "_out" + std::to_string(i)) + "_train"));
+    outs.push_back(
+        g.UniqueName((o ? o->name() : old->name() + "_out" + std::to_string(i)) + "_train"));
   }
-  ASSIGN_OR_RETURN(Node * n, g.AddNode(op, kAmpcDomain, old->name() + "_train", inputs, outs,
-                                       std::move(attrs)));
+  ASSIGN_OR_RETURN(
+      Node * n, g.AddNode(op, kAmpcDomain, old->name() + "_train", inputs, outs, std::move(attrs)));
   n->annotations() = old->annotations();
   RETURN_IF_ERROR(InferNode(*n));
   for (int i = 0; i < old->num_outputs() && i < num_outputs; ++i) {
@@ -224,9 +229,8 @@ Status DropoutToTraining(Graph& g, Value* step, int64_t seed) {
                                                Tensor::Scalar(DType::kFloat32, 0.5)));
     }
     const Attribute* s = old->attr("seed");
-    const int64_t node_seed = s && s->kind() == AttrKind::kInt
-                                  ? s->i()
-                                  : seed * 1000003 + (++index) * 7919;
+    const int64_t node_seed =
+        s && s->kind() == AttrKind::kInt ? s->i() : seed * 1000003 + (++index) * 7919;
     RETURN_IF_ERROR(ReplaceWithAmpcOp(g, old, "Dropout", {old->input(0), ratio, step},
                                       {{"seed", Attribute(node_seed)}}, 2)
                         .status());
@@ -272,7 +276,8 @@ StatusOr<Value*> ClipByGlobalNorm(Graph& g, double max_norm, std::vector<Value*>
   }
   ASSIGN_OR_RETURN(Value * norm, e.One("Sqrt", "grad_norm", {total}));
   ASSIGN_OR_RETURN(Value * eps, e.Init("clip_eps", Tensor::Scalar(DType::kFloat32, 1e-6)));
-  ASSIGN_OR_RETURN(Value * maxv, e.Init("clip_max_norm", Tensor::Scalar(DType::kFloat32, max_norm)));
+  ASSIGN_OR_RETURN(Value * maxv,
+                   e.Init("clip_max_norm", Tensor::Scalar(DType::kFloat32, max_norm)));
   ASSIGN_OR_RETURN(Value * one, e.Init("clip_one", Tensor::Scalar(DType::kFloat32, 1.0)));
   ASSIGN_OR_RETURN(Value * denom, e.One("Add", "clip_denom", {norm, eps}));
   ASSIGN_OR_RETURN(Value * coef, e.One("Div", "clip_coef", {maxv, denom}));
@@ -280,8 +285,9 @@ StatusOr<Value*> ClipByGlobalNorm(Graph& g, double max_norm, std::vector<Value*>
   for (Value*& gr : grads) {
     Value* c = clamped;
     if (gr->dtype() != DType::kFloat32) {
-      ASSIGN_OR_RETURN(c, e.One("Cast", "clip_coef_cast", {clamped},
-                                {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(gr->dtype())))}}));
+      ASSIGN_OR_RETURN(
+          c, e.One("Cast", "clip_coef_cast", {clamped},
+                   {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(gr->dtype())))}}));
     }
     ASSIGN_OR_RETURN(gr, e.One("Mul", "grad_clipped", {gr, c}));
   }
@@ -405,8 +411,9 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
     std::string examples;
     for (size_t i = 0; i < shared.size() && i < 2; ++i) examples += (i ? "; " : "") + shared[i];
     info.warnings.push_back(
-        std::to_string(shared.size()) + " parameter(s) are Identity aliases of another initializer (" +
-        examples + (shared.size() > 2 ? "; ..." : "") +
+        std::to_string(shared.size()) +
+        " parameter(s) are Identity aliases of another initializer (" + examples +
+        (shared.size() > 2 ? "; ..." : "") +
         "): torch.onnx.export merges equal tensors this way, so they train as one; pass "
         "--untie-shared to train them separately, as PyTorch does");
   }

@@ -15,11 +15,10 @@
 #include <vector>
 
 #include "ir/graph.h"
-#include "ir/training_names.h"
 #include "ir/status.h"
+#include "ir/training_names.h"
 
 namespace ampc {
-
 
 struct LossOptions {
   std::string kind = "cross_entropy";  // cross_entropy | nll | mse | none
@@ -55,18 +54,18 @@ struct TrainOptions {
 };
 
 struct TrainingGraphInfo {
-  std::vector<std::string> data_inputs;  // model inputs the data set feeds
-  std::string labels;                    // "" when the model computes its own loss
-  std::string loss;                      // name of the scalar loss output
-  std::string logits;                    // the model output the loss was attached to, if any
-  int64_t class_axis = -1;               // of logits, for cross_entropy / nll
-  std::vector<std::string> params;       // trained initializers, in graph order
-  std::vector<std::string> frozen;       // float initializers left alone (--freeze, constants)
+  std::vector<std::string> data_inputs;    // model inputs the data set feeds
+  std::string labels;                      // "" when the model computes its own loss
+  std::string loss;                        // name of the scalar loss output
+  std::string logits;                      // the model output the loss was attached to, if any
+  int64_t class_axis = -1;                 // of logits, for cross_entropy / nll
+  std::vector<std::string> params;         // trained initializers, in graph order
+  std::vector<std::string> frozen;         // float initializers left alone (--freeze, constants)
   std::vector<std::string> running_stats;  // BatchNorm running mean/var states
   std::vector<std::string> warnings;       // for the user (shared initializers, ...)
   // Filled by passes/loss_scaling (the compiler copies them here for the plan and inspection).
-  std::string loss_scale_mode;             // resolved: none | static | dynamic
-  bool finite_check = false;               // a non-finite loss or gradient skips the step
+  std::string loss_scale_mode;  // resolved: none | static | dynamic
+  bool finite_check = false;    // a non-finite loss or gradient skips the step
 };
 
 // Replaces each `P = Identity(initializer Q)` whose output has a parameter name (not an

@@ -40,7 +40,8 @@ Status CheckKinds(const Node& node, int i, Kinds k) {
       ok = t == DType::kBool;
       want = "bool";
       break;
-    case Kinds::kAny: break;
+    case Kinds::kAny:
+      break;
   }
   if (!ok) {
     return InvalidArgument("input " + std::to_string(i) + " has type " + infer::TypeName(t) +
@@ -246,8 +247,11 @@ std::optional<std::vector<Dim>> CastKnown(const Value* in, DType to) {
         lo = 0;
         hi = UINT8_MAX;
         break;
-      case DType::kBool: out.push_back(Dim(v != 0 ? 1 : 0)); continue;
-      default: break;
+      case DType::kBool:
+        out.push_back(Dim(v != 0 ? 1 : 0));
+        continue;
+      default:
+        break;
     }
     if (IsFloat(to) && (v > (int64_t{1} << 24) || v < -(int64_t{1} << 24))) {
       out.push_back(Dim());  // may not be exact in the float type
@@ -335,7 +339,8 @@ void RegisterElementwiseOps(OpRegistry& r) {
   for (const char* op : {"Less", "Greater", "LessOrEqual", "GreaterOrEqual"}) {
     RegisterOp(r, op, 2, 2, InferBroadcast<Kinds::kNumeric, true>);
   }
-  for (const char* op : {"And", "Or", "Xor"}) RegisterOp(r, op, 2, 2, InferBroadcast<Kinds::kBool, true>);
+  for (const char* op : {"And", "Or", "Xor"})
+    RegisterOp(r, op, 2, 2, InferBroadcast<Kinds::kBool, true>);
   RegisterOp(r, "Not", 1, 1, InferUnary<Kinds::kBool>);
   RegisterOp(r, "Where", 3, 3, InferWhere);
   for (const char* op : {"LeakyRelu", "Elu", "Selu", "Tanh", "Sigmoid", "HardSigmoid", "Softplus",

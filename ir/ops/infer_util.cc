@@ -1,8 +1,7 @@
 #include "ir/ops/infer_util.h"
 
-#include <map>
-
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 
@@ -169,7 +168,8 @@ Status RequireScalar(const Node& node, int i, const char* what) {
   const TensorType& t = v->type();
   if (!t.has_rank || t.rank() == 0) return Status::Ok();
   if (t.rank() == 1 && !(t.dims[0].is_static() && t.dims[0].value() != 1)) return Status::Ok();
-  return InvalidArgument(std::string(what) + " must be a scalar, got shape " + DimsToString(t.dims));
+  return InvalidArgument(std::string(what) + " must be a scalar, got shape " +
+                         DimsToString(t.dims));
 }
 
 void SetDropoutOutputs(Node& node) {
@@ -538,7 +538,8 @@ StatusOr<EinsumEquation> ParseEinsum(const std::string& equation, int num_operan
   }
   if (static_cast<int>(out.terms.size()) != num_operands) {
     return InvalidArgument("Einsum equation '" + eq + "' has " + std::to_string(out.terms.size()) +
-                           " operands but the node has " + std::to_string(num_operands) + " inputs");
+                           " operands but the node has " + std::to_string(num_operands) +
+                           " inputs");
   }
   if (arrow == std::string::npos) {
     for (const auto& [c, n] : counts) {

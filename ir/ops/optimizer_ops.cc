@@ -103,15 +103,16 @@ Status InferUpdateLossScale(Node& node) {
   RETURN_IF_ERROR(RequireScalarInput(node, 3, "finite flag", DType::kBool));
   if (!(node.attr_float("growth_factor", 2.0f) >= 1.0f) ||
       !(node.attr_float("backoff_factor", 0.5f) > 0.0f) ||
-      node.attr_float("backoff_factor", 0.5f) > 1.0f || node.attr_int("growth_interval", 2000) < 1) {
-    return InvalidArgument("needs growth_factor >= 1, 0 < backoff_factor <= 1, growth_interval >= 1");
+      node.attr_float("backoff_factor", 0.5f) > 1.0f ||
+      node.attr_int("growth_interval", 2000) < 1) {
+    return InvalidArgument(
+        "needs growth_factor >= 1, 0 < backoff_factor <= 1, growth_interval >= 1");
   }
   infer::SetOutput(node, 0, TensorType(DType::kFloat32, {}));
   infer::SetOutput(node, 1, TensorType(DType::kInt64, {}));
   infer::SetOutput(node, 2, TensorType(DType::kInt64, {}));
   return Status::Ok();
 }
-
 
 }  // namespace
 

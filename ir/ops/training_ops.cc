@@ -16,7 +16,8 @@ constexpr int kMany = 1 << 20;
 
 Status RequireScalar(const Node& node, int i, const char* what, bool want_int64) {
   const Value* v = node.input(i);
-  if (!v) return InvalidArgument(std::string(what) + " (input " + std::to_string(i) + ") is missing");
+  if (!v)
+    return InvalidArgument(std::string(what) + " (input " + std::to_string(i) + ") is missing");
   RETURN_IF_ERROR(infer::RequireTyped(node, i));
   const DType t = v->dtype();
   if (want_int64 ? t != DType::kInt64 : (t != DType::kFloat32 && t != DType::kFloat64)) {

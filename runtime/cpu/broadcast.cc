@@ -16,9 +16,10 @@ std::vector<int64_t> BroadcastStrides(const std::vector<int64_t>& in_dims,
 }
 
 BroadcastCursor::BroadcastCursor(const std::vector<int64_t>& out_dims,
-                                 const std::vector<std::vector<int64_t>>& in_strides,
-                                 int64_t begin)
-    : dims_(out_dims), index_(out_dims.size(), 0), strides_(in_strides),
+                                 const std::vector<std::vector<int64_t>>& in_strides, int64_t begin)
+    : dims_(out_dims),
+      index_(out_dims.size(), 0),
+      strides_(in_strides),
       offsets_(in_strides.size(), 0) {
   for (size_t a = dims_.size(); a-- > 0;) {
     if (dims_[a] == 0) return;

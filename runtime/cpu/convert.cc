@@ -20,7 +20,8 @@ bool HasAvx2() {
 
 // Blocks of 8 with a NaN fall back to the scalar conversion, so NaN payloads come out exactly as
 // ir/float16.h writes them (the hardware quiets signalling NaNs differently).
-__attribute__((target("avx2,f16c"))) void FloatToHalfF16c(const float* src, uint16_t* dst, int64_t n) {
+__attribute__((target("avx2,f16c"))) void FloatToHalfF16c(const float* src, uint16_t* dst,
+                                                          int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 v = _mm256_loadu_ps(src + i);
@@ -28,19 +29,22 @@ __attribute__((target("avx2,f16c"))) void FloatToHalfF16c(const float* src, uint
       for (int k = 0; k < 8; ++k) dst[i + k] = FloatToHalfBits(src[i + k]);
       continue;
     }
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                     _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
   }
   for (; i < n; ++i) dst[i] = FloatToHalfBits(src[i]);
 }
 
-__attribute__((target("avx2,f16c"))) void HalfToFloatF16c(const uint16_t* src, float* dst, int64_t n) {
+__attribute__((target("avx2,f16c"))) void HalfToFloatF16c(const uint16_t* src, float* dst,
+                                                          int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
     // Exponent all ones = inf or NaN: the scalar path keeps NaN payloads bit for bit.
     const __m128i e = _mm_and_si128(h, _mm_set1_epi16(0x7c00));
-    const __m128i nan = _mm_andnot_si128(_mm_cmpeq_epi16(_mm_and_si128(h, _mm_set1_epi16(0x03ff)), _mm_setzero_si128()),
-                                         _mm_cmpeq_epi16(e, _mm_set1_epi16(0x7c00)));
+    const __m128i nan = _mm_andnot_si128(
+        _mm_cmpeq_epi16(_mm_and_si128(h, _mm_set1_epi16(0x03ff)), _mm_setzero_si128()),
+        _mm_cmpeq_epi16(e, _mm_set1_epi16(0x7c00)));
     if (_mm_movemask_epi8(nan) != 0) {
       for (int k = 0; k < 8; ++k) dst[i + k] = HalfBitsToFloat(src[i + k]);
       continue;
@@ -62,7 +66,8 @@ __attribute__((target("avx2"))) inline __m256i Bf16Of8(__m256i x) {
   return _mm256_blendv_epi8(rounded, qnan, nan);
 }
 
-__attribute__((target("avx2"))) void FloatToBFloat16Avx2(const float* src, uint16_t* dst, int64_t n) {
+__attribute__((target("avx2"))) void FloatToBFloat16Avx2(const float* src, uint16_t* dst,
+                                                         int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m256i a = Bf16Of8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i)));
@@ -74,10 +79,12 @@ __attribute__((target("avx2"))) void FloatToBFloat16Avx2(const float* src, uint1
   for (; i < n; ++i) dst[i] = FloatToBFloat16Bits(src[i]);
 }
 
-__attribute__((target("avx2"))) void BFloat16ToFloatAvx2(const uint16_t* src, float* dst, int64_t n) {
+__attribute__((target("avx2"))) void BFloat16ToFloatAvx2(const uint16_t* src, float* dst,
+                                                         int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
+    const __m256i w =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i)));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), _mm256_slli_epi32(w, 16));
   }
   for (; i < n; ++i) dst[i] = BFloat16BitsToFloat(src[i]);
@@ -119,8 +126,12 @@ void LoadFloats(const TensorView& v, int64_t offset, int64_t n, float* dst) {
     case DType::kFloat32:
       std::memcpy(dst, v.as<const float>() + offset, n * sizeof(float));
       return;
-    case DType::kFloat16: HalfToFloatN(v.as<const uint16_t>() + offset, dst, n); return;
-    case DType::kBFloat16: BFloat16ToFloatN(v.as<const uint16_t>() + offset, dst, n); return;
+    case DType::kFloat16:
+      HalfToFloatN(v.as<const uint16_t>() + offset, dst, n);
+      return;
+    case DType::kBFloat16:
+      BFloat16ToFloatN(v.as<const uint16_t>() + offset, dst, n);
+      return;
     default:
       for (int64_t i = 0; i < n; ++i) dst[i] = Load<float>(v, offset + i);
   }
@@ -131,8 +142,12 @@ void StoreFloats(const float* src, int64_t n, TensorView& v, int64_t offset) {
     case DType::kFloat32:
       std::memcpy(v.as<float>() + offset, src, n * sizeof(float));
       return;
-    case DType::kFloat16: FloatToHalfN(src, v.as<uint16_t>() + offset, n); return;
-    case DType::kBFloat16: FloatToBFloat16N(src, v.as<uint16_t>() + offset, n); return;
+    case DType::kFloat16:
+      FloatToHalfN(src, v.as<uint16_t>() + offset, n);
+      return;
+    case DType::kBFloat16:
+      FloatToBFloat16N(src, v.as<uint16_t>() + offset, n);
+      return;
     default:
       for (int64_t i = 0; i < n; ++i) Store<float>(v, offset + i, src[i]);
   }

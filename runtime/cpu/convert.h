@@ -25,18 +25,26 @@ struct ComputeOf<DType::kFloat64> {
 template <typename C>
 inline C Load(const void* data, DType t, int64_t i) {
   switch (t) {
-    case DType::kFloat32: return static_cast<C>(static_cast<const float*>(data)[i]);
-    case DType::kFloat64: return static_cast<C>(static_cast<const double*>(data)[i]);
+    case DType::kFloat32:
+      return static_cast<C>(static_cast<const float*>(data)[i]);
+    case DType::kFloat64:
+      return static_cast<C>(static_cast<const double*>(data)[i]);
     case DType::kFloat16:
       return static_cast<C>(HalfBitsToFloat(static_cast<const uint16_t*>(data)[i]));
     case DType::kBFloat16:
       return static_cast<C>(BFloat16BitsToFloat(static_cast<const uint16_t*>(data)[i]));
-    case DType::kInt64: return static_cast<C>(static_cast<const int64_t*>(data)[i]);
-    case DType::kInt32: return static_cast<C>(static_cast<const int32_t*>(data)[i]);
-    case DType::kInt8: return static_cast<C>(static_cast<const int8_t*>(data)[i]);
-    case DType::kUInt8: return static_cast<C>(static_cast<const uint8_t*>(data)[i]);
-    case DType::kBool: return static_cast<C>(static_cast<const uint8_t*>(data)[i] != 0);
-    case DType::kUndefined: break;
+    case DType::kInt64:
+      return static_cast<C>(static_cast<const int64_t*>(data)[i]);
+    case DType::kInt32:
+      return static_cast<C>(static_cast<const int32_t*>(data)[i]);
+    case DType::kInt8:
+      return static_cast<C>(static_cast<const int8_t*>(data)[i]);
+    case DType::kUInt8:
+      return static_cast<C>(static_cast<const uint8_t*>(data)[i]);
+    case DType::kBool:
+      return static_cast<C>(static_cast<const uint8_t*>(data)[i] != 0);
+    case DType::kUndefined:
+      break;
   }
   return C{};
 }
@@ -46,20 +54,35 @@ inline C Load(const void* data, DType t, int64_t i) {
 template <typename C>
 inline void Store(void* data, DType t, int64_t i, C v) {
   switch (t) {
-    case DType::kFloat32: static_cast<float*>(data)[i] = static_cast<float>(v); break;
-    case DType::kFloat64: static_cast<double*>(data)[i] = static_cast<double>(v); break;
+    case DType::kFloat32:
+      static_cast<float*>(data)[i] = static_cast<float>(v);
+      break;
+    case DType::kFloat64:
+      static_cast<double*>(data)[i] = static_cast<double>(v);
+      break;
     case DType::kFloat16:
       static_cast<uint16_t*>(data)[i] = FloatToHalfBits(static_cast<float>(v));
       break;
     case DType::kBFloat16:
       static_cast<uint16_t*>(data)[i] = FloatToBFloat16Bits(static_cast<float>(v));
       break;
-    case DType::kInt64: static_cast<int64_t*>(data)[i] = static_cast<int64_t>(v); break;
-    case DType::kInt32: static_cast<int32_t*>(data)[i] = static_cast<int32_t>(v); break;
-    case DType::kInt8: static_cast<int8_t*>(data)[i] = static_cast<int8_t>(v); break;
-    case DType::kUInt8: static_cast<uint8_t*>(data)[i] = static_cast<uint8_t>(v); break;
-    case DType::kBool: static_cast<uint8_t*>(data)[i] = v != C{} ? 1 : 0; break;
-    case DType::kUndefined: break;
+    case DType::kInt64:
+      static_cast<int64_t*>(data)[i] = static_cast<int64_t>(v);
+      break;
+    case DType::kInt32:
+      static_cast<int32_t*>(data)[i] = static_cast<int32_t>(v);
+      break;
+    case DType::kInt8:
+      static_cast<int8_t*>(data)[i] = static_cast<int8_t>(v);
+      break;
+    case DType::kUInt8:
+      static_cast<uint8_t*>(data)[i] = static_cast<uint8_t>(v);
+      break;
+    case DType::kBool:
+      static_cast<uint8_t*>(data)[i] = v != C{} ? 1 : 0;
+      break;
+    case DType::kUndefined:
+      break;
   }
 }
 

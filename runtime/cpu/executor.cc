@@ -32,7 +32,8 @@ Status CpuExecutor::CheckKernels() const {
                            ": this runtime does not load generated kernels yet");
     }
     if (!KernelRegistry::Global().Find(s.op().domain(), s.op().op())) {
-      return Unimplemented("plan " + DescribeStep(p, i) + ": the CPU runtime has no kernel for this op");
+      return Unimplemented("plan " + DescribeStep(p, i) +
+                           ": the CPU runtime has no kernel for this op");
     }
   }
   return Status::Ok();
@@ -99,7 +100,8 @@ Status CpuExecutor::Execute(const std::vector<Tensor>& inputs) {
     if (t.dtype() != v.dtype || t.dims() != v.dims) {
       std::vector<Dim> want(v.dims.begin(), v.dims.end());
       return InvalidArgument("input '" + io.name() + "' is " + t.type().ToString() +
-                             " but the plan was compiled for " + TensorType(v.dtype, want).ToString());
+                             " but the plan was compiled for " +
+                             TensorType(v.dtype, want).ToString());
     }
     if (!t.bytes().empty()) std::memcpy(v.data, t.bytes().data(), t.bytes().size());
   }
@@ -108,7 +110,8 @@ Status CpuExecutor::Execute(const std::vector<Tensor>& inputs) {
       if (p.inputs(i).name() != s.input()) continue;
       auto got = inputs[i].AsInt64s();
       if (!got || !std::equal(got->begin(), got->end(), s.values().begin(), s.values().end())) {
-        return InvalidArgument("input '" + s.input() + "' must hold the values the plan was compiled for");
+        return InvalidArgument("input '" + s.input() +
+                               "' must hold the values the plan was compiled for");
       }
     }
   }
@@ -126,12 +129,14 @@ StatusOr<std::vector<Tensor>> CpuExecutor::Run(const std::vector<Tensor>& inputs
   for (const auto& io : plan_.proto.outputs()) {
     const TensorView& v = views_[io.buffer()];
     const auto* p = static_cast<const uint8_t*>(v.data);
-    out.emplace_back(v.dtype, v.dims, std::vector<uint8_t>(p, p + v.NumElements() * DTypeSize(v.dtype)));
+    out.emplace_back(v.dtype, v.dims,
+                     std::vector<uint8_t>(p, p + v.NumElements() * DTypeSize(v.dtype)));
   }
   // State updates read arena buffers kept live to the end, so the order of the copies is free.
   for (const auto& u : plan_.proto.state_updates()) {
     if (u.state() == u.from()) continue;  // written in place by its step
-    std::memcpy(views_[u.state()].data, views_[u.from()].data, plan_.proto.buffers(u.state()).size_bytes());
+    std::memcpy(views_[u.state()].data, views_[u.from()].data,
+                plan_.proto.buffers(u.state()).size_bytes());
   }
   return out;
 }
@@ -144,7 +149,8 @@ Status CpuExecutor::Step(const std::vector<Tensor>& inputs) {
   for (int id : metric_ids_) r.values.push_back(Load<double>(views_[id], 0));
   for (const auto& u : plan_.proto.state_updates()) {
     if (u.state() == u.from()) continue;
-    std::memcpy(views_[u.state()].data, views_[u.from()].data, plan_.proto.buffers(u.state()).size_bytes());
+    std::memcpy(views_[u.state()].data, views_[u.from()].data,
+                plan_.proto.buffers(u.state()).size_bytes());
   }
   // States named as metrics are recorded after their update (the scale the next step uses).
   for (size_t k = 0; k < metric_ids_.size(); ++k) {
@@ -173,7 +179,8 @@ StatusOr<Tensor> CpuExecutor::GetState(const std::string& name) const {
   if (it == data_ids_.end()) return NotFound("the plan has no state '" + name + "'");
   const TensorView& v = views_[it->second];
   const auto* p = static_cast<const uint8_t*>(v.data);
-  return Tensor(v.dtype, v.dims, std::vector<uint8_t>(p, p + plan_.proto.buffers(it->second).size_bytes()));
+  return Tensor(v.dtype, v.dims,
+                std::vector<uint8_t>(p, p + plan_.proto.buffers(it->second).size_bytes()));
 }
 
 Status CpuExecutor::SetState(const std::string& name, const Tensor& value) {
@@ -182,8 +189,8 @@ Status CpuExecutor::SetState(const std::string& name, const Tensor& value) {
   const TensorView& v = views_[it->second];
   if (value.dtype() != v.dtype || value.dims() != v.dims) {
     std::vector<Dim> want(v.dims.begin(), v.dims.end());
-    return InvalidArgument("state '" + name + "' is " + TensorType(v.dtype, want).ToString() + ", got " +
-                           value.type().ToString());
+    return InvalidArgument("state '" + name + "' is " + TensorType(v.dtype, want).ToString() +
+                           ", got " + value.type().ToString());
   }
   if (!value.bytes().empty()) std::memmove(v.data, value.bytes().data(), value.bytes().size());
   return Status::Ok();

@@ -13,28 +13,26 @@
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
-#include "runtime/cpu/window.h"
 #include "runtime/cpu/thread_pool.h"
+#include "runtime/cpu/window.h"
 
 namespace ampc::cpu {
 namespace {
 
-using window::Geometry;
 using window::Col2ImChannel;
+using window::Geometry;
 using window::Im2ColChannel;
 using window::IntsAttr;
+using window::MakeWindows;
 using window::ReadGeometry;
 using window::RequireFloatTypes;
-using window::MakeWindows;
 using window::Spatial;
-using window::Windows;
 using window::ValidRange;
+using window::Windows;
 
 std::string S(int64_t v) { return std::to_string(v); }
 
-
 // ------------------------------------------------------------------------------------- Conv
-
 
 template <typename T>
 Status ConvImpl(KernelContext& ctx, const Geometry& g, int64_t group) {
@@ -112,8 +110,8 @@ Status ConvKernel(KernelContext& ctx) {
   if (!X || !W || !Y) return InvalidArgument("Conv needs inputs X, W and output Y");
   RETURN_IF_ERROR(RequireFloatTypes(ctx, {X, W, ctx.in(2), Y}));
   if (X->rank() < 3 || W->rank() != X->rank() || Y->rank() != X->rank()) {
-    return InvalidArgument("Conv: X " + DimsToString(X->dims) + ", W " + DimsToString(W->dims) + " and Y " +
-                           DimsToString(Y->dims) + " must have the same rank >= 3");
+    return InvalidArgument("Conv: X " + DimsToString(X->dims) + ", W " + DimsToString(W->dims) +
+                           " and Y " + DimsToString(Y->dims) + " must have the same rank >= 3");
   }
   const int64_t group = ctx.attr_int("group", 1);
   const int64_t C = X->dims[1], M = W->dims[0];
@@ -205,16 +203,17 @@ Status ConvTransposeKernel(KernelContext& ctx) {
   if (!X || !W || !Y) return InvalidArgument("ConvTranspose needs inputs X, W and output Y");
   RETURN_IF_ERROR(RequireFloatTypes(ctx, {X, W, ctx.in(2), Y}));
   if (X->rank() < 3 || W->rank() != X->rank() || Y->rank() != X->rank()) {
-    return InvalidArgument("ConvTranspose: X " + DimsToString(X->dims) + ", W " + DimsToString(W->dims) +
-                           " and Y " + DimsToString(Y->dims) + " must have the same rank >= 3");
+    return InvalidArgument("ConvTranspose: X " + DimsToString(X->dims) + ", W " +
+                           DimsToString(W->dims) + " and Y " + DimsToString(Y->dims) +
+                           " must have the same rank >= 3");
   }
   const int64_t group = ctx.attr_int("group", 1);
   const int64_t Cin = X->dims[1], Cout = W->dims[1] * group;
   if (group < 1 || W->dims[0] != Cin || Cin % group != 0 || Y->dims[0] != X->dims[0] ||
       Y->dims[1] != Cout) {
-    return InvalidArgument("ConvTranspose: X " + DimsToString(X->dims) + " and W " + DimsToString(W->dims) +
-                           " do not match for group " + S(group) + " and output " +
-                           DimsToString(Y->dims));
+    return InvalidArgument("ConvTranspose: X " + DimsToString(X->dims) + " and W " +
+                           DimsToString(W->dims) + " do not match for group " + S(group) +
+                           " and output " + DimsToString(Y->dims));
   }
   if (const TensorView* B = ctx.in(2); B && (B->rank() != 1 || B->dims[0] != Cout)) {
     return InvalidArgument("ConvTranspose: bias " + DimsToString(B->dims) + " must be [" + S(Cout) +

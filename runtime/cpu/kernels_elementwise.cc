@@ -20,8 +20,7 @@
 namespace ampc::cpu {
 namespace ew {
 
-namespace {
-}  // namespace
+namespace {}  // namespace
 
 Status MakePlan(const KernelContext& ctx, const std::vector<const TensorView*>& ins, Plan* p) {
   const std::vector<int64_t>& od = ctx.out(0)->dims;
@@ -334,11 +333,20 @@ Status WhereKernel(KernelContext& ctx) {
   Plan p;
   RETURN_IF_ERROR(MakePlan(ctx, {ctx.in(0), ctx.in(1), ctx.in(2)}, &p));
   switch (DTypeSize(t)) {  // selection moves bits: dispatch on the element size only
-    case 1: WhereRuns<uint8_t>(ctx, p); break;
-    case 2: WhereRuns<uint16_t>(ctx, p); break;
-    case 4: WhereRuns<uint32_t>(ctx, p); break;
-    case 8: WhereRuns<uint64_t>(ctx, p); break;
-    default: return BadType(ctx, t);
+    case 1:
+      WhereRuns<uint8_t>(ctx, p);
+      break;
+    case 2:
+      WhereRuns<uint16_t>(ctx, p);
+      break;
+    case 4:
+      WhereRuns<uint32_t>(ctx, p);
+      break;
+    case 8:
+      WhereRuns<uint64_t>(ctx, p);
+      break;
+    default:
+      return BadType(ctx, t);
   }
   return Status::Ok();
 }

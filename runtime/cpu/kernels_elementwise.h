@@ -52,8 +52,8 @@ inline uint16_t FloatToHalfFast(float f) {
   const uint32_t normal = (a + 0xc8000fffu + ((a >> 13) & 1u)) >> 13;  // bias -112, round
   const uint32_t sub = FloatToBits(BitsToFloat(a) + 0.5f) - 0x3f000000u;
   uint32_t r = Select(MaskIf(a < 0x38800000u), sub, normal);  // below 2^-14: subnormal or 0
-  r = Select(MaskIf(a >= 0x47800000u), 0x7c00u, r);             // 2^16 and up: infinity
-  r = Select(MaskIf(a > 0x7f800000u), 0x7e00u, r);              // NaN: the quiet NaN
+  r = Select(MaskIf(a >= 0x47800000u), 0x7c00u, r);           // 2^16 and up: infinity
+  r = Select(MaskIf(a > 0x7f800000u), 0x7e00u, r);            // NaN: the quiet NaN
   return static_cast<uint16_t>(sign | r);
 }
 
@@ -156,7 +156,8 @@ Status Visit(const KernelContext& ctx, DType t, Fn&& f) {
     case DType::kBool:
       if constexpr ((kAllowed & kB) != 0) return f(Bool{});
       break;
-    case DType::kUndefined: break;
+    case DType::kUndefined:
+      break;
   }
   return BadType(ctx, t);
 }

@@ -230,7 +230,8 @@ Status ReluGradKernel(KernelContext& ctx) {
   TensorView* dX = ctx.out(0);
   if (!dY || !X || !dX || dY->dtype != X->dtype || dX->dtype != X->dtype || dY->dims != X->dims ||
       dX->dims != X->dims || !IsFloat(X->dtype)) {
-    return InvalidArgument("ReluGrad '" + ctx.node_name + "': dY, X and dX must be float tensors of one type and shape");
+    return InvalidArgument("ReluGrad '" + ctx.node_name +
+                           "': dY, X and dX must be float tensors of one type and shape");
   }
   const int64_t n = X->NumElements();
   switch (X->dtype) {
@@ -243,12 +244,12 @@ Status ReluGradKernel(KernelContext& ctx) {
                    [](double v) { return v; });
       break;
     case DType::kFloat16:
-      ReluGradLoop(dY->as<const uint16_t>(), X->as<const uint16_t>(), dX->as<uint16_t>(), n, ctx.pool,
-                   [](uint16_t v) { return HalfBitsToFloat(v); });
+      ReluGradLoop(dY->as<const uint16_t>(), X->as<const uint16_t>(), dX->as<uint16_t>(), n,
+                   ctx.pool, [](uint16_t v) { return HalfBitsToFloat(v); });
       break;
     default:
-      ReluGradLoop(dY->as<const uint16_t>(), X->as<const uint16_t>(), dX->as<uint16_t>(), n, ctx.pool,
-                   [](uint16_t v) { return BFloat16BitsToFloat(v); });
+      ReluGradLoop(dY->as<const uint16_t>(), X->as<const uint16_t>(), dX->as<uint16_t>(), n,
+                   ctx.pool, [](uint16_t v) { return BFloat16BitsToFloat(v); });
   }
   return Status::Ok();
 }

@@ -14,21 +14,21 @@
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/sums.h"
-#include "runtime/cpu/window.h"
 #include "runtime/cpu/thread_pool.h"
+#include "runtime/cpu/window.h"
 
 namespace ampc::cpu {
 namespace {
 
-using window::Geometry;
 using window::Col2ImChannel;
+using window::Geometry;
 using window::Im2ColChannel;
+using window::MakeWindows;
 using window::ReadGeometry;
 using window::RequireFloatTypes;
-using window::MakeWindows;
 using window::Spatial;
-using window::Windows;
 using window::ValidRange;
+using window::Windows;
 
 std::string S(int64_t v) { return std::to_string(v); }
 

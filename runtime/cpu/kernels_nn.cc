@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "ir/ops/infer_util.h"
 #include "runtime/cpu/broadcast.h"
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
-#include "ir/ops/infer_util.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
 
@@ -24,7 +24,6 @@ void RegisterNormKernels(KernelRegistry& r);  // kernels_norm.cc
 namespace {
 
 std::string S(int64_t v) { return std::to_string(v); }
-
 
 int64_t Product(const std::vector<int64_t>& d) {
   int64_t p = 1;
@@ -90,14 +89,15 @@ Status MatMulKernel(KernelContext& ctx) {
   const std::vector<int64_t> abatch(ad.begin(), ad.end() - 2), bbatch(bd.begin(), bd.end() - 2);
   std::vector<int64_t> obatch;
   if (bd[bd.size() - 2] != K || !BroadcastDims(abatch, bbatch, &obatch)) {
-    return InvalidArgument("MatMul: A " + DimsToString(A->dims) + " and B " + DimsToString(B->dims) +
-                           " do not match");
+    return InvalidArgument("MatMul: A " + DimsToString(A->dims) + " and B " +
+                           DimsToString(B->dims) + " do not match");
   }
   std::vector<int64_t> expect = obatch;
   if (!pa) expect.push_back(M);
   if (!pb) expect.push_back(N);
   if (Y->dims != expect) {
-    return InvalidArgument("MatMul: output " + DimsToString(Y->dims) + " should be " + DimsToString(expect));
+    return InvalidArgument("MatMul: output " + DimsToString(Y->dims) + " should be " +
+                           DimsToString(expect));
   }
   const int64_t batch = Product(obatch);
   GemmDesc d;
@@ -181,8 +181,8 @@ Status GemmKernel(KernelContext& ctx) {
   d.k = A->dims[d.trans_a ? 0 : 1];
   d.n = B->dims[d.trans_b ? 0 : 1];
   if (B->dims[d.trans_b ? 1 : 0] != d.k || Y->dims != std::vector<int64_t>{d.m, d.n}) {
-    return InvalidArgument("Gemm: A " + DimsToString(A->dims) + ", B " + DimsToString(B->dims) + " and Y " +
-                           DimsToString(Y->dims) + " do not match");
+    return InvalidArgument("Gemm: A " + DimsToString(A->dims) + ", B " + DimsToString(B->dims) +
+                           " and Y " + DimsToString(Y->dims) + " do not match");
   }
   d.alpha = ctx.attr_float("alpha", 1.0f);
   const float beta = ctx.attr_float("beta", 1.0f);
@@ -347,7 +347,8 @@ Status EinsumKernel(KernelContext& ctx) {
   for (char c : rhs) odims.push_back(size[c]);
   TensorView& Y = *ctx.out(0);
   if (Y.dims != odims || Y.dtype != ctx.in(0)->dtype) {
-    return InvalidArgument("Einsum: output " + DimsToString(Y.dims) + " should be " + DimsToString(odims));
+    return InvalidArgument("Einsum: output " + DimsToString(Y.dims) + " should be " +
+                           DimsToString(odims));
   }
   if (Y.dtype == DType::kFloat64) return EinsumImpl<double>(ctx, terms, rhs, size);
   return EinsumImpl<float>(ctx, terms, rhs, size);

@@ -25,7 +25,6 @@ using sums::SumSqDev;
 
 std::string S(int64_t v) { return std::to_string(v); }
 
-
 int64_t Product(const std::vector<int64_t>& d, size_t begin, size_t end) {
   int64_t p = 1;
   for (size_t i = begin; i < end; ++i) p *= d[i];
@@ -51,7 +50,6 @@ Status RequireFloat(const KernelContext& ctx, const TensorView* v, const char* w
 int64_t RowGrain(int64_t row_len) {
   return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, row_len));
 }
-
 
 // ---------------------------------------------------------------------- BatchNormalization
 
@@ -117,10 +115,12 @@ Status BatchNormImpl(KernelContext& ctx, bool unbiased_running_var) {
     const std::vector<double>& in_stat = k == 1 ? mean : var;
     const std::vector<double>& batch_stat = k == 1 ? bmean : bvar;
     const double count = static_cast<double>(N * S);
-    const double correction = k == 2 && unbiased_running_var && count > 1 ? count / (count - 1) : 1.0;
+    const double correction =
+        k == 2 && unbiased_running_var && count > 1 ? count / (count - 1) : 1.0;
     for (int64_t c = 0; c < C; ++c) {
-      const double v = training ? in_stat[c] * momentum + batch_stat[c] * correction * (1.0 - momentum)
-                                : in_stat[c];
+      const double v = training
+                           ? in_stat[c] * momentum + batch_stat[c] * correction * (1.0 - momentum)
+                           : in_stat[c];
       Store<double>(*out, c, v);
     }
   }
@@ -403,14 +403,16 @@ Status LossKernel(KernelContext& ctx) {
   std::vector<int64_t> tdims = {X.dims[0]};
   tdims.insert(tdims.end(), X.dims.begin() + 2, X.dims.end());
   if (L->dims != tdims) {
-    return InvalidArgument(ctx.op + ": labels " + DimsToString(L->dims) + " do not match the input " +
-                           DimsToString(X.dims) + " (expected " + DimsToString(tdims) + ")");
+    return InvalidArgument(ctx.op + ": labels " + DimsToString(L->dims) +
+                           " do not match the input " + DimsToString(X.dims) + " (expected " +
+                           DimsToString(tdims) + ")");
   }
   const int64_t C = X.dims[1];
   if (Wt) {
     RETURN_IF_ERROR(RequireFloat(ctx, Wt, "weight"));
     if (Wt->rank() != 1 || Wt->dims[0] != C) {
-      return InvalidArgument(ctx.op + ": weight " + DimsToString(Wt->dims) + " must be [" + S(C) + "]");
+      return InvalidArgument(ctx.op + ": weight " + DimsToString(Wt->dims) + " must be [" + S(C) +
+                             "]");
     }
   }
   const std::string reduction = ctx.attr_string("reduction", "mean");

@@ -5,8 +5,8 @@
 // their inputs.
 #include <cmath>
 #include <cstring>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "ir/op_registry.h"
 #include "runtime/cpu/kernel.h"
@@ -25,13 +25,16 @@ Status Err(const KernelContext& ctx, const std::string& m) {
 // reads the optional bool `apply` input at index apply_at.
 Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, double* lr,
              int64_t* step, bool* apply) {
-  if (ctx.num_inputs() < num_in || ctx.num_inputs() > apply_at + 1 || ctx.num_outputs() != num_out) {
-    return Err(ctx, "expects " + std::to_string(num_in) + " inputs (+ an optional apply flag) and " +
-                        std::to_string(num_out) + " outputs");
+  if (ctx.num_inputs() < num_in || ctx.num_inputs() > apply_at + 1 ||
+      ctx.num_outputs() != num_out) {
+    return Err(ctx, "expects " + std::to_string(num_in) +
+                        " inputs (+ an optional apply flag) and " + std::to_string(num_out) +
+                        " outputs");
   }
   *apply = true;
   if (const TensorView* a = ctx.in(apply_at)) {
-    if (a->dtype != DType::kBool || a->NumElements() != 1) return Err(ctx, "the apply flag must be a bool scalar");
+    if (a->dtype != DType::kBool || a->NumElements() != 1)
+      return Err(ctx, "the apply flag must be a bool scalar");
     *apply = a->as<uint8_t>()[0] != 0;
   }
   const TensorView* l = ctx.in(0);
@@ -78,8 +81,8 @@ void CopyThrough(const KernelContext& ctx, const std::vector<int>& inputs) {
 // One SGD variant with its flags fixed at compile time, so the loop is branch-free and
 // vectorises.
 template <typename T, bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>
-void SgdRange(const T* w, const T* g, const T* m, T* w_out, T* m_out, T wd, T mom, T damp,
-              T neg_lr, int64_t lo, int64_t hi) {
+void SgdRange(const T* w, const T* g, const T* m, T* w_out, T* m_out, T wd, T mom, T damp, T neg_lr,
+              int64_t lo, int64_t hi) {
   for (int64_t i = lo; i < hi; ++i) {
     T d = g[i];
     if constexpr (kDecay) d = d + wd * w[i];
@@ -182,15 +185,19 @@ void AdamLoop(const KernelContext& ctx, double lr, int64_t step) {
   const double bc2_sqrt = std::sqrt(1.0 - std::pow(beta2, t));
   // AdamW: param.mul_(1 - lr * wd); Adam: grad = grad + wd * param.
   const Decay decay = decoupled ? Decay::kDecoupled : wd != 0 ? Decay::kL2 : Decay::kNone;
-  const T k[8] = {static_cast<T>(beta1),           static_cast<T>(1.0 - beta1),
-                  static_cast<T>(beta2),           static_cast<T>(1.0 - beta2),
-                  static_cast<T>(-(lr / bc1)),     static_cast<T>(bc2_sqrt),
+  const T k[8] = {static_cast<T>(beta1),
+                  static_cast<T>(1.0 - beta1),
+                  static_cast<T>(beta2),
+                  static_cast<T>(1.0 - beta2),
+                  static_cast<T>(-(lr / bc1)),
+                  static_cast<T>(bc2_sqrt),
                   static_cast<T>(ctx.attr_float("epsilon", 1e-8f)),
                   static_cast<T>(decoupled ? 1.0 - lr * wd : wd)};
-  using Fn = void (*)(const T*, const T*, const T*, const T*, T*, T*, T*, const T (&)[8], int64_t, int64_t);
+  using Fn =
+      void (*)(const T*, const T*, const T*, const T*, T*, T*, T*, const T(&)[8], int64_t, int64_t);
   const Fn fn = decay == Decay::kDecoupled ? AdamRange<T, Decay::kDecoupled>
-                : decay == Decay::kL2     ? AdamRange<T, Decay::kL2>
-                                          : AdamRange<T, Decay::kNone>;
+                : decay == Decay::kL2      ? AdamRange<T, Decay::kL2>
+                                           : AdamRange<T, Decay::kNone>;
   const T* w = ctx.in(2)->as<const T>();
   const T* g = ctx.in(3)->as<const T>();
   const T* m = ctx.in(4)->as<const T>();
@@ -198,9 +205,8 @@ void AdamLoop(const KernelContext& ctx, double lr, int64_t step) {
   T* w_out = ctx.out(0)->as<T>();
   T* m_out = ctx.out(1)->as<T>();
   T* v_out = ctx.out(2)->as<T>();
-  ParallelFor(ctx.pool, ctx.in(2)->NumElements(), kGrain, [&](int64_t lo, int64_t hi) {
-    fn(w, g, m, v, w_out, m_out, v_out, k, lo, hi);
-  });
+  ParallelFor(ctx.pool, ctx.in(2)->NumElements(), kGrain,
+              [&](int64_t lo, int64_t hi) { fn(w, g, m, v, w_out, m_out, v_out, k, lo, hi); });
 }
 
 Status AdamKernel(KernelContext& ctx) {
@@ -239,8 +245,12 @@ Status AllFiniteKernel(KernelContext& ctx) {
     if (!x) return Err(ctx, "input " + std::to_string(i) + " is missing");
     const int64_t n = x->NumElements();
     switch (x->dtype) {
-      case DType::kFloat32: finite = AllFiniteOf(x->as<const float>(), n); break;
-      case DType::kFloat64: finite = AllFiniteOf(x->as<const double>(), n); break;
+      case DType::kFloat32:
+        finite = AllFiniteOf(x->as<const float>(), n);
+        break;
+      case DType::kFloat64:
+        finite = AllFiniteOf(x->as<const double>(), n);
+        break;
       case DType::kFloat16:
       case DType::kBFloat16: {
         // Exponent bits all ones = inf or NaN.
@@ -251,7 +261,8 @@ Status AllFiniteKernel(KernelContext& ctx) {
         finite = bad == 0;
         break;
       }
-      default: return Err(ctx, "input " + std::to_string(i) + " is not a float tensor");
+      default:
+        return Err(ctx, "input " + std::to_string(i) + " is not a float tensor");
     }
   }
   out->as<uint8_t>()[0] = finite ? 1 : 0;
@@ -266,7 +277,8 @@ Status UpdateLossScaleKernel(KernelContext& ctx) {
   if (!s || !g || !k || !f || s->dtype != DType::kFloat32 || g->dtype != DType::kInt64 ||
       k->dtype != DType::kInt64 || f->dtype != DType::kBool || ctx.num_outputs() != 3 ||
       !ctx.out(0) || !ctx.out(1) || !ctx.out(2)) {
-    return Err(ctx, "expects (f32 scale, i64 growth tracker, i64 skipped, bool finite) -> 3 outputs");
+    return Err(ctx,
+               "expects (f32 scale, i64 growth tracker, i64 skipped, bool finite) -> 3 outputs");
   }
   float scale = s->as<const float>()[0];
   int64_t tracker = g->as<const int64_t>()[0];

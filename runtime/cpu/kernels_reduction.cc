@@ -26,10 +26,11 @@ namespace {
 constexpr int64_t kGrain = int64_t{1} << 15;  // elements per parallel chunk, roughly
 constexpr int64_t kBuf = 1024;                // elements converted per load
 
-
 // ---- loads and rounded stores ----------------------------------------------------------------
 
-void LoadRun(const TensorView& v, int64_t off, int64_t n, float* dst) { LoadFloats(v, off, n, dst); }
+void LoadRun(const TensorView& v, int64_t off, int64_t n, float* dst) {
+  LoadFloats(v, off, n, dst);
+}
 void LoadRun(const TensorView& v, int64_t off, int64_t n, double* dst) {
   if (v.dtype == DType::kFloat64) {
     std::memcpy(dst, v.as<const double>() + off, static_cast<size_t>(n) * sizeof(double));
@@ -56,9 +57,15 @@ float ToFloatOdd(double d) {
 
 void StoreRounded(TensorView& v, int64_t i, double d) {
   switch (v.dtype) {
-    case DType::kFloat16: v.as<uint16_t>()[i] = FloatToHalfBits(ToFloatOdd(d)); break;
-    case DType::kBFloat16: v.as<uint16_t>()[i] = FloatToBFloat16Bits(ToFloatOdd(d)); break;
-    default: Store<double>(v, i, d); break;
+    case DType::kFloat16:
+      v.as<uint16_t>()[i] = FloatToHalfBits(ToFloatOdd(d));
+      break;
+    case DType::kBFloat16:
+      v.as<uint16_t>()[i] = FloatToBFloat16Bits(ToFloatOdd(d));
+      break;
+    default:
+      Store<double>(v, i, d);
+      break;
   }
 }
 void StoreRounded(TensorView& v, int64_t i, int64_t x) { Store<int64_t>(v, i, x); }
@@ -85,18 +92,26 @@ inline bool IsNaN(T x) {
 // Lowest / highest value of an integer dtype (the identities of Max / Min for integers).
 int64_t IntLowest(DType t) {
   switch (t) {
-    case DType::kInt32: return std::numeric_limits<int32_t>::lowest();
-    case DType::kInt8: return std::numeric_limits<int8_t>::lowest();
-    case DType::kUInt8: return 0;
-    default: return std::numeric_limits<int64_t>::lowest();
+    case DType::kInt32:
+      return std::numeric_limits<int32_t>::lowest();
+    case DType::kInt8:
+      return std::numeric_limits<int8_t>::lowest();
+    case DType::kUInt8:
+      return 0;
+    default:
+      return std::numeric_limits<int64_t>::lowest();
   }
 }
 int64_t IntHighest(DType t) {
   switch (t) {
-    case DType::kInt32: return std::numeric_limits<int32_t>::max();
-    case DType::kInt8: return std::numeric_limits<int8_t>::max();
-    case DType::kUInt8: return std::numeric_limits<uint8_t>::max();
-    default: return std::numeric_limits<int64_t>::max();
+    case DType::kInt32:
+      return std::numeric_limits<int32_t>::max();
+    case DType::kInt8:
+      return std::numeric_limits<int8_t>::max();
+    case DType::kUInt8:
+      return std::numeric_limits<uint8_t>::max();
+    default:
+      return std::numeric_limits<int64_t>::max();
   }
 }
 
@@ -155,7 +170,8 @@ void ReducePass(const TensorView& x, const Groups& g, Acc* acc, ThreadPool* pool
       end[P] = hi;
     }
     std::vector<int64_t> idx = begin;
-    std::vector<C> buf(static_cast<size_t>(std::min(kBuf, std::max<int64_t>(end[L] - begin[L], 1))));
+    std::vector<C> buf(
+        static_cast<size_t>(std::min(kBuf, std::max<int64_t>(end[L] - begin[L], 1))));
     for (;;) {
       int64_t in_off = begin[L], out_off = g.red[L] ? 0 : begin[L];
       for (int a = 0; a < L; ++a) {
@@ -201,10 +217,10 @@ void ReduceTyped(const TensorView& x, TensorView& out, const Groups& g, int64_t 
   constexpr bool kInt = std::is_integral_v<Acc>;
   Acc init = 0;
   if (k == RK::kProd) init = 1;
-  if (k == RK::kMax) init = kInt ? static_cast<Acc>(IntLowest(x.dtype))
-                                 : -std::numeric_limits<Acc>::infinity();
-  if (k == RK::kMin) init = kInt ? static_cast<Acc>(IntHighest(x.dtype))
-                                 : std::numeric_limits<Acc>::infinity();
+  if (k == RK::kMax)
+    init = kInt ? static_cast<Acc>(IntLowest(x.dtype)) : -std::numeric_limits<Acc>::infinity();
+  if (k == RK::kMin)
+    init = kInt ? static_cast<Acc>(IntHighest(x.dtype)) : std::numeric_limits<Acc>::infinity();
   std::vector<Acc> acc(static_cast<size_t>(n), init);
   std::vector<double> shift;  // log-sum-exp: the max per output
   const bool empty = x.NumElements() == 0;
@@ -218,8 +234,9 @@ void ReduceTyped(const TensorView& x, TensorView& out, const Groups& g, int64_t 
         ReducePass<C>(x, g, acc.data(), pool, [](Acc& a, C v, int64_t) { a = Mul(a, Acc(v)); });
         break;
       case RK::kL1:
-        ReducePass<C>(x, g, acc.data(), pool,
-                      [](Acc& a, C v, int64_t) { a = Add(a, v < 0 ? Mul(Acc(v), Acc(-1)) : Acc(v)); });
+        ReducePass<C>(x, g, acc.data(), pool, [](Acc& a, C v, int64_t) {
+          a = Add(a, v < 0 ? Mul(Acc(v), Acc(-1)) : Acc(v));
+        });
         break;
       case RK::kL2:
       case RK::kSumSquare:
@@ -273,8 +290,8 @@ void ReduceTyped(const TensorView& x, TensorView& out, const Groups& g, int64_t 
 }
 
 // Reduces x over `axes` (normalized; empty = every axis) into ctx.out(0).
-Status Reduce(KernelContext& ctx, const TensorView& x, const std::vector<int64_t>& axes,
-              bool keep, RK k) {
+Status Reduce(KernelContext& ctx, const TensorView& x, const std::vector<int64_t>& axes, bool keep,
+              RK k) {
   const int64_t r = x.rank();
   std::vector<bool> reduce(r, axes.empty());
   for (int64_t a : axes) reduce[a] = true;
@@ -299,12 +316,18 @@ Status Reduce(KernelContext& ctx, const TensorView& x, const std::vector<int64_t
   switch (x.dtype) {
     case DType::kFloat32:
     case DType::kFloat16:
-    case DType::kBFloat16: ReduceTyped<float, double>(x, *out, g, count, k, ctx.pool); break;
-    case DType::kFloat64: ReduceTyped<double, double>(x, *out, g, count, k, ctx.pool); break;
+    case DType::kBFloat16:
+      ReduceTyped<float, double>(x, *out, g, count, k, ctx.pool);
+      break;
+    case DType::kFloat64:
+      ReduceTyped<double, double>(x, *out, g, count, k, ctx.pool);
+      break;
     case DType::kInt64:
     case DType::kInt32:
     case DType::kInt8:
-    case DType::kUInt8: ReduceTyped<int64_t, int64_t>(x, *out, g, count, k, ctx.pool); break;
+    case DType::kUInt8:
+      ReduceTyped<int64_t, int64_t>(x, *out, g, count, k, ctx.pool);
+      break;
     default:
       return InvalidArgument(ctx.op + " does not support type " + std::string(DTypeName(x.dtype)));
   }
@@ -332,7 +355,8 @@ template <RK K>
 Status ReduceAttrKernel(KernelContext& ctx) {
   const TensorView* x = ctx.in(0);
   if (!x) return InvalidArgument(ctx.op + " input 0 is missing");
-  ASSIGN_OR_RETURN(const std::vector<int64_t> axes, NormAxes(ctx, ctx.attr_ints("axes"), x->rank()));
+  ASSIGN_OR_RETURN(const std::vector<int64_t> axes,
+                   NormAxes(ctx, ctx.attr_ints("axes"), x->rank()));
   return Reduce(ctx, *x, axes, ctx.attr_int("keepdims", 1) != 0, K);
 }
 
@@ -349,8 +373,10 @@ Status ReduceSumKernel(KernelContext& ctx) {
   if (axes.empty() && ctx.attr_int("noop_with_empty_axes", 0) != 0) {
     TensorView* out = ctx.out(0);
     if (!out || out->dtype != x->dtype || out->dims != x->dims) {
-      return InvalidArgument("ReduceSum with no axes and noop_with_empty_axes needs an output "
-                             "shaped like its input " + DimsToString(x->dims));
+      return InvalidArgument(
+          "ReduceSum with no axes and noop_with_empty_axes needs an output "
+          "shaped like its input " +
+          DimsToString(x->dims));
     }
     if (out->data != x->data && x->NumElements() > 0) {
       std::memcpy(out->data, x->data, static_cast<size_t>(x->NumElements() * DTypeSize(x->dtype)));

@@ -20,7 +20,6 @@
 namespace ampc::cpu {
 namespace shape_util {
 
-
 int64_t Product(const std::vector<int64_t>& dims, size_t begin, size_t end) {
   int64_t p = 1;
   for (size_t i = begin; i < end && i < dims.size(); ++i) p *= dims[i];
@@ -49,7 +48,8 @@ Status CheckOutput(const KernelContext& ctx, int i, DType dt, const std::vector<
   }
   if (o->dims != dims) {
     return InvalidArgument(ctx.op + " computes output " + std::to_string(i) + " shape " +
-                           DimsToString(dims) + " but the planned shape is " + DimsToString(o->dims));
+                           DimsToString(dims) + " but the planned shape is " +
+                           DimsToString(o->dims));
   }
   return Status::Ok();
 }
@@ -68,8 +68,8 @@ StatusOr<std::vector<int64_t>> ReadInts(const KernelContext& ctx, int i, const c
 
 StatusOr<int64_t> NormAxis(const KernelContext& ctx, int64_t axis, int64_t rank) {
   if (axis < -rank || axis >= rank) {
-    return InvalidArgument(ctx.op + " axis " + std::to_string(axis) +
-                           " is out of range for rank " + std::to_string(rank));
+    return InvalidArgument(ctx.op + " axis " + std::to_string(axis) + " is out of range for rank " +
+                           std::to_string(rank));
   }
   return axis < 0 ? axis + rank : axis;
 }
@@ -177,7 +177,8 @@ Status ConstantKernel(KernelContext& ctx) {
 Status ConstantOfShapeKernel(KernelContext& ctx) {
   ASSIGN_OR_RETURN(std::vector<int64_t> shape, ReadInts(ctx, 0, "shape"));
   for (int64_t d : shape) {
-    if (d < 0) return InvalidArgument("ConstantOfShape shape " + DimsToString(shape) + " is negative");
+    if (d < 0)
+      return InvalidArgument("ConstantOfShape shape " + DimsToString(shape) + " is negative");
   }
   DType dt = DType::kFloat32;
   uint64_t value = 0;  // the fill element's bytes (little-endian, low bytes used)
@@ -197,9 +198,8 @@ Status ConstantOfShapeKernel(KernelContext& ctx) {
     T v;
     std::memcpy(&v, &value, sizeof(T));
     T* p = out.as<T>();
-    ParallelFor(ctx.pool, n, int64_t{1} << 16, [&](int64_t b, int64_t e) {
-      std::fill(p + b, p + e, v);
-    });
+    ParallelFor(ctx.pool, n, int64_t{1} << 16,
+                [&](int64_t b, int64_t e) { std::fill(p + b, p + e, v); });
   });
   return Status::Ok();
 }
@@ -479,9 +479,9 @@ Status SplitKernel(KernelContext& ctx) {
       sum += s;
     }
     if (sum != d) {
-      return InvalidArgument("Split sizes " + DimsToString(sizes) + " sum to " + std::to_string(sum) +
-                             " but axis " + std::to_string(axis) + " has size " +
-                             std::to_string(d));
+      return InvalidArgument("Split sizes " + DimsToString(sizes) + " sum to " +
+                             std::to_string(sum) + " but axis " + std::to_string(axis) +
+                             " has size " + std::to_string(d));
     }
   } else {
     if (n <= 0) return InvalidArgument("Split has no outputs");

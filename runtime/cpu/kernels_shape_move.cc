@@ -20,7 +20,7 @@ namespace {
 using namespace shape_util;  // NOLINT
 
 constexpr int64_t kGrainBytes = int64_t{1} << 16;  // work per parallel chunk, roughly
-constexpr int64_t kTile = 32;                       // 2-D transpose tile edge
+constexpr int64_t kTile = 32;                      // 2-D transpose tile edge
 
 struct StridedView {
   std::vector<int64_t> dims;     // the destination's dims (written row-major, contiguously)
@@ -156,8 +156,8 @@ Status TransposeKernel(KernelContext& ctx) {
     if (ok) seen[p] = true;
   }
   if (!ok) {
-    return InvalidArgument("Transpose perm " + DimsToString(perm) + " is not a permutation of rank " +
-                           std::to_string(r));
+    return InvalidArgument("Transpose perm " + DimsToString(perm) +
+                           " is not a permutation of rank " + std::to_string(r));
   }
   const std::vector<int64_t> xs = RowMajorStrides(x->dims);
   StridedView v;
@@ -189,8 +189,7 @@ Status SliceKernel(KernelContext& ctx) {
   if (ends.size() != n || axes.size() != n || steps.size() != n) {
     return InvalidArgument("Slice starts, ends, axes and steps have different lengths (" +
                            std::to_string(n) + ", " + std::to_string(ends.size()) + ", " +
-                           std::to_string(axes.size()) + ", " + std::to_string(steps.size()) +
-                           ")");
+                           std::to_string(axes.size()) + ", " + std::to_string(steps.size()) + ")");
   }
   ASSIGN_OR_RETURN(axes, NormAxes(ctx, axes, r));
   const std::vector<int64_t> xs = RowMajorStrides(x->dims);
@@ -273,8 +272,8 @@ int64_t PadSource(int64_t o, int64_t pb, int64_t d, PadMode mode) {
 
 template <typename T>
 void PadT(const T* src, T* dst, const std::vector<int64_t>& xdims,
-          const std::vector<int64_t>& odims, const std::vector<int64_t>& pb, PadMode mode,
-          T cval, ThreadPool* pool) {
+          const std::vector<int64_t>& odims, const std::vector<int64_t>& pb, PadMode mode, T cval,
+          ThreadPool* pool) {
   const int64_t r = static_cast<int64_t>(odims.size());
   if (r == 0) {
     dst[0] = src[0];

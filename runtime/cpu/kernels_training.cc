@@ -26,8 +26,6 @@ Status Err(const KernelContext& ctx, const std::string& m) {
   return InvalidArgument(ctx.op + " '" + ctx.node_name + "': " + m);
 }
 
-
-
 // The scalar inputs R and T.
 struct Scalars {
   double r = 0;
@@ -63,21 +61,23 @@ StatusOr<int> Validate(const KernelContext& ctx, int groups, Scalars* s) {
       const TensorView* v = ctx.in(i);
       if (!v) return Err(ctx, "input " + std::to_string(i) + " is missing");
       if (v->dtype != DType::kFloat32 && v->dtype != DType::kFloat64) {
-        return Err(ctx, "input " + std::to_string(i) + " has type " + std::string(DTypeName(v->dtype)) +
-                            "; " + ctx.op + " supports f32 and f64 tensors only");
+        return Err(ctx, "input " + std::to_string(i) + " has type " +
+                            std::string(DTypeName(v->dtype)) + "; " + ctx.op +
+                            " supports f32 and f64 tensors only");
       }
       if (v->dtype != x->dtype || v->dims != x->dims) {
-        return Err(ctx, "input " + std::to_string(i) + " (" + std::string(DTypeName(v->dtype)) + DimsToString(v->dims) +
-                            ") does not match input " + std::to_string(2 + k) + " (" +
-                            std::string(DTypeName(x->dtype)) + DimsToString(x->dims) + ")");
+        return Err(ctx, "input " + std::to_string(i) + " (" + std::string(DTypeName(v->dtype)) +
+                            DimsToString(v->dims) + ") does not match input " +
+                            std::to_string(2 + k) + " (" + std::string(DTypeName(x->dtype)) +
+                            DimsToString(x->dims) + ")");
       }
       if (j + 1 < groups) {
         const TensorView* o = ctx.out(j * n + k);
         if (o && (o->dtype != x->dtype || o->dims != x->dims)) {
-          return Err(ctx, "output " + std::to_string(j * n + k) + " (" + std::string(DTypeName(o->dtype)) +
-                              DimsToString(o->dims) + ") does not match input " +
-                              std::to_string(2 + k) + " (" + std::string(DTypeName(x->dtype)) +
-                              DimsToString(x->dims) + ")");
+          return Err(ctx, "output " + std::to_string(j * n + k) + " (" +
+                              std::string(DTypeName(o->dtype)) + DimsToString(o->dims) +
+                              ") does not match input " + std::to_string(2 + k) + " (" +
+                              std::string(DTypeName(x->dtype)) + DimsToString(x->dims) + ")");
         }
       }
     }

@@ -52,10 +52,13 @@ enum class U {
 constexpr unsigned TypesOf(U op) {
   switch (op) {
     case U::kRelu:
-    case U::kNeg: return kSigned;
+    case U::kNeg:
+      return kSigned;
     case U::kAbs:
-    case U::kSign: return kNumeric;
-    default: return kF;
+    case U::kSign:
+      return kNumeric;
+    default:
+      return kF;
   }
 }
 

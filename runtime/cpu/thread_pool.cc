@@ -44,7 +44,8 @@ void ThreadPool::WorkerLoop(int index) {
   for (;;) {
     bool ready = false;
     for (int i = 0; i < spin_ && !ready; ++i) {
-      ready = generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_relaxed);
+      ready = generation_.load(std::memory_order_acquire) != seen ||
+              stop_.load(std::memory_order_relaxed);
       if (!ready) Pause(i);
     }
     if (!ready) {

@@ -100,7 +100,8 @@ Windows MakeWindows(const Geometry& g);
 // a * stride - pad_begin + k * dil. Conv's dX uses from = out, to = in; ConvTranspose's output
 // uses from = in, to = out. `dst` is not cleared.
 template <typename T>
-void Col2ImChannel(const T* src, const Geometry& g, const int64_t (&from)[3], const int64_t (&to)[3], T* dst) {
+void Col2ImChannel(const T* src, const Geometry& g, const int64_t (&from)[3],
+                   const int64_t (&to)[3], T* dst) {
   const int64_t plane = from[0] * from[1] * from[2];
   for (int64_t kd = 0; kd < g.k[0]; ++kd) {
     for (int64_t kh = 0; kh < g.k[1]; ++kh) {

@@ -35,11 +35,15 @@ StatusOr<std::string> ReadMaybeGzip(const std::string& path) {
 
 StatusOr<Tensor> ReadIdx(const std::string& path) {
   ASSIGN_OR_RETURN(std::string bytes, ReadMaybeGzip(path));
-  auto bad = [&](const std::string& m) { return InvalidArgument(path + ": not an IDX file: " + m); };
+  auto bad = [&](const std::string& m) {
+    return InvalidArgument(path + ": not an IDX file: " + m);
+  };
   if (bytes.size() < 4) return bad("shorter than its header");
   const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
   if (p[0] != 0 || p[1] != 0) return bad("bad magic number");
-  if (p[2] != 0x08) return Unimplemented(path + ": IDX element type 0x" + std::to_string(p[2]) + " (only unsigned bytes)");
+  if (p[2] != 0x08)
+    return Unimplemented(path + ": IDX element type 0x" + std::to_string(p[2]) +
+                         " (only unsigned bytes)");
   const int rank = p[3];
   if (rank < 1 || rank > 4) return bad("rank " + std::to_string(rank));
   if (bytes.size() < 4 + 4 * static_cast<size_t>(rank)) return bad("truncated header");
@@ -57,7 +61,8 @@ StatusOr<Tensor> ReadIdx(const std::string& path) {
     return bad("header says " + std::to_string(n) + " bytes of data, the file holds " +
                std::to_string(bytes.size() - start));
   }
-  return Tensor(DType::kUInt8, std::move(dims), std::vector<uint8_t>(bytes.begin() + start, bytes.end()));
+  return Tensor(DType::kUInt8, std::move(dims),
+                std::vector<uint8_t>(bytes.begin() + start, bytes.end()));
 }
 
 StatusOr<LabeledImages> ReadFashionMnist(const std::string& dir, const std::string& split) {
@@ -78,7 +83,9 @@ StatusOr<LabeledImages> ReadFashionMnist(const std::string& dir, const std::stri
   out.images = Tensor::FromFloats(pixels, images.dims());
   std::vector<int64_t> classes(labels.bytes().begin(), labels.bytes().end());
   for (int64_t c : classes) {
-    if (c > 9) return InvalidArgument(stem + "-labels-idx1-ubyte.gz: label " + std::to_string(c) + " is not a class 0-9");
+    if (c > 9)
+      return InvalidArgument(stem + "-labels-idx1-ubyte.gz: label " + std::to_string(c) +
+                             " is not a class 0-9");
   }
   out.labels = Tensor::FromInt64s(classes, labels.dims());
   return out;

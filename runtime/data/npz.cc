@@ -29,7 +29,8 @@ StatusOr<std::string> Inflate(const std::string& in, uint64_t out_size, const st
   const int rc = inflate(&zs, Z_FINISH);
   const uint64_t produced = zs.total_out;
   inflateEnd(&zs);
-  if (rc != Z_STREAM_END || produced != out_size) return InvalidArgument(what + ": corrupt deflate data");
+  if (rc != Z_STREAM_END || produced != out_size)
+    return InvalidArgument(what + ": corrupt deflate data");
   return out;
 }
 
@@ -37,7 +38,9 @@ StatusOr<std::string> Inflate(const std::string& in, uint64_t out_size, const st
 
 StatusOr<std::map<std::string, Tensor>> ReadNpz(const std::string& path) {
   ASSIGN_OR_RETURN(std::string b, ReadFile(path));
-  auto bad = [&](const std::string& m) { return InvalidArgument(path + ": not a valid .npz file: " + m); };
+  auto bad = [&](const std::string& m) {
+    return InvalidArgument(path + ": not a valid .npz file: " + m);
+  };
   if (b.size() < 22) return bad("too short for a zip archive");
   // End of central directory: the last 0x06054b50 within the final 64 KiB + 22 bytes.
   size_t eocd = std::string::npos;
@@ -51,13 +54,15 @@ StatusOr<std::map<std::string, Tensor>> ReadNpz(const std::string& path) {
   if (eocd == std::string::npos) return bad("no zip end-of-directory record");
   const uint64_t count = Le(b, eocd + 10, 2);
   uint64_t at = Le(b, eocd + 16, 4);
-  if (count == 0xffff || at == 0xffffffff) return Unimplemented(path + ": zip64 archives with that many members");
+  if (count == 0xffff || at == 0xffffffff)
+    return Unimplemented(path + ": zip64 archives with that many members");
   std::map<std::string, Tensor> out;
   for (uint64_t k = 0; k < count; ++k) {
     if (at + 46 > b.size() || Le(b, at, 4) != 0x02014b50) return bad("broken central directory");
     const uint64_t method = Le(b, at + 10, 2), crc = Le(b, at + 16, 4);
     uint64_t csize = Le(b, at + 20, 4), usize = Le(b, at + 24, 4);
-    const uint64_t name_len = Le(b, at + 28, 2), extra_len = Le(b, at + 30, 2), comment_len = Le(b, at + 32, 2);
+    const uint64_t name_len = Le(b, at + 28, 2), extra_len = Le(b, at + 30, 2),
+                   comment_len = Le(b, at + 32, 2);
     uint64_t local = Le(b, at + 42, 4);
     if (at + 46 + name_len + extra_len > b.size()) return bad("broken central directory");
     const std::string name = b.substr(at + 46, name_len);
@@ -80,9 +85,11 @@ StatusOr<std::map<std::string, Tensor>> ReadNpz(const std::string& path) {
     }
     at += 46 + name_len + extra_len + comment_len;
     const std::string what = path + ": member '" + name + "'";
-    if (local + 30 > b.size() || Le(b, local, 4) != 0x04034b50) return bad("broken local header of '" + name + "'");
+    if (local + 30 > b.size() || Le(b, local, 4) != 0x04034b50)
+      return bad("broken local header of '" + name + "'");
     const uint64_t data = local + 30 + Le(b, local + 26, 2) + Le(b, local + 28, 2);
-    if (data > b.size() || csize > b.size() - data) return bad("member '" + name + "' runs past the end");
+    if (data > b.size() || csize > b.size() - data)
+      return bad("member '" + name + "' runs past the end");
     std::string raw = b.substr(data, csize), content;
     if (method == 0) {
       if (csize != usize) return bad("stored member '" + name + "' has two sizes");
@@ -92,7 +99,8 @@ StatusOr<std::map<std::string, Tensor>> ReadNpz(const std::string& path) {
     } else {
       return Unimplemented(what + ": zip compression method " + std::to_string(method));
     }
-    if (crc32(0L, reinterpret_cast<const Bytef*>(content.data()), static_cast<uInt>(content.size())) != crc) {
+    if (crc32(0L, reinterpret_cast<const Bytef*>(content.data()),
+              static_cast<uInt>(content.size())) != crc) {
       return InvalidArgument(what + ": CRC mismatch (corrupt archive)");
     }
     std::string key = name;

@@ -15,6 +15,7 @@
 // --expected-skips, every skip is listed there and every listed case exists and still skips;
 // 1 otherwise; 2 for a usage or file error. --write-expected-skips writes this run's skips in
 // the expected-skips format (atomically, to that path only).
+#include <onnx/onnx_pb.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,13 +32,11 @@
 #include <string>
 #include <vector>
 
-#include <onnx/onnx_pb.h>
-
+#include "compiler/compiler.h"
 #include "frontend/onnx.h"
 #include "ir/file_io.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/cpu/kernel.h"
-#include "compiler/compiler.h"
 
 namespace fs = std::filesystem;
 using namespace ampc;
@@ -77,10 +76,14 @@ std::string CompareOutputs(const Tensor& got, const Tensor& want, const std::str
   for (size_t i = 0; i < g->size(); ++i) {
     const double a = (*g)[i], e = (*w)[i];
     bool ok;
-    if (std::isnan(e)) ok = std::isnan(a);
-    else if (std::isinf(e)) ok = a == e;
-    else if (!IsFloat(want.dtype())) ok = a == e;
-    else ok = std::fabs(a - e) <= kAtol + kRtol * std::fabs(e);
+    if (std::isnan(e))
+      ok = std::isnan(a);
+    else if (std::isinf(e))
+      ok = a == e;
+    else if (!IsFloat(want.dtype()))
+      ok = a == e;
+    else
+      ok = std::fabs(a - e) <= kAtol + kRtol * std::fabs(e);
     if (!ok) {
       if (first < 0) first = static_cast<int64_t>(i);
       ++bad;
@@ -89,8 +92,8 @@ std::string CompareOutputs(const Tensor& got, const Tensor& want, const std::str
   }
   if (!bad) return "";
   std::ostringstream os;
-  os << name << ": " << bad << " of " << g->size() << " elements differ (first at " << first
-     << ": " << (*g)[first] << " vs " << (*w)[first] << ", max abs diff " << worst << ")";
+  os << name << ": " << bad << " of " << g->size() << " elements differ (first at " << first << ": "
+     << (*g)[first] << " vs " << (*w)[first] << ", max abs diff " << worst << ")";
   return os.str();
 }
 
@@ -218,25 +221,30 @@ CaseResult RunCase(const fs::path& dir, const std::string& name) {
     for (size_t k = 0; k < input_names.size(); ++k) {
       auto t = ReadTensorFile((set / ("input_" + std::to_string(k) + ".pb")).string());
       if (!t.ok()) {
-        if (t.status().code() == StatusCode::kUnimplemented) return {Outcome::kSkip, t.status().message()};
+        if (t.status().code() == StatusCode::kUnimplemented)
+          return {Outcome::kSkip, t.status().message()};
         return {Outcome::kFail, t.status().message()};
       }
       inputs.push_back(std::move(*t));
     }
     auto g = ImportOnnxFile((dir / "model.onnx").string());
-    auto plan = CompileForInputs(std::move(*g), inputs, DType::kFloat32, dir.string(), cpu::CpuBackendSupport());
+    auto plan = CompileForInputs(std::move(*g), inputs, DType::kFloat32, dir.string(),
+                                 cpu::CpuBackendSupport());
     if (!plan.ok()) {
-      if (plan.status().code() == StatusCode::kUnimplemented) return {Outcome::kSkip, plan.status().message()};
+      if (plan.status().code() == StatusCode::kUnimplemented)
+        return {Outcome::kSkip, plan.status().message()};
       return {Outcome::kFail, "compile: " + plan.status().message()};
     }
     auto exec = cpu::CpuExecutor::Create(std::move(*plan), 1);
     if (!exec.ok()) {
-      if (exec.status().code() == StatusCode::kUnimplemented) return {Outcome::kSkip, exec.status().message()};
+      if (exec.status().code() == StatusCode::kUnimplemented)
+        return {Outcome::kSkip, exec.status().message()};
       return {Outcome::kFail, exec.status().message()};
     }
     auto outputs = (*exec)->Run(inputs);
     if (!outputs.ok()) {
-      if (outputs.status().code() == StatusCode::kUnimplemented) return {Outcome::kSkip, outputs.status().message()};
+      if (outputs.status().code() == StatusCode::kUnimplemented)
+        return {Outcome::kSkip, outputs.status().message()};
       return {Outcome::kFail, "run: " + outputs.status().message()};
     }
     std::vector<Tensor> wants;
@@ -279,7 +287,8 @@ CaseResult RunIsolated(const fs::path& dir, const std::string& name) {
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return {Outcome::kFail, "crashed with signal " + std::to_string(WTERMSIG(status))};
+  if (WIFSIGNALED(status))
+    return {Outcome::kFail, "crashed with signal " + std::to_string(WTERMSIG(status))};
   const size_t nl = msg.find('\n');
   if (nl == std::string::npos) return {Outcome::kFail, "no result from the child process"};
   return {static_cast<Outcome>(std::stoi(msg.substr(0, nl))), msg.substr(nl + 1)};
@@ -441,12 +450,18 @@ int main(int argc, char** argv) {
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--root" && i + 1 < argc) root = argv[++i];
-    else if (a == "--known-failures" && i + 1 < argc) known_path = argv[++i];
-    else if (a == "--expected-skips" && i + 1 < argc) skips_path = argv[++i];
-    else if (a == "--write-expected-skips" && i + 1 < argc) write_path = argv[++i];
-    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
-    else if (a == "-v") verbose = true;
+    if (a == "--root" && i + 1 < argc)
+      root = argv[++i];
+    else if (a == "--known-failures" && i + 1 < argc)
+      known_path = argv[++i];
+    else if (a == "--expected-skips" && i + 1 < argc)
+      skips_path = argv[++i];
+    else if (a == "--write-expected-skips" && i + 1 < argc)
+      write_path = argv[++i];
+    else if (a == "--filter" && i + 1 < argc)
+      filter = argv[++i];
+    else if (a == "-v")
+      verbose = true;
     else {
       std::fputs(kUsage, stderr);
       return 2;
@@ -460,8 +475,10 @@ int main(int argc, char** argv) {
   }
   std::error_code ec;
   if (!write_path.empty() && !known_path.empty() && fs::equivalent(write_path, known_path, ec)) {
-    std::fprintf(stderr, "ampc-conformance: --write-expected-skips %s would overwrite the known "
-                 "failures\n", write_path.c_str());
+    std::fprintf(stderr,
+                 "ampc-conformance: --write-expected-skips %s would overwrite the known "
+                 "failures\n",
+                 write_path.c_str());
     return 2;
   }
   CaseList known, expected;
@@ -475,7 +492,8 @@ int main(int argc, char** argv) {
     }
   }
   if (!fs::is_directory(root)) {
-    std::fprintf(stderr, "ampc-conformance: %s not found (install libonnx-testdata)\n", root.c_str());
+    std::fprintf(stderr, "ampc-conformance: %s not found (install libonnx-testdata)\n",
+                 root.c_str());
     return 2;
   }
   // Every case in the data, filter or not, so that a listed case missing from it is always found.
@@ -494,7 +512,9 @@ int main(int argc, char** argv) {
       all_names.insert(all_cases.back().first);
     }
   }
-  struct Row { int cases = 0, passed = 0, failed = 0, skipped = 0; };
+  struct Row {
+    int cases = 0, passed = 0, failed = 0, skipped = 0;
+  };
   std::map<std::string, Row> rows;
   std::map<std::string, int> skip_reasons;
   std::vector<std::string> unexpected, known_failed, fixed;
@@ -547,7 +567,8 @@ int main(int argc, char** argv) {
       not_in_data.push_back(name + ": not in the test data: remove it from " + skips_path);
     }
   }
-  std::printf("\n%-20s %7s %7s %7s %7s %7s\n", "suite", "cases", "run", "passed", "failed", "skipped");
+  std::printf("\n%-20s %7s %7s %7s %7s %7s\n", "suite", "cases", "run", "passed", "failed",
+              "skipped");
   Row total;
   for (const auto& [suite, r] : rows) {
     std::printf("%-20s %7d %7d %7d %7d %7d\n", suite.c_str(), r.cases, r.passed + r.failed,
@@ -560,10 +581,11 @@ int main(int argc, char** argv) {
   std::printf("%-20s %7d %7d %7d %7d %7d\n", "total", total.cases, total.passed + total.failed,
               total.passed, total.failed, total.skipped);
   if (!skips_path.empty()) {
-    std::printf("\nexpected skips: %zu listed, %d skipped as listed, %zu new skips, %zu stale "
-                "entries (%zu now run, %zu not in the data)\n",
-                expected.comments.size(), skipped_as_listed, new_skips.size(),
-                now_run.size() + not_in_data.size(), now_run.size(), not_in_data.size());
+    std::printf(
+        "\nexpected skips: %zu listed, %d skipped as listed, %zu new skips, %zu stale "
+        "entries (%zu now run, %zu not in the data)\n",
+        expected.comments.size(), skipped_as_listed, new_skips.size(),
+        now_run.size() + not_in_data.size(), now_run.size(), not_in_data.size());
   } else {
     std::printf("\nexpected skips: not checked (no --expected-skips)\n");
   }
@@ -599,8 +621,10 @@ int main(int argc, char** argv) {
     for (const auto& f : unexpected) std::printf("  %s\n", f.c_str());
   }
   if (!new_skips.empty()) {
-    std::printf("\nNEW SKIPS (not in %s; an op or type that worked may have regressed; if the skip "
-                "is intended, add the case there):\n", skips_path.c_str());
+    std::printf(
+        "\nNEW SKIPS (not in %s; an op or type that worked may have regressed; if the skip "
+        "is intended, add the case there):\n",
+        skips_path.c_str());
     for (const auto& f : new_skips) std::printf("  NEW SKIP %s\n", f.c_str());
   }
   if (!now_run.empty() || !not_in_data.empty()) {
@@ -614,8 +638,10 @@ int main(int argc, char** argv) {
   }
   const bool ok = unexpected.empty() && fixed.empty() && new_skips.empty() && now_run.empty() &&
                   not_in_data.empty();
-  std::printf("\nconformance: %s (%zu unexpected failures, %zu known failures passing, %zu new "
-              "skips, %zu stale expected skips)\n", ok ? "OK" : "FAILED", unexpected.size(),
-              fixed.size(), new_skips.size(), now_run.size() + not_in_data.size());
+  std::printf(
+      "\nconformance: %s (%zu unexpected failures, %zu known failures passing, %zu new "
+      "skips, %zu stale expected skips)\n",
+      ok ? "OK" : "FAILED", unexpected.size(), fixed.size(), new_skips.size(),
+      now_run.size() + not_in_data.size());
   return ok ? 0 : 1;
 }

@@ -18,7 +18,8 @@ using namespace ::ampc::testing::gradcheck;  // NOLINT: the gradient-check harne
 // SoftmaxCrossEntropyLoss over scores p[0] with fixed labels.
 BuildFn Sce(std::vector<int64_t> labels, std::vector<int64_t> label_dims, AttributeMap attrs) {
   return [=](Builder& b, const std::vector<Value*>& p) {
-    Value* l = *b.g.AddInitializer(b.g.UniqueName("labels"), Tensor::FromInt64s(labels, label_dims));
+    Value* l =
+        *b.g.AddInitializer(b.g.UniqueName("labels"), Tensor::FromInt64s(labels, label_dims));
     return b.Op("SoftmaxCrossEntropyLoss", {p[0], l}, attrs);
   };
 }
@@ -142,23 +143,48 @@ std::vector<GradCase> Cases() {
   const TensorType labels_t(DType::kInt64, {Dim::Symbol("batch")});
   const Tensor labels_data = Tensor::FromInt64s({0, 3, 1, 2}, {4});
   auto x = [](Builder& b) { return b.g.inputs()[0]; };
-  c.push_back({"SymbolicLinear", {{3, 2}, {2}}, [x](Builder& b, const V& p) {
+  c.push_back({"SymbolicLinear",
+               {{3, 2}, {2}},
+               [x](Builder& b, const V& p) {
                  return b.Op("Add", {b.Op("MatMul", {x(b), p[0]}), p[1]});
-               }, -1.0, 1.0, {{"x", x2}}, {x2_data}});
-  c.push_back({"SymbolicReduceMean", {{3}}, [x](Builder& b, const V& p) {
+               },
+               -1.0,
+               1.0,
+               {{"x", x2}},
+               {x2_data}});
+  c.push_back({"SymbolicReduceMean",
+               {{3}},
+               [x](Builder& b, const V& p) {
                  Value* m = b.Op("Mul", {x(b), p[0]});
-                 return b.Op("ReduceMean", {m}, A({{"axes", Attribute(std::vector<int64_t>{0})},
-                                                  {"keepdims", Attribute(int64_t{0})}}));
-               }, -1.0, 1.0, {{"x", x2}}, {x2_data}});
-  c.push_back({"SymbolicFlatten", {{3}}, [x](Builder& b, const V& p) {
+                 return b.Op("ReduceMean", {m},
+                             A({{"axes", Attribute(std::vector<int64_t>{0})},
+                                {"keepdims", Attribute(int64_t{0})}}));
+               },
+               -1.0,
+               1.0,
+               {{"x", x2}},
+               {x2_data}});
+  c.push_back({"SymbolicFlatten",
+               {{3}},
+               [x](Builder& b, const V& p) {
                  Value* m = b.Op("Mul", {x(b), p[0]});
                  Value* r = b.Op("Reshape", {m, b.Ints({-1, 1, 3})});
                  return b.Op("Flatten", {r}, A({{"axis", Attribute(int64_t{1})}}));
-               }, -1.0, 1.0, {{"x", x2}}, {x2_data}});
-  c.push_back({"SymbolicSoftmaxCrossEntropy", {{3, 4}}, [x](Builder& b, const V& p) {
+               },
+               -1.0,
+               1.0,
+               {{"x", x2}},
+               {x2_data}});
+  c.push_back({"SymbolicSoftmaxCrossEntropy",
+               {{3, 4}},
+               [x](Builder& b, const V& p) {
                  Value* s = b.Op("MatMul", {x(b), p[0]});
                  return b.Op("SoftmaxCrossEntropyLoss", {s, b.g.inputs()[1]});
-               }, -1.0, 1.0, {{"x", x2}, {"labels", labels_t}}, {x2_data, labels_data}});
+               },
+               -1.0,
+               1.0,
+               {{"x", x2}, {"labels", labels_t}},
+               {x2_data, labels_data}});
   return c;
 }
 
@@ -263,8 +289,9 @@ TEST(AutodiffTest, SymbolicDimsUseRuntimeShapes) {
   Value* bias = *g.AddInitializer("bias", F64({0.1, 0.2, 0.3}, {3}));
   Builder b{g};
   Value* y = b.Op("Add", {x, bias});
-  Value* m = b.Op("ReduceMean", {y}, A({{"axes", Attribute(std::vector<int64_t>{0})},
-                                       {"keepdims", Attribute(int64_t{0})}}));
+  Value* m =
+      b.Op("ReduceMean", {y},
+           A({{"axes", Attribute(std::vector<int64_t>{0})}, {"keepdims", Attribute(int64_t{0})}}));
   Value* loss = b.Op("ReduceSum", {m}, A({{"keepdims", Attribute(int64_t{0})}}));
   auto r = BuildBackward(g, loss, {bias});
   ASSERT_TRUE(r.ok()) << r.status().message();

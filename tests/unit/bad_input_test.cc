@@ -16,9 +16,9 @@ using testing::AddNode;
 using testing::AddValueInfo;
 using testing::EmptyModel;
 using testing::Fixture;
-using testing::Serialize;
 using testing::ReadBytes;
 using testing::RunAmpc;
+using testing::Serialize;
 using testing::TempDir;
 using testing::WriteBytes;
 
@@ -122,8 +122,8 @@ TEST(BadInput, UnknownOp) {
   TempDir dir;
   auto m = ValidModel();
   m.mutable_graph()->mutable_node(0)->set_op_type("FrobnicateAll");
-  ExpectRejected(Serialize(m), "unknown op 'FrobnicateAll' (domain 'ai.onnx', opset 17) at node 'relu0'",
-                 dir);
+  ExpectRejected(Serialize(m),
+                 "unknown op 'FrobnicateAll' (domain 'ai.onnx', opset 17) at node 'relu0'", dir);
 }
 
 TEST(BadInput, UnknownOpInCustomDomain) {
@@ -162,7 +162,10 @@ TEST(BadInput, DeclaredOutputTypeDisagrees) {
   auto m = ValidModel();
   m.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->set_elem_type(
       onnx::TensorProto::FLOAT16);
-  ExpectRejected(Serialize(m), "type mismatch: value 'y' (output of node 'relu0' (Relu)) is declared f16 but computes f32", dir);
+  ExpectRejected(
+      Serialize(m),
+      "type mismatch: value 'y' (output of node 'relu0' (Relu)) is declared f16 but computes f32",
+      dir);
 }
 
 TEST(BadInput, Cycle) {
@@ -193,18 +196,28 @@ TEST(BadInput, UndefinedGraphOutput) {
 TEST(BadInput, NegativeDim) {
   TempDir dir;
   auto m = ValidModel();
-  m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()
-      ->mutable_dim(1)->set_dim_value(-3);
+  m.mutable_graph()
+      ->mutable_input(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(1)
+      ->set_dim_value(-3);
   ExpectRejected(Serialize(m), "graph input 'x' has negative dimension -3 at axis 1", dir);
 }
 
 TEST(BadInput, AbsurdlyLargeDim) {
   TempDir dir;
   auto m = ValidModel();
-  m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()
-      ->mutable_dim(0)->set_dim_value(int64_t{1} << 50);
-  ExpectRejected(Serialize(m), "graph input 'x' has absurdly large dimension 1125899906842624 at axis 0",
-                 dir);
+  m.mutable_graph()
+      ->mutable_input(0)
+      ->mutable_type()
+      ->mutable_tensor_type()
+      ->mutable_shape()
+      ->mutable_dim(0)
+      ->set_dim_value(int64_t{1} << 50);
+  ExpectRejected(Serialize(m),
+                 "graph input 'x' has absurdly large dimension 1125899906842624 at axis 0", dir);
 }
 
 TEST(BadInput, TensorDataDisagreesWithShape) {
@@ -218,8 +231,8 @@ TEST(BadInput, TensorDataDisagreesWithShape) {
   w->add_dims(3);
   for (int i = 0; i < 5; ++i) w->add_float_data(1.0f);
   g->mutable_node(0)->set_input(0, "w");
-  ExpectRejected(Serialize(m), "initializer 'w' has 5 elements of data but its shape f32[2,3] needs 6",
-                 dir);
+  ExpectRejected(Serialize(m),
+                 "initializer 'w' has 5 elements of data but its shape f32[2,3] needs 6", dir);
 }
 
 TEST(BadInput, RawDataSizeDisagreesWithShape) {
@@ -230,7 +243,8 @@ TEST(BadInput, RawDataSizeDisagreesWithShape) {
   w->set_data_type(onnx::TensorProto::FLOAT);
   w->add_dims(4);
   w->set_raw_data(std::string(12, '\0'));
-  ExpectRejected(Serialize(m), "initializer 'w' has 3 elements of data but its shape f32[4] needs 4", dir);
+  ExpectRejected(Serialize(m),
+                 "initializer 'w' has 3 elements of data but its shape f32[4] needs 4", dir);
 }
 
 TEST(BadInput, ExternalDataEscapingTheModelFolder) {
@@ -244,8 +258,9 @@ TEST(BadInput, ExternalDataEscapingTheModelFolder) {
   auto* kv = w->add_external_data();
   kv->set_key("location");
   kv->set_value("../../etc/passwd");
-  ExpectRejected(Serialize(m), "initializer 'w': external data path '../../etc/passwd' escapes the model's folder",
-                 dir);
+  ExpectRejected(
+      Serialize(m),
+      "initializer 'w': external data path '../../etc/passwd' escapes the model's folder", dir);
   kv->set_value("/etc/passwd");
   ExpectRejected(Serialize(m), "escapes the model's folder", dir);
 }

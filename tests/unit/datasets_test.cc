@@ -1,11 +1,12 @@
 // Data readers against independent references: Python's gzip module and numpy, run at test time.
+#include "runtime/data/datasets.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <numeric>
 
-#include "runtime/data/datasets.h"
 #include "tests/unit/test_util.h"
 
 namespace ampc {
@@ -42,9 +43,14 @@ TEST(FashionMnist, TrainAndTestSplitsMatchPythonsReading) {
   TempDir dir;
   const std::string out = Python(
       "import gzip\n"
-      "l = gzip.open('" + std::string(kFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz').read()[8:]\n"
-      "i = gzip.open('" + std::string(kFashionMnistDir) + "/t10k-images-idx3-ubyte.gz').read()[16:]\n"
-      "print(' '.join(str(x) for x in l[:8]), sum(i[7*784:8*784]))\n", dir);
+      "l = gzip.open('" +
+          std::string(kFashionMnistDir) +
+          "/t10k-labels-idx1-ubyte.gz').read()[8:]\n"
+          "i = gzip.open('" +
+          std::string(kFashionMnistDir) +
+          "/t10k-images-idx3-ubyte.gz').read()[16:]\n"
+          "print(' '.join(str(x) for x in l[:8]), sum(i[7*784:8*784]))\n",
+      dir);
   std::string labels;
   auto ints = *test->labels.AsInt64s();
   for (int k = 0; k < 8; ++k) labels += std::to_string(ints[k]) + " ";
@@ -66,7 +72,8 @@ TEST(FashionMnist, BrokenFilesAreCleanErrors) {
   WriteBytes(dir / "short", std::string("\x00\x00\x08\x01\x00\x00\x00\x05xy", 10));
   r = ReadIdx(dir / "short");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("header says 5 bytes of data, the file holds 2"), std::string::npos);
+  EXPECT_NE(r.status().message().find("header says 5 bytes of data, the file holds 2"),
+            std::string::npos);
   auto missing = ReadFashionMnist(dir.path(), "train");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("cannot open"), std::string::npos);
@@ -78,10 +85,14 @@ class NpzTest : public ::testing::TestWithParam<bool> {};
 TEST_P(NpzTest, ReadsWhatNumpyWrote) {
   TempDir dir;
   const std::string fn = GetParam() ? "savez_compressed" : "savez";
-  Python("import numpy as np\n"
-         "np." + fn + "('" + (dir / "d.npz") + "', x=np.arange(12, dtype=np.float32).reshape(3, 4) / 8,"
-         " labels=np.array([3, -1, 7], dtype=np.int64), mask=np.array([True, False]),"
-         " h=np.array([0.5, 65504, -2.0 ** -24], dtype=np.float16), s=np.float64(2.5))\n", dir);
+  Python(
+      "import numpy as np\n"
+      "np." +
+          fn + "('" + (dir / "d.npz") +
+          "', x=np.arange(12, dtype=np.float32).reshape(3, 4) / 8,"
+          " labels=np.array([3, -1, 7], dtype=np.int64), mask=np.array([True, False]),"
+          " h=np.array([0.5, 65504, -2.0 ** -24], dtype=np.float16), s=np.float64(2.5))\n",
+      dir);
   auto npz = ReadNpz(dir / "d.npz");
   ASSERT_TRUE(npz.ok()) << npz.status().message();
   ASSERT_EQ(npz->size(), 5u);

@@ -9,10 +9,10 @@
 #include <unordered_map>
 
 #include "codegen/lower.h"
+#include "compiler/compiler.h"
 #include "frontend/onnx.h"
 #include "ir/op_registry.h"
 #include "runtime/cpu/executor.h"
-#include "compiler/compiler.h"
 #include "tests/unit/test_util.h"
 
 namespace ampc {
@@ -22,9 +22,9 @@ using testing::Fixture;
 using testing::RunAmpc;
 using testing::TempDir;
 
-const std::vector<std::string> kModels = {"mlp_opset13", "mlp_opset17", "cnn_opset13", "cnn_opset17",
-                         "cnn_bn_eval_opset17", "transformer_opset11", "transformer_opset13",
-                         "transformer_opset17"};
+const std::vector<std::string> kModels = {
+    "mlp_opset13",         "mlp_opset17",         "cnn_opset13",         "cnn_opset17",
+    "cnn_bn_eval_opset17", "transformer_opset11", "transformer_opset13", "transformer_opset17"};
 
 std::vector<double> Values(const Tensor& t) {
   auto v = t.AsDoubles();
@@ -60,9 +60,10 @@ TEST_P(EvalTest, Fp32MatchesPyTorch) {
 // they add no rounding error.
 bool IsExact(const std::string& op) {
   static const std::set<std::string> exact = {
-      "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Concat", "Split",
-      "Slice", "Gather", "Expand", "Shape", "Relu", "MaxPool", "Where", "Pad", "Dropout",
-      "Constant", "ConstantOfShape", "Clip", "Cast", "Equal", "Range", "Trilu"};
+      "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten",         "Identity", "Concat",
+      "Split",   "Slice",     "Gather",  "Expand",    "Shape",           "Relu",     "MaxPool",
+      "Where",   "Pad",       "Dropout", "Constant",  "ConstantOfShape", "Clip",     "Cast",
+      "Equal",   "Range",     "Trilu"};
   return exact.count(op) > 0;
 }
 
@@ -156,7 +157,8 @@ TEST(Eval, ExistingOutputsAreNotOverwrittenWithoutForce) {
   TempDir dir;
   const std::string data = Fixture("mlp_opset17_data");
   testing::WriteBytes(dir / "output_0.pb", "mine");
-  auto r = RunAmpc("eval " + Fixture("mlp_opset17.onnx") + " --inputs " + data + " --out " + dir.path());
+  auto r =
+      RunAmpc("eval " + Fixture("mlp_opset17.onnx") + " --inputs " + data + " --out " + dir.path());
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("already exists; pass --force"), std::string::npos) << r.err;
   EXPECT_EQ(testing::ReadBytes(dir / "output_0.pb"), "mine");
@@ -218,12 +220,14 @@ TEST(Eval, BadPlansAndInputsAreCleanErrors) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("but the op produces"), std::string::npos) << r.err;
   // The plan was compiled for batch 4: another batch is refused, naming both shapes.
-  auto other = RunAmpc("eval " + plan_path + " --inputs " + Fixture("cnn_opset17_data") + " --out " +
-                       (dir / "o5"));
+  auto other = RunAmpc("eval " + plan_path + " --inputs " + Fixture("cnn_opset17_data") +
+                       " --out " + (dir / "o5"));
   EXPECT_EQ(other.exit_code, 2);
-  EXPECT_NE(other.err.find("but the plan was compiled for f32[4,784]"), std::string::npos) << other.err;
+  EXPECT_NE(other.err.find("but the plan was compiled for f32[4,784]"), std::string::npos)
+      << other.err;
   // Missing input data.
-  r = RunAmpc("eval " + Fixture("mlp_opset17.onnx") + " --inputs " + dir.path() + " --out " + (dir / "o6"));
+  r = RunAmpc("eval " + Fixture("mlp_opset17.onnx") + " --inputs " + dir.path() + " --out " +
+              (dir / "o6"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("no data for input 'input'"), std::string::npos) << r.err;
 }

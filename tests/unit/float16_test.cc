@@ -13,7 +13,6 @@
 // (numpy keeps the sign, so there the sign is compared too); ir/float16.h's own NaN promises
 // (quiet, sign kept) are checked separately.
 #include "ir/float16.h"
-#include "runtime/cpu/convert.h"
 
 #include <gtest/gtest.h>
 
@@ -28,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/cpu/convert.h"
 #include "tests/unit/test_util.h"
 
 #ifdef AMPC_TEST_HAVE_CUDA_HEADERS
@@ -419,16 +419,20 @@ TEST(BulkConvert, SixteenBitPatternsWidenLikeTheScalarPath) {
 
 TEST(BulkConvert, Fp32PatternsNarrowLikeTheScalarPath) {
   std::vector<float> src;
-  for (uint64_t x = 0; x <= 0xffffffffu; x += 257) src.push_back(BitsToFloat(static_cast<uint32_t>(x)));
-  for (uint32_t h = 0; h < 0x7c00; ++h) {  // every fp16 tie (halfway between neighbours) and +-1 ulp
+  for (uint64_t x = 0; x <= 0xffffffffu; x += 257)
+    src.push_back(BitsToFloat(static_cast<uint32_t>(x)));
+  for (uint32_t h = 0; h < 0x7c00;
+       ++h) {  // every fp16 tie (halfway between neighbours) and +-1 ulp
     const uint32_t mid = (FloatToBits(HalfBitsToFloat(static_cast<uint16_t>(h))) +
-                          FloatToBits(HalfBitsToFloat(static_cast<uint16_t>(h + 1)))) / 2;
+                          FloatToBits(HalfBitsToFloat(static_cast<uint16_t>(h + 1)))) /
+                         2;
     for (uint32_t d : {mid - 1, mid, mid + 1}) {
       src.push_back(BitsToFloat(d));
       src.push_back(-BitsToFloat(d));
     }
   }
-  for (uint32_t nan : {0x7f800001u, 0x7fc00000u, 0xffc12345u, 0x7fa00000u}) src.push_back(BitsToFloat(nan));
+  for (uint32_t nan : {0x7f800001u, 0x7fc00000u, 0xffc12345u, 0x7fa00000u})
+    src.push_back(BitsToFloat(nan));
   src.push_back(1.0f);  // an odd length
   std::vector<uint16_t> h(src.size()), b(src.size());
   cpu::FloatToHalfN(src.data(), h.data(), static_cast<int64_t>(src.size()));

@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "compiler/compiler.h"
 #include "frontend/training/autodiff.h"
 #include "ir/graph.h"
 #include "ir/op_registry.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/executor.h"
-#include "compiler/compiler.h"
 
 namespace ampc::testing::gradcheck {
 
@@ -109,7 +109,8 @@ inline Model BuildModel(const GradCase& c, const std::vector<std::vector<double>
 
 inline std::vector<Tensor> RunGraph(std::unique_ptr<Graph> g,
                                     const std::vector<Tensor>& inputs = {}) {
-  auto plan = CompileForInputs(std::move(g), inputs, DType::kFloat32, "autodiff_test", cpu::CpuBackendSupport());
+  auto plan = CompileForInputs(std::move(g), inputs, DType::kFloat32, "autodiff_test",
+                               cpu::CpuBackendSupport());
   EXPECT_TRUE(plan.ok()) << plan.status().message();
   if (!plan.ok()) return {};
   auto exec = cpu::CpuExecutor::Create(std::move(*plan), 1);

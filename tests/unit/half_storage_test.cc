@@ -6,6 +6,8 @@
 // - the numeric check: the same small MLP evaluated in float64 by plain loops in this file; the
 //   tolerance is the first-order bound of tests/unit/eval_test.cc, 2 (L + 1) u with L rounding
 //   ops on the longest path and u = 2^-11 (f16) or 2^-8 (bf16).
+#include "passes/half_storage.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,11 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "compiler/compiler.h"
 #include "ir/op_registry.h"
 #include "ir/text.h"
-#include "passes/half_storage.h"
 #include "runtime/cpu/executor.h"
-#include "compiler/compiler.h"
 #include "runtime/cpu/kernel.h"
 
 namespace ampc {
@@ -77,10 +78,16 @@ struct HalfCase {
   uint16_t fill_bits;
 };
 
-const HalfCase kF16{DType::kFloat16, 10, {0x2e66, 0xb266, 0x34cd, 0x00a8, 0x7c00, 0x3c00},
-                    {0x2e66, 0x4000}, 0x2e66};
-const HalfCase kBf16{DType::kBFloat16, 16, {0x3dcd, 0xbe4d, 0x3e9a, 0x3728, 0x4789, 0x3f80},
-                     {0x3dcd, 0x4000}, 0x3dcd};
+const HalfCase kF16{DType::kFloat16,
+                    10,
+                    {0x2e66, 0xb266, 0x34cd, 0x00a8, 0x7c00, 0x3c00},
+                    {0x2e66, 0x4000},
+                    0x2e66};
+const HalfCase kBf16{DType::kBFloat16,
+                     16,
+                     {0x3dcd, 0xbe4d, 0x3e9a, 0x3728, 0x4789, 0x3f80},
+                     {0x3dcd, 0x4000},
+                     0x3dcd};
 
 void CheckMixed(const HalfCase& hc) {
   auto g = ParseAndInfer(kMixed);
@@ -186,7 +193,8 @@ TEST(HalfStorage, FloatConstantsWithoutTensorAttributesBecomeHalf) {
     auto g = ParseAndInfer(std::string(R"(graph "g" opsets {"": 17} {
   input %x: f32[2,3]
   %s: i64[2] = Shape(%x)
-  %k: f32[*] = )") + producer + R"(
+  %k: f32[*] = )") + producer +
+                           R"(
   %y: f32[2,3] = Add(%x, %k)
   output %y
 }
@@ -275,13 +283,14 @@ double RelativeError(DType p, const Mlp& m, const std::vector<double>& want) {
   graph.FindValue("w2")->set_initializer(Tensor::FromFloats(m.w2, {16, 4}));
   graph.FindValue("b2")->set_initializer(Tensor::FromFloats(m.b2, {4}));
   const std::vector<Tensor> inputs = {Tensor::FromFloats(m.x, {m.batch, 8})};
-  auto plan = CompileForInputs(std::move(*g), inputs, p, "half_storage_test", cpu::CpuBackendSupport());
+  auto plan =
+      CompileForInputs(std::move(*g), inputs, p, "half_storage_test", cpu::CpuBackendSupport());
   EXPECT_TRUE(plan.ok()) << plan.status().message();
   if (!plan.ok()) return INFINITY;
   // The weights are stored in the requested format (fp16 -> f16, bf16 -> bf16).
   const std::string want_dtype = p == DType::kFloat32   ? "f32"
                                  : p == DType::kFloat16 ? "f16"
-                                                         : "bf16";
+                                                        : "bf16";
   int weights = 0;
   for (const plan::Buffer& b : plan->proto.buffers()) {
     if (b.name() == "w1" || b.name() == "w2") {

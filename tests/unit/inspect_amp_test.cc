@@ -44,7 +44,8 @@ TEST(InspectAmp, JsonHasAPrecisionForEveryNodeAndASummary) {
 TEST(InspectAmp, OnnxExportIsAValidModelWithExplicitCasts) {
   TempDir tmp;
   const std::string out = tmp / "train.onnx";
-  auto r = RunAmpc("inspect " + Fixture("cnn_train_opset17.onnx") + " --precision fp16 --format onnx -o " + out);
+  auto r = RunAmpc("inspect " + Fixture("cnn_train_opset17.onnx") +
+                   " --precision fp16 --format onnx -o " + out);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // Importing runs ONNX's own checker on the file.
   auto g = ImportOnnxFile(out);
@@ -56,7 +57,8 @@ TEST(InspectAmp, OnnxExportIsAValidModelWithExplicitCasts) {
   }
   EXPECT_GT(casts, 0);
   EXPECT_EQ(convs_f16, 3);
-  auto again = RunAmpc("inspect " + Fixture("cnn_train_opset17.onnx") + " --precision fp16 --format onnx");
+  auto again =
+      RunAmpc("inspect " + Fixture("cnn_train_opset17.onnx") + " --precision fp16 --format onnx");
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_NE(again.err.find("needs -o"), std::string::npos);
 }
@@ -66,11 +68,14 @@ TEST(InspectAmp, OnnxExportIsAValidModelWithExplicitCasts) {
 TEST(InspectAmp, ExportedTrainingStepTrainsLikeTheModel) {
   TempDir tmp;
   const std::string step = tmp / "step.onnx";
-  auto r = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision bf16 --momentum 0.9 --format onnx -o " + step);
+  auto r = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") +
+                   " --precision bf16 --momentum 0.9 --format onnx -o " + step);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string data = std::string(AMPC_GEN_DIR) + "/train_refs/mlp_sgd/data.npz";
-  const std::string common = " --data " + data + " --batch-size 32 --steps 5 --no-shuffle --quiet --lr 0.05";
-  auto direct = RunAmpc("train " + Fixture("mlp_opset17.onnx") + common + " --momentum 0.9 --precision bf16 --metrics " + (tmp / "a.jsonl"));
+  const std::string common =
+      " --data " + data + " --batch-size 32 --steps 5 --no-shuffle --quiet --lr 0.05";
+  auto direct = RunAmpc("train " + Fixture("mlp_opset17.onnx") + common +
+                        " --momentum 0.9 --precision bf16 --metrics " + (tmp / "a.jsonl"));
   ASSERT_EQ(direct.exit_code, 0) << direct.err;
   auto again = RunAmpc("train " + step + common + " --metrics " + (tmp / "b.jsonl"));
   ASSERT_EQ(again.exit_code, 0) << again.err;
@@ -106,7 +111,8 @@ TEST(InspectAmp, AfterTrainShowsTheUnpaintedTrainingGraph) {
 TEST(InspectAmp, AmpConfigFileEditsTheLists) {
   TempDir tmp;
   WriteBytes(tmp / "amp.json", R"({"deny": ["Gemm"], "fp32_nodes": "^/0/"})");
-  auto r = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision bf16 --amp-config " + (tmp / "amp.json"));
+  auto r = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision bf16 --amp-config " +
+                   (tmp / "amp.json"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.find("#precision=\"bf16\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("#reason=\"deny-list\""), std::string::npos);

@@ -26,10 +26,13 @@ class OwnedTensor {
   static OwnedTensor From(DType t, std::vector<int64_t> dims, const std::vector<double>& v) {
     OwnedTensor o(t, std::move(dims));
     EXPECT_EQ(static_cast<int64_t>(v.size()), o.view_.NumElements());
-    for (size_t i = 0; i < v.size(); ++i) cpu::Store<double>(o.view_, static_cast<int64_t>(i), v[i]);
+    for (size_t i = 0; i < v.size(); ++i)
+      cpu::Store<double>(o.view_, static_cast<int64_t>(i), v[i]);
     return o;
   }
-  OwnedTensor(const OwnedTensor& o) : view_(o.view_), bytes_(o.bytes_) { view_.data = bytes_.data(); }
+  OwnedTensor(const OwnedTensor& o) : view_(o.view_), bytes_(o.bytes_) {
+    view_.data = bytes_.data();
+  }
   OwnedTensor& operator=(const OwnedTensor& o) {
     view_ = o.view_;
     bytes_ = o.bytes_;
@@ -53,7 +56,8 @@ class OwnedTensor {
 // omitted inputs), writing into `outputs` (preallocated by the caller with the expected shapes).
 inline Status RunKernelInDomain(const std::string& domain, const std::string& op,
                                 const AttributeMap& attrs, std::vector<const OwnedTensor*> inputs,
-                                std::vector<OwnedTensor*> outputs, cpu::ThreadPool* pool = nullptr) {
+                                std::vector<OwnedTensor*> outputs,
+                                cpu::ThreadPool* pool = nullptr) {
   cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(domain, op);
   if (!fn) return Unimplemented("no CPU kernel for " + op);
   cpu::KernelContext ctx;

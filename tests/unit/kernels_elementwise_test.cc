@@ -2,6 +2,8 @@
 // time through RunKernel. Where each expected value comes from is noted per test: "by hand"
 // (small exact values), "std::" (the C++ math library evaluated in the stated precision, with
 // the ONNX formula), or "naive loop" (an index loop in the test).
+#include "runtime/cpu/kernels_elementwise.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,7 +14,6 @@
 #include <vector>
 
 #include "ir/float16.h"
-#include "runtime/cpu/kernels_elementwise.h"
 #include "tests/unit/kernel_test_util.h"
 
 namespace ampc {
@@ -482,10 +483,14 @@ std::vector<double> CastSources(DType t) {
               9007199254740992.0};
     case DType::kInt32:
       return {0, 1, -1, 127, 128, -129, 255, 256, 2049, 2051, 2147483647, -2147483648.0};
-    case DType::kInt8: return {0, 1, -1, 127, -128, 100};
-    case DType::kUInt8: return {0, 1, 127, 128, 255};
-    case DType::kBool: return {0, 1};
-    case DType::kUndefined: break;
+    case DType::kInt8:
+      return {0, 1, -1, 127, -128, 100};
+    case DType::kUInt8:
+      return {0, 1, 127, 128, 255};
+    case DType::kBool:
+      return {0, 1};
+    case DType::kUndefined:
+      break;
   }
   return {};
 }

@@ -383,7 +383,8 @@ TEST(ReluGradKernel, EveryFloatTypeAndTheEdges) {
     ASSERT_TRUE(RunGrad("ReluGrad", {}, {&dY, &X}, {&dX}).ok()) << DTypeName(t);
     EXPECT_EQ(dX.values(), want) << DTypeName(t);
   }
-  OwnedTensor X = OwnedTensor::From(kF32, {8}, x), dY = OwnedTensor::From(kF32, {2, 4}, dy), dX(kF32, {8});
+  OwnedTensor X = OwnedTensor::From(kF32, {8}, x), dY = OwnedTensor::From(kF32, {2, 4}, dy),
+              dX(kF32, {8});
   EXPECT_FALSE(RunGrad("ReluGrad", {}, {&dY, &X}, {&dX}).ok());
 }
 

@@ -16,11 +16,10 @@
 
 namespace ampc::testing::nn {
 
-
 using V = std::vector<double>;
 using Dims = std::vector<int64_t>;
 inline constexpr DType kF32 = DType::kFloat32, kF64 = DType::kFloat64, kF16 = DType::kFloat16,
-                kBF16 = DType::kBFloat16, kI64 = DType::kInt64;
+                       kBF16 = DType::kBFloat16, kI64 = DType::kInt64;
 
 inline cpu::ThreadPool* Pool() {
   static cpu::ThreadPool pool(2);
@@ -51,7 +50,8 @@ inline V RandomInts(int64_t n, uint32_t seed, int lo, int hi) {
   return v;
 }
 // A random tensor; returns the stored (already rounded) values through `vals`.
-inline OwnedTensor Rand(DType t, const Dims& d, uint32_t seed, V* vals, double lo = -1, double hi = 1) {
+inline OwnedTensor Rand(DType t, const Dims& d, uint32_t seed, V* vals, double lo = -1,
+                        double hi = 1) {
   OwnedTensor o = OwnedTensor::From(t, d, Random(Prod(d), seed, lo, hi));
   *vals = o.values();
   return o;
@@ -88,7 +88,7 @@ inline double RoundOnce(DType t, double v) {
 // Each element must be the reference rounded once, except where the reference lies within
 // fp32 computing error (`slack` relative, `abs_slack` absolute) of a rounding tie.
 inline void ExpectRoundedOnce(const OwnedTensor& got, const V& want, double slack = 0,
-                       double abs_slack = 0) {
+                              double abs_slack = 0) {
   const V g = got.values();
   ASSERT_EQ(g.size(), want.size());
   for (size_t i = 0; i < g.size(); ++i) {
@@ -99,8 +99,8 @@ inline void ExpectRoundedOnce(const OwnedTensor& got, const V& want, double slac
   }
 }
 
-inline void RunOk(const std::string& op, const AttributeMap& attrs, std::vector<const OwnedTensor*> in,
-           std::vector<OwnedTensor*> out) {
+inline void RunOk(const std::string& op, const AttributeMap& attrs,
+                  std::vector<const OwnedTensor*> in, std::vector<OwnedTensor*> out) {
   Status st = RunKernel(op, attrs, std::move(in), std::move(out), Pool());
   ASSERT_TRUE(st.ok()) << st.message();
 }
@@ -122,7 +122,6 @@ inline void ForEach(const Dims& dims, const std::function<void(const Dims&)>& fn
     if (j == 0) return;
   }
 }
-
 
 inline V RefMatMul(const V& a, Dims ad, const V& b, Dims bd) {
   if (ad.size() == 1) ad.insert(ad.begin(), 1);

@@ -140,19 +140,21 @@ TEST(ReductionKernelTest, AllOpsMatchNaiveLoop) {  // naive loop
   const std::vector<int64_t> dims = {3, 4, 5};
   const std::vector<double> v = RandomValues(60, 1);
   OwnedTensor x = F32(dims, v);
-  const std::vector<std::pair<std::string, std::string>> ops = {
-      {"ReduceMean", "mean"}, {"ReduceMax", "max"},       {"ReduceMin", "min"},
-      {"ReduceProd", "prod"}, {"ReduceL1", "l1"},         {"ReduceL2", "l2"},
-      {"ReduceLogSumExp", "logsumexp"}, {"ReduceSumSquare", "sumsquare"}};
+  const std::vector<std::pair<std::string, std::string>> ops = {{"ReduceMean", "mean"},
+                                                                {"ReduceMax", "max"},
+                                                                {"ReduceMin", "min"},
+                                                                {"ReduceProd", "prod"},
+                                                                {"ReduceL1", "l1"},
+                                                                {"ReduceL2", "l2"},
+                                                                {"ReduceLogSumExp", "logsumexp"},
+                                                                {"ReduceSumSquare", "sumsquare"}};
   struct Case {
     std::vector<int64_t> axes, norm, out_keep, out_drop;
   };
   const std::vector<Case> cases = {
-      {{-1}, {2}, {3, 4, 1}, {3, 4}},
-      {{0}, {0}, {1, 4, 5}, {4, 5}},
-      {{0, -1}, {0, 2}, {1, 4, 1}, {4}},  // non-adjacent axes
-      {{1}, {1}, {3, 1, 5}, {3, 5}},
-      {{}, {}, {1, 1, 1}, {}},  // empty axes: every axis
+      {{-1}, {2}, {3, 4, 1}, {3, 4}},    {{0}, {0}, {1, 4, 5}, {4, 5}},
+      {{0, -1}, {0, 2}, {1, 4, 1}, {4}},                           // non-adjacent axes
+      {{1}, {1}, {3, 1, 5}, {3, 5}},     {{}, {}, {1, 1, 1}, {}},  // empty axes: every axis
   };
   for (const auto& [op, naive] : ops) {
     for (const Case& c : cases) {
@@ -252,8 +254,8 @@ TEST(ReductionKernelTest, LargeParallelMatchesNaiveLoop) {  // naive loop
     struct Case {
       std::vector<int64_t> axes, out;
     };
-    for (const Case& c : std::vector<Case>{{{2}, {16, 300}}, {{0}, {300, 40}}, {{0, 2}, {300}},
-                                           {{1}, {16, 40}}}) {
+    for (const Case& c :
+         std::vector<Case>{{{2}, {16, 300}}, {{0}, {300, 40}}, {{0, 2}, {300}}, {{1}, {16, 40}}}) {
       OwnedTensor out(dt, c.out);
       ASSERT_TRUE(RunKernel("ReduceMean", Attrs(c.axes, 0), {&x}, {&out}, &pool).ok());
       ExpectNear(out.values(), NaiveReduce(xv, dims, c.axes, "mean"),
@@ -269,15 +271,15 @@ TEST(ReductionKernelTest, ArgMaxArgMinTies) {  // by hand
   OwnedTensor o(DType::kInt64, {2, 1});
   ASSERT_TRUE(RunKernel("ArgMax", {{"axis", int64_t{1}}}, {&x}, {&o}).ok());
   EXPECT_EQ(o.values(), (std::vector<double>{1, 0}));
-  ASSERT_TRUE(RunKernel("ArgMax", {{"axis", int64_t{-1}}, {"select_last_index", int64_t{1}}},
-                        {&x}, {&o})
-                  .ok());
+  ASSERT_TRUE(
+      RunKernel("ArgMax", {{"axis", int64_t{-1}}, {"select_last_index", int64_t{1}}}, {&x}, {&o})
+          .ok());
   EXPECT_EQ(o.values(), (std::vector<double>{2, 1}));
   ASSERT_TRUE(RunKernel("ArgMin", {{"axis", int64_t{1}}}, {&x}, {&o}).ok());
   EXPECT_EQ(o.values(), (std::vector<double>{3, 2}));
-  ASSERT_TRUE(RunKernel("ArgMin", {{"axis", int64_t{1}}, {"select_last_index", int64_t{1}}},
-                        {&x}, {&o})
-                  .ok());
+  ASSERT_TRUE(
+      RunKernel("ArgMin", {{"axis", int64_t{1}}, {"select_last_index", int64_t{1}}}, {&x}, {&o})
+          .ok());
   EXPECT_EQ(o.values(), (std::vector<double>{3, 3}));
   OwnedTensor o0(DType::kInt64, {4});
   ASSERT_TRUE(RunKernel("ArgMax", {{"keepdims", int64_t{0}}}, {&x}, {&o0}).ok());
@@ -309,9 +311,9 @@ TEST(ReductionKernelTest, ArgMaxNaNWinsLikeNumpy) {  // by hand
   EXPECT_EQ(o.values(), (std::vector<double>{1}));
   ASSERT_TRUE(RunKernel("ArgMin", {{"keepdims", int64_t{0}}}, {&x}, {&o}).ok());
   EXPECT_EQ(o.values(), (std::vector<double>{1}));
-  ASSERT_TRUE(RunKernel("ArgMax", {{"keepdims", int64_t{0}}, {"select_last_index", int64_t{1}}},
-                        {&x}, {&o})
-                  .ok());
+  ASSERT_TRUE(
+      RunKernel("ArgMax", {{"keepdims", int64_t{0}}, {"select_last_index", int64_t{1}}}, {&x}, {&o})
+          .ok());
   EXPECT_EQ(o.values(), (std::vector<double>{3}));
   OwnedTensor m(DType::kFloat32, {});
   ASSERT_TRUE(RunKernel("ReduceMax", Attrs({}, 0), {&x}, {&m}).ok());
@@ -325,8 +327,8 @@ TEST(ReductionKernelTest, CumSumExclusiveReverse) {  // by hand
   OwnedTensor axis = T(DType::kInt32, {}, {0});
   auto run = [&](int64_t ex, int64_t rev) {
     OwnedTensor out(DType::kFloat32, {5});
-    EXPECT_TRUE(RunKernel("CumSum", {{"exclusive", ex}, {"reverse", rev}}, {&x, &axis}, {&out})
-                    .ok());
+    EXPECT_TRUE(
+        RunKernel("CumSum", {{"exclusive", ex}, {"reverse", rev}}, {&x, &axis}, {&out}).ok());
     return out.values();
   };
   EXPECT_EQ(run(0, 0), (std::vector<double>{1, 3, 6, 10, 15}));
@@ -342,9 +344,9 @@ TEST(ReductionKernelTest, CumSumNegativeAxisAndIntegers) {  // by hand
   ASSERT_TRUE(RunKernel("CumSum", {}, {&x, &axis}, {&out}).ok());
   EXPECT_EQ(out.values(), (std::vector<double>{1, 2, 3, 5, 7, 9}));
   OwnedTensor ax1 = T(DType::kInt64, {}, {1});
-  ASSERT_TRUE(RunKernel("CumSum", {{"exclusive", int64_t{1}}, {"reverse", int64_t{1}}},
-                        {&x, &ax1}, {&out})
-                  .ok());
+  ASSERT_TRUE(
+      RunKernel("CumSum", {{"exclusive", int64_t{1}}, {"reverse", int64_t{1}}}, {&x, &ax1}, {&out})
+          .ok());
   EXPECT_EQ(out.values(), (std::vector<double>{5, 3, 0, 11, 6, 0}));
   OwnedTensor bad = T(DType::kInt64, {}, {2});
   EXPECT_FALSE(RunKernel("CumSum", {}, {&x, &bad}, {&out}).ok());

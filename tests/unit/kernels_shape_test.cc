@@ -26,9 +26,7 @@ OwnedTensor F32(std::vector<int64_t> dims, const std::vector<double>& v) {
 OwnedTensor I64(std::vector<int64_t> dims, const std::vector<double>& v) {
   return T(DType::kInt64, std::move(dims), v);
 }
-OwnedTensor I64s(const std::vector<double>& v) {
-  return I64({static_cast<int64_t>(v.size())}, v);
-}
+OwnedTensor I64s(const std::vector<double>& v) { return I64({static_cast<int64_t>(v.size())}, v); }
 // 0, 1, 2, ... in dtype t.
 OwnedTensor Iota(DType t, std::vector<int64_t> dims) {
   OwnedTensor o(t, std::move(dims));
@@ -113,8 +111,7 @@ TEST(ShapeKernelTest, ConstantAllAttributeKinds) {  // by hand
   EXPECT_EQ(o4.values(), (std::vector<double>{-7}));
 
   OwnedTensor o5(DType::kInt64, {3});
-  ASSERT_TRUE(
-      Run1("Constant", {{"value_ints", std::vector<int64_t>{4, 5, -6}}}, {}, &o5).ok());
+  ASSERT_TRUE(Run1("Constant", {{"value_ints", std::vector<int64_t>{4, 5, -6}}}, {}, &o5).ok());
   EXPECT_EQ(o5.values(), (std::vector<double>{4, 5, -6}));
 
   OwnedTensor bad(DType::kInt64, {2});  // planned shape disagrees with the value
@@ -270,7 +267,7 @@ void CheckTranspose(const std::vector<int64_t>& dims, const std::vector<int64_t>
 }
 
 TEST(ShapeKernelTest, TransposeF16BitIdentical) {
-  CheckTranspose({37, 45}, {1, 0}, nullptr);           // 2-D, partial tiles
+  CheckTranspose({37, 45}, {1, 0}, nullptr);            // 2-D, partial tiles
   CheckTranspose({2, 5, 3, 8}, {0, 2, 1, 3}, nullptr);  // attention's head swap
   CheckTranspose({4, 6, 5}, {2, 0, 1}, nullptr);
   CheckTranspose({3, 1, 4, 5, 2}, {4, 2, 0, 3, 1}, nullptr);
@@ -340,13 +337,12 @@ TEST(ShapeKernelTest, SliceNegativeStepsAndClamping) {  // by hand
     return out.values();
   };
   const double kMin = -9.223372036854775808e18;  // INT64_MIN, exact as a double
-  EXPECT_EQ(slice({-1}, {kMin}, {-1}, 10),
-            (std::vector<double>{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}));
+  EXPECT_EQ(slice({-1}, {kMin}, {-1}, 10), (std::vector<double>{9, 8, 7, 6, 5, 4, 3, 2, 1, 0}));
   EXPECT_EQ(slice({8}, {1}, {-3}, 3), (std::vector<double>{8, 5, 2}));
-  EXPECT_EQ(slice({2}, {1000}, {3}, 3), (std::vector<double>{2, 5, 8}));       // clamped end
-  EXPECT_EQ(slice({-100}, {3}, {1}, 3), (std::vector<double>{0, 1, 2}));       // clamped start
-  EXPECT_EQ(slice({100}, {-100}, {-4}, 3), (std::vector<double>{9, 5, 1}));   // both clamped
-  EXPECT_EQ(slice({5}, {5}, {1}, 0), (std::vector<double>{}));                // empty
+  EXPECT_EQ(slice({2}, {1000}, {3}, 3), (std::vector<double>{2, 5, 8}));     // clamped end
+  EXPECT_EQ(slice({-100}, {3}, {1}, 3), (std::vector<double>{0, 1, 2}));     // clamped start
+  EXPECT_EQ(slice({100}, {-100}, {-4}, 3), (std::vector<double>{9, 5, 1}));  // both clamped
+  EXPECT_EQ(slice({5}, {5}, {1}, 0), (std::vector<double>{}));               // empty
 }
 
 TEST(ShapeKernelTest, SliceInt64MaxEndsAndAxes) {  // by hand

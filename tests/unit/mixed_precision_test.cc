@@ -165,7 +165,8 @@ TEST(LossScaler, ScaledTrainingTracksFp32) {
   for (int i = 0; i < 10; ++i) {
     auto a = f.Run(0.1, false, i);
     auto b = h.Run(0.1, false, i);
-    EXPECT_NEAR(b[0].AsDoubles()->at(0), a[0].AsDoubles()->at(0), 2e-3 * std::abs(a[0].AsDoubles()->at(0)));
+    EXPECT_NEAR(b[0].AsDoubles()->at(0), a[0].AsDoubles()->at(0),
+                2e-3 * std::abs(a[0].AsDoubles()->at(0)));
   }
 }
 

@@ -20,10 +20,10 @@ using testing::ReadBytes;
 using testing::TempDir;
 
 std::vector<std::string> SmallFixtures() {
-  return {"mlp_opset13.onnx",       "mlp_opset17.onnx",        "cnn_opset13.onnx",
-          "cnn_opset17.onnx",       "cnn_train_opset13.onnx",  "cnn_train_opset17.onnx",
+  return {"mlp_opset13.onnx",         "mlp_opset17.onnx",         "cnn_opset13.onnx",
+          "cnn_opset17.onnx",         "cnn_train_opset13.onnx",   "cnn_train_opset17.onnx",
           "cnn_bn_eval_opset17.onnx", "transformer_opset11.onnx", "transformer_opset13.onnx",
-          "transformer_opset17.onnx", "legacy_ops_opset11.onnx", "extdata/model.onnx"};
+          "transformer_opset17.onnx", "legacy_ops_opset11.onnx",  "extdata/model.onnx"};
 }
 
 std::vector<std::string> AllFixturePaths() {
@@ -32,7 +32,8 @@ std::vector<std::string> AllFixturePaths() {
   // Exported at test time by the generate_big_fixtures ctest fixture (tools/gen_fixtures.py).
   for (const char* m : {"resnet18", "mobilenet_v2"}) {
     for (int opset : {13, 17}) {
-      out.push_back(std::string(AMPC_GEN_DIR) + "/" + m + "_opset" + std::to_string(opset) + ".onnx");
+      out.push_back(std::string(AMPC_GEN_DIR) + "/" + m + "_opset" + std::to_string(opset) +
+                    ".onnx");
     }
   }
   return out;

@@ -19,11 +19,10 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "ir/attribute.h"
 #include "tests/unit/kernel_test_util.h"
@@ -31,9 +30,9 @@
 namespace ampc {
 namespace {
 
+using nlohmann::json;
 using testing::OwnedTensor;
 using testing::RunKernelInDomain;
-using nlohmann::json;
 
 const json& Refs() {
   static const json* refs = [] {
@@ -138,8 +137,8 @@ void CheckTrajectories(const std::string& kind, cpu::ThreadPool* pool) {
         status = RunKernelInDomain("com.ampc", "Adam", attrs, {&lr, &st, &w, &g, &m, &v},
                                    {&w2, &m2, &v2}, pool);
       } else if (has_m) {
-        status = RunKernelInDomain("com.ampc", "SGD", attrs, {&lr, &st, &w, &g, &m}, {&w2, &m2},
-                                   pool);
+        status =
+            RunKernelInDomain("com.ampc", "SGD", attrs, {&lr, &st, &w, &g, &m}, {&w2, &m2}, pool);
       } else {
         status = RunKernelInDomain("com.ampc", "SGD", attrs, {&lr, &st, &w, &g}, {&w2}, pool);
       }
@@ -186,8 +185,8 @@ TEST(OptimizerKernelSgd, ApplyFalseLeavesEveryOutputBitIdentical) {
       const OwnedTensor lr = Lr(0.5), st = Step(3), no = Flag(false);
       const OwnedTensor w = Odd(dt, 1), g = Filled(w, INFINITY), m = Odd(dt, -2);
       OwnedTensor w2 = Filled(w, 42), m2 = Filled(w, 42);
-      Status s = momentum ? RunKernelInDomain("com.ampc", "SGD", attrs,
-                                              {&lr, &st, &w, &g, &m, &no}, {&w2, &m2})
+      Status s = momentum ? RunKernelInDomain("com.ampc", "SGD", attrs, {&lr, &st, &w, &g, &m, &no},
+                                              {&w2, &m2})
                           : RunKernelInDomain("com.ampc", "SGD", attrs,
                                               {&lr, &st, &w, &g, nullptr, &no}, {&w2});
       ASSERT_TRUE(s.ok()) << s.message();
@@ -226,16 +225,19 @@ TEST(OptimizerKernelAdam, ApplyTrueIsAnOrdinaryStep) {
   const OwnedTensor m = Filled(w, 0.01), v = Filled(w, 0.04);
   OwnedTensor a[3] = {Like(w), Like(w), Like(w)}, b[3] = {Like(w), Like(w), Like(w)};
   ASSERT_TRUE(RunKernelInDomain("com.ampc", "Adam", attrs, {&lr, &st, &w, &g, &m, &v, &yes},
-                                {&a[0], &a[1], &a[2]}).ok());
+                                {&a[0], &a[1], &a[2]})
+                  .ok());
   ASSERT_TRUE(RunKernelInDomain("com.ampc", "Adam", attrs, {&lr, &st, &w, &g, &m, &v},
-                                {&b[0], &b[1], &b[2]}).ok());
+                                {&b[0], &b[1], &b[2]})
+                  .ok());
   for (int i = 0; i < 3; ++i) EXPECT_EQ(Bytes(a[i]), Bytes(b[i])) << "output " << i;
   EXPECT_NE(Bytes(a[0]), Bytes(w));
 }
 
 // The kernels document that outputs may alias their inputs (in-place state updates).
 TEST(OptimizerKernelSgd, InPlaceUpdateEqualsOutOfPlace) {
-  const AttributeMap attrs = {{"momentum", Attribute(0.9f)}, {"dampening", Attribute(0.1f)},
+  const AttributeMap attrs = {{"momentum", Attribute(0.9f)},
+                              {"dampening", Attribute(0.1f)},
                               {"weight_decay", Attribute(0.01f)}};
   const OwnedTensor lr = Lr(0.1), st = Step(5);
   const OwnedTensor w = OwnedTensor::From(DType::kFloat32, {4}, {1, -2, 3, 0.25});
@@ -292,17 +294,18 @@ void CheckSpecials(DType dt) {
   std::memcpy(&bits, &snan, sizeof(T));
   bits |= 5;  // a NaN with a payload
   std::memcpy(&payload, &bits, sizeof(T));
-  const std::vector<T> specials = {T(0), -T(0), L::denorm_min(), -L::denorm_min(), L::min(),
-                                   L::max(), L::lowest(), L::epsilon(), L::infinity(),
-                                   -L::infinity(), L::quiet_NaN(), -L::quiet_NaN(), snan, payload};
+  const std::vector<T> specials = {T(0),          -T(0),          L::denorm_min(), -L::denorm_min(),
+                                   L::min(),      L::max(),       L::lowest(),     L::epsilon(),
+                                   L::infinity(), -L::infinity(), L::quiet_NaN(),  -L::quiet_NaN(),
+                                   snan,          payload};
   const OwnedTensor h = OwnedTensor::From(DType::kFloat16, {5}, {1, 2, 3, 4, 65504});
   const OwnedTensor b = OwnedTensor::From(DType::kBFloat16, {3}, {-1, 3e38, 1e-40});
   for (T x : specials) {
     const bool want = std::isfinite(x);
     for (int64_t n : {1, 37, 1031}) {
       for (int64_t pos : {int64_t{0}, n / 2, n - 1}) {
-        SCOPED_TRACE("value " + std::to_string(double(x)) + ", n " + std::to_string(n) +
-                     ", at " + std::to_string(pos));
+        SCOPED_TRACE("value " + std::to_string(double(x)) + ", n " + std::to_string(n) + ", at " +
+                     std::to_string(pos));
         const OwnedTensor t = WithAt<T>(dt, n, pos, x);
         EXPECT_EQ(RunAllFinite({&t}), want);
         EXPECT_EQ(RunAllFinite({&h, &b, &t}), want);  // last of several mixed-dtype inputs
@@ -329,8 +332,9 @@ double DecodeHalfBits(DType dt, uint16_t bits) {
   return static_cast<double>(h);
 #else  // IEEE 754 binary16: 1 sign, 5 exponent, 10 fraction bits.
   const int e = (bits >> 10) & 31, f = bits & 1023;
-  const double mag = e == 31 ? (f ? NAN : INFINITY)
-                     : e == 0 ? std::ldexp(f, -24) : std::ldexp(1024 + f, e - 25);
+  const double mag = e == 31  ? (f ? NAN : INFINITY)
+                     : e == 0 ? std::ldexp(f, -24)
+                              : std::ldexp(1024 + f, e - 25);
   return bits & 0x8000 ? -mag : mag;
 #endif
 }
@@ -413,7 +417,8 @@ TEST(OptimizerKernelLossScale, FollowsGradScalerRuleOverSeededSequences) {
                  " interval " + std::to_string(c.interval) + (c.dynamic ? "" : " static"));
     AttributeMap attrs;
     if (c.set_attrs) {
-      attrs = {{"growth_factor", Attribute(c.growth)}, {"backoff_factor", Attribute(c.backoff)},
+      attrs = {{"growth_factor", Attribute(c.growth)},
+               {"backoff_factor", Attribute(c.backoff)},
                {"growth_interval", Attribute(c.interval)},
                {"dynamic", Attribute(int64_t{c.dynamic ? 1 : 0})}};
     }
@@ -424,8 +429,8 @@ TEST(OptimizerKernelLossScale, FollowsGradScalerRuleOverSeededSequences) {
     int grew = 0, backed_off = 0;
     for (int i = 0; i < c.steps; ++i) {
       const bool finite = !overflow(rng);
-      const ScalerState next = ReferenceUpdate(want, finite, c.growth, c.backoff, c.interval,
-                                               c.dynamic);
+      const ScalerState next =
+          ReferenceUpdate(want, finite, c.growth, c.backoff, c.interval, c.dynamic);
       grew += next.scale > want.scale;
       backed_off += next.scale < want.scale;
       want = next;

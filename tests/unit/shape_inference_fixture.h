@@ -84,8 +84,9 @@ class ShapeInference : public ::testing::Test {
     EXPECT_NE(_s.message().find(sub), std::string::npos) << _s.message(); \
   } while (0)
 
-inline AttributeMap A(std::initializer_list<std::pair<const std::string, Attribute>> l) { return l; }
-
+inline AttributeMap A(std::initializer_list<std::pair<const std::string, Attribute>> l) {
+  return l;
+}
 
 }  // namespace testing_shapes
 }  // namespace ampc

@@ -81,7 +81,8 @@ std::string OnnxInferred(const XCase& c) {
         p->set_type(onnx::AttributeProto::INTS);
         for (int64_t v : a.ints()) p->add_ints(v);
         break;
-      default: return "unsupported attribute";
+      default:
+        return "unsupported attribute";
     }
   }
   onnx::shape_inference::InferShapes(m);

@@ -3,6 +3,8 @@
 // dynamic. Golden values: the shapes are worked out by hand from ONNX's operator semantics
 // (Shape, Gather, Concat, Reshape with -1, MatMul broadcasting) for the bound sizes, written in
 // each test; the error texts are the ones passes/specialize.h documents.
+#include "passes/specialize.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -10,11 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "compiler/compiler.h"
 #include "ir/graph.h"
 #include "ir/op_registry.h"
 #include "ir/text.h"
-#include "passes/specialize.h"
-#include "compiler/compiler.h"
 #include "runtime/cpu/kernel.h"
 
 namespace ampc {
@@ -171,9 +172,9 @@ TEST(Specialize, ConflictingSymbolAcrossInputsIsRejected) {
 
 TEST(Specialize, UnknownNameInitializerAndMissingInputAreRejected) {
   auto g = Parse(kSymbolic);
-  ExpectError(SpecializeInputs(*g, {{"x", {{3, 5, 8}, {}}}, {"y", {{3, 8, 4}, {}}},
-                                    {"z", {{1}, {}}}}),
-              "the model has no input named 'z'");
+  ExpectError(
+      SpecializeInputs(*g, {{"x", {{3, 5, 8}, {}}}, {"y", {{3, 8, 4}, {}}}, {"z", {{1}, {}}}}),
+      "the model has no input named 'z'");
   auto h = Parse(kSymbolic);
   ExpectError(SpecializeInputs(*h, {{"x", {{3, 5, 8}, {}}}, {"i0", {{1}, {}}}}),
               "the model has no input named 'i0'");
@@ -235,9 +236,9 @@ TEST(Specialize, CompileForInputsChecksDTypeAndBindsIntegerValues) {
 }
 )";
   const Tensor x = Tensor::FromFloats(std::vector<float>(24, 1.0f), {4, 6});
-  auto bad = CompileForInputs(Parse(text), {Tensor::FromInt64s({1, 2, 3, 4}, {4}),
-                                            Tensor::FromInt64s({-1, 3}, {2})},
-                              DType::kFloat32, "test", cpu::CpuBackendSupport());
+  auto bad = CompileForInputs(
+      Parse(text), {Tensor::FromInt64s({1, 2, 3, 4}, {4}), Tensor::FromInt64s({-1, 3}, {2})},
+      DType::kFloat32, "test", cpu::CpuBackendSupport());
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("input 'x' is i64[4] but the model expects f32[n,6]"),
             std::string::npos)
@@ -251,7 +252,8 @@ TEST(Specialize, CompileForInputsChecksDTypeAndBindsIntegerValues) {
   EXPECT_EQ(std::vector<int64_t>(ok->proto.specializations(0).values().begin(),
                                  ok->proto.specializations(0).values().end()),
             (std::vector<int64_t>{-1, 3}));
-  auto count = CompileForInputs(Parse(text), {x}, DType::kFloat32, "test", cpu::CpuBackendSupport());
+  auto count =
+      CompileForInputs(Parse(text), {x}, DType::kFloat32, "test", cpu::CpuBackendSupport());
   ASSERT_FALSE(count.ok());
   EXPECT_NE(count.status().message().find("the model has 2 inputs, 1 were given"),
             std::string::npos);

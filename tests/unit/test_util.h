@@ -50,8 +50,8 @@ struct RunResult {
 // Runs the ampc binary with `args` (already shell-quoted as needed).
 inline RunResult RunAmpc(const std::string& args) {
   TempDir tmp;
-  const std::string cmd = std::string(AMPC_BINARY) + " " + args + " >" + (tmp / "out") + " 2>" +
-                          (tmp / "err");
+  const std::string cmd =
+      std::string(AMPC_BINARY) + " " + args + " >" + (tmp / "out") + " 2>" + (tmp / "err");
   const int status = std::system(cmd.c_str());
   RunResult r;
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "ir/float16.h"
 #include "ir/graph.h"
 #include "ir/tensor.h"
-#include "ir/float16.h"
 #include "ir/text.h"
 
 namespace ampc {
@@ -69,15 +69,20 @@ void ExpectSameTensor(const Tensor& a, const Tensor& b, int64_t max_inline) {
 void ExpectSameAttr(const Attribute& a, const Attribute& b, int64_t max_inline) {
   ASSERT_EQ(a.kind(), b.kind());
   switch (a.kind()) {
-    case AttrKind::kFloat: EXPECT_EQ(Bits(a.f()), Bits(b.f())); break;
+    case AttrKind::kFloat:
+      EXPECT_EQ(Bits(a.f()), Bits(b.f()));
+      break;
     case AttrKind::kFloats:
       ASSERT_EQ(a.floats().size(), b.floats().size());
       for (size_t i = 0; i < a.floats().size(); ++i) {
         EXPECT_EQ(Bits(a.floats()[i]), Bits(b.floats()[i]));
       }
       break;
-    case AttrKind::kTensor: ExpectSameTensor(a.t(), b.t(), max_inline); break;
-    default: EXPECT_TRUE(a == b);
+    case AttrKind::kTensor:
+      ExpectSameTensor(a.t(), b.t(), max_inline);
+      break;
+    default:
+      EXPECT_TRUE(a == b);
   }
 }
 
@@ -455,7 +460,7 @@ TEST(TextIr, HalfEncodersAreExactAndRoundToNearestEven) {
   EXPECT_EQ(FloatToHalfBits(-1e10f), 0xfc00);
   EXPECT_EQ(FloatToHalfBits(1.0f + 0x1p-11f), 0x3c00);      // tie to even (down)
   EXPECT_EQ(FloatToHalfBits(1.0f + 3 * 0x1p-11f), 0x3c02);  // tie to even (up)
-  EXPECT_EQ(FloatToHalfBits(0x1p-25f), 0x0000);  // half the smallest subnormal: to even
+  EXPECT_EQ(FloatToHalfBits(0x1p-25f), 0x0000);             // half the smallest subnormal: to even
   EXPECT_EQ(FloatToHalfBits(0x1.8p-25f), 0x0001);
   EXPECT_EQ(FloatToHalfBits(0x1.8p-24f), 0x0002);    // 1.5 subnormal steps: tie to even
   EXPECT_EQ(FloatToHalfBits(0x1.ffcp-15f), 0x0400);  // rounds up into the normals
@@ -576,11 +581,21 @@ TEST(TextIr, FuzzedTextNeverCrashes) {
     const int edits = 1 + static_cast<int>(pick(3));
     for (int e = 0; e < edits && !t.empty(); ++e) {
       switch (pick(6)) {
-        case 0: t.resize(pick(t.size())); break;
-        case 1: t.erase(pick(t.size()), 1 + pick(8)); break;
-        case 2: t.insert(pick(t.size()), 1, interesting[pick(interesting.size())]); break;
-        case 3: t[pick(t.size())] = static_cast<char>(rng() & 0xff); break;
-        case 4: t[pick(t.size())] = interesting[pick(interesting.size())]; break;
+        case 0:
+          t.resize(pick(t.size()));
+          break;
+        case 1:
+          t.erase(pick(t.size()), 1 + pick(8));
+          break;
+        case 2:
+          t.insert(pick(t.size()), 1, interesting[pick(interesting.size())]);
+          break;
+        case 3:
+          t[pick(t.size())] = static_cast<char>(rng() & 0xff);
+          break;
+        case 4:
+          t[pick(t.size())] = interesting[pick(interesting.size())];
+          break;
         default: {  // duplicate a chunk elsewhere
           const size_t from = pick(t.size());
           const std::string chunk = t.substr(from, 1 + pick(40));

@@ -42,13 +42,15 @@ TEST(TrainCli, FashionMnistMetricsAndValidation) {
   const std::string m = tmp / "m.jsonl";
   auto r = RunAmpc("train " + Fixture("mlp_opset17.onnx") +
                    " --data fashion-mnist --batch-size 100 --steps 30 --lr 0.05 --momentum 0.9 "
-                   "--metrics " + m);
+                   "--metrics " +
+                   m);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto lines = Lines(m);
   ASSERT_EQ(lines.size(), 31u);
   for (int i = 0; i < 30; ++i) {
     EXPECT_EQ(lines[i]["step"].get<int>(), i + 1);
-    for (const char* k : {"loss", "lr", "samples_per_s", "epoch"}) EXPECT_TRUE(lines[i].contains(k)) << k;
+    for (const char* k : {"loss", "lr", "samples_per_s", "epoch"})
+      EXPECT_TRUE(lines[i].contains(k)) << k;
   }
   const auto& e = lines[30];
   const double acc = e["val_accuracy"].get<double>();
@@ -63,10 +65,13 @@ TEST(TrainCli, FashionMnistMetricsAndValidation) {
 // so both runs see batches 0, 1, 0, 1).
 TEST(TrainCli, SavedPlanResumesExactly) {
   TempDir tmp;
-  const std::string base = "--data " + MlpData() + " --batch-size 320 --no-shuffle --quiet --lr 0.05 --momentum 0.9";
-  auto straight = RunAmpc("train " + Fixture("mlp_opset17.onnx") + " " + base + " --steps 4 --metrics " + (tmp / "a.jsonl"));
+  const std::string base =
+      "--data " + MlpData() + " --batch-size 320 --no-shuffle --quiet --lr 0.05 --momentum 0.9";
+  auto straight = RunAmpc("train " + Fixture("mlp_opset17.onnx") + " " + base +
+                          " --steps 4 --metrics " + (tmp / "a.jsonl"));
   ASSERT_EQ(straight.exit_code, 0) << straight.err;
-  auto first = RunAmpc("train " + Fixture("mlp_opset17.onnx") + " " + base + " --steps 2 --save-plan " + (tmp / "p.ampc"));
+  auto first = RunAmpc("train " + Fixture("mlp_opset17.onnx") + " " + base +
+                       " --steps 2 --save-plan " + (tmp / "p.ampc"));
   ASSERT_EQ(first.exit_code, 0) << first.err;
   auto second = RunAmpc("train " + (tmp / "p.ampc") + " --data " + MlpData() +
                         " --no-shuffle --quiet --steps 2 --metrics " + (tmp / "b.jsonl"));
@@ -130,17 +135,25 @@ TEST(TrainCli, DamagedTrainingPlansAreRejected) {
     return path;
   };
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {variant("loss.ampc", [](plan::PlanProto& p) { p.mutable_training()->set_loss("nope"); }), "no loss output 'nope'"},
-      {variant("axis.ampc", [](plan::PlanProto& p) { p.mutable_training()->set_class_axis(7); }), "do not match the labels"},
-      {variant("state.ampc", [](plan::PlanProto& p) {
-         for (auto& b : *p.mutable_buffers()) {
-           if (b.kind() == plan::Buffer::STATE) {
-             b.set_data_offset(p.data_bytes());
-             break;
-           }
-         }
-       }), "lies outside the plan's"},
-      {variant("eval.ampc", [](plan::PlanProto& p) { p.mutable_training()->mutable_eval()->mutable_steps(0)->mutable_op()->set_op("Nope"); }),
+      {variant("loss.ampc", [](plan::PlanProto& p) { p.mutable_training()->set_loss("nope"); }),
+       "no loss output 'nope'"},
+      {variant("axis.ampc", [](plan::PlanProto& p) { p.mutable_training()->set_class_axis(7); }),
+       "do not match the labels"},
+      {variant("state.ampc",
+               [](plan::PlanProto& p) {
+                 for (auto& b : *p.mutable_buffers()) {
+                   if (b.kind() == plan::Buffer::STATE) {
+                     b.set_data_offset(p.data_bytes());
+                     break;
+                   }
+                 }
+               }),
+       "lies outside the plan's"},
+      {variant("eval.ampc",
+               [](plan::PlanProto& p) {
+                 p.mutable_training()->mutable_eval()->mutable_steps(0)->mutable_op()->set_op(
+                     "Nope");
+               }),
        "evaluation pass"},
   };
   for (const auto& [path, message] : cases) {
@@ -188,7 +201,8 @@ TEST(TrainCli, BadInputIsAOneLineError) {
       {"train " + mlp + ok + " --optimizer lamb", "--optimizer 'lamb'"},
       {"train " + mlp + ok + " --lr-schedule exp", "--lr-schedule 'exp'"},
       {"train " + mlp + ok + " --freeze '('", "not a valid regular expression"},
-      {"train " + mlp + " --data " + MlpData() + " --batch-size 100000 --steps 1", "fewer than one batch"},
+      {"train " + mlp + " --data " + MlpData() + " --batch-size 100000 --steps 1",
+       "fewer than one batch"},
       {"train " + mlp + ok + " --export " + mlp, "would overwrite the model"},
       {"train " + (tmp / "nothing.onnx") + ok, "nothing.onnx"},
       {"train " + mlp + ok + " --metrics " + (tmp / "no/such/dir/m.jsonl"), "does not exist"},
@@ -196,7 +210,8 @@ TEST(TrainCli, BadInputIsAOneLineError) {
   for (const Bad& c : cases) {
     auto r = RunAmpc(c.args);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
-    EXPECT_TRUE(OneLine(r.err) || r.err.find("excludes") != std::string::npos) << c.args << "\n" << r.err;
+    EXPECT_TRUE(OneLine(r.err) || r.err.find("excludes") != std::string::npos) << c.args << "\n"
+                                                                               << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
   }
 }

@@ -7,10 +7,10 @@
 
 #include <cmath>
 #include <fstream>
-#include <set>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <tuple>
 
 #include "frontend/onnx.h"
 #include "runtime/data/datasets.h"
@@ -104,8 +104,8 @@ TEST_P(TrainTrajectoryTest, MatchesPyTorch) {
 // gradients: scaled by GradScaler's default 65536 some fp16 weight gradients overflow in the
 // first steps, which the scaler answers by skipping them (as PyTorch would) and the trajectory
 // leaves fp32's. The fp16 runs therefore start the dynamic scaler at 1024, and no step may skip.
-class MixedTrajectoryTest
-    : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+class MixedTrajectoryTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
+};
 
 TEST_P(MixedTrajectoryTest, LossesTrackFp32) {
   const auto& [name, precision] = GetParam();
@@ -138,11 +138,11 @@ TEST_P(MixedTrajectoryTest, LossesTrackFp32) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, MixedTrajectoryTest,
-    ::testing::Combine(::testing::Values("mlp_sgd", "mlp_adamw", "cnn_sgd", "cnn_adamw",
-                                         "transformer_sgd", "transformer_adamw"),
-                       ::testing::Values("bf16", "fp16")));
+INSTANTIATE_TEST_SUITE_P(Cases, MixedTrajectoryTest,
+                         ::testing::Combine(::testing::Values("mlp_sgd", "mlp_adamw", "cnn_sgd",
+                                                              "cnn_adamw", "transformer_sgd",
+                                                              "transformer_adamw"),
+                                            ::testing::Values("bf16", "fp16")));
 
 INSTANTIATE_TEST_SUITE_P(Cases, TrainTrajectoryTest,
                          ::testing::Values("mlp_sgd", "mlp_adamw", "mlp_sgd_nesterov_wd",

@@ -2,6 +2,8 @@
 // pieces of runtime/train.h. References: closed-form derivatives computed here in double
 // (MSE of a linear model), mathematical identities (cross entropy on logits = NLL on
 // LogSoftmax), and PyTorch's LR schedulers (written by tools/train_reference.py).
+#include "frontend/training/training_graph.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,12 +11,11 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "frontend/training/training_graph.h"
+#include "compile_util.h"
 #include "ir/op_registry.h"
 #include "ir/text.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/executor.h"
-#include "compile_util.h"
 #include "runtime/train_data.h"
 #include "test_util.h"
 
@@ -37,11 +38,14 @@ const char* kLinear = R"(graph "lin" opsets {"": 17} {
 }
 )";
 
-std::map<std::string, std::vector<int64_t>> Dims(std::initializer_list<std::pair<std::string, std::vector<int64_t>>> l) {
+std::map<std::string, std::vector<int64_t>> Dims(
+    std::initializer_list<std::pair<std::string, std::vector<int64_t>>> l) {
   return {l.begin(), l.end()};
 }
 
-Tensor F32(std::vector<float> v, std::vector<int64_t> dims) { return Tensor::FromFloats(v, std::move(dims)); }
+Tensor F32(std::vector<float> v, std::vector<int64_t> dims) {
+  return Tensor::FromFloats(v, std::move(dims));
+}
 
 std::vector<float> Floats(const Tensor& t) {
   auto d = t.AsDoubles();
@@ -206,9 +210,12 @@ TEST(TrainingGraph, BadOptionsAreClearErrors) {
   const BadCase cases[] = {
       {"loss kind", opt([](TrainOptions& o) { o.loss.kind = "hinge"; }), "--loss 'hinge'"},
       {"optimizer", opt([](TrainOptions& o) { o.optimizer.kind = "lion"; }), "--optimizer 'lion'"},
-      {"loss-on", opt([](TrainOptions& o) { o.loss.output = "nope"; }), "'nope' is not a model output"},
-      {"loss-output", opt([](TrainOptions& o) { o.loss.loss_output = "nope"; }), "--loss-output 'nope'"},
-      {"none without output", opt([](TrainOptions& o) { o.loss.kind = "none"; }), "--loss none needs"},
+      {"loss-on", opt([](TrainOptions& o) { o.loss.output = "nope"; }),
+       "'nope' is not a model output"},
+      {"loss-output", opt([](TrainOptions& o) { o.loss.loss_output = "nope"; }),
+       "--loss-output 'nope'"},
+      {"none without output", opt([](TrainOptions& o) { o.loss.kind = "none"; }),
+       "--loss none needs"},
       {"nesterov", opt([](TrainOptions& o) { o.optimizer.nesterov = true; }), "--nesterov"},
       {"regex", opt([](TrainOptions& o) { o.freeze = "(("; }), "not a valid regular expression"},
       {"freeze all", opt([](TrainOptions& o) { o.freeze = "."; }), "nothing to train"},
@@ -309,7 +316,8 @@ TEST(TrainingGraph, DropoutIsSeededPerStepAndReproducible) {
   EXPECT_NE(losses.front(), losses.back());
   // The evaluation pass runs Dropout as the identity.
   int eval_drops = 0;
-  for (const auto& st : ca.eval.proto.steps()) eval_drops += st.op().op() == "Dropout" && st.op().domain() == kAmpcDomain;
+  for (const auto& st : ca.eval.proto.steps())
+    eval_drops += st.op().op() == "Dropout" && st.op().domain() == kAmpcDomain;
   EXPECT_EQ(eval_drops, 0);
 }
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "compiler/compiler.h"
 #include "frontend/onnx.h"
 #include "runtime/cpu/executor.h"
-#include "compiler/compiler.h"
 #include "tests/unit/gradient_check.h"
 #include "tests/unit/onnx_builders.h"
 
@@ -269,7 +269,8 @@ SgdStep HandSgd(const std::vector<double>& w, const std::vector<double>& b) {
 }
 
 std::unique_ptr<cpu::CpuExecutor> Compile(std::unique_ptr<Graph> g, const std::vector<Tensor>& in) {
-  auto plan = CompileForInputs(std::move(g), in, DType::kFloat32, "training_info_test", cpu::CpuBackendSupport());
+  auto plan = CompileForInputs(std::move(g), in, DType::kFloat32, "training_info_test",
+                               cpu::CpuBackendSupport());
   EXPECT_TRUE(plan.ok()) << plan.status().message();
   if (!plan.ok()) return nullptr;
   auto exec = cpu::CpuExecutor::Create(std::move(*plan), 1);

@@ -25,7 +25,8 @@ constexpr const char* kDomain = "ai.onnx.preview.training";
 Status RunTraining(const std::string& op, const AttributeMap& attrs,
                    std::vector<const OwnedTensor*> inputs, std::vector<OwnedTensor*> outputs,
                    cpu::ThreadPool* pool = nullptr) {
-  return testing::RunKernelInDomain(kDomain, op, attrs, std::move(inputs), std::move(outputs), pool);
+  return testing::RunKernelInDomain(kDomain, op, attrs, std::move(inputs), std::move(outputs),
+                                    pool);
 }
 
 OwnedTensor R(double r, DType t = DType::kFloat32) { return OwnedTensor::From(t, {}, {r}); }
@@ -130,9 +131,9 @@ TEST(TrainingKernels, AdagradDefaultsF64TwoTensors) {
   auto r = R(0.25, DType::kFloat64), t = T(7);
   OwnedTensor xo1(DType::kFloat64, {1}), xo2(DType::kFloat64, {2}), ho1(DType::kFloat64, {1}),
       ho2(DType::kFloat64, {2});
-  ASSERT_TRUE(RunTraining("Adagrad", {}, {&r, &t, &X1, &X2, &G1, &G2, &H1, &H2},
-                          {&xo1, &xo2, &ho1, &ho2})
-                  .ok());
+  ASSERT_TRUE(
+      RunTraining("Adagrad", {}, {&r, &t, &X1, &X2, &G1, &G2, &H1, &H2}, {&xo1, &xo2, &ho1, &ho2})
+          .ok());
   // Defaults: decay_factor 0, epsilon 1e-6, norm_coefficient 0.
   Vec wx, wh;
   RefAdagrad(0.25, 7, 0.0, F(1e-6f), 0.0, x1, g1, h1, &wx, &wh);
@@ -163,8 +164,9 @@ TEST(TrainingKernels, MomentumStandardAndNesterov) {
         RefMomentum(F(0.1f), t, F(alpha), F(beta), F(nc), nesterov, X.values(), G.values(),
                     V.values(), &wx, &wv);
         const double tol = dt == DType::kFloat32 ? 1e-6 : 1e-14;
-        const std::string what = std::string(nesterov ? "nesterov" : "standard") + " T=" +
-                                 std::to_string(t) + (dt == DType::kFloat32 ? " f32" : " f64");
+        const std::string what = std::string(nesterov ? "nesterov" : "standard") +
+                                 " T=" + std::to_string(t) +
+                                 (dt == DType::kFloat32 ? " f32" : " f64");
         ExpectNear(xo.values(), wx, tol, "X_new " + what);
         ExpectNear(vo.values(), wv, tol, "V_new " + what);
       }
@@ -176,8 +178,8 @@ TEST(TrainingKernels, MomentumRejectsBadModeAndMissingAttributes) {
   auto X = OwnedTensor::From(DType::kFloat32, {1}, {1.0});
   auto r = R(0.1), t = T(0);
   OwnedTensor xo(DType::kFloat32, {1}), vo(DType::kFloat32, {1});
-  AttributeMap a = {{"alpha", 0.9f}, {"beta", 0.5f}, {"norm_coefficient", 0.0f},
-                    {"mode", std::string("heavy")}};
+  AttributeMap a = {
+      {"alpha", 0.9f}, {"beta", 0.5f}, {"norm_coefficient", 0.0f}, {"mode", std::string("heavy")}};
   Status st = RunTraining("Momentum", a, {&r, &t, &X, &X, &X}, {&xo, &vo});
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("heavy"), std::string::npos) << st.message();
@@ -199,9 +201,19 @@ TEST(TrainingKernels, AdamMatchesFormula) {
       {{}, F(0.9f), F(0.999f), F(1e-6f), 0, 0, 0},  // defaults
       {{}, F(0.9f), F(0.999f), F(1e-6f), 0, 0, 5},  // bias correction
       {{{"alpha", 0.95f}, {"beta", 0.1f}, {"epsilon", 1e-7f}, {"norm_coefficient", 0.001f}},
-       F(0.95f), F(0.1f), F(1e-7f), F(0.001f), 0, 0},
+       F(0.95f),
+       F(0.1f),
+       F(1e-7f),
+       F(0.001f),
+       0,
+       0},
       {{{"alpha", 0.8f}, {"beta", 0.7f}, {"norm_coefficient_post", 0.05f}},
-       F(0.8f), F(0.7f), F(1e-6f), 0, F(0.05f), 3},
+       F(0.8f),
+       F(0.7f),
+       F(1e-6f),
+       0,
+       F(0.05f),
+       3},
   };
   for (const Case& c : cases) {
     for (DType dt : {DType::kFloat32, DType::kFloat64}) {
@@ -260,13 +272,13 @@ TEST(TrainingKernels, RejectsBadInputs) {
     return RunTraining("Adagrad", {}, std::move(in), std::move(out)).code();
   };
   EXPECT_EQ(code({&r, &t, &X, &X, &X}, {&xo, &ho}), StatusCode::kOk);
-  EXPECT_EQ(code({&r, &t, &X, &X3, &X}, {&xo, &ho}), StatusCode::kInvalidArgument);   // shape
-  EXPECT_EQ(code({&r, &t, &X, &X, &X64}, {&xo, &ho}), StatusCode::kInvalidArgument);  // dtype
-  EXPECT_EQ(code({&r, &t, &I, &I, &I}, {&xo, &ho}), StatusCode::kInvalidArgument);    // int
-  EXPECT_EQ(code({&r, &t, &Hf, &Hf, &Hf}, {&xo, &ho}), StatusCode::kInvalidArgument); // f16
+  EXPECT_EQ(code({&r, &t, &X, &X3, &X}, {&xo, &ho}), StatusCode::kInvalidArgument);     // shape
+  EXPECT_EQ(code({&r, &t, &X, &X, &X64}, {&xo, &ho}), StatusCode::kInvalidArgument);    // dtype
+  EXPECT_EQ(code({&r, &t, &I, &I, &I}, {&xo, &ho}), StatusCode::kInvalidArgument);      // int
+  EXPECT_EQ(code({&r, &t, &Hf, &Hf, &Hf}, {&xo, &ho}), StatusCode::kInvalidArgument);   // f16
   EXPECT_EQ(code({&r, &t, &X, &X, &X, &X}, {&xo, &ho}), StatusCode::kInvalidArgument);  // count
-  EXPECT_EQ(code({&r, &t, &X, &X, &X}, {&xo}), StatusCode::kInvalidArgument);  // outputs
-  EXPECT_EQ(code({&r, &r, &X, &X, &X}, {&xo, &ho}), StatusCode::kInvalidArgument);  // T not i64
+  EXPECT_EQ(code({&r, &t, &X, &X, &X}, {&xo}), StatusCode::kInvalidArgument);           // outputs
+  EXPECT_EQ(code({&r, &r, &X, &X, &X}, {&xo, &ho}), StatusCode::kInvalidArgument);      // T not i64
   EXPECT_EQ(code({&t, &t, &X, &X, &X}, {&xo, &ho}), StatusCode::kInvalidArgument);  // R not float
   EXPECT_EQ(code({&r, &t, &X, nullptr, &X}, {&xo, &ho}), StatusCode::kInvalidArgument);
   OwnedTensor bad_out(DType::kFloat32, {3});
@@ -288,13 +300,14 @@ class TrainingInference : public ::testing::Test {
   Status Infer(const std::string& op, std::vector<Value*> ins, int nout, AttributeMap attrs = {}) {
     std::vector<std::string> outs;
     for (int i = 0; i < nout; ++i) outs.push_back("out" + std::to_string(counter_++));
-    last_ = *g_.AddNode(op, kDomain, "n" + std::to_string(counter_++), ins, outs,
-                        std::move(attrs));
+    last_ = *g_.AddNode(op, kDomain, "n" + std::to_string(counter_++), ins, outs, std::move(attrs));
     return InferNode(*last_);
   }
   std::string Out(int i) { return last_->output(i)->type().ToString(); }
   static AttributeMap MomentumAttrs() {
-    return {{"alpha", 0.9f}, {"beta", 0.1f}, {"norm_coefficient", 0.0f},
+    return {{"alpha", 0.9f},
+            {"beta", 0.1f},
+            {"norm_coefficient", 0.0f},
             {"mode", std::string("standard")}};
   }
 
@@ -305,8 +318,9 @@ class TrainingInference : public ::testing::Test {
 
 TEST_F(TrainingInference, OutputsFollowInputs) {
   Dim b = Dim::Symbol("b");
-  ASSERT_TRUE(Infer("Adam", {Rs(), Ts(), F32({2, 3}), F32({b}), F32({2, b}), F32({b}), F32({Dim(), 3}),
-                             F32({b}), F32({2, Dim()}), F32({b})},
+  ASSERT_TRUE(Infer("Adam",
+                    {Rs(), Ts(), F32({2, 3}), F32({b}), F32({2, b}), F32({b}), F32({Dim(), 3}),
+                     F32({b}), F32({2, Dim()}), F32({b})},
                     6)
                   .ok());
   EXPECT_EQ(Out(0), "f32[2,3]");
@@ -315,14 +329,15 @@ TEST_F(TrainingInference, OutputsFollowInputs) {
   EXPECT_EQ(Out(3), "f32[b]");
   EXPECT_EQ(Out(4), "f32[2,3]");
   EXPECT_EQ(Out(5), "f32[b]");
-  ASSERT_TRUE(Infer("Adagrad", {Rs(), Ts(), In(DType::kFloat64, {4}), In(DType::kFloat64, {4}),
-                                In(DType::kFloat64, {4})},
+  ASSERT_TRUE(Infer("Adagrad",
+                    {Rs(), Ts(), In(DType::kFloat64, {4}), In(DType::kFloat64, {4}),
+                     In(DType::kFloat64, {4})},
                     2)
                   .ok());
   EXPECT_EQ(Out(0), "f64[4]");
   EXPECT_EQ(Out(1), "f64[4]");
-  ASSERT_TRUE(Infer("Momentum", {Rs(), Ts(), F32({5}), F32({5}), F32({5})}, 2, MomentumAttrs())
-                  .ok());
+  ASSERT_TRUE(
+      Infer("Momentum", {Rs(), Ts(), F32({5}), F32({5}), F32({5})}, 2, MomentumAttrs()).ok());
   EXPECT_EQ(Out(1), "f32[5]");
   // An unranked X takes its shape from G.
   Value* unranked = *g_.AddInput("u", TensorType::UnknownShape(DType::kFloat32));
@@ -356,13 +371,14 @@ TEST_F(TrainingInference, ShapeAndTypeErrors) {
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("shape mismatch"), std::string::npos) << st.message();
   // Second group mismatched: X2 [2] vs H2 [4].
-  st = Infer("Adagrad",
-             {Rs(), Ts(), F32({1}), F32({2}), F32({1}), F32({2}), F32({1}), F32({4})}, 4);
+  st =
+      Infer("Adagrad", {Rs(), Ts(), F32({1}), F32({2}), F32({1}), F32({2}), F32({1}), F32({4})}, 4);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   // f16 and integer tensors are rejected, as are mixed f32/f64 groups.
-  st = Infer("Adagrad", {Rs(), Ts(), In(DType::kFloat16, {2}), In(DType::kFloat16, {2}),
-                         In(DType::kFloat16, {2})},
-             2);
+  st = Infer(
+      "Adagrad",
+      {Rs(), Ts(), In(DType::kFloat16, {2}), In(DType::kFloat16, {2}), In(DType::kFloat16, {2})},
+      2);
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("f32 or f64"), std::string::npos) << st.message();
   st = Infer("Adam", {Rs(), Ts(), F32({2}), F32({2}), In(DType::kFloat64, {2}), F32({2})}, 3);
@@ -398,8 +414,7 @@ TEST(TrainingImport, ConformanceModelsInfer) {
       {"test_momentum_multiple", "Momentum", {"f32[1]", "f32[2]", "f32[1]", "f32[2]"}},
       {"test_nesterov_momentum", "Momentum", {"f32[2]", "f32[2]"}},
       {"test_adam", "Adam", {"f32[2]", "f32[2]", "f32[2]"}},
-      {"test_adam_multiple", "Adam",
-       {"f32[1]", "f32[2]", "f32[1]", "f32[2]", "f32[1]", "f32[2]"}},
+      {"test_adam_multiple", "Adam", {"f32[1]", "f32[2]", "f32[1]", "f32[2]", "f32[1]", "f32[2]"}},
   };
   for (const Case& c : cases) {
     auto g = ImportOnnxFile((root / c.dir / "model.onnx").string());

@@ -10,7 +10,6 @@
 //                   --infer/--clear OPS, --no-<list> OPS, --fp32-nodes REGEX); fp32: nothing to do
 //   paint-precision, insert-casts, fold-casts   the three autocast stages one at a time
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <iterator>
@@ -69,7 +68,8 @@ int main(int argc, char** argv) {
   app.add_option("input", input, "textual graph file, or - for stdin")->required();
   std::string names;
   for (const auto& n : ampc::PassNames()) names += (names.empty() ? "" : ", ") + n;
-  names += ", train, master-weights, loss-scaling, autocast, paint-precision, insert-casts, fold-casts";
+  names +=
+      ", train, master-weights, loss-scaling, autocast, paint-precision, insert-casts, fold-casts";
   app.add_option("--pass", passes, "pass to run, in order (" + names + ")");
   app.add_flag("--no-verify", no_verify, "skip the verifier after each pass");
   ampc::CompileOptions compile;
@@ -87,12 +87,16 @@ int main(int argc, char** argv) {
   for (const char* list : {"allow", "deny", "infer", "clear"}) {
     app.add_option_function<std::vector<std::string>>(
            std::string("--") + list,
-           [&edits, list](const std::vector<std::string>& v) { edits.add[list].insert(v.begin(), v.end()); },
+           [&edits, list](const std::vector<std::string>& v) {
+             edits.add[list].insert(v.begin(), v.end());
+           },
            std::string("autocast: add ops to the ") + list + " list")
         ->delimiter(',');
     app.add_option_function<std::vector<std::string>>(
            std::string("--no-") + list,
-           [&edits, list](const std::vector<std::string>& v) { edits.remove[list].insert(v.begin(), v.end()); },
+           [&edits, list](const std::vector<std::string>& v) {
+             edits.remove[list].insert(v.begin(), v.end());
+           },
            std::string("autocast: remove ops from the ") + list + " list")
         ->delimiter(',');
   }
@@ -149,7 +153,8 @@ int main(int argc, char** argv) {
       pipeline.AddPass<ampc::FoldCastsPass>();
     } else {
       auto p = ampc::CreatePassByName(name);
-      if (!p) return Fail(ampc::InvalidArgument("unknown pass '" + name + "' (known: " + names + ")"));
+      if (!p)
+        return Fail(ampc::InvalidArgument("unknown pass '" + name + "' (known: " + names + ")"));
       pipeline.Add(std::move(p));
     }
   }

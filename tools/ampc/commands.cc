@@ -23,7 +23,8 @@ namespace ampc::cli {
 namespace {
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string Thousands(int64_t v) {
@@ -43,9 +44,11 @@ std::string Summary(const Graph& g, const std::string& path) {
   std::string s = fmt::format("model: {} (graph '{}', ai.onnx opset {})\n", path, g.name(),
                               g.opsets().count("") ? g.opsets().at("") : 0);
   s += "inputs:\n";
-  for (const Value* v : g.inputs()) s += fmt::format("  {:<24} {}\n", v->name(), v->type().ToString());
+  for (const Value* v : g.inputs())
+    s += fmt::format("  {:<24} {}\n", v->name(), v->type().ToString());
   s += "outputs:\n";
-  for (const Value* v : g.outputs()) s += fmt::format("  {:<24} {}\n", v->name(), v->type().ToString());
+  for (const Value* v : g.outputs())
+    s += fmt::format("  {:<24} {}\n", v->name(), v->type().ToString());
   int64_t params = 0, param_bytes = 0, tensors = 0, other_bytes = 0;
   for (const Value* v : g.initializers()) {
     const Tensor* t = v->initializer();
@@ -70,13 +73,20 @@ std::string Summary(const Graph& g, const std::string& path) {
 
 nlohmann::json AttrJson(const Attribute& a) {
   switch (a.kind()) {
-    case AttrKind::kInt: return a.i();
-    case AttrKind::kFloat: return a.f();
-    case AttrKind::kString: return a.s();
-    case AttrKind::kInts: return a.ints();
-    case AttrKind::kFloats: return a.floats();
-    case AttrKind::kStrings: return a.strings();
-    case AttrKind::kTensor: return {{"tensor", a.t().type().ToString()}};
+    case AttrKind::kInt:
+      return a.i();
+    case AttrKind::kFloat:
+      return a.f();
+    case AttrKind::kString:
+      return a.s();
+    case AttrKind::kInts:
+      return a.ints();
+    case AttrKind::kFloats:
+      return a.floats();
+    case AttrKind::kStrings:
+      return a.strings();
+    case AttrKind::kTensor:
+      return {{"tensor", a.t().type().ToString()}};
   }
   return nullptr;
 }
@@ -91,7 +101,8 @@ std::string GraphJson(const Graph& g) {
   j["opsets"] = g.opsets();
   for (const Value* v : g.inputs()) j["inputs"].push_back(value(v));
   for (const Value* v : g.initializers()) {
-    j["initializers"].push_back({{"name", v->name()}, {"type", v->type().ToString()},
+    j["initializers"].push_back({{"name", v->name()},
+                                 {"type", v->type().ToString()},
                                  {"bytes", v->initializer()->bytes().size()}});
   }
   for (const Node* n : g.nodes()) {
@@ -123,12 +134,13 @@ std::string DotQuote(const std::string& s) {
 }
 
 std::string GraphDot(const Graph& g) {
-  std::string s = "digraph " + DotQuote(g.name()) + " {\n  rankdir=TB;\n  node [fontname=\"monospace\"];\n";
+  std::string s =
+      "digraph " + DotQuote(g.name()) + " {\n  rankdir=TB;\n  node [fontname=\"monospace\"];\n";
   std::map<const Node*, int> id;
   for (const Node* n : g.nodes()) id[n] = static_cast<int>(id.size());
   for (const Value* v : g.inputs()) {
-    s += "  " + DotQuote("in:" + v->name()) + " [shape=ellipse, label=" +
-         DotQuote(v->name() + "\n" + v->type().ToString()) + "];\n";
+    s += "  " + DotQuote("in:" + v->name()) +
+         " [shape=ellipse, label=" + DotQuote(v->name() + "\n" + v->type().ToString()) + "];\n";
   }
   for (const Node* n : g.nodes()) {
     std::string label = OpName(*n) + "\n" + n->name();
@@ -136,7 +148,9 @@ std::string GraphDot(const Graph& g) {
     auto p = n->annotations().find("precision");
     std::string fill;  // half: green, fp32 after painting: orange, casts: grey
     if (p != n->annotations().end()) {
-      fill = p->second == "f16" || p->second == "bf16" ? "#c8e6c9" : p->second == "f32" ? "#ffe0b2" : "#eeeeee";
+      fill = p->second == "f16" || p->second == "bf16" ? "#c8e6c9"
+             : p->second == "f32"                      ? "#ffe0b2"
+                                                       : "#eeeeee";
       if (n->op_type() == "Cast") fill = "#cfd8dc";
     }
     s += fmt::format("  n{} [shape=box, label={}{}];\n", id[n], DotQuote(label),
@@ -150,9 +164,10 @@ std::string GraphDot(const Graph& g) {
     }
   }
   for (const Value* v : g.outputs()) {
-    s += "  " + DotQuote("out:" + v->name()) + " [shape=ellipse, label=" +
-         DotQuote(v->name() + "\n" + v->type().ToString()) + "];\n";
-    if (v->producer()) s += fmt::format("  n{} -> {};\n", id[v->producer()], DotQuote("out:" + v->name()));
+    s += "  " + DotQuote("out:" + v->name()) +
+         " [shape=ellipse, label=" + DotQuote(v->name() + "\n" + v->type().ToString()) + "];\n";
+    if (v->producer())
+      s += fmt::format("  n{} -> {};\n", id[v->producer()], DotQuote("out:" + v->name()));
   }
   return s + "}\n";
 }
@@ -174,17 +189,23 @@ std::string PlanText(const plan::PlanProto& p) {
     const plan::Buffer& b = p.buffers(id);
     std::string dims;
     for (int i = 0; i < b.dims_size(); ++i) dims += (i ? "," : "") + std::to_string(b.dims(i));
-    const char* kind = b.kind() == plan::Buffer::CONSTANT ? "const" : b.kind() == plan::Buffer::STATE ? "state" : "arena";
+    const char* kind = b.kind() == plan::Buffer::CONSTANT ? "const"
+                       : b.kind() == plan::Buffer::STATE  ? "state"
+                                                          : "arena";
     std::string where = b.kind() == plan::Buffer::ARENA ? fmt::format("@{}", b.offset()) : "";
-    return fmt::format("b{}:{}[{}]{}{}", id, b.dtype(), dims, kind[0] == 'a' ? "" : std::string(" ") + kind, where);
+    return fmt::format("b{}:{}[{}]{}{}", id, b.dtype(), dims,
+                       kind[0] == 'a' ? "" : std::string(" ") + kind, where);
   };
-  const std::string target = p.target().arch().empty() ? p.target().kind() : p.target().kind() + ":" + p.target().arch();
-  std::string s = fmt::format("plan (format {}, {}, target {}, precision {}) from {}\n", p.format_version(),
-                              p.producer(), target, p.precision(), p.source());
-  s += fmt::format("arena {} bytes ({} without reuse), data {} bytes, {} buffers, {} steps, {} kernels\n",
-                   Thousands(p.arena_bytes()), Thousands(p.arena_bytes_unshared()),
-                   Thousands(p.data_bytes()), p.buffers_size(), p.steps_size(), p.kernels_size());
-  for (const auto& io : p.inputs()) s += fmt::format("input  {} = {}\n", io.name(), buf(io.buffer()));
+  const std::string target =
+      p.target().arch().empty() ? p.target().kind() : p.target().kind() + ":" + p.target().arch();
+  std::string s = fmt::format("plan (format {}, {}, target {}, precision {}) from {}\n",
+                              p.format_version(), p.producer(), target, p.precision(), p.source());
+  s += fmt::format(
+      "arena {} bytes ({} without reuse), data {} bytes, {} buffers, {} steps, {} kernels\n",
+      Thousands(p.arena_bytes()), Thousands(p.arena_bytes_unshared()), Thousands(p.data_bytes()),
+      p.buffers_size(), p.steps_size(), p.kernels_size());
+  for (const auto& io : p.inputs())
+    s += fmt::format("input  {} = {}\n", io.name(), buf(io.buffer()));
   for (const auto& sp : p.specializations()) {
     std::string v;
     for (int i = 0; i < sp.values_size(); ++i) v += (i ? "," : "") + std::to_string(sp.values(i));
@@ -194,8 +215,9 @@ std::string PlanText(const plan::PlanProto& p) {
     const plan::Kernel& kn = p.kernels(k);
     std::string images;
     for (const auto& im : kn.images()) {
-      images += fmt::format("{}{}:{}({} bytes)", images.empty() ? "" : ", ",
-                            plan::KernelImage::Format_Name(im.format()), im.arch(), im.data().size());
+      images +=
+          fmt::format("{}{}:{}({} bytes)", images.empty() ? "" : ", ",
+                      plan::KernelImage::Format_Name(im.format()), im.arch(), im.data().size());
     }
     s += fmt::format("kernel k{} {} entry {} [{}]\n", k, kn.name(), kn.entry(), images);
   }
@@ -203,12 +225,16 @@ std::string PlanText(const plan::PlanProto& p) {
     const plan::Step& st = p.steps(k);
     std::string outs, ins;
     for (int i = 0; i < st.outputs_size(); ++i) outs += (i ? ", " : "") + buf(st.outputs(i));
-    for (int i = 0; i < st.inputs_size(); ++i) ins += (i ? ", " : "") + std::string(st.inputs(i) < 0 ? "_" : "b" + std::to_string(st.inputs(i)));
-    const std::string callee = st.has_kernel() ? fmt::format("kernel k{}", st.kernel().kernel())
-                               : (st.op().domain().empty() ? "" : st.op().domain() + "::") + st.op().op();
+    for (int i = 0; i < st.inputs_size(); ++i)
+      ins += (i ? ", " : "") +
+             std::string(st.inputs(i) < 0 ? "_" : "b" + std::to_string(st.inputs(i)));
+    const std::string callee =
+        st.has_kernel() ? fmt::format("kernel k{}", st.kernel().kernel())
+                        : (st.op().domain().empty() ? "" : st.op().domain() + "::") + st.op().op();
     s += fmt::format("#{} {} = {}({}) name=\"{}\"\n", k, outs, callee, ins, st.name());
   }
-  for (const auto& io : p.outputs()) s += fmt::format("output {} = {}\n", io.name(), buf(io.buffer()));
+  for (const auto& io : p.outputs())
+    s += fmt::format("output {} = {}\n", io.name(), buf(io.buffer()));
   for (const auto& m : p.metrics()) s += fmt::format("metric {}\n", m);
   return s;
 }
@@ -221,7 +247,8 @@ Status RunInspect(const InspectArgs& args) {
   }
   std::string out;
   if (EndsWith(args.model, ".ampc")) {
-    if (args.format != "text") return InvalidArgument("--format " + args.format + ": plans print as text only");
+    if (args.format != "text")
+      return InvalidArgument("--format " + args.format + ": plans print as text only");
     ASSIGN_OR_RETURN(Plan p, LoadPlan(args.model));
     out = PlanText(p.proto);
     if (args.output.empty()) {
@@ -230,7 +257,8 @@ Status RunInspect(const InspectArgs& args) {
     }
     return WriteFileAtomically(args.output, out);
   }
-  if (args.format != "text" && args.format != "json" && args.format != "dot" && args.format != "onnx") {
+  if (args.format != "text" && args.format != "json" && args.format != "dot" &&
+      args.format != "onnx") {
     return InvalidArgument("--format " + args.format + ": expected text, json, dot or onnx");
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(args.model));
@@ -261,32 +289,39 @@ Status RunInspect(const InspectArgs& args) {
       auto it = n->annotations().find("precision");
       ++per[it == n->annotations().end() ? "f32" : it->second];
     }
-    const bool painted = opts.precision != DType::kFloat32 && (args.after.empty() || args.after == "autocast");
+    const bool painted =
+        opts.precision != DType::kFloat32 && (args.after.empty() || args.after == "autocast");
     summary = fmt::format("precision {}; loss scaling {}; {} parameters trained, {} frozen\n",
-                          args.amp.precision, info.loss_scale_mode.empty() ? "none" : info.loss_scale_mode,
+                          args.amp.precision,
+                          info.loss_scale_mode.empty() ? "none" : info.loss_scale_mode,
                           info.params.size(), info.frozen.size());
     std::string counts;
-    for (const auto& [p, c] : per) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", c, p == "-" ? "integer" : p);
+    for (const auto& [p, c] : per)
+      counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", c, p == "-" ? "integer" : p);
     summary += "nodes: " + counts + "\n";
     jsummary["precision"] = args.amp.precision;
     jsummary["loss_scaling"] = info.loss_scale_mode;
     jsummary["nodes_by_precision"] = per;
     jsummary["params"] = info.params;
     if (painted) {
-      const double saved = st.activation_bytes_fp32 > 0
-                               ? 100.0 * (1.0 - double(st.activation_bytes_mixed) / double(st.activation_bytes_fp32))
-                               : 0.0;
-      summary += fmt::format("casts inserted: {} ({} folded away)\n", st.casts_inserted, st.casts_folded);
-      summary += fmt::format("activation bytes of forward values ({}): fp32 {}, mixed {} ({}{:.1f}%)\n",
-                             dims_text.empty() ? "symbolic dims = 1; set them with --dim NAME=N" : dims_text,
-                             Thousands(st.activation_bytes_fp32), Thousands(st.activation_bytes_mixed),
-                             saved >= 0 ? "-" : "+", std::abs(saved));
+      const double saved =
+          st.activation_bytes_fp32 > 0
+              ? 100.0 * (1.0 - double(st.activation_bytes_mixed) / double(st.activation_bytes_fp32))
+              : 0.0;
+      summary +=
+          fmt::format("casts inserted: {} ({} folded away)\n", st.casts_inserted, st.casts_folded);
+      summary += fmt::format(
+          "activation bytes of forward values ({}): fp32 {}, mixed {} ({}{:.1f}%)\n",
+          dims_text.empty() ? "symbolic dims = 1; set them with --dim NAME=N" : dims_text,
+          Thousands(st.activation_bytes_fp32), Thousands(st.activation_bytes_mixed),
+          saved >= 0 ? "-" : "+", std::abs(saved));
       jsummary["casts_inserted"] = st.casts_inserted;
       jsummary["casts_folded"] = st.casts_folded;
       jsummary["activation_bytes_fp32"] = st.activation_bytes_fp32;
       jsummary["activation_bytes_mixed"] = st.activation_bytes_mixed;
     }
-    for (const std::string& w : info.warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
+    for (const std::string& w : info.warnings)
+      std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
   }
   if (args.format == "text") {
     PrintOptions po;
@@ -324,7 +359,8 @@ Status RunInspect(const InspectArgs& args) {
 namespace {
 
 // Input K comes from DIR/input_K.pb (ONNX backend-test layout) or DIR/NAME.npy.
-StatusOr<std::vector<Tensor>> ReadInputs(const std::string& dir, const std::vector<std::string>& names) {
+StatusOr<std::vector<Tensor>> ReadInputs(const std::string& dir,
+                                         const std::vector<std::string>& names) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return NotFound(dir + ": no such folder (--inputs)");
@@ -339,7 +375,8 @@ StatusOr<std::vector<Tensor>> ReadInputs(const std::string& dir, const std::vect
       ASSIGN_OR_RETURN(Tensor t, ReadNpy(npy));
       out.push_back(std::move(t));
     } else {
-      return NotFound("no data for input '" + names[k] + "' (looked for " + pb + " and " + npy + ")");
+      return NotFound("no data for input '" + names[k] + "' (looked for " + pb + " and " + npy +
+                      ")");
     }
   }
   return out;
@@ -371,7 +408,8 @@ StatusOr<Loaded> LoadForInputs(const std::string& model, const std::string& inpu
   for (const Value* v : g->inputs()) l.input_names.push_back(v->name());
   for (const Value* v : g->outputs()) l.output_names.push_back(v->name());
   ASSIGN_OR_RETURN(l.inputs, ReadInputs(inputs_dir, l.input_names));
-  auto compiled = CompileForInputs(std::move(g), l.inputs, precision, model, cpu::CpuBackendSupport());
+  auto compiled =
+      CompileForInputs(std::move(g), l.inputs, precision, model, cpu::CpuBackendSupport());
   if (!compiled.ok()) return compiled.status().WithContext(model);
   l.plan = std::move(*compiled);
   return l;
@@ -400,7 +438,8 @@ Status RunEval(const EvalArgs& args) {
     RETURN_IF_ERROR(SavePlan(plan, args.save_plan));
   }
   const int64_t arena = plan.proto.arena_bytes(), unshared = plan.proto.arena_bytes_unshared();
-  ASSIGN_OR_RETURN(auto exec, CreateExecutor(std::move(plan), ExecutorOptions{"cpu", args.threads}));
+  ASSIGN_OR_RETURN(auto exec,
+                   CreateExecutor(std::move(plan), ExecutorOptions{"cpu", args.threads}));
   ASSIGN_OR_RETURN(std::vector<Tensor> outputs, exec->Run(inputs));
   fs::create_directories(args.out, ec);
   if (ec) return InvalidArgument(args.out + ": cannot create the output folder: " + ec.message());
@@ -417,15 +456,17 @@ Status RunEval(const EvalArgs& args) {
 
 Status RunBench(const BenchArgs& args) {
   ASSIGN_OR_RETURN(Loaded loaded, LoadForInputs(args.model, args.inputs, args.precision));
-  const int64_t batch = loaded.inputs.empty() || loaded.inputs[0].dims().empty()
-                            ? 1 : loaded.inputs[0].dims()[0];
-  ASSIGN_OR_RETURN(auto exec, CreateExecutor(std::move(loaded.plan), ExecutorOptions{"cpu", args.threads}));
+  const int64_t batch =
+      loaded.inputs.empty() || loaded.inputs[0].dims().empty() ? 1 : loaded.inputs[0].dims()[0];
+  ASSIGN_OR_RETURN(auto exec,
+                   CreateExecutor(std::move(loaded.plan), ExecutorOptions{"cpu", args.threads}));
   for (int i = 0; i < args.warmup; ++i) RETURN_IF_ERROR(exec->Run(loaded.inputs).status());
   std::vector<double> ms;
   for (int i = 0; i < args.iters; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     RETURN_IF_ERROR(exec->Run(loaded.inputs).status());
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
@@ -433,8 +474,12 @@ Status RunBench(const BenchArgs& args) {
   double mean = 0;
   for (double m : ms) mean += m / ms.size();
   if (args.json) {
-    nlohmann::json j{{"model", args.model}, {"precision", args.precision}, {"batch", batch},
-                     {"iters", args.iters}, {"median_ms", median}, {"mean_ms", mean},
+    nlohmann::json j{{"model", args.model},
+                     {"precision", args.precision},
+                     {"batch", batch},
+                     {"iters", args.iters},
+                     {"median_ms", median},
+                     {"mean_ms", mean},
                      {"samples_per_s", batch * 1000.0 / median},
                      {"arena_bytes", exec->plan().arena_bytes()}};
     std::printf("%s\n", j.dump().c_str());

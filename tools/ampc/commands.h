@@ -27,19 +27,19 @@ struct InspectArgs {
   CompileOptions options;
   AmpArgs amp;
   std::string loss_scale;
-  std::string after;            // a stage of compiler.h's kStages (default: all stages)
+  std::string after;              // a stage of compiler.h's kStages (default: all stages)
   std::vector<std::string> dims;  // NAME=VALUE for symbolic dimensions in the estimates
 };
 Status RunInspect(const InspectArgs& args);
 
 struct EvalArgs {
-  std::string model;      // .onnx or a compiled .ampc plan
-  std::string inputs;     // folder with input_K.pb or NAME.npy
-  std::string out;        // folder for output_K.pb
+  std::string model;   // .onnx or a compiled .ampc plan
+  std::string inputs;  // folder with input_K.pb or NAME.npy
+  std::string out;     // folder for output_K.pb
   std::string precision = "fp32";
   std::string save_plan;  // also write the compiled plan here
   int threads = 0;
-  bool force = false;     // overwrite existing output files
+  bool force = false;  // overwrite existing output files
 };
 Status RunEval(const EvalArgs& args);
 
@@ -58,16 +58,16 @@ Status RunBench(const BenchArgs& args);
 Status RunDevices();
 
 struct TrainArgs {
-  std::string model;         // .onnx (compiled with `compile`) or a training plan .ampc
-  std::string data;          // FILE.npz or "fashion-mnist"
-  std::string val_data;      // optional FILE.npz for validation
-  CompileOptions compile;    // training, loss-scaling and autocast options
-  AmpArgs amp;               // resolved into `compile`
-  std::string loss_scale;    // --loss-scale
+  std::string model;             // .onnx (compiled with `compile`) or a training plan .ampc
+  std::string data;              // FILE.npz or "fashion-mnist"
+  std::string val_data;          // optional FILE.npz for validation
+  CompileOptions compile;        // training, loss-scaling and autocast options
+  AmpArgs amp;                   // resolved into `compile`
+  std::string loss_scale;        // --loss-scale
   bool precision_given = false;  // --precision on the command line (else the default, bf16)
-  int64_t batch_size = 64;   // 0: the plan's
+  int64_t batch_size = 64;       // 0: the plan's
   TrainLoopConfig loop;
-  std::string export_onnx;   // the trained model as ONNX (the forward model with new weights)
+  std::string export_onnx;  // the trained model as ONNX (the forward model with new weights)
   bool force = false;
   std::string device = "cpu";
   int threads = 0;

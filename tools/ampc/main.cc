@@ -1,6 +1,5 @@
 // ampc: the command-line driver. `ampc MODEL.onnx` is short for `ampc compile MODEL.onnx`.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <set>
 #include <string>
@@ -25,20 +24,27 @@ void AddListFlag(CLI::App* a, const std::string& flag, std::set<std::string>& in
 }
 
 // Mixed precision: --precision, the autocast lists, --fp32-nodes, --amp-config, loss scaling.
-void AddAmpOptions(CLI::App* a, ampc::AmpArgs& amp, ampc::LossScaleOptions& o, std::string& loss_scale) {
-  a->add_option("--precision", amp.precision, "fp32 | fp16 | bf16 (default bf16)")->capture_default_str();
+void AddAmpOptions(CLI::App* a, ampc::AmpArgs& amp, ampc::LossScaleOptions& o,
+                   std::string& loss_scale) {
+  a->add_option("--precision", amp.precision, "fp32 | fp16 | bf16 (default bf16)")
+      ->capture_default_str();
   for (const char* list : {"allow", "deny", "infer", "clear"}) {
     AddListFlag(a, std::string("--") + list, amp.edits.add[list],
                 std::string("add ops to the autocast ") + list + " list");
     AddListFlag(a, std::string("--no-") + list, amp.edits.remove[list],
                 std::string("remove ops from the autocast ") + list + " list");
   }
-  a->add_option("--fp32-nodes", amp.fp32_nodes, "regex: pin matching nodes (and their gradients) to fp32");
-  a->add_option("--amp-config", amp.config, "JSON file with allow/deny/infer/clear/remove/fp32_nodes");
-  a->add_option("--loss-scale", loss_scale, "dynamic | none | a static scale (default: dynamic for fp16)");
-  a->add_option("--init-scale", o.init, "dynamic loss scaling: the initial scale (GradScaler's init_scale)")
+  a->add_option("--fp32-nodes", amp.fp32_nodes,
+                "regex: pin matching nodes (and their gradients) to fp32");
+  a->add_option("--amp-config", amp.config,
+                "JSON file with allow/deny/infer/clear/remove/fp32_nodes");
+  a->add_option("--loss-scale", loss_scale,
+                "dynamic | none | a static scale (default: dynamic for fp16)");
+  a->add_option("--init-scale", o.init,
+                "dynamic loss scaling: the initial scale (GradScaler's init_scale)")
       ->capture_default_str();
-  a->add_option("--growth-interval", o.interval, "dynamic loss scaling: finite steps before the scale doubles")
+  a->add_option("--growth-interval", o.interval,
+                "dynamic loss scaling: finite steps before the scale doubles")
       ->capture_default_str();
   a->add_flag("--allow-unscaled-fp16", o.allow_unscaled_fp16,
               "permit --precision fp16 with --loss-scale none (small gradients underflow)");
@@ -50,7 +56,8 @@ void AddTrainingOptions(CLI::App* a, ampc::TrainOptions& o) {
   a->add_option("--labels", o.loss.labels, "graph input / npz array holding the targets")
       ->capture_default_str();
   a->add_option("--loss-output", o.loss.loss_output, "the model's own scalar loss output");
-  a->add_option("--loss-on", o.loss.output, "the model output the loss applies to (default: first)");
+  a->add_option("--loss-on", o.loss.output,
+                "the model output the loss applies to (default: first)");
   a->add_option("--class-axis", o.loss.class_axis,
                 "class axis of the scores (default: 1, or the last axis of a rank-3 output)");
   a->add_option("--ignore-index", o.loss.ignore_index, "label value the loss skips")
@@ -116,10 +123,12 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json", "dot", "onnx"}));
   i->add_option("-o,--output", inspect.output, "write to FILE instead of stdout (atomically)");
   i->add_flag("--full-weights", inspect.full_weights, "print all initializer data in text form");
-  i->add_flag("--train", inspect.training, "show the training graph (implied by any training or precision option)");
+  i->add_flag("--train", inspect.training,
+              "show the training graph (implied by any training or precision option)");
   i->add_option("--after", inspect.after,
-                 "stop after stage: master-weights | train | loss-scaling | autocast");
-  i->add_option("--dim", inspect.dims, "NAME=N: a symbolic dimension's size for the memory estimate");
+                "stop after stage: master-weights | train | loss-scaling | autocast");
+  i->add_option("--dim", inspect.dims,
+                "NAME=N: a symbolic dimension's size for the memory estimate");
   AddTrainingOptions(i, inspect.options.train);
   AddAmpOptions(i, inspect.amp, inspect.options.loss_scale, inspect.loss_scale);
 
@@ -132,7 +141,8 @@ int main(int argc, char** argv) {
   e->add_option("--precision", eval.precision, "storage precision: fp32 | fp16 | bf16")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   e->add_option("--save-plan", eval.save_plan, "also write the compiled plan (.ampc)");
-  e->add_option("--threads", eval.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  e->add_option("--threads", eval.threads, "CPU threads (default: all)")
+      ->check(CLI::Range(0, 1024));
   e->add_flag("--force", eval.force, "overwrite existing output files");
 
   ampc::cli::BenchArgs bench;
@@ -141,19 +151,23 @@ int main(int argc, char** argv) {
   b->add_option("--inputs", bench.inputs, "folder with input_K.pb or NAME.npy")->required();
   b->add_option("--precision", bench.precision, "fp32 | fp16 | bf16")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
-  b->add_option("--threads", bench.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  b->add_option("--threads", bench.threads, "CPU threads (default: all)")
+      ->check(CLI::Range(0, 1024));
   b->add_option("--iters", bench.iters, "timed calls")->check(CLI::Range(1, 1000000));
   b->add_option("--warmup", bench.warmup, "untimed calls first")->check(CLI::Range(0, 1000000));
   b->add_flag("--json", bench.json, "one JSON line instead of text");
 
   ampc::cli::TrainArgs train;
-  auto* t = app.add_subcommand("train", "Train a model on the CPU runtime (mixed precision bf16/fp16, or fp32)");
+  auto* t = app.add_subcommand(
+      "train", "Train a model on the CPU runtime (mixed precision bf16/fp16, or fp32)");
   t->add_option("model", train.model, "ONNX model (.onnx) or a training plan (.ampc)")->required();
   t->add_option("--data", train.data, "FILE.npz (arrays named like the inputs) or fashion-mnist")
       ->required();
   t->add_option("--val-data", train.val_data, "FILE.npz evaluated at the end of each epoch");
-  t->add_option("--batch-size", train.batch_size, "samples per step (default 64; a plan's own)")->check(CLI::Range(1, 1 << 24));
-  auto* steps = t->add_option("--steps", train.loop.steps, "number of steps")->check(CLI::Range(1, 1 << 30));
+  t->add_option("--batch-size", train.batch_size, "samples per step (default 64; a plan's own)")
+      ->check(CLI::Range(1, 1 << 24));
+  auto* steps =
+      t->add_option("--steps", train.loop.steps, "number of steps")->check(CLI::Range(1, 1 << 30));
   auto* epochs = t->add_option("--epochs", train.loop.epochs, "number of passes over the data")
                      ->check(CLI::Range(1, 1 << 20));
   steps->excludes(epochs);
@@ -162,16 +176,20 @@ int main(int argc, char** argv) {
   t->add_option("--seed", train.loop.seed, "shuffling seed")->capture_default_str();
   t->add_option("--metrics", train.loop.metrics, "write one JSON line per step and per epoch here");
   t->add_option("--export", train.export_onnx, "write the trained model as ONNX");
-  t->add_option("--save-plan", train.loop.save_plan, "write the training plan with its trained state");
+  t->add_option("--save-plan", train.loop.save_plan,
+                "write the training plan with its trained state");
   t->add_option("--checkpoint-every", train.loop.checkpoint_every,
                 "also write --save-plan every N steps (a resumable checkpoint)");
   t->add_flag("--force", train.force, "overwrite existing output files");
-  t->add_option("--threads", train.threads, "CPU threads (default: all)")->check(CLI::Range(0, 1024));
+  t->add_option("--threads", train.threads, "CPU threads (default: all)")
+      ->check(CLI::Range(0, 1024));
   t->add_flag("--quiet", train.loop.quiet, "no progress or per-epoch lines");
-  t->add_option("--metrics-every", train.loop.metrics_every,
-                "read the loss and other metrics from the device every N steps (default: the device's)")
+  t->add_option(
+       "--metrics-every", train.loop.metrics_every,
+       "read the loss and other metrics from the device every N steps (default: the device's)")
       ->check(CLI::Range(0, 1 << 30));
-  t->add_option("--device", train.device, "cpu (cuda arrives with the CUDA runtime)")->capture_default_str();
+  t->add_option("--device", train.device, "cpu (cuda arrives with the CUDA runtime)")
+      ->capture_default_str();
   t->add_option("--lr-schedule", train.loop.schedule.kind, "constant | cosine | step | linear")
       ->capture_default_str();
   t->add_option("--warmup-steps", train.loop.schedule.warmup_steps, "linear warm-up steps");

@@ -20,7 +20,8 @@ bool IsPlanPath(const std::string& p) { return p.size() > 5 && p.substr(p.size()
 Status CheckWritable(const std::string& path, const std::string& flag, const std::string& model,
                      bool force) {
   if (path.empty()) return Status::Ok();
-  if (SameFile(model, path)) return InvalidArgument(flag + " " + path + " would overwrite the model");
+  if (SameFile(model, path))
+    return InvalidArgument(flag + " " + path + " would overwrite the model");
   std::error_code ec;
   if (std::filesystem::exists(path, ec) && !force) {
     return InvalidArgument(flag + " " + path + " exists; pass --force to overwrite it");
@@ -51,7 +52,8 @@ StatusOr<Prepared> Prepare(TrainArgs& a) {
   if (IsPlanPath(a.model)) {
     ASSIGN_OR_RETURN(out.plan, LoadPlan(a.model));
     if (!out.plan.proto.has_training()) {
-      return InvalidArgument(a.model + ": not a training plan (compile one with ampc train --save-plan)");
+      return InvalidArgument(a.model +
+                             ": not a training plan (compile one with ampc train --save-plan)");
     }
     meta = out.plan.proto.training();
     ASSIGN_OR_RETURN(data_graph, InputGraphOfPlan(out.plan.proto));
@@ -64,8 +66,10 @@ StatusOr<Prepared> Prepare(TrainArgs& a) {
       // Already a training graph (ONNX training_info): run it as it is.
       onnx_training = true;
       if (a.compile.precision != DType::kFloat32 && a.precision_given) {
-        return Unimplemented(a.model + ": mixed precision for models that carry their own training "
-                             "algorithm (training_info) is not supported yet; use --precision fp32");
+        return Unimplemented(
+            a.model +
+            ": mixed precision for models that carry their own training "
+            "algorithm (training_info) is not supported yet; use --precision fp32");
       }
       ASSIGN_OR_RETURN(meta, DescribeTrainingGraph(*data_graph, a.compile.train.loss.loss_output,
                                                    a.compile.train.optimizer.lr, a.model));
@@ -73,7 +77,8 @@ StatusOr<Prepared> Prepare(TrainArgs& a) {
       // Built once: its inputs map the data, then it is lowered for the batch size.
       ASSIGN_OR_RETURN(built, BuildTrainingStep(*data_graph, a.compile));
       if (!a.loop.quiet) {
-        for (const std::string& w : built.warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
+        for (const std::string& w : built.warnings)
+          std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
       }
       for (const auto& n : built.data_inputs) meta.add_data_inputs(n);
       meta.set_labels(built.labels);
@@ -90,8 +95,8 @@ StatusOr<Prepared> Prepare(TrainArgs& a) {
     const plan::Buffer& b0 = p.buffers(p.inputs(0).buffer());
     out.batch = b0.dims_size() ? b0.dims(0) : 0;
     if (a.batch_size != 0 && a.batch_size != out.batch) {
-      return InvalidArgument("--batch-size " + std::to_string(a.batch_size) + ": the plan was compiled for " +
-                             std::to_string(out.batch));
+      return InvalidArgument("--batch-size " + std::to_string(a.batch_size) +
+                             ": the plan was compiled for " + std::to_string(out.batch));
     }
     return out;
   }
@@ -105,8 +110,8 @@ StatusOr<Prepared> Prepare(TrainArgs& a) {
     ASSIGN_OR_RETURN(out.plan, LowerTrainingGraph(*data_graph, meta, as_is, out.batch, dims));
     out.make_model = nullptr;
   } else {
-    ASSIGN_OR_RETURN(out.plan, LowerTrainingStep(std::move(data_graph), built, out.make_model, a.compile,
-                                                 out.batch, dims));
+    ASSIGN_OR_RETURN(out.plan, LowerTrainingStep(std::move(data_graph), built, out.make_model,
+                                                 a.compile, out.batch, dims));
   }
   return out;
 }
@@ -116,7 +121,8 @@ StatusOr<Prepared> Prepare(TrainArgs& a) {
 Status RunTrain(TrainArgs a) {
   if (a.device != "cpu") {
     if (a.device == "cuda") {
-      return Unimplemented("--device cuda: training on the CUDA runtime is not available yet; use --device cpu");
+      return Unimplemented(
+          "--device cuda: training on the CUDA runtime is not available yet; use --device cpu");
     }
     return InvalidArgument("--device " + a.device + ": expected cpu or cuda");
   }
@@ -138,7 +144,8 @@ Status RunTrain(TrainArgs a) {
     return InvalidArgument("--checkpoint-every N needs N > 0 and --save-plan FILE");
   }
   if (IsPlanPath(a.model) && !a.export_onnx.empty()) {
-    return InvalidArgument("--export needs the ONNX model; a plan does not carry its forward graph");
+    return InvalidArgument(
+        "--export needs the ONNX model; a plan does not carry its forward graph");
   }
   ASSIGN_OR_RETURN(Prepared prep, Prepare(a));
   // Each plan goes to its executor; the step and its evaluation pass share one data section.
@@ -156,18 +163,19 @@ Status RunTrain(TrainArgs a) {
     SampleDims dims;
     for (const auto& [n, arr] : prep.val->arrays) dims[n] = arr.dims();
     ASSIGN_OR_RETURN(auto g, prep.make_model());
-    ASSIGN_OR_RETURN(Plan tail, CompileEvalPass(std::move(g), a.compile, prep.val->size % s.batch, dims));
+    ASSIGN_OR_RETURN(Plan tail,
+                     CompileEvalPass(std::move(g), a.compile, prep.val->size % s.batch, dims));
     ASSIGN_OR_RETURN(s.eval_tail, CreateExecutor(std::move(tail), ex));
   }
   ASSIGN_OR_RETURN(TrainSummary sum, Train(s, prep.train, prep.val, loop));
   if (!a.export_onnx.empty()) {
-    RETURN_IF_ERROR(ExportTrainedModel(a.model, a.compile.train.untie_shared,
-                                       [&](const std::string& name) { return s.step->GetState(name); },
-                                       a.export_onnx));
+    RETURN_IF_ERROR(ExportTrainedModel(
+        a.model, a.compile.train.untie_shared,
+        [&](const std::string& name) { return s.step->GetState(name); }, a.export_onnx));
   }
   if (!loop.quiet) {
-    std::printf("trained %lld steps in %.2f s (%.0f samples/s), last loss %.6f", static_cast<long long>(sum.steps),
-                sum.seconds, sum.samples_per_s, sum.last_loss);
+    std::printf("trained %lld steps in %.2f s (%.0f samples/s), last loss %.6f",
+                static_cast<long long>(sum.steps), sum.seconds, sum.samples_per_s, sum.last_loss);
     if (sum.val_accuracy) std::printf(", val_accuracy %.4f", *sum.val_accuracy);
     if (sum.loss_scale) std::printf(", loss scale %g", *sum.loss_scale);
     if (sum.finite_check) std::printf(", %lld skipped", static_cast<long long>(sum.skipped));
