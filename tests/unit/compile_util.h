@@ -3,6 +3,7 @@
 // evaluation pass the way `ampc train` splits them.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <vector>
 

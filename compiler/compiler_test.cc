@@ -1,0 +1,151 @@
+// The compiler driver: the pipeline's stages in order, the target's BackendSupport consulted by
+// autocast and lowering, and what a lowered training plan carries (metadata, metrics record,
+// evaluation pass sharing the step's parameters).
+#include "compiler/compiler.h"
+
+#include <gtest/gtest.h>
+
+#include "ir/op_registry.h"
+#include "ir/text.h"
+#include "runtime/cpu/kernel.h"
+#include "tests/unit/compile_util.h"
+
+namespace ampc {
+namespace {
+
+const char* kMlp = R"(graph "mlp" opsets {"": 17} {
+  input %x: f32[batch,4]
+  init %w1: f32[3,4] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2]
+  init %b1: f32[3] = [0.0, 0.1, 0.2]
+  %h: f32[batch,3] = Gemm(%x, %w1, %b1) {transB=1} name="fc1"
+  %a: f32[batch,3] = Relu(%h) name="relu"
+  output %a
+}
+)";
+
+const Node* NodeNamed(const Graph& g, const std::string& name) {
+  for (const Node* n : g.nodes()) {
+    if (n->name() == name) return n;
+  }
+  return nullptr;
+}
+
+TEST(Compiler, StagesRunInOrderAndAfterStops) {
+  CompileOptions o;
+  o.precision = DType::kFloat16;
+  auto count = [&](const std::string& after, const std::string& op) {
+    auto g = ParseGraph(kMlp);
+    EXPECT_TRUE(g.ok());
+    auto info = BuildTrainingStep(**g, o, after);
+    EXPECT_TRUE(info.ok()) << info.status().message();
+    int n = 0;
+    for (const Node* node : (*g)->nodes()) {
+      // "cast": only the casts autocast inserts (the step counter's Cast is loss scaling's).
+      auto r = node->annotations().find("reason");
+      n += op == "cast" ? r != node->annotations().end() && r->second == "cast"
+                        : node->op_type() == op;
+    }
+    return n;
+  };
+  EXPECT_EQ(count("master-weights", "SGD"), 0);  // before the training graph
+  EXPECT_EQ(count("train", "SGD"), 2);
+  EXPECT_EQ(count("train", "AllFinite"), 0);  // loss scaling comes after
+  EXPECT_EQ(count("loss-scaling", "AllFinite"), 1);
+  EXPECT_EQ(count("loss-scaling", "cast"), 0);  // autocast comes after
+  EXPECT_GT(count("autocast", "cast"), 0);
+  auto g = ParseGraph(kMlp);
+  auto bad = BuildTrainingStep(**g, o, "fusion");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--after fusion: expected master-weights, train"),
+            std::string::npos);
+}
+
+TEST(Compiler, AutocastKeepsOpsTheTargetCannotRunInHalfInFp32) {
+  BackendSupport s = cpu::CpuBackendSupport();
+  s.Add("", "Gemm", MaskOf(DType::kFloat32) | MaskOf(DType::kFloat64));  // no half Gemm
+  CompileOptions o;
+  o.precision = DType::kBFloat16;
+  o.support = &s;
+  auto g = ParseGraph(kMlp);
+  ASSERT_TRUE(g.ok());
+  auto info = BuildTrainingStep(**g, o);
+  ASSERT_TRUE(info.ok()) << info.status().message();
+  const Node* fc = NodeNamed(**g, "fc1");
+  ASSERT_TRUE(fc);
+  EXPECT_EQ(fc->annotations().at("precision"), "f32");
+  EXPECT_EQ(fc->annotations().at("reason"), "target: no bf16 Gemm");
+  // With the real CPU table the same Gemm is half.
+  const BackendSupport cpu = cpu::CpuBackendSupport();
+  o.support = &cpu;
+  auto h = ParseGraph(kMlp);
+  ASSERT_TRUE(BuildTrainingStep(**h, o).ok());
+  EXPECT_EQ(NodeNamed(**h, "fc1")->annotations().at("precision"), "bf16");
+}
+
+TEST(Compiler, LoweringRejectsAnOpTheTargetLacksNamingTheNode) {
+  BackendSupport s = cpu::CpuBackendSupport();
+  s.Remove(kAmpcDomain, "ReluGrad");
+  CompileOptions o;
+  o.support = &s;
+  o.source = "test";
+  auto make = []() { return ParseGraph(kMlp); };
+  auto g = make();
+  ASSERT_TRUE(g.ok());
+  auto info = BuildTrainingStep(**g, o);
+  ASSERT_TRUE(info.ok());
+  auto p = LowerTrainingStep(std::move(*g), *info, make, o, 2, {{"x", {2, 4}}, {"labels", {2}}});
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("(com.ampc::ReluGrad): the cpu target has no kernel for "
+                                      "com.ampc::ReluGrad"),
+            std::string::npos)
+      << p.status().message();
+}
+
+TEST(Compiler, TrainingPlanCarriesMetricsAndASharedEvaluationPass) {
+  CompileOptions o;
+  o.precision = DType::kFloat16;
+  o.train.optimizer.clip_grad_norm = 1.0;
+  auto c = testing::CompileTraining([] { return ParseGraph(kMlp); }, o, 2,
+                                    {{"x", {2, 4}}, {"labels", {2}}});
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const plan::PlanProto& p = c->train.proto;
+  EXPECT_EQ(
+      std::vector<std::string>(p.metrics().begin(), p.metrics().end()),
+      (std::vector<std::string>{c->info.loss, kGradNormOutput, kLossScaleState, kSkippedState}));
+  EXPECT_EQ(p.training().loss_scale_mode(), "dynamic");
+  EXPECT_EQ(p.precision(), "fp16");
+  EXPECT_EQ(c->eval.data, c->train.data);  // one data section
+  std::map<std::string, int64_t> step_offsets;
+  for (const auto& b : p.buffers()) {
+    if (b.kind() == plan::Buffer::STATE) step_offsets[b.name()] = b.data_offset();
+  }
+  for (const char* w : {"w1", "b1"}) {
+    bool found = false;
+    for (const auto& b : c->eval.proto.buffers()) {
+      if (b.name() != w) continue;
+      found = true;
+      EXPECT_EQ(b.kind(), plan::Buffer::CONSTANT);
+      EXPECT_EQ(b.data_offset(), step_offsets.at(w)) << w;  // the step's state, not a copy
+    }
+    EXPECT_TRUE(found) << w;
+  }
+}
+
+TEST(Compiler, Fp32AutocastIsANoOp) {
+  AmpArgs a;
+  a.precision = "fp32";
+  CompileOptions o;
+  ASSERT_TRUE(ResolveAmp(a, &o).ok());
+  EXPECT_EQ(o.precision, DType::kFloat32);
+  auto g = ParseGraph(kMlp);
+  ASSERT_TRUE(BuildTrainingStep(**g, o).ok());
+  for (const Node* n : (*g)->nodes()) {
+    EXPECT_EQ(n->annotations().count("precision"), 0u) << n->name();  // nothing painted or cast
+  }
+  a.precision = "fp8";
+  auto bad = ResolveAmp(a, &o);
+  EXPECT_EQ(bad.message(), "--precision fp8: expected fp32, fp16 or bf16");
+}
+
+}  // namespace
+}  // namespace ampc
