@@ -144,6 +144,7 @@ StatusOr<Plan> LowerTrainingStep(std::unique_ptr<Graph> g, const TrainingGraphIn
   for (const auto& n : info.params) t->add_params(n);
   for (const auto& n : info.running_stats) t->add_running_stats(n);
   if (info.finite_check) t->set_loss_scale_mode(info.loss_scale_mode);
+  t->set_stop_on_non_finite_loss(!info.finite_check);
   step.proto.add_metrics(info.loss);
   for (const auto& io : step.proto.outputs()) {
     if (io.name() == kGradNormOutput) step.proto.add_metrics(kGradNormOutput);
@@ -198,6 +199,7 @@ StatusOr<Plan> LowerTrainingGraph(Graph& g, const plan::Training& meta, const Co
                                   int64_t batch, const SampleDims& dims) {
   ASSIGN_OR_RETURN(Plan p, LowerForBatch(g, batch, dims, o));
   *p.proto.mutable_training() = meta;
+  p.proto.mutable_training()->set_stop_on_non_finite_loss(true);
   p.proto.add_metrics(meta.loss());
   RETURN_IF_ERROR(VerifyPlan(p).WithContext("compiled training plan"));
   return p;

@@ -262,7 +262,10 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
     }
     const double lr = sched.At(first_step + step);
     ASSIGN_OR_RETURN(auto batch, GatherBatch(train, order, in_epoch * s.batch, s.batch));
-    RETURN_IF_ERROR(s.step->Step(OrderInputs(sp, batch, lr, first_step + step)));
+    if (Status st = s.step->Step(OrderInputs(sp, batch, lr, first_step + step)); !st.ok()) {
+      (void)flush();  // the lines of the steps before it
+      return st.WithContext("step " + std::to_string(first_step + step + 1));
+    }
     ++step;
     pending.push_back({first_step + step, epoch, lr});
     const bool epoch_end = step % per_epoch == 0 || step == total;  // and after the last step

@@ -73,6 +73,11 @@ Status AddArray(Dataset& d, const std::string& name, Tensor t, const TensorType&
 StatusOr<Dataset> DatasetFromNpz(const std::string& path, const Graph& g,
                                  const std::vector<std::string>& needed) {
   ASSIGN_OR_RETURN(auto arrays, ReadNpz(path));
+  return DatasetFromArrays(path, std::move(arrays), g, needed);
+}
+
+StatusOr<Dataset> DatasetFromArrays(const std::string& path, std::map<std::string, Tensor> arrays,
+                                    const Graph& g, const std::vector<std::string>& needed) {
   Dataset d;
   std::string keys;
   for (const auto& [k, v] : arrays) keys += (keys.empty() ? "" : ", ") + k;
@@ -86,7 +91,7 @@ StatusOr<Dataset> DatasetFromNpz(const std::string& path, const Graph& g,
     }
     if (it->second.dims().empty())
       return InvalidArgument(path + ": array '" + name + "' is a scalar");
-    RETURN_IF_ERROR(AddArray(d, name, it->second, v->type(), path + ": array '" + name + "'"));
+    RETURN_IF_ERROR(AddArray(d, name, std::move(it->second), v->type(), path + ": array '" + name + "'"));
   }
   if (d.size == 0) return InvalidArgument(path + ": the data set has no samples");
   return d;

@@ -25,6 +25,11 @@ struct Dataset {
 StatusOr<Dataset> DatasetFromNpz(const std::string& path, const Graph& inputs,
                                  const std::vector<std::string>& needed);
 
+// The same for arrays already read (an .npz file whose arrays were looked at before the training
+// graph was built); `path` is for messages.
+StatusOr<Dataset> DatasetFromArrays(const std::string& path, std::map<std::string, Tensor> arrays,
+                                    const Graph& inputs, const std::vector<std::string>& needed);
+
 // FashionMNIST (Debian's dataset-fashion-mnist) shaped for the model's single image input
 // ([N,784], [N,28,28] or [N,1,28,28], pixels in [0,1]) and the labels input (class indices).
 StatusOr<Dataset> DatasetFromFashionMnist(const std::string& dir, const std::string& split,

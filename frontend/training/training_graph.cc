@@ -83,6 +83,63 @@ StatusOr<Value*> ScalarLoss(Emitter& e, Value* loss) {
   return e.One("Reshape", "loss_scalar", {loss, shape});
 }
 
+// Whether `labels` (dims after the batch dimension) fit `scores` without axis `axis`: 2 = every
+// dim equal (static values or the same symbol), 1 = no static mismatch, 0 = mismatch.
+int FitScore(const std::vector<Dim>& scores, int64_t axis, const std::vector<Dim>& labels) {
+  std::vector<Dim> want(scores.begin() + 1, scores.end());
+  want.erase(want.begin() + (axis - 1));
+  if (want.size() != labels.size()) return 0;
+  int score = 2;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const Dim& a = want[i];
+    const Dim& b = labels[i];
+    if (a.is_static() && b.is_static()) {
+      if (a.value() != b.value()) return 0;
+    } else if (!(a.is_symbolic() && b.is_symbolic() && a.symbol() == b.symbol())) {
+      score = 1;
+    }
+  }
+  return score;
+}
+
+// The class axis of cross-entropy / NLL scores [N, C, d...] or [N, ..., C]: axis 1 as in ONNX
+// and PyTorch, unless the labels' shape (the graph's labels input, or the data's) says the last
+// axis holds the classes (a language model's [B, T, V] logits with [B, T] labels). A shape that
+// fits both or neither is an error naming both shapes.
+StatusOr<int64_t> InferClassAxis(const Graph& g, const LossOptions& o, const Value& y) {
+  const std::vector<Dim>& dims = y.type().dims;
+  const int64_t rank = static_cast<int64_t>(dims.size());
+  std::vector<Dim> labels;
+  std::string labels_text;
+  const Value* l = g.FindValue(o.labels);
+  if (l && l->kind() == ValueKind::kInput && l->type().has_rank) {
+    labels.assign(l->type().dims.begin() + std::min<size_t>(1, l->type().dims.size()),
+                  l->type().dims.end());
+    labels_text = l->type().ToString();
+  } else if (!o.labels_dims.empty()) {
+    labels.assign(o.labels_dims.begin() + 1, o.labels_dims.end());
+    labels_text = "[" ;
+    for (size_t i = 0; i < o.labels_dims.size(); ++i) {
+      labels_text += (i ? "," : "") + std::to_string(o.labels_dims[i]);
+    }
+    labels_text += "] (the data's '" + o.labels + "')";
+  } else {
+    return 1;  // nothing to go by: ONNX's and PyTorch's convention
+  }
+  const int first = FitScore(dims, 1, labels);
+  const int last = rank > 2 ? FitScore(dims, rank - 1, labels) : 0;
+  if (first > 0 && (first > last)) return 1;
+  if (last > 0 && last > first) return rank - 1;
+  const std::string both = "scores " + y.type().ToString() + " ('" + y.name() + "') and labels " +
+                           labels_text;
+  if (first == 0) {
+    return InvalidArgument(both + " do not fit: the labels must be the scores' shape without the "
+                           "class axis (1, or the last); check --labels or pass --class-axis");
+  }
+  return InvalidArgument(both + " fit the classes on axis 1 and on axis " +
+                         std::to_string(rank - 1) + "; pass --class-axis to say which");
+}
+
 // Adds (or finds) the labels input and the loss nodes. Returns the scalar loss.
 StatusOr<Value*> AttachLoss(Graph& g, const LossOptions& o, TrainingGraphInfo* info) {
   Emitter e{g, "loss"};
@@ -108,7 +165,9 @@ StatusOr<Value*> AttachLoss(Graph& g, const LossOptions& o, TrainingGraphInfo* i
   }
   int64_t axis = o.class_axis;
   if (classes) {
-    if (axis == 0) axis = rank == 3 ? 2 : 1;
+    if (axis == 0) {
+      ASSIGN_OR_RETURN(axis, InferClassAxis(g, o, *y));
+    }
     if (axis < 0) axis += rank;
     if (axis != 1 && axis != rank - 1) {
       return InvalidArgument("--class-axis must be 1 or the last axis of " + y->type().ToString());
@@ -240,17 +299,92 @@ Status DropoutToTraining(Graph& g, Value* step, int64_t seed) {
 
 // Whether initializer v is a constant torch's exporter made (named onnx::*) rather than a
 // parameter. Folded weight transposes (onnx::MatMul_N feeding a MatMul) are parameters.
-bool IsExporterConstant(const Value* v) {
-  if (v->name().rfind("onnx::", 0) != 0) return false;
-  if (v->type().rank() < 2) return true;
-  for (const Use& u : v->uses()) {
-    const std::string& op = u.user->op_type();
-    if (op == "MatMul" || op == "Gemm" || op == "Conv" || op == "ConvTranspose" ||
-        (op == "Gather" && u.operand == 0)) {
-      return false;
-    }
+// Inputs through which no parameter is learned, though they may be floating: exponents, bounds,
+// ratios, fill values, resize factors and shape-like operands (ONNX marks most of these
+// non-differentiable; Pow's exponent is differentiable in ONNX but never a parameter in practice).
+bool TrainsThrough(const Node& n, int i) {
+  const std::string& op = n.op_type();
+  if (!n.domain().empty()) {
+    if (n.domain() != kAmpcDomain) return true;
+    if (op == "Dropout") return i == 0;
+    if (op == "BatchNormalization") return i < 3;
+    return true;
+  }
+  if (op == "Pow" || op == "Expand" || op == "Reshape" || op == "Tile" || op == "Squeeze" ||
+      op == "Unsqueeze" || op == "CumSum" || op == "TopK" || op == "OneHot") {
+    return i == 0;
+  }
+  if (op == "Clip" || op == "Dropout" || op == "Pad" || op == "Resize" || op == "Slice" ||
+      op == "Split" || op == "ReduceSum" || op == "ReduceMean" || op == "ReduceMax" ||
+      op == "ReduceMin" || op == "ReduceProd" || op == "ReduceL1" || op == "ReduceL2" ||
+      op == "ReduceLogSumExp" || op == "ReduceSumSquare") {
+    return i == 0;
+  }
+  if (op == "BatchNormalization") return i < 3;
+  if (op == "Where") return i > 0;
+  if (op == "Range" || op == "ConstantOfShape" || op == "Shape" || op == "Size" ||
+      op == "EyeLike" || op == "RandomNormalLike" || op == "RandomUniformLike") {
+    return false;
   }
   return true;
+}
+
+// Values the loss depends on through operands a parameter can be learned through.
+std::unordered_set<const Value*> TrainableReach(const Graph& g, const Value* loss) {
+  std::unordered_set<const Value*> reach{loss};
+  const std::vector<Node*>& nodes = g.nodes();
+  for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
+    const Node& n = **it;
+    bool feeds = false;
+    for (const Value* o : n.outputs()) feeds = feeds || (o && reach.count(o));
+    if (!feeds) continue;
+    for (int i = 0; i < n.num_inputs(); ++i) {
+      const Value* in = n.input(i);
+      if (in && IsFloat(in->dtype()) && TrainsThrough(n, i)) reach.insert(in);
+    }
+  }
+  return reach;
+}
+
+bool AllFinite(const Tensor& t) {
+  auto v = t.AsDoubles();
+  if (!v) return true;
+  for (double d : *v) {
+    if (!std::isfinite(d)) return false;
+  }
+  return true;
+}
+
+// Names exporters give to folded constants: the legacy exporter's onnx::Op_N, dynamo's val_N.
+bool GeneratedName(const std::string& n) {
+  return n.rfind("onnx::", 0) == 0 || n.rfind("val_", 0) == 0 || n.rfind("_val_", 0) == 0;
+}
+
+// A warning when the model looks exported for inference: BatchNorm folded into Conv weights, or
+// Linear weights folded into dynamo constants. Training such a graph trains the folded tensors.
+std::string FoldedForInferenceWarning(const Graph& g) {
+  bool has_bn = false;
+  std::vector<std::string> conv, linear;
+  for (const Node* n : g.nodes()) has_bn = has_bn || n->op_type() == "BatchNormalization";
+  for (const Node* n : g.nodes()) {
+    const std::string& op = n->op_type();
+    for (int i = 1; i < n->num_inputs(); ++i) {
+      const Value* w = n->input(i);
+      if (!w || w->kind() != ValueKind::kInitializer || !GeneratedName(w->name())) continue;
+      if ((op == "Conv" || op == "ConvTranspose") && !has_bn) conv.push_back(w->name());
+      if ((op == "MatMul" || op == "Gemm") && w->name().find("val_") != std::string::npos) {
+        linear.push_back(w->name());
+      }
+    }
+  }
+  if (conv.empty() && linear.empty()) return "";
+  const std::string example = !conv.empty() ? conv[0] : linear[0];
+  return std::string("the model looks constant-folded for inference (") +
+         (!conv.empty() ? "Conv weights like '" + example + "' with no BatchNormalization left"
+                        : "Linear weights folded into constants like '" + example + "'") +
+         "); it trains the folded tensors. To export for training use torch.onnx.export(..., "
+         "dynamo=True, optimize=False), or the legacy exporter with "
+         "training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False";
 }
 
 double WeightDecay(const OptimizerOptions& o) {
@@ -394,10 +528,13 @@ Status ValidateTrainOptions(const TrainOptions& opts) {
   if (!(o.beta2 >= 0 && o.beta2 < 1)) return bad("--beta2", o.beta2);
   if (!(o.eps >= 0)) return bad("--eps", o.eps);
   if (!(o.clip_grad_norm >= 0)) return bad("--clip-grad-norm", o.clip_grad_norm);
-  try {
-    std::regex re(opts.freeze);
-  } catch (const std::regex_error& err) {
-    return InvalidArgument("--freeze '" + opts.freeze + "' is not a valid regular expression");
+  for (const auto& [flag, re] : {std::pair<std::string, std::string>{"--freeze", opts.freeze},
+                                  {"--trainable", opts.train}}) {
+    try {
+      std::regex compiled(re);
+    } catch (const std::regex_error&) {
+      return InvalidArgument(flag + " '" + re + "' is not a valid regular expression");
+    }
   }
   return Status::Ok();
 }
@@ -430,24 +567,43 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
   }
   g.SetOutputs(outs);
 
+  // Parameters by meaning: a float initializer is trained when the loss depends on it through
+  // an operand a parameter can be learned through, unless it is a scalar (an epsilon, a scale)
+  // or holds infinities (a mask). --freeze and --trainable override.
   const std::regex freeze(opts.freeze.empty() ? "$^" : opts.freeze);
+  const std::regex train(opts.train.empty() ? "$^" : opts.train);
   std::unordered_set<std::string> stats(info.running_stats.begin(), info.running_stats.end());
+  const std::unordered_set<const Value*> reach = TrainableReach(g, loss);
   std::vector<Value*> candidates;
+  auto freeze_as = [&](const Value* v, const std::string& why) {
+    info.frozen.push_back(v->name());
+    info.frozen_reasons[v->name()] = why;
+  };
   for (Value* v : g.initializers()) {
     if (!IsFloat(v->dtype()) || stats.count(v->name())) continue;
     if (v->uses().empty()) continue;
-    if ((!opts.freeze.empty() && std::regex_search(v->name(), freeze)) || IsExporterConstant(v)) {
-      info.frozen.push_back(v->name());
-      continue;
+    const bool forced = !opts.train.empty() && std::regex_search(v->name(), train);
+    if (!opts.freeze.empty() && std::regex_search(v->name(), freeze)) {
+      freeze_as(v, "--freeze");
+    } else if (!opts.train.empty() && !forced) {
+      freeze_as(v, "not matched by --trainable");
+    } else if (!reach.count(v)) {
+      freeze_as(v, "reaches the loss through no trainable operand (an exponent, bound, shape...)");
+    } else if (!forced && v->initializer()->NumElements() <= 1) {
+      freeze_as(v, "a scalar constant (an epsilon or a scale)");
+    } else if (!forced && !AllFinite(*v->initializer())) {
+      freeze_as(v, "holds infinities or NaNs (a mask)");
+    } else {
+      candidates.push_back(v);
     }
-    candidates.push_back(v);
   }
+  if (std::string w = FoldedForInferenceWarning(g); !w.empty()) info.warnings.push_back(w);
   ASSIGN_OR_RETURN(BackwardResult bw, BuildBackward(g, loss, candidates, kLossSeed));
   std::vector<Value*> params, grads;
   for (Value* v : candidates) {
     auto it = bw.grads.find(v);
     if (it == bw.grads.end()) {
-      info.frozen.push_back(v->name());
+      freeze_as(v, "no gradient reaches it");
       continue;
     }
     if (v->dtype() != DType::kFloat32 && v->dtype() != DType::kFloat64) {
@@ -461,7 +617,9 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
   }
   if (params.empty()) {
     return InvalidArgument("nothing to train: no floating initializer reaches the loss" +
-                           std::string(opts.freeze.empty() ? "" : " (check --freeze)"));
+                           std::string(opts.freeze.empty() && opts.train.empty()
+                                           ? ""
+                                           : " (check --freeze / --trainable)"));
   }
   if (opts.optimizer.clip_grad_norm > 0) {
     ASSIGN_OR_RETURN(Value * norm, ClipByGlobalNorm(g, opts.optimizer.clip_grad_norm, grads));

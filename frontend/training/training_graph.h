@@ -11,6 +11,7 @@
 // statistics, and the applied-step counter `ampc.step` (i64).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,7 +26,11 @@ struct LossOptions {
   std::string labels = "labels";       // graph input (added if absent) holding the targets
   std::string loss_output;             // the model already outputs its scalar loss (kind none)
   std::string output;                  // the model output the loss applies to; "" = the first
-  int64_t class_axis = 0;              // 0 = automatic: axis 1, except the last axis for rank 3
+  // 0 = automatic: axis 1 (ONNX, PyTorch), or the last axis when the labels' shape says so.
+  int64_t class_axis = 0;
+  // The labels array's dims (samples first), when the data is known before the graph is built;
+  // the labels input's own type wins when the model has one.
+  std::vector<int64_t> labels_dims;
   int64_t ignore_index = -100;         // cross_entropy and nll, as PyTorch
 };
 
@@ -43,6 +48,9 @@ struct TrainOptions {
   LossOptions loss;
   OptimizerOptions optimizer;
   std::string freeze;  // ECMAScript regex; matching initializers are not trained
+  // ECMAScript regex; when set, only matching initializers are trained (and matching ones are
+  // trained even when they look like constants: scalars, masks).
+  std::string train;
   // torch.onnx.export merges parameters with equal values (freshly initialised LayerNorm
   // weights, zero biases): one initializer stays and the others become Identity nodes of it, so
   // they train as one tensor (the ONNX file's meaning; a warning says so). With untie_shared each
@@ -61,6 +69,7 @@ struct TrainingGraphInfo {
   int64_t class_axis = -1;                 // of logits, for cross_entropy / nll
   std::vector<std::string> params;         // trained initializers, in graph order
   std::vector<std::string> frozen;         // float initializers left alone (--freeze, constants)
+  std::map<std::string, std::string> frozen_reasons;  // why each one is frozen
   std::vector<std::string> running_stats;  // BatchNorm running mean/var states
   std::vector<std::string> warnings;       // for the user (shared initializers, ...)
   // Filled by passes/loss_scaling (the compiler copies them here for the plan and inspection).

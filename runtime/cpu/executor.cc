@@ -1,5 +1,6 @@
 #include "runtime/cpu/executor.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -73,6 +74,16 @@ Status CpuExecutor::Bind() {
     for (int id : s.outputs()) bs.ctx.outputs.push_back(id < 0 ? nullptr : &views_[id]);
   }
   for (BoundStep& bs : steps_) bs.ctx.attrs = &bs.attrs;  // after the vector stopped moving
+  if (p.has_training() && p.training().stop_on_non_finite_loss()) {
+    for (const auto& io : p.outputs()) {
+      if (io.name() == p.training().loss()) loss_buffer_ = io.buffer();
+    }
+    for (int i = 0; i < p.steps_size(); ++i) {
+      for (int id : p.steps(i).outputs()) {
+        if (loss_buffer_ >= 0 && id == loss_buffer_) loss_step_ = i;
+      }
+    }
+  }
   for (const std::string& m : p.metrics()) {
     int id = -1;
     for (const auto& io : p.outputs()) {
@@ -87,7 +98,7 @@ Status CpuExecutor::Bind() {
   return Status::Ok();
 }
 
-Status CpuExecutor::Execute(const std::vector<Tensor>& inputs) {
+Status CpuExecutor::Execute(const std::vector<Tensor>& inputs, bool check_loss) {
   const plan::PlanProto& p = plan_.proto;
   if (static_cast<int>(inputs.size()) != p.inputs_size()) {
     return InvalidArgument("the plan takes " + std::to_string(p.inputs_size()) + " inputs, got " +
@@ -118,9 +129,62 @@ Status CpuExecutor::Execute(const std::vector<Tensor>& inputs) {
   for (size_t i = 0; i < steps_.size(); ++i) {
     Status st = steps_[i].fn(steps_[i].ctx);
     if (!st.ok()) return st.WithContext(DescribeStep(p, static_cast<int>(i)));
+    if (check_loss && static_cast<int>(i) == loss_step_) {
+      const double loss = Load<double>(views_[loss_buffer_], 0);
+      if (!std::isfinite(loss)) return DiagnoseNonFiniteLoss(inputs, loss);
+    }
   }
   ++calls_;
   return Status::Ok();
+}
+
+namespace {
+
+bool HasNonFinite(const TensorView& v) {
+  if (!IsFloat(v.dtype)) return false;
+  for (int64_t i = 0; i < v.NumElements(); ++i) {
+    if (!std::isfinite(Load<double>(v, i))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Status CpuExecutor::DiagnoseNonFiniteLoss(const std::vector<Tensor>& inputs, double loss) {
+  const plan::PlanProto& p = plan_.proto;
+  const std::string head = "the loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
+                           " (fp32 training has no finite check to skip a bad step); ";
+  // The host copies: the arena may have reused an input's memory since.
+  for (int i = 0; i < p.inputs_size(); ++i) {
+    TensorView v = views_[p.inputs(i).buffer()];
+    v.data = const_cast<uint8_t*>(inputs[i].bytes().data());
+    if (HasNonFinite(v)) {
+      return Internal(head + "the input '" + p.inputs(i).name() + "' holds non-finite values");
+    }
+  }
+  for (const auto& [name, id] : state_ids_) {  // constants may hold -inf masks on purpose
+    if (HasNonFinite(views_[id])) {
+      return Internal(head + "the parameter or state '" + name + "' holds non-finite values");
+    }
+  }
+  // Inputs and parameters are finite: replay the forward pass, checking each output. States
+  // written in place before the loss (BatchNorm's running statistics) move once more, but the
+  // run ends here anyway.
+  for (int i = 0; i < p.inputs_size(); ++i) {
+    const auto& bytes = inputs[i].bytes();
+    if (!bytes.empty()) std::memcpy(views_[p.inputs(i).buffer()].data, bytes.data(), bytes.size());
+  }
+  for (int i = 0; i <= loss_step_; ++i) {
+    RETURN_IF_ERROR(steps_[i].fn(steps_[i].ctx).WithContext(DescribeStep(p, i)));
+    for (int id : p.steps(i).outputs()) {
+      if (id >= 0 && HasNonFinite(views_[id])) {
+        const plan::Buffer& b = p.buffers(id);
+        return Internal(head + "the first non-finite value is '" + b.name() + "', from " +
+                        DescribeStep(p, i).substr(DescribeStep(p, i).find("node")));
+      }
+    }
+  }
+  return Internal(head + "no earlier value is non-finite");
 }
 
 StatusOr<std::vector<Tensor>> CpuExecutor::Run(const std::vector<Tensor>& inputs) {
@@ -142,7 +206,7 @@ StatusOr<std::vector<Tensor>> CpuExecutor::Run(const std::vector<Tensor>& inputs
 }
 
 Status CpuExecutor::Step(const std::vector<Tensor>& inputs) {
-  RETURN_IF_ERROR(Execute(inputs));
+  RETURN_IF_ERROR(Execute(inputs, /*check_loss=*/loss_step_ >= 0));
   // Metrics first: a metric may be an output that a state update is about to overwrite.
   MetricsRecord r;
   r.call = calls_;

@@ -48,7 +48,12 @@ class CpuExecutor : public Executor {
   CpuExecutor() = default;
   Status CheckKernels() const;
   Status Bind();
-  Status Execute(const std::vector<Tensor>& inputs);
+  // `check_loss`: stop after the loss's step if the loss is not finite (training steps of plans
+  // with stop_on_non_finite_loss), before any state changes.
+  Status Execute(const std::vector<Tensor>& inputs, bool check_loss = false);
+  // After a non-finite loss: runs the steps up to the loss again, checking every output, and
+  // names the first non-finite value, its producer and the inputs that were already bad.
+  Status DiagnoseNonFiniteLoss(const std::vector<Tensor>& inputs, double loss);
 
   Plan plan_;
   std::unique_ptr<ThreadPool> pool_;
@@ -60,6 +65,8 @@ class CpuExecutor : public Executor {
   std::vector<int> metric_ids_;           // buffers of plan().metrics()
   std::vector<MetricsRecord> metrics_;    // recorded since the last read
   int64_t calls_ = 0;
+  int loss_buffer_ = -1;  // with stop_on_non_finite_loss: the loss output and its step
+  int loss_step_ = -1;
 };
 
 }  // namespace ampc::cpu

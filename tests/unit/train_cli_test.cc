@@ -168,6 +168,42 @@ TEST(TrainCli, DamagedTrainingPlansAreRejected) {
   EXPECT_NE(cut.err.find("truncated or corrupt"), std::string::npos) << cut.err;
 }
 
+// fp32 has no finite check: a run that diverges (a learning rate of 1e9 makes the weights
+// overflow within a few steps) ends with exit code 1 and names the step and what went bad,
+// after writing the metrics lines of the steps before it.
+TEST(TrainCli, NonFiniteFp32LossExitsOne) {
+  TempDir tmp;
+  auto r = RunAmpc("train " + Fixture("mlp_opset17.onnx") + " --data " + MlpData() +
+                   " --batch-size 32 --steps 50 --lr 1e9 --precision fp32 --quiet --metrics " +
+                   (tmp / "m.jsonl"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(OneLine(r.err)) << r.err;
+  EXPECT_NE(r.err.find("ampc: error: step "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(fp32 training has no finite check to skip a bad step); the "),
+            std::string::npos)
+      << r.err;
+  const auto lines = Lines(tmp / "m.jsonl");
+  ASSERT_FALSE(lines.empty());
+  for (const auto& j : lines) EXPECT_TRUE(j["loss"].is_number()) << j.dump();
+}
+
+// A model exported for inference (BatchNorm folded into the Conv weights by the legacy
+// exporter's constant folding) trains, with a warning saying how to export for training; one
+// exported for training does not warn. Frozen initializers are listed with the reason.
+TEST(TrainCli, InferenceExportsWarnAndFrozenInitializersAreExplained) {
+  auto folded = RunAmpc("inspect " + Fixture("cnn_opset17.onnx") + " --precision fp32");
+  EXPECT_EQ(folded.exit_code, 0) << folded.err;
+  EXPECT_NE(folded.err.find("looks constant-folded for inference"), std::string::npos)
+      << folded.err;
+  EXPECT_NE(folded.err.find("optimize=False"), std::string::npos) << folded.err;
+  auto clean = RunAmpc("inspect " + Fixture("cnn_train_opset17.onnx") + " --precision fp32");
+  EXPECT_EQ(clean.exit_code, 0) << clean.err;
+  EXPECT_EQ(clean.err.find("constant-folded"), std::string::npos) << clean.err;
+  auto frozen = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") +
+                        " --precision fp32 --freeze '^0\\.bias$'");
+  EXPECT_NE(frozen.out.find("// frozen 0.bias: --freeze"), std::string::npos) << frozen.out;
+}
+
 struct Bad {
   std::string args;
   std::string message;

@@ -295,6 +295,11 @@ Status RunInspect(const InspectArgs& args) {
                           args.amp.precision,
                           info.loss_scale_mode.empty() ? "none" : info.loss_scale_mode,
                           info.params.size(), info.frozen.size());
+    for (const std::string& f : info.frozen) {
+      auto why = info.frozen_reasons.find(f);
+      summary += fmt::format("frozen {}: {}\n", f,
+                             why == info.frozen_reasons.end() ? "not trained" : why->second);
+    }
     std::string counts;
     for (const auto& [p, c] : per)
       counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", c, p == "-" ? "integer" : p);
@@ -303,6 +308,7 @@ Status RunInspect(const InspectArgs& args) {
     jsummary["loss_scaling"] = info.loss_scale_mode;
     jsummary["nodes_by_precision"] = per;
     jsummary["params"] = info.params;
+    jsummary["frozen"] = info.frozen_reasons;
     if (painted) {
       const double saved =
           st.activation_bytes_fp32 > 0

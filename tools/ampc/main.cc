@@ -59,10 +59,13 @@ void AddTrainingOptions(CLI::App* a, ampc::TrainOptions& o) {
   a->add_option("--loss-on", o.loss.output,
                 "the model output the loss applies to (default: first)");
   a->add_option("--class-axis", o.loss.class_axis,
-                "class axis of the scores (default: 1, or the last axis of a rank-3 output)");
+                "class axis of the scores (default: 1 as in PyTorch, or the last axis when the "
+                "labels' shape says so)");
   a->add_option("--ignore-index", o.loss.ignore_index, "label value the loss skips")
       ->capture_default_str();
   a->add_option("--freeze", o.freeze, "regex: initializers matching it are not trained");
+  a->add_option("--trainable", o.train,
+                "regex: train only the initializers matching it (even scalars and masks)");
   a->add_flag("--untie-shared", o.untie_shared,
               "give each module its own copy of an initializer torch's exporter merged");
   auto& p = o.optimizer;

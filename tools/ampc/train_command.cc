@@ -8,6 +8,7 @@
 #include "compiler/compiler.h"
 #include "ir/file_io.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/data/datasets.h"
 #include "runtime/executor.h"
 #include "runtime/train.h"
 #include "tools/ampc/commands.h"
@@ -16,6 +17,7 @@ namespace ampc::cli {
 namespace {
 
 bool IsPlanPath(const std::string& p) { return p.size() > 5 && p.substr(p.size() - 5) == ".ampc"; }
+bool IsNpzPath(const std::string& p) { return p.size() > 4 && p.substr(p.size() - 4) == ".npz"; }
 
 Status CheckWritable(const std::string& path, const std::string& flag, const std::string& model,
                      bool force) {
@@ -45,6 +47,7 @@ struct Prepared {
 
 StatusOr<Prepared> Prepare(TrainArgs& a) {
   Prepared out;
+  std::optional<std::map<std::string, Tensor>> npz;  // the --data arrays, when read early
   std::unique_ptr<Graph> data_graph;  // the training graph (ONNX) or the plan's inputs
   TrainingGraphInfo built;            // what building data_graph found (forward models)
   plan::Training meta;
@@ -59,6 +62,12 @@ StatusOr<Prepared> Prepare(TrainArgs& a) {
     ASSIGN_OR_RETURN(data_graph, InputGraphOfPlan(out.plan.proto));
   } else {
     RETURN_IF_ERROR(ValidateTrainOptions(a.compile.train));
+    if (IsNpzPath(a.data)) {
+      // Read once, before the graph is built: the labels' shape tells the loss its class axis.
+      ASSIGN_OR_RETURN(npz, ReadNpz(a.data));
+      auto labels = npz->find(a.compile.train.loss.labels);
+      if (labels != npz->end()) a.compile.train.loss.labels_dims = labels->second.dims();
+    }
     const std::string path = a.model;
     out.make_model = [path]() { return ImportModel(path); };
     ASSIGN_OR_RETURN(data_graph, out.make_model());
@@ -84,7 +93,13 @@ StatusOr<Prepared> Prepare(TrainArgs& a) {
       meta.set_labels(built.labels);
     }
   }
-  ASSIGN_OR_RETURN(out.train, LoadTrainingData(a.data, "train", *data_graph, meta));
+  if (npz) {
+    std::vector<std::string> needed(meta.data_inputs().begin(), meta.data_inputs().end());
+    if (!meta.labels().empty()) needed.push_back(meta.labels());
+    ASSIGN_OR_RETURN(out.train, DatasetFromArrays(a.data, std::move(*npz), *data_graph, needed));
+  } else {
+    ASSIGN_OR_RETURN(out.train, LoadTrainingData(a.data, "train", *data_graph, meta));
+  }
   if (a.data == "fashion-mnist") {
     ASSIGN_OR_RETURN(out.val, LoadTrainingData(a.data, "test", *data_graph, meta));
   } else if (!a.val_data.empty()) {
