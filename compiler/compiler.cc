@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 
 #include "codegen/lower.h"
 #include "frontend/onnx.h"
@@ -55,6 +57,85 @@ AutocastOptions AmpFor(const CompileOptions& o) {
     };
   }
   return a;
+}
+
+// "/blocks.0/attn/qkv/MatMul" -> "blocks.0.attn.qkv": the legacy exporter names nodes by the
+// module path they come from.
+std::string ModulePath(const std::string& node_name) {
+  if (node_name.empty() || node_name[0] != '/') return "";
+  const size_t last = node_name.rfind('/');
+  if (last == 0) return "";
+  std::string m = node_name.substr(1, last - 1);
+  std::replace(m.begin(), m.end(), '/', '.');
+  return m;
+}
+
+// The state_dict keys of the trained states (see plan.proto TorchName).
+void AddTorchNames(const Graph& g, const TrainingGraphInfo& info, plan::Training* t) {
+  auto add = [&](const std::string& state, const std::string& name, bool transpose, bool count) {
+    plan::TorchName* n = t->add_torch_names();
+    n->set_state(state);
+    n->set_name(name);
+    n->set_transpose(transpose);
+    n->set_step_count(count);
+  };
+  for (const std::string& p : info.params) {
+    const Value* v = g.FindValue(p);
+    std::string key = p;
+    bool transpose = false;
+    if (v && p.rfind("onnx::", 0) == 0 && v->type().rank() == 2) {
+      // A folded Transpose of a Linear weight: the module's `weight`, stored [out, in].
+      for (const Use& u : v->uses()) {
+        const Node& n = *u.user;
+        const std::string module = ModulePath(n.name());
+        if (u.operand != 1 || module.empty()) continue;
+        if (n.op_type() == "MatMul" || (n.op_type() == "Gemm" && n.attr_int("transB", 0) == 0)) {
+          key = module + ".weight";
+          transpose = true;
+          break;
+        }
+      }
+    }
+    add(p, key, transpose, false);
+  }
+  // Parameters torch.onnx.export merged: each alias is its own state_dict key.
+  std::set<std::string> trained(info.params.begin(), info.params.end());
+  for (const Node* n : g.nodes()) {
+    const Value* in = n->input(0);
+    const Value* out = n->output(0);
+    if (n->op_type() == "Identity" && in && out && trained.count(in->name()) &&
+        !out->name().empty() && out->name()[0] != '/' && out->name().rfind("onnx::", 0) != 0) {
+      add(in->name(), out->name(), false, false);
+    }
+  }
+  for (const std::string& s : info.running_stats) {
+    add(s, s, false, false);
+    const std::string suffix = ".running_mean";
+    if (s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      add(kStepState, s.substr(0, s.size() - suffix.size()) + ".num_batches_tracked", false, true);
+    }
+  }
+}
+
+std::string CompileOptionsJson(const CompileOptions& o, const TrainingGraphInfo& info) {
+  const OptimizerOptions& p = o.train.optimizer;
+  nlohmann::json j{{"precision", PrecisionName(o.precision)},
+                   {"loss", o.train.loss.kind},
+                   {"optimizer", p.kind},
+                   {"lr", p.lr},
+                   {"momentum", p.momentum},
+                   {"dampening", p.dampening},
+                   {"nesterov", p.nesterov},
+                   {"weight_decay", p.weight_decay},
+                   {"betas", {p.beta1, p.beta2}},
+                   {"eps", p.eps},
+                   {"clip_grad_norm", p.clip_grad_norm},
+                   {"loss_scale", info.loss_scale_mode},
+                   {"freeze", o.train.freeze},
+                   {"trainable", o.train.train},
+                   {"untie_shared", o.train.untie_shared},
+                   {"source", o.source}};
+  return j.dump();
 }
 
 }  // namespace
@@ -129,7 +210,10 @@ StatusOr<Plan> CompileEvalPass(std::unique_ptr<Graph> model, const CompileOption
 StatusOr<Plan> LowerTrainingStep(std::unique_ptr<Graph> g, const TrainingGraphInfo& info,
                                  const ModelFactory& make_model, const CompileOptions& o,
                                  int64_t batch, const SampleDims& dims) {
+  plan::Training names;
+  AddTorchNames(*g, info, &names);
   ASSIGN_OR_RETURN(Plan step, LowerForBatch(*g, batch, dims, o));
+  *step.proto.mutable_training()->mutable_torch_names() = names.torch_names();
   g.reset();  // the plan holds the weights now; do not keep a second copy while compiling eval
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> e, make_model());
   ASSIGN_OR_RETURN(Plan eval, CompileEvalPass(std::move(e), o, batch, dims));
@@ -145,6 +229,7 @@ StatusOr<Plan> LowerTrainingStep(std::unique_ptr<Graph> g, const TrainingGraphIn
   for (const auto& n : info.running_stats) t->add_running_stats(n);
   if (info.finite_check) t->set_loss_scale_mode(info.loss_scale_mode);
   t->set_stop_on_non_finite_loss(!info.finite_check);
+  t->set_compile_options(CompileOptionsJson(o, info));
   step.proto.add_metrics(info.loss);
   for (const auto& io : step.proto.outputs()) {
     if (io.name() == kGradNormOutput) step.proto.add_metrics(kGradNormOutput);

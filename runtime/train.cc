@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ir/training_names.h"
+#include "runtime/checkpoint.h"
 
 namespace ampc {
 namespace {
@@ -158,8 +159,9 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
     return InvalidArgument("give exactly one of --steps N and --epochs E (both > 0)");
   }
   if (!s.step || s.batch <= 0) return InvalidArgument("no training step to run");
-  if (cfg.checkpoint_every < 0 || (cfg.checkpoint_every > 0 && cfg.save_plan.empty())) {
-    return InvalidArgument("--checkpoint-every N needs N > 0 and --save-plan FILE");
+  if (cfg.checkpoint_every < 0 ||
+      (cfg.checkpoint_every > 0 && cfg.save_plan.empty() && cfg.checkpoint_dir.empty())) {
+    return InvalidArgument("--checkpoint-every N needs N > 0 and --checkpoint-dir DIR or --save-plan FILE");
   }
   const plan::PlanProto& sp = s.step->plan();
   const plan::Training& meta = sp.training();
@@ -198,7 +200,7 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
   const bool bar = cfg.progress && !cfg.quiet && isatty(2);
   TrainSummary sum;
   int64_t first_step = 0;  // > 0 when resuming a saved plan
-  if (s.step->HasData(kStepState)) {
+  if (cfg.start_step == 0 && s.step->HasData(kStepState)) {  // a saved plan: --steps N more
     ASSIGN_OR_RETURN(Tensor step0, s.step->GetState(kStepState));
     first_step = step0.AsInt64s()->at(0);
   }
@@ -251,12 +253,17 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
     pending.clear();
     return Status::Ok();
   };
-  int64_t step = 0, epoch = 0;
+  if (cfg.start_step < 0 || (cfg.start_step > 0 && cfg.start_step >= total)) {
+    return InvalidArgument("the checkpoint has done " + std::to_string(cfg.start_step) +
+                           " steps; --steps/--epochs ask for " + std::to_string(total) +
+                           " in all, so there is nothing left to train");
+  }
+  int64_t step = cfg.start_step, epoch = 0;
   std::vector<int64_t> order;
   while (step < total) {
     const int64_t in_epoch = step % per_epoch;
-    if (in_epoch == 0) {
-      ++epoch;
+    if (step / per_epoch + 1 != epoch) {  // a new epoch, or the one a resumed run is in
+      epoch = step / per_epoch + 1;
       order = cfg.shuffle ? ShuffledOrder(train.size, cfg.seed + static_cast<uint64_t>(epoch - 1))
                           : std::vector<int64_t>();
     }
@@ -278,12 +285,18 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
       std::fprintf(stderr, "\r[%s] %lld/%lld loss %.4f  %.0f samples/s ",
                    Bar(double(step) / total, 30).c_str(), static_cast<long long>(step),
                    static_cast<long long>(total), sum.last_loss,
-                   static_cast<double>(step * s.batch) / el);
+                   static_cast<double>((step - cfg.start_step) * s.batch) / el);
       std::fflush(stderr);
     }
     if (checkpoint) {
-      ASSIGN_OR_RETURN(Plan p, CurrentTrainingPlan(s));
-      RETURN_IF_ERROR(SavePlan(p, cfg.save_plan).WithContext("--checkpoint-every"));
+      if (!cfg.save_plan.empty()) {
+        ASSIGN_OR_RETURN(Plan p, CurrentTrainingPlan(s));
+        RETURN_IF_ERROR(SavePlan(p, cfg.save_plan).WithContext("--checkpoint-every"));
+      }
+      if (!cfg.checkpoint_dir.empty()) {
+        RETURN_IF_ERROR(WriteCheckpoint(cfg.checkpoint_dir, first_step + step, cfg.seed, *s.step,
+                                        cfg.keep));
+      }
       since = Clock::now();
     }
     if (epoch_end && val && s.eval) {
@@ -306,9 +319,12 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
   }
   RETURN_IF_ERROR(flush());
   if (bar) std::fprintf(stderr, "\n");
-  sum.steps = step;
+  sum.steps = step - cfg.start_step;
   sum.seconds = Seconds(start, Clock::now());
-  sum.samples_per_s = static_cast<double>(step * s.batch) / sum.seconds;
+  sum.samples_per_s = static_cast<double>(sum.steps * s.batch) / sum.seconds;
+  if (!cfg.checkpoint_dir.empty()) {
+    RETURN_IF_ERROR(WriteCheckpoint(cfg.checkpoint_dir, first_step + step, cfg.seed, *s.step, cfg.keep));
+  }
   if (!cfg.save_plan.empty()) {
     ASSIGN_OR_RETURN(Plan p, CurrentTrainingPlan(s));
     RETURN_IF_ERROR(SavePlan(p, cfg.save_plan));

@@ -34,7 +34,11 @@ struct TrainLoopConfig {
   uint64_t seed = 0;
   std::string metrics;           // JSON lines; the caller has checked that it may be written
   std::string save_plan;         // the training plan with its trained state (resumable)
-  int64_t checkpoint_every = 0;  // also write save_plan every N steps (atomically)
+  std::string checkpoint_dir;    // safetensors checkpoints (runtime/checkpoint.h)
+  int64_t checkpoint_every = 0;  // write save_plan / a checkpoint every N steps (atomically)
+  int64_t keep = 0;              // checkpoints kept (0: all)
+  int64_t start_step = 0;        // steps already done (a resumed checkpoint): --steps counts
+                                 // from the start of training, the data order continues
   int64_t metrics_every = 0;     // read the metrics record every N steps (0: the executor's)
   bool progress = true;          // progress bar on stderr (when it is a terminal)
   bool quiet = false;

@@ -68,6 +68,7 @@ struct TrainArgs {
   int64_t batch_size = 64;       // 0: the plan's
   TrainLoopConfig loop;
   std::string export_onnx;  // the trained model as ONNX (the forward model with new weights)
+  std::string resume;        // a checkpoint folder (or one of its step folders) to continue
   bool force = false;
   std::string device = "cpu";
   int threads = 0;

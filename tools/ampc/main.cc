@@ -181,6 +181,13 @@ int main(int argc, char** argv) {
   t->add_option("--export", train.export_onnx, "write the trained model as ONNX");
   t->add_option("--save-plan", train.loop.save_plan,
                 "write the training plan with its trained state");
+  t->add_option("--checkpoint-dir", train.loop.checkpoint_dir,
+                "write safetensors checkpoints here (every --checkpoint-every N steps and at the end)");
+  t->add_option("--keep", train.loop.keep, "keep the newest K checkpoints (default: all)")
+      ->check(CLI::Range(0, 1 << 30));
+  t->add_option("--resume", train.resume,
+                "continue from a checkpoint folder (its newest step) or a step folder; --steps and "
+                "--epochs count from the start of training");
   t->add_option("--checkpoint-every", train.loop.checkpoint_every,
                 "also write --save-plan every N steps (a resumable checkpoint)");
   t->add_flag("--force", train.force, "overwrite existing output files");

@@ -7,6 +7,7 @@
 
 #include "compiler/compiler.h"
 #include "ir/file_io.h"
+#include "runtime/checkpoint.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/data/datasets.h"
 #include "runtime/executor.h"
@@ -155,8 +156,30 @@ Status RunTrain(TrainArgs a) {
   RETURN_IF_ERROR(CheckWritable(loop.metrics, "--metrics", a.model, a.force));
   RETURN_IF_ERROR(CheckWritable(a.export_onnx, "--export", a.model, a.force));
   RETURN_IF_ERROR(CheckWritable(loop.save_plan, "--save-plan", a.model, a.force));
-  if (loop.checkpoint_every < 0 || (loop.checkpoint_every > 0 && loop.save_plan.empty())) {
-    return InvalidArgument("--checkpoint-every N needs N > 0 and --save-plan FILE");
+  if (loop.checkpoint_every < 0 ||
+      (loop.checkpoint_every > 0 && loop.save_plan.empty() && loop.checkpoint_dir.empty())) {
+    return InvalidArgument("--checkpoint-every N needs N > 0 and --checkpoint-dir DIR or --save-plan FILE");
+  }
+  if (!loop.checkpoint_dir.empty()) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::exists(loop.checkpoint_dir, ec) && !fs::is_directory(loop.checkpoint_dir, ec)) {
+      return InvalidArgument("--checkpoint-dir " + loop.checkpoint_dir + " is a file, not a folder");
+    }
+    bool has_steps = false;
+    if (fs::is_directory(loop.checkpoint_dir, ec)) {
+      for (const auto& e : fs::directory_iterator(loop.checkpoint_dir, ec)) {
+        has_steps = has_steps || e.path().filename().string().rfind("step-", 0) == 0;
+      }
+    }
+    if (has_steps && a.resume.empty() && !a.force) {
+      return InvalidArgument("--checkpoint-dir " + loop.checkpoint_dir +
+                             " holds checkpoints; pass --resume to continue from them or --force "
+                             "to add to them");
+    }
+  }
+  if (!a.resume.empty() && IsPlanPath(a.model)) {
+    return InvalidArgument("--resume continues an ONNX model's training; a plan carries its own state");
   }
   if (IsPlanPath(a.model) && !a.export_onnx.empty()) {
     return InvalidArgument(
@@ -181,6 +204,17 @@ Status RunTrain(TrainArgs a) {
     ASSIGN_OR_RETURN(Plan tail,
                      CompileEvalPass(std::move(g), a.compile, prep.val->size % s.batch, dims));
     ASSIGN_OR_RETURN(s.eval_tail, CreateExecutor(std::move(tail), ex));
+  }
+  if (!a.resume.empty()) {
+    // Checked against the compiled step before anything changes; the data order continues.
+    ASSIGN_OR_RETURN(Checkpoint c, ReadCheckpoint(a.resume, s.step->plan()));
+    RETURN_IF_ERROR(RestoreCheckpoint(c, *s.step));
+    loop.start_step = c.steps_done;
+    loop.seed = c.seed;
+    if (!loop.quiet) {
+      std::fprintf(stderr, "ampc: resuming from %s (%lld steps done)\n", c.path.c_str(),
+                   static_cast<long long>(c.steps_done));
+    }
   }
   ASSIGN_OR_RETURN(TrainSummary sum, Train(s, prep.train, prep.val, loop));
   if (!a.export_onnx.empty()) {
