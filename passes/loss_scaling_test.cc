@@ -107,6 +107,7 @@ void CheckGatedStep(const Graph& g, const Value* finite) {
   }
   ASSERT_NE(next, nullptr);
   const Node* add = next->producer();
+  ASSERT_NE(add, nullptr);
   ASSERT_EQ(add->op_type(), "Add");
   const Node* cast = add->input(1)->producer();
   ASSERT_NE(cast, nullptr);
@@ -184,6 +185,7 @@ TEST(LossScaling, Fp16ReplacesTheSeedAndUnscalesEachGradientOnce) {
     EXPECT_EQ(m->op_type(), "Mul");
     EXPECT_EQ(Role(*m), "loss-scale");
     EXPECT_EQ(m->input(1), inv[0]->output(0));
+    ASSERT_NE(m->input(0)->producer(), nullptr);
     EXPECT_EQ(Role(*m->input(0)->producer()), "") << "the raw gradient comes from backward";
     EXPECT_EQ(m->input(0)->dtype(), DType::kFloat32);  // already f32: no Cast needed
     EXPECT_EQ(m->input(0)->uses().size(), 1u);         // only the unscale reads it
@@ -235,8 +237,10 @@ TEST(LossScaling, ClipNodesReadUnscaledGradients) {
   // The optimizer reads the clipped gradient, which starts from the unscaled one.
   for (const Node* opt : Optimizers(*g)) {
     const Node* clip = opt->input(3)->producer();
+    ASSERT_NE(clip, nullptr);
     ASSERT_EQ(Role(*clip), "clip");
     const Node* unscale = clip->input(0)->producer();
+    ASSERT_NE(unscale, nullptr);
     EXPECT_EQ(unscale->op_type(), "Mul");
     EXPECT_EQ(unscale->input(1), inv[0]->output(0));
   }
@@ -280,12 +284,15 @@ TEST(LossScaling, F64GradientIsUnscaledInF64) {
   }
   ASSERT_NE(opt_d, nullptr);
   const Node* m = opt_d->input(3)->producer();
+  ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->op_type(), "Mul");
   EXPECT_EQ(m->output(0)->dtype(), DType::kFloat64);
   EXPECT_EQ(m->input(0)->dtype(), DType::kFloat64);
   const Node* k = m->input(1)->producer();
+  ASSERT_NE(k, nullptr);
   EXPECT_EQ(k->op_type(), "Cast");
   EXPECT_EQ(k->attr_int("to", 0), 11);
+  ASSERT_NE(k->input(0)->producer(), nullptr);
   EXPECT_EQ(k->input(0)->producer()->op_type(), "Reciprocal");
 }
 

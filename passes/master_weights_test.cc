@@ -171,6 +171,8 @@ TEST(MasterWeights, UnusedHalfAndFullPrecisionInitializersAreUntouched) {
   EXPECT_EQ(Get(*g, "unused_b")->type().ToString(), "bf16[2]");
   EXPECT_EQ(*Get(*g, "w")->initializer(), w);
   EXPECT_EQ(*Get(*g, "d")->initializer(), d);
+  ASSERT_NE(Get(*g, "y")->producer(), nullptr);
+  ASSERT_NE(Get(*g, "e")->producer(), nullptr);
   EXPECT_EQ(Get(*g, "y")->producer()->input(1), Get(*g, "w"));
   EXPECT_EQ(Get(*g, "e")->producer()->input(0), Get(*g, "d"));
   EXPECT_EQ(g->num_nodes(), 2);
