@@ -446,6 +446,18 @@ void CheckStep(DType precision, const LossScaleOptions& scale) {
   co.precision = precision;
   co.train.loss.kind = "mse";
   co.loss_scale = scale;
+  if (precision == DType::kFloat16) {
+    // The check means something only if the CPU target really runs the Gemms in f16.
+    auto g = Parse(kLinear);
+    CompileOptions cpu = co;
+    cpu.support = &testing::CpuSupport();
+    ASSERT_TRUE(BuildTrainingStep(*g, cpu).ok());
+    int half_gemms = 0;
+    for (const Node* n : g->nodes()) {
+      half_gemms += n->op_type() == "Gemm" && n->output(0)->dtype() == DType::kFloat16;
+    }
+    EXPECT_EQ(half_gemms, 2);  // fc and its dW
+  }
   auto make = [&]() -> StatusOr<std::unique_ptr<Graph>> { return ParseGraph(kLinear); };
   auto c = testing::CompileTraining(make, co, 2, {{"x", {2, 3}}, {"labels", {2, 2}}});
   ASSERT_TRUE(c.ok()) << c.status().message();
