@@ -1,0 +1,254 @@
+// PaintPrecisionPass (passes/paint_precision.h): autocast's first stage, annotations only.
+// Where the expected paints come from: the rules in passes/paint_precision.h applied by hand to
+// each small graph below, with the default lists (PyTorch's CUDA autocast policy, from the op
+// registry: MatMul and Gemm allow, Softmax deny, Add infer, Relu and Reshape clear).
+#include "passes/paint_precision.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "frontend/training/training_graph.h"
+#include "ir/text.h"
+#include "passes/loss_scaling.h"
+
+namespace ampc {
+namespace {
+
+std::unique_ptr<Graph> Parse(const std::string& text) {
+  auto g = ParseGraph(text);
+  EXPECT_TRUE(g.ok()) << g.status().message();
+  return g.ok() ? std::move(*g) : std::make_unique<Graph>();
+}
+
+// allow -> infer -> clear -> clear -> (integer Shape, deny).
+const char* kChain = R"(graph "g" opsets {"": 17} {
+  input %x: f32[2,4]
+  init %w: f32[4,4] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
+  init %c: f32[4] = [1, 2, 3, 4]
+  init %s: i64[2] = [4, 2]
+  %a: f32[2,4] = MatMul(%x, %w) name="mm"
+  %b: f32[2,4] = Add(%a, %c) name="add"
+  %r: f32[2,4] = Relu(%b) name="relu"
+  %t: f32[4,2] = Reshape(%r, %s) name="reshape"
+  %n: i64[] = Size(%s) name="size"
+  %p: f32[4,2] = Softmax(%t) {axis=1} name="softmax"
+  output %p
+  output %n
+}
+)";
+
+AutocastOptions Opts(DType half = DType::kFloat16) {
+  AutocastOptions o;
+  o.half = half;
+  return o;
+}
+
+std::string Paint(const Graph& g, const std::string& node) {
+  for (const Node* n : g.nodes()) {
+    if (n->name() != node) continue;
+    auto p = n->annotations().find("precision"), r = n->annotations().find("reason");
+    if (p == n->annotations().end() || r == n->annotations().end()) return "(unpainted)";
+    return p->second + " " + r->second;
+  }
+  return "(no node " + node + ")";
+}
+
+// The graph's text without paint-precision's annotations.
+std::string Unpainted(const Graph& g) {
+  auto copy = Parse(PrintGraph(g));
+  for (Node* n : copy->nodes()) {
+    n->annotations().erase("precision");
+    n->annotations().erase("reason");
+  }
+  return PrintGraph(*copy);
+}
+
+// A training step with fp16 loss scaling, as the compiler hands it to autocast.
+std::unique_ptr<Graph> TrainingStep(double clip = 0.0) {
+  auto g = Parse(R"(graph "lin" opsets {"": 17} {
+  input %x: f32[2,3]
+  init %w: f32[2,3] = [0.5, -0.25, 0.125, 0.75, 0.375, -0.625]
+  init %b: f32[2] = [0.125, -0.25]
+  %y: f32[2,2] = Gemm(%x, %w, %b) {transB=1} name="fc"
+  %z: f32[2,2] = Relu(%y) name="relu"
+  output %z
+}
+)");
+  TrainOptions o;
+  o.loss.kind = "mse";
+  o.optimizer.clip_grad_norm = clip;
+  EXPECT_TRUE(BuildTrainingGraph(*g, o).ok());
+  EXPECT_TRUE(LossScalingPass({}, DType::kFloat16).Run(*g).ok());
+  return g;
+}
+
+TEST(PaintPrecision, EmptyGraphIsANoOp) {
+  auto g = Parse(R"(graph "g" opsets {"": 17} {
+  input %x: f32[2]
+  output %x
+}
+)");
+  PaintPrecisionPass pass(Opts());
+  auto changed = pass.Run(*g);
+  ASSERT_TRUE(changed.ok());
+  EXPECT_FALSE(*changed);
+  EXPECT_EQ(pass.half_nodes() + pass.fp32_nodes(), 0);
+}
+
+TEST(PaintPrecision, PaintsByTheListsAndChangesNothingElse) {
+  auto g = Parse(kChain);
+  const std::string before = PrintGraph(*g);
+  PaintPrecisionPass pass(Opts());
+  auto changed = pass.Run(*g);
+  ASSERT_TRUE(changed.ok()) << changed.status().message();
+  EXPECT_TRUE(*changed);
+  EXPECT_EQ(Paint(*g, "mm"), "f16 allow-list");
+  EXPECT_EQ(Paint(*g, "add"), "f16 infer: inputs half");
+  EXPECT_EQ(Paint(*g, "relu"), "f16 clear: follows add");
+  EXPECT_EQ(Paint(*g, "reshape"), "f16 clear: follows relu");
+  EXPECT_EQ(Paint(*g, "size"), "- integer");
+  EXPECT_EQ(Paint(*g, "softmax"), "f32 deny-list");
+  EXPECT_EQ(pass.half_nodes(), 4);
+  EXPECT_EQ(pass.fp32_nodes(), 1);
+  // No node inserted, no type changed: without the annotations the graph is what it was.
+  EXPECT_EQ(Unpainted(*g), before);
+}
+
+TEST(PaintPrecision, Bf16PaintsTheSameNodesBf16) {
+  auto g = Parse(kChain);
+  ASSERT_TRUE(PaintPrecisionPass(Opts(DType::kBFloat16)).Run(*g).ok());
+  EXPECT_EQ(Paint(*g, "mm"), "bf16 allow-list");
+  EXPECT_EQ(Paint(*g, "reshape"), "bf16 clear: follows relu");
+  EXPECT_EQ(Paint(*g, "softmax"), "f32 deny-list");
+}
+
+TEST(PaintPrecision, PaintingTwiceChangesNothingTheSecondTime) {
+  for (auto* make : {+[] { return Parse(kChain); }, +[] { return TrainingStep(1.0); }}) {
+    auto g = make();
+    PaintPrecisionPass pass(Opts());
+    auto first = pass.Run(*g);
+    ASSERT_TRUE(first.ok()) << first.status().message();
+    EXPECT_TRUE(*first);
+    const std::string once = PrintGraph(*g);
+    auto second = pass.Run(*g);
+    ASSERT_TRUE(second.ok());
+    EXPECT_FALSE(*second);
+    EXPECT_EQ(PrintGraph(*g), once);
+  }
+}
+
+// Loss, clipping, loss-scaling, optimizer and state nodes keep fp32 masters whatever their op;
+// those without a floating value are not painted.
+TEST(PaintPrecision, RoleNodesAreFp32) {
+  auto g = TrainingStep(/*clip=*/1.0);
+  const std::string before = PrintGraph(*g);
+  ASSERT_TRUE(PaintPrecisionPass(Opts()).Run(*g).ok());
+  std::set<std::string> roles;
+  for (const Node* n : g->nodes()) {
+    auto role = n->annotations().find("role");
+    if (role == n->annotations().end()) continue;
+    roles.insert(role->second);
+    bool floating = false;
+    for (const Value* v : n->inputs()) floating = floating || (v && IsFloat(v->dtype()));
+    for (const Value* v : n->outputs()) floating = floating || (v && IsFloat(v->dtype()));
+    const std::string want = !floating ? "- integer"
+                             : role->second == "loss"
+                                 ? "f32 loss"
+                                 : "f32 " + role->second + ": fp32 master update";
+    EXPECT_EQ(Paint(*g, n->name()), want) << n->name();
+  }
+  EXPECT_EQ(roles, (std::set<std::string>{"loss", "clip", "loss-scale", "optimizer", "state"}));
+  // The model's Gemm is half; its backward follows.
+  EXPECT_EQ(Paint(*g, "fc"), "f16 allow-list");
+  EXPECT_EQ(Paint(*g, "fc_grad"), "f16 allow-list");
+  EXPECT_EQ(Unpainted(*g), before);
+}
+
+// --fp32-nodes pins a forward node and, through grad_of, its backward nodes.
+TEST(PaintPrecision, Fp32NodesPinsAForwardNodeAndItsGradients) {
+  auto g = TrainingStep();
+  AutocastOptions o = Opts();
+  o.fp32_nodes = "^fc$";
+  ASSERT_TRUE(PaintPrecisionPass(o).Run(*g).ok());
+  EXPECT_EQ(Paint(*g, "fc"), "f32 user: --fp32-nodes");
+  int grads = 0;
+  for (const Node* n : g->nodes()) {
+    auto of = n->annotations().find("grad_of");
+    if (of == n->annotations().end() || of->second != "fc") continue;
+    ++grads;
+    if (Paint(*g, n->name()).rfind("- ", 0) == 0) continue;  // an integer-only helper
+    EXPECT_EQ(Paint(*g, n->name()), "f32 user: --fp32-nodes (grad_of fc)") << n->name();
+  }
+  EXPECT_GE(grads, 2);  // dW and db
+  // Another pin leaves fc alone: the regex is all that pins a forward node.
+  auto h = TrainingStep();
+  o.fp32_nodes = "relu";
+  ASSERT_TRUE(PaintPrecisionPass(o).Run(*h).ok());
+  EXPECT_EQ(Paint(*h, "relu"), "f32 user: --fp32-nodes");
+  EXPECT_EQ(Paint(*h, "fc"), "f16 allow-list");
+}
+
+// The target's veto: an op it cannot run in the half type stays fp32, with the reason.
+TEST(PaintPrecision, TargetVetoKeepsAnUnsupportedOpFp32) {
+  auto g = Parse(kChain);
+  AutocastOptions o = Opts();
+  std::set<std::string> asked;
+  o.supports = [&](const Node& n, DType t) {
+    EXPECT_EQ(t, DType::kFloat16);
+    asked.insert(n.name());
+    return n.op_type() != "Relu";
+  };
+  PaintPrecisionPass pass(o);
+  ASSERT_TRUE(pass.Run(*g).ok());
+  EXPECT_EQ(Paint(*g, "relu"), "f32 target: no f16 Relu");
+  EXPECT_EQ(Paint(*g, "mm"), "f16 allow-list");
+  EXPECT_EQ(Paint(*g, "softmax"), "f32 deny-list");
+  // Only nodes painted half are put to the target.
+  EXPECT_EQ(asked, (std::set<std::string>{"mm", "add", "relu", "reshape"}));
+  EXPECT_EQ(pass.half_nodes(), 3);
+  EXPECT_EQ(pass.fp32_nodes(), 2);
+}
+
+// BUG (reported, not fixed here): the veto is applied after the propagation rules ran, so ops
+// painted half *because of* a vetoed node keep their paint and a reason that is no longer true:
+// with MatMul vetoed, `add` is still "f16 infer: inputs half" although its only producing input
+// is now fp32 (rule 5 of the header makes it fp32), and relu/reshape follow it; insert-casts
+// then narrows the fp32 MatMul result to f16 for nothing. Reproducer: this test.
+TEST(PaintPrecision, DISABLED_TargetVetoIsSeenByTheNodesThatFollow) {
+  auto g = Parse(kChain);
+  AutocastOptions o = Opts();
+  o.supports = [](const Node& n, DType) { return n.op_type() != "MatMul"; };
+  ASSERT_TRUE(PaintPrecisionPass(o).Run(*g).ok());
+  EXPECT_EQ(Paint(*g, "mm"), "f32 target: no f16 MatMul");
+  // fp32, whatever the reason a fix gives ("infer: an input is fp32", "deny: after mm", ...).
+  EXPECT_EQ(Paint(*g, "add").substr(0, 4), "f32 ") << Paint(*g, "add");
+  EXPECT_EQ(Paint(*g, "relu").substr(0, 4), "f32 ") << Paint(*g, "relu");
+}
+
+TEST(PaintPrecision, RejectsAHalfTypeThatIsNotHalf) {
+  for (DType t : {DType::kFloat32, DType::kFloat64, DType::kInt64}) {
+    auto g = Parse(kChain);
+    const std::string before = PrintGraph(*g);
+    auto r = PaintPrecisionPass(Opts(t)).Run(*g);
+    ASSERT_FALSE(r.ok()) << DTypeName(t);
+    EXPECT_NE(r.status().message().find("f16 or bf16"), std::string::npos);
+    EXPECT_EQ(PrintGraph(*g), before);
+  }
+}
+
+TEST(PaintPrecision, RejectsAnInvalidFp32NodesRegex) {
+  auto g = Parse(kChain);
+  AutocastOptions o = Opts();
+  o.fp32_nodes = "fc(";
+  auto r = PaintPrecisionPass(o).Run(*g);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("--fp32-nodes 'fc('"), std::string::npos)
+      << r.status().message();
+}
+
+}  // namespace
+}  // namespace ampc
