@@ -111,7 +111,8 @@ void AddTorchNames(const Graph& g, const TrainingGraphInfo& info, plan::Training
   for (const std::string& s : info.running_stats) {
     add(s, s, false, false);
     const std::string suffix = ".running_mean";
-    if (s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (s.size() > suffix.size() &&
+        s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0) {
       add(kStepState, s.substr(0, s.size() - suffix.size()) + ".num_batches_tracked", false, true);
     }
   }

@@ -126,7 +126,14 @@ StatusOr<bool> LossScalingPass::Run(Graph& g) {
   }
   Value* inv = nullptr;
   if (mode_ != "none") {
-    g.ReplaceAllUsesWith(seed, scale);
+    Value* scaled_seed = scale;
+    if (seed->dtype() != DType::kFloat32) {  // an f16 or f64 loss: the seed has its type
+      ASSIGN_OR_RETURN(
+          scaled_seed,
+          Emit1(g, "Cast", "ampc.loss_scale_seed", {scale},
+                {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(seed->dtype())))}}));
+    }
+    g.ReplaceAllUsesWith(seed, scaled_seed);
     ASSIGN_OR_RETURN(inv, Emit1(g, "Reciprocal", "ampc.inv_loss_scale", {scale}));
   }
   std::vector<Value*> checked{loss};

@@ -8,7 +8,7 @@ StatusOr<bool> MasterWeightsPass::Run(Graph& g) {
   promoted_.clear();
   std::vector<Value*> half;
   for (Value* v : g.initializers()) {
-    if (IsHalf(v->dtype()) && !v->uses().empty()) half.push_back(v);
+    if (IsHalf(v->dtype()) && (!v->uses().empty() || g.IsRoot(v))) half.push_back(v);
   }
   for (Value* v : half) {
     const DType stored = v->dtype();
@@ -28,6 +28,16 @@ StatusOr<bool> MasterWeightsPass::Run(Graph& g) {
                   {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(stored)))}}));
     RETURN_IF_ERROR(InferNode(*cast));
     for (const Use& u : uses) u.user->SetInput(u.operand, cast->output(0));
+    // A graph output that was the half initializer stays the half value.
+    std::vector<Value*> outputs = g.outputs();
+    bool output = false;
+    for (Value*& o : outputs) {
+      if (o == v) {
+        o = cast->output(0);
+        output = true;
+      }
+    }
+    if (output) g.SetOutputs(outputs);
     promoted_.push_back(v->name());
   }
   if (!half.empty()) RETURN_IF_ERROR(g.TopologicalSort());

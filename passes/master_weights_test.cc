@@ -212,12 +212,9 @@ TEST(MasterWeights, CastNameDoesNotCollideWithModelValues) {
   EXPECT_TRUE(Verify(*g).ok());
 }
 
-// BUG (reported, not fixed here): an f16 initializer that a node reads *and* the graph returns
-// changes the graph's output type from f16 to f32, because the output keeps pointing at the
-// value that became the f32 master instead of the Cast. The header promises "the forward pass
-// computes what it did before". Reproducer: tests/lit/passes/master_weights.test's comment, or
-//   ampc-opt FILE --pass master-weights   (FILE: init %h: f16[2] read by Add and `output %h`)
-TEST(MasterWeights, DISABLED_HalfInitializerThatIsAGraphOutputKeepsItsOutputType) {
+// An f16 initializer that a node reads *and* the graph returns keeps the graph's output type:
+// the output is the Cast of the master ("the forward pass computes what it did before").
+TEST(MasterWeights, HalfInitializerThatIsAGraphOutputKeepsItsOutputType) {
   auto g = Parse(R"(graph "g" opsets {"": 17} {
   input %x: f16[2]
   init %h: f16[2] = [0.5, 2.0]
@@ -387,13 +384,9 @@ TEST(MasterWeights, OneStepOfTheF32CopiesPlusCastModelMatchesTheClosedForm) {
   CheckOneStep(kCastModel, DType::kFloat32);
 }
 
-// BUG (reported, not fixed here): with --precision fp16 (dynamic loss scaling, the default) the
-// f16-stored model does not compile: loss-scaling replaces the f16 autodiff seed ampc.loss_seed
-// by the f32 state ampc.loss_scale, and the verifier rejects the seed's reader:
-//   verifier after pass loss-scaling: node 'mse_loss_grad' (Unsqueeze): output 'mse_loss_grad'
-//   is recorded as f16[1,1] but inference gives f32[1,1]
-// Reproducer: tests/lit/passes/loss_scaling_half_loss.test (XFAIL).
-TEST(MasterWeights, DISABLED_OneStepOfAnF16StoredModelInFp16Precision) {
+// With --precision fp16 (dynamic loss scaling, the default) the f16-stored model's f16 autodiff
+// seed reads the f32 scale through a Cast.
+TEST(MasterWeights, OneStepOfAnF16StoredModelInFp16Precision) {
   CheckOneStep(kHalfModel, DType::kFloat16);
 }
 

@@ -83,6 +83,13 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
       pinned.insert(n);
       deny.insert(n);
       paint[n] = {DType::kFloat32, "user: --fp32-nodes"};
+    } else if (opts_.supports && cls(*n) != Cls::kDeny && cls(*n) != Cls::kNone &&
+               !opts_.supports(*n, opts_.half)) {
+      // The target's veto acts like the deny list: it spreads through infer and clear ops, so
+      // nothing is narrowed to half only to be widened again.
+      deny.insert(n);
+      paint[n] = {DType::kFloat32,
+                  "target: no " + std::string(DTypeName(opts_.half)) + " " + n->op_type()};
     }
   }
   auto consumers = [&](const Node* n, const std::function<void(Node*)>& f) {

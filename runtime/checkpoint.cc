@@ -109,9 +109,9 @@ Status WriteCheckpoint(const std::string& dir, int64_t steps_done, uint64_t seed
   if (fs::exists(final_path, ec)) {
     // The same step written again (a resumed run): the new folder replaces the old only once it
     // is complete.
-    const std::string old = (fs::path(dir) / ("." + StepFolder(steps_done) + ".old." +
-                                              std::to_string(::getpid())))
-                                .string();
+    const std::string old =
+        (fs::path(dir) / ("." + StepFolder(steps_done) + ".old." + std::to_string(::getpid())))
+            .string();
     fs::rename(final_path, old, ec);
     if (ec) return Internal(final_path + ": cannot replace: " + ec.message());
     fs::rename(tmp, final_path, ec);

@@ -161,7 +161,8 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
   if (!s.step || s.batch <= 0) return InvalidArgument("no training step to run");
   if (cfg.checkpoint_every < 0 ||
       (cfg.checkpoint_every > 0 && cfg.save_plan.empty() && cfg.checkpoint_dir.empty())) {
-    return InvalidArgument("--checkpoint-every N needs N > 0 and --checkpoint-dir DIR or --save-plan FILE");
+    return InvalidArgument(
+        "--checkpoint-every N needs N > 0 and --checkpoint-dir DIR or --save-plan FILE");
   }
   const plan::PlanProto& sp = s.step->plan();
   const plan::Training& meta = sp.training();
@@ -199,7 +200,7 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
   };
   const bool bar = cfg.progress && !cfg.quiet && isatty(2);
   TrainSummary sum;
-  int64_t first_step = 0;  // > 0 when resuming a saved plan
+  int64_t first_step = 0;                                    // > 0 when resuming a saved plan
   if (cfg.start_step == 0 && s.step->HasData(kStepState)) {  // a saved plan: --steps N more
     ASSIGN_OR_RETURN(Tensor step0, s.step->GetState(kStepState));
     first_step = step0.AsInt64s()->at(0);
@@ -294,8 +295,8 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
         RETURN_IF_ERROR(SavePlan(p, cfg.save_plan).WithContext("--checkpoint-every"));
       }
       if (!cfg.checkpoint_dir.empty()) {
-        RETURN_IF_ERROR(WriteCheckpoint(cfg.checkpoint_dir, first_step + step, cfg.seed, *s.step,
-                                        cfg.keep));
+        RETURN_IF_ERROR(
+            WriteCheckpoint(cfg.checkpoint_dir, first_step + step, cfg.seed, *s.step, cfg.keep));
       }
       since = Clock::now();
     }
@@ -323,7 +324,8 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
   sum.seconds = Seconds(start, Clock::now());
   sum.samples_per_s = static_cast<double>(sum.steps * s.batch) / sum.seconds;
   if (!cfg.checkpoint_dir.empty()) {
-    RETURN_IF_ERROR(WriteCheckpoint(cfg.checkpoint_dir, first_step + step, cfg.seed, *s.step, cfg.keep));
+    RETURN_IF_ERROR(
+        WriteCheckpoint(cfg.checkpoint_dir, first_step + step, cfg.seed, *s.step, cfg.keep));
   }
   if (!cfg.save_plan.empty()) {
     ASSIGN_OR_RETURN(Plan p, CurrentTrainingPlan(s));

@@ -91,7 +91,8 @@ StatusOr<Dataset> DatasetFromArrays(const std::string& path, std::map<std::strin
     }
     if (it->second.dims().empty())
       return InvalidArgument(path + ": array '" + name + "' is a scalar");
-    RETURN_IF_ERROR(AddArray(d, name, std::move(it->second), v->type(), path + ": array '" + name + "'"));
+    RETURN_IF_ERROR(
+        AddArray(d, name, std::move(it->second), v->type(), path + ": array '" + name + "'"));
   }
   if (d.size == 0) return InvalidArgument(path + ": the data set has no samples");
   return d;
