@@ -72,12 +72,14 @@ std::string ModulePath(const std::string& node_name) {
 
 // The state_dict keys of the trained states (see plan.proto TorchName).
 void AddTorchNames(const Graph& g, const TrainingGraphInfo& info, plan::Training* t) {
-  auto add = [&](const std::string& state, const std::string& name, bool transpose, bool count) {
+  auto add = [&](const std::string& state, const std::string& name, bool transpose, bool count,
+                 bool constant = false) {
     plan::TorchName* n = t->add_torch_names();
     n->set_state(state);
     n->set_name(name);
     n->set_transpose(transpose);
     n->set_step_count(count);
+    n->set_constant(constant);
   };
   for (const std::string& p : info.params) {
     const Value* v = g.FindValue(p);
@@ -107,6 +109,18 @@ void AddTorchNames(const Graph& g, const TrainingGraphInfo& info, plan::Training
         !out->name().empty() && out->name()[0] != '/' && out->name().rfind("onnx::", 0) != 0) {
       add(in->name(), out->name(), false, false);
     }
+  }
+  // The module's other tensors (registered buffers such as a causal mask, frozen parameters):
+  // load_state_dict(strict=True) wants them too. Exporter-made constants are not the module's.
+  std::set<std::string> named(trained);
+  named.insert(info.running_stats.begin(), info.running_stats.end());
+  for (const std::string& n : info.model_initializers) {
+    const Value* v = g.FindValue(n);
+    if (named.count(n) || !v || v->kind() != ValueKind::kInitializer || n.empty() || n[0] == '/' ||
+        n.rfind("onnx::", 0) == 0 || n.rfind("val_", 0) == 0 || n.rfind("_val", 0) == 0) {
+      continue;
+    }
+    add(n, n, false, false, /*constant=*/true);
   }
   for (const std::string& s : info.running_stats) {
     add(s, s, false, false);

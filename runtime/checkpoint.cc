@@ -68,7 +68,9 @@ Status WriteCheckpoint(const std::string& dir, int64_t steps_done, uint64_t seed
       model.tensors[n.name()] = steps;
       continue;
     }
-    ASSIGN_OR_RETURN(Tensor v, ex.GetState(n.state()));
+    auto got = ex.GetState(n.state());
+    if (!got.ok() && n.constant()) continue;  // removed as unused when the step was compiled
+    ASSIGN_OR_RETURN(Tensor v, std::move(got));
     if (n.transpose() && v.dims().size() == 2) v = Transpose2D(v);
     model.tensors[n.name()] = std::move(v);
     in_model.insert(n.state());
@@ -196,7 +198,7 @@ StatusOr<Checkpoint> ReadCheckpoint(const std::string& path, const plan::PlanPro
   c.states = std::move(training.tensors);
   std::set<std::string> used;
   for (const plan::TorchName& n : plan.training().torch_names()) {
-    if (n.step_count()) {
+    if (n.step_count() || n.constant()) {  // not restored: the compiled model has them
       used.insert(n.name());
       continue;
     }

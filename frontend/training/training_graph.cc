@@ -543,6 +543,7 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
   RETURN_IF_ERROR(ValidateTrainOptions(opts));
   TrainingGraphInfo info;
   for (const Value* v : g.inputs()) info.data_inputs.push_back(v->name());
+  for (const Value* v : g.initializers()) info.model_initializers.push_back(v->name());
   ASSIGN_OR_RETURN(std::vector<std::string> shared, UntieSharedInitializers(g, opts.untie_shared));
   if (!opts.untie_shared && !shared.empty()) {
     std::string examples;

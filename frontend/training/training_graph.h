@@ -68,6 +68,7 @@ struct TrainingGraphInfo {
   std::string logits;                      // the model output the loss was attached to, if any
   int64_t class_axis = -1;                 // of logits, for cross_entropy / nll
   std::vector<std::string> params;         // trained initializers, in graph order
+  std::vector<std::string> model_initializers;  // the forward model's, before anything was added
   std::vector<std::string> frozen;         // float initializers left alone (--freeze, constants)
   std::map<std::string, std::string> frozen_reasons;  // why each one is frozen
   std::vector<std::string> running_stats;  // BatchNorm running mean/var states
