@@ -18,34 +18,15 @@
 #include "ir/verifier.h"
 #include "runtime/cpu/executor.h"
 #include "tests/unit/compile_util.h"
+#include "tests/unit/graph_test_util.h"
 
 namespace ampc {
 namespace {
 
-std::unique_ptr<Graph> Parse(const std::string& text) {
-  auto g = ParseGraph(text);
-  EXPECT_TRUE(g.ok()) << g.status().message();
-  return g.ok() ? std::move(*g) : std::make_unique<Graph>();
-}
-
-const Value* Get(const Graph& g, const std::string& name) {
-  const Value* v = g.FindValue(name);
-  EXPECT_NE(v, nullptr) << name;
-  return v;
-}
-
-const Node* NodeNamed(const Graph& g, const std::string& name) {
-  for (const Node* n : g.nodes()) {
-    if (n->name() == name) return n;
-  }
-  return nullptr;
-}
-
-int CountCasts(const Graph& g) {
-  int n = 0;
-  for (const Node* node : g.nodes()) n += node->op_type() == "Cast";
-  return n;
-}
+using testing::CountNodes;
+using testing::Get;
+using testing::NodeNamed;
+using testing::Parse;
 
 StatusOr<bool> Fold(Graph& g, int64_t* folded = nullptr) {
   FoldCastsPass pass;
@@ -89,7 +70,7 @@ TEST(FoldCasts, HalfRoundTripFoldsToTheIdentity) {
   EXPECT_TRUE(*changed);
   EXPECT_EQ(folded, 1);
   EXPECT_EQ(NodeNamed(*g, "relu")->input(0), Get(*g, "h"));
-  EXPECT_EQ(CountCasts(*g), 0);
+  EXPECT_EQ(CountNodes(*g, "Cast"), 0);
   EXPECT_EQ(g->num_nodes(), 1);
 }
 
@@ -130,7 +111,7 @@ TEST(FoldCasts, ExactFirstCastIsSkipped) {
   EXPECT_EQ(more->input(0), Get(*g, "h"));
   EXPECT_EQ(Get(*g, "h64")->type().ToString(), "f64[2]");
   EXPECT_NE(NodeNamed(*g, "widen"), nullptr);  // relu still reads it
-  EXPECT_EQ(CountCasts(*g), 2);
+  EXPECT_EQ(CountNodes(*g, "Cast"), 2);
 }
 
 TEST(FoldCasts, UnusedCastsAreRemovedGraphOutputsAreNot) {
