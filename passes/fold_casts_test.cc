@@ -15,7 +15,6 @@
 
 #include "compiler/compiler.h"
 #include "ir/text.h"
-#include "ir/verifier.h"
 #include "runtime/cpu/executor.h"
 #include "tests/unit/compile_util.h"
 #include "tests/unit/graph_test_util.h"
@@ -27,15 +26,12 @@ using testing::CountNodes;
 using testing::Get;
 using testing::NodeNamed;
 using testing::Parse;
+using testing::RunVerified;
 
 StatusOr<bool> Fold(Graph& g, int64_t* folded = nullptr) {
   FoldCastsPass pass;
-  auto r = pass.Run(g);
+  auto r = RunVerified(pass, g);
   if (folded) *folded = pass.folded();
-  if (r.ok()) {
-    const Status v = Verify(g);
-    if (!v.ok()) return v;
-  }
   return r;
 }
 

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "ir/text.h"
-#include "ir/verifier.h"
 #include "passes/paint_precision.h"
 #include "tests/unit/graph_test_util.h"
 
@@ -22,15 +21,12 @@ using testing::Get;
 using testing::NodeNamed;
 using testing::NodesOfType;
 using testing::Parse;
+using testing::RunVerified;
 
 StatusOr<bool> Insert(Graph& g, int64_t* folded = nullptr) {
   InsertCastsPass pass;
-  auto r = pass.Run(g);
+  auto r = RunVerified(pass, g);
   if (folded) *folded = pass.folded();
-  if (r.ok()) {
-    const Status v = Verify(g);
-    if (!v.ok()) return v;
-  }
   return r;
 }
 

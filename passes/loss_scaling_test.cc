@@ -63,12 +63,7 @@ std::vector<const Node*> Optimizers(const Graph& g) {
 
 StatusOr<bool> RunPass(Graph& g, DType precision, LossScaleOptions o = {}) {
   LossScalingPass pass(o, precision);
-  auto r = pass.Run(g);
-  if (r.ok()) {
-    const Status v = Verify(g);
-    if (!v.ok()) return v;
-  }
-  return r;
+  return testing::RunVerified(pass, g);
 }
 
 double Scalar(const Graph& g, const std::string& name) {

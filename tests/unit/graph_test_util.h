@@ -1,6 +1,6 @@
 // Helpers shared by the tests that work on graphs written as textual IR (docs/TEXT_IR.md): parse,
-// look values and nodes up, count ops, read a tensor's raw bits; the fp16 training step that
-// autocast's passes are tested on.
+// look values and nodes up, count ops, run a pass and the verifier, read a tensor's raw bits; the
+// fp16 training step that autocast's passes are tested on.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -16,7 +16,9 @@
 #include "ir/op_registry.h"
 #include "ir/tensor.h"
 #include "ir/text.h"
+#include "ir/verifier.h"
 #include "passes/loss_scaling.h"
+#include "passes/pass.h"
 
 namespace ampc::testing {
 
@@ -63,6 +65,17 @@ inline std::vector<const Node*> NodesOfType(const Graph& g, const std::string& o
 
 inline int CountNodes(const Graph& g, const std::string& op) {
   return static_cast<int>(NodesOfType(g, op).size());
+}
+
+// Runs `pass` on g and, when it succeeds, the verifier: a graph the pass leaves invalid is an
+// error here too.
+inline StatusOr<bool> RunVerified(Pass& pass, Graph& g) {
+  auto r = pass.Run(g);
+  if (r.ok()) {
+    const Status v = Verify(g);
+    if (!v.ok()) return v;
+  }
+  return r;
 }
 
 // A 16-bit (f16, bf16) tensor's elements as their bit patterns.
