@@ -9,9 +9,12 @@
 #include "ir/text.h"
 #include "runtime/cpu/kernel.h"
 #include "tests/unit/compile_util.h"
+#include "tests/unit/graph_test_util.h"
 
 namespace ampc {
 namespace {
+
+using testing::NodeNamed;
 
 const char* kMlp = R"(graph "mlp" opsets {"": 17} {
   input %x: f32[batch,4]
@@ -22,13 +25,6 @@ const char* kMlp = R"(graph "mlp" opsets {"": 17} {
   output %a
 }
 )";
-
-const Node* NodeNamed(const Graph& g, const std::string& name) {
-  for (const Node* n : g.nodes()) {
-    if (n->name() == name) return n;
-  }
-  return nullptr;
-}
 
 TEST(Compiler, StagesRunInOrderAndAfterStops) {
   CompileOptions o;

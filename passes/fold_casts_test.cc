@@ -15,46 +15,23 @@
 
 #include "compiler/compiler.h"
 #include "ir/text.h"
-#include "ir/verifier.h"
 #include "runtime/cpu/executor.h"
 #include "tests/unit/compile_util.h"
+#include "tests/unit/graph_test_util.h"
 
 namespace ampc {
 namespace {
 
-std::unique_ptr<Graph> Parse(const std::string& text) {
-  auto g = ParseGraph(text);
-  EXPECT_TRUE(g.ok()) << g.status().message();
-  return g.ok() ? std::move(*g) : std::make_unique<Graph>();
-}
-
-const Value* Get(const Graph& g, const std::string& name) {
-  const Value* v = g.FindValue(name);
-  EXPECT_NE(v, nullptr) << name;
-  return v;
-}
-
-const Node* NodeNamed(const Graph& g, const std::string& name) {
-  for (const Node* n : g.nodes()) {
-    if (n->name() == name) return n;
-  }
-  return nullptr;
-}
-
-int CountCasts(const Graph& g) {
-  int n = 0;
-  for (const Node* node : g.nodes()) n += node->op_type() == "Cast";
-  return n;
-}
+using testing::CountNodes;
+using testing::Get;
+using testing::NodeNamed;
+using testing::Parse;
+using testing::RunVerified;
 
 StatusOr<bool> Fold(Graph& g, int64_t* folded = nullptr) {
   FoldCastsPass pass;
-  auto r = pass.Run(g);
+  auto r = RunVerified(pass, g);
   if (folded) *folded = pass.folded();
-  if (r.ok()) {
-    const Status v = Verify(g);
-    if (!v.ok()) return v;
-  }
   return r;
 }
 
@@ -89,7 +66,7 @@ TEST(FoldCasts, HalfRoundTripFoldsToTheIdentity) {
   EXPECT_TRUE(*changed);
   EXPECT_EQ(folded, 1);
   EXPECT_EQ(NodeNamed(*g, "relu")->input(0), Get(*g, "h"));
-  EXPECT_EQ(CountCasts(*g), 0);
+  EXPECT_EQ(CountNodes(*g, "Cast"), 0);
   EXPECT_EQ(g->num_nodes(), 1);
 }
 
@@ -130,7 +107,7 @@ TEST(FoldCasts, ExactFirstCastIsSkipped) {
   EXPECT_EQ(more->input(0), Get(*g, "h"));
   EXPECT_EQ(Get(*g, "h64")->type().ToString(), "f64[2]");
   EXPECT_NE(NodeNamed(*g, "widen"), nullptr);  // relu still reads it
-  EXPECT_EQ(CountCasts(*g), 2);
+  EXPECT_EQ(CountNodes(*g, "Cast"), 2);
 }
 
 TEST(FoldCasts, UnusedCastsAreRemovedGraphOutputsAreNot) {

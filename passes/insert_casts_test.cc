@@ -9,51 +9,24 @@
 #include <string>
 #include <vector>
 
-#include "frontend/training/training_graph.h"
 #include "ir/text.h"
-#include "ir/verifier.h"
-#include "passes/loss_scaling.h"
 #include "passes/paint_precision.h"
+#include "tests/unit/graph_test_util.h"
 
 namespace ampc {
 namespace {
 
-std::unique_ptr<Graph> Parse(const std::string& text) {
-  auto g = ParseGraph(text);
-  EXPECT_TRUE(g.ok()) << g.status().message();
-  return g.ok() ? std::move(*g) : std::make_unique<Graph>();
-}
-
-const Value* Get(const Graph& g, const std::string& name) {
-  const Value* v = g.FindValue(name);
-  EXPECT_NE(v, nullptr) << name;
-  return v;
-}
-
-const Node* NodeNamed(const Graph& g, const std::string& name) {
-  for (const Node* n : g.nodes()) {
-    if (n->name() == name) return n;
-  }
-  ADD_FAILURE() << "no node " << name;
-  return nullptr;
-}
-
-std::vector<const Node*> Casts(const Graph& g) {
-  std::vector<const Node*> out;
-  for (const Node* n : g.nodes()) {
-    if (n->op_type() == "Cast") out.push_back(n);
-  }
-  return out;
-}
+using testing::Fp16TrainingStep;
+using testing::Get;
+using testing::NodeNamed;
+using testing::NodesOfType;
+using testing::Parse;
+using testing::RunVerified;
 
 StatusOr<bool> Insert(Graph& g, int64_t* folded = nullptr) {
   InsertCastsPass pass;
-  auto r = pass.Run(g);
+  auto r = RunVerified(pass, g);
   if (folded) *folded = pass.folded();
-  if (r.ok()) {
-    const Status v = Verify(g);
-    if (!v.ok()) return v;
-  }
   return r;
 }
 
@@ -114,7 +87,7 @@ TEST(InsertCasts, OneCastPerValueAndTypeSharedByItsConsumers) {
   EXPECT_EQ(NodeNamed(*g, "add")->input(0), a32);
   EXPECT_EQ(NodeNamed(*g, "square")->input(0), a32);
   EXPECT_EQ(NodeNamed(*g, "square")->input(1), a32);
-  EXPECT_EQ(Casts(*g).size(), 4u);  // x, w -> f16; a, b -> f32
+  EXPECT_EQ(NodesOfType(*g, "Cast").size(), 4u);  // x, w -> f16; a, b -> f32
   EXPECT_EQ(Get(*g, "s")->type().ToString(), "f32[2,4]");
 }
 
@@ -152,7 +125,7 @@ TEST(InsertCasts, IntegerF64AndPrecisionFreeInputsAreNeverCast) {
   EXPECT_EQ(NodeNamed(*g, "model_cast")->input(0), Get(*g, "x"));
   EXPECT_EQ(NodeNamed(*g, "dropout")->input(0), x16);  // the same shared Cast as reshape's
   EXPECT_EQ(NodeNamed(*g, "dropout")->input(1), Get(*g, "ratio"));
-  EXPECT_EQ(Casts(*g).size(), 2u);  // x -> f16, and the model's own
+  EXPECT_EQ(NodesOfType(*g, "Cast").size(), 2u);  // x -> f16, and the model's own
 }
 
 // Exact-widening reuse: h32 = Cast(h) is h exactly, so a half consumer of h32 reads h itself.
@@ -174,7 +147,7 @@ TEST(InsertCasts, ReusesTheHalfValueAnExactWideningCameFrom) {
   EXPECT_EQ(NodeNamed(*g, "relu")->input(0), Get(*g, "h"));
   EXPECT_EQ(Get(*g, "r")->type().ToString(), "f16[2,4]");
   EXPECT_EQ(NodeNamed(*g, "sigmoid")->input(0), Get(*g, "h32"));
-  EXPECT_EQ(Casts(*g).size(), 1u);  // only the model's widen
+  EXPECT_EQ(NodesOfType(*g, "Cast").size(), 1u);  // only the model's widen
 }
 
 // ... but not after a narrowing: x16 = Cast(x) rounds, so an f32 consumer of x16 must not read x.
@@ -216,20 +189,7 @@ TEST(InsertCasts, SecondRunIsANoOp) {
 // After paint-precision on a real training step (clip and fp16 loss scaling included), every
 // painted node reads each castable float input in its paint, f64 aside, and the graph verifies.
 TEST(InsertCasts, MakesAPaintedTrainingStepTrue) {
-  auto g = Parse(R"(graph "lin" opsets {"": 17} {
-  input %x: f32[2,3]
-  init %w: f32[2,3] = [0.5, -0.25, 0.125, 0.75, 0.375, -0.625]
-  init %b: f32[2] = [0.125, -0.25]
-  %y: f32[2,2] = Gemm(%x, %w, %b) {transB=1} name="fc"
-  %z: f32[2,2] = Relu(%y) name="relu"
-  output %z
-}
-)");
-  TrainOptions o;
-  o.loss.kind = "mse";
-  o.optimizer.clip_grad_norm = 1.0;
-  ASSERT_TRUE(BuildTrainingGraph(*g, o).ok());
-  ASSERT_TRUE(LossScalingPass({}, DType::kFloat16).Run(*g).ok());
+  auto g = Fp16TrainingStep(/*clip=*/1.0);
   AutocastOptions a;
   a.half = DType::kFloat16;
   ASSERT_TRUE(PaintPrecisionPass(a).Run(*g).ok());

@@ -3,50 +3,23 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "ir/node_emitter.h"
 #include "ir/op_registry.h"
 #include "ir/training_names.h"
 
 namespace ampc {
 namespace {
 
-const std::string& Role(const Node& n) {
-  static const std::string kNone;
-  auto it = n.annotations().find("role");
-  return it == n.annotations().end() ? kNone : it->second;
-}
-
 bool IsOptimizer(const Node& n) {
   return n.domain() == kAmpcDomain && (n.op_type() == "SGD" || n.op_type() == "Adam") &&
-         Role(n) == "optimizer";
-}
-
-// Appends a role=loss-scale node with fresh names and infers it.
-StatusOr<std::vector<Value*>> Emit(Graph& g, const std::string& op, const std::string& domain,
-                                   const std::string& stem, const std::vector<Value*>& inputs,
-                                   int num_outputs, AttributeMap attrs = {}) {
-  const std::string name = g.UniqueName(stem);
-  std::vector<std::string> outs;
-  for (int i = 0; i < num_outputs; ++i) {
-    outs.push_back(g.UniqueName(num_outputs == 1 ? name : name + "_" + std::to_string(i)));
-  }
-  ASSIGN_OR_RETURN(Node * n, g.AddNode(op, domain, name, inputs, outs, std::move(attrs)));
-  n->annotations()["role"] = "loss-scale";
-  RETURN_IF_ERROR(InferNode(*n));
-  return n->outputs();
-}
-
-StatusOr<Value*> Emit1(Graph& g, const std::string& op, const std::string& stem,
-                       const std::vector<Value*>& inputs, AttributeMap attrs = {},
-                       const std::string& domain = "") {
-  ASSIGN_OR_RETURN(auto outs, Emit(g, op, domain, stem, inputs, 1, std::move(attrs)));
-  return outs[0];
+         RoleOf(n) == "optimizer";
 }
 
 // The gradient an optimizer node's update starts from: its input 3, or what the clip nodes in
 // front of it (role=clip, gradient as input 0) scale.
 Value* RawGradient(const Node& opt) {
   Value* g = opt.input(3);
-  while (g && g->producer() && Role(*g->producer()) == "clip") g = g->producer()->input(0);
+  while (g && g->producer() && RoleOf(*g->producer()) == "clip") g = g->producer()->input(0);
   return g;
 }
 
@@ -124,48 +97,48 @@ StatusOr<bool> LossScalingPass::Run(Graph& g) {
     if (!r) return InvalidArgument(opt->Describe() + ": has no gradient input");
     if (seen.insert(r).second) raw.push_back(r);
   }
+  NodeEmitter e(g, "loss-scale");
   Value* inv = nullptr;
   if (mode_ != "none") {
     Value* scaled_seed = scale;
     if (seed->dtype() != DType::kFloat32) {  // an f16 or f64 loss: the seed has its type
       ASSIGN_OR_RETURN(
           scaled_seed,
-          Emit1(g, "Cast", "ampc.loss_scale_seed", {scale},
+          e.One("Cast", "ampc.loss_scale_seed", {scale},
                 {{"to", Attribute(static_cast<int64_t>(DTypeToOnnxNumber(seed->dtype())))}}));
     }
     g.ReplaceAllUsesWith(seed, scaled_seed);
-    ASSIGN_OR_RETURN(inv, Emit1(g, "Reciprocal", "ampc.inv_loss_scale", {scale}));
+    ASSIGN_OR_RETURN(inv, e.One("Reciprocal", "ampc.inv_loss_scale", {scale}));
   }
   std::vector<Value*> checked{loss};
   for (Value* r : raw) {
     Value* u = r;
     if (inv) {
       if (u->dtype() != DType::kFloat32 && u->dtype() != DType::kFloat64) {
-        ASSIGN_OR_RETURN(u, Emit1(g, "Cast", "grad_f32", {u}, {{"to", Attribute(int64_t{1})}}));
+        ASSIGN_OR_RETURN(u, e.One("Cast", "grad_f32", {u}, {{"to", Attribute(int64_t{1})}}));
       }
       Value* k = inv;
       if (u->dtype() == DType::kFloat64) {
-        ASSIGN_OR_RETURN(
-            k, Emit1(g, "Cast", "inv_scale_f64", {inv}, {{"to", Attribute(int64_t{11})}}));
+        ASSIGN_OR_RETURN(k,
+                         e.One("Cast", "inv_scale_f64", {inv}, {{"to", Attribute(int64_t{11})}}));
       }
-      ASSIGN_OR_RETURN(u, Emit1(g, "Mul", "grad_unscaled", {u, k}));
+      ASSIGN_OR_RETURN(u, e.One("Mul", "grad_unscaled", {u, k}));
       // Only the update reads the unscaled gradient; the backward pass keeps the scaled one.
       const std::vector<Use> uses = r->uses();
       for (const Use& use : uses) {
-        const std::string& role = Role(*use.user);
+        const std::string& role = RoleOf(*use.user);
         if (role == "clip" || role == "optimizer") use.user->SetInput(use.operand, u);
       }
     }
     checked.push_back(u);
   }
-  ASSIGN_OR_RETURN(Value * finite,
-                   Emit1(g, "AllFinite", "ampc.all_finite", checked, {}, kAmpcDomain));
+  ASSIGN_OR_RETURN(Value * finite, e.One("AllFinite", "ampc.all_finite", checked, {}, kAmpcDomain));
   AttributeMap attrs{{"growth_factor", Attribute(static_cast<float>(opts_.growth))},
                      {"backoff_factor", Attribute(static_cast<float>(opts_.backoff))},
                      {"growth_interval", Attribute(opts_.interval)},
                      {"dynamic", Attribute(int64_t{mode_ == "dynamic" ? 1 : 0})}};
-  ASSIGN_OR_RETURN(auto next, Emit(g, "UpdateLossScale", kAmpcDomain, "ampc.update_loss_scale",
-                                   {scale, tracker, skipped, finite}, 3, std::move(attrs)));
+  ASSIGN_OR_RETURN(auto next, e.Multi("UpdateLossScale", kAmpcDomain, "ampc.update_loss_scale",
+                                      {scale, tracker, skipped, finite}, 3, std::move(attrs)));
   g.AddStateUpdate(scale, next[0]);
   g.AddStateUpdate(tracker, next[1]);
   g.AddStateUpdate(skipped, next[2]);
@@ -186,8 +159,8 @@ StatusOr<bool> LossScalingPass::Run(Graph& g) {
       return InvalidArgument(std::string("the step counter '") + kStepState +
                              "' is not updated by Add(step, increment)");
     }
-    ASSIGN_OR_RETURN(Value * applied, Emit1(g, "Cast", "ampc.step_applied", {finite},
-                                            {{"to", Attribute(int64_t{7})}}));
+    ASSIGN_OR_RETURN(Value * applied,
+                     e.One("Cast", "ampc.step_applied", {finite}, {{"to", Attribute(int64_t{7})}}));
     applied->producer()->annotations()["role"] = "state";
     add->SetInput(1, applied);
   }

@@ -18,14 +18,19 @@
 
 #include "compiler/compiler.h"
 #include "frontend/training/training_graph.h"
+#include "ir/node_emitter.h"
 #include "ir/text.h"
 #include "ir/training_names.h"
 #include "ir/verifier.h"
 #include "runtime/cpu/executor.h"
 #include "tests/unit/compile_util.h"
+#include "tests/unit/graph_test_util.h"
 
 namespace ampc {
 namespace {
+
+using testing::NodesOfType;
+using testing::Parse;
 
 // y = x W^T + b, x: [2, 3], W: [2, 3], MSE against labels [2, 2].
 const char* kLinear = R"(graph "lin" opsets {"": 17} {
@@ -36,12 +41,6 @@ const char* kLinear = R"(graph "lin" opsets {"": 17} {
   output %y
 }
 )";
-
-std::unique_ptr<Graph> Parse(const std::string& text) {
-  auto g = ParseGraph(text);
-  EXPECT_TRUE(g.ok()) << g.status().message();
-  return g.ok() ? std::move(*g) : std::make_unique<Graph>();
-}
 
 // The training step BuildTrainingGraph makes of `model` (SGD, MSE), before loss scaling.
 std::unique_ptr<Graph> Step(const std::string& model = kLinear, double clip = 0.0) {
@@ -54,36 +53,17 @@ std::unique_ptr<Graph> Step(const std::string& model = kLinear, double clip = 0.
   return g;
 }
 
-const std::string& Role(const Node& n) {
-  static const std::string kNone;
-  auto it = n.annotations().find("role");
-  return it == n.annotations().end() ? kNone : it->second;
-}
-
-std::vector<const Node*> Nodes(const Graph& g, const std::string& op) {
-  std::vector<const Node*> out;
-  for (const Node* n : g.nodes()) {
-    if (n->op_type() == op) out.push_back(n);
-  }
-  return out;
-}
-
 std::vector<const Node*> Optimizers(const Graph& g) {
   std::vector<const Node*> out;
   for (const Node* n : g.nodes()) {
-    if (Role(*n) == "optimizer") out.push_back(n);
+    if (RoleOf(*n) == "optimizer") out.push_back(n);
   }
   return out;
 }
 
 StatusOr<bool> RunPass(Graph& g, DType precision, LossScaleOptions o = {}) {
   LossScalingPass pass(o, precision);
-  auto r = pass.Run(g);
-  if (r.ok()) {
-    const Status v = Verify(g);
-    if (!v.ok()) return v;
-  }
-  return r;
+  return testing::RunVerified(pass, g);
 }
 
 double Scalar(const Graph& g, const std::string& name) {
@@ -142,16 +122,16 @@ TEST(LossScaling, Bf16GetsTheFiniteCheckButKeepsTheSeed) {
   EXPECT_FALSE(g->FindValue(kLossSeed)->uses().empty());
   EXPECT_EQ(Scalar(*g, kLossSeed), 1.0);
   EXPECT_EQ(Scalar(*g, kLossScaleState), 1.0);
-  EXPECT_TRUE(Nodes(*g, "Reciprocal").empty());
+  EXPECT_TRUE(NodesOfType(*g, "Reciprocal").empty());
   // AllFinite over the loss and the raw gradients, in optimizer order.
-  const auto finite = Nodes(*g, "AllFinite");
+  const auto finite = NodesOfType(*g, "AllFinite");
   ASSERT_EQ(finite.size(), 1u);
   std::vector<const Value*> checked(finite[0]->inputs().begin(), finite[0]->inputs().end());
   const auto opts = Optimizers(*g);
   ASSERT_EQ(opts.size(), 2u);
   EXPECT_EQ(checked,
             (std::vector<const Value*>{g->outputs()[0], opts[0]->input(3), opts[1]->input(3)}));
-  const auto update = Nodes(*g, "UpdateLossScale");
+  const auto update = NodesOfType(*g, "UpdateLossScale");
   ASSERT_EQ(update.size(), 1u);
   EXPECT_EQ(update[0]->attr_int("dynamic", -1), 0);
   EXPECT_EQ(update[0]->input(3), finite[0]->output(0));
@@ -171,11 +151,11 @@ TEST(LossScaling, Fp16ReplacesTheSeedAndUnscalesEachGradientOnce) {
   EXPECT_TRUE(g->FindValue(kLossSeed)->uses().empty());
   const Value* scale = g->FindValue(kLossScaleState);
   EXPECT_EQ(Scalar(*g, kLossScaleState), 65536.0);
-  const auto inv = Nodes(*g, "Reciprocal");
+  const auto inv = NodesOfType(*g, "Reciprocal");
   ASSERT_EQ(inv.size(), 1u);
   EXPECT_EQ(inv[0]->input(0), scale);
   // Unscale: one Mul(raw gradient, 1/S) per gradient, read by the optimizer.
-  const auto muls = Nodes(*g, "Mul");
+  const auto muls = NodesOfType(*g, "Mul");
   const auto opts = Optimizers(*g);
   ASSERT_EQ(opts.size(), 2u);
   std::vector<const Value*> unscaled;
@@ -183,10 +163,10 @@ TEST(LossScaling, Fp16ReplacesTheSeedAndUnscalesEachGradientOnce) {
     const Node* m = opt->input(3)->producer();
     ASSERT_NE(m, nullptr);
     EXPECT_EQ(m->op_type(), "Mul");
-    EXPECT_EQ(Role(*m), "loss-scale");
+    EXPECT_EQ(RoleOf(*m), "loss-scale");
     EXPECT_EQ(m->input(1), inv[0]->output(0));
     ASSERT_NE(m->input(0)->producer(), nullptr);
-    EXPECT_EQ(Role(*m->input(0)->producer()), "") << "the raw gradient comes from backward";
+    EXPECT_EQ(RoleOf(*m->input(0)->producer()), "") << "the raw gradient comes from backward";
     EXPECT_EQ(m->input(0)->dtype(), DType::kFloat32);  // already f32: no Cast needed
     EXPECT_EQ(m->input(0)->uses().size(), 1u);         // only the unscale reads it
     unscaled.push_back(opt->input(3));
@@ -197,11 +177,11 @@ TEST(LossScaling, Fp16ReplacesTheSeedAndUnscalesEachGradientOnce) {
   EXPECT_EQ(unscale_muls, 2);
   // The finite check sees the loss and the unscaled gradients; the scaler is dynamic with
   // GradScaler's defaults, and its three states are updated.
-  const auto finite = Nodes(*g, "AllFinite");
+  const auto finite = NodesOfType(*g, "AllFinite");
   ASSERT_EQ(finite.size(), 1u);
   EXPECT_EQ(std::vector<const Value*>(finite[0]->inputs().begin(), finite[0]->inputs().end()),
             (std::vector<const Value*>{g->outputs()[0], unscaled[0], unscaled[1]}));
-  const auto update = Nodes(*g, "UpdateLossScale");
+  const auto update = NodesOfType(*g, "UpdateLossScale");
   ASSERT_EQ(update.size(), 1u);
   EXPECT_EQ(update[0]->attr_int("dynamic", -1), 1);
   EXPECT_EQ(update[0]->attr_float("growth_factor", 0), 2.0f);
@@ -221,16 +201,16 @@ TEST(LossScaling, Fp16ReplacesTheSeedAndUnscalesEachGradientOnce) {
 TEST(LossScaling, ClipNodesReadUnscaledGradients) {
   auto g = Step(kLinear, /*clip=*/1.0);
   ASSERT_TRUE(RunPass(*g, DType::kFloat16).ok());
-  const auto inv = Nodes(*g, "Reciprocal");
+  const auto inv = NodesOfType(*g, "Reciprocal");
   ASSERT_EQ(inv.size(), 1u);
   int clip_reads = 0;
   for (const Node* n : g->nodes()) {
-    if (Role(*n) != "clip") continue;
+    if (RoleOf(*n) != "clip") continue;
     for (const Value* in : n->inputs()) {
       const Node* p = in ? in->producer() : nullptr;
       // No clip node reads a raw (scaled) gradient straight from the backward pass.
       if (p && p->annotations().count("grad_of")) ADD_FAILURE() << n->name() << " reads scaled";
-      if (p && p->op_type() == "Mul" && Role(*p) == "loss-scale") ++clip_reads;
+      if (p && p->op_type() == "Mul" && RoleOf(*p) == "loss-scale") ++clip_reads;
     }
   }
   EXPECT_EQ(clip_reads, 4);  // per gradient: its ReduceSumSquare and its clipping Mul
@@ -238,7 +218,7 @@ TEST(LossScaling, ClipNodesReadUnscaledGradients) {
   for (const Node* opt : Optimizers(*g)) {
     const Node* clip = opt->input(3)->producer();
     ASSERT_NE(clip, nullptr);
-    ASSERT_EQ(Role(*clip), "clip");
+    ASSERT_EQ(RoleOf(*clip), "clip");
     const Node* unscale = clip->input(0)->producer();
     ASSERT_NE(unscale, nullptr);
     EXPECT_EQ(unscale->op_type(), "Mul");
@@ -259,7 +239,7 @@ TEST(LossScaling, StaticScaleIsFixedAndAskedScaleAppliesToFp32) {
     EXPECT_EQ(pass.mode(), "static");
     EXPECT_EQ(Scalar(*g, kLossScaleState), 1024.0);
     EXPECT_TRUE(g->FindValue(kLossSeed)->uses().empty());
-    const auto update = Nodes(*g, "UpdateLossScale");
+    const auto update = NodesOfType(*g, "UpdateLossScale");
     ASSERT_EQ(update.size(), 1u);
     EXPECT_EQ(update[0]->attr_int("dynamic", -1), 0);
   }
@@ -362,7 +342,7 @@ TEST(LossScaling, Fp16WithoutScalingNeedsTheOverride) {
   EXPECT_TRUE(pass.finite_check());
   EXPECT_EQ(pass.warnings().size(), 1u);
   EXPECT_FALSE(g->FindValue(kLossSeed)->uses().empty());
-  EXPECT_EQ(Nodes(*g, "AllFinite").size(), 1u);
+  EXPECT_EQ(NodesOfType(*g, "AllFinite").size(), 1u);
 }
 
 TEST(LossScaling, BadOptionsAreRejected) {

@@ -23,33 +23,15 @@
 #include "ir/verifier.h"
 #include "runtime/cpu/executor.h"
 #include "tests/unit/compile_util.h"
+#include "tests/unit/graph_test_util.h"
 
 namespace ampc {
 namespace {
 
-std::unique_ptr<Graph> Parse(const std::string& text) {
-  auto g = ParseGraph(text);
-  EXPECT_TRUE(g.ok()) << g.status().message();
-  return g.ok() ? std::move(*g) : std::make_unique<Graph>();
-}
-
-std::vector<uint16_t> Bits16(const Tensor& t) {
-  std::vector<uint16_t> out(t.bytes().size() / 2);
-  if (!out.empty()) std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
-  return out;
-}
-
-std::vector<uint32_t> Bits32(const Tensor& t) {
-  std::vector<uint32_t> out(t.bytes().size() / 4);
-  if (!out.empty()) std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
-  return out;
-}
-
-const Value* Get(const Graph& g, const std::string& name) {
-  const Value* v = g.FindValue(name);
-  EXPECT_NE(v, nullptr) << name;
-  return v;
-}
+using testing::Bits16;
+using testing::Bits32;
+using testing::Get;
+using testing::Parse;
 
 // Half initializers with awkward values: f16 1/3, the smallest subnormal, the largest finite,
 // -0, inf and -2; bf16 1/3, -1.5, the largest finite and the smallest subnormal.

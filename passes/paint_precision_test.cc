@@ -11,18 +11,14 @@
 #include <string>
 #include <vector>
 
-#include "frontend/training/training_graph.h"
 #include "ir/text.h"
-#include "passes/loss_scaling.h"
+#include "tests/unit/graph_test_util.h"
 
 namespace ampc {
 namespace {
 
-std::unique_ptr<Graph> Parse(const std::string& text) {
-  auto g = ParseGraph(text);
-  EXPECT_TRUE(g.ok()) << g.status().message();
-  return g.ok() ? std::move(*g) : std::make_unique<Graph>();
-}
+using testing::Fp16TrainingStep;
+using testing::Parse;
 
 // allow -> infer -> clear -> clear -> (integer Shape, deny).
 const char* kChain = R"(graph "g" opsets {"": 17} {
@@ -67,25 +63,6 @@ std::string Unpainted(const Graph& g) {
   return PrintGraph(*copy);
 }
 
-// A training step with fp16 loss scaling, as the compiler hands it to autocast.
-std::unique_ptr<Graph> TrainingStep(double clip = 0.0) {
-  auto g = Parse(R"(graph "lin" opsets {"": 17} {
-  input %x: f32[2,3]
-  init %w: f32[2,3] = [0.5, -0.25, 0.125, 0.75, 0.375, -0.625]
-  init %b: f32[2] = [0.125, -0.25]
-  %y: f32[2,2] = Gemm(%x, %w, %b) {transB=1} name="fc"
-  %z: f32[2,2] = Relu(%y) name="relu"
-  output %z
-}
-)");
-  TrainOptions o;
-  o.loss.kind = "mse";
-  o.optimizer.clip_grad_norm = clip;
-  EXPECT_TRUE(BuildTrainingGraph(*g, o).ok());
-  EXPECT_TRUE(LossScalingPass({}, DType::kFloat16).Run(*g).ok());
-  return g;
-}
-
 TEST(PaintPrecision, EmptyGraphIsANoOp) {
   auto g = Parse(R"(graph "g" opsets {"": 17} {
   input %x: f32[2]
@@ -127,7 +104,7 @@ TEST(PaintPrecision, Bf16PaintsTheSameNodesBf16) {
 }
 
 TEST(PaintPrecision, PaintingTwiceChangesNothingTheSecondTime) {
-  for (auto* make : {+[] { return Parse(kChain); }, +[] { return TrainingStep(1.0); }}) {
+  for (auto* make : {+[] { return Parse(kChain); }, +[] { return Fp16TrainingStep(1.0); }}) {
     auto g = make();
     PaintPrecisionPass pass(Opts());
     auto first = pass.Run(*g);
@@ -144,7 +121,7 @@ TEST(PaintPrecision, PaintingTwiceChangesNothingTheSecondTime) {
 // Loss, clipping, loss-scaling, optimizer and state nodes keep fp32 masters whatever their op;
 // those without a floating value are not painted.
 TEST(PaintPrecision, RoleNodesAreFp32) {
-  auto g = TrainingStep(/*clip=*/1.0);
+  auto g = Fp16TrainingStep(/*clip=*/1.0);
   const std::string before = PrintGraph(*g);
   ASSERT_TRUE(PaintPrecisionPass(Opts()).Run(*g).ok());
   std::set<std::string> roles;
@@ -170,7 +147,7 @@ TEST(PaintPrecision, RoleNodesAreFp32) {
 
 // --fp32-nodes pins a forward node and, through grad_of, its backward nodes.
 TEST(PaintPrecision, Fp32NodesPinsAForwardNodeAndItsGradients) {
-  auto g = TrainingStep();
+  auto g = Fp16TrainingStep();
   AutocastOptions o = Opts();
   o.fp32_nodes = "^fc$";
   ASSERT_TRUE(PaintPrecisionPass(o).Run(*g).ok());
@@ -185,7 +162,7 @@ TEST(PaintPrecision, Fp32NodesPinsAForwardNodeAndItsGradients) {
   }
   EXPECT_GE(grads, 2);  // dW and db
   // Another pin leaves fc alone: the regex is all that pins a forward node.
-  auto h = TrainingStep();
+  auto h = Fp16TrainingStep();
   o.fp32_nodes = "relu";
   ASSERT_TRUE(PaintPrecisionPass(o).Run(*h).ok());
   EXPECT_EQ(Paint(*h, "relu"), "f32 user: --fp32-nodes");

@@ -28,9 +28,11 @@ struct GradientContext {
   // Emits a backward node (annotated grad_of = forward.name(), named uniquely), runs InferNode on
   // it and returns output 0.
   StatusOr<Value*> Emit(const std::string& op, std::vector<Value*> inputs, AttributeMap attrs = {});
-  // Same, with `num_outputs` outputs; returns all of them.
+  // Same, with `num_outputs` outputs (output 0 takes the node's name, the others NAME_out1, ...)
+  // and an op of `domain`; returns all of them.
   StatusOr<std::vector<Value*>> EmitMulti(const std::string& op, std::vector<Value*> inputs,
-                                          int num_outputs, AttributeMap attrs = {});
+                                          int num_outputs, AttributeMap attrs = {},
+                                          const std::string& domain = "");
   // Scalar initializer of like's dtype holding v.
   StatusOr<Value*> ConstantLike(double v, const Value* like);
   // 1-D int64 initializer (axes, shapes, perms).

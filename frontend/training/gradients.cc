@@ -90,18 +90,8 @@ Status SetGrad(GradientContext& ctx, int i, StatusOr<Value*> g) {
 StatusOr<std::vector<Value*>> EmitAmpc(GradientContext& ctx, const std::string& op,
                                        std::vector<Value*> inputs, int num_outputs,
                                        AttributeMap attrs) {
-  Graph& g = ctx.graph;
-  g.opsets().emplace(kAmpcDomain, 1);
-  const Node& f = ctx.forward;
-  const std::string name = g.UniqueName((f.name().empty() ? f.op_type() : f.name()) + "_grad");
-  std::vector<std::string> outs;
-  for (int i = 0; i < num_outputs; ++i) {
-    outs.push_back(i == 0 ? name : g.UniqueName(name + "_out" + std::to_string(i)));
-  }
-  ASSIGN_OR_RETURN(Node * n, g.AddNode(op, kAmpcDomain, name, inputs, outs, std::move(attrs)));
-  n->annotations()["grad_of"] = f.name();
-  RETURN_IF_ERROR(InferNode(*n).WithContext("gradient of " + f.Describe()));
-  return n->outputs();
+  ctx.graph.opsets().emplace(kAmpcDomain, 1);
+  return ctx.EmitMulti(op, std::move(inputs), num_outputs, std::move(attrs), kAmpcDomain);
 }
 
 std::optional<double> ConstantScalar(const Value* v) {

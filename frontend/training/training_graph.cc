@@ -8,39 +8,11 @@
 #include <unordered_set>
 
 #include "frontend/training/autodiff.h"
+#include "ir/node_emitter.h"
 #include "ir/op_registry.h"
 
 namespace ampc {
 namespace {
-
-// Appends nodes with fresh names, infers them and tags them with a role annotation
-// (loss, optimizer, clip, state) that inspection shows.
-struct Emitter {
-  Graph& g;
-  std::string role;
-
-  StatusOr<std::vector<Value*>> Multi(const std::string& op, const std::string& domain,
-                                      const std::string& stem, std::vector<Value*> inputs,
-                                      int num_outputs, AttributeMap attrs = {}) {
-    const std::string name = g.UniqueName(stem);
-    std::vector<std::string> outs;
-    for (int i = 0; i < num_outputs; ++i) {
-      outs.push_back(g.UniqueName(num_outputs == 1 ? name : name + "_" + std::to_string(i)));
-    }
-    ASSIGN_OR_RETURN(Node * n, g.AddNode(op, domain, name, inputs, outs, std::move(attrs)));
-    n->annotations()["role"] = role;
-    RETURN_IF_ERROR(InferNode(*n));
-    return n->outputs();
-  }
-  StatusOr<Value*> One(const std::string& op, const std::string& stem, std::vector<Value*> inputs,
-                       AttributeMap attrs = {}, const std::string& domain = "") {
-    ASSIGN_OR_RETURN(auto outs, Multi(op, domain, stem, std::move(inputs), 1, std::move(attrs)));
-    return outs[0];
-  }
-  StatusOr<Value*> Init(const std::string& stem, Tensor t) {
-    return g.AddInitializer(g.UniqueName(stem), std::move(t));
-  }
-};
 
 Value* FindOutput(const Graph& g, const std::string& name) {
   for (Value* v : g.outputs()) {
@@ -71,7 +43,7 @@ StatusOr<Value*> LossTarget(const Graph& g, const LossOptions& o) {
 }
 
 // Makes a scalar of a one-element loss ([1] from some exporters).
-StatusOr<Value*> ScalarLoss(Emitter& e, Value* loss) {
+StatusOr<Value*> ScalarLoss(NodeEmitter& e, Value* loss) {
   const TensorType& t = loss->type();
   if (!IsFloat(t.dtype)) return InvalidArgument("the loss '" + loss->name() + "' is not floating");
   if (t.has_rank && t.rank() == 0) return loss;
@@ -118,7 +90,7 @@ StatusOr<int64_t> InferClassAxis(const Graph& g, const LossOptions& o, const Val
     labels_text = l->type().ToString();
   } else if (!o.labels_dims.empty()) {
     labels.assign(o.labels_dims.begin() + 1, o.labels_dims.end());
-    labels_text = "[" ;
+    labels_text = "[";
     for (size_t i = 0; i < o.labels_dims.size(); ++i) {
       labels_text += (i ? "," : "") + std::to_string(o.labels_dims[i]);
     }
@@ -130,10 +102,11 @@ StatusOr<int64_t> InferClassAxis(const Graph& g, const LossOptions& o, const Val
   const int last = rank > 2 ? FitScore(dims, rank - 1, labels) : 0;
   if (first > 0 && (first > last)) return 1;
   if (last > 0 && last > first) return rank - 1;
-  const std::string both = "scores " + y.type().ToString() + " ('" + y.name() + "') and labels " +
-                           labels_text;
+  const std::string both =
+      "scores " + y.type().ToString() + " ('" + y.name() + "') and labels " + labels_text;
   if (first == 0) {
-    return InvalidArgument(both + " do not fit: the labels must be the scores' shape without the "
+    return InvalidArgument(both +
+                           " do not fit: the labels must be the scores' shape without the "
                            "class axis (1, or the last); check --labels or pass --class-axis");
   }
   return InvalidArgument(both + " fit the classes on axis 1 and on axis " +
@@ -142,7 +115,7 @@ StatusOr<int64_t> InferClassAxis(const Graph& g, const LossOptions& o, const Val
 
 // Adds (or finds) the labels input and the loss nodes. Returns the scalar loss.
 StatusOr<Value*> AttachLoss(Graph& g, const LossOptions& o, TrainingGraphInfo* info) {
-  Emitter e{g, "loss"};
+  NodeEmitter e{g, "loss"};
   if (o.kind == "none" || !o.loss_output.empty()) {
     if (o.loss_output.empty()) {
       return InvalidArgument(
@@ -394,7 +367,7 @@ double WeightDecay(const OptimizerOptions& o) {
 
 // Scales every gradient by min(1, max_norm / (norm + 1e-6)), norm = the L2 norm of all of them.
 StatusOr<Value*> ClipByGlobalNorm(Graph& g, double max_norm, std::vector<Value*>& grads) {
-  Emitter e{g, "clip"};
+  NodeEmitter e{g, "clip"};
   std::vector<Value*> squares;
   for (Value* gr : grads) {
     ASSIGN_OR_RETURN(Value * s, e.One("ReduceSumSquare", "grad_sq", {gr},
@@ -430,7 +403,7 @@ StatusOr<Value*> ClipByGlobalNorm(Graph& g, double max_norm, std::vector<Value*>
 
 Status AppendOptimizer(Graph& g, const OptimizerOptions& o, Value* lr, Value* step,
                        const std::vector<Value*>& params, const std::vector<Value*>& grads) {
-  Emitter e{g, "optimizer"};
+  NodeEmitter e{g, "optimizer"};
   const double wd = WeightDecay(o);
   for (size_t i = 0; i < params.size(); ++i) {
     Value* w = params[i];
@@ -529,7 +502,7 @@ Status ValidateTrainOptions(const TrainOptions& opts) {
   if (!(o.eps >= 0)) return bad("--eps", o.eps);
   if (!(o.clip_grad_norm >= 0)) return bad("--clip-grad-norm", o.clip_grad_norm);
   for (const auto& [flag, re] : {std::pair<std::string, std::string>{"--freeze", opts.freeze},
-                                  {"--trainable", opts.train}}) {
+                                 {"--trainable", opts.train}}) {
     try {
       std::regex compiled(re);
     } catch (const std::regex_error&) {
@@ -624,14 +597,14 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
   }
   if (opts.optimizer.clip_grad_norm > 0) {
     ASSIGN_OR_RETURN(Value * norm, ClipByGlobalNorm(g, opts.optimizer.clip_grad_norm, grads));
-    Emitter e{g, "clip"};
+    NodeEmitter e{g, "clip"};
     ASSIGN_OR_RETURN(Value * named, e.One("Identity", kGradNormOutput, {norm}));
     outs.push_back(named);
     g.SetOutputs(outs);
   }
   ASSIGN_OR_RETURN(Value * lr, g.AddInput(kLrInput, TensorType(DType::kFloat32, {})));
   RETURN_IF_ERROR(AppendOptimizer(g, opts.optimizer, lr, step, params, grads));
-  Emitter e{g, "state"};
+  NodeEmitter e{g, "state"};
   // passes/loss_scaling replaces the 1 by the finite flag: a skipped step is not counted.
   ASSIGN_OR_RETURN(Value * inc, e.Init("ampc.step_one", Tensor::ScalarInt64(1)));
   ASSIGN_OR_RETURN(Value * next, e.One("Add", "ampc.step_next", {step, inc}));

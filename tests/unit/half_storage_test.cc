@@ -22,30 +22,14 @@
 #include "ir/text.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/cpu/kernel.h"
+#include "tests/unit/graph_test_util.h"
 
 namespace ampc {
 namespace {
 
-std::unique_ptr<Graph> ParseAndInfer(const std::string& text) {
-  auto g = ParseGraph(text);
-  EXPECT_TRUE(g.ok()) << g.status().message();
-  if (!g.ok()) return std::make_unique<Graph>();
-  const Status s = InferGraph(**g);
-  EXPECT_TRUE(s.ok()) << s.message();
-  return std::move(*g);
-}
-
-std::vector<uint16_t> Bits16(const Tensor& t) {
-  std::vector<uint16_t> out(t.bytes().size() / 2);
-  std::memcpy(out.data(), t.bytes().data(), t.bytes().size());
-  return out;
-}
-
-const Value* Get(const Graph& g, const std::string& name) {
-  const Value* v = g.FindValue(name);
-  EXPECT_NE(v, nullptr) << name;
-  return v;
-}
+using testing::Bits16;
+using testing::Get;
+using testing::ParseAndInfer;
 
 // Every kind of value the pass treats differently, in one graph.
 const char* kMixed = R"(graph "g" opsets {"": 17} {

@@ -17,15 +17,12 @@
 #include "ir/op_registry.h"
 #include "ir/text.h"
 #include "runtime/cpu/kernel.h"
+#include "tests/unit/graph_test_util.h"
 
 namespace ampc {
 namespace {
 
-std::unique_ptr<Graph> Parse(const std::string& text) {
-  auto g = ParseGraph(text);
-  EXPECT_TRUE(g.ok()) << g.status().message();
-  return g.ok() ? std::move(*g) : std::make_unique<Graph>();
-}
+using testing::Parse;
 
 std::string TypeOf(const Graph& g, const std::string& value) {
   const Value* v = g.FindValue(value);

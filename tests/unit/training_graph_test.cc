@@ -18,15 +18,12 @@
 #include "runtime/cpu/executor.h"
 #include "runtime/train_data.h"
 #include "test_util.h"
+#include "tests/unit/graph_test_util.h"
 
 namespace ampc {
 namespace {
 
-std::unique_ptr<Graph> Parse(const std::string& text) {
-  auto g = ParseGraph(text);
-  EXPECT_TRUE(g.ok()) << g.status().message();
-  return std::move(*g);
-}
+using testing::Parse;
 
 // y = x W^T + b, x: [batch, 3], W: [2, 3].
 const char* kLinear = R"(graph "lin" opsets {"": 17} {
