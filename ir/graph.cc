@@ -161,6 +161,27 @@ Value* Graph::FindValue(const std::string& name) const {
   return it == by_name_.end() ? nullptr : it->second;
 }
 
+Status Graph::RenameValue(Value* v, const std::string& name) {
+  if (name.empty()) return InvalidArgument("value '" + v->name_ + "' cannot be renamed to ''");
+  if (by_name_.count(name)) return InvalidArgument("value '" + name + "' is defined twice");
+  by_name_.erase(v->name_);
+  v->name_ = name;
+  by_name_[name] = v;
+  return Status::Ok();
+}
+
+Status Graph::RemoveInitializer(Value* v) {
+  if (v->kind_ != ValueKind::kInitializer || !v->uses_.empty() || IsRoot(v)) {
+    return InvalidArgument("value '" + v->name_ + "' is not an unused initializer");
+  }
+  for (const StateUpdate& u : updates_) {
+    if (u.state == v) return InvalidArgument("initializer '" + v->name_ + "' is a state");
+  }
+  std::erase(initializers_, v);
+  by_name_.erase(v->name_);
+  return Status::Ok();
+}
+
 void Graph::ReplaceAllUsesWith(Value* from, Value* to) {
   std::vector<Use> uses = from->uses_;
   for (const Use& u : uses) u.user->SetInput(u.operand, to);

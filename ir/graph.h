@@ -150,6 +150,11 @@ class Graph {
   int64_t num_nodes() const { return static_cast<int64_t>(nodes().size()); }
 
   Value* FindValue(const std::string& name) const;
+  // Gives `v` a new name (unused so far); for rewrites that must keep an output's name, such as a
+  // Cast inserted in front of a graph output.
+  Status RenameValue(Value* v, const std::string& name);
+  // Removes an initializer nothing reads (not a graph output or state either).
+  Status RemoveInitializer(Value* v);
   void ReplaceAllUsesWith(Value* from, Value* to);
   // Removes a node whose outputs have no uses (and are not graph outputs).
   void RemoveNode(Node* n);

@@ -57,6 +57,28 @@ Status RunBench(const BenchArgs& args);
 
 Status RunDevices();
 
+struct ExportArgs {
+  std::string model;    // the forward ONNX model
+  std::string weights;  // a training plan (.ampc) or a safetensors checkpoint (.safetensors)
+  std::string output;   // -o: the inference model (.onnx)
+  std::string precision = "fp32";
+  bool force = false;
+};
+// `ampc export`: an inference ONNX model with trained weights (compiler/inference_export.h).
+Status RunExport(const ExportArgs& args);
+
+struct BenchTrainArgs {
+  std::string model;
+  std::string data;                      // fashion-mnist | FILE.npz
+  std::vector<std::string> train_flags;  // passed to each `ampc train` run as given
+  bool json = false;
+  std::string plot;  // FILE.svg | FILE.png (gnuplot)
+  bool force = false;
+};
+// `ampc bench --data`: trains the model in fp32, fp16 (dynamic loss scaling) and bf16, each in its
+// own `ampc train` process, and compares speed, peak memory, validation loss and accuracy.
+Status RunBenchTraining(const BenchTrainArgs& args);
+
 struct TrainArgs {
   std::string model;             // .onnx (compiled with `compile`) or a training plan .ampc
   std::string data;              // FILE.npz or "fashion-mnist"

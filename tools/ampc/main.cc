@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #ifdef __GLIBC__
@@ -83,13 +84,52 @@ void AddTrainingOptions(CLI::App* a, ampc::TrainOptions& o) {
 }
 
 // Later subcommands (eval, train, bench, export) add themselves here the same way.
-constexpr const char* kSubcommands[] = {"compile", "inspect", "eval", "train", "bench", "devices"};
+constexpr const char* kSubcommands[] = {"compile", "inspect", "eval",  "train",
+                                        "bench",   "devices", "export"};
 
 bool IsSubcommand(const std::string& s) {
   for (const char* c : kSubcommands) {
     if (s == c) return true;
   }
   return false;
+}
+
+// `ampc bench --data`: the `ampc train` flags each training run receives as given (true: the flag
+// takes a value); `ampc train` itself checks them.
+constexpr std::pair<const char*, bool> kBenchTrainFlags[] = {
+    {"--batch-size", true},     {"--steps", true},       {"--epochs", true},
+    {"--no-shuffle", false},    {"--seed", true},        {"--val-data", true},
+    {"--metrics-every", true},  {"--lr-schedule", true}, {"--warmup-steps", true},
+    {"--lr-step-size", true},   {"--lr-gamma", true},    {"--min-lr", true},
+    {"--loss", true},           {"--labels", true},      {"--loss-output", true},
+    {"--loss-on", true},        {"--class-axis", true},  {"--ignore-index", true},
+    {"--freeze", true},         {"--trainable", true},   {"--untie-shared", false},
+    {"--optimizer", true},      {"--lr", true},          {"--momentum", true},
+    {"--dampening", true},      {"--nesterov", false},   {"--weight-decay", true},
+    {"--beta1", true},          {"--beta2", true},       {"--eps", true},
+    {"--clip-grad-norm", true}, {"--allow", true},       {"--deny", true},
+    {"--infer", true},          {"--clear", true},       {"--no-allow", true},
+    {"--no-deny", true},        {"--no-infer", true},    {"--no-clear", true},
+    {"--fp32-nodes", true},     {"--amp-config", true},  {"--init-scale", true},
+    {"--growth-interval", true}};
+
+void AddBenchTrainFlags(CLI::App* b, std::vector<std::string>& out) {
+  for (const auto& [flag, takes_value] : kBenchTrainFlags) {
+    const std::string f = flag;
+    if (takes_value) {
+      b->add_option_function<std::vector<std::string>>(
+           f,
+           [&out, f](const std::vector<std::string>& v) {
+             for (const std::string& x : v) out.insert(out.end(), {f, x});
+           },
+           "with --data: passed to `ampc train`")
+          ->group("Training (with --data; see ampc train --help)");
+    } else {
+      b->add_flag_callback(
+           f, [&out, f]() { out.push_back(f); }, "with --data: passed to `ampc train`")
+          ->group("Training (with --data; see ampc train --help)");
+    }
+  }
 }
 
 int Report(const ampc::Status& st) {
@@ -149,9 +189,10 @@ int main(int argc, char** argv) {
   e->add_flag("--force", eval.force, "overwrite existing output files");
 
   ampc::cli::BenchArgs bench;
-  auto* b = app.add_subcommand("bench", "Time inference on the CPU runtime");
+  auto* b = app.add_subcommand(
+      "bench", "Time inference (--inputs) or compare fp32/fp16/bf16 training (--data)");
   b->add_option("model", bench.model, "ONNX model (.onnx) or compiled plan (.ampc)")->required();
-  b->add_option("--inputs", bench.inputs, "folder with input_K.pb or NAME.npy")->required();
+  b->add_option("--inputs", bench.inputs, "folder with input_K.pb or NAME.npy (inference)");
   b->add_option("--precision", bench.precision, "fp32 | fp16 | bf16")
       ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
   b->add_option("--threads", bench.threads, "CPU threads (default: all)")
@@ -159,6 +200,24 @@ int main(int argc, char** argv) {
   b->add_option("--iters", bench.iters, "timed calls")->check(CLI::Range(1, 1000000));
   b->add_option("--warmup", bench.warmup, "untimed calls first")->check(CLI::Range(0, 1000000));
   b->add_flag("--json", bench.json, "one JSON line instead of text");
+  ampc::cli::BenchTrainArgs bench_train;
+  b->add_option("--data", bench_train.data,
+                "fashion-mnist | FILE.npz: train in fp32, fp16 and bf16 and compare them");
+  b->add_option("--plot", bench_train.plot,
+                "with --data: loss and accuracy curves as FILE.svg or FILE.png (gnuplot)");
+  b->add_flag("--force", bench_train.force, "overwrite an existing --plot file");
+  AddBenchTrainFlags(b, bench_train.train_flags);
+
+  ampc::cli::ExportArgs exp;
+  auto* x = app.add_subcommand("export", "Write an inference ONNX model with trained weights");
+  x->add_option("model", exp.model, "the forward ONNX model that was trained")->required();
+  x->add_option("--weights", exp.weights, "training plan (.ampc) or checkpoint (.safetensors)")
+      ->required();
+  x->add_option("-o,--output", exp.output, "the inference model to write (.onnx)")->required();
+  x->add_option("--precision", exp.precision,
+                "fp32 | fp16 | bf16: half weights and activations, casts where autocast keeps fp32")
+      ->check(CLI::IsMember({"fp32", "fp16", "bf16"}));
+  x->add_flag("--force", exp.force, "overwrite an existing output file");
 
   ampc::cli::TrainArgs train;
   auto* t = app.add_subcommand(
@@ -237,7 +296,31 @@ int main(int argc, char** argv) {
     return Report(ampc::cli::RunInspect(inspect));
   }
   if (e->parsed()) return Report(ampc::cli::RunEval(eval));
-  if (b->parsed()) return Report(ampc::cli::RunBench(bench));
+  if (b->parsed()) {
+    const bool training = !bench_train.data.empty();
+    if (training && (b->count("--inputs") || b->count("--precision") || b->count("--iters") ||
+                     b->count("--warmup"))) {
+      return Report(ampc::InvalidArgument(
+          "bench --data compares fp32, fp16 and bf16 training; --inputs, --precision, --iters "
+          "and --warmup time inference"));
+    }
+    if (training) {
+      bench_train.model = bench.model;
+      bench_train.json = bench.json;
+      if (b->count("--threads")) {
+        bench_train.train_flags.insert(bench_train.train_flags.end(),
+                                       {"--threads", std::to_string(bench.threads)});
+      }
+      return Report(ampc::cli::RunBenchTraining(bench_train));
+    }
+    if (bench.inputs.empty() || !bench_train.train_flags.empty() || !bench_train.plot.empty()) {
+      return Report(ampc::InvalidArgument(
+          "bench needs --inputs DIR (time inference) or --data fashion-mnist|FILE.npz (compare "
+          "training precisions; training options and --plot go with it)"));
+    }
+    return Report(ampc::cli::RunBench(bench));
+  }
+  if (x->parsed()) return Report(ampc::cli::RunExport(exp));
   if (t->parsed()) {
     train.loop.shuffle = !no_shuffle;
     train.loop.lr_given = t->count("--lr") > 0;
