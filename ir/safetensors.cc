@@ -12,6 +12,32 @@
 namespace ampc {
 namespace {
 
+const char* EncodeDType(DType t) {
+  switch (t) {
+    case DType::kFloat32:
+      return "F32";
+    case DType::kFloat16:
+      return "F16";
+    case DType::kBFloat16:
+      return "BF16";
+    case DType::kFloat64:
+      return "F64";
+    case DType::kInt64:
+      return "I64";
+    case DType::kInt32:
+      return "I32";
+    case DType::kInt8:
+      return "I8";
+    case DType::kUInt8:
+      return "U8";
+    case DType::kBool:
+      return "BOOL";
+    case DType::kUndefined:
+      break;
+  }
+  return nullptr;
+}
+
 static_assert(std::endian::native == std::endian::little,
               "safetensors data is little-endian and copied as is");
 
@@ -151,6 +177,35 @@ StatusOr<SafetensorsFile> ParseSafetensors(std::string_view bytes, const std::st
 StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path) {
   ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
   return ParseSafetensors(bytes, path);
+}
+
+StatusOr<std::string> EncodeSafetensors(const SafetensorsFile& f) {
+  nlohmann::json header = nlohmann::json::object();
+  uint64_t offset = 0;
+  for (const auto& [name, t] : f.tensors) {
+    const char* dt = EncodeDType(t.dtype());
+    if (!dt) return InvalidArgument("tensor '" + name + "' has a type safetensors cannot hold");
+    const uint64_t n = t.bytes().size();
+    header[name] = {{"dtype", dt}, {"shape", t.dims()}, {"data_offsets", {offset, offset + n}}};
+    offset += n;
+  }
+  if (!f.metadata.empty()) header["__metadata__"] = f.metadata;
+  std::string json = header.dump();
+  json.append((8 - json.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
+  std::string out(8, '\0');
+  const uint64_t n = json.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(n >> (8 * i));
+  out += json;
+  out.reserve(out.size() + offset);
+  for (const auto& [name, t] : f.tensors) {
+    out.append(reinterpret_cast<const char*>(t.bytes().data()), t.bytes().size());
+  }
+  return out;
+}
+
+Status WriteSafetensors(const std::string& path, const SafetensorsFile& f) {
+  ASSIGN_OR_RETURN(std::string bytes, EncodeSafetensors(f));
+  return WriteFileAtomically(path, bytes);
 }
 
 }  // namespace ampc

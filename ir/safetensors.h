@@ -29,4 +29,10 @@ StatusOr<SafetensorsFile> ParseSafetensors(std::string_view bytes, const std::st
 // Reads and parses `path`.
 StatusOr<SafetensorsFile> ReadSafetensors(const std::string& path);
 
+// The file's bytes: tensors in name order, contiguous, the data 8-byte aligned (header padded
+// with spaces), metadata as given. What ParseSafetensors reads back.
+StatusOr<std::string> EncodeSafetensors(const SafetensorsFile& f);
+// Writes atomically and durably (temporary file, fsync, rename, fsync of the folder).
+Status WriteSafetensors(const std::string& path, const SafetensorsFile& f);
+
 }  // namespace ampc

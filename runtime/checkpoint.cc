@@ -10,7 +10,7 @@
 #include <set>
 
 #include "ir/training_names.h"
-#include "runtime/safetensors.h"
+#include "ir/safetensors.h"
 
 namespace ampc {
 namespace {
