@@ -22,6 +22,7 @@
 
 #include "frontend/gradient_op.h"
 #include "frontend/onnx.h"
+#include "frontend/onnx_import_checks.h"
 #include "frontend/onnx_tensor.h"
 #include "frontend/onnx_training_info.h"
 #include "ir/file_io.h"
@@ -43,10 +44,7 @@ bool IsGradientOp(const onnx::NodeProto& n) {
   return n.domain() == kOnnxTrainingDomain && n.op_type() == "Gradient";
 }
 
-std::string DescribeProto(const onnx::NodeProto& n) {
-  std::string op = IsDefaultDomain(n.domain()) ? n.op_type() : n.domain() + "::" + n.op_type();
-  return "node '" + n.name() + "' (" + op + ")";
-}
+std::string DescribeProto(const onnx::NodeProto& n) { return onnx_check::DescribeNode(n); }
 
 void SetKnownIntsFromInitializer(Value* v) {
   const Tensor* t = v->initializer();
@@ -189,11 +187,11 @@ class Importer {
                                std::to_string(kMinOnnxOpset) +
                                "); convert it with onnx.version_converter");
         }
-      } else if (domain == "ai.onnx.preview.training" && os.version() > 1) {
-        return Unimplemented("opset " + std::to_string(os.version()) +
-                             " of domain ai.onnx.preview.training is newer than supported (1)");
+      } else if ((domain == kOnnxTrainingDomain || domain == kAmpcDomain) && os.version() > 1) {
+        return Unimplemented("opset " + std::to_string(os.version()) + " of domain " + domain +
+                             " is newer than supported (1)");
       }
-      g_.opsets()[domain] = domain.empty() ? kMaxOnnxOpset : os.version();
+      g_.opsets()[domain] = domain.empty() ? std::max(kCanonicalOnnxOpset, opset_) : os.version();
     }
     if (!have_default) {
       // Only needed when a node lives in the default domain (a graph of, say, only
@@ -204,7 +202,7 @@ class Importer {
                                  ") is in domain ai.onnx, which the model does not import");
         }
       }
-      opset_ = kMaxOnnxOpset;
+      opset_ = kCanonicalOnnxOpset;
     }
     return Status::Ok();
   }
@@ -446,6 +444,78 @@ class Importer {
     return Status::Ok();
   }
 
+  // Op versions newer than ampc's canonical form (ai.onnx opsets 18-23). Reduce* with axes as an
+  // input (18) and Split's num_outputs (18) are canonical themselves; the rest is rewritten here.
+  Status NormaliseNewer(const onnx::NodeProto& node, int64_t version, AttributeMap& attrs,
+                        std::vector<Value*>& inputs, std::vector<std::string>& outputs) {
+    const std::string& op = node.op_type();
+    if (op == "Split" && version >= 18) {
+      const bool split_input = inputs.size() > 1 && inputs[1];
+      if (split_input == (attrs.count("num_outputs") > 0)) {
+        return InvalidArgument(DescribeProto(node) +
+                               ": Split version 18 takes either input 'split' or attribute "
+                               "'num_outputs' (exactly one of them)");
+      }
+    }
+    if (op == "GroupNormalization" && version < 21) return GroupNormScalePerChannel(node, inputs);
+    if (op == "Attention") {
+      // present_key / present_value / qk_matmul_output that nothing reads (torch's exporter
+      // names them all) are dropped, so that only a model that uses them needs them supported.
+      for (size_t i = 1; i < outputs.size(); ++i) {
+        if (!used_names_.count(outputs[i])) outputs[i].clear();
+      }
+      while (outputs.size() > 1 && outputs.back().empty()) outputs.pop_back();
+    }
+    return Status::Ok();
+  }
+
+  // GroupNormalization 18 scales and shifts each group by scale[g], bias[g]; version 21 (ampc's
+  // form) takes one value per channel. Each of the num_groups values is repeated C/num_groups
+  // times, through Reshape/Expand/Reshape so that a trained scale stays the model's [G] tensor.
+  Status GroupNormScalePerChannel(const onnx::NodeProto& node, std::vector<Value*>& inputs) {
+    if (inputs.size() != 3 || !inputs[0] || !inputs[1] || !inputs[2]) return Status::Ok();
+    const TensorType& x = inputs[0]->type();
+    const int64_t groups = [&] {
+      for (const auto& a : node.attribute()) {
+        if (a.name() == "num_groups") return static_cast<int64_t>(a.i());
+      }
+      return int64_t{0};
+    }();
+    if (!x.has_rank || x.rank() < 2 || !x.dims[1].is_static() || groups <= 0 ||
+        x.dims[1].value() % groups != 0) {
+      return Unimplemented(DescribeProto(node) +
+                           ": GroupNormalization version 18 needs a static channel count "
+                           "divisible by num_groups (its per-group scale becomes per-channel)");
+    }
+    const int64_t c = x.dims[1].value();
+    auto ints = [&](const std::vector<int64_t>& v) -> StatusOr<Value*> {
+      ASSIGN_OR_RETURN(Value * init,
+                       g_.AddInitializer(g_.UniqueName(node.name() + "_shape"),
+                                         Tensor::FromInt64s(v, {static_cast<int64_t>(v.size())})));
+      SetKnownIntsFromInitializer(init);
+      return init;
+    };
+    ASSIGN_OR_RETURN(Value * grouped, ints({groups, 1}));
+    ASSIGN_OR_RETURN(Value * repeated, ints({groups, c / groups}));
+    ASSIGN_OR_RETURN(Value * channels, ints({c}));
+    for (int i : {1, 2}) {
+      const std::string stem = node.name() + (i == 1 ? "_scale" : "_bias");
+      ASSIGN_OR_RETURN(Value * a, AddHelper("Reshape", stem + "_grouped", {inputs[i], grouped}));
+      ASSIGN_OR_RETURN(Value * b, AddHelper("Expand", stem + "_repeated", {a, repeated}));
+      ASSIGN_OR_RETURN(inputs[i], AddHelper("Reshape", stem + "_per_channel", {b, channels}));
+    }
+    return Status::Ok();
+  }
+
+  // Adds and infers a node the importer writes in place of part of a model's node.
+  StatusOr<Value*> AddHelper(const std::string& op, const std::string& name,
+                             std::vector<Value*> inputs, AttributeMap attrs = {}) {
+    ASSIGN_OR_RETURN(Node * n,
+                     g_.AddNode(op, "", name, inputs, {g_.UniqueName(name)}, std::move(attrs)));
+    RETURN_IF_ERROR(InferNode(*n));
+    return n->output(0);
+  }
+
   // Softmax/LogSoftmax before opset 13 normalise over the flattened [axis:] block. Where that
   // is not just the last axis, rewrite as Flatten -> Softmax(-1) -> Reshape(original shape).
   StatusOr<bool> RewriteOldSoftmax(const onnx::NodeProto& node, const std::string& op,
@@ -491,27 +561,52 @@ class Importer {
                            version + ") at node '" + node.name() + "'");
     }
     ASSIGN_OR_RETURN(AttributeMap attrs, ConvertAttributes(node));
+    ASSIGN_OR_RETURN(const OnnxOpVersion* version, CheckSchema(node, domain, attrs));
     std::vector<Value*> inputs;
     for (const std::string& in : node.input()) {
       inputs.push_back(in.empty() ? nullptr : g_.FindValue(in));
     }
     std::vector<std::string> outputs(node.output().begin(), node.output().end());
     RETURN_IF_ERROR(Normalise(node, op, attrs, inputs, outputs));
+    if (version) RETURN_IF_ERROR(NormaliseNewer(node, version->since, attrs, inputs, outputs));
     ASSIGN_OR_RETURN(bool rewritten, RewriteOldSoftmax(node, op, attrs, inputs, outputs));
     if (rewritten) return Status::Ok();
     ASSIGN_OR_RETURN(Node * n,
                      g_.AddNode(op, domain, node.name(), inputs, outputs, std::move(attrs)));
     RETURN_IF_ERROR(InferNode(*n));
+    if (version) RETURN_IF_ERROR(onnx_check::CheckRequiredAttributes(node, *version));
     for (Value* o : n->outputs()) {
       if (o) RETURN_IF_ERROR(ApplyDeclared(o));
     }
     return Status::Ok();
   }
 
+  // The version of the node's op in force at the model's opset of its domain, with the node's
+  // attributes checked against it (ops of ampc's own domain have one version and no table:
+  // nullptr).
+  StatusOr<const OnnxOpVersion*> CheckSchema(const onnx::NodeProto& node, const std::string& domain,
+                                             AttributeMap& attrs) {
+    if (domain == kAmpcDomain) return nullptr;
+    int64_t opset = opset_;
+    if (!domain.empty()) {
+      auto it = g_.opsets().find(domain);
+      if (it == g_.opsets().end()) {
+        return InvalidArgument(DescribeProto(node) + " is in domain " + domain +
+                               ", which the model does not import");
+      }
+      opset = it->second;
+    }
+    ASSIGN_OR_RETURN(const OnnxOpVersion* v, onnx_check::ResolveVersion(node, domain, opset));
+    RETURN_IF_ERROR(onnx_check::CheckAttributes(node, domain, *v, attrs));
+    return v;
+  }
+
   // Gradient is expanded into backward nodes here (frontend/gradient_op.h); no Gradient node
   // reaches the IR.
   Status AddGradientOp(const onnx::NodeProto& node) {
     ASSIGN_OR_RETURN(AttributeMap attrs, ConvertAttributes(node));
+    ASSIGN_OR_RETURN(const OnnxOpVersion* version, CheckSchema(node, kOnnxTrainingDomain, attrs));
+    RETURN_IF_ERROR(onnx_check::CheckRequiredAttributes(node, *version));
     std::vector<Value*> inputs;
     for (const std::string& in : node.input()) {
       inputs.push_back(in.empty() ? nullptr : g_.FindValue(in));
@@ -552,6 +647,8 @@ class Importer {
   }
 
  public:
+  int64_t opset() const { return opset_; }  // of ai.onnx, after Run
+
   void NoteUsedNames() {
     std::vector<const onnx::GraphProto*> graphs = {graph_proto_};
     for (const auto& ti : model_.training_info()) graphs.push_back(&ti.algorithm());
@@ -602,16 +699,25 @@ StatusOr<std::unique_ptr<Graph>> ImportOnnxBytes(std::string_view bytes,
   if (model.ir_version() <= 0) {
     return fail(InvalidArgument("not a valid ONNX model: ir_version is missing"));
   }
+  RETURN_IF_ERROR(fail(onnx_check::CheckProtoFeatures(model)));
   auto graph = std::make_unique<Graph>();
   Importer importer(model, model_dir, *graph);
   importer.NoteUsedNames();
   RETURN_IF_ERROR(fail(importer.Run()));
   RETURN_IF_ERROR(fail(Verify(*graph)));
-  if (opts.run_onnx_checker && model.ir_version() <= onnx::IR_VERSION) {
+  if (opts.run_onnx_checker && importer.opset() <= kMaxCheckerOpset) {
     try {
-      // ONNX's checker looks for external data files relative to the working directory; hand
-      // it a copy whose external tensors carry the bytes ampc already read and checked.
+      // ONNX 1.12's checker knows opsets up to 17 and IR version 8. A newer IR version is only a
+      // number here: CheckProtoFeatures refused every newer feature but the harmless fields, so
+      // the checker reads a copy without them, stamped IR 8. It also looks for external data
+      // files relative to the working directory: the copy's external tensors carry the bytes
+      // ampc already read and checked.
       std::optional<onnx::ModelProto> inlined;
+      if (model.ir_version() > onnx::IR_VERSION) {
+        inlined = model;
+        onnx_check::DiscardHarmlessFields(*inlined);
+        inlined->set_ir_version(onnx::IR_VERSION);
+      }
       for (int i = 0; i < model.graph().initializer_size(); ++i) {
         const auto& t = model.graph().initializer(i);
         if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
