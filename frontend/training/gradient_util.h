@@ -53,5 +53,7 @@ StatusOr<Value*> ClassOneHot(GradientContext& ctx, Value* labels, Value* scores)
 void SetGradient(OpRegistry& r, const char* op, GradientFn fn);
 void RegisterNNGradientRules(OpRegistry& r);
 void RegisterTensorGradientRules(OpRegistry& r);
+void RegisterActivationGradientRules(OpRegistry& r);     // gradients_activation.cc
+void RegisterNormAttentionGradientRules(OpRegistry& r);  // gradients_attention.cc
 
 }  // namespace ampc::grad

@@ -592,6 +592,8 @@ void RegisterGradientRules(OpRegistry& r) {
   set("SoftmaxCrossEntropyLoss", GradSoftmaxCrossEntropy);
   RegisterNNGradientRules(r);
   RegisterTensorGradientRules(r);
+  RegisterActivationGradientRules(r);
+  RegisterNormAttentionGradientRules(r);
 }
 
 }  // namespace ampc

@@ -355,6 +355,36 @@ StatusOr<std::vector<int64_t>> NormAxes(const KernelContext& ctx, const std::vec
   return out;
 }
 
+// noop_with_empty_axes with no axes: each element reduced alone, which is the element itself
+// except for the reductions that transform it (ONNX's reference reduces over axis=()):
+// SumSquare x^2, L1 and L2 |x|.
+Status ReduceNoAxes(KernelContext& ctx, const TensorView& x, RK k) {
+  TensorView* out = ctx.out(0);
+  if (!out || out->dtype != x.dtype || out->dims != x.dims) {
+    return InvalidArgument(ctx.op +
+                           " with no axes and noop_with_empty_axes needs an output shaped like "
+                           "its input " +
+                           DimsToString(x.dims));
+  }
+  const int64_t n = x.NumElements();
+  if (k != RK::kSumSquare && k != RK::kL1 && k != RK::kL2) {
+    if (out->data != x.data && n > 0) {
+      std::memcpy(out->data, x.data, static_cast<size_t>(n * DTypeSize(x.dtype)));
+    }
+    return Status::Ok();
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (IsFloat(x.dtype)) {
+      const double v = Load<double>(x, i);
+      StoreRounded(*out, i, k == RK::kSumSquare ? v * v : std::fabs(v));
+    } else {
+      const int64_t v = Load<int64_t>(x, i);
+      StoreRounded(*out, i, k == RK::kSumSquare ? Mul(v, v) : (v < 0 ? Mul(v, -1) : v));
+    }
+  }
+  return Status::Ok();
+}
+
 // Every Reduce* op: axes from input 1 (opset 18; ReduceSum 13) or from the `axes` attribute of
 // older opsets; no axes reduce everything unless noop_with_empty_axes.
 template <RK K>
@@ -368,19 +398,7 @@ Status ReduceKernel(KernelContext& ctx) {
     }
     for (int64_t i = 0; i < a->NumElements(); ++i) axes.push_back(Load<int64_t>(*a, i));
   }
-  if (axes.empty() && ctx.attr_int("noop_with_empty_axes", 0) != 0) {
-    TensorView* out = ctx.out(0);
-    if (!out || out->dtype != x->dtype || out->dims != x->dims) {
-      return InvalidArgument(ctx.op +
-                             " with no axes and noop_with_empty_axes needs an output shaped like "
-                             "its input " +
-                             DimsToString(x->dims));
-    }
-    if (out->data != x->data && x->NumElements() > 0) {
-      std::memcpy(out->data, x->data, static_cast<size_t>(x->NumElements() * DTypeSize(x->dtype)));
-    }
-    return Status::Ok();
-  }
+  if (axes.empty() && ctx.attr_int("noop_with_empty_axes", 0) != 0) return ReduceNoAxes(ctx, *x, K);
   if (x->dtype == DType::kBool && K != RK::kMax && K != RK::kMin) {
     return InvalidArgument(ctx.op + " does not support type bool");
   }
