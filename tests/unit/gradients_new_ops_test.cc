@@ -61,7 +61,24 @@ std::vector<GradCase> ActivationCases() {
        }},
       {"ReduceMaxAxesInput",
        {{3, 4}},
-       [](Builder& b, const V& p) { return b.Op("ReduceMax", {p[0], b.Ints({1})}); }},
+       [](Builder& b, const V& p) {
+         return b.Op("ReduceMax", {p[0], b.Ints({1})});
+       }},
+      {"SplitNumOutputsUneven",  // opset 18: sizes 3, 3, 1
+       {{2, 7}},
+       [](Builder& b, const V& p) {
+         Value* a = b.Op("Split", {p[0]}, A({{"axis", I(1)}, {"num_outputs", I(3)}}), 3);
+         Value* c = a->producer()->output(2);
+         return b.Op("Concat", {c, a, c}, A({{"axis", I(1)}}));
+       }},
+      {"AveragePoolDilations",  // opset 19
+       {{1, 2, 5, 5}},
+       [](Builder& b, const V& p) {
+         return b.Op("AveragePool", {p[0]},
+                     A({{"kernel_shape", Attribute(Ints64{2, 2})},
+                        {"dilations", Attribute(Ints64{2, 1})},
+                        {"pads", Attribute(Ints64{1, 0, 0, 1})}}));
+       }},
       {"ReduceSumSquareNoopEmptyAxes",
        {{2, 3}},
        [](Builder& b, const V& p) {
@@ -76,8 +93,7 @@ std::vector<GradCase> NormCases() {
       {"RMSNormTwoAxesBroadcastScale",
        {{2, 3, 4}, {1, 4}},
        [](Builder& b, const V& p) {
-         return b.Op("RMSNormalization", {p[0], p[1]},
-                     A({{"axis", I(1)}, {"epsilon", F(1e-3f)}}));
+         return b.Op("RMSNormalization", {p[0], p[1]}, A({{"axis", I(1)}, {"epsilon", F(1e-3f)}}));
        },
        -1.0,
        1.0},
@@ -168,8 +184,7 @@ INSTANTIATE_TEST_SUITE_P(Activation, NewOpGradientTest, ::testing::ValuesIn(Acti
                          Name);
 INSTANTIATE_TEST_SUITE_P(Norm, NewOpGradientTest, ::testing::ValuesIn(NormCases()), Name);
 INSTANTIATE_TEST_SUITE_P(Rotary, NewOpGradientTest, ::testing::ValuesIn(RotaryCases()), Name);
-INSTANTIATE_TEST_SUITE_P(Attention, NewOpGradientTest, ::testing::ValuesIn(AttentionCases()),
-                         Name);
+INSTANTIATE_TEST_SUITE_P(Attention, NewOpGradientTest, ::testing::ValuesIn(AttentionCases()), Name);
 
 }  // namespace
 }  // namespace ampc
