@@ -27,6 +27,7 @@
 #include "frontend/onnx_training_info.h"
 #include "ir/file_io.h"
 #include "ir/op_registry.h"
+#include "ir/ops/infer_util.h"
 #include "ir/topo_sort.h"
 #include "ir/verifier.h"
 
@@ -551,6 +552,12 @@ class Importer {
     if (IsGradientOp(node)) return AddGradientOp(node);
     std::string op = node.op_type();
     const std::string domain = IsDefaultDomain(node.domain()) ? "" : node.domain();
+    if (domain.empty() && (op == "SplitToSequence" || op == "SequenceAt")) {
+      return AddSequenceOp(node).WithContext(DescribeProto(node));
+    }
+    if (domain.empty() && op == "InstanceNormalization") {
+      return AddInstanceNorm(node).WithContext(DescribeProto(node));
+    }
     if (!OpRegistry::Global().Find(domain, op)) {
       auto it = g_.opsets().find(domain);
       const std::string version = it == g_.opsets().end()
@@ -599,6 +606,123 @@ class Importer {
     ASSIGN_OR_RETURN(const OnnxOpVersion* v, onnx_check::ResolveVersion(node, domain, opset));
     RETURN_IF_ERROR(onnx_check::CheckAttributes(node, domain, *v, attrs));
     return v;
+  }
+
+  // InstanceNormalization is GroupNormalization with one group per channel (version 21's
+  // per-channel scale and bias): same statistics, same affine step, so it gets that op's kernel
+  // and gradient. torch's exporter writes group_norm this way below opset 21.
+  Status AddInstanceNorm(const onnx::NodeProto& node) {
+    ASSIGN_OR_RETURN(AttributeMap attrs, ConvertAttributes(node));
+    ASSIGN_OR_RETURN(const OnnxOpVersion* version, CheckSchema(node, "", attrs));
+    std::vector<Value*> inputs;
+    for (const std::string& in : node.input()) {
+      inputs.push_back(in.empty() ? nullptr : g_.FindValue(in));
+    }
+    if (inputs.size() != 3 || !inputs[0] || node.output_size() != 1) {
+      return InvalidArgument("InstanceNormalization takes input, scale, B and gives one output");
+    }
+    const TensorType& x = inputs[0]->type();
+    if (!x.has_rank || x.rank() < 3 || !x.dims[1].is_static()) {
+      return Unimplemented(
+          "InstanceNormalization needs an input of rank >= 3 with a static "
+          "channel count");
+    }
+    attrs["num_groups"] = Attribute(x.dims[1].value());
+    ASSIGN_OR_RETURN(Node * n, g_.AddNode("GroupNormalization", "", node.name(), inputs,
+                                          {node.output(0)}, std::move(attrs)));
+    RETURN_IF_ERROR(InferNode(*n));
+    RETURN_IF_ERROR(onnx_check::CheckRequiredAttributes(node, *version));
+    return ApplyDeclared(n->output(0));
+  }
+
+  // torch's exporter writes split/chunk as SplitToSequence read by SequenceAt at constant
+  // positions. ampc has no sequence values: the pair becomes one Split (its parts kept in
+  // sequences_) and an Identity of the part each SequenceAt reads.
+  Status AddSequenceOp(const onnx::NodeProto& node) {
+    ASSIGN_OR_RETURN(AttributeMap attrs, ConvertAttributes(node));
+    RETURN_IF_ERROR(CheckSchema(node, "", attrs).status());
+    const std::string& name = node.name();
+    if (node.op_type() == "SequenceAt") {
+      auto it = node.input_size() == 2 ? sequences_.find(node.input(0)) : sequences_.end();
+      if (it == sequences_.end())
+        return Unimplemented("SequenceAt of a sequence ampc did not make");
+      auto pos = infer::KnownStatic(g_.FindValue(node.input(1)));
+      const int64_t n = static_cast<int64_t>(it->second.size());
+      if (!pos || pos->size() != 1 || (*pos)[0] < -n || (*pos)[0] >= n) {
+        return Unimplemented("SequenceAt needs a constant position in [-" + std::to_string(n) +
+                             ", " + std::to_string(n) + ")");
+      }
+      Value* part = it->second[(*pos)[0] < 0 ? (*pos)[0] + n : (*pos)[0]];
+      ASSIGN_OR_RETURN(Node * id, g_.AddNode("Identity", "", name, {part}, {node.output(0)}));
+      RETURN_IF_ERROR(InferNode(*id));
+      return ApplyDeclared(id->output(0));
+    }
+    const std::string& seq = node.output(0);
+    for (const auto& other : graph_proto_->node()) {
+      for (int i = 0; i < other.input_size(); ++i) {
+        if (other.input(i) == seq && (other.op_type() != "SequenceAt" || i != 0)) {
+          return Unimplemented("its sequence output is read by " + DescribeProto(other) +
+                               "; ampc has no sequence values (not a tensor), only SequenceAt "
+                               "at constant positions");
+        }
+      }
+    }
+    for (const auto& o : graph_proto_->output()) {
+      if (o.name() == seq) {
+        return Unimplemented(
+            "its sequence output is a graph output; ampc has no sequence values "
+            "(not a tensor)");
+      }
+    }
+    Value* x = g_.FindValue(node.input(0));
+    const int64_t axis_attr = attrs.count("axis") ? attrs.at("axis").i() : 0;
+    const bool keepdims = !attrs.count("keepdims") || attrs.at("keepdims").i() != 0;
+    const TensorType& xt = x->type();
+    if (!xt.has_rank) return Unimplemented("SplitToSequence needs an input of known rank");
+    ASSIGN_OR_RETURN(int64_t axis, infer::NormalizeAxis(axis_attr, xt.rank()));
+    if (!xt.dims[axis].is_static()) {
+      return Unimplemented("SplitToSequence needs a static size on axis " + std::to_string(axis));
+    }
+    const int64_t d = xt.dims[axis].value();
+    std::vector<int64_t> sizes;
+    const Value* split = node.input_size() > 1 ? g_.FindValue(node.input(1)) : nullptr;
+    if (!split) {
+      sizes.assign(static_cast<size_t>(d), 1);
+    } else {
+      auto k = infer::KnownStatic(split);
+      if (!k) return Unimplemented("SplitToSequence needs constant split sizes");
+      if (split->type().has_rank && split->type().rank() == 0) {  // a chunk size
+        if (k->size() != 1 || (*k)[0] <= 0) return InvalidArgument("split must be positive");
+        for (int64_t done = 0; done < d; done += (*k)[0])
+          sizes.push_back(std::min((*k)[0], d - done));
+      } else {
+        sizes = *k;
+      }
+    }
+    if (sizes.empty()) return Unimplemented("SplitToSequence of an empty axis");
+    ASSIGN_OR_RETURN(
+        Value * sizes_init,
+        g_.AddInitializer(g_.UniqueName(name + "_sizes"),
+                          Tensor::FromInt64s(sizes, {static_cast<int64_t>(sizes.size())})));
+    SetKnownIntsFromInitializer(sizes_init);
+    std::vector<std::string> outs;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      outs.push_back(g_.UniqueName(seq + "_" + std::to_string(i)));
+    }
+    ASSIGN_OR_RETURN(Node * sp, g_.AddNode("Split", "", name, {x, sizes_init}, outs,
+                                           {{"axis", Attribute(axis)}}));
+    RETURN_IF_ERROR(InferNode(*sp));
+    std::vector<Value*> parts = sp->outputs();
+    if (!split && !keepdims) {
+      ASSIGN_OR_RETURN(Value * ax, g_.AddInitializer(g_.UniqueName(name + "_axis"),
+                                                     Tensor::FromInt64s({axis}, {1})));
+      SetKnownIntsFromInitializer(ax);
+      for (Value*& p : parts) {
+        ASSIGN_OR_RETURN(p, AddHelper("Squeeze", p->name() + "_squeeze", {p, ax}));
+      }
+    }
+    sequences_[seq] = std::move(parts);
+    return Status::Ok();
   }
 
   // Gradient is expanded into backward nodes here (frontend/gradient_op.h); no Gradient node
@@ -679,6 +803,8 @@ class Importer {
   int64_t opset_ = 0;
   std::unordered_map<std::string, TensorType> declared_;
   std::unordered_set<std::string> used_names_;
+  // SplitToSequence outputs -> the parts of the Split that replaced them (AddSequenceOp).
+  std::unordered_map<std::string, std::vector<Value*>> sequences_;
 };
 
 }  // namespace

@@ -346,6 +346,7 @@ void RegisterTensorGradientRules(OpRegistry& r) {
   SetGradient(r, "Min", GradMaxMin);
   SetGradient(r, "Where", GradWhere);
   SetGradient(r, "Cast", GradCast);
+  SetGradient(r, "CastLike", GradCast);  // torch's exports write scalar constants with CastLike
   SetGradient(r, "Expand", GradExpand);
   SetGradient(r, "Pad", GradPad);
   SetGradient(r, "Slice", GradSlice);

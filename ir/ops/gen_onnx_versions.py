@@ -28,6 +28,10 @@ ReduceMean ReduceMin ReduceProd ReduceSum ReduceSumSquare Relu Reshape RotaryEmb
 Sigmoid Sign Sin Size Slice Softmax SoftmaxCrossEntropyLoss Softplus Split Sqrt Squeeze Sub Sum
 Tanh Tile Transpose Trilu Unsqueeze Where Xor
 """.split()
+# Imported by rewriting into other ops, never registered: SplitToSequence read by SequenceAt
+# (torch's exports of split/chunk) becomes Split; InstanceNormalization (torch's group_norm below
+# opset 21) becomes GroupNormalization with one group per channel.
+REWRITTEN = "InstanceNormalization SequenceAt SplitToSequence".split()
 TRAINING_OPS = "Adagrad Adam Gradient Momentum".split()
 
 KIND = {
@@ -79,7 +83,7 @@ print("// One row per op: domain, op type, then each version in force at ai.onnx
       % (MIN_OPSET, MAX_OPSET))
 print("// (ai.onnx.preview.training: version 1) with the attributes its schema defines.")
 print("// clang-format off")
-for op in OPS:
+for op in sorted(OPS + REWRITTEN):
     print(entry(op, "", MIN_OPSET, MAX_OPSET))
 for op in TRAINING_OPS:
     print(entry(op, "ai.onnx.preview.training", 1, 1))

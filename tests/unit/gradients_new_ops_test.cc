@@ -64,6 +64,11 @@ std::vector<GradCase> ActivationCases() {
        [](Builder& b, const V& p) {
          return b.Op("ReduceMax", {p[0], b.Ints({1})});
        }},
+      {"CastLike",  // dynamo writes scalar constants as CastLike(constant, x)
+       {{2, 3}, {3}},
+       [](Builder& b, const V& p) {
+         return b.Op("Mul", {b.Op("CastLike", {p[0], p[1]}), p[1]});
+       }},
       {"SplitNumOutputsUneven",  // opset 18: sizes 3, 3, 1
        {{2, 7}},
        [](Builder& b, const V& p) {

@@ -121,8 +121,11 @@ TEST(ImportNewer, VersionTableMatchesTheRegistry) {
     EXPECT_NE(FindOnnxOpSchema(s->domain, s->op_type), nullptr) << s->domain << "::" << s->op_type;
   }
   for (const OnnxOpSchema& t : AllOnnxOpSchemas()) {
-    // Gradient is expanded at import (frontend/gradient_op.h) and never reaches the IR.
-    if (std::string(t.op_type) != "Gradient") {
+    // Gradient is expanded at import (frontend/gradient_op.h), SplitToSequence / SequenceAt
+    // become Split, InstanceNormalization GroupNormalization: none of them reaches the IR.
+    const std::string op = t.op_type;
+    if (op != "Gradient" && op != "SplitToSequence" && op != "SequenceAt" &&
+        op != "InstanceNormalization") {
       EXPECT_NE(OpRegistry::Global().Find(t.domain, t.op_type), nullptr) << t.op_type;
     }
     ASSERT_FALSE(t.versions.empty());
@@ -303,6 +306,48 @@ TEST(ImportNewer, Attention3DNeedsHeadCounts) {
   auto graph = Import(m);
   ASSERT_TRUE(graph.ok()) << graph.status().message();
   EXPECT_EQ(TypeOf(**graph, "y"), "f32[1,3,8]");
+}
+
+// torch's split/chunk: SplitToSequence read by SequenceAt at constant positions becomes Split.
+TEST(ImportNewer, SplitToSequenceReadBySequenceAtBecomesSplit) {
+  onnx::ModelProto m = EmptyModel(20);
+  auto* g = m.mutable_graph();
+  AddValueInfo(g->add_input(), "x", kF, {2, 7});
+  AddInitializerI64(g, "chunk", {}, {3});  // a scalar: chunks of 3, the last one smaller
+  AddInitializerI64(g, "pos0", {}, {0});
+  AddInitializerI64(g, "pos_last", {}, {-1});
+  SetInt(AddNode(g, "SplitToSequence", {"x", "chunk"}, {"seq"}, "split"), "axis", 1);
+  AddNode(g, "SequenceAt", {"seq", "pos0"}, {"a"}, "at0");
+  AddNode(g, "SequenceAt", {"seq", "pos_last"}, {"c"}, "at_last");
+  g->add_output()->set_name("a");
+  g->add_output()->set_name("c");
+  auto graph = Import(m);
+  ASSERT_TRUE(graph.ok()) << graph.status().message();
+  EXPECT_EQ(TypeOf(**graph, "a"), "f32[2,3]");
+  EXPECT_EQ(TypeOf(**graph, "c"), "f32[2,1]");
+  for (const Node* n : (*graph)->nodes()) {
+    EXPECT_TRUE(n->op_type() == "Split" || n->op_type() == "Identity") << n->Describe();
+  }
+  g->add_output()->set_name("seq");  // a sequence-valued graph output: not supported
+  ExpectError(m,
+              "node 'split' (SplitToSequence): its sequence output is a graph output; ampc has "
+              "no sequence values (not a tensor)");
+}
+
+TEST(ImportNewer, InstanceNormalizationIsGroupNormalizationPerChannel) {
+  onnx::ModelProto m = EmptyModel(18);
+  auto* g = m.mutable_graph();
+  AddValueInfo(g->add_input(), "x", kF, {2, 3, 4});
+  AddValueInfo(g->add_input(), "s", kF, {3});
+  AddValueInfo(g->add_input(), "b", kF, {3});
+  AddNode(g, "InstanceNormalization", {"x", "s", "b"}, {"y"}, "in");
+  g->add_output()->set_name("y");
+  auto graph = Import(m);
+  ASSERT_TRUE(graph.ok()) << graph.status().message();
+  const Node* n = (*graph)->nodes()[0];
+  EXPECT_EQ(n->op_type(), "GroupNormalization");
+  EXPECT_EQ(n->attr_int("num_groups", 0), 3);
+  EXPECT_EQ(TypeOf(**graph, "y"), "f32[2,3,4]");
 }
 
 // ---- IR versions: gated by the fields a model sets --------------------------------------------
