@@ -2,7 +2,8 @@
 // value so viewers such as Netron show shapes). The ai.onnx opset is the graph's own (17 for
 // models up to opset 17) or the oldest that has every op in ampc's form, whichever is newer;
 // nodes are written in that opset's form (Reduce* axes as attribute before 18, as input from
-// 18; Split's num_outputs from 18). Up to opset 17, ONNX 1.12's checker checks the result;
+// 18; Split's num_outputs from 18; GroupNormalization with one group per channel as
+// InstanceNormalization before 21). Up to opset 17, ONNX 1.12's checker checks the result;
 // newer models are checked by importing them back.
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
@@ -73,7 +74,12 @@ bool IsReduceWithAxesAttribute(const std::string& op) {  // before opset 18 (Red
 int64_t MinOpset(const Node& n) {
   if (!n.domain().empty()) return 0;
   const std::string& op = n.op_type();
-  if (op == "GroupNormalization") return 21;  // per-channel scale and bias
+  if (op == "GroupNormalization") {  // per-channel scale and bias; one group per channel is
+    const TensorType& x = n.input(0)->type();  // InstanceNormalization, at any opset
+    const bool per_channel = x.has_rank && x.rank() >= 3 && x.dims[1].is_static() &&
+                             n.attr_int("num_groups", 0) == x.dims[1].value();
+    return per_channel ? 0 : 21;
+  }
   if (op == "Split" && n.attr("num_outputs")) return 18;
   if (op == "Pad" && n.attr_string("mode", "constant") == "wrap") return 19;
   if (op == "AveragePool" && n.attr("dilations")) return 19;
@@ -117,6 +123,12 @@ Status WriteNodeForOpset(const Node& n, int64_t opset, onnx::NodeProto* np, onnx
     np->add_input(name);
     for (int i = 0; i < np->attribute_size(); ++i) {
       if (np->attribute(i).name() == "axes") np->mutable_attribute()->DeleteSubrange(i, 1);
+    }
+  }
+  if (op == "GroupNormalization" && opset < 21) {  // one group per channel (MinOpset)
+    np->set_op_type("InstanceNormalization");
+    for (int i = np->attribute_size() - 1; i >= 0; --i) {
+      if (np->attribute(i).name() != "epsilon") np->mutable_attribute()->DeleteSubrange(i, 1);
     }
   }
   if (op == "Split" && opset >= 18 && !n.input(1) && !n.attr("num_outputs")) {

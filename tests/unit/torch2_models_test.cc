@@ -18,6 +18,7 @@
 #include "compiler/compiler.h"
 #include "frontend/onnx.h"
 #include "frontend/training/autodiff.h"
+#include "ir/text.h"
 #include "runtime/cpu/executor.h"
 #include "runtime/cpu/kernel.h"
 #include "tests/unit/test_util.h"
@@ -118,6 +119,22 @@ TEST_P(Torch2ModelTest, GradientsMatchFloat64FiniteDifferences) {
           << names[k] << "[" << idx[j] << "]: autodiff (fp32) " << g_ij << ", fd (f64) " << fd[j];
     }
   }
+}
+
+TEST_P(Torch2ModelTest, TextAndExportRoundTripsAreIdentities) {
+  auto g = ImportOnnxFile(Dir(GetParam()) + "/model.onnx");
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  PrintOptions all;
+  all.max_inline_elements = INT64_MAX;
+  const std::string text = PrintGraph(**g, all);
+  auto parsed = ParseGraph(text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(PrintGraph(**parsed, all), text);
+  TempDir dir;
+  ASSERT_TRUE(ExportOnnxFile(**g, dir / "exported.onnx").ok());
+  auto again = ImportOnnxFile(dir / "exported.onnx");
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_EQ(PrintGraph(**again, all), text);
 }
 
 // The model's last loss after `steps` of `ampc train` (the last metrics line), or NAN.
