@@ -1,5 +1,7 @@
-// ONNX ModelProto <-> Graph. Import accepts ai.onnx opsets 6 to 17 and normalises older op
-// versions to ampc's canonical opset-17 form; export writes opset 17 with raw_data tensors.
+// ONNX ModelProto <-> Graph. Import accepts ai.onnx opsets 6 to 23 and normalises each op version
+// to ampc's canonical form (opset 17's, with the opset-18 forms of Reduce* and Split, and the ops
+// added up to opset 23); export writes the oldest opset that expresses the graph (17 unless it
+// uses newer ops), with raw_data tensors.
 #pragma once
 
 #include <memory>
@@ -12,7 +14,12 @@
 namespace ampc {
 
 inline constexpr int64_t kMinOnnxOpset = 6;
-inline constexpr int64_t kMaxOnnxOpset = 17;
+inline constexpr int64_t kMaxOnnxOpset = 23;
+// The IR records max(this, the model's opset) as its ai.onnx opset: older models are rewritten to
+// opset 17's forms.
+inline constexpr int64_t kCanonicalOnnxOpset = 17;
+// The newest ai.onnx opset Debian's ONNX 1.12 checker knows; it runs only on models up to it.
+inline constexpr int64_t kMaxCheckerOpset = 17;
 
 struct ImportOptions {
   bool run_onnx_checker = true;  // also run ONNX's own checker on the model

@@ -1,20 +1,23 @@
 // ONNX import: ModelProto -> Graph.
 //
 // Order of work, chosen so that each bad input gets the most precise message:
-//   1. bytes -> ModelProto (protobuf), IR version and opset checks;
+//   1. bytes -> ModelProto (protobuf); the IR features the model uses (the protobuf fields it
+//      sets, onnx_import_checks.h) and its opsets (ai.onnx 6 to 23) are checked;
 //   2. graph inputs and initializers (types, dims, data sizes, external data);
 //   3. NodeProtos sorted topologically by name (undefined values and cycles are found here),
-//      each converted, normalised to opset-17 form and shape-inferred as it is added
-//      (ai.onnx.preview.training::Gradient is expanded into backward nodes, gradient_op.h);
+//      each resolved to its op version (ir/ops/onnx_versions.h; unknown ops, versions and
+//      attributes are errors), converted, rewritten to ampc's canonical form (onnx_rewrite.h)
+//      and shape-inferred as it is added (ai.onnx.preview.training::Gradient is expanded into
+//      backward nodes, gradient_op.h);
 //   4. declared types (value_info, graph outputs) reconciled with the inferred ones;
 //   5. each training_info entry: its algorithm graph appended by steps 2-4, its update_binding
 //      turned into state updates (onnx_training_info.h);
-//   6. ONNX's own checker, for anything the steps above do not look at.
+//   6. ONNX 1.12's own checker, for models up to opset 17 (the opsets it knows), for anything
+//      the steps above do not look at.
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 #include <optional>
 #include <unordered_map>
@@ -22,10 +25,13 @@
 
 #include "frontend/gradient_op.h"
 #include "frontend/onnx.h"
+#include "frontend/onnx_import_checks.h"
+#include "frontend/onnx_rewrite.h"
 #include "frontend/onnx_tensor.h"
 #include "frontend/onnx_training_info.h"
 #include "ir/file_io.h"
 #include "ir/op_registry.h"
+#include "ir/ops/infer_util.h"
 #include "ir/topo_sort.h"
 #include "ir/verifier.h"
 
@@ -35,26 +41,13 @@ namespace {
 using onnx_conv::TensorFromProto;
 using onnx_conv::TypeFromProto;
 
-constexpr int64_t kMaxKnownInts = 64;  // small integer initializers feed shape arithmetic
-
 bool IsDefaultDomain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
 
 bool IsGradientOp(const onnx::NodeProto& n) {
   return n.domain() == kOnnxTrainingDomain && n.op_type() == "Gradient";
 }
 
-std::string DescribeProto(const onnx::NodeProto& n) {
-  std::string op = IsDefaultDomain(n.domain()) ? n.op_type() : n.domain() + "::" + n.op_type();
-  return "node '" + n.name() + "' (" + op + ")";
-}
-
-void SetKnownIntsFromInitializer(Value* v) {
-  const Tensor* t = v->initializer();
-  if (!t || t->dims().size() > 1 || t->NumElements() > kMaxKnownInts) return;
-  auto ints = t->AsInt64s();
-  if (!ints || t->dtype() == DType::kBool) return;
-  v->set_known_ints(std::vector<Dim>(ints->begin(), ints->end()));
-}
+std::string DescribeProto(const onnx::NodeProto& n) { return onnx_check::DescribeNode(n); }
 
 // Merges a type declared in the model (value_info / graph output) into the inferred one.
 StatusOr<TensorType> Reconcile(const TensorType& inferred, const TensorType& declared,
@@ -189,11 +182,11 @@ class Importer {
                                std::to_string(kMinOnnxOpset) +
                                "); convert it with onnx.version_converter");
         }
-      } else if (domain == "ai.onnx.preview.training" && os.version() > 1) {
-        return Unimplemented("opset " + std::to_string(os.version()) +
-                             " of domain ai.onnx.preview.training is newer than supported (1)");
+      } else if ((domain == kOnnxTrainingDomain || domain == kAmpcDomain) && os.version() > 1) {
+        return Unimplemented("opset " + std::to_string(os.version()) + " of domain " + domain +
+                             " is newer than supported (1)");
       }
-      g_.opsets()[domain] = domain.empty() ? kMaxOnnxOpset : os.version();
+      g_.opsets()[domain] = domain.empty() ? std::max(kCanonicalOnnxOpset, opset_) : os.version();
     }
     if (!have_default) {
       // Only needed when a node lives in the default domain (a graph of, say, only
@@ -204,7 +197,7 @@ class Importer {
                                  ") is in domain ai.onnx, which the model does not import");
         }
       }
-      opset_ = kMaxOnnxOpset;
+      opset_ = kCanonicalOnnxOpset;
     }
     return Status::Ok();
   }
@@ -332,156 +325,12 @@ class Importer {
     return attrs;
   }
 
-  // Moves an attribute that later opsets turned into an input (Split's split, Squeeze's axes,
-  // ...) into a fresh int64 initializer at input position `pos`.
-  Status AttrToInput(const std::string& node_name, AttributeMap& attrs, const std::string& key,
-                     size_t pos, std::vector<Value*>& inputs) {
-    auto it = attrs.find(key);
-    if (it == attrs.end()) return Status::Ok();
-    if (it->second.kind() != AttrKind::kInts) {
-      return InvalidArgument("attribute '" + key + "' of node '" + node_name +
-                             "' must be a list of ints");
-    }
-    const std::vector<int64_t> v = it->second.ints();
-    attrs.erase(it);
-    ASSIGN_OR_RETURN(Value * init,
-                     g_.AddInitializer(g_.UniqueName(node_name + "_" + key),
-                                       Tensor::FromInt64s(v, {static_cast<int64_t>(v.size())})));
-    SetKnownIntsFromInitializer(init);
-    if (inputs.size() < pos) inputs.resize(pos, nullptr);
-    inputs.insert(inputs.begin() + pos, init);
-    return Status::Ok();
-  }
-
-  // Like AttrToInput for a float attribute that became a scalar input of input 0's dtype;
-  // `dflt` is used when the attribute is absent.
-  Status FloatAttrToInput(const std::string& node_name, AttributeMap& attrs, const std::string& key,
-                          double dflt, size_t pos, std::vector<Value*>& inputs) {
-    double v = dflt;
-    auto it = attrs.find(key);
-    const bool given = it != attrs.end();
-    if (given) {
-      if (it->second.kind() != AttrKind::kFloat) {
-        return InvalidArgument("attribute '" + key + "' of node '" + node_name +
-                               "' must be a float");
-      }
-      v = it->second.f();
-      attrs.erase(it);
-    }
-    if (inputs.empty() || !inputs[0] || !IsFloat(inputs[0]->dtype())) {
-      if (!given) return Status::Ok();
-      return Unimplemented("node '" + node_name + "': attribute '" + key +
-                           "' on a non-float input");
-    }
-    ASSIGN_OR_RETURN(Value * init, g_.AddInitializer(g_.UniqueName(node_name + "_" + key),
-                                                     Tensor::Scalar(inputs[0]->dtype(), v)));
-    if (inputs.size() < pos) inputs.resize(pos, nullptr);
-    inputs.insert(inputs.begin() + pos, init);
-    return Status::Ok();
-  }
-
-  Status Normalise(const onnx::NodeProto& node, std::string& op, AttributeMap& attrs,
-                   std::vector<Value*>& inputs, std::vector<std::string>& outputs) {
-    const std::string& name = node.name();
-    if (opset_ < 13 && op == "Split") return AttrToInput(name, attrs, "split", 1, inputs);
-    if (opset_ < 13 && (op == "Squeeze" || op == "Unsqueeze" || op == "ReduceSum")) {
-      return AttrToInput(name, attrs, "axes", 1, inputs);
-    }
-    if (opset_ < 10 && op == "Slice") {
-      RETURN_IF_ERROR(AttrToInput(name, attrs, "starts", 1, inputs));
-      RETURN_IF_ERROR(AttrToInput(name, attrs, "ends", 2, inputs));
-      return AttrToInput(name, attrs, "axes", 3, inputs);
-    }
-    if (opset_ < 11 && op == "Pad") {
-      RETURN_IF_ERROR(AttrToInput(name, attrs, "pads", 1, inputs));
-      return FloatAttrToInput(name, attrs, "value", 0.0, 2, inputs);
-    }
-    if (opset_ < 11 && op == "Clip") {
-      RETURN_IF_ERROR(FloatAttrToInput(name, attrs, "min", -INFINITY, 1, inputs));
-      return FloatAttrToInput(name, attrs, "max", INFINITY, 2, inputs);
-    }
-    if (opset_ < 9 && op == "BatchNormalization") {
-      if (attrs.count("spatial") && attrs.at("spatial").kind() == AttrKind::kInt &&
-          attrs.at("spatial").i() != 1) {
-        return Unimplemented(DescribeProto(node) +
-                             ": spatial=0 (per-activation statistics) is not supported");
-      }
-      attrs.erase("spatial");
-    }
-    if (opset_ < 7) {
-      // Opset 6 still has is_test flags and the legacy `broadcast`/`axis` attributes; with no
-      // axis, legacy broadcasting aligns trailing dims exactly like numpy broadcasting.
-      attrs.erase("is_test");
-      if (attrs.count("broadcast")) {
-        if (attrs.count("axis") && op != "Concat" && op != "Softmax" && op != "LogSoftmax" &&
-            op != "Flatten" && op != "Gather") {
-          return Unimplemented(DescribeProto(node) +
-                               ": legacy broadcasting with an axis (opset < 7)");
-        }
-        attrs.erase("broadcast");
-      }
-    }
-    if (opset_ < 12 && op == "Dropout") {
-      auto it = attrs.find("ratio");
-      if (it != attrs.end() && it->second.kind() == AttrKind::kFloat) {
-        ASSIGN_OR_RETURN(Value * r, g_.AddInitializer(g_.UniqueName(name + "_ratio"),
-                                                      Tensor::FromFloats({it->second.f()}, {})));
-        attrs.erase(it);
-        inputs.resize(1);
-        inputs.push_back(r);
-      }
-    }
-    if (opset_ < 14 && op == "BatchNormalization" && outputs.size() > 1) {
-      // Opsets 9-13 signal training by asking for the running statistics; outputs 4 and 5
-      // (saved mean / inverse std) have no opset-17 equivalent.
-      attrs["training_mode"] = Attribute(int64_t{1});
-      for (size_t i = 3; i < outputs.size(); ++i) {
-        if (!outputs[i].empty() && used_names_.count(outputs[i])) {
-          return Unimplemented(DescribeProto(node) + " uses output " + std::to_string(i) +
-                               " (saved statistics of opset < 14), which is not supported");
-        }
-      }
-      outputs.resize(3);
-    }
-    return Status::Ok();
-  }
-
-  // Softmax/LogSoftmax before opset 13 normalise over the flattened [axis:] block. Where that
-  // is not just the last axis, rewrite as Flatten -> Softmax(-1) -> Reshape(original shape).
-  StatusOr<bool> RewriteOldSoftmax(const onnx::NodeProto& node, const std::string& op,
-                                   const AttributeMap& attrs, const std::vector<Value*>& inputs,
-                                   const std::vector<std::string>& outputs) {
-    if (opset_ >= 13 || (op != "Softmax" && op != "LogSoftmax") || inputs.size() != 1 ||
-        !inputs[0] || outputs.size() != 1) {
-      return false;
-    }
-    Value* x = inputs[0];
-    const int64_t axis = attrs.count("axis") ? attrs.at("axis").i() : 1;
-    const TensorType& t = x->type();
-    if (t.has_rank && (axis == t.rank() - 1 || axis == -1)) return false;
-    const std::string& name = node.name();
-    auto add = [&](const std::string& o, const std::string& suffix, std::vector<Value*> in,
-                   const std::string& out, AttributeMap a) -> StatusOr<Value*> {
-      ASSIGN_OR_RETURN(Node * n, g_.AddNode(o, "", name + suffix, in, {out}, std::move(a)));
-      RETURN_IF_ERROR(InferNode(*n));
-      return n->output(0);
-    };
-    ASSIGN_OR_RETURN(Value * flat, add("Flatten", "_flatten", {x}, g_.UniqueName(name + "_flat"),
-                                       {{"axis", Attribute(axis)}}));
-    ASSIGN_OR_RETURN(Value * sm, add(op, "", {flat}, g_.UniqueName(name + "_2d"),
-                                     {{"axis", Attribute(int64_t{-1})}}));
-    ASSIGN_OR_RETURN(Value * shape,
-                     add("Shape", "_shape", {x}, g_.UniqueName(name + "_shape"), {}));
-    ASSIGN_OR_RETURN(Value * y, add("Reshape", "_reshape", {sm, shape}, outputs[0], {}));
-    RETURN_IF_ERROR(ApplyDeclared(y));
-    return true;
-  }
-
   Status AddNode(const onnx::NodeProto& node) {
     if (IsGradientOp(node)) return AddGradientOp(node);
     std::string op = node.op_type();
     const std::string domain = IsDefaultDomain(node.domain()) ? "" : node.domain();
-    if (!OpRegistry::Global().Find(domain, op)) {
+    const bool imported_as_others = domain.empty() && OpRewriter::ImportsAsOtherOps(op);
+    if (!imported_as_others && !OpRegistry::Global().Find(domain, op)) {
       auto it = g_.opsets().find(domain);
       const std::string version = it == g_.opsets().end()
                                       ? "not imported"
@@ -491,27 +340,59 @@ class Importer {
                            version + ") at node '" + node.name() + "'");
     }
     ASSIGN_OR_RETURN(AttributeMap attrs, ConvertAttributes(node));
+    ASSIGN_OR_RETURN(const OnnxOpVersion* version, CheckSchema(node, domain, attrs));
+    OpRewriter rewriter = Rewriter();
+    if (imported_as_others) {
+      return rewriter.AddInPlaceOf(node, *version, std::move(attrs), *graph_proto_)
+          .WithContext(DescribeProto(node));
+    }
     std::vector<Value*> inputs;
     for (const std::string& in : node.input()) {
       inputs.push_back(in.empty() ? nullptr : g_.FindValue(in));
     }
     std::vector<std::string> outputs(node.output().begin(), node.output().end());
-    RETURN_IF_ERROR(Normalise(node, op, attrs, inputs, outputs));
-    ASSIGN_OR_RETURN(bool rewritten, RewriteOldSoftmax(node, op, attrs, inputs, outputs));
+    RETURN_IF_ERROR(rewriter.NormaliseOlder(node, op, attrs, inputs, outputs));
+    if (version) {
+      RETURN_IF_ERROR(rewriter.NormaliseNewer(node, version->since, attrs, inputs, outputs));
+    }
+    ASSIGN_OR_RETURN(bool rewritten, rewriter.RewriteOldSoftmax(node, op, attrs, inputs, outputs));
     if (rewritten) return Status::Ok();
     ASSIGN_OR_RETURN(Node * n,
                      g_.AddNode(op, domain, node.name(), inputs, outputs, std::move(attrs)));
     RETURN_IF_ERROR(InferNode(*n));
+    if (version) RETURN_IF_ERROR(onnx_check::CheckRequiredAttributes(node, *version));
     for (Value* o : n->outputs()) {
       if (o) RETURN_IF_ERROR(ApplyDeclared(o));
     }
     return Status::Ok();
   }
 
+  // The version of the node's op in force at the model's opset of its domain, with the node's
+  // attributes checked against it (ops of ampc's own domain have one version and no table:
+  // nullptr).
+  StatusOr<const OnnxOpVersion*> CheckSchema(const onnx::NodeProto& node, const std::string& domain,
+                                             AttributeMap& attrs) {
+    if (domain == kAmpcDomain) return nullptr;
+    int64_t opset = opset_;
+    if (!domain.empty()) {
+      auto it = g_.opsets().find(domain);
+      if (it == g_.opsets().end()) {
+        return InvalidArgument(DescribeProto(node) + " is in domain " + domain +
+                               ", which the model does not import");
+      }
+      opset = it->second;
+    }
+    ASSIGN_OR_RETURN(const OnnxOpVersion* v, onnx_check::ResolveVersion(node, domain, opset));
+    RETURN_IF_ERROR(onnx_check::CheckAttributes(node, domain, *v, attrs));
+    return v;
+  }
+
   // Gradient is expanded into backward nodes here (frontend/gradient_op.h); no Gradient node
   // reaches the IR.
   Status AddGradientOp(const onnx::NodeProto& node) {
     ASSIGN_OR_RETURN(AttributeMap attrs, ConvertAttributes(node));
+    ASSIGN_OR_RETURN(const OnnxOpVersion* version, CheckSchema(node, kOnnxTrainingDomain, attrs));
+    RETURN_IF_ERROR(onnx_check::CheckRequiredAttributes(node, *version));
     std::vector<Value*> inputs;
     for (const std::string& in : node.input()) {
       inputs.push_back(in.empty() ? nullptr : g_.FindValue(in));
@@ -523,6 +404,11 @@ class Importer {
       if (o) RETURN_IF_ERROR(ApplyDeclared(o));
     }
     return Status::Ok();
+  }
+
+  OpRewriter Rewriter() {
+    return OpRewriter(g_, opset_, used_names_, sequences_,
+                      [this](Value* v) { return ApplyDeclared(v); });
   }
 
   Status ApplyDeclared(Value* v) {
@@ -552,6 +438,8 @@ class Importer {
   }
 
  public:
+  int64_t opset() const { return opset_; }  // of ai.onnx, after Run
+
   void NoteUsedNames() {
     std::vector<const onnx::GraphProto*> graphs = {graph_proto_};
     for (const auto& ti : model_.training_info()) graphs.push_back(&ti.algorithm());
@@ -582,6 +470,8 @@ class Importer {
   int64_t opset_ = 0;
   std::unordered_map<std::string, TensorType> declared_;
   std::unordered_set<std::string> used_names_;
+  // SplitToSequence outputs -> the parts of the Split that replaced them (OpRewriter).
+  std::unordered_map<std::string, std::vector<Value*>> sequences_;
 };
 
 }  // namespace
@@ -602,16 +492,25 @@ StatusOr<std::unique_ptr<Graph>> ImportOnnxBytes(std::string_view bytes,
   if (model.ir_version() <= 0) {
     return fail(InvalidArgument("not a valid ONNX model: ir_version is missing"));
   }
+  RETURN_IF_ERROR(fail(onnx_check::CheckProtoFeatures(model)));
   auto graph = std::make_unique<Graph>();
   Importer importer(model, model_dir, *graph);
   importer.NoteUsedNames();
   RETURN_IF_ERROR(fail(importer.Run()));
   RETURN_IF_ERROR(fail(Verify(*graph)));
-  if (opts.run_onnx_checker && model.ir_version() <= onnx::IR_VERSION) {
+  if (opts.run_onnx_checker && importer.opset() <= kMaxCheckerOpset) {
     try {
-      // ONNX's checker looks for external data files relative to the working directory; hand
-      // it a copy whose external tensors carry the bytes ampc already read and checked.
+      // ONNX 1.12's checker knows opsets up to 17 and IR version 8. A newer IR version is only a
+      // number here: CheckProtoFeatures refused every newer feature but the harmless fields, so
+      // the checker reads a copy without them, stamped IR 8. It also looks for external data
+      // files relative to the working directory: the copy's external tensors carry the bytes
+      // ampc already read and checked.
       std::optional<onnx::ModelProto> inlined;
+      if (model.ir_version() > onnx::IR_VERSION) {
+        inlined = model;
+        onnx_check::DiscardHarmlessFields(*inlined);
+        inlined->set_ir_version(onnx::IR_VERSION);
+      }
       for (int i = 0; i < model.graph().initializer_size(); ++i) {
         const auto& t = model.graph().initializer(i);
         if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;

@@ -11,6 +11,7 @@ OpRegistry& OpRegistry::Global() {
     RegisterReductionOps(*r);
     RegisterTrainingOps(*r);
     RegisterGradOps(*r);
+    RegisterNormAttentionOps(*r);
     RegisterOptimizerOps(*r);
     RegisterAutocastClasses(*r);  // last: it fills the slots of the ops registered above
     return r;

@@ -65,6 +65,8 @@ void RegisterNNOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
 void RegisterTrainingOps(OpRegistry& r);
 void RegisterGradOps(OpRegistry& r);  // com.ampc backward ops (ir/ops/grad_ops.cc)
+// GroupNormalization, RMSNormalization, RotaryEmbedding, Attention (ir/ops/norm_attention_ops.cc)
+void RegisterNormAttentionOps(OpRegistry& r);
 void RegisterOptimizerOps(
     OpRegistry& r);  // com.ampc optimizers, training state (ir/ops/optimizer_ops.cc)
 void RegisterAutocastClasses(

@@ -37,8 +37,8 @@ StatusOr<std::vector<Value*>> EmitAmpc(GradientContext& ctx, const std::string& 
 std::optional<double> ConstantScalar(const Value* v);
 
 // The axes a reduction node reduces, normalized and sorted (all axes when none are given). Reads
-// the axes input (ReduceSum) or attribute (the others). nullopt with noop_with_empty_axes set
-// and no axes: the reduction is the identity.
+// the axes input (opset 18; ReduceSum 13) or the attribute of older opsets. nullopt with
+// noop_with_empty_axes set and no axes: the reduction is the identity.
 StatusOr<std::optional<std::vector<int64_t>>> ReducedAxes(const Node& n);
 // dy of a reduction over `axes` of x, made broadcastable against x (Unsqueeze when the
 // reduction dropped the axes).
@@ -53,5 +53,7 @@ StatusOr<Value*> ClassOneHot(GradientContext& ctx, Value* labels, Value* scores)
 void SetGradient(OpRegistry& r, const char* op, GradientFn fn);
 void RegisterNNGradientRules(OpRegistry& r);
 void RegisterTensorGradientRules(OpRegistry& r);
+void RegisterActivationGradientRules(OpRegistry& r);     // gradients_activation.cc
+void RegisterNormAttentionGradientRules(OpRegistry& r);  // gradients_attention.cc
 
 }  // namespace ampc::grad

@@ -105,18 +105,14 @@ StatusOr<std::optional<std::vector<int64_t>>> ReducedAxes(const Node& n) {
   Value* x = n.input(0);
   if (!x->type().has_rank) return Unimplemented("reduction gradient needs a known rank");
   const int64_t r = x->type().rank();
-  std::vector<int64_t> axes;
-  if (n.op_type() == "ReduceSum") {
-    if (n.input(1)) {
-      auto known = infer::KnownStatic(n.input(1));
-      if (!known) return Unimplemented("ReduceSum gradient needs constant axes");
-      axes = *known;
-    }
-    if (axes.empty() && n.attr_int("noop_with_empty_axes", 0) != 0) {
-      return std::optional<std::vector<int64_t>>();
-    }
-  } else {
-    axes = n.attr_ints("axes");
+  std::vector<int64_t> axes = n.attr_ints("axes");  // before opset 18 (ReduceSum: 13)
+  if (n.input(1)) {
+    auto known = infer::KnownStatic(n.input(1));
+    if (!known) return Unimplemented(n.op_type() + " gradient needs constant axes");
+    axes = *known;
+  }
+  if (axes.empty() && n.attr_int("noop_with_empty_axes", 0) != 0) {
+    return std::optional<std::vector<int64_t>>();
   }
   if (axes.empty()) {
     for (int64_t i = 0; i < r; ++i) axes.push_back(i);
@@ -586,6 +582,8 @@ void RegisterGradientRules(OpRegistry& r) {
   set("SoftmaxCrossEntropyLoss", GradSoftmaxCrossEntropy);
   RegisterNNGradientRules(r);
   RegisterTensorGradientRules(r);
+  RegisterActivationGradientRules(r);
+  RegisterNormAttentionGradientRules(r);
 }
 
 }  // namespace ampc

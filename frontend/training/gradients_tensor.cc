@@ -308,8 +308,10 @@ Status GradReduceSumSquare(GradientContext& ctx) {  // 2 x dy
   Node& n = ctx.forward;
   Value* x = n.input(0);
   ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> axes, ReducedAxes(n));
-  ASSIGN_OR_RETURN(Value * g,
-                   UnreduceShape(ctx, ctx.output_grads[0], *axes, n.attr_int("keepdims", 1) != 0));
+  Value* g = ctx.output_grads[0];  // noop_with_empty_axes: y = x^2 elementwise
+  if (axes) {
+    ASSIGN_OR_RETURN(g, UnreduceShape(ctx, g, *axes, n.attr_int("keepdims", 1) != 0));
+  }
   CONST(two, 2.0, x);
   EMIT(x2, "Mul", {x, two});
   return SetGrad(ctx, 0, ctx.Emit("Mul", {x2, g}));
@@ -320,6 +322,10 @@ Status GradReduceExtreme(GradientContext& ctx) {
   Node& n = ctx.forward;
   Value* x = n.input(0);
   ASSIGN_OR_RETURN(std::optional<std::vector<int64_t>> axes, ReducedAxes(n));
+  if (!axes) {  // noop_with_empty_axes: the identity
+    ctx.input_grads[0] = ctx.output_grads[0];
+    return Status::Ok();
+  }
   const bool keep = n.attr_int("keepdims", 1) != 0;
   ASSIGN_OR_RETURN(Value * dy, UnreduceShape(ctx, ctx.output_grads[0], *axes, keep));
   ASSIGN_OR_RETURN(Value * y, UnreduceShape(ctx, n.output(0), *axes, keep));
@@ -340,6 +346,7 @@ void RegisterTensorGradientRules(OpRegistry& r) {
   SetGradient(r, "Min", GradMaxMin);
   SetGradient(r, "Where", GradWhere);
   SetGradient(r, "Cast", GradCast);
+  SetGradient(r, "CastLike", GradCast);  // torch's exports write scalar constants with CastLike
   SetGradient(r, "Expand", GradExpand);
   SetGradient(r, "Pad", GradPad);
   SetGradient(r, "Slice", GradSlice);

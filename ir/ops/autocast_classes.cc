@@ -13,7 +13,8 @@ namespace ampc {
 
 void RegisterAutocastClasses(OpRegistry& r) {
   const std::pair<AutocastClass, std::vector<const char*>> table[] = {
-      {AutocastClass::kAllow, {"MatMul", "Gemm", "Conv", "ConvTranspose", "Einsum"}},
+      // Attention: torch's scaled_dot_product_attention is on autocast's lower-precision list.
+      {AutocastClass::kAllow, {"MatMul", "Gemm", "Conv", "ConvTranspose", "Einsum", "Attention"}},
       {AutocastClass::kDeny,
        {"Softmax",
         "LogSoftmax",
@@ -71,6 +72,8 @@ void RegisterAutocastClasses(OpRegistry& r) {
         "HardSigmoid",
         "HardSwish",
         "Gelu",
+        "Mish",
+        "RotaryEmbedding",
         "PRelu",
         "Sin",
         "Cos",

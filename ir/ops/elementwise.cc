@@ -1,5 +1,6 @@
 // Type and shape inference for elementwise ops: arithmetic, comparison, logic, activations,
-// Where, Cast, Clip, Dropout, Trilu. Semantics follow the ONNX operator spec (opset 17).
+// Where, Cast, Clip, Dropout, Trilu, and Gelu (opset 20), Mish (18), Sin, Cos. Semantics follow
+// the ONNX operator spec.
 #include <algorithm>
 #include <limits>
 
@@ -307,6 +308,16 @@ Status InferDropout(Node& node) {
   return Status::Ok();
 }
 
+Status InferGelu(Node& node) {
+  RETURN_IF_ERROR(CheckKinds(node, 0, Kinds::kFloat));
+  const std::string a = node.attr_string("approximate", "none");
+  if (a != "none" && a != "tanh") {
+    return InvalidArgument("Gelu approximate must be 'none' or 'tanh', not '" + a + "'");
+  }
+  SetOutput(node, 0, node.input(0)->type());
+  return Status::Ok();
+}
+
 Status InferTrilu(Node& node) {
   RETURN_IF_ERROR(CheckKinds(node, 0, Kinds::kAny));
   const TensorType& x = node.input(0)->type();
@@ -343,8 +354,9 @@ void RegisterElementwiseOps(OpRegistry& r) {
     RegisterOp(r, op, 2, 2, InferBroadcast<Kinds::kBool, true>);
   RegisterOp(r, "Not", 1, 1, InferUnary<Kinds::kBool>);
   RegisterOp(r, "Where", 3, 3, InferWhere);
-  for (const char* op : {"LeakyRelu", "Elu", "Selu", "Tanh", "Sigmoid", "HardSigmoid", "Softplus",
-                         "Erf", "Sqrt", "Exp", "Log", "Reciprocal", "Floor", "Ceil"}) {
+  for (const char* op :
+       {"LeakyRelu", "Elu", "Selu", "Tanh", "Sigmoid", "HardSigmoid", "Softplus", "Erf", "Sqrt",
+        "Exp", "Log", "Reciprocal", "Floor", "Ceil", "Mish", "Sin", "Cos"}) {
     RegisterOp(r, op, 1, 1, InferUnary<Kinds::kFloat>);
   }
   RegisterOp(r, "Relu", 1, 1, InferUnary<Kinds::kSignedNumeric>);
@@ -359,6 +371,7 @@ void RegisterElementwiseOps(OpRegistry& r) {
   RegisterOp(r, "Clip", 1, 3, InferClip);
   RegisterOp(r, "Dropout", 1, 3, InferDropout, 1, 2);
   RegisterOp(r, "Trilu", 1, 2, InferTrilu);
+  RegisterOp(r, "Gelu", 1, 1, InferGelu);
 }
 
 }  // namespace ampc

@@ -149,15 +149,17 @@ Status InferBatchNormGrad(Node& node) {
   return Status::Ok();
 }
 
-Status InferReluGrad(Node& node) {
+// ReluGrad, GeluGrad, MishGrad: dX = dY * f'(X), all three of X's type and shape.
+Status InferActivationGrad(Node& node) {
   RETURN_IF_ERROR(infer::RequireFloat(node, 0));
   RETURN_IF_ERROR(infer::SameDType(node, {0, 1}));
   const TensorType& dy = node.input(0)->type();
   const TensorType& x = node.input(1)->type();
   if (dy.has_rank && x.has_rank) {
-    if (dy.rank() != x.rank()) return InvalidArgument("ReluGrad: dY and X differ in rank");
+    if (dy.rank() != x.rank()) return InvalidArgument(node.op_type() + ": dY and X differ in rank");
     for (int64_t i = 0; i < dy.rank(); ++i) {
-      RETURN_IF_ERROR(infer::MergeDims(dy.dims[i], x.dims[i], "ReluGrad dY and X").status());
+      RETURN_IF_ERROR(
+          infer::MergeDims(dy.dims[i], x.dims[i], node.op_type() + " dY and X").status());
     }
   }
   SetOutput(node, 0, x.has_rank ? x : dy);
@@ -205,7 +207,9 @@ void RegisterGradOps(OpRegistry& r) {
   RegisterOp(r, "AveragePoolGrad", 2, 2, InferAveragePoolGrad, 1, 1, kAmpcDomain);
   RegisterOp(r, "BatchNormalizationGrad", 3, 3, InferBatchNormGrad, 3, 3, kAmpcDomain);
   RegisterOp(r, "GatherGrad", 3, 3, InferGatherGrad, 1, 1, kAmpcDomain);
-  RegisterOp(r, "ReluGrad", 2, 2, InferReluGrad, 1, 1, kAmpcDomain);
+  RegisterOp(r, "ReluGrad", 2, 2, InferActivationGrad, 1, 1, kAmpcDomain);
+  RegisterOp(r, "GeluGrad", 2, 2, InferActivationGrad, 1, 1, kAmpcDomain);  // {approximate}
+  RegisterOp(r, "MishGrad", 2, 2, InferActivationGrad, 1, 1, kAmpcDomain);
   RegisterOp(r, "Dropout", 3, 3, InferAmpcDropout, 1, 2, kAmpcDomain);
 }
 

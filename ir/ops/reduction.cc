@@ -1,6 +1,8 @@
-// Type and shape inference for reductions (ONNX opset 17): ReduceSum takes axes as an optional
-// input, the other Reduce* ops take an `axes` attribute; empty or absent axes reduce every axis
-// (ReduceSum: unless noop_with_empty_axes). Also ArgMax ArgMin CumSum.
+// Type and shape inference for reductions. Every Reduce* op takes axes as an optional input (the
+// form of opset 18; ReduceSum's since 13); the others also take the `axes` attribute of older
+// opsets, which the importer keeps as it is (never both). Empty or absent axes reduce every axis,
+// unless noop_with_empty_axes. ReduceMax/ReduceMin also reduce bool tensors (opset 20). Also
+// ArgMax ArgMin CumSum.
 #include "ir/op_registry.h"
 #include "ir/ops/infer_util.h"
 
@@ -24,32 +26,29 @@ TensorType Reduced(const TensorType& x, const std::vector<int64_t>& axes, bool k
   return TensorType(dt, std::move(dims));
 }
 
-Status InferReduceWithAttr(Node& node) {
-  RETURN_IF_ERROR(infer::RequireNumeric(node, 0));
-  const TensorType& x = node.input(0)->type();
-  const bool keep = node.attr_int("keepdims", 1) != 0;
-  const Attribute* a = node.attr("axes");
-  if (a && a->kind() != AttrKind::kInts) {
+Status InferReduce(Node& node) {
+  const bool bool_ok = node.op_type() == "ReduceMax" || node.op_type() == "ReduceMin";
+  if (!(bool_ok && node.input(0) && node.input(0)->dtype() == DType::kBool)) {
+    RETURN_IF_ERROR(infer::RequireNumeric(node, 0));
+  }
+  const Attribute* attr = node.attr("axes");
+  if (attr && attr->kind() != AttrKind::kInts) {
     return InvalidArgument("attribute 'axes' must be a list of ints");
   }
-  if (!x.has_rank) {
-    SetOutput(node, 0, TensorType::UnknownShape(x.dtype));
-    return Status::Ok();
+  if (attr && node.input(1)) {
+    return InvalidArgument("axes are given both as input 1 and as an attribute");
   }
-  ASSIGN_OR_RETURN(std::vector<int64_t> axes,
-                   infer::NormalizeAxes(a ? a->ints() : std::vector<int64_t>{}, x.rank()));
-  SetOutput(node, 0, Reduced(x, axes, keep, x.dtype));
-  return Status::Ok();
-}
-
-Status InferReduceSum(Node& node) {
-  RETURN_IF_ERROR(infer::RequireNumeric(node, 0));
+  if (attr && node.op_type() == "ReduceSum") {
+    return InvalidArgument("ReduceSum takes axes as input 1 (opset 13), not as an attribute");
+  }
   if (node.input(1)) RETURN_IF_ERROR(infer::RequireInt64(node, 1));
   const TensorType& x = node.input(0)->type();
   const bool keep = node.attr_int("keepdims", 1) != 0;
   const bool noop = node.attr_int("noop_with_empty_axes", 0) != 0;
   std::optional<std::vector<int64_t>> axes;
-  if (!node.input(1) || infer::StaticLength(node.input(1)) == 0) {
+  if (attr) {
+    axes = attr->ints();
+  } else if (!node.input(1) || infer::StaticLength(node.input(1)) == 0) {
     axes.emplace();
   } else {
     axes = infer::KnownStatic(node.input(1));
@@ -110,10 +109,9 @@ Status InferCumSum(Node& node) {
 }  // namespace
 
 void RegisterReductionOps(OpRegistry& r) {
-  RegisterOp(r, "ReduceSum", 1, 2, InferReduceSum);
-  for (const char* op : {"ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2",
-                         "ReduceLogSumExp", "ReduceSumSquare", "ReduceL1"}) {
-    RegisterOp(r, op, 1, 1, InferReduceWithAttr);
+  for (const char* op : {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+                         "ReduceL2", "ReduceLogSumExp", "ReduceSumSquare", "ReduceL1"}) {
+    RegisterOp(r, op, 1, 2, InferReduce);
   }
   RegisterOp(r, "ArgMax", 1, 1, InferArgMinMax);
   RegisterOp(r, "ArgMin", 1, 1, InferArgMinMax);

@@ -272,6 +272,13 @@ Status InferSplit(Node& node) {
   RETURN_IF_ERROR(infer::RequireTyped(node, 0));
   const TensorType& x = node.input(0)->type();
   const int n = node.num_outputs();
+  if (const Attribute* k = node.attr("num_outputs")) {
+    if (k->kind() != AttrKind::kInt || k->i() != n) {
+      return InvalidArgument("Split num_outputs must be the number of outputs (" +
+                             std::to_string(n) + ")");
+    }
+    if (node.input(1)) return InvalidArgument("Split takes input 'split' or num_outputs, not both");
+  }
   std::optional<std::vector<int64_t>> split;
   if (node.input(1)) {
     RETURN_IF_ERROR(CheckShapeInput(node, 1, "Split split"));
@@ -302,6 +309,21 @@ Status InferSplit(Node& node) {
       return InvalidArgument("Split sizes " + infer::IntsToString(*split) + " sum to " +
                              std::to_string(sum) + " but axis " + std::to_string(axis) +
                              " has size " + d.ToString());
+    }
+  } else if (node.attr("num_outputs")) {
+    // Opset 18: ceil(d / n) per output, the last one smaller when n does not divide d.
+    if (d.is_static()) {
+      const int64_t chunk = (d.value() + n - 1) / n;
+      for (int i = 0; i < n; ++i) {
+        sizes[i] = Dim(std::clamp<int64_t>(d.value() - chunk * i, 0, chunk));
+      }
+      if (d.value() < n || (n > 1 && d.value() - chunk * (n - 1) <= 0)) {
+        return InvalidArgument("Split cannot cut axis " + std::to_string(axis) + " of size " +
+                               d.ToString() + " into " + std::to_string(n) +
+                               " non-empty parts of ceil(size / num_outputs)");
+      }
+    } else if (n == 1) {
+      sizes[0] = d;
     }
   } else if (!node.input(1)) {
     if (d.is_static()) {
@@ -608,8 +630,8 @@ Status InferPad(Node& node) {
   RETURN_IF_ERROR(infer::SameDType(node, {0, 2}));
   if (node.input(3)) RETURN_IF_ERROR(infer::RequireIndexType(node, 3));
   const std::string mode = node.attr_string("mode", "constant");
-  if (mode != "constant" && mode != "reflect" && mode != "edge") {
-    return InvalidArgument("Pad mode '" + mode + "' is not one of constant, reflect, edge");
+  if (mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap") {
+    return InvalidArgument("Pad mode '" + mode + "' is not one of constant, reflect, edge, wrap");
   }
   const TensorType& x = node.input(0)->type();
   if (!x.has_rank) {

@@ -46,6 +46,9 @@ KernelRegistry& KernelRegistry::Global() {
     RegisterTrainingKernels(*reg);
     RegisterGradKernels(*reg);
     RegisterOptimizerKernels(*reg);
+    RegisterActivationKernels(*reg);
+    RegisterGroupRMSNormKernels(*reg);
+    RegisterAttentionKernels(*reg);
     return reg;
   }();
   return *r;

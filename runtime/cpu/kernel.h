@@ -89,7 +89,10 @@ void RegisterShapeKernels(KernelRegistry& r);
 void RegisterNNKernels(KernelRegistry& r);
 void RegisterReductionKernels(KernelRegistry& r);
 void RegisterTrainingKernels(KernelRegistry& r);
-void RegisterGradKernels(KernelRegistry& r);       // runtime/cpu/kernels_grad.cc
-void RegisterOptimizerKernels(KernelRegistry& r);  // runtime/cpu/kernels_optimizer.cc
+void RegisterGradKernels(KernelRegistry& r);          // runtime/cpu/kernels_grad.cc
+void RegisterOptimizerKernels(KernelRegistry& r);     // runtime/cpu/kernels_optimizer.cc
+void RegisterActivationKernels(KernelRegistry& r);    // Gelu, Mish, Sin, Cos and their grads
+void RegisterGroupRMSNormKernels(KernelRegistry& r);  // GroupNormalization, RMSNormalization
+void RegisterAttentionKernels(KernelRegistry& r);     // Attention (+ grad), RotaryEmbedding
 
 }  // namespace ampc::cpu

@@ -1,6 +1,6 @@
-// CPU reduction kernels: ReduceSum (axes input, noop_with_empty_axes) ReduceMean ReduceMax
-// ReduceMin ReduceProd ReduceL1 ReduceL2 ReduceLogSumExp ReduceSumSquare (axes attribute)
-// ArgMax ArgMin CumSum.
+// CPU reduction kernels: ReduceSum ReduceMean ReduceMax ReduceMin ReduceProd ReduceL1 ReduceL2
+// ReduceLogSumExp ReduceSumSquare (axes input or attribute, noop_with_empty_axes) ArgMax ArgMin
+// CumSum.
 //
 // Numerics: f32/f16/bf16 inputs are loaded as fp32 and accumulated in double (at least the
 // contract's fp32; long fp32 sums stay accurate), f64 in double, integers in int64 (wrapping).
@@ -97,6 +97,7 @@ int64_t IntLowest(DType t) {
     case DType::kInt8:
       return std::numeric_limits<int8_t>::lowest();
     case DType::kUInt8:
+    case DType::kBool:
       return 0;
     default:
       return std::numeric_limits<int64_t>::lowest();
@@ -110,6 +111,8 @@ int64_t IntHighest(DType t) {
       return std::numeric_limits<int8_t>::max();
     case DType::kUInt8:
       return std::numeric_limits<uint8_t>::max();
+    case DType::kBool:
+      return 1;
     default:
       return std::numeric_limits<int64_t>::max();
   }
@@ -326,6 +329,7 @@ Status Reduce(KernelContext& ctx, const TensorView& x, const std::vector<int64_t
     case DType::kInt32:
     case DType::kInt8:
     case DType::kUInt8:
+    case DType::kBool:  // ReduceMax/ReduceMin (opset 20): any / all
       ReduceTyped<int64_t, int64_t>(x, *out, g, count, k, ctx.pool);
       break;
     default:
@@ -351,40 +355,55 @@ StatusOr<std::vector<int64_t>> NormAxes(const KernelContext& ctx, const std::vec
   return out;
 }
 
-template <RK K>
-Status ReduceAttrKernel(KernelContext& ctx) {
-  const TensorView* x = ctx.in(0);
-  if (!x) return InvalidArgument(ctx.op + " input 0 is missing");
-  ASSIGN_OR_RETURN(const std::vector<int64_t> axes,
-                   NormAxes(ctx, ctx.attr_ints("axes"), x->rank()));
-  return Reduce(ctx, *x, axes, ctx.attr_int("keepdims", 1) != 0, K);
-}
-
-Status ReduceSumKernel(KernelContext& ctx) {
-  const TensorView* x = ctx.in(0);
-  if (!x) return InvalidArgument("ReduceSum input 0 is missing");
-  std::vector<int64_t> axes;
-  if (const TensorView* a = ctx.in(1)) {
-    if (a->dtype != DType::kInt64 && a->dtype != DType::kInt32) {
-      return InvalidArgument("ReduceSum axes must be i64, got " + std::string(DTypeName(a->dtype)));
-    }
-    for (int64_t i = 0; i < a->NumElements(); ++i) axes.push_back(Load<int64_t>(*a, i));
+// noop_with_empty_axes with no axes: each element reduced alone, which is the element itself
+// except for the reductions that transform it (ONNX's reference reduces over axis=()):
+// SumSquare x^2, L1 and L2 |x|.
+Status ReduceNoAxes(KernelContext& ctx, const TensorView& x, RK k) {
+  TensorView* out = ctx.out(0);
+  if (!out || out->dtype != x.dtype || out->dims != x.dims) {
+    return InvalidArgument(ctx.op +
+                           " with no axes and noop_with_empty_axes needs an output shaped like "
+                           "its input " +
+                           DimsToString(x.dims));
   }
-  if (axes.empty() && ctx.attr_int("noop_with_empty_axes", 0) != 0) {
-    TensorView* out = ctx.out(0);
-    if (!out || out->dtype != x->dtype || out->dims != x->dims) {
-      return InvalidArgument(
-          "ReduceSum with no axes and noop_with_empty_axes needs an output "
-          "shaped like its input " +
-          DimsToString(x->dims));
-    }
-    if (out->data != x->data && x->NumElements() > 0) {
-      std::memcpy(out->data, x->data, static_cast<size_t>(x->NumElements() * DTypeSize(x->dtype)));
+  const int64_t n = x.NumElements();
+  if (k != RK::kSumSquare && k != RK::kL1 && k != RK::kL2) {
+    if (out->data != x.data && n > 0) {
+      std::memcpy(out->data, x.data, static_cast<size_t>(n * DTypeSize(x.dtype)));
     }
     return Status::Ok();
   }
+  for (int64_t i = 0; i < n; ++i) {
+    if (IsFloat(x.dtype)) {
+      const double v = Load<double>(x, i);
+      StoreRounded(*out, i, k == RK::kSumSquare ? v * v : std::fabs(v));
+    } else {
+      const int64_t v = Load<int64_t>(x, i);
+      StoreRounded(*out, i, k == RK::kSumSquare ? Mul(v, v) : (v < 0 ? Mul(v, -1) : v));
+    }
+  }
+  return Status::Ok();
+}
+
+// Every Reduce* op: axes from input 1 (opset 18; ReduceSum 13) or from the `axes` attribute of
+// older opsets; no axes reduce everything unless noop_with_empty_axes.
+template <RK K>
+Status ReduceKernel(KernelContext& ctx) {
+  const TensorView* x = ctx.in(0);
+  if (!x) return InvalidArgument(ctx.op + " input 0 is missing");
+  std::vector<int64_t> axes = ctx.attr_ints("axes");
+  if (const TensorView* a = ctx.in(1)) {
+    if (a->dtype != DType::kInt64 && a->dtype != DType::kInt32) {
+      return InvalidArgument(ctx.op + " axes must be i64, got " + std::string(DTypeName(a->dtype)));
+    }
+    for (int64_t i = 0; i < a->NumElements(); ++i) axes.push_back(Load<int64_t>(*a, i));
+  }
+  if (axes.empty() && ctx.attr_int("noop_with_empty_axes", 0) != 0) return ReduceNoAxes(ctx, *x, K);
+  if (x->dtype == DType::kBool && K != RK::kMax && K != RK::kMin) {
+    return InvalidArgument(ctx.op + " does not support type bool");
+  }
   ASSIGN_OR_RETURN(axes, NormAxes(ctx, axes, x->rank()));
-  return Reduce(ctx, *x, axes, ctx.attr_int("keepdims", 1) != 0, RK::kSum);
+  return Reduce(ctx, *x, axes, ctx.attr_int("keepdims", 1) != 0, K);
 }
 
 // ---- ArgMax / ArgMin / CumSum: one axis, viewed as outer x n x inner ----------------------------
@@ -588,15 +607,15 @@ Status CumSumKernel(KernelContext& ctx) {
 }  // namespace
 
 void RegisterReductionKernels(KernelRegistry& r) {
-  r.Register("", "ReduceSum", ReduceSumKernel);
-  r.Register("", "ReduceMean", ReduceAttrKernel<RK::kMean>);
-  r.Register("", "ReduceMax", ReduceAttrKernel<RK::kMax>);
-  r.Register("", "ReduceMin", ReduceAttrKernel<RK::kMin>);
-  r.Register("", "ReduceProd", ReduceAttrKernel<RK::kProd>);
-  r.Register("", "ReduceL1", ReduceAttrKernel<RK::kL1>);
-  r.Register("", "ReduceL2", ReduceAttrKernel<RK::kL2>);
-  r.Register("", "ReduceLogSumExp", ReduceAttrKernel<RK::kLogSumExp>);
-  r.Register("", "ReduceSumSquare", ReduceAttrKernel<RK::kSumSquare>);
+  r.Register("", "ReduceSum", ReduceKernel<RK::kSum>);
+  r.Register("", "ReduceMean", ReduceKernel<RK::kMean>);
+  r.Register("", "ReduceMax", ReduceKernel<RK::kMax>);
+  r.Register("", "ReduceMin", ReduceKernel<RK::kMin>);
+  r.Register("", "ReduceProd", ReduceKernel<RK::kProd>);
+  r.Register("", "ReduceL1", ReduceKernel<RK::kL1>);
+  r.Register("", "ReduceL2", ReduceKernel<RK::kL2>);
+  r.Register("", "ReduceLogSumExp", ReduceKernel<RK::kLogSumExp>);
+  r.Register("", "ReduceSumSquare", ReduceKernel<RK::kSumSquare>);
   r.Register("", "ArgMax", ArgKernel<true>);
   r.Register("", "ArgMin", ArgKernel<false>);
   r.Register("", "CumSum", CumSumKernel);

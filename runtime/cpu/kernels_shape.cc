@@ -483,6 +483,14 @@ Status SplitKernel(KernelContext& ctx) {
                              std::to_string(sum) + " but axis " + std::to_string(axis) +
                              " has size " + std::to_string(d));
     }
+  } else if (ctx.attr("num_outputs")) {
+    // Opset 18: ceil(d / n) per output, the last one smaller when n does not divide d.
+    if (n <= 0 || ctx.attr_int("num_outputs", 0) != n) {
+      return InvalidArgument("Split num_outputs must be the number of outputs (" +
+                             std::to_string(n) + ")");
+    }
+    const int64_t chunk = (d + n - 1) / n;
+    for (int i = 0; i < n; ++i) sizes.push_back(std::clamp<int64_t>(d - chunk * i, 0, chunk));
   } else {
     if (n <= 0) return InvalidArgument("Split has no outputs");
     if (d % n != 0) {

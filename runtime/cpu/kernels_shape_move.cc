@@ -256,13 +256,14 @@ Status TileKernel(KernelContext& ctx) {
   return Status::Ok();
 }
 
-enum class PadMode { kConstant, kReflect, kEdge };
+enum class PadMode { kConstant, kReflect, kEdge, kWrap };
 
 // Source index for output index o on an axis of size d padded by pb in front; -1: the constant.
 int64_t PadSource(int64_t o, int64_t pb, int64_t d, PadMode mode) {
   int64_t i = o - pb;
   if (i >= 0 && i < d) return i;
   if (mode == PadMode::kConstant) return -1;
+  if (mode == PadMode::kWrap) return ((i % d) + d) % d;  // opset 19: ... b c [a b c] a b ...
   if (mode == PadMode::kEdge || d == 1) return i < 0 ? 0 : d - 1;
   const int64_t period = 2 * (d - 1);  // reflect: ... c b [a b c] b a ...
   i %= period;
@@ -329,8 +330,10 @@ Status PadKernel(KernelContext& ctx) {
     mode = PadMode::kReflect;
   } else if (mode_s == "edge") {
     mode = PadMode::kEdge;
+  } else if (mode_s == "wrap") {
+    mode = PadMode::kWrap;
   } else {
-    return InvalidArgument("Pad mode '" + mode_s + "' is not one of constant, reflect, edge");
+    return InvalidArgument("Pad mode '" + mode_s + "' is not one of constant, reflect, edge, wrap");
   }
   ASSIGN_OR_RETURN(const std::vector<int64_t> pads, ReadInts(ctx, 1, "pads"));
   std::vector<int64_t> axes;

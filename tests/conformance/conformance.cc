@@ -4,8 +4,13 @@
 // the training-mode Dropout cases, whose references come from numpy's RNG, by Dropout's
 // properties instead (kDropoutPropertyCases).
 //
-//   ampc-conformance [--root DIR] [--known-failures FILE] [--expected-skips FILE]
+//   ampc-conformance [--root [LABEL=]DIR]... [--known-failures FILE] [--expected-skips FILE]
 //                    [--write-expected-skips FILE] [--filter SUBSTR] [-v]
+//
+// Each root holds suites (node, pytorch-converted, pytorch-operator, simple) of cases; a case is
+// named `suite/case`, or `LABEL/suite/case` for a labelled root. Without --root: Debian's data.
+// The ctest adds ONNX 1.23's cases for the ops of opsets 18-23 (tests/conformance/data/onnx-1.23,
+// written by gen_onnx123_data.py) as the root labelled onnx-1.23.
 //
 // Each case runs in a forked child, so a crash is reported as a failure of that case instead of
 // ending the run. A case skips when ampc declines it with an Unimplemented status; since a
@@ -390,6 +395,9 @@ bool ReadCaseList(const std::string& path, CaseList* list) {
   return true;
 }
 
+// "node" of "node/test_x", "onnx-1.23/node" of "onnx-1.23/node/test_x".
+std::string SuiteOf(const std::string& name) { return name.substr(0, name.rfind('/')); }
+
 // Writes `skips` (case -> reason) in the expected-skips format: a header, then one group per
 // suite, sorted by name. It writes a temporary file next to `path` and renames it over `path`, so
 // an interrupted or failed write leaves the old list intact.
@@ -397,7 +405,7 @@ bool WriteExpectedSkips(const std::string& path, const std::map<std::string, std
   std::map<std::string, int> per_suite;
   size_t width = 0;
   for (const auto& [name, reason] : skips) {
-    ++per_suite[name.substr(0, name.find('/'))];
+    ++per_suite[SuiteOf(name)];
     width = std::max(width, name.size());
   }
   std::ostringstream os;
@@ -417,7 +425,7 @@ bool WriteExpectedSkips(const std::string& path, const std::map<std::string, std
      << skips.size() << " cases.\n";
   std::string suite;
   for (const auto& [name, reason] : skips) {
-    const std::string s = name.substr(0, name.find('/'));
+    const std::string s = SuiteOf(name);
     if (s != suite) {
       suite = s;
       os << "\n# " << suite << " (" << per_suite[suite] << ")\n";
@@ -439,20 +447,25 @@ bool WriteExpectedSkips(const std::string& path, const std::map<std::string, std
 }
 
 constexpr char kUsage[] =
-    "usage: ampc-conformance [--root DIR] [--known-failures FILE] [--expected-skips FILE]\n"
+    "usage: ampc-conformance [--root [LABEL=]DIR]... [--known-failures FILE] [--expected-skips "
+    "FILE]\n"
     "                        [--write-expected-skips FILE] [--filter SUBSTR] [-v]\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string root = "/usr/share/libonnx-testdata/data", known_path, skips_path, write_path;
+  std::vector<std::pair<std::string, std::string>> roots;  // label (may be empty), folder
+  std::string known_path, skips_path, write_path;
   std::string filter;
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--root" && i + 1 < argc)
-      root = argv[++i];
-    else if (a == "--known-failures" && i + 1 < argc)
+    if (a == "--root" && i + 1 < argc) {
+      const std::string r = argv[++i];
+      const size_t eq = r.find('=');
+      roots.push_back(eq == std::string::npos ? std::make_pair(std::string(), r)
+                                              : std::make_pair(r.substr(0, eq), r.substr(eq + 1)));
+    } else if (a == "--known-failures" && i + 1 < argc)
       known_path = argv[++i];
     else if (a == "--expected-skips" && i + 1 < argc)
       skips_path = argv[++i];
@@ -491,25 +504,33 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (!fs::is_directory(root)) {
-    std::fprintf(stderr, "ampc-conformance: %s not found (install libonnx-testdata)\n",
-                 root.c_str());
-    return 2;
-  }
+  if (roots.empty()) roots.push_back({"", "/usr/share/libonnx-testdata/data"});
   // Every case in the data, filter or not, so that a listed case missing from it is always found.
   std::vector<std::pair<std::string, fs::path>> all_cases;
   std::set<std::string> all_names;
-  for (const char* suite : {"node", "pytorch-converted", "pytorch-operator", "simple"}) {
-    const fs::path sdir = fs::path(root) / suite;
-    if (!fs::is_directory(sdir)) continue;
-    std::vector<fs::path> cases;
-    for (const auto& e : fs::directory_iterator(sdir)) {
-      if (fs::exists(e.path() / "model.onnx")) cases.push_back(e.path());
+  for (const auto& [label, root] : roots) {
+    if (!fs::is_directory(root)) {
+      std::fprintf(stderr, "ampc-conformance: %s not found%s\n", root.c_str(),
+                   label.empty() ? " (install libonnx-testdata)" : "");
+      return 2;
     }
-    std::sort(cases.begin(), cases.end());
-    for (const fs::path& c : cases) {
-      all_cases.push_back({std::string(suite) + "/" + c.filename().string(), c});
-      all_names.insert(all_cases.back().first);
+    for (const char* suite : {"node", "pytorch-converted", "pytorch-operator", "simple"}) {
+      const fs::path sdir = fs::path(root) / suite;
+      if (!fs::is_directory(sdir)) continue;
+      std::vector<fs::path> cases;
+      for (const auto& e : fs::directory_iterator(sdir)) {
+        if (fs::exists(e.path() / "model.onnx")) cases.push_back(e.path());
+      }
+      std::sort(cases.begin(), cases.end());
+      const std::string prefix = (label.empty() ? "" : label + "/") + suite + "/";
+      for (const fs::path& c : cases) {
+        all_cases.push_back({prefix + c.filename().string(), c});
+        if (!all_names.insert(all_cases.back().first).second) {
+          std::fprintf(stderr, "ampc-conformance: case %s is in two roots; label one of them\n",
+                       all_cases.back().first.c_str());
+          return 2;
+        }
+      }
     }
   }
   struct Row {
@@ -523,7 +544,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> new_skips, now_run, not_in_data, reason_changed;
   for (const auto& [name, c] : all_cases) {
     if (!filter.empty() && name.find(filter) == std::string::npos) continue;
-    Row& row = rows[name.substr(0, name.find('/'))];
+    Row& row = rows[SuiteOf(name)];
     ++row.cases;
     CaseResult r = RunIsolated(c, name);
     if (r.outcome == Outcome::kSkip) {

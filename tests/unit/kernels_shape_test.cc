@@ -422,7 +422,7 @@ TEST(ShapeKernelTest, PadConstant) {  // by hand
   EXPECT_EQ(oc.values(), (std::vector<double>{2, 9, 4, 9}));
 }
 
-TEST(ShapeKernelTest, PadReflectAndEdge) {  // by hand
+TEST(ShapeKernelTest, PadReflectEdgeAndWrap) {  // by hand
   OwnedTensor x = F32({2, 3}, {1, 2, 3, 4, 5, 6});
   OwnedTensor pads = I64s({0, 2, 0, 1});
   OwnedTensor r(DType::kFloat32, {2, 6});
@@ -435,7 +435,11 @@ TEST(ShapeKernelTest, PadReflectAndEdge) {  // by hand
   OwnedTensor rr(DType::kFloat32, {4, 3});
   ASSERT_TRUE(RunKernel("Pad", {{"mode", std::string("reflect")}}, {&x, &rows}, {&rr}).ok());
   EXPECT_EQ(rr.values(), (std::vector<double>{4, 5, 6, 1, 2, 3, 4, 5, 6, 1, 2, 3}));
-  EXPECT_FALSE(RunKernel("Pad", {{"mode", std::string("wrap")}}, {&x, &pads}, {&e}).ok());
+  // wrap (opset 19): [1 2 3] padded 2 before, 1 after reads ... 2 3 [1 2 3] 1.
+  OwnedTensor w(DType::kFloat32, {2, 6});
+  ASSERT_TRUE(RunKernel("Pad", {{"mode", std::string("wrap")}}, {&x, &pads}, {&w}).ok());
+  EXPECT_EQ(w.values(), (std::vector<double>{2, 3, 1, 2, 3, 1, 5, 6, 4, 5, 6, 4}));
+  EXPECT_FALSE(RunKernel("Pad", {{"mode", std::string("circular")}}, {&x, &pads}, {&e}).ok());
 }
 
 TEST(ShapeKernelTest, PadAxesInput) {  // by hand
