@@ -2,10 +2,10 @@
 """Exports the PyTorch 2.x fixtures and their reference training losses (issue [torch2]).
 
 Run with PyTorch 2.x from the package index, in a virtual environment (not part of the test
-run; the outputs are committed under tests/fixtures/torch2/):
+run; the outputs are committed under tests/fixtures/torch2_train/):
 
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install torch onnx onnxscript numpy
-    /tmp/venv/bin/python tools/export_torch2_fixtures.py --out tests/fixtures/torch2
+    /tmp/venv/bin/python tools/export_torch2_fixtures.py --out tests/fixtures/torch2_train
 
 Three small models, each exported with both of today's exporters:
   mlp  Linear -> LayerNorm -> GELU -> Linear
