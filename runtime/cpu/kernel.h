@@ -10,6 +10,7 @@
 //  - reductions accumulate in fp32 (f64 tensors compute in double throughout).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -63,6 +64,18 @@ struct KernelContext {
 };
 
 using KernelFn = Status (*)(KernelContext& ctx);
+
+// The product of d[begin, end): the row and column counts around an axis.
+inline int64_t DimProduct(const std::vector<int64_t>& d, size_t begin, size_t end) {
+  int64_t p = 1;
+  for (size_t i = begin; i < end; ++i) p *= d[i];
+  return p;
+}
+
+// Rows per parallel chunk, so that a chunk has at least ~16K elements of work.
+inline int64_t RowGrain(int64_t row_len) {
+  return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, row_len));
+}
 
 // "[2,3,4]", for kernel error messages.
 std::string DimsToString(const std::vector<int64_t>& dims);

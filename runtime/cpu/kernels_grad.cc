@@ -24,12 +24,6 @@ namespace {
 
 std::string S(int64_t v) { return std::to_string(v); }
 
-int64_t Product(const std::vector<int64_t>& d, size_t b, size_t e) {
-  int64_t n = 1;
-  for (size_t i = b; i < e; ++i) n *= d[i];
-  return n;
-}
-
 // ------------------------------------------------------------------- BatchNormalizationGrad
 
 // Training-mode BatchNormalization backward with the batch statistics recomputed from X
@@ -41,7 +35,7 @@ void BatchNormGradImpl(KernelContext& ctx) {
   const TensorView& dY = *ctx.in(0);
   const TensorView& X = *ctx.in(1);
   const TensorView& scale = *ctx.in(2);
-  const int64_t N = X.dims[0], C = X.dims[1], Sp = Product(X.dims, 2, X.dims.size());
+  const int64_t N = X.dims[0], C = X.dims[1], Sp = DimProduct(X.dims, 2, X.dims.size());
   const double eps = ctx.attr_float("epsilon", 1e-5f);
   const double count = static_cast<double>(N * Sp);
   ComputeIn<T> xin(X, ctx.pool), dyin(dY, ctx.pool);
@@ -203,8 +197,8 @@ Status GatherGradKernel(KernelContext& ctx) {
     }
     idx[k] = v < 0 ? v + n : v;
   }
-  const int64_t outer = Product(dD->dims, 0, axis);
-  const int64_t inner = Product(dD->dims, axis + 1, dD->dims.size());
+  const int64_t outer = DimProduct(dD->dims, 0, axis);
+  const int64_t inner = DimProduct(dD->dims, axis + 1, dD->dims.size());
   if (dD->dtype == DType::kFloat64) {
     GatherGradImpl<double>(ctx, idx, outer, n, inner);
   } else {

@@ -21,16 +21,6 @@ using sums::SumSqDev;
 
 std::string S(int64_t v) { return std::to_string(v); }
 
-int64_t Product(const std::vector<int64_t>& d, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end; ++i) p *= d[i];
-  return p;
-}
-
-int64_t RowGrain(int64_t row_len) {
-  return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, row_len));
-}
-
 Status CheckFloatInputs(const KernelContext& ctx, int n) {
   for (int i = 0; i < n; ++i) {
     const TensorView* v = ctx.in(i);
@@ -52,7 +42,7 @@ Status CheckFloatInputs(const KernelContext& ctx, int n) {
 template <typename T>
 Status GroupNormImpl(KernelContext& ctx, int64_t groups) {
   const TensorView& X = *ctx.in(0);
-  const int64_t n = X.dims[0], c = X.dims[1], spatial = Product(X.dims, 2, X.dims.size());
+  const int64_t n = X.dims[0], c = X.dims[1], spatial = DimProduct(X.dims, 2, X.dims.size());
   const int64_t per_group = c / groups * spatial;  // one group's elements are contiguous
   std::vector<T> scale(static_cast<size_t>(c)), bias(static_cast<size_t>(c));
   for (int64_t i = 0; i < c; ++i) {
@@ -112,7 +102,7 @@ Status RMSNormImpl(KernelContext& ctx, int64_t axis) {
   const TensorView& X = *ctx.in(0);
   const TensorView& Sc = *ctx.in(1);
   const std::vector<int64_t> norm_dims(X.dims.begin() + axis, X.dims.end());
-  const int64_t outer = Product(X.dims, 0, axis), inner = Product(norm_dims, 0, norm_dims.size());
+  const int64_t outer = DimProduct(X.dims, 0, axis), inner = DimProduct(norm_dims, 0, norm_dims.size());
   // scale broadcast (unidirectionally) to the normalized dims.
   bool ok = Sc.rank() <= static_cast<int64_t>(norm_dims.size());
   for (int64_t i = 0; ok && i < Sc.rank(); ++i) {

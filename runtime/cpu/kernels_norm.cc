@@ -25,12 +25,6 @@ using sums::SumSqDev;
 
 std::string S(int64_t v) { return std::to_string(v); }
 
-int64_t Product(const std::vector<int64_t>& d, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end; ++i) p *= d[i];
-  return p;
-}
-
 StatusOr<int64_t> NormalizeAxis(const KernelContext& ctx, int64_t axis, int64_t rank) {
   if (axis < -rank || axis >= rank) {
     return InvalidArgument(ctx.op + ": axis " + S(axis) + " is out of range for rank " + S(rank));
@@ -46,11 +40,6 @@ Status RequireFloat(const KernelContext& ctx, const TensorView* v, const char* w
   return Status::Ok();
 }
 
-// Grain (rows per chunk) so that a parallel chunk has at least ~16K elements of work.
-int64_t RowGrain(int64_t row_len) {
-  return std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(1, row_len));
-}
-
 // ---------------------------------------------------------------------- BatchNormalization
 
 // unbiased_running_var: com.ampc::BatchNormalization, torch.nn.BatchNorm's running variance
@@ -60,7 +49,7 @@ Status BatchNormImpl(KernelContext& ctx, bool unbiased_running_var) {
   const TensorView& X = *ctx.in(0);
   TensorView& Y = *ctx.out(0);
   const int64_t N = X.dims[0], C = X.dims[1];
-  const int64_t S = Product(X.dims, 2, X.dims.size());
+  const int64_t S = DimProduct(X.dims, 2, X.dims.size());
   const double eps = ctx.attr_float("epsilon", 1e-5f);
   const double momentum = ctx.attr_float("momentum", 0.9f);
   const bool training = ctx.attr_int("training_mode", 0) != 0;
@@ -171,7 +160,7 @@ StatusOr<std::vector<T>> ExpandTo(const KernelContext& ctx, const TensorView& t,
     return InvalidArgument(ctx.op + ": " + what + " " + DimsToString(t.dims) +
                            " does not broadcast to " + DimsToString(dims));
   }
-  const int64_t n = Product(dims, 0, dims.size());
+  const int64_t n = DimProduct(dims, 0, dims.size());
   std::vector<T> out(static_cast<size_t>(n));
   if (n == 0) return out;
   BroadcastCursor cur(dims, {BroadcastStrides(t.dims, dims)}, 0);
@@ -183,7 +172,7 @@ template <typename T>
 Status LayerNormImpl(KernelContext& ctx, int64_t axis) {
   const TensorView& X = *ctx.in(0);
   const std::vector<int64_t> norm_dims(X.dims.begin() + axis, X.dims.end());
-  const int64_t outer = Product(X.dims, 0, axis), inner = Product(norm_dims, 0, norm_dims.size());
+  const int64_t outer = DimProduct(X.dims, 0, axis), inner = DimProduct(norm_dims, 0, norm_dims.size());
   ASSIGN_OR_RETURN(std::vector<T> scale, ExpandTo<T>(ctx, *ctx.in(1), norm_dims, "Scale"));
   std::vector<T> bias(static_cast<size_t>(inner), T(0));
   if (ctx.in(2)) {
@@ -300,8 +289,8 @@ void SoftmaxAll(const T* x, T* y, int64_t outer, int64_t C, int64_t inner, Threa
 template <typename T>
 void SoftmaxImpl(KernelContext& ctx, int64_t axis, bool log) {
   const TensorView& X = *ctx.in(0);
-  const int64_t outer = Product(X.dims, 0, axis), C = X.dims[axis];
-  const int64_t inner = Product(X.dims, axis + 1, X.dims.size());
+  const int64_t outer = DimProduct(X.dims, 0, axis), C = X.dims[axis];
+  const int64_t inner = DimProduct(X.dims, axis + 1, X.dims.size());
   ComputeIn<T> x(X, ctx.pool);
   ComputeOut<T> y(*ctx.out(0));
   if (log) {
@@ -339,7 +328,7 @@ template <typename T>
 Status LossImpl(KernelContext& ctx, bool softmax, const std::vector<int64_t>& labels) {
   const TensorView& X = *ctx.in(0);
   const TensorView* Wt = ctx.in(2);
-  const int64_t N = X.dims[0], C = X.dims[1], D = Product(X.dims, 2, X.dims.size());
+  const int64_t N = X.dims[0], C = X.dims[1], D = DimProduct(X.dims, 2, X.dims.size());
   const std::string reduction = ctx.attr_string("reduction", "mean");
   const bool has_ignore = ctx.attr("ignore_index") != nullptr;
   const int64_t ignore = ctx.attr_int("ignore_index", 0);
