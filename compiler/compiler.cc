@@ -1,14 +1,12 @@
 #include "compiler/compiler.h"
 
 #include <algorithm>
-#include <cstring>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 
 #include "codegen/lower.h"
 #include "frontend/onnx.h"
-#include "ir/float16.h"
 #include "passes/dead_code.h"
 #include "passes/half_storage.h"
 #include "passes/master_weights.h"
@@ -350,14 +348,7 @@ Status ExportTrainedModel(const std::string& model_path, bool untie_shared,
       v->set_initializer(std::move(*t));
     } else if (t->dtype() == DType::kFloat32 && IsHalf(v->dtype())) {
       // An fp32 master of a half-stored parameter (passes/master_weights): stored as the model did.
-      std::vector<uint8_t> bytes(static_cast<size_t>(t->NumElements()) * 2);
-      const auto* f = reinterpret_cast<const float*>(t->bytes().data());
-      for (int64_t i = 0; i < t->NumElements(); ++i) {
-        const uint16_t h =
-            v->dtype() == DType::kFloat16 ? FloatToHalfBits(f[i]) : FloatToBFloat16Bits(f[i]);
-        std::memcpy(bytes.data() + 2 * i, &h, 2);
-      }
-      v->set_initializer(Tensor(v->dtype(), t->dims(), std::move(bytes)));
+      v->set_initializer(t->ConvertFloat(v->dtype()));
     }
   }
   return ExportOnnxFile(*g, out_path);

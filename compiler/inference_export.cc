@@ -58,24 +58,6 @@ StatusOr<std::map<std::string, Tensor>> ReadPlanWeights(const std::string& path)
   return out;
 }
 
-// A float tensor in another float type: widening is exact, narrowing rounds to nearest even.
-Tensor ConvertFloat(const Tensor& t, DType to) {
-  const std::vector<double> v = *t.AsDoubles();
-  std::vector<uint8_t> bytes(v.size() * static_cast<size_t>(DTypeSize(to)));
-  for (size_t i = 0; i < v.size(); ++i) {
-    const float f = static_cast<float>(v[i]);
-    if (to == DType::kFloat32) {
-      std::memcpy(bytes.data() + 4 * i, &f, 4);
-    } else if (to == DType::kFloat64) {
-      std::memcpy(bytes.data() + 8 * i, &v[i], 8);
-    } else {
-      const uint16_t h = to == DType::kFloat16 ? FloatToHalfBits(f) : FloatToBFloat16Bits(f);
-      std::memcpy(bytes.data() + 2 * i, &h, 2);
-    }
-  }
-  return Tensor(to, t.dims(), std::move(bytes));
-}
-
 // Dropout is the identity at inference: removed unless its mask is read or its output is a graph
 // output (whose name must stay).
 void RemoveDropout(Graph& g) {
@@ -131,7 +113,7 @@ Status MaterializeWeightCasts(Graph& g) {
         !IsFloat(c->dtype()) || g.IsRoot(c)) {
       continue;
     }
-    Tensor converted = ConvertFloat(*src->initializer(), c->dtype());
+    Tensor converted = src->initializer()->ConvertFloat(c->dtype());
     if (src->uses().size() == 1 && !g.IsRoot(src)) {
       g.ReplaceAllUsesWith(c, src);
       g.RemoveNode(n);
@@ -222,7 +204,7 @@ StatusOr<int64_t> ApplyTrainedWeights(Graph& g, const std::map<std::string, Tens
                              " but the initializer of " + model_name + " is " +
                              want.type().ToString());
     }
-    v->set_initializer(same ? t : ConvertFloat(t, want.dtype()));
+    v->set_initializer(same ? t : t.ConvertFloat(want.dtype()));
   }
   return static_cast<int64_t>(weights.size());
 }

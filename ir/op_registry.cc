@@ -7,6 +7,7 @@ OpRegistry& OpRegistry::Global() {
     auto* r = new OpRegistry();
     RegisterElementwiseOps(*r);
     RegisterShapeOps(*r);
+    RegisterValueOps(*r);
     RegisterNNOps(*r);
     RegisterReductionOps(*r);
     RegisterTrainingOps(*r);

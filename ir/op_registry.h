@@ -61,6 +61,7 @@ Status InferGraph(Graph& graph);
 // Registration entry points, one per op family (ir/ops/*.cc).
 void RegisterElementwiseOps(OpRegistry& r);
 void RegisterShapeOps(OpRegistry& r);
+void RegisterValueOps(OpRegistry& r);  // Shape, Size, Constant, ConstantOfShape, Range
 void RegisterNNOps(OpRegistry& r);
 void RegisterReductionOps(OpRegistry& r);
 void RegisterTrainingOps(OpRegistry& r);

@@ -141,4 +141,22 @@ std::optional<std::vector<double>> Tensor::AsDoubles() const {
   return out;
 }
 
+Tensor Tensor::ConvertFloat(DType to) const {
+  AMPC_CHECK(IsFloat(dtype_) && IsFloat(to) && !elided_);
+  const std::vector<double> v = *AsDoubles();
+  std::vector<uint8_t> bytes(v.size() * static_cast<size_t>(DTypeSize(to)));
+  for (size_t i = 0; i < v.size(); ++i) {
+    const float f = static_cast<float>(v[i]);
+    if (to == DType::kFloat32) {
+      std::memcpy(bytes.data() + 4 * i, &f, 4);
+    } else if (to == DType::kFloat64) {
+      std::memcpy(bytes.data() + 8 * i, &v[i], 8);
+    } else {
+      const uint16_t h = to == DType::kFloat16 ? FloatToHalfBits(f) : FloatToBFloat16Bits(f);
+      std::memcpy(bytes.data() + 2 * i, &h, 2);
+    }
+  }
+  return Tensor(to, dims_, std::move(bytes));
+}
+
 }  // namespace ampc

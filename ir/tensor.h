@@ -34,6 +34,9 @@ class Tensor {
   static Tensor Scalar(DType dtype, double v);
   // All-zero bytes: 0 in every numeric type.
   static Tensor Zeros(DType dtype, std::vector<int64_t> dims);
+  // A float tensor in another float type (`to` f32, f16, bf16 or f64): widening is exact,
+  // narrowing to f16/bf16 goes through f32 and rounds to nearest even (ir/float16.h).
+  Tensor ConvertFloat(DType to) const;
 
   DType dtype() const { return dtype_; }
   const std::vector<int64_t>& dims() const { return dims_; }

@@ -3,21 +3,6 @@
 #include "ir/op_registry.h"
 
 namespace ampc {
-namespace {
-
-Tensor ToHalf(const Tensor& t, DType half) {
-  auto values = t.AsDoubles();
-  AMPC_CHECK(values.has_value());
-  std::vector<uint8_t> bytes(values->size() * 2);
-  for (size_t i = 0; i < values->size(); ++i) {
-    const float f = static_cast<float>((*values)[i]);
-    const uint16_t b = half == DType::kBFloat16 ? FloatToBFloat16Bits(f) : FloatToHalfBits(f);
-    std::memcpy(bytes.data() + 2 * i, &b, 2);
-  }
-  return Tensor(half, t.dims(), std::move(bytes));
-}
-
-}  // namespace
 
 StatusOr<bool> HalfStoragePass::Run(Graph& g) {
   bool changed = false;
@@ -26,7 +11,7 @@ StatusOr<bool> HalfStoragePass::Run(Graph& g) {
     const Tensor* t = v->initializer();
     if (t->dtype() != DType::kFloat32) continue;
     if (t->elided()) return InvalidArgument("initializer '" + v->name() + "' has elided data");
-    v->set_initializer(ToHalf(*t, half_));
+    v->set_initializer(t->ConvertFloat(half_));
     v->set_type(v->initializer()->type());
     changed = true;
   }
@@ -41,7 +26,7 @@ StatusOr<bool> HalfStoragePass::Run(Graph& g) {
     const bool fill = n->domain().empty() && n->op_type() == "ConstantOfShape";
     for (auto& [key, a] : n->attrs()) {
       if (a.kind() == AttrKind::kTensor && a.t().dtype() == DType::kFloat32 && (constant || fill)) {
-        a = Attribute(ToHalf(a.t(), half_));
+        a = Attribute(a.t().ConvertFloat(half_));
         changed = true;
       }
     }
@@ -54,11 +39,11 @@ StatusOr<bool> HalfStoragePass::Run(Graph& g) {
       const std::vector<int64_t> dims =
           scalar ? std::vector<int64_t>{} : std::vector<int64_t>{static_cast<int64_t>(v.size())};
       n->attrs().erase(scalar ? "value_float" : "value_floats");
-      n->attrs()["value"] = Attribute(ToHalf(Tensor::FromFloats(v, dims), half_));
+      n->attrs()["value"] = Attribute(Tensor::FromFloats(v, dims).ConvertFloat(half_));
       changed = true;
     }
     if (fill && !n->attr("value")) {
-      n->attrs()["value"] = Attribute(ToHalf(Tensor::FromFloats({0.0f}, {1}), half_));
+      n->attrs()["value"] = Attribute(Tensor::FromFloats({0.0f}, {1}).ConvertFloat(half_));
       changed = true;
     }
   }
