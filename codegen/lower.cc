@@ -1,9 +1,14 @@
 #include "codegen/lower.h"
 
+#include <algorithm>
+#include <atomic>
 #include <climits>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "codegen/fused_kernel.h"
+#include "codegen/fusion.h"
 #include "codegen/memory_plan.h"
 #include "ir/op_registry.h"
 
@@ -27,6 +32,25 @@ Status CheckSupported(const Node& n, const BackendSupport& s) {
     }
   }
   return Status::Ok();
+}
+
+// Calls f(i) for i in [0, n) on up to `threads` threads (0: one per hardware thread).
+template <typename F>
+void ParallelForEach(size_t n, int threads, const F& f) {
+  size_t t = threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency());
+  t = std::min(t, n);
+  if (t <= 1) {
+    for (size_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> pool;
+  for (size_t k = 0; k < t; ++k) {
+    pool.emplace_back([&] {
+      for (size_t i; (i = next++) < n;) f(i);
+    });
+  }
+  for (auto& th : pool) th.join();
 }
 
 }  // namespace
@@ -123,20 +147,49 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
       if (!later_reader) in_place[u.next] = u.state;
     }
   }
-  int step = 0;
-  for (const Node* n : g.nodes()) {
-    // A Constant with a tensor value becomes constant data instead of a step.
-    const Attribute* value = n->attr("value");
-    if (n->op_type() == "Constant" && n->domain().empty() && value &&
-        value->kind() == AttrKind::kTensor && n->output(0)) {
-      ASSIGN_OR_RETURN(int bid, add_buffer(n->output(0), plan::Buffer::CONSTANT, -1));
-      const auto& bytes = value->t().bytes();
-      p.mutable_buffers(bid)->set_data_offset(
-          data.Append(bytes.data(), static_cast<int64_t>(bytes.size())));
-      continue;
+  // Generated kernels: one per fusion group (identical groups share one), built before the
+  // steps so that a group whose kernel cannot be built is lowered per-op instead.
+  std::vector<FusionGroup> groups;
+  std::unordered_map<const Node*, int> group_of;
+  std::vector<int> group_kernel;  // per group: index into p.kernels, or -1 (per-op)
+  if (opts.kernels.enabled) {
+    ASSIGN_OR_RETURN(groups, CollectFusionGroups(g));
+    std::vector<FusedKernel> specs;
+    std::unordered_map<std::string, int> unique;  // Key -> index into specs
+    std::vector<int> spec_of(groups.size(), -1);
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+      for (const Node* n : groups[gi].nodes) group_of[n] = static_cast<int>(gi);
+      auto k = BuildFusedKernel(groups[gi].nodes, groups[gi].inputs, groups[gi].outputs);
+      if (!k.ok()) return k.status().WithContext("fusion group " + std::to_string(gi));
+      if (k->inputs.size() + k->outputs.size() > kMaxKernelArgs) continue;  // per-op
+      auto [it, fresh] = unique.emplace(k->Key(), static_cast<int>(specs.size()));
+      if (fresh) specs.push_back(std::move(*k));
+      spec_of[gi] = it->second;
     }
+    std::vector<StatusOr<plan::Kernel>> built(specs.size(), Internal("not built"));
+    ParallelForEach(specs.size(), opts.kernels.threads, [&](size_t i) {
+      built[i] = BuildKernel(specs[i], opts.support->target(), opts.kernels, opts.kernel_stats);
+    });
+    std::vector<int> kernel_of_spec(specs.size(), -1);
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (!built[i].ok()) {
+        if (opts.kernels.required) return built[i].status().WithContext("generating kernels");
+        if (opts.warnings) {
+          opts.warnings->push_back("a fusion group runs per-op: " + built[i].status().message());
+        }
+        continue;
+      }
+      kernel_of_spec[i] = p.kernels_size();
+      *p.add_kernels() = std::move(*built[i]);
+    }
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+      group_kernel.push_back(spec_of[gi] < 0 ? -1 : kernel_of_spec[spec_of[gi]]);
+    }
+  }
+  // One per-op step of node n, its outputs given buffers (fresh arena buffers from `step` on, or
+  // states written in place).
+  auto op_step = [&](const Node* n, int step, plan::Step* s) -> Status {
     RETURN_IF_ERROR(CheckSupported(*n, *opts.support));
-    plan::Step* s = p.add_steps();
     s->mutable_op()->set_op(n->op_type());
     s->mutable_op()->set_domain(n->domain());
     s->set_name(n->name());
@@ -147,7 +200,8 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
       }
       const int bid = id.at(in);
       s->add_inputs(bid);
-      if (range_of.count(bid)) ranges[range_of[bid]].last = step;
+      if (range_of.count(bid))
+        ranges[range_of[bid]].last = std::max(ranges[range_of[bid]].last, step);
     }
     for (const Value* out : n->outputs()) {
       if (!out) {
@@ -163,6 +217,42 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
       s->add_outputs(bid);
     }
     for (const auto& [k, a] : n->attrs()) AttributeToPlan(k, a, s->mutable_op()->add_attrs());
+    return Status::Ok();
+  };
+  int step = 0;
+  for (const Node* n : g.nodes()) {
+    // A Constant with a tensor value becomes constant data instead of a step.
+    const Attribute* value = n->attr("value");
+    if (n->op_type() == "Constant" && n->domain().empty() && value &&
+        value->kind() == AttrKind::kTensor && n->output(0)) {
+      ASSIGN_OR_RETURN(int bid, add_buffer(n->output(0), plan::Buffer::CONSTANT, -1));
+      const auto& bytes = value->t().bytes();
+      p.mutable_buffers(bid)->set_data_offset(
+          data.Append(bytes.data(), static_cast<int64_t>(bytes.size())));
+      continue;
+    }
+    auto gi = group_of.find(n);
+    if (gi != group_of.end() && group_kernel[gi->second] >= 0) {
+      const FusionGroup& grp = groups[gi->second];
+      if (n != grp.nodes.back()) continue;  // the group's kernel runs where its last node stood
+      // The fallback: every node per-op, intermediate values in arena buffers live only here.
+      plan::FusionGroup* fg = p.add_fusion_groups();
+      fg->set_kernel(group_kernel[gi->second]);
+      for (const Node* m : grp.nodes) {
+        fg->add_nodes(m->name());
+        RETURN_IF_ERROR(op_step(m, step, fg->add_fallback()));
+      }
+      plan::Step* s = p.add_steps();
+      s->mutable_kernel()->set_kernel(group_kernel[gi->second]);
+      s->set_name(grp.nodes.size() == 1 ? n->name()
+                                        : n->name() + "+" + std::to_string(grp.nodes.size() - 1));
+      s->set_fusion_group(p.fusion_groups_size());
+      for (const Value* in : grp.inputs) s->add_inputs(id.at(in));
+      for (const Value* out : grp.outputs) s->add_outputs(id.at(out));
+      ++step;
+      continue;
+    }
+    RETURN_IF_ERROR(op_step(n, step, p.add_steps()));
     ++step;
   }
   for (const Value* v : g.outputs()) {

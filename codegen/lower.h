@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "codegen/kernel_compiler.h"
 #include "codegen/plan.h"
 #include "codegen/plan_target.h"
 #include "ir/graph.h"
@@ -18,6 +19,11 @@ struct LowerOptions {
   std::string source;                       // recorded in the plan (the model path)
   DType precision = DType::kFloat32;        // recorded: fp32 | fp16 | bf16
   const BackendSupport* support = nullptr;  // required: what the target executes
+  // Generated kernels: the fusion groups annotated on the graph (codegen/fusion.h) become kernel
+  // steps, each with its per-op fallback; without `kernels.enabled` the annotations are ignored.
+  KernelOptions kernels;
+  KernelBuildStats* kernel_stats = nullptr;
+  std::vector<std::string>* warnings = nullptr;  // groups lowered per-op because no kernel built
 };
 
 StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts);

@@ -465,6 +465,28 @@ Status VerifyPlan(const Plan& plan) {
     if (s.fusion_group() < 0 || s.fusion_group() > p.fusion_groups_size()) {
       return InvalidArgument(what + ": names a fusion group the plan does not have");
     }
+    if (s.has_kernel()) {
+      if (s.fusion_group() == 0) return InvalidArgument(what + ": a kernel step without its group");
+      if (s.inputs_size() + s.outputs_size() > kMaxKernelArgs) {
+        return InvalidArgument(what + ": more than " + std::to_string(kMaxKernelArgs) +
+                               " kernel arguments");
+      }
+      for (int id : s.inputs()) {
+        if (id < 0) return InvalidArgument(what + ": a kernel step with an omitted input");
+      }
+      for (int id : s.outputs()) {
+        if (id < 0) return InvalidArgument(what + ": a kernel step with an omitted output");
+      }
+      const plan::FusionGroup& fg = p.fusion_groups(s.fusion_group() - 1);
+      if (fg.kernel() != s.kernel().kernel()) {
+        return InvalidArgument(what + ": its fusion group names another kernel");
+      }
+      for (const plan::Step& f : fg.fallback()) {
+        if (!f.has_op()) return InvalidArgument(what + ": a fallback step that is not an op");
+        for (int id : f.inputs()) RETURN_IF_ERROR(check_id(id, true, what + " (fallback)"));
+        for (int id : f.outputs()) RETURN_IF_ERROR(check_id(id, true, what + " (fallback)"));
+      }
+    }
     for (int id : s.inputs()) RETURN_IF_ERROR(check_id(id, true, what));
     for (int id : s.outputs()) {
       RETURN_IF_ERROR(check_id(id, true, what));

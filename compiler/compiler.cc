@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 
+#include "codegen/fusion.h"
 #include "codegen/lower.h"
 #include "frontend/onnx.h"
 #include "passes/dead_code.h"
@@ -38,10 +39,14 @@ StatusOr<Plan> LowerForBatch(Graph& g, int64_t batch, const SampleDims& dims,
   PassPipeline pipeline;
   pipeline.AddPass<DeadCodeElimination>();
   RETURN_IF_ERROR(pipeline.Run(g).status());
+  if (o.kernels.enabled) FuseElementwise(g);
   LowerOptions lo;
   lo.source = o.source;
   lo.precision = o.precision;
   lo.support = o.support;
+  lo.kernels = o.kernels;
+  lo.kernel_stats = o.kernel_stats;
+  lo.warnings = o.warnings;
   return LowerToPlan(g, lo);
 }
 

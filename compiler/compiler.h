@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/kernel_compiler.h"
 #include "codegen/plan.h"
 #include "codegen/plan_target.h"
 #include "frontend/training/training_graph.h"
@@ -37,6 +38,11 @@ struct CompileOptions {
   // required by every function that lowers.
   const BackendSupport* support = nullptr;
   std::string source;  // the model path, recorded in plans and messages
+  // Fusion and generated kernels (codegen/fusion.h, codegen/kernel_compiler.h); off by default in
+  // the library, on by default on the command line.
+  KernelOptions kernels;
+  KernelBuildStats* kernel_stats = nullptr;
+  std::vector<std::string>* warnings = nullptr;  // fusion groups left per-op, and why
 };
 
 // The mixed-precision choices of the command line: --precision, list edits, --fp32-nodes and

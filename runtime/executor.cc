@@ -25,7 +25,7 @@ StatusOr<std::unique_ptr<Executor>> CreateExecutor(Plan plan, const ExecutorOpti
       return InvalidArgument("the plan was compiled for " + TargetName(target) +
                              "; the cpu device runs plans compiled for cpu");
     }
-    ASSIGN_OR_RETURN(auto e, cpu::CpuExecutor::Create(std::move(plan), opts.threads));
+    ASSIGN_OR_RETURN(auto e, cpu::CpuExecutor::Create(std::move(plan), opts.threads, opts.generated_kernels));
     return std::unique_ptr<Executor>(std::move(e));
   }
   if (opts.device == "cuda" || opts.device.rfind("cuda:", 0) == 0) {

@@ -61,6 +61,7 @@ class Executor {
 struct ExecutorOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int threads = 0;             // cpu: worker threads (0 = one per hardware thread)
+  bool generated_kernels = true;  // false: fusion groups run their per-op fallback steps
 };
 
 // An executor for the plan's target on the requested device. A plan compiled for another target

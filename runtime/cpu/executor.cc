@@ -10,10 +10,12 @@ namespace ampc::cpu {
 
 CpuExecutor::~CpuExecutor() { std::free(arena_); }
 
-StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(Plan plan, int threads) {
+StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(Plan plan, int threads,
+                                                           bool generated_kernels) {
   if (!plan.data) return InvalidArgument("plan: no data section");
   std::unique_ptr<CpuExecutor> e(new CpuExecutor());
   e->plan_ = std::move(plan);
+  e->use_generated_ = generated_kernels;
   RETURN_IF_ERROR(e->CheckKernels());
   e->pool_ = std::make_unique<ThreadPool>(threads);
   RETURN_IF_ERROR(e->Bind());
@@ -26,16 +28,22 @@ Status CpuExecutor::CheckKernels() const {
   if (p.target().kind() != "cpu") {
     return InvalidArgument("plan: compiled for target '" + p.target().kind() + "', not cpu");
   }
+  auto check_op = [](const plan::Step& s, const std::string& what) -> Status {
+    if (!KernelRegistry::Global().Find(s.op().domain(), s.op().op())) {
+      return Unimplemented(what + ": the CPU runtime has no kernel for " + s.op().op());
+    }
+    return Status::Ok();
+  };
   for (int i = 0; i < p.steps_size(); ++i) {
     const plan::Step& s = p.steps(i);
     if (s.has_kernel()) {
-      return Unimplemented("plan " + DescribeStep(p, i) +
-                           ": this runtime does not load generated kernels yet");
+      // Every generated kernel keeps its per-op fallback (for CPUs its images do not fit).
+      for (const plan::Step& f : p.fusion_groups(s.fusion_group() - 1).fallback()) {
+        RETURN_IF_ERROR(check_op(f, "plan " + DescribeStep(p, i) + " (fallback " + f.name() + ")"));
+      }
+      continue;
     }
-    if (!KernelRegistry::Global().Find(s.op().domain(), s.op().op())) {
-      return Unimplemented("plan " + DescribeStep(p, i) +
-                           ": the CPU runtime has no kernel for this op");
-    }
+    RETURN_IF_ERROR(check_op(s, "plan " + DescribeStep(p, i)));
   }
   return Status::Ok();
 }
@@ -57,23 +65,39 @@ Status CpuExecutor::Bind() {
     if (b.kind() == plan::Buffer::STATE) state_ids_[b.name()] = i;
     if (b.kind() != plan::Buffer::ARENA) data_ids_[b.name()] = i;
   }
+  kernels_.resize(p.kernels_size());
+  if (use_generated_) {
+    for (int k = 0; k < p.kernels_size(); ++k) {
+      ASSIGN_OR_RETURN(kernels_[k], GeneratedKernel::Load(p.kernels(k)));
+    }
+  }
   steps_.resize(p.steps_size());
   for (int i = 0; i < p.steps_size(); ++i) {
     const plan::Step& s = p.steps(i);
     BoundStep& bs = steps_[i];
-    bs.fn = KernelRegistry::Global().Find(s.op().domain(), s.op().op());
-    for (const plan::Attr& a : s.op().attrs()) {
-      auto attr = AttributeFromPlan(a);
-      if (!attr.ok()) return attr.status().WithContext("plan " + DescribeStep(p, i));
-      bs.attrs[a.name()] = std::move(*attr);
+    const std::string what = "plan " + DescribeStep(p, i);
+    if (!s.has_kernel()) {
+      RETURN_IF_ERROR(BindOp(s, what, &bs));
+      continue;
     }
-    bs.ctx.op = s.op().op();
-    bs.ctx.node_name = s.name();
-    bs.ctx.pool = pool_.get();
-    for (int id : s.inputs()) bs.ctx.inputs.push_back(id < 0 ? nullptr : &views_[id]);
-    for (int id : s.outputs()) bs.ctx.outputs.push_back(id < 0 ? nullptr : &views_[id]);
+    if (const GeneratedKernel* k = kernels_[s.kernel().kernel()].get()) {
+      bs.gen = k;
+      for (int id : s.inputs()) bs.gen_buffers.push_back(&views_[id]);
+      for (int id : s.outputs()) bs.gen_buffers.push_back(&views_[id]);
+      bs.gen_elements = views_[s.outputs(0)].NumElements();
+      ++generated_steps_;
+      continue;
+    }
+    const auto& fallback = p.fusion_groups(s.fusion_group() - 1).fallback();
+    bs.fallback.resize(fallback.size());
+    for (int f = 0; f < fallback.size(); ++f) {
+      RETURN_IF_ERROR(BindOp(fallback[f], what + " (fallback)", &bs.fallback[f]));
+    }
   }
-  for (BoundStep& bs : steps_) bs.ctx.attrs = &bs.attrs;  // after the vector stopped moving
+  for (BoundStep& bs : steps_) {  // after the vectors stopped moving
+    bs.ctx.attrs = &bs.attrs;
+    for (BoundStep& f : bs.fallback) f.ctx.attrs = &f.attrs;
+  }
   if (p.has_training() && p.training().stop_on_non_finite_loss()) {
     for (const auto& io : p.outputs()) {
       if (io.name() == p.training().loss()) loss_buffer_ = io.buffer();
@@ -96,6 +120,34 @@ Status CpuExecutor::Bind() {
     metric_ids_.push_back(id);
   }
   return Status::Ok();
+}
+
+Status CpuExecutor::BindOp(const plan::Step& s, const std::string& what, BoundStep* bs) {
+  bs->fn = KernelRegistry::Global().Find(s.op().domain(), s.op().op());
+  if (!bs->fn) return Unimplemented(what + ": the CPU runtime has no kernel for " + s.op().op());
+  for (const plan::Attr& a : s.op().attrs()) {
+    auto attr = AttributeFromPlan(a);
+    if (!attr.ok()) return attr.status().WithContext(what);
+    bs->attrs[a.name()] = std::move(*attr);
+  }
+  bs->ctx.op = s.op().op();
+  bs->ctx.node_name = s.name();
+  bs->ctx.pool = pool_.get();
+  for (int id : s.inputs()) bs->ctx.inputs.push_back(id < 0 ? nullptr : &views_[id]);
+  for (int id : s.outputs()) bs->ctx.outputs.push_back(id < 0 ? nullptr : &views_[id]);
+  return Status::Ok();
+}
+
+Status CpuExecutor::RunStep(BoundStep& bs) {
+  if (bs.gen) {
+    bs.gen->Run(bs.gen_buffers, bs.gen_elements, pool_.get());
+    return Status::Ok();
+  }
+  if (!bs.fallback.empty()) {
+    for (BoundStep& f : bs.fallback) RETURN_IF_ERROR(f.fn(f.ctx).WithContext(f.ctx.node_name));
+    return Status::Ok();
+  }
+  return bs.fn(bs.ctx);
 }
 
 Status CpuExecutor::Execute(const std::vector<Tensor>& inputs, bool check_loss) {
@@ -127,7 +179,7 @@ Status CpuExecutor::Execute(const std::vector<Tensor>& inputs, bool check_loss) 
     }
   }
   for (size_t i = 0; i < steps_.size(); ++i) {
-    Status st = steps_[i].fn(steps_[i].ctx);
+    Status st = RunStep(steps_[i]);
     if (!st.ok()) return st.WithContext(DescribeStep(p, static_cast<int>(i)));
     if (check_loss && static_cast<int>(i) == loss_step_) {
       const double loss = Load<double>(views_[loss_buffer_], 0);
@@ -175,7 +227,7 @@ Status CpuExecutor::DiagnoseNonFiniteLoss(const std::vector<Tensor>& inputs, dou
     if (!bytes.empty()) std::memcpy(views_[p.inputs(i).buffer()].data, bytes.data(), bytes.size());
   }
   for (int i = 0; i <= loss_step_; ++i) {
-    RETURN_IF_ERROR(steps_[i].fn(steps_[i].ctx).WithContext(DescribeStep(p, i)));
+    RETURN_IF_ERROR(RunStep(steps_[i]).WithContext(DescribeStep(p, i)));
     for (int id : p.steps(i).outputs()) {
       if (id >= 0 && HasNonFinite(views_[id])) {
         const plan::Buffer& b = p.buffers(id);

@@ -14,6 +14,7 @@
 #include "codegen/plan.h"
 #include "ir/status.h"
 #include "ir/tensor.h"
+#include "runtime/cpu/generated.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
 #include "runtime/executor.h"
@@ -23,7 +24,12 @@ namespace ampc::cpu {
 class CpuExecutor : public Executor {
  public:
   // threads <= 0: one per hardware thread.
-  static StatusOr<std::unique_ptr<CpuExecutor>> Create(Plan plan, int threads = 0);
+  // generated_kernels = false: run every fusion group's per-op fallback (the reference the
+  // generated kernels are tested against) even where a kernel image fits this CPU.
+  static StatusOr<std::unique_ptr<CpuExecutor>> Create(Plan plan, int threads = 0,
+                                                       bool generated_kernels = true);
+  // How many steps run a generated kernel (the rest run per-op kernels).
+  int generated_steps() const { return generated_steps_; }
   ~CpuExecutor() override;
 
   const plan::PlanProto& plan() const override { return plan_.proto; }
@@ -41,10 +47,16 @@ class CpuExecutor : public Executor {
 
  private:
   struct BoundStep {
-    KernelFn fn;
+    KernelFn fn = nullptr;
     AttributeMap attrs;
     KernelContext ctx;
+    const GeneratedKernel* gen = nullptr;  // a generated kernel's step, when it runs here
+    std::vector<TensorView*> gen_buffers;  // its inputs then outputs
+    int64_t gen_elements = 0;
+    std::vector<BoundStep> fallback;  // a kernel step without a usable image: its op steps
   };
+  Status BindOp(const plan::Step& s, const std::string& what, BoundStep* bs);
+  Status RunStep(BoundStep& bs);
   CpuExecutor() = default;
   Status CheckKernels() const;
   Status Bind();
@@ -60,6 +72,9 @@ class CpuExecutor : public Executor {
   uint8_t* arena_ = nullptr;
   std::vector<TensorView> views_;  // one per buffer
   std::vector<BoundStep> steps_;
+  std::vector<std::unique_ptr<GeneratedKernel>> kernels_;  // per plan kernel; null: not usable
+  bool use_generated_ = true;
+  int generated_steps_ = 0;
   std::map<std::string, int> state_ids_;  // STATE buffers by name
   std::map<std::string, int> data_ids_;   // STATE and CONSTANT buffers by name
   std::vector<int> metric_ids_;           // buffers of plan().metrics()

@@ -75,8 +75,10 @@ std::vector<std::string> KernelRegistry::Ops() const {
   return out;
 }
 
-BackendSupport CpuBackendSupport() {
-  BackendSupport s(Target{"cpu", ""});
+BackendSupport CpuBackendSupport() { return CpuBackendSupportAs(Target{"cpu", ""}); }
+
+BackendSupport CpuBackendSupportAs(const Target& target) {
+  BackendSupport s(target);
   for (const auto& [key, fn] : KernelRegistry::Global().kernels_) s.Add(key.first, key.second);
   return s;
 }

@@ -88,13 +88,19 @@ class KernelRegistry {
   std::vector<std::string> Ops() const;  // "Op" or "domain::Op", sorted
 
  private:
-  friend BackendSupport CpuBackendSupport();
+  friend BackendSupport CpuBackendSupportAs(const Target& target);
+// The same op list for another target: what `ampc compile --target cuda` lowers against until the
+// CUDA runtime has its own kernel registry (it implements the CPU runtime's ops, the oracle's).
+BackendSupport CpuBackendSupportAs(const Target& target);
   std::vector<std::pair<std::pair<std::string, std::string>, KernelFn>> kernels_;
 };
 
 // What the CPU backend executes, for the compiler (codegen/plan_target.h): every registered op,
 // in every floating-point type (f16/bf16 are storage types the kernels widen to fp32).
 BackendSupport CpuBackendSupport();
+// The same op list for another target: what `ampc compile --target cuda` lowers against until the
+// CUDA runtime has its own kernel registry (it implements the CPU runtime's ops, the oracle's).
+BackendSupport CpuBackendSupportAs(const Target& target);
 
 // One registration function per kernel file (runtime/cpu/kernels_*.cc).
 void RegisterElementwiseKernels(KernelRegistry& r);

@@ -8,6 +8,9 @@ config.suffixes = [".test", ".txt.test", ".mlir"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.ampc_build_dir, "tests", "lit")
 config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py.in"]
+for _k in ("XDG_CACHE_HOME", "HOME"):
+    if _k in os.environ:
+        config.environment[_k] = os.environ[_k]
 config.environment["PATH"] = os.pathsep.join(
     [config.ampc_tools_dir, "/usr/lib/llvm-19/bin", config.environment.get("PATH", "")])
 config.substitutions.append(("%fixtures", config.ampc_fixtures_dir))

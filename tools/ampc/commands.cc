@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "codegen/mlir_compile.h"
 #include "compiler/compiler.h"
 #include "frontend/onnx.h"
 #include "ir/file_io.h"
@@ -240,6 +241,24 @@ std::string PlanText(const plan::PlanProto& p) {
 }
 
 }  // namespace
+
+Status ResolveKernelMode(const std::string& mode, KernelOptions* k) {
+  if (mode == "per-op") {
+    k->enabled = false;
+  } else if (mode == "generated") {
+    if (!HaveMlir()) {
+      return InvalidArgument("--kernels generated: this ampc was built without MLIR "
+                             "(-DAMPC_WITH_MLIR=OFF); use --kernels per-op");
+    }
+    k->enabled = k->required = true;
+  } else if (mode == "auto") {
+    k->enabled = HaveMlir();
+    k->required = false;
+  } else {
+    return InvalidArgument("--kernels " + mode + ": expected auto, generated or per-op");
+  }
+  return Status::Ok();
+}
 
 Status RunInspect(const InspectArgs& args) {
   if (!args.output.empty() && SameFile(args.model, args.output)) {

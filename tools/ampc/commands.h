@@ -99,6 +99,9 @@ struct TrainArgs {
 // runs the loop (runtime/train.h), exports, and prints a summary line.
 Status RunTrain(TrainArgs args);
 
+// Resolves --kernels auto | generated | per-op into `k` (generated without MLIR is an error).
+Status ResolveKernelMode(const std::string& mode, KernelOptions* k);
+
 // Parses --loss-scale: dynamic | none | a positive number (static scale).
 // (Declared here for the inspect and train commands.)
 Status ParseLossScale(const std::string& s, LossScaleOptions* o);

@@ -51,6 +51,17 @@ void AddAmpOptions(CLI::App* a, ampc::AmpArgs& amp, ampc::LossScaleOptions& o,
               "permit --precision fp16 with --loss-scale none (small gradients underflow)");
 }
 
+// Fusion and generated kernels: --kernels and --cache-dir.
+void AddKernelOptions(CLI::App* a, std::string& mode, ampc::KernelOptions& k) {
+  a->add_option("--kernels", mode,
+                "auto | generated | per-op: fuse elementwise ops into kernels generated with MLIR "
+                "(auto: when this ampc has MLIR and a kernel builds, else per-op)")
+      ->check(CLI::IsMember({"auto", "generated", "per-op"}))
+      ->capture_default_str();
+  a->add_option("--cache-dir", k.cache_dir,
+                "generated-kernel cache (default $XDG_CACHE_HOME/ampc or ~/.cache/ampc; none: off)");
+}
+
 // The options that turn a forward model into a training step (train, and later inspect).
 void AddTrainingOptions(CLI::App* a, ampc::TrainOptions& o) {
   a->add_option("--loss", o.loss.kind, "cross_entropy | nll | mse | none")->capture_default_str();
@@ -267,6 +278,8 @@ int main(int argc, char** argv) {
   t->add_option("--min-lr", train.loop.schedule.min_lr, "cosine / linear: final learning rate");
   AddTrainingOptions(t, train.compile.train);
   AddAmpOptions(t, train.amp, train.compile.loss_scale, train.loss_scale);
+  std::string train_kernels = "auto";
+  AddKernelOptions(t, train_kernels, train.compile.kernels);
 
   auto* d = app.add_subcommand("devices", "List the compute devices ampc can use");
 
@@ -326,6 +339,10 @@ int main(int argc, char** argv) {
     train.loop.lr_given = t->count("--lr") > 0;
     train.precision_given = t->count("--precision") > 0;
     train.loop.schedule.base = train.compile.train.optimizer.lr;
+    if (ampc::Status st = ampc::cli::ResolveKernelMode(train_kernels, &train.compile.kernels);
+        !st.ok()) {
+      return Report(st);
+    }
     if (t->count("--batch-size") == 0 && train.model.size() > 5 &&
         train.model.substr(train.model.size() - 5) == ".ampc") {
       train.batch_size = 0;  // the plan's

@@ -1,0 +1,504 @@
+#include "codegen/fused_kernel.h"
+
+#include <fmt/format.h>
+
+#include <bit>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+namespace ampc {
+namespace {
+
+enum class Kind { kArith, kUnary, kCompare, kLogic, kWhere, kCast };
+
+struct OpInfo {
+  Kind kind;
+  int min_inputs, max_inputs;
+};
+
+const std::map<std::string, OpInfo>& Ops() {
+  static const auto* ops = new std::map<std::string, OpInfo>{
+      {"Add", {Kind::kArith, 2, 2}},
+      {"Sub", {Kind::kArith, 2, 2}},
+      {"Mul", {Kind::kArith, 2, 2}},
+      {"Div", {Kind::kArith, 2, 2}},
+      {"Pow", {Kind::kArith, 2, 2}},
+      {"Max", {Kind::kArith, 2, 2}},
+      {"Min", {Kind::kArith, 2, 2}},
+      {"Neg", {Kind::kUnary, 1, 1}},
+      {"Sqrt", {Kind::kUnary, 1, 1}},
+      {"Exp", {Kind::kUnary, 1, 1}},
+      {"Erf", {Kind::kUnary, 1, 1}},
+      {"Tanh", {Kind::kUnary, 1, 1}},
+      {"Sigmoid", {Kind::kUnary, 1, 1}},
+      {"Relu", {Kind::kUnary, 1, 1}},
+      {"Reciprocal", {Kind::kUnary, 1, 1}},
+      {"Abs", {Kind::kUnary, 1, 1}},
+      {"Log", {Kind::kUnary, 1, 1}},
+      {"LeakyRelu", {Kind::kUnary, 1, 1}},
+      {"Equal", {Kind::kCompare, 2, 2}},
+      {"Less", {Kind::kCompare, 2, 2}},
+      {"Greater", {Kind::kCompare, 2, 2}},
+      {"LessOrEqual", {Kind::kCompare, 2, 2}},
+      {"GreaterOrEqual", {Kind::kCompare, 2, 2}},
+      {"Not", {Kind::kLogic, 1, 1}},
+      {"And", {Kind::kLogic, 2, 2}},
+      {"Or", {Kind::kLogic, 2, 2}},
+      {"Xor", {Kind::kLogic, 2, 2}},
+      {"Where", {Kind::kWhere, 3, 3}},
+      {"Cast", {Kind::kCast, 1, 1}},
+  };
+  return *ops;
+}
+
+bool IsFloat3(DType t) {
+  return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16;
+}
+bool Emittable(DType t) { return IsFloat3(t) || t == DType::kBool; }
+
+}  // namespace
+
+bool IsFusibleElementwise(const Node& n) {
+  if (!n.domain().empty()) return false;
+  auto it = Ops().find(n.op_type());
+  if (it == Ops().end()) return false;
+  const OpInfo& info = it->second;
+  if (n.num_inputs() < info.min_inputs || n.num_inputs() > info.max_inputs) return false;
+  if (n.num_outputs() != 1 || !n.output(0)) return false;
+  for (const Value* v : n.inputs()) {
+    if (!v || !Emittable(v->dtype()) || !v->type().has_rank || !v->type().is_fully_static()) {
+      return false;
+    }
+  }
+  const Value* out = n.output(0);
+  if (!Emittable(out->dtype()) || !out->type().has_rank || !out->type().is_fully_static()) {
+    return false;
+  }
+  const DType a = n.input(0)->dtype(), o = out->dtype();
+  switch (info.kind) {
+    case Kind::kArith:
+      return IsFloat3(a) && n.input(1)->dtype() == a && o == a;
+    case Kind::kUnary:
+      return IsFloat3(a) && o == a;
+    case Kind::kCompare:
+      return IsFloat3(a) && n.input(1)->dtype() == a && o == DType::kBool;
+    case Kind::kLogic:
+      for (const Value* v : n.inputs()) {
+        if (v->dtype() != DType::kBool) return false;
+      }
+      return o == DType::kBool;
+    case Kind::kWhere:
+      return a == DType::kBool && n.input(1)->dtype() == o && n.input(2)->dtype() == o;
+    case Kind::kCast:
+      return true;  // between any two emittable dtypes
+  }
+  return false;
+}
+
+DType FusedKernel::ValueType(int v) const {
+  const int ni = static_cast<int>(inputs.size());
+  return v < ni ? inputs[v].dtype : insts[v - ni].dtype;
+}
+
+std::string FusedKernel::Key() const {
+  std::string s = "fused-elementwise v1 dims";
+  for (int64_t d : dims) s += fmt::format(" {}", d);
+  for (const Arg& a : inputs) {
+    s += fmt::format("\nin {} n={} s", DTypeName(a.dtype), a.elements);
+    for (int64_t st : a.strides) s += fmt::format(" {}", st);
+  }
+  for (const Inst& i : insts) {
+    s += fmt::format("\n{} {}", i.op, DTypeName(i.dtype));
+    for (int o : i.operands) s += fmt::format(" %{}", o);
+    if (i.op == "LeakyRelu") s += fmt::format(" alpha={:08x}", std::bit_cast<uint32_t>(i.alpha));
+  }
+  s += "\nout";
+  for (int o : outputs) s += fmt::format(" %{}", o);
+  return s;
+}
+
+StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
+                                       const std::vector<const Value*>& inputs,
+                                       const std::vector<const Value*>& outputs) {
+  if (nodes.empty() || outputs.empty()) return InvalidArgument("empty fusion group");
+  FusedKernel k;
+  std::vector<int64_t> od;
+  for (const Dim& d : nodes.front()->output(0)->type().dims) od.push_back(d.value());
+  int64_t n = 1;
+  for (int64_t d : od) n *= d;
+  std::unordered_map<const Value*, int> index;
+  // Strides of each input over the full output shape (right-aligned broadcasting).
+  std::vector<std::vector<int64_t>> full;
+  for (const Value* v : inputs) {
+    const auto& vd = v->type().dims;
+    if (vd.size() > od.size()) {
+      return InvalidArgument("fusion group input '" + v->name() + "' has a higher rank");
+    }
+    std::vector<int64_t> st(od.size(), 0);
+    int64_t stride = 1;
+    for (size_t i = 0; i < vd.size(); ++i) {
+      const size_t a = od.size() - 1 - i;
+      const int64_t d = vd[vd.size() - 1 - i].value();
+      if (d != od[a] && d != 1) {
+        return InvalidArgument("fusion group input '" + v->name() + "' does not broadcast to " +
+                               nodes.front()->output(0)->type().ToString());
+      }
+      st[a] = d == 1 ? 0 : stride;
+      stride *= d;
+    }
+    index[v] = static_cast<int>(k.inputs.size());
+    k.inputs.push_back({v->dtype(), *v->type().NumElements(), {}});
+    full.push_back(std::move(st));
+  }
+  // Collapse: drop unit axes, merge neighbours every argument walks as one.
+  std::vector<std::vector<int64_t>> strides(inputs.size());
+  for (size_t a = 0; a < od.size(); ++a) {
+    if (od[a] == 1) continue;
+    bool merge = !k.dims.empty();
+    for (size_t j = 0; merge && j < inputs.size(); ++j) {
+      merge = strides[j].back() == full[j][a] * od[a];
+    }
+    if (merge) {
+      k.dims.back() *= od[a];
+      for (size_t j = 0; j < inputs.size(); ++j) strides[j].back() = full[j][a];
+      continue;
+    }
+    k.dims.push_back(od[a]);
+    for (size_t j = 0; j < inputs.size(); ++j) strides[j].push_back(full[j][a]);
+  }
+  if (k.dims.empty()) {
+    k.dims = {1};
+    for (auto& s : strides) s = {0};
+  }
+  for (size_t j = 0; j < inputs.size(); ++j) k.inputs[j].strides = strides[j];
+  k.elements = n;
+  for (const Node* node : nodes) {
+    if (!IsFusibleElementwise(*node)) {
+      return InvalidArgument(node->Describe() + " is not an elementwise op the generator emits");
+    }
+    const auto& nd = node->output(0)->type().dims;
+    std::vector<int64_t> d;
+    for (const Dim& x : nd) d.push_back(x.value());
+    if (d != od) return InvalidArgument(node->Describe() + ": output shape differs in its group");
+    FusedKernel::Inst inst;
+    inst.op = node->op_type();
+    inst.dtype = node->output(0)->dtype();
+    inst.alpha = node->attr_float("alpha", 0.01f);
+    for (const Value* in : node->inputs()) {
+      auto it = index.find(in);
+      if (it == index.end()) {
+        return InvalidArgument(node->Describe() + ": input '" + in->name() +
+                               "' is neither a group input nor computed before it");
+      }
+      inst.operands.push_back(it->second);
+    }
+    index[node->output(0)] = static_cast<int>(k.inputs.size() + k.insts.size());
+    k.insts.push_back(std::move(inst));
+  }
+  for (const Value* v : outputs) {
+    auto it = index.find(v);
+    if (it == index.end() || it->second < static_cast<int>(k.inputs.size())) {
+      return InvalidArgument("fusion group output '" + v->name() + "' is not computed in it");
+    }
+    k.outputs.push_back(it->second);
+  }
+  return k;
+}
+
+// ---- MLIR text ---------------------------------------------------------------------------------
+
+namespace {
+
+std::string MemrefElem(DType t) {
+  if (t == DType::kFloat32) return "f32";
+  if (t == DType::kBool) return "i8";
+  return "i16";  // f16 / bf16 bits
+}
+
+// Writes the loop body as SSA lines. Every value has a register form: f32 for f32 values, i16
+// storage bits for f16/bf16 values (widened to f32 on first use), i1 for bools.
+class BodyWriter {
+ public:
+  explicit BodyWriter(std::string* out) : out_(out) {}
+
+  std::string Fresh() { return fmt::format("%t{}", next_++); }
+  std::string Line(const std::string& rhs) {
+    std::string name = Fresh();
+    *out_ += fmt::format("      {} = {}\n", name, rhs);
+    return name;
+  }
+  std::string I32(uint32_t v) { return Line(fmt::format("arith.constant {} : i32", v)); }
+  std::string F32(float v) {
+    return Line(fmt::format("arith.constant 0x{:08X} : f32", std::bit_cast<uint32_t>(v)));
+  }
+  std::string Index(int64_t v) { return Line(fmt::format("arith.constant {} : index", v)); }
+  std::string Bin(const char* op, const std::string& a, const std::string& b, const char* ty) {
+    return Line(fmt::format("{} {}, {} : {}", op, a, b, ty));
+  }
+  std::string Select(const std::string& c, const std::string& a, const std::string& b,
+                     const char* ty) {
+    return Line(fmt::format("arith.select {}, {}, {} : {}", c, a, b, ty));
+  }
+  std::string CmpI(const char* pred, const std::string& a, const std::string& b) {
+    return Line(fmt::format("arith.cmpi {}, {}, {} : i32", pred, a, b));
+  }
+  std::string CmpF(const char* pred, const std::string& a, const std::string& b) {
+    return Line(fmt::format("arith.cmpf {}, {}, {} : f32", pred, a, b));
+  }
+  std::string BitsToF32(const std::string& i) {
+    return Line(fmt::format("arith.bitcast {} : i32 to f32", i));
+  }
+  std::string F32ToBits(const std::string& f) {
+    return Line(fmt::format("arith.bitcast {} : f32 to i32", f));
+  }
+
+  // ir/float16.h's HalfBitsToFloat, branch-free (runtime/cpu/kernels_elementwise.h).
+  std::string HalfToF32(const std::string& h16) {
+    const std::string h = Line(fmt::format("arith.extui {} : i16 to i32", h16));
+    const std::string sign =
+        Bin("arith.shli", Bin("arith.andi", h, I32(0x8000), "i32"), I32(16), "i32");
+    const std::string em = Bin("arith.andi", h, I32(0x7fff), "i32");
+    const std::string normal =
+        Bin("arith.addi", Bin("arith.shli", em, I32(13), "i32"), I32(0x38000000), "i32");
+    const std::string emf = Line(fmt::format("arith.sitofp {} : i32 to f32", em));
+    const std::string sub = F32ToBits(Bin("arith.mulf", emf, F32(0x1p-24f), "f32"));
+    const std::string special =
+        Bin("arith.ori", I32(0x7f800000),
+            Bin("arith.shli", Bin("arith.andi", em, I32(0x3ff), "i32"), I32(13), "i32"), "i32");
+    std::string r = Select(CmpI("ult", em, I32(0x400)), sub, normal, "i32");
+    r = Select(CmpI("uge", em, I32(0x7c00)), special, r, "i32");
+    return BitsToF32(Bin("arith.ori", sign, r, "i32"));
+  }
+  // ir/float16.h's FloatToHalfBits (round to nearest even; NaN -> the quiet NaN 0x7e00).
+  std::string F32ToHalf(const std::string& f) {
+    const std::string x = F32ToBits(f);
+    const std::string sign =
+        Bin("arith.andi", Bin("arith.shrui", x, I32(16), "i32"), I32(0x8000), "i32");
+    const std::string a = Bin("arith.andi", x, I32(0x7fffffff), "i32");
+    const std::string lsb = Bin("arith.andi", Bin("arith.shrui", a, I32(13), "i32"), I32(1), "i32");
+    const std::string normal = Bin(
+        "arith.shrui", Bin("arith.addi", Bin("arith.addi", a, I32(0xc8000fffu), "i32"), lsb, "i32"),
+        I32(13), "i32");
+    const std::string sub =
+        Bin("arith.subi", F32ToBits(Bin("arith.addf", BitsToF32(a), F32(0.5f), "f32")),
+            I32(0x3f000000), "i32");
+    std::string r = Select(CmpI("ult", a, I32(0x38800000)), sub, normal, "i32");
+    r = Select(CmpI("uge", a, I32(0x47800000)), I32(0x7c00), r, "i32");
+    r = Select(CmpI("ugt", a, I32(0x7f800000)), I32(0x7e00), r, "i32");
+    return Line(fmt::format("arith.trunci {} : i32 to i16", Bin("arith.ori", sign, r, "i32")));
+  }
+  std::string BF16ToF32(const std::string& h16) {
+    const std::string h = Line(fmt::format("arith.extui {} : i16 to i32", h16));
+    return BitsToF32(Bin("arith.shli", h, I32(16), "i32"));
+  }
+  // ir/float16.h's FloatToBFloat16Bits.
+  std::string F32ToBF16(const std::string& f) {
+    const std::string x = F32ToBits(f);
+    const std::string hi = Bin("arith.shrui", x, I32(16), "i32");
+    const std::string lsb = Bin("arith.andi", hi, I32(1), "i32");
+    const std::string rounded =
+        Bin("arith.shrui", Bin("arith.addi", Bin("arith.addi", x, I32(0x7fff), "i32"), lsb, "i32"),
+            I32(16), "i32");
+    const std::string qnan = Bin("arith.ori", hi, I32(0x40), "i32");
+    const std::string isnan =
+        CmpI("ugt", Bin("arith.andi", x, I32(0x7fffffff), "i32"), I32(0x7f800000));
+    return Line(fmt::format("arith.trunci {} : i32 to i16", Select(isnan, qnan, rounded, "i32")));
+  }
+
+ private:
+  std::string* out_;
+  int next_ = 0;
+};
+
+struct Reg {
+  std::string bits;  // i16 (f16/bf16) or i1 (bool) or f32
+  std::string f32;   // widened value, when computed
+};
+
+}  // namespace
+
+std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
+  std::string sig;
+  const int ni = static_cast<int>(k.inputs.size());
+  auto memref = [](int64_t n, DType t) { return fmt::format("memref<{}x{}>", n, MemrefElem(t)); };
+  for (int j = 0; j < ni; ++j) {
+    sig += fmt::format(", %in{}: {}", j, memref(k.inputs[j].elements, k.inputs[j].dtype));
+  }
+  for (size_t j = 0; j < k.outputs.size(); ++j) {
+    sig += fmt::format(", %out{}: {}", j, memref(k.elements, k.ValueType(k.outputs[j])));
+  }
+  std::string body;
+  BodyWriter w(&body);
+  std::vector<Reg> regs(ni + k.insts.size());
+  auto widen = [&](int v) -> const std::string& {
+    Reg& r = regs[v];
+    if (r.f32.empty()) {
+      const DType t = k.ValueType(v);
+      r.f32 = t == DType::kFloat16 ? w.HalfToF32(r.bits) : w.BF16ToF32(r.bits);
+    }
+    return r.f32;
+  };
+  // Register form of an fp32 result rounded to dtype t (the per-op kernels' store + reload).
+  auto round_to = [&](const std::string& f, DType t) {
+    Reg r;
+    if (t == DType::kFloat32) {
+      r.bits = r.f32 = f;
+    } else {
+      r.bits = t == DType::kFloat16 ? w.F32ToHalf(f) : w.F32ToBF16(f);
+    }
+    return r;
+  };
+  // Loads: element offset of input j for flat index %i.
+  std::vector<int64_t> inner(k.dims.size(), 1);
+  for (int a = static_cast<int>(k.dims.size()) - 2; a >= 0; --a) {
+    inner[a] = inner[a + 1] * k.dims[a + 1];
+  }
+  for (int j = 0; j < ni; ++j) {
+    const auto& st = k.inputs[j].strides;
+    std::string off;
+    if (st == inner) {
+      off = "%i";
+    } else {
+      for (size_t a = 0; a < st.size(); ++a) {
+        if (st[a] == 0) continue;
+        std::string idx =
+            a == st.size() - 1 ? "%i" : w.Bin("arith.divui", "%i", w.Index(inner[a]), "index");
+        if (a > 0) idx = w.Bin("arith.remui", idx, w.Index(k.dims[a]), "index");
+        if (st[a] != 1) idx = w.Bin("arith.muli", idx, w.Index(st[a]), "index");
+        off = off.empty() ? idx : w.Bin("arith.addi", off, idx, "index");
+      }
+      if (off.empty()) off = w.Index(0);
+    }
+    const DType t = k.inputs[j].dtype;
+    const std::string raw =
+        w.Line(fmt::format("memref.load %in{}[{}] : {}", j, off, memref(k.inputs[j].elements, t)));
+    Reg& r = regs[j];
+    if (t == DType::kBool) {
+      r.bits =
+          w.Line(fmt::format("arith.cmpi ne, {}, {} : i8", raw, w.Line("arith.constant 0 : i8")));
+    } else {
+      r.bits = raw;
+      if (t == DType::kFloat32) r.f32 = raw;
+    }
+  }
+  for (size_t n = 0; n < k.insts.size(); ++n) {
+    const FusedKernel::Inst& in = k.insts[n];
+    const int v = ni + static_cast<int>(n);
+    const DType t = in.dtype;
+    auto opf = [&](int i) -> std::string {
+      const int src = in.operands[i];
+      return k.ValueType(src) == DType::kFloat32 ? regs[src].f32 : widen(src);
+    };
+    const std::string& o = in.op;
+    std::string f;  // fp32 result (float outputs)
+    if (o == "Add" || o == "Sub" || o == "Mul" || o == "Div") {
+      const char* m = o == "Add"   ? "arith.addf"
+                      : o == "Sub" ? "arith.subf"
+                      : o == "Mul" ? "arith.mulf"
+                                   : "arith.divf";
+      f = w.Bin(m, opf(0), opf(1), "f32");
+    } else if (o == "Pow") {
+      f = w.Bin("math.powf", opf(0), opf(1), "f32");
+    } else if (o == "Max" || o == "Min") {  // (a > b || a != a) ? a : b, NaN propagating
+      const std::string a = opf(0), b = opf(1);
+      const std::string c =
+          w.Bin("arith.ori", w.CmpF(o == "Max" ? "ogt" : "olt", a, b), w.CmpF("une", a, a), "i1");
+      f = w.Select(c, a, b, "f32");
+    } else if (o == "Neg") {
+      f = w.Line(fmt::format("arith.negf {} : f32", opf(0)));
+    } else if (o == "Sqrt" || o == "Exp" || o == "Erf" || o == "Tanh" || o == "Log" || o == "Abs") {
+      const char* m = o == "Sqrt"   ? "math.sqrt"
+                      : o == "Exp"  ? "math.exp"
+                      : o == "Erf"  ? "math.erf"
+                      : o == "Tanh" ? "math.tanh"
+                      : o == "Log"  ? "math.log"
+                                    : "math.absf";
+      f = w.Line(fmt::format("{} {} : f32", m, opf(0)));
+    } else if (o == "Reciprocal") {
+      f = w.Bin("arith.divf", w.F32(1.0f), opf(0), "f32");
+    } else if (o == "Relu") {  // x < 0 ? 0 : x (NaN stays NaN)
+      const std::string x = opf(0), zero = w.F32(0.0f);
+      f = w.Select(w.CmpF("olt", x, zero), zero, x, "f32");
+    } else if (o == "LeakyRelu") {
+      const std::string x = opf(0);
+      f = w.Select(w.CmpF("olt", x, w.F32(0.0f)), w.Bin("arith.mulf", w.F32(in.alpha), x, "f32"), x,
+                   "f32");
+    } else if (o == "Sigmoid") {  // x >= 0 ? 1 / (1 + e^-x) : e^x / (1 + e^x)
+      const std::string x = opf(0), one = w.F32(1.0f);
+      const std::string en =
+          w.Line(fmt::format("math.exp {} : f32", w.Line(fmt::format("arith.negf {} : f32", x))));
+      const std::string pos = w.Bin("arith.divf", one, w.Bin("arith.addf", one, en, "f32"), "f32");
+      const std::string ep = w.Line(fmt::format("math.exp {} : f32", x));
+      const std::string neg = w.Bin("arith.divf", ep, w.Bin("arith.addf", one, ep, "f32"), "f32");
+      f = w.Select(w.CmpF("oge", x, w.F32(0.0f)), pos, neg, "f32");
+    } else if (o == "Equal" || o == "Less" || o == "Greater" || o == "LessOrEqual" ||
+               o == "GreaterOrEqual") {
+      const char* p = o == "Equal"         ? "oeq"
+                      : o == "Less"        ? "olt"
+                      : o == "Greater"     ? "ogt"
+                      : o == "LessOrEqual" ? "ole"
+                                           : "oge";
+      regs[v].bits = w.CmpF(p, opf(0), opf(1));
+      continue;
+    } else if (o == "Not") {
+      regs[v].bits =
+          w.Bin("arith.xori", regs[in.operands[0]].bits, w.Line("arith.constant true"), "i1");
+      continue;
+    } else if (o == "And" || o == "Or" || o == "Xor") {
+      const char* m = o == "And" ? "arith.andi" : o == "Or" ? "arith.ori" : "arith.xori";
+      regs[v].bits = w.Bin(m, regs[in.operands[0]].bits, regs[in.operands[1]].bits, "i1");
+      continue;
+    } else if (o == "Where") {  // storage bits move unchanged
+      const Reg& a = regs[in.operands[1]];
+      const Reg& b = regs[in.operands[2]];
+      const char* ty = t == DType::kBool ? "i1" : t == DType::kFloat32 ? "f32" : "i16";
+      regs[v].bits = w.Select(regs[in.operands[0]].bits, a.bits, b.bits, ty);
+      if (t == DType::kFloat32) regs[v].f32 = regs[v].bits;
+      continue;
+    } else if (o == "Cast") {
+      const DType s = k.ValueType(in.operands[0]);
+      if (s == t) {  // a copy
+        regs[v] = regs[in.operands[0]];
+        continue;
+      }
+      if (t == DType::kBool) {  // x != 0 (NaN is true)
+        regs[v].bits = w.CmpF("une", opf(0), w.F32(0.0f));
+        continue;
+      }
+      if (s == DType::kBool) {
+        f = w.Select(regs[in.operands[0]].bits, w.F32(1.0f), w.F32(0.0f), "f32");
+      } else {
+        f = opf(0);
+      }
+    }
+    regs[v] = round_to(f, t);
+  }
+  for (size_t j = 0; j < k.outputs.size(); ++j) {
+    const int v = k.outputs[j];
+    const DType t = k.ValueType(v);
+    std::string val = regs[v].bits;
+    if (t == DType::kBool) val = w.Line(fmt::format("arith.extui {} : i1 to i8", val));
+    body += fmt::format("      memref.store {}, %out{}[%i] : {}\n", val, j, memref(k.elements, t));
+  }
+  return fmt::format(
+      "func.func @{}(%begin: index, %end: index{}) attributes {{llvm.emit_c_interface}} {{\n"
+      "  %one = arith.constant 1 : index\n"
+      "  scf.parallel (%i) = (%begin) to (%end) step (%one) {{\n{}"
+      "    scf.reduce\n"
+      "  }}\n"
+      "  return\n"
+      "}}\n",
+      name, sig, body);
+}
+
+std::string HashHex(const std::string& bytes) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  return fmt::format("{:016x}", h);
+}
+
+}  // namespace ampc

@@ -1,0 +1,66 @@
+// A fusion group as a kernel: the elementwise program of the group's nodes over one iteration
+// space, and its MLIR form (a func.func over 1-D memrefs with one scf.parallel loop). This file
+// needs no MLIR: the text it writes is compiled by codegen/mlir_compile (CPU shared object, CUDA
+// PTX/cubin), and is what the kernel cache and the plan's content hash key on.
+//
+// Numerics are the per-op CPU kernels' (runtime/cpu/kernel.h), rounding point for rounding point:
+// every f32/f16/bf16 value is computed in fp32 and rounded to its own dtype once (f16/bf16 by the
+// integer round-to-nearest-even of ir/float16.h, emitted as integer arithmetic so that no CPU or
+// GPU conversion instruction's NaN rule differs), then widened again where it is read. A half
+// value read inside a group is widened in registers; only the group's outputs are stored. Math
+// functions (exp, erf, tanh, log, pow) call the same libm functions as the per-op kernels on the
+// CPU (libdevice on the GPU). Where and same-type Cast move storage bits, as the per-op kernels do.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/dtype.h"
+#include "ir/graph.h"
+#include "ir/status.h"
+
+namespace ampc {
+
+// The elementwise ops the generator emits, in the dtypes it emits them in (f32, f16, bf16 and
+// bool values); a node it cannot emit is never fused.
+bool IsFusibleElementwise(const Node& n);
+
+struct FusedKernel {
+  struct Arg {
+    DType dtype = DType::kUndefined;
+    int64_t elements = 0;          // of the tensor (the memref's size)
+    std::vector<int64_t> strides;  // per axis of `dims`, in elements; 0 = broadcast
+  };
+  struct Inst {
+    std::string op;             // ONNX op type (default domain)
+    std::vector<int> operands;  // value indices: inputs first, then instructions
+    DType dtype = DType::kUndefined;
+    float alpha = 0;  // LeakyRelu
+  };
+  std::vector<int64_t> dims;  // the iteration space, collapsed (row-major), rank >= 1
+  int64_t elements = 0;
+  std::vector<Arg> inputs;
+  std::vector<Inst> insts;
+  std::vector<int> outputs;  // value index stored to each output (contiguous, `elements` long)
+
+  DType ValueType(int v) const;
+  // Canonical text of everything the generated code depends on (ops, dtypes, shapes, strides).
+  std::string Key() const;
+};
+
+// The program of `nodes` (in execution order; all with outputs of one static shape), reading
+// `inputs` (values produced outside, each broadcastable to that shape) and storing `outputs`.
+StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
+                                       const std::vector<const Value*>& inputs,
+                                       const std::vector<const Value*>& outputs);
+
+// `func.func @name(%begin: index, %end: index, inputs..., outputs...)` over memref<N x T> (f32,
+// i16 for f16/bf16 bits, i8 for bool) computing elements [begin, end) in one scf.parallel, with
+// the C interface (`_mlir_ciface_<name>`).
+std::string EmitKernelMlir(const FusedKernel& k, const std::string& name);
+
+// A stable 64-bit hash (FNV-1a) of bytes, as 16 hex digits.
+std::string HashHex(const std::string& bytes);
+
+}  // namespace ampc

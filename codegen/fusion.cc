@@ -1,0 +1,146 @@
+#include "codegen/fusion.h"
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "codegen/fused_kernel.h"
+
+namespace ampc {
+namespace {
+
+std::vector<int64_t> StaticDims(const Value* v) {
+  std::vector<int64_t> d;
+  for (const Dim& x : v->type().dims) d.push_back(x.value());
+  return d;
+}
+
+}  // namespace
+
+int FuseElementwise(Graph& g, const FusionOptions& o) {
+  // Union-find over group ids; a group is open until an outside node reads one of its values.
+  std::vector<int> parent;
+  std::vector<bool> closed;
+  std::vector<int> size;
+  std::vector<std::vector<int64_t>> shape;
+  auto find = [&](int x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  };
+  std::unordered_map<const Node*, int> group;
+  for (Node* n : g.nodes()) {
+    n->annotations().erase(kFusionGroupAnnotation);
+    // Groups whose values n reads.
+    std::vector<int> read;
+    for (const Value* in : n->inputs()) {
+      if (!in || !in->producer()) continue;
+      auto it = group.find(in->producer());
+      if (it != group.end()) read.push_back(find(it->second));
+    }
+    std::sort(read.begin(), read.end());
+    read.erase(std::unique(read.begin(), read.end()), read.end());
+    const bool fusible =
+        IsFusibleElementwise(*n) && n->output(0)->type().NumElements().value_or(0) > 0;
+    int joined = -1;
+    if (fusible) {
+      const std::vector<int64_t> d = StaticDims(n->output(0));
+      int total = 1;
+      std::vector<int> join;
+      for (int r : read) {
+        if (!closed[r] && shape[r] == d) {
+          join.push_back(r);
+          total += size[r];
+        }
+      }
+      if (!join.empty() && total <= o.max_nodes) {
+        joined = join[0];
+        for (size_t i = 1; i < join.size(); ++i) {
+          parent[join[i]] = joined;
+          size[joined] += size[join[i]];
+        }
+        ++size[joined];
+      } else {
+        joined = static_cast<int>(parent.size());
+        parent.push_back(joined);
+        closed.push_back(false);
+        size.push_back(1);
+        shape.push_back(d);
+      }
+      group[n] = joined;
+    }
+    for (int r : read) {
+      if (r != joined) closed[r] = true;  // an outside reader
+    }
+  }
+  // Number the groups by their last node.
+  std::map<int, int> number;
+  std::vector<Node*> nodes(g.nodes().begin(), g.nodes().end());
+  std::unordered_map<int, size_t> last;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    auto it = group.find(nodes[i]);
+    if (it != group.end()) last[find(it->second)] = i;
+  }
+  std::vector<std::pair<size_t, int>> order;
+  for (const auto& [root, pos] : last) order.push_back({pos, root});
+  std::sort(order.begin(), order.end());
+  for (const auto& [pos, root] : order) number[root] = static_cast<int>(number.size());
+  for (Node* n : nodes) {
+    auto it = group.find(n);
+    if (it != group.end()) {
+      n->annotations()[kFusionGroupAnnotation] = std::to_string(number.at(find(it->second)));
+    }
+  }
+  return static_cast<int>(number.size());
+}
+
+StatusOr<std::vector<FusionGroup>> CollectFusionGroups(const Graph& g) {
+  std::map<int, FusionGroup> groups;
+  std::unordered_map<const Node*, int> of;
+  for (const Node* n : g.nodes()) {
+    auto it = n->annotations().find(kFusionGroupAnnotation);
+    if (it == n->annotations().end()) continue;
+    int id = -1;
+    try {
+      id = std::stoi(it->second);
+    } catch (...) {
+    }
+    if (id < 0) {
+      return InvalidArgument(n->Describe() + ": bad fusion_group annotation '" + it->second + "'");
+    }
+    groups[id].nodes.push_back(n);
+    of[n] = id;
+  }
+  std::unordered_set<const Value*> escapes(g.outputs().begin(), g.outputs().end());
+  for (const StateUpdate& u : g.state_updates()) escapes.insert(u.next);
+  for (auto& [id, grp] : groups) {
+    std::unordered_set<const Value*> seen;
+    for (const Node* n : grp.nodes) {
+      for (const Value* in : n->inputs()) {
+        if (!in) continue;
+        const Node* p = in->producer();
+        const bool inside = p && of.count(p) && of.at(p) == id;
+        if (!inside && seen.insert(in).second) grp.inputs.push_back(in);
+      }
+    }
+    for (const Node* n : grp.nodes) {
+      const Value* out = n->output(0);
+      bool outside = escapes.count(out) > 0;
+      for (const Use& u : out->uses()) {
+        outside = outside || !of.count(u.user) || of.at(u.user) != id;
+      }
+      if (outside) grp.outputs.push_back(out);
+    }
+  }
+  std::vector<FusionGroup> out;
+  for (auto& [id, grp] : groups) {
+    if (id != static_cast<int>(out.size())) {
+      return InvalidArgument("fusion groups are not numbered 0.." + std::to_string(groups.size()));
+    }
+    out.push_back(std::move(grp));
+  }
+  return out;
+}
+
+}  // namespace ampc

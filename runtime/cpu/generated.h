@@ -1,0 +1,43 @@
+// Generated kernels on the CPU: a plan's SHARED_OBJECT images (codegen/mlir_compile.h) loaded
+// with dlopen from an anonymous memory file, and called through their C interface:
+//
+//   void entry(int64_t begin, int64_t end, MemRef1D* buffer_0, ..., MemRef1D* buffer_{n-1})
+//
+// where the buffers are the step's inputs then outputs, each a 1-D memref descriptor {allocated,
+// aligned, offset, size, stride}, and [begin, end) the elements to compute (the executor splits
+// the range over its threads). An image is used only if this CPU has every feature it names.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codegen/plan.pb.h"
+#include "ir/status.h"
+#include "runtime/cpu/kernel.h"
+
+namespace ampc::cpu {
+
+// Whether this CPU has a feature named in KernelImage.cpu_features ("x86-64-v3", "avx2", ...).
+bool CpuHasFeature(const std::string& feature);
+
+class GeneratedKernel {
+ public:
+  // nullptr (and no error) when no image of `k` runs on this CPU.
+  static StatusOr<std::unique_ptr<GeneratedKernel>> Load(const plan::Kernel& k);
+  ~GeneratedKernel();
+
+  // Computes elements [0, elements) of `buffers` (inputs then outputs), split over `pool`.
+  void Run(const std::vector<TensorView*>& buffers, int64_t elements, ThreadPool* pool) const;
+  const std::string& name() const { return name_; }
+
+ private:
+  GeneratedKernel() = default;
+  void* handle_ = nullptr;
+  int fd_ = -1;
+  void* fn_ = nullptr;
+  std::string name_;
+};
+
+}  // namespace ampc::cpu

@@ -1,0 +1,442 @@
+// Generated kernels (codegen/fusion, fused_kernel, mlir_compile, kernel_compiler; runtime/cpu/
+// generated). The reference is the per-op CPU kernels: every fusion group of every fixture model
+// is run both ways on the same random inputs (random bit patterns included, so NaN payloads,
+// infinities and subnormals are covered) and the outputs must be the same bits; training with
+// generated kernels must give the per-op run's losses and weights exactly. The CUDA images are
+// checked by the toolkit's ptxas and by reading each cubin's ELF symbol table.
+#include <elf.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+
+#include "codegen/fused_kernel.h"
+#include "codegen/mlir_compile.h"
+#include "compile_util.h"
+#include "frontend/onnx.h"
+#include "ir/float16.h"
+#include "ir/text.h"
+#include "runtime/cpu/generated.h"
+#include "runtime/cpu/thread_pool.h"
+#include "test_util.h"
+
+namespace ampc {
+namespace {
+
+using cpu::TensorView;
+using testing::TempDir;
+
+std::string CacheDir() { return std::string(AMPC_GEN_DIR) + "/kernel-cache-test"; }
+
+struct ModelCase {
+  std::string name;
+  std::string path;
+  SampleDims dims;
+  bool untie = false;
+};
+
+std::vector<ModelCase> Models() {
+  const std::string fx = AMPC_FIXTURES_DIR, gen = AMPC_GEN_DIR;
+  return {
+      {"mlp", fx + "/mlp_opset17.onnx", {{"input", {4, 784}}, {"labels", {4}}}},
+      {"cnn", fx + "/cnn_opset17.onnx", {{"input", {4, 1, 28, 28}}, {"labels", {4}}}},
+      {"transformer",
+       fx + "/transformer_opset17.onnx",
+       {{"idx", {2, 16}}, {"labels", {2, 16}}},
+       true},
+      {"resnet18", gen + "/resnet18_opset17.onnx", {{"input", {1, 3, 64, 64}}, {"labels", {1}}}},
+      {"mobilenet_v2",
+       gen + "/mobilenet_v2_opset17.onnx",
+       {{"input", {1, 3, 64, 64}}, {"labels", {1}}}},
+  };
+}
+
+StatusOr<testing::CompiledTraining> Compile(const ModelCase& m, DType precision) {
+  CompileOptions o;
+  o.precision = precision;
+  o.train.optimizer.kind = "adamw";
+  o.train.untie_shared = m.untie;
+  if (m.name == "transformer") o.train.loss.class_axis = 2;  // logits [batch, seq, vocab]
+  o.kernels.enabled = true;
+  o.kernels.required = true;
+  o.kernels.cache_dir = CacheDir();
+  const std::string path = m.path;
+  return testing::CompileTraining([path] { return ImportOnnxFile(path); }, o,
+                                  m.dims.begin()->second[0], m.dims);
+}
+
+// Random contents: normal values, and one element in eight a random bit pattern.
+void Fill(TensorView& v, std::mt19937_64& rng) {
+  const int64_t n = v.NumElements();
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t r = rng();
+    const bool bits = (r & 7) == 0;
+    switch (v.dtype) {
+      case DType::kFloat32:
+        v.as<float>()[i] = bits ? BitsToFloat(static_cast<uint32_t>(r >> 32)) : normal(rng);
+        break;
+      case DType::kFloat16:
+        v.as<uint16_t>()[i] = bits ? static_cast<uint16_t>(r >> 40) : FloatToHalfBits(normal(rng));
+        break;
+      case DType::kBFloat16:
+        v.as<uint16_t>()[i] =
+            bits ? static_cast<uint16_t>(r >> 40) : FloatToBFloat16Bits(normal(rng));
+        break;
+      case DType::kBool:
+        v.as<uint8_t>()[i] = (r >> 20) & 1;
+        break;
+      default:
+        std::memset(static_cast<uint8_t*>(v.data) + i * DTypeSize(v.dtype), 0, DTypeSize(v.dtype));
+    }
+  }
+}
+
+// The same bits, or both NaN: which NaN operand's payload an arithmetic instruction passes on
+// depends on operand order, which neither g++ nor LLVM promise to keep (both may commute a * b),
+// so NaN payloads are compared only where no arithmetic produced them (Where, Cast, storing).
+bool SameElement(const TensorView& a, const TensorView& b, int64_t j) {
+  const int size = DTypeSize(a.dtype);
+  const auto* x = static_cast<const uint8_t*>(a.data) + j * size;
+  const auto* y = static_cast<const uint8_t*>(b.data) + j * size;
+  if (std::memcmp(x, y, size) == 0) return true;
+  if (a.dtype == DType::kFloat32) {
+    float u, v;
+    std::memcpy(&u, x, 4);
+    std::memcpy(&v, y, 4);
+    return std::isnan(u) && std::isnan(v);
+  }
+  if (a.dtype == DType::kFloat16 || a.dtype == DType::kBFloat16) {
+    uint16_t u, v;
+    std::memcpy(&u, x, 2);
+    std::memcpy(&v, y, 2);
+    const uint16_t exp = a.dtype == DType::kFloat16 ? 0x7c00 : 0x7f80;
+    auto nan = [exp](uint16_t h) { return (h & exp) == exp && (h & ~exp & 0x7fff) != 0; };
+    return nan(u) && nan(v);
+  }
+  return false;
+}
+
+// Buffers of one run, allocated on first use.
+struct Memory {
+  explicit Memory(const plan::PlanProto& p) : p(p) {}
+  TensorView* View(int id) {
+    auto it = views.find(id);
+    if (it != views.end()) return &it->second;
+    const plan::Buffer& b = p.buffers(id);
+    auto& bytes = storage[id];
+    bytes.assign(b.size_bytes() + 64, 0);
+    TensorView& v = views[id];
+    v.dtype = *DTypeFromName(b.dtype());
+    v.dims.assign(b.dims().begin(), b.dims().end());
+    v.data = bytes.data();
+    return &v;
+  }
+  const plan::PlanProto& p;
+  std::map<int, std::vector<uint8_t>> storage;
+  std::map<int, TensorView> views;
+};
+
+// Runs every kernel step of `p` generated and per-op on the same inputs; returns the number of
+// steps compared. Differences are reported as test failures.
+int CompareKernelSteps(const plan::PlanProto& p, const std::string& what, uint64_t seed) {
+  cpu::ThreadPool pool(2);
+  int compared = 0;
+  for (int i = 0; i < p.steps_size(); ++i) {
+    const plan::Step& s = p.steps(i);
+    if (!s.has_kernel()) continue;
+    const plan::Kernel& k = p.kernels(s.kernel().kernel());
+    auto gk = cpu::GeneratedKernel::Load(k);
+    EXPECT_TRUE(gk.ok()) << gk.status().message();
+    if (!gk.ok() || !*gk) return compared;  // checked by the caller (CPU features)
+    Memory gen(p), ref(p);
+    std::mt19937_64 rng(seed + i);
+    std::vector<TensorView*> args;
+    for (int id : s.inputs()) {
+      TensorView* a = gen.View(id);
+      Fill(*a, rng);
+      std::memcpy(ref.View(id)->data, a->data, p.buffers(id).size_bytes());
+      args.push_back(a);
+    }
+    for (int id : s.outputs()) args.push_back(gen.View(id));
+    (*gk)->Run(args, gen.View(s.outputs(0))->NumElements(), &pool);
+    for (const plan::Step& f : p.fusion_groups(s.fusion_group() - 1).fallback()) {
+      cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(f.op().domain(), f.op().op());
+      EXPECT_NE(fn, nullptr) << f.op().op();
+      if (!fn) return compared;
+      AttributeMap attrs;
+      for (const plan::Attr& a : f.op().attrs()) attrs[a.name()] = *AttributeFromPlan(a);
+      cpu::KernelContext ctx;
+      ctx.op = f.op().op();
+      ctx.node_name = f.name();
+      ctx.attrs = &attrs;
+      for (int id : f.inputs()) ctx.inputs.push_back(id < 0 ? nullptr : ref.View(id));
+      for (int id : f.outputs()) ctx.outputs.push_back(id < 0 ? nullptr : ref.View(id));
+      Status st = fn(ctx);
+      EXPECT_TRUE(st.ok()) << st.message();
+    }
+    for (int id : s.outputs()) {
+      const TensorView& a = *gen.View(id);
+      const TensorView& b = *ref.View(id);
+      int64_t first = -1;
+      for (int64_t j = 0; j < a.NumElements() && first < 0; ++j) {
+        if (!SameElement(a, b, j)) first = j;
+      }
+      EXPECT_EQ(first, -1) << what << " " << DescribeStep(p, i) << " output '"
+                           << p.buffers(id).name()
+                           << "' differs from the per-op kernels at element " << first << "\n"
+                           << k.source();
+    }
+    ++compared;
+  }
+  return compared;
+}
+
+class GeneratedKernelsTest : public ::testing::TestWithParam<std::tuple<int, std::string>> {};
+
+TEST_P(GeneratedKernelsTest, BitIdenticalToPerOpKernels) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  if (!cpu::CpuHasFeature("x86-64-v3")) GTEST_SKIP() << "this CPU lacks x86-64-v3";
+  const ModelCase m = Models()[std::get<0>(GetParam())];
+  if (!std::filesystem::exists(m.path)) GTEST_SKIP() << m.path << " not generated";
+  const std::string precision = std::get<1>(GetParam());
+  auto c = Compile(m, *ParsePrecision(precision));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const int steps = CompareKernelSteps(c->train.proto, m.name + " " + precision + " step", 1);
+  const int eval = CompareKernelSteps(c->eval.proto, m.name + " " + precision + " eval", 2);
+  EXPECT_GT(steps, 0);
+  EXPECT_GT(eval, 0);
+  EXPECT_EQ(steps, c->train.proto.fusion_groups_size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, GeneratedKernelsTest,
+                         ::testing::Combine(::testing::Range(0, 5),
+                                            ::testing::Values("fp32", "fp16", "bf16")),
+                         [](const auto& info) {
+                           return Models()[std::get<0>(info.param)].name + "_" +
+                                  std::get<1>(info.param);
+                         });
+
+// Ops the generator emits: none may stay per-op in the MLP and transformer steps when its values
+// are f32/f16/bf16/bool (GEMMs, reductions, row ops, the optimizer and data movement do).
+TEST(GeneratedKernels, EveryElementwiseStepIsGenerated) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  const std::set<std::string> elementwise = {
+      "Add",  "Sub",   "Mul",  "Div",     "Pow",     "Max",  "Min",        "Neg",
+      "Sqrt", "Exp",   "Erf",  "Tanh",    "Sigmoid", "Relu", "Reciprocal", "Abs",
+      "Log",  "Equal", "Less", "Greater", "Not",     "And",  "Or",         "Where"};
+  for (int mi : {0, 2}) {
+    const ModelCase m = Models()[mi];
+    for (const char* precision : {"fp32", "bf16", "fp16"}) {
+      auto c = Compile(m, *ParsePrecision(precision));
+      ASSERT_TRUE(c.ok()) << c.status().message();
+      const auto& p = c->train.proto;
+      std::map<std::string, int> per_op;
+      int kernels = 0;
+      for (const plan::Step& s : p.steps()) {
+        if (s.has_kernel()) {
+          ++kernels;
+          continue;
+        }
+        ++per_op[s.op().op()];
+        if (!s.op().domain().empty() || !elementwise.count(s.op().op())) continue;
+        bool emittable = true;
+        for (const auto* ids : {&s.inputs(), &s.outputs()}) {
+          for (int id : *ids) {
+            const std::string& t = p.buffers(id).dtype();
+            emittable = emittable && (t == "f32" || t == "f16" || t == "bf16" || t == "bool");
+          }
+        }
+        EXPECT_FALSE(emittable) << m.name << " " << precision << ": " << s.op().op() << " '"
+                                << s.name() << "' runs per-op";
+      }
+      std::string rest;
+      for (const auto& [op, n] : per_op) rest += " " + op + "x" + std::to_string(n);
+      std::printf("%s %s: %d kernel steps (%d groups); per-op:%s\n", m.name.c_str(), precision,
+                  kernels, p.fusion_groups_size(), rest.c_str());
+      EXPECT_GT(kernels, 0);
+    }
+  }
+}
+
+// Training with generated kernels reproduces the per-op run exactly: every loss and every trained
+// weight (the exported models are the same bytes).
+class GeneratedTrainingTest
+    : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {};
+
+TEST_P(GeneratedTrainingTest, SameLossesAndWeightsAsPerOp) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  const auto& [name, precision] = GetParam();
+  const std::string dir = std::string(AMPC_GEN_DIR) + "/train_refs/" + name;
+  std::ifstream in(dir + "/case.json");
+  ASSERT_TRUE(in) << dir << "/case.json missing: the generate_train_references fixture did not run";
+  const nlohmann::json c = nlohmann::json::parse(in)["args"];
+  std::string flags = " --precision " + precision + " --steps 8";
+  for (const auto& [k, v] : c.items()) {
+    if (k == "model" || k == "steps") continue;
+    flags += v.is_boolean() ? (v.get<bool>() ? " --" + k : "") : " --" + k + " " + v.dump();
+  }
+  TempDir tmp;
+  std::map<std::string, std::vector<double>> losses;
+  for (const std::string mode : {"generated", "per-op"}) {
+    const auto r =
+        testing::RunAmpc("train " + testing::Fixture(c["model"].get<std::string>()) + " --data " +
+                         dir + "/data.npz --no-shuffle --quiet --threads 2 --kernels " + mode +
+                         " --cache-dir " + CacheDir() + " --metrics " + (tmp / mode + ".jsonl") +
+                         " --export " + (tmp / mode + ".onnx") + flags);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::ifstream ml(tmp / mode + ".jsonl");
+    for (std::string line; std::getline(ml, line);) {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("loss") && j.contains("step")) losses[mode].push_back(j["loss"].get<double>());
+    }
+  }
+  ASSERT_EQ(losses["generated"].size(), 8u);
+  EXPECT_EQ(losses["generated"], losses["per-op"]);
+  EXPECT_EQ(testing::ReadBytes(tmp / "generated.onnx"), testing::ReadBytes(tmp / "per-op.onnx"))
+      << "trained weights differ";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, GeneratedTrainingTest,
+    ::testing::Combine(::testing::Values("mlp_adamw", "transformer_adamw", "cnn_sgd"),
+                       ::testing::Values("fp32", "bf16", "fp16")),
+    [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+
+// The kernel cache: a second build of the same kernel is a hit; a corrupt or foreign entry is
+// rejected and rebuilt.
+TEST(GeneratedKernels, CacheHitsAndRejectsBadEntries) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  auto g = ParseGraph(R"(graph "g" opsets {"": 17} {
+  input %x: f32[8,4]
+  input %b: f32[4]
+  %y: f32[8,4] = Add(%x, %b)
+  %z: f32[8,4] = Exp(%y)
+  output %z
+})");
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  std::vector<const Node*> nodes((*g)->nodes().begin(), (*g)->nodes().end());
+  auto k = BuildFusedKernel(nodes, {(*g)->inputs()[0], (*g)->inputs()[1]}, {(*g)->outputs()[0]});
+  ASSERT_TRUE(k.ok()) << k.status().message();
+  TempDir tmp;
+  KernelOptions o;
+  o.cache_dir = tmp.path();
+  const Target cpu{"cpu", ""};
+  KernelBuildStats s1;
+  auto a = BuildKernel(*k, cpu, o, &s1);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(s1.compiled.load(), 1);
+  KernelBuildStats s2;
+  auto b = BuildKernel(*k, cpu, o, &s2);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(s2.cache_hits.load(), 1);
+  EXPECT_EQ(b->SerializeAsString(), a->SerializeAsString());
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(tmp.path())) {
+    files.push_back(e.path().string());
+  }
+  ASSERT_EQ(files.size(), 1u);
+  // Truncated, then a foreign kernel's (valid) entry under this name: both rebuilt.
+  const std::string good = testing::ReadBytes(files[0]);
+  testing::WriteBytes(files[0], good.substr(0, good.size() / 2));
+  KernelBuildStats s3;
+  ASSERT_TRUE(BuildKernel(*k, cpu, o, &s3).ok());
+  EXPECT_EQ(s3.cache_rejected.load(), 1);
+  EXPECT_EQ(s3.compiled.load(), 1);
+  plan::Kernel foreign = *a;
+  foreign.set_source(foreign.source() + "// another kernel\n");
+  testing::WriteBytes(files[0], "AMPCKERNEL1\n" + foreign.SerializeAsString());
+  KernelBuildStats s4;
+  auto d = BuildKernel(*k, cpu, o, &s4);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(s4.cache_rejected.load(), 1);
+  EXPECT_EQ(d->source(), a->source());
+}
+
+// Section headers of an ELF64 image -> the names in its symbol table.
+std::set<std::string> ElfSymbols(const std::string& elf) {
+  std::set<std::string> out;
+  if (elf.size() < sizeof(Elf64_Ehdr) || elf.compare(0, 4, ELFMAG) != 0) return out;
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, elf.data(), sizeof eh);
+  auto section = [&](int i) {
+    Elf64_Shdr sh{};
+    const size_t off = eh.e_shoff + static_cast<size_t>(i) * eh.e_shentsize;
+    if (off + sizeof sh <= elf.size()) std::memcpy(&sh, elf.data() + off, sizeof sh);
+    return sh;
+  };
+  for (int i = 0; i < eh.e_shnum; ++i) {
+    const Elf64_Shdr sym = section(i);
+    if (sym.sh_type != SHT_SYMTAB) continue;
+    const Elf64_Shdr str = section(static_cast<int>(sym.sh_link));
+    for (size_t o = sym.sh_offset; o + sizeof(Elf64_Sym) <= sym.sh_offset + sym.sh_size &&
+                                   o + sizeof(Elf64_Sym) <= elf.size();
+         o += sizeof(Elf64_Sym)) {
+      Elf64_Sym s;
+      std::memcpy(&s, elf.data() + o, sizeof s);
+      const size_t at = str.sh_offset + s.st_name;
+      if (at < elf.size()) out.insert(std::string(elf.c_str() + at));
+    }
+  }
+  return out;
+}
+
+// Every PTX of a --target cuda plan assembles with the toolkit's ptxas for its architecture, and
+// every cubin's symbol table holds its kernel's entry. No GPU needed.
+TEST(GeneratedKernels, CudaImagesAssembleForSm80AndSm90) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  const char* home = std::getenv("CUDA_HOME");
+  const std::string cuda = home && *home ? home : "/usr/local/cuda";
+  if (!std::filesystem::exists(cuda + "/bin/ptxas")) GTEST_SKIP() << "no CUDA toolkit";
+  TempDir tmp;
+  for (const char* arch : {"sm_80", "sm_90"}) {
+    for (int mi : {0, 2}) {
+      const ModelCase m = Models()[mi];
+      const BackendSupport support = cpu::CpuBackendSupportAs(Target{"cuda", arch});
+      CompileOptions o;
+      o.precision = DType::kBFloat16;
+      o.train.optimizer.kind = "adamw";
+      o.train.untie_shared = m.untie;
+      if (m.name == "transformer") o.train.loss.class_axis = 2;
+      o.kernels.enabled = o.kernels.required = true;
+      o.kernels.cache_dir = CacheDir();
+      o.support = &support;
+      auto g = ImportOnnxFile(m.path);
+      ASSERT_TRUE(g.ok());
+      auto info = BuildTrainingStep(**g, o);
+      ASSERT_TRUE(info.ok()) << info.status().message();
+      const std::string path = m.path;
+      auto plan = LowerTrainingStep(
+          std::move(*g), *info, [path] { return ImportOnnxFile(path); }, o,
+          m.dims.begin()->second[0], m.dims);
+      ASSERT_TRUE(plan.ok()) << plan.status().message();
+      ASSERT_GT(plan->proto.kernels_size(), 0);
+      for (const plan::Kernel& k : plan->proto.kernels()) {
+        std::string ptx, cubin;
+        for (const auto& img : k.images()) {
+          EXPECT_EQ(img.arch(), arch);
+          if (img.format() == plan::KernelImage::PTX) ptx = img.data();
+          if (img.format() == plan::KernelImage::CUBIN) cubin = img.data();
+        }
+        ASSERT_FALSE(ptx.empty()) << k.name();
+        testing::WriteBytes(tmp / "k.ptx", ptx);
+        const std::string cmd = cuda + "/bin/ptxas -arch=" + arch + " " + (tmp / "k.ptx") + " -o " +
+                                (tmp / "k.cubin") + " >" + (tmp / "log") + " 2>&1";
+        EXPECT_EQ(std::system(cmd.c_str()), 0)
+            << k.name() << ": " << testing::ReadBytes(tmp / "log");
+        EXPECT_TRUE(ElfSymbols(cubin).count(k.entry())) << k.name() << ": no " << k.entry();
+        EXPECT_TRUE(ElfSymbols(testing::ReadBytes(tmp / "k.cubin")).count(k.entry()));
+        EXPECT_GT(k.params_size(), 2) << k.name();
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ampc
