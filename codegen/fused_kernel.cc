@@ -59,7 +59,14 @@ bool Emittable(DType t) { return IsFloat3(t) || t == DType::kBool; }
 
 }  // namespace
 
-bool IsFusibleElementwise(const Node& n) {
+bool IsFusibleElementwise(const Node& n, bool allow_symbolic) {
+  auto shaped = [allow_symbolic](const Value* v) {
+    if (!v->type().has_rank) return false;
+    for (const Dim& d : v->type().dims) {
+      if (d.is_unknown() || (!allow_symbolic && !d.is_static())) return false;
+    }
+    return true;
+  };
   if (!n.domain().empty()) return false;
   auto it = Ops().find(n.op_type());
   if (it == Ops().end()) return false;
@@ -67,14 +74,10 @@ bool IsFusibleElementwise(const Node& n) {
   if (n.num_inputs() < info.min_inputs || n.num_inputs() > info.max_inputs) return false;
   if (n.num_outputs() != 1 || !n.output(0)) return false;
   for (const Value* v : n.inputs()) {
-    if (!v || !Emittable(v->dtype()) || !v->type().has_rank || !v->type().is_fully_static()) {
-      return false;
-    }
+    if (!v || !Emittable(v->dtype()) || !shaped(v)) return false;
   }
   const Value* out = n.output(0);
-  if (!Emittable(out->dtype()) || !out->type().has_rank || !out->type().is_fully_static()) {
-    return false;
-  }
+  if (!Emittable(out->dtype()) || !shaped(out)) return false;
   const DType a = n.input(0)->dtype(), o = out->dtype();
   switch (info.kind) {
     case Kind::kArith:
@@ -96,6 +99,59 @@ bool IsFusibleElementwise(const Node& n) {
   return false;
 }
 
+namespace {
+
+// The constant axes of a Reduce node: its `axes` attribute, or its axes input when that is an
+// initializer, a Constant's value or a value known at compile time. nullopt: not constant.
+std::optional<std::vector<int64_t>> ReduceAxes(const Node& n) {
+  if (n.attr("axes")) return n.attr_ints("axes");
+  const Value* a = n.input(1);
+  if (!a) return std::vector<int64_t>{};
+  if (a->initializer()) return a->initializer()->AsInt64s();
+  if (a->known_ints()) {
+    std::vector<int64_t> v;
+    for (const Dim& d : *a->known_ints()) {
+      if (!d.is_static()) return std::nullopt;
+      v.push_back(d.value());
+    }
+    return v;
+  }
+  const Node* p = a->producer();
+  if (p && p->op_type() == "Constant" && p->domain().empty()) {
+    const Attribute* t = p->attr("value");
+    if (t && t->kind() == AttrKind::kTensor) return t->t().AsInt64s();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool IsFusibleReduction(const Node& n, bool allow_symbolic) {
+  if (!n.domain().empty() || (n.op_type() != "ReduceSum" && n.op_type() != "ReduceMean")) {
+    return false;
+  }
+  const Value* x = n.input(0);
+  const Value* y = n.output(0);
+  if (!x || !y || n.num_outputs() != 1 || !IsFloat3(x->dtype()) || y->dtype() != x->dtype()) {
+    return false;
+  }
+  for (const Value* v : {x, y}) {
+    if (!v->type().has_rank) return false;
+    for (const Dim& d : v->type().dims) {
+      if (d.is_unknown() || (!allow_symbolic && !d.is_static())) return false;
+      if (d.is_static() && d.value() == 0) return false;
+    }
+  }
+  auto axes = ReduceAxes(n);
+  if (!axes) return false;
+  if (axes->empty() && n.attr_int("noop_with_empty_axes", 0) != 0) return false;
+  const int64_t r = x->type().rank();
+  for (int64_t a : *axes) {
+    if (a < -r || a >= r) return false;
+  }
+  return true;
+}
+
 DType FusedKernel::ValueType(int v) const {
   const int ni = static_cast<int>(inputs.size());
   return v < ni ? inputs[v].dtype : insts[v - ni].dtype;
@@ -113,6 +169,13 @@ std::string FusedKernel::Key() const {
     for (int o : i.operands) s += fmt::format(" %{}", o);
     if (i.op == "LeakyRelu") s += fmt::format(" alpha={:08x}", std::bit_cast<uint32_t>(i.alpha));
   }
+  if (reduce) {
+    s += fmt::format("\n{} {} %{} outputs={} count={} dims", reduce->op, DTypeName(reduce->dtype),
+                     reduce->value, reduce->outputs, reduce->count);
+    for (size_t a = 0; a < reduce->dims.size(); ++a) {
+      s += fmt::format(" {}{}", reduce->dims[a], reduce->reduced[a] ? "r" : "");
+    }
+  }
   s += "\nout";
   for (int o : outputs) s += fmt::format(" %{}", o);
   return s;
@@ -123,8 +186,10 @@ StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
                                        const std::vector<const Value*>& outputs) {
   if (nodes.empty() || outputs.empty()) return InvalidArgument("empty fusion group");
   FusedKernel k;
+  const Node* reduction = IsFusibleReduction(*nodes.back()) ? nodes.back() : nullptr;
+  const Value* space = reduction ? reduction->input(0) : nodes.front()->output(0);
   std::vector<int64_t> od;
-  for (const Dim& d : nodes.front()->output(0)->type().dims) od.push_back(d.value());
+  for (const Dim& d : space->type().dims) od.push_back(d.value());
   int64_t n = 1;
   for (int64_t d : od) n *= d;
   std::unordered_map<const Value*, int> index;
@@ -142,7 +207,7 @@ StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
       const int64_t d = vd[vd.size() - 1 - i].value();
       if (d != od[a] && d != 1) {
         return InvalidArgument("fusion group input '" + v->name() + "' does not broadcast to " +
-                               nodes.front()->output(0)->type().ToString());
+                               space->type().ToString());
       }
       st[a] = d == 1 ? 0 : stride;
       stride *= d;
@@ -174,6 +239,7 @@ StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
   for (size_t j = 0; j < inputs.size(); ++j) k.inputs[j].strides = strides[j];
   k.elements = n;
   for (const Node* node : nodes) {
+    if (node == reduction) break;
     if (!IsFusibleElementwise(*node)) {
       return InvalidArgument(node->Describe() + " is not an elementwise op the generator emits");
     }
@@ -196,7 +262,41 @@ StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
     index[node->output(0)] = static_cast<int>(k.inputs.size() + k.insts.size());
     k.insts.push_back(std::move(inst));
   }
+  if (reduction) {
+    auto it = index.find(reduction->input(0));
+    if (it == index.end()) {
+      return InvalidArgument(reduction->Describe() + ": its input is not in its fusion group");
+    }
+    FusedKernel::Reduction r;
+    r.op = reduction->op_type();
+    r.value = it->second;
+    r.dtype = reduction->output(0)->dtype();
+    const int64_t rank = static_cast<int64_t>(od.size());
+    std::vector<bool> red(od.size(), false);
+    const std::vector<int64_t> axes = *ReduceAxes(*reduction);
+    for (int64_t a : axes) red[a < 0 ? a + rank : a] = true;
+    if (axes.empty()) red.assign(od.size(), true);
+    r.outputs = r.count = 1;
+    for (size_t a = 0; a < od.size(); ++a) {
+      (red[a] ? r.count : r.outputs) *= od[a];
+      if (od[a] == 1) continue;
+      if (!r.dims.empty() && r.reduced.back() == red[a]) {
+        r.dims.back() *= od[a];
+      } else {
+        r.dims.push_back(od[a]);
+        r.reduced.push_back(red[a]);
+      }
+    }
+    if (r.outputs != *reduction->output(0)->type().NumElements()) {
+      return InvalidArgument(reduction->Describe() + ": output size disagrees with its axes");
+    }
+    k.reduce = std::move(r);
+  }
   for (const Value* v : outputs) {
+    if (reduction && v == reduction->output(0)) {
+      k.outputs.push_back(FusedKernel::kReduced);
+      continue;
+    }
     auto it = index.find(v);
     if (it == index.end() || it->second < static_cast<int>(k.inputs.size())) {
       return InvalidArgument("fusion group output '" + v->name() + "' is not computed in it");
@@ -325,8 +425,14 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
   for (int j = 0; j < ni; ++j) {
     sig += fmt::format(", %in{}: {}", j, memref(k.inputs[j].elements, k.inputs[j].dtype));
   }
+  auto out_size = [&](int v) {
+    return v == FusedKernel::kReduced ? k.reduce->outputs : k.elements;
+  };
+  auto out_type = [&](int v) {
+    return v == FusedKernel::kReduced ? k.reduce->dtype : k.ValueType(v);
+  };
   for (size_t j = 0; j < k.outputs.size(); ++j) {
-    sig += fmt::format(", %out{}: {}", j, memref(k.elements, k.ValueType(k.outputs[j])));
+    sig += fmt::format(", %out{}: {}", j, memref(out_size(k.outputs[j]), out_type(k.outputs[j])));
   }
   std::string body;
   BodyWriter w(&body);
@@ -349,137 +455,214 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
     }
     return r;
   };
-  // Loads: element offset of input j for flat index %i.
-  std::vector<int64_t> inner(k.dims.size(), 1);
-  for (int a = static_cast<int>(k.dims.size()) - 2; a >= 0; --a) {
-    inner[a] = inner[a + 1] * k.dims[a + 1];
-  }
-  for (int j = 0; j < ni; ++j) {
-    const auto& st = k.inputs[j].strides;
-    std::string off;
-    if (st == inner) {
-      off = "%i";
-    } else {
-      for (size_t a = 0; a < st.size(); ++a) {
-        if (st[a] == 0) continue;
-        std::string idx =
-            a == st.size() - 1 ? "%i" : w.Bin("arith.divui", "%i", w.Index(inner[a]), "index");
-        if (a > 0) idx = w.Bin("arith.remui", idx, w.Index(k.dims[a]), "index");
-        if (st[a] != 1) idx = w.Bin("arith.muli", idx, w.Index(st[a]), "index");
-        off = off.empty() ? idx : w.Bin("arith.addi", off, idx, "index");
-      }
-      if (off.empty()) off = w.Index(0);
+  // The elementwise program at flat index `ix` of the iteration space: loads (the element offset
+  // of input j follows its broadcast strides), the instructions, the stores of its outputs.
+  auto elementwise = [&](const std::string& ix) {
+    std::vector<int64_t> inner(k.dims.size(), 1);
+    for (int a = static_cast<int>(k.dims.size()) - 2; a >= 0; --a) {
+      inner[a] = inner[a + 1] * k.dims[a + 1];
     }
-    const DType t = k.inputs[j].dtype;
-    const std::string raw =
-        w.Line(fmt::format("memref.load %in{}[{}] : {}", j, off, memref(k.inputs[j].elements, t)));
-    Reg& r = regs[j];
-    if (t == DType::kBool) {
-      r.bits =
-          w.Line(fmt::format("arith.cmpi ne, {}, {} : i8", raw, w.Line("arith.constant 0 : i8")));
-    } else {
-      r.bits = raw;
-      if (t == DType::kFloat32) r.f32 = raw;
-    }
-  }
-  for (size_t n = 0; n < k.insts.size(); ++n) {
-    const FusedKernel::Inst& in = k.insts[n];
-    const int v = ni + static_cast<int>(n);
-    const DType t = in.dtype;
-    auto opf = [&](int i) -> std::string {
-      const int src = in.operands[i];
-      return k.ValueType(src) == DType::kFloat32 ? regs[src].f32 : widen(src);
-    };
-    const std::string& o = in.op;
-    std::string f;  // fp32 result (float outputs)
-    if (o == "Add" || o == "Sub" || o == "Mul" || o == "Div") {
-      const char* m = o == "Add"   ? "arith.addf"
-                      : o == "Sub" ? "arith.subf"
-                      : o == "Mul" ? "arith.mulf"
-                                   : "arith.divf";
-      f = w.Bin(m, opf(0), opf(1), "f32");
-    } else if (o == "Pow") {
-      f = w.Bin("math.powf", opf(0), opf(1), "f32");
-    } else if (o == "Max" || o == "Min") {  // (a > b || a != a) ? a : b, NaN propagating
-      const std::string a = opf(0), b = opf(1);
-      const std::string c =
-          w.Bin("arith.ori", w.CmpF(o == "Max" ? "ogt" : "olt", a, b), w.CmpF("une", a, a), "i1");
-      f = w.Select(c, a, b, "f32");
-    } else if (o == "Neg") {
-      f = w.Line(fmt::format("arith.negf {} : f32", opf(0)));
-    } else if (o == "Sqrt" || o == "Exp" || o == "Erf" || o == "Tanh" || o == "Log" || o == "Abs") {
-      const char* m = o == "Sqrt"   ? "math.sqrt"
-                      : o == "Exp"  ? "math.exp"
-                      : o == "Erf"  ? "math.erf"
-                      : o == "Tanh" ? "math.tanh"
-                      : o == "Log"  ? "math.log"
-                                    : "math.absf";
-      f = w.Line(fmt::format("{} {} : f32", m, opf(0)));
-    } else if (o == "Reciprocal") {
-      f = w.Bin("arith.divf", w.F32(1.0f), opf(0), "f32");
-    } else if (o == "Relu") {  // x < 0 ? 0 : x (NaN stays NaN)
-      const std::string x = opf(0), zero = w.F32(0.0f);
-      f = w.Select(w.CmpF("olt", x, zero), zero, x, "f32");
-    } else if (o == "LeakyRelu") {
-      const std::string x = opf(0);
-      f = w.Select(w.CmpF("olt", x, w.F32(0.0f)), w.Bin("arith.mulf", w.F32(in.alpha), x, "f32"), x,
-                   "f32");
-    } else if (o == "Sigmoid") {  // x >= 0 ? 1 / (1 + e^-x) : e^x / (1 + e^x)
-      const std::string x = opf(0), one = w.F32(1.0f);
-      const std::string en =
-          w.Line(fmt::format("math.exp {} : f32", w.Line(fmt::format("arith.negf {} : f32", x))));
-      const std::string pos = w.Bin("arith.divf", one, w.Bin("arith.addf", one, en, "f32"), "f32");
-      const std::string ep = w.Line(fmt::format("math.exp {} : f32", x));
-      const std::string neg = w.Bin("arith.divf", ep, w.Bin("arith.addf", one, ep, "f32"), "f32");
-      f = w.Select(w.CmpF("oge", x, w.F32(0.0f)), pos, neg, "f32");
-    } else if (o == "Equal" || o == "Less" || o == "Greater" || o == "LessOrEqual" ||
-               o == "GreaterOrEqual") {
-      const char* p = o == "Equal"         ? "oeq"
-                      : o == "Less"        ? "olt"
-                      : o == "Greater"     ? "ogt"
-                      : o == "LessOrEqual" ? "ole"
-                                           : "oge";
-      regs[v].bits = w.CmpF(p, opf(0), opf(1));
-      continue;
-    } else if (o == "Not") {
-      regs[v].bits =
-          w.Bin("arith.xori", regs[in.operands[0]].bits, w.Line("arith.constant true"), "i1");
-      continue;
-    } else if (o == "And" || o == "Or" || o == "Xor") {
-      const char* m = o == "And" ? "arith.andi" : o == "Or" ? "arith.ori" : "arith.xori";
-      regs[v].bits = w.Bin(m, regs[in.operands[0]].bits, regs[in.operands[1]].bits, "i1");
-      continue;
-    } else if (o == "Where") {  // storage bits move unchanged
-      const Reg& a = regs[in.operands[1]];
-      const Reg& b = regs[in.operands[2]];
-      const char* ty = t == DType::kBool ? "i1" : t == DType::kFloat32 ? "f32" : "i16";
-      regs[v].bits = w.Select(regs[in.operands[0]].bits, a.bits, b.bits, ty);
-      if (t == DType::kFloat32) regs[v].f32 = regs[v].bits;
-      continue;
-    } else if (o == "Cast") {
-      const DType s = k.ValueType(in.operands[0]);
-      if (s == t) {  // a copy
-        regs[v] = regs[in.operands[0]];
-        continue;
-      }
-      if (t == DType::kBool) {  // x != 0 (NaN is true)
-        regs[v].bits = w.CmpF("une", opf(0), w.F32(0.0f));
-        continue;
-      }
-      if (s == DType::kBool) {
-        f = w.Select(regs[in.operands[0]].bits, w.F32(1.0f), w.F32(0.0f), "f32");
+    for (int j = 0; j < ni; ++j) {
+      const auto& st = k.inputs[j].strides;
+      std::string off;
+      if (st == inner) {
+        off = ix;
       } else {
-        f = opf(0);
+        for (size_t a = 0; a < st.size(); ++a) {
+          if (st[a] == 0) continue;
+          std::string idx =
+              a == st.size() - 1 ? ix : w.Bin("arith.divui", ix, w.Index(inner[a]), "index");
+          if (a > 0) idx = w.Bin("arith.remui", idx, w.Index(k.dims[a]), "index");
+          if (st[a] != 1) idx = w.Bin("arith.muli", idx, w.Index(st[a]), "index");
+          off = off.empty() ? idx : w.Bin("arith.addi", off, idx, "index");
+        }
+        if (off.empty()) off = w.Index(0);
+      }
+      const DType t = k.inputs[j].dtype;
+      const std::string raw = w.Line(
+          fmt::format("memref.load %in{}[{}] : {}", j, off, memref(k.inputs[j].elements, t)));
+      Reg& r = regs[j];
+      if (t == DType::kBool) {
+        r.bits =
+            w.Line(fmt::format("arith.cmpi ne, {}, {} : i8", raw, w.Line("arith.constant 0 : i8")));
+      } else {
+        r.bits = raw;
+        if (t == DType::kFloat32) r.f32 = raw;
       }
     }
-    regs[v] = round_to(f, t);
-  }
-  for (size_t j = 0; j < k.outputs.size(); ++j) {
-    const int v = k.outputs[j];
-    const DType t = k.ValueType(v);
-    std::string val = regs[v].bits;
-    if (t == DType::kBool) val = w.Line(fmt::format("arith.extui {} : i1 to i8", val));
-    body += fmt::format("      memref.store {}, %out{}[%i] : {}\n", val, j, memref(k.elements, t));
+    for (size_t n = 0; n < k.insts.size(); ++n) {
+      const FusedKernel::Inst& in = k.insts[n];
+      const int v = ni + static_cast<int>(n);
+      const DType t = in.dtype;
+      auto opf = [&](int i) -> std::string {
+        const int src = in.operands[i];
+        return k.ValueType(src) == DType::kFloat32 ? regs[src].f32 : widen(src);
+      };
+      const std::string& o = in.op;
+      std::string f;  // fp32 result (float outputs)
+      if (o == "Add" || o == "Sub" || o == "Mul" || o == "Div") {
+        const char* m = o == "Add"   ? "arith.addf"
+                        : o == "Sub" ? "arith.subf"
+                        : o == "Mul" ? "arith.mulf"
+                                     : "arith.divf";
+        f = w.Bin(m, opf(0), opf(1), "f32");
+      } else if (o == "Pow") {
+        f = w.Bin("math.powf", opf(0), opf(1), "f32");
+      } else if (o == "Max" || o == "Min") {  // (a > b || a != a) ? a : b, NaN propagating
+        const std::string a = opf(0), b = opf(1);
+        const std::string c =
+            w.Bin("arith.ori", w.CmpF(o == "Max" ? "ogt" : "olt", a, b), w.CmpF("une", a, a), "i1");
+        f = w.Select(c, a, b, "f32");
+      } else if (o == "Neg") {
+        f = w.Line(fmt::format("arith.negf {} : f32", opf(0)));
+      } else if (o == "Sqrt" || o == "Exp" || o == "Erf" || o == "Tanh" || o == "Log" ||
+                 o == "Abs") {
+        const char* m = o == "Sqrt"   ? "math.sqrt"
+                        : o == "Exp"  ? "math.exp"
+                        : o == "Erf"  ? "math.erf"
+                        : o == "Tanh" ? "math.tanh"
+                        : o == "Log"  ? "math.log"
+                                      : "math.absf";
+        f = w.Line(fmt::format("{} {} : f32", m, opf(0)));
+      } else if (o == "Reciprocal") {
+        f = w.Bin("arith.divf", w.F32(1.0f), opf(0), "f32");
+      } else if (o == "Relu") {  // x < 0 ? 0 : x (NaN stays NaN)
+        const std::string x = opf(0), zero = w.F32(0.0f);
+        f = w.Select(w.CmpF("olt", x, zero), zero, x, "f32");
+      } else if (o == "LeakyRelu") {
+        const std::string x = opf(0);
+        f = w.Select(w.CmpF("olt", x, w.F32(0.0f)), w.Bin("arith.mulf", w.F32(in.alpha), x, "f32"),
+                     x, "f32");
+      } else if (o == "Sigmoid") {  // x >= 0 ? 1 / (1 + e^-x) : e^x / (1 + e^x)
+        const std::string x = opf(0), one = w.F32(1.0f);
+        const std::string en =
+            w.Line(fmt::format("math.exp {} : f32", w.Line(fmt::format("arith.negf {} : f32", x))));
+        const std::string pos =
+            w.Bin("arith.divf", one, w.Bin("arith.addf", one, en, "f32"), "f32");
+        const std::string ep = w.Line(fmt::format("math.exp {} : f32", x));
+        const std::string neg = w.Bin("arith.divf", ep, w.Bin("arith.addf", one, ep, "f32"), "f32");
+        f = w.Select(w.CmpF("oge", x, w.F32(0.0f)), pos, neg, "f32");
+      } else if (o == "Equal" || o == "Less" || o == "Greater" || o == "LessOrEqual" ||
+                 o == "GreaterOrEqual") {
+        const char* p = o == "Equal"         ? "oeq"
+                        : o == "Less"        ? "olt"
+                        : o == "Greater"     ? "ogt"
+                        : o == "LessOrEqual" ? "ole"
+                                             : "oge";
+        regs[v].bits = w.CmpF(p, opf(0), opf(1));
+        continue;
+      } else if (o == "Not") {
+        regs[v].bits =
+            w.Bin("arith.xori", regs[in.operands[0]].bits, w.Line("arith.constant true"), "i1");
+        continue;
+      } else if (o == "And" || o == "Or" || o == "Xor") {
+        const char* m = o == "And" ? "arith.andi" : o == "Or" ? "arith.ori" : "arith.xori";
+        regs[v].bits = w.Bin(m, regs[in.operands[0]].bits, regs[in.operands[1]].bits, "i1");
+        continue;
+      } else if (o == "Where") {  // storage bits move unchanged
+        const Reg& a = regs[in.operands[1]];
+        const Reg& b = regs[in.operands[2]];
+        const char* ty = t == DType::kBool ? "i1" : t == DType::kFloat32 ? "f32" : "i16";
+        regs[v].bits = w.Select(regs[in.operands[0]].bits, a.bits, b.bits, ty);
+        if (t == DType::kFloat32) regs[v].f32 = regs[v].bits;
+        continue;
+      } else if (o == "Cast") {
+        const DType s = k.ValueType(in.operands[0]);
+        if (s == t) {  // a copy
+          regs[v] = regs[in.operands[0]];
+          continue;
+        }
+        if (t == DType::kBool) {  // x != 0 (NaN is true)
+          regs[v].bits = w.CmpF("une", opf(0), w.F32(0.0f));
+          continue;
+        }
+        if (s == DType::kBool) {
+          f = w.Select(regs[in.operands[0]].bits, w.F32(1.0f), w.F32(0.0f), "f32");
+        } else {
+          f = opf(0);
+        }
+      }
+      regs[v] = round_to(f, t);
+    }
+    for (size_t j = 0; j < k.outputs.size(); ++j) {
+      const int v = k.outputs[j];
+      if (v == FusedKernel::kReduced) continue;
+      const DType t = k.ValueType(v);
+      std::string val = regs[v].bits;
+      if (t == DType::kBool) val = w.Line(fmt::format("arith.extui {} : i1 to i8", val));
+      body += fmt::format("      memref.store {}, %out{}[{}] : {}\n", val, j, ix,
+                          memref(k.elements, t));
+    }
+  };  // elementwise
+  if (!k.reduce) {
+    elementwise("%i");
+  } else {
+    // Over the reduction's outputs %i: the flat index of each summed element from (%i, %r), the
+    // sum in double in memory order, then the per-op kernel's rounding (f32: once; f16/bf16:
+    // through fp32 rounded to odd, then once more).
+    const FusedKernel::Reduction& r = *k.reduce;
+    const size_t m = r.dims.size();
+    std::vector<int64_t> in_str(m, 1), part_str(m, 1);
+    int64_t si = 1, so = 1, sr = 1;
+    for (size_t a = m; a-- > 0;) {
+      in_str[a] = si;
+      si *= r.dims[a];
+      part_str[a] = r.reduced[a] ? sr : so;
+      (r.reduced[a] ? sr : so) *= r.dims[a];
+    }
+    const std::string zero = w.Line("arith.constant 0.0 : f64");
+    const std::string c0 = w.Index(0), c1 = w.Index(1), count = w.Index(r.count);
+    const std::string acc = w.Fresh();
+    body += fmt::format("      {} = scf.for %r = {} to {} step {} iter_args(%a = {}) -> (f64) {{\n",
+                        acc, c0, count, c1, zero);
+    std::string flat;
+    bool first_kept = true, first_red = true;
+    for (size_t a = 0; a < m; ++a) {
+      const std::string from = r.reduced[a] ? "%r" : "%i";
+      bool& first = r.reduced[a] ? first_red : first_kept;
+      std::string c =
+          part_str[a] == 1 ? from : w.Bin("arith.divui", from, w.Index(part_str[a]), "index");
+      if (!first) c = w.Bin("arith.remui", c, w.Index(r.dims[a]), "index");
+      first = false;
+      if (in_str[a] != 1) c = w.Bin("arith.muli", c, w.Index(in_str[a]), "index");
+      flat = flat.empty() ? c : w.Bin("arith.addi", flat, c, "index");
+    }
+    if (flat.empty()) flat = w.Index(0);
+    elementwise(flat);
+    const int v = r.value;
+    const std::string x32 = k.ValueType(v) == DType::kFloat32 ? regs[v].f32 : widen(v);
+    const std::string x64 = w.Line(fmt::format("arith.extf {} : f32 to f64", x32));
+    body +=
+        fmt::format("      scf.yield {} : f64\n      }}\n", w.Bin("arith.addf", "%a", x64, "f64"));
+    std::string d = acc;
+    if (r.op == "ReduceMean") {
+      d = w.Bin("arith.divf", acc, w.Line(fmt::format("arith.constant {}.0 : f64", r.count)),
+                "f64");
+    }
+    std::string bits;
+    const std::string f = w.Line(fmt::format("arith.truncf {} : f64 to f32", d));
+    if (r.dtype == DType::kFloat32) {
+      bits = f;
+    } else {  // reduction.cc's ToFloatOdd, then the half rounding
+      const std::string fd = w.Line(fmt::format("arith.extf {} : f32 to f64", f));
+      const std::string keep =
+          w.Bin("arith.ori", w.Line(fmt::format("arith.cmpf oeq, {}, {} : f64", fd, d)),
+                w.Line(fmt::format("arith.cmpf uno, {}, {} : f64", d, d)), "i1");
+      const std::string over = w.Line(fmt::format("arith.cmpf ogt, {}, {} : f64",
+                                                  w.Line(fmt::format("math.absf {} : f64", fd)),
+                                                  w.Line(fmt::format("math.absf {} : f64", d))));
+      const std::string fb = w.F32ToBits(f);
+      const std::string toward0 =
+          w.Select(over, w.Bin("arith.subi", fb, w.I32(1), "i32"), fb, "i32");
+      const std::string odd = w.Bin("arith.ori", toward0, w.I32(1), "i32");
+      const std::string f_odd = w.BitsToF32(w.Select(keep, fb, odd, "i32"));
+      bits = r.dtype == DType::kFloat16 ? w.F32ToHalf(f_odd) : w.F32ToBF16(f_odd);
+    }
+    for (size_t j = 0; j < k.outputs.size(); ++j) {
+      if (k.outputs[j] != FusedKernel::kReduced) continue;
+      body += fmt::format("      memref.store {}, %out{}[%i] : {}\n", bits, j,
+                          memref(r.outputs, r.dtype));
+    }
   }
   return fmt::format(
       "func.func @{}(%begin: index, %end: index{}) attributes {{llvm.emit_c_interface}} {{\n"

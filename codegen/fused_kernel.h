@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,10 @@ namespace ampc {
 
 // The elementwise ops the generator emits, in the dtypes it emits them in (f32, f16, bf16 and
 // bool values); a node it cannot emit is never fused.
-bool IsFusibleElementwise(const Node& n);
+// `allow_symbolic`: also with symbolic dimensions (inspection; kernels need static shapes).
+bool IsFusibleElementwise(const Node& n, bool allow_symbolic = false);
+// A ReduceSum / ReduceMean of an f32/f16/bf16 value over constant axes, which a group can end in.
+bool IsFusibleReduction(const Node& n, bool allow_symbolic = false);
 
 struct FusedKernel {
   struct Arg {
@@ -38,18 +42,34 @@ struct FusedKernel {
     DType dtype = DType::kUndefined;
     float alpha = 0;  // LeakyRelu
   };
+  // A group may end in one ReduceSum / ReduceMean of one of its values (or of an input), with the
+  // elementwise nodes as its prologue: the kernel runs over the reduction's outputs, each summed
+  // in double over its reduced elements in memory order (the per-op kernel's order), and the
+  // prologue's values that leave the group are stored as they are computed.
+  struct Reduction {
+    std::string op;                   // ReduceSum | ReduceMean
+    int value = -1;                   // the value reduced
+    DType dtype = DType::kUndefined;  // of the result
+    std::vector<int64_t> dims;        // the reduced value's shape, collapsed into runs of kept and
+    std::vector<bool> reduced;        // reduced axes
+    int64_t outputs = 0, count = 0;   // result elements; elements summed into each
+  };
+  static constexpr int kReduced = -1;  // in `outputs`: the reduction's result
+
   std::vector<int64_t> dims;  // the iteration space, collapsed (row-major), rank >= 1
   int64_t elements = 0;
   std::vector<Arg> inputs;
   std::vector<Inst> insts;
   std::vector<int> outputs;  // value index stored to each output (contiguous, `elements` long)
+  std::optional<Reduction> reduce;
 
   DType ValueType(int v) const;
   // Canonical text of everything the generated code depends on (ops, dtypes, shapes, strides).
   std::string Key() const;
 };
 
-// The program of `nodes` (in execution order; all with outputs of one static shape), reading
+// The program of `nodes` (in execution order; all with outputs of one static shape, except a
+// reduction as the last node, whose input has that shape), reading
 // `inputs` (values produced outside, each broadcastable to that shape) and storing `outputs`.
 StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
                                        const std::vector<const Value*>& inputs,

@@ -11,10 +11,11 @@
 namespace ampc {
 namespace {
 
-std::vector<int64_t> StaticDims(const Value* v) {
-  std::vector<int64_t> d;
-  for (const Dim& x : v->type().dims) d.push_back(x.value());
-  return d;
+bool NonEmpty(const Value* v) {
+  for (const Dim& d : v->type().dims) {
+    if (d.is_static() && d.value() == 0) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -24,7 +25,7 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
   std::vector<int> parent;
   std::vector<bool> closed;
   std::vector<int> size;
-  std::vector<std::vector<int64_t>> shape;
+  std::vector<std::vector<Dim>> shape;
   auto find = [&](int x) {
     while (parent[x] != x) x = parent[x] = parent[parent[x]];
     return x;
@@ -41,11 +42,28 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
     }
     std::sort(read.begin(), read.end());
     read.erase(std::unique(read.begin(), read.end()), read.end());
-    const bool fusible =
-        IsFusibleElementwise(*n) && n->output(0)->type().NumElements().value_or(0) > 0;
+    const bool fusible = IsFusibleElementwise(*n, o.allow_symbolic) && NonEmpty(n->output(0));
     int joined = -1;
-    if (fusible) {
-      const std::vector<int64_t> d = StaticDims(n->output(0));
+    if (IsFusibleReduction(*n, o.allow_symbolic)) {
+      // The end of a group: the open group computing its input takes it as its last node.
+      const Node* p = n->input(0)->producer();
+      auto it = p ? group.find(p) : group.end();
+      const int g0 = it == group.end() ? -1 : find(it->second);
+      if (g0 >= 0 && !closed[g0] && shape[g0] == n->input(0)->type().dims &&
+          size[g0] < o.max_nodes) {
+        joined = g0;
+        ++size[g0];
+      } else {
+        joined = static_cast<int>(parent.size());
+        parent.push_back(joined);
+        closed.push_back(false);
+        size.push_back(1);
+        shape.push_back(n->input(0)->type().dims);
+      }
+      closed[joined] = true;  // nothing joins after the reduction
+      group[n] = joined;
+    } else if (fusible) {
+      const std::vector<Dim>& d = n->output(0)->type().dims;
       int total = 1;
       std::vector<int> join;
       for (int r : read) {
@@ -117,8 +135,10 @@ StatusOr<std::vector<FusionGroup>> CollectFusionGroups(const Graph& g) {
   for (auto& [id, grp] : groups) {
     std::unordered_set<const Value*> seen;
     for (const Node* n : grp.nodes) {
-      for (const Value* in : n->inputs()) {
-        if (!in) continue;
+      const bool reduction = IsFusibleReduction(*n);
+      for (int i = 0; i < n->num_inputs(); ++i) {
+        const Value* in = n->input(i);
+        if (!in || (reduction && i > 0)) continue;  // a reduction's axes are compiled in
         const Node* p = in->producer();
         const bool inside = p && of.count(p) && of.at(p) == id;
         if (!inside && seen.insert(in).second) grp.inputs.push_back(in);

@@ -26,7 +26,8 @@ struct FusionGroup {
 };
 
 struct FusionOptions {
-  int max_nodes = 64;  // per group
+  int max_nodes = 64;           // per group
+  bool allow_symbolic = false;  // group nodes of equal symbolic shapes too (for inspection only)
 };
 
 // Annotates each fused node with #fusion_group="N" (N = 0, 1, ... in order of the groups' last

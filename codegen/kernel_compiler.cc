@@ -12,7 +12,7 @@ namespace ampc {
 namespace {
 
 // Bump when the generated code changes for the same MLIR text (pipelines, LLVM options).
-constexpr const char* kGeneratorVersion = "ampc-codegen-1";
+constexpr const char* kGeneratorVersion = "ampc-codegen-2";
 constexpr const char* kCacheMagic = "AMPCKERNEL1\n";
 
 std::string CudaRoot(const KernelOptions& o) {
@@ -90,7 +90,12 @@ StatusOr<plan::Kernel> BuildKernel(const FusedKernel& k, const Target& target,
   out.set_content_hash(hash);
   out.set_source(source);
   out.mutable_launch()->set_elements_per_thread(1);
-  out.mutable_launch()->set_elements_of_output(0);
+  // The range the executor splits: the outputs (a reduction's result when there is one).
+  int range_output = 0;
+  for (size_t j = 0; j < k.outputs.size(); ++j) {
+    if (k.outputs[j] == FusedKernel::kReduced) range_output = static_cast<int>(j);
+  }
+  out.mutable_launch()->set_elements_of_output(range_output);
   if (target.kind == "cpu") {
     ASSIGN_OR_RETURN(CpuKernelImage img, CompileCpuKernel(source, name));
     out.set_entry(img.entry);

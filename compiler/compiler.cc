@@ -184,7 +184,7 @@ StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
   if (!after.empty() &&
       std::find(std::begin(kStages), std::end(kStages), after) == std::end(kStages)) {
     return InvalidArgument("--after " + after +
-                           ": expected master-weights, train, loss-scaling or autocast");
+                           ": expected master-weights, train, loss-scaling, autocast or fusion");
   }
   RETURN_IF_ERROR(ValidateTrainOptions(o.train));
   RETURN_IF_ERROR(ValidateLossScale(o.loss_scale, o.precision));
@@ -203,11 +203,15 @@ StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
   info.loss_scale_mode = scaling.mode();
   info.finite_check = scaling.finite_check();
   for (const std::string& w : scaling.warnings()) info.warnings.push_back(w);
-  if (after == "loss-scaling" || o.precision == DType::kFloat32) return info;
-  PassPipeline amp;
-  AutocastPass& pass = amp.AddPass<AutocastPass>(AmpFor(o));
-  RETURN_IF_ERROR(amp.Run(g).status());
-  if (stats) *stats = pass.stats();
+  if (after == "loss-scaling") return info;
+  if (o.precision != DType::kFloat32) {
+    PassPipeline amp;
+    AutocastPass& pass = amp.AddPass<AutocastPass>(AmpFor(o));
+    RETURN_IF_ERROR(amp.Run(g).status());
+    if (stats) *stats = pass.stats();
+  }
+  // Lowering fuses after the batch size is bound; shown here, groups follow symbolic shapes.
+  if (after == "fusion") FuseElementwise(g, FusionOptions{.allow_symbolic = true});
   return info;
 }
 

@@ -64,7 +64,8 @@ using ModelFactory = std::function<StatusOr<std::unique_ptr<Graph>>()>;
 StatusOr<std::unique_ptr<Graph>> ImportModel(const std::string& path);
 
 // The pipeline stages `--after` can stop at.
-inline constexpr const char* kStages[] = {"master-weights", "train", "loss-scaling", "autocast"};
+inline constexpr const char* kStages[] = {"master-weights", "train", "loss-scaling", "autocast",
+                                          "fusion"};
 
 // Builds the training step of forward model `g` in place, up to lowering: master weights, the
 // training graph, loss scaling and (fp16/bf16) autocast. `after`: stop after that stage ("" =

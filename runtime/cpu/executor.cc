@@ -84,7 +84,12 @@ Status CpuExecutor::Bind() {
       bs.gen = k;
       for (int id : s.inputs()) bs.gen_buffers.push_back(&views_[id]);
       for (int id : s.outputs()) bs.gen_buffers.push_back(&views_[id]);
-      bs.gen_elements = views_[s.outputs(0)].NumElements();
+      const int range = p.kernels(s.kernel().kernel()).launch().elements_of_output();
+      if (range < 0 || range >= s.outputs_size()) {
+        return InvalidArgument(what + ": the kernel's launch rule names output " +
+                               std::to_string(range));
+      }
+      bs.gen_elements = views_[s.outputs(range)].NumElements();
       ++generated_steps_;
       continue;
     }

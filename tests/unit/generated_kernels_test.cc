@@ -124,20 +124,25 @@ bool SameElement(const TensorView& a, const TensorView& b, int64_t j) {
 }
 
 // Buffers of one run, allocated on first use.
+// Constants (a reduction's axes) and states start as the plan's data.
 struct Memory {
-  explicit Memory(const plan::PlanProto& p) : p(p) {}
+  explicit Memory(const Plan& plan) : plan(plan), p(plan.proto) {}
   TensorView* View(int id) {
     auto it = views.find(id);
     if (it != views.end()) return &it->second;
     const plan::Buffer& b = p.buffers(id);
     auto& bytes = storage[id];
     bytes.assign(b.size_bytes() + 64, 0);
+    if (b.kind() != plan::Buffer::ARENA) {
+      std::memcpy(bytes.data(), BufferData(plan, b), b.size_bytes());
+    }
     TensorView& v = views[id];
     v.dtype = *DTypeFromName(b.dtype());
     v.dims.assign(b.dims().begin(), b.dims().end());
     v.data = bytes.data();
     return &v;
   }
+  const Plan& plan;
   const plan::PlanProto& p;
   std::map<int, std::vector<uint8_t>> storage;
   std::map<int, TensorView> views;
@@ -145,7 +150,8 @@ struct Memory {
 
 // Runs every kernel step of `p` generated and per-op on the same inputs; returns the number of
 // steps compared. Differences are reported as test failures.
-int CompareKernelSteps(const plan::PlanProto& p, const std::string& what, uint64_t seed) {
+int CompareKernelSteps(const Plan& plan, const std::string& what, uint64_t seed) {
+  const plan::PlanProto& p = plan.proto;
   cpu::ThreadPool pool(2);
   int compared = 0;
   for (int i = 0; i < p.steps_size(); ++i) {
@@ -155,7 +161,7 @@ int CompareKernelSteps(const plan::PlanProto& p, const std::string& what, uint64
     auto gk = cpu::GeneratedKernel::Load(k);
     EXPECT_TRUE(gk.ok()) << gk.status().message();
     if (!gk.ok() || !*gk) return compared;  // checked by the caller (CPU features)
-    Memory gen(p), ref(p);
+    Memory gen(plan), ref(plan);
     std::mt19937_64 rng(seed + i);
     std::vector<TensorView*> args;
     for (int id : s.inputs()) {
@@ -165,7 +171,7 @@ int CompareKernelSteps(const plan::PlanProto& p, const std::string& what, uint64
       args.push_back(a);
     }
     for (int id : s.outputs()) args.push_back(gen.View(id));
-    (*gk)->Run(args, gen.View(s.outputs(0))->NumElements(), &pool);
+    (*gk)->Run(args, gen.View(s.outputs(k.launch().elements_of_output()))->NumElements(), &pool);
     for (const plan::Step& f : p.fusion_groups(s.fusion_group() - 1).fallback()) {
       cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(f.op().domain(), f.op().op());
       EXPECT_NE(fn, nullptr) << f.op().op();
@@ -208,8 +214,8 @@ TEST_P(GeneratedKernelsTest, BitIdenticalToPerOpKernels) {
   const std::string precision = std::get<1>(GetParam());
   auto c = Compile(m, *ParsePrecision(precision));
   ASSERT_TRUE(c.ok()) << c.status().message();
-  const int steps = CompareKernelSteps(c->train.proto, m.name + " " + precision + " step", 1);
-  const int eval = CompareKernelSteps(c->eval.proto, m.name + " " + precision + " eval", 2);
+  const int steps = CompareKernelSteps(c->train, m.name + " " + precision + " step", 1);
+  const int eval = CompareKernelSteps(c->eval, m.name + " " + precision + " eval", 2);
   EXPECT_GT(steps, 0);
   EXPECT_GT(eval, 0);
   EXPECT_EQ(steps, c->train.proto.fusion_groups_size());
@@ -228,9 +234,9 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GeneratedKernelsTest,
 TEST(GeneratedKernels, EveryElementwiseStepIsGenerated) {
   if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
   const std::set<std::string> elementwise = {
-      "Add",  "Sub",   "Mul",  "Div",     "Pow",     "Max",  "Min",        "Neg",
-      "Sqrt", "Exp",   "Erf",  "Tanh",    "Sigmoid", "Relu", "Reciprocal", "Abs",
-      "Log",  "Equal", "Less", "Greater", "Not",     "And",  "Or",         "Where"};
+      "Add",  "Sub",     "Mul",  "Div",     "Pow",  "Max",        "Min",       "Neg",       "Sqrt",
+      "Exp",  "Erf",     "Tanh", "Sigmoid", "Relu", "Reciprocal", "Abs",       "Log",       "Equal",
+      "Less", "Greater", "Not",  "And",     "Or",   "Where",      "ReduceSum", "ReduceMean"};
   for (int mi : {0, 2}) {
     const ModelCase m = Models()[mi];
     for (const char* precision : {"fp32", "bf16", "fp16"}) {

@@ -176,6 +176,7 @@ std::string GraphDot(const Graph& g) {
 }  // namespace
 
 Status RunCompile(const CompileArgs& args) {
+  if (!args.output.empty()) return RunCompileToPlan(args);
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(args.model));
   std::fputs(Summary(*g, args.model).c_str(), stdout);
   return Status::Ok();
@@ -216,11 +217,30 @@ std::string PlanText(const plan::PlanProto& p) {
     const plan::Kernel& kn = p.kernels(k);
     std::string images;
     for (const auto& im : kn.images()) {
-      images +=
-          fmt::format("{}{}:{}({} bytes)", images.empty() ? "" : ", ",
-                      plan::KernelImage::Format_Name(im.format()), im.arch(), im.data().size());
+      std::string needs;
+      for (const auto& f : im.cpu_features()) needs += (needs.empty() ? " needs " : ",") + f;
+      images += fmt::format("{}{}:{}({} bytes{})", images.empty() ? "" : ", ",
+                            plan::KernelImage::Format_Name(im.format()), im.arch(),
+                            im.data().size(), needs);
     }
-    s += fmt::format("kernel k{} {} entry {} [{}]\n", k, kn.name(), kn.entry(), images);
+    // The nodes it computes: those of the fusion groups that call it.
+    std::string nodes;
+    int groups = 0;
+    for (const auto& fg : p.fusion_groups()) {
+      if (fg.kernel() != k) continue;
+      if (groups++ == 0) {
+        for (const auto& f : fg.fallback()) nodes += (nodes.empty() ? "" : " ") + f.op().op();
+      }
+    }
+    s += fmt::format("kernel k{} {} entry {} [{}] computes {}{}\n", k, kn.name(), kn.entry(),
+                     images, nodes.empty() ? "?" : nodes,
+                     groups > 1 ? fmt::format(" (called by {} groups)", groups) : "");
+    if (kn.params_size()) {
+      std::string params;
+      for (const auto& a : kn.params()) params += (params.empty() ? "" : ", ") + a;
+      s += fmt::format("  launch: {} threads per block; arguments {}\n",
+                       kn.launch().block_threads(), params);
+    }
   }
   for (int k = 0; k < p.steps_size(); ++k) {
     const plan::Step& st = p.steps(k);
@@ -247,8 +267,9 @@ Status ResolveKernelMode(const std::string& mode, KernelOptions* k) {
     k->enabled = false;
   } else if (mode == "generated") {
     if (!HaveMlir()) {
-      return InvalidArgument("--kernels generated: this ampc was built without MLIR "
-                             "(-DAMPC_WITH_MLIR=OFF); use --kernels per-op");
+      return InvalidArgument(
+          "--kernels generated: this ampc was built without MLIR "
+          "(-DAMPC_WITH_MLIR=OFF); use --kernels per-op");
     }
     k->enabled = k->required = true;
   } else if (mode == "auto") {

@@ -13,8 +13,27 @@ namespace ampc::cli {
 
 struct CompileArgs {
   std::string model;
+  // -o: compile the training step into a plan (without it: import, verify and print a summary).
+  std::string output;
+  std::string target = "cpu";  // cpu | cuda | cuda:sm_80 | cuda:sm_90
+  int64_t batch_size = 64;
+  std::vector<std::string> dims;  // NAME=N for symbolic dimensions other than the batch
+  CompileOptions compile;         // training, loss-scaling, autocast and kernel options
+  AmpArgs amp;
+  std::string loss_scale;
+  std::string kernels = "auto";
+  bool force = false;
 };
+// `ampc compile MODEL [-o PLAN --target T]`: the summary, or the training step compiled for a
+// target (generated kernels for its CPU or GPU) and written as a plan, with the kernel counts and
+// the compile time.
 Status RunCompile(const CompileArgs& args);
+Status RunCompileToPlan(const CompileArgs& args);  // tools/ampc/compile_command.cc
+
+// An output file may be written: not the model itself, absent unless `force`, in a folder that
+// exists.
+Status CheckWritable(const std::string& path, const std::string& flag, const std::string& model,
+                     bool force);
 
 struct InspectArgs {
   std::string model;
@@ -90,7 +109,7 @@ struct TrainArgs {
   int64_t batch_size = 64;       // 0: the plan's
   TrainLoopConfig loop;
   std::string export_onnx;  // the trained model as ONNX (the forward model with new weights)
-  std::string resume;        // a checkpoint folder (or one of its step folders) to continue
+  std::string resume;       // a checkpoint folder (or one of its step folders) to continue
   bool force = false;
   std::string device = "cpu";
   int threads = 0;

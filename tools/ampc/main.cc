@@ -58,8 +58,9 @@ void AddKernelOptions(CLI::App* a, std::string& mode, ampc::KernelOptions& k) {
                 "(auto: when this ampc has MLIR and a kernel builds, else per-op)")
       ->check(CLI::IsMember({"auto", "generated", "per-op"}))
       ->capture_default_str();
-  a->add_option("--cache-dir", k.cache_dir,
-                "generated-kernel cache (default $XDG_CACHE_HOME/ampc or ~/.cache/ampc; none: off)");
+  a->add_option(
+      "--cache-dir", k.cache_dir,
+      "generated-kernel cache (default $XDG_CACHE_HOME/ampc or ~/.cache/ampc; none: off)");
 }
 
 // The options that turn a forward model into a training step (train, and later inspect).
@@ -167,8 +168,22 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   ampc::cli::CompileArgs compile;
-  auto* c = app.add_subcommand("compile", "Import, verify and infer shapes; print a summary");
+  auto* c = app.add_subcommand(
+      "compile",
+      "Import, verify and infer shapes; print a summary (with -o: compile the training "
+      "step into a plan)");
   c->add_option("model", compile.model, "ONNX model (.onnx)")->required();
+  c->add_option("-o,--output", compile.output, "write the training step's plan (.ampc) here");
+  c->add_option("--target", compile.target, "cpu | cuda | cuda:sm_80 | cuda:sm_90 (with -o)")
+      ->capture_default_str();
+  c->add_option("--batch-size", compile.batch_size, "samples per step (with -o)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 24));
+  c->add_option("--dim", compile.dims, "NAME=N: a symbolic input dimension other than the batch");
+  c->add_flag("--force", compile.force, "overwrite an existing plan");
+  AddTrainingOptions(c, compile.compile.train);
+  AddAmpOptions(c, compile.amp, compile.compile.loss_scale, compile.loss_scale);
+  AddKernelOptions(c, compile.kernels, compile.compile.kernels);
 
   ampc::cli::InspectArgs inspect;
   auto* i = app.add_subcommand("inspect", "Print the graph (text IR, JSON or Graphviz dot)");
@@ -251,8 +266,9 @@ int main(int argc, char** argv) {
   t->add_option("--export", train.export_onnx, "write the trained model as ONNX");
   t->add_option("--save-plan", train.loop.save_plan,
                 "write the training plan with its trained state");
-  t->add_option("--checkpoint-dir", train.loop.checkpoint_dir,
-                "write safetensors checkpoints here (every --checkpoint-every N steps and at the end)");
+  t->add_option(
+      "--checkpoint-dir", train.loop.checkpoint_dir,
+      "write safetensors checkpoints here (every --checkpoint-every N steps and at the end)");
   t->add_option("--keep", train.loop.keep, "keep the newest K checkpoints (default: all)")
       ->check(CLI::Range(0, 1 << 30));
   t->add_option("--resume", train.resume,
@@ -296,7 +312,18 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ampc: error: %s (see ampc --help)\n", e.what());
     return 2;
   }
-  if (c->parsed()) return Report(ampc::cli::RunCompile(compile));
+  if (c->parsed()) {
+    if (compile.output.empty()) {
+      for (const CLI::Option* o : c->get_options()) {
+        const std::string n = o->get_name();
+        if (o->count() > 0 && n != "model" && n != "--help" && n != "-h,--help") {
+          return Report(
+              ampc::InvalidArgument(n + " applies to a compiled plan: give -o PLAN.ampc"));
+        }
+      }
+    }
+    return Report(ampc::cli::RunCompile(compile));
+  }
   if (i->parsed()) {
     // Any training or precision option asks for the training graph.
     for (const CLI::Option* o : i->get_options()) {

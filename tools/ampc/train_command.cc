@@ -15,11 +15,6 @@
 #include "tools/ampc/commands.h"
 
 namespace ampc::cli {
-namespace {
-
-bool IsPlanPath(const std::string& p) { return p.size() > 5 && p.substr(p.size() - 5) == ".ampc"; }
-bool IsNpzPath(const std::string& p) { return p.size() > 4 && p.substr(p.size() - 4) == ".npz"; }
-
 Status CheckWritable(const std::string& path, const std::string& flag, const std::string& model,
                      bool force) {
   if (path.empty()) return Status::Ok();
@@ -35,6 +30,11 @@ Status CheckWritable(const std::string& path, const std::string& flag, const std
   }
   return Status::Ok();
 }
+
+namespace {
+
+bool IsPlanPath(const std::string& p) { return p.size() > 5 && p.substr(p.size() - 5) == ".ampc"; }
+bool IsNpzPath(const std::string& p) { return p.size() > 4 && p.substr(p.size() - 4) == ".npz"; }
 
 // The plan to train and how its inputs map onto data: compiled from an ONNX model (a forward
 // model, or one that already is a training step) or loaded from a saved plan.
@@ -158,13 +158,15 @@ Status RunTrain(TrainArgs a) {
   RETURN_IF_ERROR(CheckWritable(loop.save_plan, "--save-plan", a.model, a.force));
   if (loop.checkpoint_every < 0 ||
       (loop.checkpoint_every > 0 && loop.save_plan.empty() && loop.checkpoint_dir.empty())) {
-    return InvalidArgument("--checkpoint-every N needs N > 0 and --checkpoint-dir DIR or --save-plan FILE");
+    return InvalidArgument(
+        "--checkpoint-every N needs N > 0 and --checkpoint-dir DIR or --save-plan FILE");
   }
   if (!loop.checkpoint_dir.empty()) {
     namespace fs = std::filesystem;
     std::error_code ec;
     if (fs::exists(loop.checkpoint_dir, ec) && !fs::is_directory(loop.checkpoint_dir, ec)) {
-      return InvalidArgument("--checkpoint-dir " + loop.checkpoint_dir + " is a file, not a folder");
+      return InvalidArgument("--checkpoint-dir " + loop.checkpoint_dir +
+                             " is a file, not a folder");
     }
     bool has_steps = false;
     if (fs::is_directory(loop.checkpoint_dir, ec)) {
@@ -179,7 +181,8 @@ Status RunTrain(TrainArgs a) {
     }
   }
   if (!a.resume.empty() && IsPlanPath(a.model)) {
-    return InvalidArgument("--resume continues an ONNX model's training; a plan carries its own state");
+    return InvalidArgument(
+        "--resume continues an ONNX model's training; a plan carries its own state");
   }
   if (IsPlanPath(a.model) && !a.export_onnx.empty()) {
     return InvalidArgument(
