@@ -457,11 +457,15 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
   };
   // The elementwise program at flat index `ix` of the iteration space: loads (the element offset
   // of input j follows its broadcast strides), the instructions, the stores of its outputs.
-  auto elementwise = [&](const std::string& ix) {
+  // With `row`/`col` (a 2-D loop over rows of the last axis), the outer axes' coordinates come
+  // from the row (loop-invariant in the inner loop) and the last one is the column.
+  auto elementwise = [&](const std::string& ix, const std::string& row = "",
+                         const std::string& col = "") {
     std::vector<int64_t> inner(k.dims.size(), 1);
     for (int a = static_cast<int>(k.dims.size()) - 2; a >= 0; --a) {
       inner[a] = inner[a + 1] * k.dims[a + 1];
     }
+    const int64_t last = k.dims.back();
     for (int j = 0; j < ni; ++j) {
       const auto& st = k.inputs[j].strides;
       std::string off;
@@ -470,9 +474,20 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       } else {
         for (size_t a = 0; a < st.size(); ++a) {
           if (st[a] == 0) continue;
-          std::string idx =
-              a == st.size() - 1 ? ix : w.Bin("arith.divui", ix, w.Index(inner[a]), "index");
-          if (a > 0) idx = w.Bin("arith.remui", idx, w.Index(k.dims[a]), "index");
+          std::string idx;
+          if (!row.empty()) {
+            idx = a == st.size() - 1 ? col
+                  : a == st.size() - 2
+                      ? row
+                      : w.Bin("arith.divui", row, w.Index(inner[a] / last), "index");
+          } else {
+            idx = a == st.size() - 1 ? ix : w.Bin("arith.divui", ix, w.Index(inner[a]), "index");
+          }
+          if (a > 0 && a != st.size() - 1) {
+            idx = w.Bin("arith.remui", idx, w.Index(k.dims[a]), "index");
+          } else if (a > 0 && row.empty()) {
+            idx = w.Bin("arith.remui", idx, w.Index(k.dims[a]), "index");
+          }
           if (st[a] != 1) idx = w.Bin("arith.muli", idx, w.Index(st[a]), "index");
           off = off.empty() ? idx : w.Bin("arith.addi", off, idx, "index");
         }
@@ -594,7 +609,16 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
                           memref(k.elements, t));
     }
   };  // elementwise
-  if (!k.reduce) {
+  if (!k.reduce && k.dims.size() >= 2) {
+    // Rows of the last axis: the executor splits the rows, the inner loop walks a row (contiguous
+    // loads, broadcast operands loaded once per row or per column, and vectorisable).
+    const std::string c0 = w.Index(0), c1 = w.Index(1), cols = w.Index(k.dims.back());
+    body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cols, c1);
+    const std::string ix =
+        w.Bin("arith.addi", w.Bin("arith.muli", "%i", cols, "index"), "%c", "index");
+    elementwise(ix, "%i", "%c");
+    body += "      }\n";
+  } else if (!k.reduce) {
     elementwise("%i");
   } else {
     // Over the reduction's outputs %i: the flat index of each summed element from (%i, %r), the

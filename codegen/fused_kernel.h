@@ -64,6 +64,9 @@ struct FusedKernel {
   std::optional<Reduction> reduce;
 
   DType ValueType(int v) const;
+  // The kernel's range [begin, end) counts units of this many elements of its range output:
+  // rows of the last axis (elementwise, rank >= 2), else elements.
+  int64_t RowElements() const { return !reduce && dims.size() >= 2 ? dims.back() : 1; }
   // Canonical text of everything the generated code depends on (ops, dtypes, shapes, strides).
   std::string Key() const;
 };
@@ -76,8 +79,8 @@ StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
                                        const std::vector<const Value*>& outputs);
 
 // `func.func @name(%begin: index, %end: index, inputs..., outputs...)` over memref<N x T> (f32,
-// i16 for f16/bf16 bits, i8 for bool) computing elements [begin, end) in one scf.parallel, with
-// the C interface (`_mlir_ciface_<name>`).
+// i16 for f16/bf16 bits, i8 for bool) computing units [begin, end) of RowElements() elements
+// (a reduction: outputs) in one scf.parallel, with the C interface (`_mlir_ciface_<name>`).
 std::string EmitKernelMlir(const FusedKernel& k, const std::string& name);
 
 // A stable 64-bit hash (FNV-1a) of bytes, as 16 hex digits.

@@ -89,7 +89,14 @@ Status CpuExecutor::Bind() {
         return InvalidArgument(what + ": the kernel's launch rule names output " +
                                std::to_string(range));
       }
-      bs.gen_elements = views_[s.outputs(range)].NumElements();
+      const int64_t row =
+          std::max<int64_t>(1, p.kernels(s.kernel().kernel()).launch().row_elements());
+      bs.gen_units = views_[s.outputs(range)].NumElements() / row;
+      bs.gen_unit_elements =
+          std::max<int64_t>(row, p.kernels(s.kernel().kernel()).launch().unit_work());
+      if (bs.gen_units * row != views_[s.outputs(range)].NumElements()) {
+        return InvalidArgument(what + ": the kernel's rows do not divide its output");
+      }
       ++generated_steps_;
       continue;
     }
@@ -145,7 +152,7 @@ Status CpuExecutor::BindOp(const plan::Step& s, const std::string& what, BoundSt
 
 Status CpuExecutor::RunStep(BoundStep& bs) {
   if (bs.gen) {
-    bs.gen->Run(bs.gen_buffers, bs.gen_elements, pool_.get());
+    bs.gen->Run(bs.gen_buffers, bs.gen_units, pool_.get(), bs.gen_unit_elements);
     return Status::Ok();
   }
   if (!bs.fallback.empty()) {

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -113,8 +114,8 @@ GeneratedKernel::~GeneratedKernel() {
   if (fd_ >= 0) close(fd_);
 }
 
-void GeneratedKernel::Run(const std::vector<TensorView*>& buffers, int64_t elements,
-                          ThreadPool* pool) const {
+void GeneratedKernel::Run(const std::vector<TensorView*>& buffers, int64_t units, ThreadPool* pool,
+                          int64_t unit_elements) const {
   std::array<MemRef1D, kMaxKernelArgs> desc;
   std::array<MemRef1D*, kMaxKernelArgs> args;
   const size_t n = buffers.size();
@@ -124,7 +125,8 @@ void GeneratedKernel::Run(const std::vector<TensorView*>& buffers, int64_t eleme
   }
   const Caller call = kCallers[n];
   void* fn = fn_;
-  ParallelFor(pool, elements, kGrain, [&](int64_t b, int64_t e) { call(fn, b, e, args.data()); });
+  ParallelFor(pool, units, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, unit_elements)),
+              [&](int64_t b, int64_t e) { call(fn, b, e, args.data()); });
 }
 
 }  // namespace ampc::cpu

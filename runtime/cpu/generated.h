@@ -28,8 +28,10 @@ class GeneratedKernel {
   static StatusOr<std::unique_ptr<GeneratedKernel>> Load(const plan::Kernel& k);
   ~GeneratedKernel();
 
-  // Computes elements [0, elements) of `buffers` (inputs then outputs), split over `pool`.
-  void Run(const std::vector<TensorView*>& buffers, int64_t elements, ThreadPool* pool) const;
+  // Computes units [0, units) of `buffers` (inputs then outputs), split over `pool`; a unit is
+  // `unit_elements` elements of work (a row, or a reduction output's count): the thread grain.
+  void Run(const std::vector<TensorView*>& buffers, int64_t units, ThreadPool* pool,
+           int64_t unit_elements = 1) const;
   const std::string& name() const { return name_; }
 
  private:

@@ -89,9 +89,9 @@ class KernelRegistry {
 
  private:
   friend BackendSupport CpuBackendSupportAs(const Target& target);
-// The same op list for another target: what `ampc compile --target cuda` lowers against until the
-// CUDA runtime has its own kernel registry (it implements the CPU runtime's ops, the oracle's).
-BackendSupport CpuBackendSupportAs(const Target& target);
+  // The same op list for another target: what `ampc compile --target cuda` lowers against until the
+  // CUDA runtime has its own kernel registry (it implements the CPU runtime's ops, the oracle's).
+  BackendSupport CpuBackendSupportAs(const Target& target);
   std::vector<std::pair<std::pair<std::string, std::string>, KernelFn>> kernels_;
 };
 

@@ -102,7 +102,8 @@ Status RMSNormImpl(KernelContext& ctx, int64_t axis) {
   const TensorView& X = *ctx.in(0);
   const TensorView& Sc = *ctx.in(1);
   const std::vector<int64_t> norm_dims(X.dims.begin() + axis, X.dims.end());
-  const int64_t outer = DimProduct(X.dims, 0, axis), inner = DimProduct(norm_dims, 0, norm_dims.size());
+  const int64_t outer = DimProduct(X.dims, 0, axis),
+                inner = DimProduct(norm_dims, 0, norm_dims.size());
   // scale broadcast (unidirectionally) to the normalized dims.
   bool ok = Sc.rank() <= static_cast<int64_t>(norm_dims.size());
   for (int64_t i = 0; ok && i < Sc.rank(); ++i) {

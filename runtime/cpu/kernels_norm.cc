@@ -172,7 +172,8 @@ template <typename T>
 Status LayerNormImpl(KernelContext& ctx, int64_t axis) {
   const TensorView& X = *ctx.in(0);
   const std::vector<int64_t> norm_dims(X.dims.begin() + axis, X.dims.end());
-  const int64_t outer = DimProduct(X.dims, 0, axis), inner = DimProduct(norm_dims, 0, norm_dims.size());
+  const int64_t outer = DimProduct(X.dims, 0, axis),
+                inner = DimProduct(norm_dims, 0, norm_dims.size());
   ASSIGN_OR_RETURN(std::vector<T> scale, ExpandTo<T>(ctx, *ctx.in(1), norm_dims, "Scale"));
   std::vector<T> bias(static_cast<size_t>(inner), T(0));
   if (ctx.in(2)) {

@@ -171,7 +171,9 @@ int CompareKernelSteps(const Plan& plan, const std::string& what, uint64_t seed)
       args.push_back(a);
     }
     for (int id : s.outputs()) args.push_back(gen.View(id));
-    (*gk)->Run(args, gen.View(s.outputs(k.launch().elements_of_output()))->NumElements(), &pool);
+    const int64_t rows = std::max<int64_t>(1, k.launch().row_elements());
+    (*gk)->Run(args, gen.View(s.outputs(k.launch().elements_of_output()))->NumElements() / rows,
+               &pool, std::max<int64_t>(rows, k.launch().unit_work()));
     for (const plan::Step& f : p.fusion_groups(s.fusion_group() - 1).fallback()) {
       cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(f.op().domain(), f.op().op());
       EXPECT_NE(fn, nullptr) << f.op().op();

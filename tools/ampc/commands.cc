@@ -275,6 +275,10 @@ Status ResolveKernelMode(const std::string& mode, KernelOptions* k) {
   } else if (mode == "auto") {
     k->enabled = HaveMlir();
     k->required = false;
+    if (!k->enabled) {
+      std::fprintf(stderr,
+                   "ampc: note: built without MLIR: every step runs a per-op kernel (no fusion)\n");
+    }
   } else {
     return InvalidArgument("--kernels " + mode + ": expected auto, generated or per-op");
   }
