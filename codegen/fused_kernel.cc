@@ -626,66 +626,99 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
     // through fp32 rounded to odd, then once more).
     const FusedKernel::Reduction& r = *k.reduce;
     const size_t m = r.dims.size();
-    std::vector<int64_t> in_str(m, 1), part_str(m, 1);
-    int64_t si = 1, so = 1, sr = 1;
-    for (size_t a = m; a-- > 0;) {
-      in_str[a] = si;
-      si *= r.dims[a];
-      part_str[a] = r.reduced[a] ? sr : so;
-      (r.reduced[a] ? sr : so) *= r.dims[a];
-    }
+    // The sum's rounding and store at output index `at` (reduction.cc's StoreRounded).
+    auto store_result = [&](const std::string& acc, const std::string& at) {
+      std::string d = acc;
+      if (r.op == "ReduceMean") {
+        d = w.Bin("arith.divf", acc, w.Line(fmt::format("arith.constant {}.0 : f64", r.count)),
+                  "f64");
+      }
+      std::string bits;
+      const std::string f = w.Line(fmt::format("arith.truncf {} : f64 to f32", d));
+      if (r.dtype == DType::kFloat32) {
+        bits = f;
+      } else {  // reduction.cc's ToFloatOdd, then the half rounding
+        const std::string fd = w.Line(fmt::format("arith.extf {} : f32 to f64", f));
+        const std::string keep =
+            w.Bin("arith.ori", w.Line(fmt::format("arith.cmpf oeq, {}, {} : f64", fd, d)),
+                  w.Line(fmt::format("arith.cmpf uno, {}, {} : f64", d, d)), "i1");
+        const std::string over = w.Line(fmt::format("arith.cmpf ogt, {}, {} : f64",
+                                                    w.Line(fmt::format("math.absf {} : f64", fd)),
+                                                    w.Line(fmt::format("math.absf {} : f64", d))));
+        const std::string fb = w.F32ToBits(f);
+        const std::string toward0 =
+            w.Select(over, w.Bin("arith.subi", fb, w.I32(1), "i32"), fb, "i32");
+        const std::string odd = w.Bin("arith.ori", toward0, w.I32(1), "i32");
+        const std::string f_odd = w.BitsToF32(w.Select(keep, fb, odd, "i32"));
+        bits = r.dtype == DType::kFloat16 ? w.F32ToHalf(f_odd) : w.F32ToBF16(f_odd);
+      }
+      for (size_t j = 0; j < k.outputs.size(); ++j) {
+        if (k.outputs[j] != FusedKernel::kReduced) continue;
+        body += fmt::format("      memref.store {}, %out{}[{}] : {}\n", bits, j, at,
+                            memref(r.outputs, r.dtype));
+      }
+    };
     const std::string zero = w.Line("arith.constant 0.0 : f64");
-    const std::string c0 = w.Index(0), c1 = w.Index(1), count = w.Index(r.count);
-    const std::string acc = w.Fresh();
-    body += fmt::format("      {} = scf.for %r = {} to {} step {} iter_args(%a = {}) -> (f64) {{\n",
-                        acc, c0, count, c1, zero);
-    std::string flat;
-    bool first_kept = true, first_red = true;
-    for (size_t a = 0; a < m; ++a) {
-      const std::string from = r.reduced[a] ? "%r" : "%i";
-      bool& first = r.reduced[a] ? first_red : first_kept;
-      std::string c =
-          part_str[a] == 1 ? from : w.Bin("arith.divui", from, w.Index(part_str[a]), "index");
-      if (!first) c = w.Bin("arith.remui", c, w.Index(r.dims[a]), "index");
-      first = false;
-      if (in_str[a] != 1) c = w.Bin("arith.muli", c, w.Index(in_str[a]), "index");
-      flat = flat.empty() ? c : w.Bin("arith.addi", flat, c, "index");
-    }
-    if (flat.empty()) flat = w.Index(0);
-    elementwise(flat);
-    const int v = r.value;
-    const std::string x32 = k.ValueType(v) == DType::kFloat32 ? regs[v].f32 : widen(v);
-    const std::string x64 = w.Line(fmt::format("arith.extf {} : f32 to f64", x32));
-    body +=
-        fmt::format("      scf.yield {} : f64\n      }}\n", w.Bin("arith.addf", "%a", x64, "f64"));
-    std::string d = acc;
-    if (r.op == "ReduceMean") {
-      d = w.Bin("arith.divf", acc, w.Line(fmt::format("arith.constant {}.0 : f64", r.count)),
-                "f64");
-    }
-    std::string bits;
-    const std::string f = w.Line(fmt::format("arith.truncf {} : f64 to f32", d));
-    if (r.dtype == DType::kFloat32) {
-      bits = f;
-    } else {  // reduction.cc's ToFloatOdd, then the half rounding
-      const std::string fd = w.Line(fmt::format("arith.extf {} : f32 to f64", f));
-      const std::string keep =
-          w.Bin("arith.ori", w.Line(fmt::format("arith.cmpf oeq, {}, {} : f64", fd, d)),
-                w.Line(fmt::format("arith.cmpf uno, {}, {} : f64", d, d)), "i1");
-      const std::string over = w.Line(fmt::format("arith.cmpf ogt, {}, {} : f64",
-                                                  w.Line(fmt::format("math.absf {} : f64", fd)),
-                                                  w.Line(fmt::format("math.absf {} : f64", d))));
-      const std::string fb = w.F32ToBits(f);
-      const std::string toward0 =
-          w.Select(over, w.Bin("arith.subi", fb, w.I32(1), "i32"), fb, "i32");
-      const std::string odd = w.Bin("arith.ori", toward0, w.I32(1), "i32");
-      const std::string f_odd = w.BitsToF32(w.Select(keep, fb, odd, "i32"));
-      bits = r.dtype == DType::kFloat16 ? w.F32ToHalf(f_odd) : w.F32ToBF16(f_odd);
-    }
-    for (size_t j = 0; j < k.outputs.size(); ++j) {
-      if (k.outputs[j] != FusedKernel::kReduced) continue;
-      body += fmt::format("      memref.store {}, %out{}[%i] : {}\n", bits, j,
-                          memref(r.outputs, r.dtype));
+    const std::string c0 = w.Index(0), c1 = w.Index(1);
+    auto add_value = [&](const std::string& a) {  // a + the reduced value, in double
+      const int v = r.value;
+      const std::string x32 = k.ValueType(v) == DType::kFloat32 ? regs[v].f32 : widen(v);
+      return w.Bin("arith.addf", a, w.Line(fmt::format("arith.extf {} : f32 to f64", x32)), "f64");
+    };
+    if (m == 2 && r.reduced[0] && !r.reduced[1]) {
+      // [rows, columns] summed over the rows (bias gradients): a block of columns per unit, the
+      // rows outside, the block's accumulators in a stack array: contiguous loads, and still each
+      // column summed over the rows in order.
+      const int64_t rows = r.dims[0], cols = r.dims[1], block = r.Block();
+      const std::string cb = w.Index(block), cc = w.Index(cols), cr = w.Index(rows);
+      const std::string base = w.Bin("arith.muli", "%i", cb, "index");
+      const std::string accs = w.Line(fmt::format("memref.alloca() : memref<{}xf64>", block));
+      body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
+      body += fmt::format("      memref.store {}, {}[%c] : memref<{}xf64>\n      }}\n", zero, accs,
+                          block);
+      body += fmt::format("      scf.for %r = {} to {} step {} {{\n", c0, cr, c1);
+      body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
+      const std::string col = w.Bin("arith.addi", base, "%c", "index");
+      const std::string ix =
+          w.Bin("arith.addi", w.Bin("arith.muli", "%r", cc, "index"), col, "index");
+      elementwise(ix);
+      const std::string a = w.Line(fmt::format("memref.load {}[%c] : memref<{}xf64>", accs, block));
+      body += fmt::format("      memref.store {}, {}[%c] : memref<{}xf64>\n      }}\n      }}\n",
+                          add_value(a), accs, block);
+      body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
+      store_result(w.Line(fmt::format("memref.load {}[%c] : memref<{}xf64>", accs, block)),
+                   w.Bin("arith.addi", base, "%c", "index"));
+      body += "      }\n";
+    } else {
+      std::vector<int64_t> in_str(m, 1), part_str(m, 1);
+      int64_t si = 1, so = 1, sr = 1;
+      for (size_t a = m; a-- > 0;) {
+        in_str[a] = si;
+        si *= r.dims[a];
+        part_str[a] = r.reduced[a] ? sr : so;
+        (r.reduced[a] ? sr : so) *= r.dims[a];
+      }
+      const std::string count = w.Index(r.count);
+      const std::string acc = w.Fresh();
+      body +=
+          fmt::format("      {} = scf.for %r = {} to {} step {} iter_args(%a = {}) -> (f64) {{\n",
+                      acc, c0, count, c1, zero);
+      std::string flat;
+      bool first_kept = true, first_red = true;
+      for (size_t a = 0; a < m; ++a) {
+        const std::string from = r.reduced[a] ? "%r" : "%i";
+        bool& first = r.reduced[a] ? first_red : first_kept;
+        std::string c =
+            part_str[a] == 1 ? from : w.Bin("arith.divui", from, w.Index(part_str[a]), "index");
+        if (!first) c = w.Bin("arith.remui", c, w.Index(r.dims[a]), "index");
+        first = false;
+        if (in_str[a] != 1) c = w.Bin("arith.muli", c, w.Index(in_str[a]), "index");
+        flat = flat.empty() ? c : w.Bin("arith.addi", flat, c, "index");
+      }
+      if (flat.empty()) flat = w.Index(0);
+      elementwise(flat);
+      body += fmt::format("      scf.yield {} : f64\n      }}\n", add_value("%a"));
+      store_result(acc, "%i");
     }
   }
   return fmt::format(

@@ -53,6 +53,15 @@ struct FusedKernel {
     std::vector<int64_t> dims;        // the reduced value's shape, collapsed into runs of kept and
     std::vector<bool> reduced;        // reduced axes
     int64_t outputs = 0, count = 0;   // result elements; elements summed into each
+    // [rows, columns] summed over the rows: columns per unit of the kernel's range (a divisor of
+    // the columns, at most 64); else 1.
+    int64_t Block() const {
+      if (dims.size() != 2 || !reduced[0] || reduced[1]) return 1;
+      for (int64_t b = 64; b > 1; --b) {
+        if (dims[1] % b == 0) return b;
+      }
+      return 1;
+    }
   };
   static constexpr int kReduced = -1;  // in `outputs`: the reduction's result
 
@@ -66,7 +75,9 @@ struct FusedKernel {
   DType ValueType(int v) const;
   // The kernel's range [begin, end) counts units of this many elements of its range output:
   // rows of the last axis (elementwise, rank >= 2), else elements.
-  int64_t RowElements() const { return !reduce && dims.size() >= 2 ? dims.back() : 1; }
+  int64_t RowElements() const {
+    return reduce ? reduce->Block() : dims.size() >= 2 ? dims.back() : 1;
+  }
   // Canonical text of everything the generated code depends on (ops, dtypes, shapes, strides).
   std::string Key() const;
 };

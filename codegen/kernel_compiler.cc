@@ -12,7 +12,7 @@ namespace ampc {
 namespace {
 
 // Bump when the generated code changes for the same MLIR text (pipelines, LLVM options).
-constexpr const char* kGeneratorVersion = "ampc-codegen-4";
+constexpr const char* kGeneratorVersion = "ampc-codegen-5";
 constexpr const char* kCacheMagic = "AMPCKERNEL1\n";
 
 std::string CudaRoot(const KernelOptions& o) {
@@ -97,7 +97,8 @@ StatusOr<plan::Kernel> BuildKernel(const FusedKernel& k, const Target& target,
   }
   out.mutable_launch()->set_elements_of_output(range_output);
   out.mutable_launch()->set_row_elements(k.RowElements());
-  out.mutable_launch()->set_unit_work(k.reduce ? k.reduce->count : k.RowElements());
+  out.mutable_launch()->set_unit_work(k.reduce ? k.reduce->count * k.reduce->Block()
+                                               : k.RowElements());
   if (target.kind == "cpu") {
     ASSIGN_OR_RETURN(CpuKernelImage img, CompileCpuKernel(source, name));
     out.set_entry(img.entry);
