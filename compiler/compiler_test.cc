@@ -49,10 +49,19 @@ TEST(Compiler, StagesRunInOrderAndAfterStops) {
   EXPECT_EQ(count("loss-scaling", "AllFinite"), 1);
   EXPECT_EQ(count("loss-scaling", "cast"), 0);  // autocast comes after
   EXPECT_GT(count("autocast", "cast"), 0);
+  // fusion (last): elementwise nodes carry their group.
+  int grouped = 0;
+  {
+    auto g = ParseGraph(kMlp);
+    ASSERT_TRUE(g.ok());
+    ASSERT_TRUE(BuildTrainingStep(**g, o, "fusion").ok());
+    for (const Node* node : (*g)->nodes()) grouped += node->annotations().count("fusion_group");
+  }
+  EXPECT_GT(grouped, 0);
   auto g = ParseGraph(kMlp);
-  auto bad = BuildTrainingStep(**g, o, "fusion");
+  auto bad = BuildTrainingStep(**g, o, "codegen");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("--after fusion: expected master-weights, train"),
+  EXPECT_NE(bad.status().message().find("--after codegen: expected master-weights, train"),
             std::string::npos);
 }
 
