@@ -262,6 +262,20 @@ std::string PlanText(const plan::PlanProto& p) {
 
 }  // namespace
 
+StatusOr<std::map<std::string, int64_t>> ParseDimFlags(const std::vector<std::string>& flags) {
+  std::map<std::string, int64_t> out;
+  for (const std::string& d : flags) {
+    const size_t eq = d.find('=');
+    char* end = nullptr;
+    const long long v = eq == std::string::npos ? 0 : std::strtoll(d.c_str() + eq + 1, &end, 10);
+    if (eq == std::string::npos || eq == 0 || !end || *end != '\0' || v <= 0) {
+      return InvalidArgument("--dim " + d + ": expected NAME=POSITIVE_INTEGER");
+    }
+    out[d.substr(0, eq)] = v;
+  }
+  return out;
+}
+
 Status ResolveKernelMode(const std::string& mode, KernelOptions* k) {
   if (mode == "per-op") {
     k->enabled = false;
@@ -315,16 +329,8 @@ Status RunInspect(const InspectArgs& args) {
     const BackendSupport cpu_support = cpu::CpuBackendSupport();
     opts.support = &cpu_support;
     std::string dims_text;
-    for (const std::string& d : args.dims) {
-      const size_t eq = d.find('=');
-      char* end = nullptr;
-      const long long v = eq == std::string::npos ? 0 : std::strtoll(d.c_str() + eq + 1, &end, 10);
-      if (eq == std::string::npos || eq == 0 || !end || *end != '\0' || v <= 0) {
-        return InvalidArgument("--dim " + d + ": expected NAME=POSITIVE_INTEGER");
-      }
-      amp.dims[d.substr(0, eq)] = v;
-      dims_text += (dims_text.empty() ? "" : ", ") + d;
-    }
+    ASSIGN_OR_RETURN(amp.dims, ParseDimFlags(args.dims));
+    for (const std::string& d : args.dims) dims_text += (dims_text.empty() ? "" : ", ") + d;
     RETURN_IF_ERROR(ParseLossScale(args.loss_scale, &opts.loss_scale));
     AutocastStats st;
     ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildTrainingStep(*g, opts, args.after, &st));

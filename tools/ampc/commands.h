@@ -2,6 +2,7 @@
 // exit code (0 ok, 1 failure while running, 2 bad input or usage).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,9 @@ struct TrainArgs {
 // `ampc train`: compiles the model (or loads a plan), loads the data, creates the executors,
 // runs the loop (runtime/train.h), exports, and prints a summary line.
 Status RunTrain(TrainArgs args);
+
+// --dim NAME=N flags (N > 0).
+StatusOr<std::map<std::string, int64_t>> ParseDimFlags(const std::vector<std::string>& flags);
 
 // Resolves --kernels auto | generated | per-op into `k` (generated without MLIR is an error).
 Status ResolveKernelMode(const std::string& mode, KernelOptions* k);

@@ -32,16 +32,7 @@ Status RunCompileToPlan(const CompileArgs& args) {
   std::vector<std::string> warnings;
   o.kernel_stats = &stats;
   o.warnings = &warnings;
-  std::map<std::string, int64_t> named;
-  for (const std::string& d : args.dims) {
-    const size_t eq = d.find('=');
-    char* end = nullptr;
-    const long long v = eq == std::string::npos ? 0 : std::strtoll(d.c_str() + eq + 1, &end, 10);
-    if (eq == std::string::npos || eq == 0 || !end || *end != '\0' || v <= 0) {
-      return InvalidArgument("--dim " + d + ": expected NAME=POSITIVE_INTEGER");
-    }
-    named[d.substr(0, eq)] = v;
-  }
+  ASSIGN_OR_RETURN(const auto named, ParseDimFlags(args.dims));
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportModel(args.model));
   ASSIGN_OR_RETURN(TrainingGraphInfo info, BuildTrainingStep(*g, o));
   for (const std::string& w : info.warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
