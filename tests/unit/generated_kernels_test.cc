@@ -448,3 +448,47 @@ TEST(GeneratedKernels, CudaImagesAssembleForSm80AndSm90) {
 
 }  // namespace
 }  // namespace ampc
+
+namespace ampc {
+namespace {
+
+// `ampc compile -o` for both targets: the plan lists its kernels, a CUDA plan is refused by the
+// CPU runtime naming its target, and bad flags are one-line errors.
+TEST(GeneratedKernelsCli, CompileWritesPlansForEachTarget) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  testing::TempDir tmp;
+  const std::string mlp = testing::Fixture("mlp_opset17.onnx");
+  const std::string cache = " --cache-dir " + CacheDir();
+  auto r =
+      testing::RunAmpc("compile " + mlp + " -o " + (tmp / "cpu.ampc") + " --batch-size 16" + cache);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("in generated kernels"), std::string::npos) << r.out;
+  auto text = testing::RunAmpc("inspect " + (tmp / "cpu.ampc"));
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("SHARED_OBJECT:x86-64"), std::string::npos);
+  EXPECT_NE(text.out.find("needs x86-64-v3"), std::string::npos);
+  if (std::filesystem::exists("/usr/local/cuda/bin/ptxas")) {
+    r = testing::RunAmpc("compile " + mlp + " -o " + (tmp / "gpu.ampc") +
+                         " --target cuda:sm_80 --batch-size 16" + cache);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    text = testing::RunAmpc("inspect " + (tmp / "gpu.ampc"));
+    EXPECT_NE(text.out.find("CUBIN:sm_80"), std::string::npos);
+    EXPECT_NE(text.out.find("launch: 256 threads per block; arguments begin, end"),
+              std::string::npos);
+    auto t = testing::RunAmpc("train " + (tmp / "gpu.ampc") + " --data fashion-mnist --steps 1");
+    EXPECT_NE(t.exit_code, 0);
+    EXPECT_NE(t.err.find("cuda:sm_80"), std::string::npos) << t.err;
+  }
+  auto bad = testing::RunAmpc("compile " + mlp + " -o " + (tmp / "x.ampc") + " --target tpu");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("tpu"), std::string::npos) << bad.err;
+  bad = testing::RunAmpc("compile " + mlp + " --target cuda");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("give -o"), std::string::npos) << bad.err;
+  bad = testing::RunAmpc("compile " + mlp + " -o " + (tmp / "cpu.ampc"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("exists"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace ampc
