@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -47,8 +48,8 @@ StatusOr<Tensor> ReadIdx(const std::string& path) {
   const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
   if (p[0] != 0 || p[1] != 0) return bad("bad magic number");
   if (p[2] != 0x08)
-    return Unimplemented(path + ": IDX element type 0x" + std::to_string(p[2]) +
-                         " (only unsigned bytes)");
+    return Unimplemented(path + ": IDX element type " + fmt::format("{:#04x}", p[2]) +
+                         " (only unsigned bytes, 0x08)");
   const int rank = p[3];
   if (rank < 1 || rank > 4) return bad("rank " + std::to_string(rank));
   if (bytes.size() < 4 + 4 * static_cast<size_t>(rank)) return bad("truncated header");
