@@ -136,6 +136,14 @@ def main():
                                                             then_branch=inner, else_branch=leaf)],
                                 inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
                                         helper.make_tensor_value_info("cond", TensorProto.BOOL, [])]))
+    # A few bytes whose shapes ask for 8 TiB of activations: ConstantOfShape [2^20, 2^20] + x.
+    shape = helper.make_tensor("s", TensorProto.INT64, [2], [1 << 20, 1 << 20])
+    put("constant_of_shape_bomb.onnx", model(
+        [helper.make_node("ConstantOfShape", ["s"], ["c"], name="cos"),
+         helper.make_node("Add", ["x", "c"], ["y"], name="add")], [shape],
+        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [1 << 20, 1 << 20])]))
+    put("one_float/x.npy", npy("<f4", "(1,)", struct.pack("<f", 1.0)))
     w = np.arange(12, dtype=np.float32).tobytes()
     for d, loc, off in (("ext_dotdot", "../w.bin", None), ("ext_absolute", "/etc/passwd", None),
                         ("ext_symlink", "escape.bin", None), ("ext_past_end", "w.bin", 1000),
@@ -166,6 +174,8 @@ def main():
     put("long_string.txt", (head + '  %y: f32[2,3] = Relu(%x) name="' + "n" * 5000 +
                             '"\n  output %y\n}\n').encode())
     put("garbage.txt", bytes(rnd.randrange(256) for _ in range(256)))
+
+    put("garbage.ampc", bytes(rnd.randrange(256) for _ in range(300)))  # not a plan at all
 
     # --- .npy inputs (ampc eval --inputs DIR) ----------------------------------------------------
     put("npy_bad_magic/x.npy", b"NOTNUMPY" + bytes(40))
