@@ -384,7 +384,8 @@ StatusOr<Plan> LoadPlan(const std::string& path) {
   }
   // The input limits (ir/limits.h): an executor allocates the arena the plan declares.
   RETURN_IF_ERROR(CheckTensorBytes(p.proto.arena_bytes(), "the plan's arena").WithContext(path));
-  RETURN_IF_ERROR(CheckTensorBytes(p.proto.data_bytes(), "the plan's data section").WithContext(path));
+  RETURN_IF_ERROR(
+      CheckTensorBytes(p.proto.data_bytes(), "the plan's data section").WithContext(path));
   RETURN_IF_ERROR(CheckNodeCount(p.proto.steps_size(), "the plan's steps").WithContext(path));
   ASSIGN_OR_RETURN(p.data, PlanData::MapFile(path, static_cast<int64_t>(h.data_offset),
                                              static_cast<int64_t>(h.data_bytes)));

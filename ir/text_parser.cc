@@ -658,7 +658,8 @@ class Parser {
       if (AtEnd()) return Error(p_, "unexpected end of input: expected '}' to close the graph");
       if (Accept('}')) break;
       if (PeekIs('%') || PeekIs('_') || PeekIs('(')) {
-        if (Status st = CheckNodeCount(++nodes_, "the graph"); !st.ok()) return Error(p_, st.message());
+        if (Status st = CheckNodeCount(++nodes_, "the graph"); !st.ok())
+          return Error(p_, st.message());
         RETURN_IF_ERROR(ParseNode());
       } else if (AcceptWord("input")) {
         RETURN_IF_ERROR(ParseDefinition(/*is_init=*/false));

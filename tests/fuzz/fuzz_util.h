@@ -20,8 +20,8 @@ namespace ampc::fuzz {
 inline const std::string& ScratchDir() {
   static const std::string dir = [] {
     const char* tmp = std::getenv("TMPDIR");
-    std::string d = std::string(tmp && *tmp ? tmp : "/tmp") + "/ampc-fuzz-" +
-                    std::to_string(::getpid());
+    std::string d =
+        std::string(tmp && *tmp ? tmp : "/tmp") + "/ampc-fuzz-" + std::to_string(::getpid());
     std::filesystem::create_directories(d);
     return d;
   }();

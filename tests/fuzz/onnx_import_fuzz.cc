@@ -41,13 +41,25 @@ const std::string& ModelDir() {
   return dir;
 }
 
-const int64_t kDims[] = {0, 1, 2, 3, -1, -7, 64, 1 << 20, int64_t{1} << 31, int64_t{1} << 40,
-                         (int64_t{1} << 40) + 1, int64_t{1} << 62, INT64_MAX, INT64_MIN};
+const int64_t kDims[] = {0,
+                         1,
+                         2,
+                         3,
+                         -1,
+                         -7,
+                         64,
+                         1 << 20,
+                         int64_t{1} << 31,
+                         int64_t{1} << 40,
+                         (int64_t{1} << 40) + 1,
+                         int64_t{1} << 62,
+                         INT64_MAX,
+                         INT64_MIN};
 const char* const kOps[] = {"Add",   "MatMul", "Gemm",   "Reshape", "Conv",     "Concat",
                             "Slice", "Gather", "Expand", "Tile",    "Constant", "ConstantOfShape",
                             "Range", "Split",  "Loop",   "If",      "Scan",     "Gradient",
                             "Pad",   "Resize", "Einsum", "TopK",    "Softmax",  "NoSuchOp"};
-const char* const kLocations[] = {"../outside.bin", "/etc/passwd", "escape.bin", "w.bin", "",
+const char* const kLocations[] = {"../outside.bin", "/etc/passwd", "escape.bin", "w.bin",   "",
                                   "sub/../w.bin",   ".",           "model",      "w.bin\0x"};
 
 int64_t SomeDim(std::mt19937_64& rng) {
@@ -167,7 +179,8 @@ void MutateNode(onnx::GraphProto& g, std::mt19937_64& rng) {
       break;
     }
     case 3:
-      if (n.output_size()) n.set_output(rng() % n.output_size(), g.node(0).input_size() ? g.node(0).input(0) : "");
+      if (n.output_size())
+        n.set_output(rng() % n.output_size(), g.node(0).input_size() ? g.node(0).input(0) : "");
       break;
     case 4:
       if (rng() % 2)
@@ -230,8 +243,10 @@ void MutateModel(onnx::ModelProto& m, std::mt19937_64& rng) {
       if (m.opset_import_size()) m.mutable_opset_import(0)->set_version(rng() % 30);
       return;
     default:
-      if (rng() % 2) m.set_ir_version(rng() % 12);
-      else if (g.node_size()) MutateAttribute(*g.mutable_node(rng() % g.node_size()), rng, 0);
+      if (rng() % 2)
+        m.set_ir_version(rng() % 12);
+      else if (g.node_size())
+        MutateAttribute(*g.mutable_node(rng() % g.node_size()), rng, 0);
       return;
   }
 }

@@ -145,7 +145,8 @@ void AddLimitFlags(CLI::App& app, ampc::InputLimits& l) {
     app.add_option(flag, v, help)->capture_default_str()->check(CLI::Range(int64_t{0}, INT64_MAX));
   };
   add("--max-tensor-bytes", l.max_tensor_bytes,
-      "refuse inputs declaring more tensor data than this (a model's initializers, a plan's arena)");
+      "refuse inputs declaring more tensor data than this (a model's initializers, a plan's "
+      "arena)");
   add("--max-nodes", l.max_nodes, "refuse graphs and plans with more nodes or steps");
   add("--max-nesting", l.max_nesting, "refuse graphs, functions and JSON nested deeper");
   add("--max-string-bytes", l.max_string_bytes, "refuse longer names, string attributes, regexes");
