@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "ir/limits.h"
+
 namespace ampc::onnx_conv {
 
 namespace fs = std::filesystem;
@@ -122,6 +124,7 @@ StatusOr<Tensor> TensorFromProto(const TensorProto& p, const std::string& model_
     dims.push_back(d);
   }
   const int size = DTypeSize(*dt);
+  RETURN_IF_ERROR(CheckTensorBytes(n * size, what));
   std::vector<uint8_t> bytes;
   if (p.data_location() == TensorProto::EXTERNAL) {
     ASSIGN_OR_RETURN(bytes, ReadExternal(p, model_dir, what, n * size));

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for SECONDS: tools/fuzz.sh TARGET SECONDS [libFuzzer flags...]
-#   TARGET: onnx_import text_ir plan_load checkpoint npy_npz idx amp_config (or `all`, one after
-#   another, SECONDS each). Builds the `fuzz` preset (clang-14, ASan + UBSan) when needed; the
-#   corpus grows in build-fuzz/corpus/TARGET from the checked-in seeds (tests/fuzz/seeds), the
+#   TARGET: onnx_import text_ir plan_load checkpoint npy_npz idx amp_config tensor_file (or `all`,
+#   one after another, SECONDS each). Builds the `fuzz` preset (clang-14, ASan + UBSan) when
+#   needed; the corpus grows in build-fuzz/corpus/TARGET from the checked-in seeds (tests/fuzz/seeds), the
 #   fixtures and the bad-input corpus (tests/bad_inputs); a crash, leak, timeout, out-of-memory or
 #   sanitizer report fails the run and leaves the input in build-fuzz/artifacts/TARGET/.
 # The last line printed is "fuzz TARGET: N runs in S s (R exec/s), OK|FAILED".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TARGETS=(onnx_import text_ir plan_load checkpoint npy_npz idx amp_config)
+TARGETS=(onnx_import text_ir plan_load checkpoint npy_npz idx amp_config tensor_file)
 [ $# -ge 2 ] || { echo "usage: tools/fuzz.sh TARGET|all SECONDS [libFuzzer flags]" >&2; exit 2; }
 target=$1 seconds=$2
 shift 2
@@ -35,6 +35,7 @@ case $target in
   npy_npz) add tests/fixtures tests/bad_inputs -name '*.npz' -o -name '*.npy' ;;
   idx) add tests/bad_inputs -name '*-ubyte*' -o -name '*.idx' ;;
   amp_config) add tests/bad_inputs -name '*.json' ;;
+  tensor_file) add tests/fixtures tests/bad_inputs -name '*.pb' ;;
   checkpoint) ;;
 esac
 

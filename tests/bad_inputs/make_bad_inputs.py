@@ -184,6 +184,21 @@ def main():
     put("npy_fortran/x.npy", npy("<f4", "(2, 3)", bytes(24)).replace(b"False", b"True "))
     put("npy_dtype/x.npy", npy("<c8", "(2, 3)", bytes(48)))
 
+    # --- TensorProto inputs (ampc eval --inputs DIR with input_0.pb) ------------------------------
+    x_pb = helper.make_tensor("x", TensorProto.FLOAT, [2, 3], [1.0] * 6).SerializeToString()
+    put("pb_truncated/input_0.pb", x_pb[:9])
+    esc = TensorProto()
+    esc.name, esc.data_type = "x", TensorProto.FLOAT
+    esc.dims.extend([2, 3])
+    esc.data_location = TensorProto.EXTERNAL
+    e = esc.external_data.add()
+    e.key, e.value = "location", "../w.bin"
+    put("pb_escape/input_0.pb", esc.SerializeToString())
+    huge = TensorProto()
+    huge.name, huge.data_type = "x", TensorProto.FLOAT
+    huge.dims.extend([1 << 20, 1 << 20])
+    put("pb_huge/input_0.pb", huge.SerializeToString())
+
     # --- .npz data (ampc train --data FILE.npz) -------------------------------------------------
     x = npy("<f4", "(8, 3)", bytes(96))
     put("npz_not_zip.npz", b"PK" + bytes(100))
