@@ -1,4 +1,6 @@
 // ampc: the command-line driver. `ampc MODEL.onnx` is short for `ampc compile MODEL.onnx`.
+#include <google/protobuf/stubs/logging.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <set>
@@ -172,6 +174,9 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
 #endif
+  // protobuf logs why a file does not parse (invalid UTF-8 in a plan's string) to stderr before
+  // ampc's own one-line error says which file and what: keep stderr to that line.
+  google::protobuf::SetLogHandler(nullptr);
   std::vector<std::string> args(argv + 1, argv + argc);
   // A first argument that is neither an option nor a subcommand is a model: run `compile`.
   if (!args.empty() && !args[0].empty() && args[0][0] != '-' && !IsSubcommand(args[0])) {
