@@ -12,6 +12,7 @@
 
 #include "ir/file_io.h"
 #include "ir/graph.h"
+#include "ir/limits.h"
 #include "ir/op_registry.h"
 
 namespace ampc {
@@ -381,6 +382,11 @@ StatusOr<Plan> LoadPlan(const std::string& path) {
   if (p.proto.data_bytes() != static_cast<int64_t>(h.data_bytes)) {
     return InvalidArgument(path + ": the plan's data section size disagrees with its header");
   }
+  // The input limits (ir/limits.h): an executor allocates the arena the plan declares.
+  RETURN_IF_ERROR(CheckTensorBytes(p.proto.arena_bytes(), "the plan's arena").WithContext(path));
+  RETURN_IF_ERROR(
+      CheckTensorBytes(p.proto.data_bytes(), "the plan's data section").WithContext(path));
+  RETURN_IF_ERROR(CheckNodeCount(p.proto.steps_size(), "the plan's steps").WithContext(path));
   ASSIGN_OR_RETURN(p.data, PlanData::MapFile(path, static_cast<int64_t>(h.data_offset),
                                              static_cast<int64_t>(h.data_bytes)));
   RETURN_IF_ERROR(VerifyPlan(p).WithContext(path));

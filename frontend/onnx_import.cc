@@ -492,6 +492,7 @@ StatusOr<std::unique_ptr<Graph>> ImportOnnxBytes(std::string_view bytes,
   if (model.ir_version() <= 0) {
     return fail(InvalidArgument("not a valid ONNX model: ir_version is missing"));
   }
+  RETURN_IF_ERROR(fail(onnx_check::CheckLimits(model)));
   RETURN_IF_ERROR(fail(onnx_check::CheckProtoFeatures(model)));
   auto graph = std::make_unique<Graph>();
   Importer importer(model, model_dir, *graph);

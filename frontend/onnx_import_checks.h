@@ -19,6 +19,12 @@ namespace ampc::onnx_check {
 // field number. Data types are checked where tensors and types are converted.
 Status CheckProtoFeatures(const onnx::ModelProto& m);
 
+// The input limits (ir/limits.h) over the whole model, before anything is converted: nodes of all
+// graphs together (main graph, training algorithms and initializations, functions), the declared
+// bytes of every initializer and tensor attribute (dims multiplied with overflow checks), nesting
+// of graph attributes, string and list-attribute sizes (onnx_limits.cc).
+Status CheckLimits(const onnx::ModelProto& m);
+
 // Drops the fields CheckProtoFeatures accepts, so that ONNX 1.12's checker can read the copy.
 void DiscardHarmlessFields(onnx::ModelProto& m);
 

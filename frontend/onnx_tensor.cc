@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "ir/limits.h"
+
 namespace ampc::onnx_conv {
 
 namespace fs = std::filesystem;
@@ -29,8 +31,9 @@ std::vector<uint8_t> PackInts(const Field& f, int size) {
   return out;
 }
 
+// `expected`: the bytes the tensor's dims and type declare; nothing more is read or allocated.
 StatusOr<std::vector<uint8_t>> ReadExternal(const TensorProto& p, const std::string& model_dir,
-                                            const std::string& what) {
+                                            const std::string& what, int64_t expected) {
   std::string location;
   int64_t offset = 0, length = -1;
   for (const auto& kv : p.external_data()) {
@@ -78,11 +81,21 @@ StatusOr<std::vector<uint8_t>> ReadExternal(const TensorProto& p, const std::str
   if (!in) return NotFound(what + ": external data file '" + location + "' not found");
   in.seekg(0, std::ios::end);
   const int64_t file_size = in.tellg();
+  if (offset > file_size) {
+    return InvalidArgument(what + ": external data '" + location + "' starts at byte " +
+                           std::to_string(offset) + " but the file has " +
+                           std::to_string(file_size));
+  }
   if (length < 0) length = file_size - offset;
-  if (offset > file_size || length > file_size - offset) {
-    return InvalidArgument(what + ": external data '" + location + "' wants bytes [" +
-                           std::to_string(offset) + ", " + std::to_string(offset + length) +
-                           ") but the file has " + std::to_string(file_size));
+  if (length > file_size - offset) {  // (offset + length could overflow)
+    return InvalidArgument(what + ": external data '" + location + "' wants " +
+                           std::to_string(length) + " bytes from byte " + std::to_string(offset) +
+                           " but the file has " + std::to_string(file_size));
+  }
+  if (length != expected) {
+    return InvalidArgument(what + ": external data '" + location + "' holds " +
+                           std::to_string(length) + " bytes but its shape and type need " +
+                           std::to_string(expected));
   }
   std::vector<uint8_t> bytes(length);
   in.seekg(offset);
@@ -111,9 +124,10 @@ StatusOr<Tensor> TensorFromProto(const TensorProto& p, const std::string& model_
     dims.push_back(d);
   }
   const int size = DTypeSize(*dt);
+  RETURN_IF_ERROR(CheckTensorBytes(n * size, what));
   std::vector<uint8_t> bytes;
   if (p.data_location() == TensorProto::EXTERNAL) {
-    ASSIGN_OR_RETURN(bytes, ReadExternal(p, model_dir, what));
+    ASSIGN_OR_RETURN(bytes, ReadExternal(p, model_dir, what, n * size));
   } else if (p.has_raw_data()) {
     bytes.assign(p.raw_data().begin(), p.raw_data().end());
   } else {

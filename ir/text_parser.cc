@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "ir/float16.h"
+#include "ir/limits.h"
 #include "ir/text.h"
 
 namespace ampc {
@@ -151,7 +152,10 @@ class Parser {
     while (true) {
       if (AtEnd() || s_[p_] == '\n') return Error(start, "unterminated string");
       const char c = s_[p_++];
-      if (c == '"') return Status::Ok();
+      if (c == '"') {
+        Status st = CheckStringBytes(static_cast<int64_t>(out->size()), what);
+        return st.ok() ? st : Error(start, st.message());
+      }
       if (c != '\\') {
         *out += c;
         continue;
@@ -309,6 +313,10 @@ class Parser {
       dt->count *= d.value();
       dt->dims.push_back(d.value());
     }
+    // Declared sizes, elided tensors included: passes may materialise them.
+    tensor_bytes_ += dt->count * DTypeSize(dt->type.dtype);
+    if (Status st = CheckTensorBytes(tensor_bytes_, "the graph's tensors"); !st.ok())
+      return Error(start, st.message());
     return Status::Ok();
   }
 
@@ -650,6 +658,8 @@ class Parser {
       if (AtEnd()) return Error(p_, "unexpected end of input: expected '}' to close the graph");
       if (Accept('}')) break;
       if (PeekIs('%') || PeekIs('_') || PeekIs('(')) {
+        if (Status st = CheckNodeCount(++nodes_, "the graph"); !st.ok())
+          return Error(p_, st.message());
         RETURN_IF_ERROR(ParseNode());
       } else if (AcceptWord("input")) {
         RETURN_IF_ERROR(ParseDefinition(/*is_init=*/false));
@@ -681,6 +691,8 @@ class Parser {
   std::string_view s_;
   size_t p_ = 0;
   std::unique_ptr<Graph> g_;
+  int64_t nodes_ = 0;
+  int64_t tensor_bytes_ = 0;  // declared, of every init and tensor attribute so far
 };
 
 }  // namespace

@@ -1,9 +1,11 @@
 #include "passes/autocast.h"
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
+#include "ir/limits.h"
 #include "ir/op_registry.h"
 #include "passes/fold_casts.h"
 #include "passes/insert_casts.h"
@@ -102,11 +104,16 @@ Status ReadAmpConfig(const std::string& path, AmpListEdits* edits, std::string* 
   std::ifstream in(path);
   if (!in) return NotFound("--amp-config " + path + ": cannot open the file");
   nlohmann::json j;
+  int deepest = 0;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(in, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      deepest = std::max(deepest, depth);
+      return true;
+    });
   } catch (const nlohmann::json::exception& e) {
     return InvalidArgument("--amp-config " + path + ": not valid JSON (" + e.what() + ")");
   }
+  RETURN_IF_ERROR(CheckNesting(deepest, "--amp-config " + path));
   if (!j.is_object()) return InvalidArgument("--amp-config " + path + ": expected a JSON object");
   auto names = [&](const nlohmann::json& v, const std::string& key,
                    std::set<std::string>* out) -> Status {
@@ -131,6 +138,15 @@ Status ReadAmpConfig(const std::string& path, AmpListEdits* edits, std::string* 
       if (!v.is_string())
         return InvalidArgument("--amp-config " + path + ": 'fp32_nodes' must be a regex string");
       *fp32_nodes = v.get<std::string>();
+      // std::regex compiles and matches recursively: bound the pattern's size and nesting.
+      const std::string what = "--amp-config " + path + ": 'fp32_nodes'";
+      RETURN_IF_ERROR(CheckStringBytes(static_cast<int64_t>(fp32_nodes->size()), what));
+      int64_t depth = 0, deepest_group = 0;
+      for (char c : *fp32_nodes) {
+        depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+        deepest_group = std::max(deepest_group, depth);
+      }
+      RETURN_IF_ERROR(CheckNesting(deepest_group, what));
     } else {
       return InvalidArgument("--amp-config " + path + ": unknown key '" + key + "'");
     }

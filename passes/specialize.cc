@@ -25,7 +25,7 @@ Status SpecializeInputs(Graph& g, const std::map<std::string, InputBinding>& bin
                              " values bound for " + std::to_string(elements) + " elements");
     }
     TensorType bound(declared.dtype, std::vector<Dim>(b.dims.begin(), b.dims.end()));
-    auto mismatch = [&] {
+    auto mismatch = [&, &name = name] {  // clang 14 cannot capture a structured binding
       return InvalidArgument("input '" + name + "' has shape " + bound.ToString() +
                              " but the model expects " + declared.ToString());
     };

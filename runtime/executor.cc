@@ -1,6 +1,7 @@
 #include "runtime/executor.h"
 
 #include "codegen/plan_target.h"
+#include "ir/limits.h"
 #include "runtime/cpu/executor.h"
 
 namespace ampc {
@@ -20,6 +21,9 @@ Status Executor::RestoreState(const std::map<std::string, Tensor>& states) {
 
 StatusOr<std::unique_ptr<Executor>> CreateExecutor(Plan plan, const ExecutorOptions& opts) {
   ASSIGN_OR_RETURN(Target target, TargetFromPlan(plan.proto.target()));
+  // A model whose shapes ask for more activation memory than the input limits allow (a
+  // ConstantOfShape of [2^20, 2^20]) is refused here rather than left to exhaust the machine.
+  RETURN_IF_ERROR(CheckTensorBytes(plan.proto.arena_bytes(), "the compiled model's activations"));
   if (opts.device == "cpu") {
     if (target.kind != "cpu") {
       return InvalidArgument("the plan was compiled for " + TargetName(target) +

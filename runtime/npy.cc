@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ir/file_io.h"
+#include "ir/limits.h"
 
 namespace ampc {
 namespace {
@@ -91,6 +92,7 @@ StatusOr<Tensor> ParseNpy(const std::string& bytes, const std::string& what) {
   }
   const size_t data_start = start + header_len;
   const size_t need = static_cast<size_t>(n) * DTypeSize(dt);
+  RETURN_IF_ERROR(CheckTensorBytes(static_cast<int64_t>(need), what));
   if (bytes.size() - data_start != need) {
     return bad("holds " + std::to_string(bytes.size() - data_start) + " data bytes, shape " +
                shape + " needs " + std::to_string(need));

@@ -12,6 +12,7 @@ PKGS=(
   dataset-fashion-mnist libonnx-testdata
   python3 python3-numpy python3-onnx python3-torch python3-torchvision python3-protobuf
   python3-venv gnuplot-nox
+  clang-14 libclang-rt-14-dev
 )
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=()

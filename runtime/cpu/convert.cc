@@ -1,6 +1,7 @@
 #include "runtime/cpu/convert.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -10,7 +11,11 @@ namespace {
 
 #if defined(__x86_64__)
 bool HasF16c() {
-  static const bool has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx2");
+  // CPUID leaf 1, ECX bit 29 (bit_F16C): clang 14's __builtin_cpu_supports has no "f16c".
+  static const bool has = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) && __builtin_cpu_supports("avx2");
+  }();
   return has;
 }
 bool HasAvx2() {

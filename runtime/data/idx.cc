@@ -1,7 +1,10 @@
+#include <fmt/format.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "ir/limits.h"
 #include "runtime/data/datasets.h"
 
 namespace ampc {
@@ -16,9 +19,12 @@ StatusOr<std::string> ReadMaybeGzip(const std::string& path) {
   int n;
   while ((n = gzread(f, buf, sizeof buf)) > 0) {
     out.append(buf, n);
-    if (out.size() > (size_t{1} << 32)) {
+    // IDX files hold at most 2^32 bytes; a gzip bomb stops at the input limit before that.
+    const int64_t limit = std::min<int64_t>(int64_t{1} << 32, GetInputLimits().max_tensor_bytes);
+    if (static_cast<int64_t>(out.size()) > limit) {
       gzclose(f);
-      return InvalidArgument(path + ": more than 4 GiB of data");
+      return InvalidArgument(path + ": more than " + std::to_string(limit) +
+                             " bytes of data (--max-tensor-bytes raises the limit)");
     }
   }
   int err = 0;
@@ -42,8 +48,8 @@ StatusOr<Tensor> ReadIdx(const std::string& path) {
   const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
   if (p[0] != 0 || p[1] != 0) return bad("bad magic number");
   if (p[2] != 0x08)
-    return Unimplemented(path + ": IDX element type 0x" + std::to_string(p[2]) +
-                         " (only unsigned bytes)");
+    return Unimplemented(path + ": IDX element type " + fmt::format("{:#04x}", p[2]) +
+                         " (only unsigned bytes, 0x08)");
   const int rank = p[3];
   if (rank < 1 || rank > 4) return bad("rank " + std::to_string(rank));
   if (bytes.size() < 4 + 4 * static_cast<size_t>(rank)) return bad("truncated header");
@@ -53,8 +59,7 @@ StatusOr<Tensor> ReadIdx(const std::string& path) {
     const uint8_t* d = p + 4 + 4 * i;
     const int64_t v = (int64_t{d[0]} << 24) | (d[1] << 16) | (d[2] << 8) | d[3];
     dims.push_back(v);
-    n *= v;
-    if (n > (int64_t{1} << 32)) return bad("absurd size");
+    if (!MulSize(n, v, &n) || n > (int64_t{1} << 32)) return bad("absurd size");
   }
   const size_t start = 4 + 4 * static_cast<size_t>(rank);
   if (bytes.size() - start != static_cast<size_t>(n)) {

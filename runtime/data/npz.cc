@@ -2,9 +2,11 @@
 // fields, which numpy writes), each member stored or deflated, and checks every CRC.
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "ir/file_io.h"
+#include "ir/limits.h"
 #include "runtime/data/datasets.h"
 #include "runtime/npy.h"
 
@@ -17,19 +19,34 @@ uint64_t Le(const std::string& b, size_t at, int bytes) {
   return v;
 }
 
+// Inflates into a buffer that grows with what the stream really produces, up to the member's
+// declared size: a few bytes declaring gigabytes allocate nothing until the data is there.
 StatusOr<std::string> Inflate(const std::string& in, uint64_t out_size, const std::string& what) {
-  if (out_size > (uint64_t{1} << 34)) return InvalidArgument(what + ": absurd uncompressed size");
-  std::string out(out_size, '\0');
+  RETURN_IF_ERROR(CheckTensorBytes(static_cast<int64_t>(std::min<uint64_t>(out_size, INT64_MAX)),
+                                   what + ": its uncompressed size"));
+  std::string out;
   z_stream zs{};
   if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) return Internal(what + ": zlib init failed");
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = inflate(&zs, Z_FINISH);
-  const uint64_t produced = zs.total_out;
+  zs.avail_in = static_cast<uInt>(std::min<size_t>(in.size(), UINT32_MAX));
+  int rc = Z_OK;
+  while (rc == Z_OK && out.size() < out_size) {
+    const size_t have = out.size();
+    out.resize(std::min<uint64_t>(out_size, std::max<uint64_t>(have * 2, 1 << 16)));
+    zs.next_out = reinterpret_cast<Bytef*>(out.data() + have);
+    zs.avail_out = static_cast<uInt>(std::min<size_t>(out.size() - have, UINT32_MAX));
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.resize(out.size() - zs.avail_out);
+  }
+  if (rc == Z_OK && out.size() == out_size) {  // all declared bytes made: the stream must end
+    char extra;
+    zs.next_out = reinterpret_cast<Bytef*>(&extra);
+    zs.avail_out = 1;
+    rc = inflate(&zs, Z_FINISH);
+    if (zs.avail_out == 0) rc = Z_DATA_ERROR;  // more data than declared
+  }
   inflateEnd(&zs);
-  if (rc != Z_STREAM_END || produced != out_size)
+  if (rc != Z_STREAM_END || out.size() != out_size)
     return InvalidArgument(what + ": corrupt deflate data");
   return out;
 }
@@ -57,6 +74,7 @@ StatusOr<std::map<std::string, Tensor>> ReadNpz(const std::string& path) {
   if (count == 0xffff || at == 0xffffffff)
     return Unimplemented(path + ": zip64 archives with that many members");
   std::map<std::string, Tensor> out;
+  int64_t total = 0;
   for (uint64_t k = 0; k < count; ++k) {
     if (at + 46 > b.size() || Le(b, at, 4) != 0x02014b50) return bad("broken central directory");
     const uint64_t method = Le(b, at + 10, 2), crc = Le(b, at + 16, 4);
@@ -85,7 +103,7 @@ StatusOr<std::map<std::string, Tensor>> ReadNpz(const std::string& path) {
     }
     at += 46 + name_len + extra_len + comment_len;
     const std::string what = path + ": member '" + name + "'";
-    if (local + 30 > b.size() || Le(b, local, 4) != 0x04034b50)
+    if (local > b.size() || b.size() - local < 30 || Le(b, local, 4) != 0x04034b50)
       return bad("broken local header of '" + name + "'");
     const uint64_t data = local + 30 + Le(b, local + 26, 2) + Le(b, local + 28, 2);
     if (data > b.size() || csize > b.size() - data)
@@ -106,6 +124,8 @@ StatusOr<std::map<std::string, Tensor>> ReadNpz(const std::string& path) {
     std::string key = name;
     if (key.size() > 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);
     ASSIGN_OR_RETURN(Tensor t, ParseNpy(content, what));
+    total += static_cast<int64_t>(t.bytes().size());
+    RETURN_IF_ERROR(CheckTensorBytes(total, path + ": its arrays"));
     out[key] = std::move(t);
   }
   return out;

@@ -16,6 +16,7 @@
 
 #include "compiler/compiler.h"
 #include "ir/file_io.h"
+#include "ir/limits.h"
 #include "ir/text.h"
 #include "passes/autocast.h"
 #include "passes/fold_casts.h"
@@ -101,6 +102,12 @@ int main(int argc, char** argv) {
         ->delimiter(',');
   }
   app.add_option("--fp32-nodes", fp32_nodes, "autocast: regex of node names pinned to fp32");
+  ampc::InputLimits limits;
+  app.add_option("--max-tensor-bytes", limits.max_tensor_bytes, "refuse larger tensor literals");
+  app.add_option("--max-nodes", limits.max_nodes, "refuse graphs with more nodes");
+  app.add_option("--max-string-bytes", limits.max_string_bytes, "refuse longer strings");
+  app.add_option("--max-attribute-elements", limits.max_attribute_elements,
+                 "refuse list attributes with more elements");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -108,6 +115,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ampc-opt: error: %s\n", e.what());
     return 2;
   }
+  ampc::SetInputLimits(limits);
   std::string text;
   if (input == "-") {
     text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());

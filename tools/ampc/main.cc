@@ -1,4 +1,6 @@
 // ampc: the command-line driver. `ampc MODEL.onnx` is short for `ampc compile MODEL.onnx`.
+#include <google/protobuf/stubs/logging.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <set>
@@ -11,6 +13,7 @@
 #endif
 
 #include "compiler/compiler.h"
+#include "ir/limits.h"
 #include "tools/ampc/commands.h"
 
 namespace {
@@ -149,6 +152,31 @@ int Report(const ampc::Status& st) {
   return st.ExitCode();
 }
 
+// The input limits (ir/limits.h), for every command (`ampc eval M.onnx --max-nodes N ...`); those
+// given are passed on to `bench --data`'s child runs (LimitFlagsGiven).
+void AddLimitFlags(CLI::App& app, ampc::InputLimits& l) {
+  auto add = [&](const char* flag, int64_t& v, const char* help) {
+    app.add_option(flag, v, help)->capture_default_str()->check(CLI::Range(int64_t{0}, INT64_MAX));
+  };
+  add("--max-tensor-bytes", l.max_tensor_bytes,
+      "refuse inputs declaring more tensor data than this (a model's initializers, a plan's "
+      "arena)");
+  add("--max-nodes", l.max_nodes, "refuse graphs and plans with more nodes or steps");
+  add("--max-nesting", l.max_nesting, "refuse graphs, functions and JSON nested deeper");
+  add("--max-string-bytes", l.max_string_bytes, "refuse longer names, string attributes, regexes");
+  add("--max-attribute-elements", l.max_attribute_elements,
+      "refuse list attributes with more elements");
+}
+
+std::vector<std::string> LimitFlagsGiven(const CLI::App& app) {
+  std::vector<std::string> out;
+  for (const char* f : {"--max-tensor-bytes", "--max-nodes", "--max-nesting", "--max-string-bytes",
+                        "--max-attribute-elements"}) {
+    if (app.count(f)) out.insert(out.end(), {f, app.get_option(f)->as<std::string>()});
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,6 +186,9 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
 #endif
+  // protobuf logs why a file does not parse (invalid UTF-8 in a plan's string) to stderr before
+  // ampc's own one-line error says which file and what: keep stderr to that line.
+  google::protobuf::SetLogHandler(nullptr);
   std::vector<std::string> args(argv + 1, argv + argc);
   // A first argument that is neither an option nor a subcommand is a model: run `compile`.
   if (!args.empty() && !args[0].empty() && args[0][0] != '-' && !IsSubcommand(args[0])) {
@@ -166,6 +197,9 @@ int main(int argc, char** argv) {
   CLI::App app{"ampc: ONNX mixed-precision training compiler"};
   app.set_version_flag("--version", "ampc 0.1.0");
   app.require_subcommand(1);
+  app.fallthrough();  // the limit flags may follow the subcommand
+  ampc::InputLimits limits;
+  AddLimitFlags(app, limits);
 
   ampc::cli::CompileArgs compile;
   auto* c = app.add_subcommand(
@@ -312,6 +346,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ampc: error: %s (see ampc --help)\n", e.what());
     return 2;
   }
+  ampc::SetInputLimits(limits);
   if (c->parsed()) {
     if (compile.output.empty()) {
       for (const CLI::Option* o : c->get_options()) {
@@ -347,6 +382,7 @@ int main(int argc, char** argv) {
     if (training) {
       bench_train.model = bench.model;
       bench_train.json = bench.json;
+      for (const std::string& f : LimitFlagsGiven(app)) bench_train.train_flags.push_back(f);
       if (b->count("--threads")) {
         bench_train.train_flags.insert(bench_train.train_flags.end(),
                                        {"--threads", std::to_string(bench.threads)});
