@@ -89,7 +89,8 @@ def setup(ampc, s):
     model = os.path.join(FIXTURES, "extdata", "model.onnx")
     run = lambda *a: subprocess.run([ampc, *a], check=True, stdout=subprocess.DEVNULL)
     run("train", model, "--data", os.path.join(s, "good.npz"), "--loss", "mse", "--batch-size",
-        "2", "--steps", "2", "--quiet", "--save-plan", os.path.join(s, "train.ampc"),
+        "2", "--steps", "2", "--quiet", "--kernels", "per-op",  # arena size fixed (plan_limit)
+        "--save-plan", os.path.join(s, "train.ampc"),
         "--checkpoint-dir", os.path.join(s, "ckpt"))
     with open(os.path.join(s, "train.ampc"), "rb") as f:
         plan = f.read()
