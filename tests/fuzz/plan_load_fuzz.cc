@@ -17,6 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!plan.ok()) return 0;
   for (int i = 0; i < plan->proto.steps_size(); ++i) (void)ampc::DescribeStep(plan->proto, i);
   ampc::ExecutorOptions opts;
+  // A generated kernel's image is native code, which loading runs (a plan is trusted like a
+  // shared library); the fuzzer checks everything else: the fallback steps run instead.
+  opts.generated_kernels = false;
   opts.threads = 1;
   auto ex = ampc::CreateExecutor(std::move(*plan), opts);
   (void)ex;
