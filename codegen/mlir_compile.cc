@@ -298,9 +298,6 @@ StatusOr<CudaKernelImage> CompileCudaKernel(const std::string& text, const std::
     for (mlir::Value v : launch.getKernelOperands()) {
       if (auto arg = mlir::dyn_cast<mlir::BlockArgument>(v)) {
         const unsigned i = arg.getArgNumber();
-        auto fn = mlir::cast<mlir::func::FuncOp>(arg.getOwner()->getParentOp());
-        const unsigned n_args = fn.getNumArguments();
-        (void)n_args;
         if (i == 0) {
           out.params.push_back("begin");
         } else if (i == 1) {

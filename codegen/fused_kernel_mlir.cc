@@ -1,0 +1,437 @@
+// EmitKernelMlir (codegen/fused_kernel.h): a fused kernel's program as MLIR text, written as
+// SSA lines by a small text builder (no MLIR headers; codegen/mlir_compile parses the text).
+#include <fmt/format.h>
+
+#include <bit>
+#include <string>
+#include <vector>
+
+#include "codegen/fused_kernel.h"
+
+namespace ampc {
+
+namespace {
+
+std::string MemrefElem(DType t) {
+  if (t == DType::kFloat32) return "f32";
+  if (t == DType::kBool) return "i8";
+  return "i16";  // f16 / bf16 bits
+}
+
+// Writes the loop body as SSA lines. Every value has a register form: f32 for f32 values, i16
+// storage bits for f16/bf16 values (widened to f32 on first use), i1 for bools.
+class BodyWriter {
+ public:
+  explicit BodyWriter(std::string* out) : out_(out) {}
+
+  std::string Fresh() { return fmt::format("%t{}", next_++); }
+  std::string Line(const std::string& rhs) {
+    std::string name = Fresh();
+    *out_ += fmt::format("      {} = {}\n", name, rhs);
+    return name;
+  }
+  std::string I32(uint32_t v) { return Line(fmt::format("arith.constant {} : i32", v)); }
+  std::string F32(float v) {
+    return Line(fmt::format("arith.constant 0x{:08X} : f32", std::bit_cast<uint32_t>(v)));
+  }
+  std::string Index(int64_t v) { return Line(fmt::format("arith.constant {} : index", v)); }
+  std::string Bin(const char* op, const std::string& a, const std::string& b, const char* ty) {
+    return Line(fmt::format("{} {}, {} : {}", op, a, b, ty));
+  }
+  std::string Select(const std::string& c, const std::string& a, const std::string& b,
+                     const char* ty) {
+    return Line(fmt::format("arith.select {}, {}, {} : {}", c, a, b, ty));
+  }
+  std::string CmpI(const char* pred, const std::string& a, const std::string& b) {
+    return Line(fmt::format("arith.cmpi {}, {}, {} : i32", pred, a, b));
+  }
+  std::string CmpF(const char* pred, const std::string& a, const std::string& b) {
+    return Line(fmt::format("arith.cmpf {}, {}, {} : f32", pred, a, b));
+  }
+  std::string BitsToF32(const std::string& i) {
+    return Line(fmt::format("arith.bitcast {} : i32 to f32", i));
+  }
+  std::string F32ToBits(const std::string& f) {
+    return Line(fmt::format("arith.bitcast {} : f32 to i32", f));
+  }
+
+  // ir/float16.h's HalfBitsToFloat, branch-free (runtime/cpu/kernels_elementwise.h).
+  std::string HalfToF32(const std::string& h16) {
+    const std::string h = Line(fmt::format("arith.extui {} : i16 to i32", h16));
+    const std::string sign =
+        Bin("arith.shli", Bin("arith.andi", h, I32(0x8000), "i32"), I32(16), "i32");
+    const std::string em = Bin("arith.andi", h, I32(0x7fff), "i32");
+    const std::string normal =
+        Bin("arith.addi", Bin("arith.shli", em, I32(13), "i32"), I32(0x38000000), "i32");
+    const std::string emf = Line(fmt::format("arith.sitofp {} : i32 to f32", em));
+    const std::string sub = F32ToBits(Bin("arith.mulf", emf, F32(0x1p-24f), "f32"));
+    const std::string special =
+        Bin("arith.ori", I32(0x7f800000),
+            Bin("arith.shli", Bin("arith.andi", em, I32(0x3ff), "i32"), I32(13), "i32"), "i32");
+    std::string r = Select(CmpI("ult", em, I32(0x400)), sub, normal, "i32");
+    r = Select(CmpI("uge", em, I32(0x7c00)), special, r, "i32");
+    return BitsToF32(Bin("arith.ori", sign, r, "i32"));
+  }
+  // ir/float16.h's FloatToHalfBits (round to nearest even; NaN -> the quiet NaN 0x7e00).
+  std::string F32ToHalf(const std::string& f) {
+    const std::string x = F32ToBits(f);
+    const std::string sign =
+        Bin("arith.andi", Bin("arith.shrui", x, I32(16), "i32"), I32(0x8000), "i32");
+    const std::string a = Bin("arith.andi", x, I32(0x7fffffff), "i32");
+    const std::string lsb = Bin("arith.andi", Bin("arith.shrui", a, I32(13), "i32"), I32(1), "i32");
+    const std::string normal = Bin(
+        "arith.shrui", Bin("arith.addi", Bin("arith.addi", a, I32(0xc8000fffu), "i32"), lsb, "i32"),
+        I32(13), "i32");
+    const std::string sub =
+        Bin("arith.subi", F32ToBits(Bin("arith.addf", BitsToF32(a), F32(0.5f), "f32")),
+            I32(0x3f000000), "i32");
+    std::string r = Select(CmpI("ult", a, I32(0x38800000)), sub, normal, "i32");
+    r = Select(CmpI("uge", a, I32(0x47800000)), I32(0x7c00), r, "i32");
+    r = Select(CmpI("ugt", a, I32(0x7f800000)), I32(0x7e00), r, "i32");
+    return Line(fmt::format("arith.trunci {} : i32 to i16", Bin("arith.ori", sign, r, "i32")));
+  }
+  std::string BF16ToF32(const std::string& h16) {
+    const std::string h = Line(fmt::format("arith.extui {} : i16 to i32", h16));
+    return BitsToF32(Bin("arith.shli", h, I32(16), "i32"));
+  }
+  // ir/float16.h's FloatToBFloat16Bits.
+  std::string F32ToBF16(const std::string& f) {
+    const std::string x = F32ToBits(f);
+    const std::string hi = Bin("arith.shrui", x, I32(16), "i32");
+    const std::string lsb = Bin("arith.andi", hi, I32(1), "i32");
+    const std::string rounded =
+        Bin("arith.shrui", Bin("arith.addi", Bin("arith.addi", x, I32(0x7fff), "i32"), lsb, "i32"),
+            I32(16), "i32");
+    const std::string qnan = Bin("arith.ori", hi, I32(0x40), "i32");
+    const std::string isnan =
+        CmpI("ugt", Bin("arith.andi", x, I32(0x7fffffff), "i32"), I32(0x7f800000));
+    return Line(fmt::format("arith.trunci {} : i32 to i16", Select(isnan, qnan, rounded, "i32")));
+  }
+
+ private:
+  std::string* out_;
+  int next_ = 0;
+};
+
+struct Reg {
+  std::string bits;  // i16 (f16/bf16) or i1 (bool) or f32
+  std::string f32;   // widened value, when computed
+};
+
+}  // namespace
+
+std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
+  std::string sig;
+  const int ni = static_cast<int>(k.inputs.size());
+  auto memref = [](int64_t n, DType t) { return fmt::format("memref<{}x{}>", n, MemrefElem(t)); };
+  for (int j = 0; j < ni; ++j) {
+    sig += fmt::format(", %in{}: {}", j, memref(k.inputs[j].elements, k.inputs[j].dtype));
+  }
+  auto out_size = [&](int v) {
+    return v == FusedKernel::kReduced ? k.reduce->outputs : k.elements;
+  };
+  auto out_type = [&](int v) {
+    return v == FusedKernel::kReduced ? k.reduce->dtype : k.ValueType(v);
+  };
+  for (size_t j = 0; j < k.outputs.size(); ++j) {
+    sig += fmt::format(", %out{}: {}", j, memref(out_size(k.outputs[j]), out_type(k.outputs[j])));
+  }
+  std::string body;
+  BodyWriter w(&body);
+  std::vector<Reg> regs(ni + k.insts.size());
+  auto widen = [&](int v) -> const std::string& {
+    Reg& r = regs[v];
+    if (r.f32.empty()) {
+      const DType t = k.ValueType(v);
+      r.f32 = t == DType::kFloat16 ? w.HalfToF32(r.bits) : w.BF16ToF32(r.bits);
+    }
+    return r.f32;
+  };
+  // Register form of an fp32 result rounded to dtype t (the per-op kernels' store + reload).
+  auto round_to = [&](const std::string& f, DType t) {
+    Reg r;
+    if (t == DType::kFloat32) {
+      r.bits = r.f32 = f;
+    } else {
+      r.bits = t == DType::kFloat16 ? w.F32ToHalf(f) : w.F32ToBF16(f);
+    }
+    return r;
+  };
+  // The elementwise program at flat index `ix` of the iteration space: loads (the element offset
+  // of input j follows its broadcast strides), the instructions, the stores of its outputs.
+  // With `row`/`col` (a 2-D loop over rows of the last axis), the outer axes' coordinates come
+  // from the row (loop-invariant in the inner loop) and the last one is the column.
+  auto elementwise = [&](const std::string& ix, const std::string& row = "",
+                         const std::string& col = "") {
+    std::vector<int64_t> inner(k.dims.size(), 1);
+    for (int a = static_cast<int>(k.dims.size()) - 2; a >= 0; --a) {
+      inner[a] = inner[a + 1] * k.dims[a + 1];
+    }
+    const int64_t last = k.dims.back();
+    for (int j = 0; j < ni; ++j) {
+      const auto& st = k.inputs[j].strides;
+      std::string off;
+      if (st == inner) {
+        off = ix;
+      } else {
+        for (size_t a = 0; a < st.size(); ++a) {
+          if (st[a] == 0) continue;
+          std::string idx;
+          if (!row.empty()) {
+            idx = a == st.size() - 1 ? col
+                  : a == st.size() - 2
+                      ? row
+                      : w.Bin("arith.divui", row, w.Index(inner[a] / last), "index");
+          } else {
+            idx = a == st.size() - 1 ? ix : w.Bin("arith.divui", ix, w.Index(inner[a]), "index");
+          }
+          if (a > 0 && a != st.size() - 1) {
+            idx = w.Bin("arith.remui", idx, w.Index(k.dims[a]), "index");
+          } else if (a > 0 && row.empty()) {
+            idx = w.Bin("arith.remui", idx, w.Index(k.dims[a]), "index");
+          }
+          if (st[a] != 1) idx = w.Bin("arith.muli", idx, w.Index(st[a]), "index");
+          off = off.empty() ? idx : w.Bin("arith.addi", off, idx, "index");
+        }
+        if (off.empty()) off = w.Index(0);
+      }
+      const DType t = k.inputs[j].dtype;
+      const std::string raw = w.Line(
+          fmt::format("memref.load %in{}[{}] : {}", j, off, memref(k.inputs[j].elements, t)));
+      Reg& r = regs[j];
+      if (t == DType::kBool) {
+        r.bits =
+            w.Line(fmt::format("arith.cmpi ne, {}, {} : i8", raw, w.Line("arith.constant 0 : i8")));
+      } else {
+        r.bits = raw;
+        if (t == DType::kFloat32) r.f32 = raw;
+      }
+    }
+    for (size_t n = 0; n < k.insts.size(); ++n) {
+      const FusedKernel::Inst& in = k.insts[n];
+      const int v = ni + static_cast<int>(n);
+      const DType t = in.dtype;
+      auto opf = [&](int i) -> std::string {
+        const int src = in.operands[i];
+        return k.ValueType(src) == DType::kFloat32 ? regs[src].f32 : widen(src);
+      };
+      const std::string& o = in.op;
+      std::string f;  // fp32 result (float outputs)
+      if (o == "Add" || o == "Sub" || o == "Mul" || o == "Div") {
+        const char* m = o == "Add"   ? "arith.addf"
+                        : o == "Sub" ? "arith.subf"
+                        : o == "Mul" ? "arith.mulf"
+                                     : "arith.divf";
+        f = w.Bin(m, opf(0), opf(1), "f32");
+      } else if (o == "Pow") {
+        f = w.Bin("math.powf", opf(0), opf(1), "f32");
+      } else if (o == "Max" || o == "Min") {  // (a > b || a != a) ? a : b, NaN propagating
+        const std::string a = opf(0), b = opf(1);
+        const std::string c =
+            w.Bin("arith.ori", w.CmpF(o == "Max" ? "ogt" : "olt", a, b), w.CmpF("une", a, a), "i1");
+        f = w.Select(c, a, b, "f32");
+      } else if (o == "Neg") {
+        f = w.Line(fmt::format("arith.negf {} : f32", opf(0)));
+      } else if (o == "Sqrt" || o == "Exp" || o == "Erf" || o == "Tanh" || o == "Log" ||
+                 o == "Abs") {
+        const char* m = o == "Sqrt"   ? "math.sqrt"
+                        : o == "Exp"  ? "math.exp"
+                        : o == "Erf"  ? "math.erf"
+                        : o == "Tanh" ? "math.tanh"
+                        : o == "Log"  ? "math.log"
+                                      : "math.absf";
+        f = w.Line(fmt::format("{} {} : f32", m, opf(0)));
+      } else if (o == "Reciprocal") {
+        f = w.Bin("arith.divf", w.F32(1.0f), opf(0), "f32");
+      } else if (o == "Relu") {  // x < 0 ? 0 : x (NaN stays NaN)
+        const std::string x = opf(0), zero = w.F32(0.0f);
+        f = w.Select(w.CmpF("olt", x, zero), zero, x, "f32");
+      } else if (o == "LeakyRelu") {
+        const std::string x = opf(0);
+        f = w.Select(w.CmpF("olt", x, w.F32(0.0f)), w.Bin("arith.mulf", w.F32(in.alpha), x, "f32"),
+                     x, "f32");
+      } else if (o == "Sigmoid") {  // x >= 0 ? 1 / (1 + e^-x) : e^x / (1 + e^x)
+        const std::string x = opf(0), one = w.F32(1.0f);
+        const std::string en =
+            w.Line(fmt::format("math.exp {} : f32", w.Line(fmt::format("arith.negf {} : f32", x))));
+        const std::string pos =
+            w.Bin("arith.divf", one, w.Bin("arith.addf", one, en, "f32"), "f32");
+        const std::string ep = w.Line(fmt::format("math.exp {} : f32", x));
+        const std::string neg = w.Bin("arith.divf", ep, w.Bin("arith.addf", one, ep, "f32"), "f32");
+        f = w.Select(w.CmpF("oge", x, w.F32(0.0f)), pos, neg, "f32");
+      } else if (o == "Equal" || o == "Less" || o == "Greater" || o == "LessOrEqual" ||
+                 o == "GreaterOrEqual") {
+        const char* p = o == "Equal"         ? "oeq"
+                        : o == "Less"        ? "olt"
+                        : o == "Greater"     ? "ogt"
+                        : o == "LessOrEqual" ? "ole"
+                                             : "oge";
+        regs[v].bits = w.CmpF(p, opf(0), opf(1));
+        continue;
+      } else if (o == "Not") {
+        regs[v].bits =
+            w.Bin("arith.xori", regs[in.operands[0]].bits, w.Line("arith.constant true"), "i1");
+        continue;
+      } else if (o == "And" || o == "Or" || o == "Xor") {
+        const char* m = o == "And" ? "arith.andi" : o == "Or" ? "arith.ori" : "arith.xori";
+        regs[v].bits = w.Bin(m, regs[in.operands[0]].bits, regs[in.operands[1]].bits, "i1");
+        continue;
+      } else if (o == "Where") {  // storage bits move unchanged
+        const Reg& a = regs[in.operands[1]];
+        const Reg& b = regs[in.operands[2]];
+        const char* ty = t == DType::kBool ? "i1" : t == DType::kFloat32 ? "f32" : "i16";
+        regs[v].bits = w.Select(regs[in.operands[0]].bits, a.bits, b.bits, ty);
+        if (t == DType::kFloat32) regs[v].f32 = regs[v].bits;
+        continue;
+      } else if (o == "Cast") {
+        const DType s = k.ValueType(in.operands[0]);
+        if (s == t) {  // a copy
+          regs[v] = regs[in.operands[0]];
+          continue;
+        }
+        if (t == DType::kBool) {  // x != 0 (NaN is true)
+          regs[v].bits = w.CmpF("une", opf(0), w.F32(0.0f));
+          continue;
+        }
+        if (s == DType::kBool) {
+          f = w.Select(regs[in.operands[0]].bits, w.F32(1.0f), w.F32(0.0f), "f32");
+        } else {
+          f = opf(0);
+        }
+      }
+      regs[v] = round_to(f, t);
+    }
+    for (size_t j = 0; j < k.outputs.size(); ++j) {
+      const int v = k.outputs[j];
+      if (v == FusedKernel::kReduced) continue;
+      const DType t = k.ValueType(v);
+      std::string val = regs[v].bits;
+      if (t == DType::kBool) val = w.Line(fmt::format("arith.extui {} : i1 to i8", val));
+      body += fmt::format("      memref.store {}, %out{}[{}] : {}\n", val, j, ix,
+                          memref(k.elements, t));
+    }
+  };  // elementwise
+  if (!k.reduce && k.dims.size() >= 2) {
+    // Rows of the last axis: the executor splits the rows, the inner loop walks a row (contiguous
+    // loads, broadcast operands loaded once per row or per column, and vectorisable).
+    const std::string c0 = w.Index(0), c1 = w.Index(1), cols = w.Index(k.dims.back());
+    body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cols, c1);
+    const std::string ix =
+        w.Bin("arith.addi", w.Bin("arith.muli", "%i", cols, "index"), "%c", "index");
+    elementwise(ix, "%i", "%c");
+    body += "      }\n";
+  } else if (!k.reduce) {
+    elementwise("%i");
+  } else {
+    // Over the reduction's outputs %i: the flat index of each summed element from (%i, %r), the
+    // sum in double in memory order, then the per-op kernel's rounding (f32: once; f16/bf16:
+    // through fp32 rounded to odd, then once more).
+    const FusedKernel::Reduction& r = *k.reduce;
+    const size_t m = r.dims.size();
+    // The sum's rounding and store at output index `at` (reduction.cc's StoreRounded).
+    auto store_result = [&](const std::string& acc, const std::string& at) {
+      std::string d = acc;
+      if (r.op == "ReduceMean") {
+        d = w.Bin("arith.divf", acc, w.Line(fmt::format("arith.constant {}.0 : f64", r.count)),
+                  "f64");
+      }
+      std::string bits;
+      const std::string f = w.Line(fmt::format("arith.truncf {} : f64 to f32", d));
+      if (r.dtype == DType::kFloat32) {
+        bits = f;
+      } else {  // reduction.cc's ToFloatOdd, then the half rounding
+        const std::string fd = w.Line(fmt::format("arith.extf {} : f32 to f64", f));
+        const std::string keep =
+            w.Bin("arith.ori", w.Line(fmt::format("arith.cmpf oeq, {}, {} : f64", fd, d)),
+                  w.Line(fmt::format("arith.cmpf uno, {}, {} : f64", d, d)), "i1");
+        const std::string over = w.Line(fmt::format("arith.cmpf ogt, {}, {} : f64",
+                                                    w.Line(fmt::format("math.absf {} : f64", fd)),
+                                                    w.Line(fmt::format("math.absf {} : f64", d))));
+        const std::string fb = w.F32ToBits(f);
+        const std::string toward0 =
+            w.Select(over, w.Bin("arith.subi", fb, w.I32(1), "i32"), fb, "i32");
+        const std::string odd = w.Bin("arith.ori", toward0, w.I32(1), "i32");
+        const std::string f_odd = w.BitsToF32(w.Select(keep, fb, odd, "i32"));
+        bits = r.dtype == DType::kFloat16 ? w.F32ToHalf(f_odd) : w.F32ToBF16(f_odd);
+      }
+      for (size_t j = 0; j < k.outputs.size(); ++j) {
+        if (k.outputs[j] != FusedKernel::kReduced) continue;
+        body += fmt::format("      memref.store {}, %out{}[{}] : {}\n", bits, j, at,
+                            memref(r.outputs, r.dtype));
+      }
+    };
+    const std::string zero = w.Line("arith.constant 0.0 : f64");
+    const std::string c0 = w.Index(0), c1 = w.Index(1);
+    auto add_value = [&](const std::string& a) {  // a + the reduced value, in double
+      const int v = r.value;
+      const std::string x32 = k.ValueType(v) == DType::kFloat32 ? regs[v].f32 : widen(v);
+      return w.Bin("arith.addf", a, w.Line(fmt::format("arith.extf {} : f32 to f64", x32)), "f64");
+    };
+    if (m == 2 && r.reduced[0] && !r.reduced[1]) {
+      // [rows, columns] summed over the rows (bias gradients): a block of columns per unit, the
+      // rows outside, the block's accumulators in a stack array: contiguous loads, and still each
+      // column summed over the rows in order.
+      const int64_t rows = r.dims[0], cols = r.dims[1], block = r.Block();
+      const std::string cb = w.Index(block), cc = w.Index(cols), cr = w.Index(rows);
+      const std::string base = w.Bin("arith.muli", "%i", cb, "index");
+      const std::string accs = w.Line(fmt::format("memref.alloca() : memref<{}xf64>", block));
+      body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
+      body += fmt::format("      memref.store {}, {}[%c] : memref<{}xf64>\n      }}\n", zero, accs,
+                          block);
+      body += fmt::format("      scf.for %r = {} to {} step {} {{\n", c0, cr, c1);
+      body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
+      const std::string col = w.Bin("arith.addi", base, "%c", "index");
+      const std::string ix =
+          w.Bin("arith.addi", w.Bin("arith.muli", "%r", cc, "index"), col, "index");
+      elementwise(ix);
+      const std::string a = w.Line(fmt::format("memref.load {}[%c] : memref<{}xf64>", accs, block));
+      body += fmt::format("      memref.store {}, {}[%c] : memref<{}xf64>\n      }}\n      }}\n",
+                          add_value(a), accs, block);
+      body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
+      store_result(w.Line(fmt::format("memref.load {}[%c] : memref<{}xf64>", accs, block)),
+                   w.Bin("arith.addi", base, "%c", "index"));
+      body += "      }\n";
+    } else {
+      std::vector<int64_t> in_str(m, 1), part_str(m, 1);
+      int64_t si = 1, so = 1, sr = 1;
+      for (size_t a = m; a-- > 0;) {
+        in_str[a] = si;
+        si *= r.dims[a];
+        part_str[a] = r.reduced[a] ? sr : so;
+        (r.reduced[a] ? sr : so) *= r.dims[a];
+      }
+      const std::string count = w.Index(r.count);
+      const std::string acc = w.Fresh();
+      body +=
+          fmt::format("      {} = scf.for %r = {} to {} step {} iter_args(%a = {}) -> (f64) {{\n",
+                      acc, c0, count, c1, zero);
+      std::string flat;
+      bool first_kept = true, first_red = true;
+      for (size_t a = 0; a < m; ++a) {
+        const std::string from = r.reduced[a] ? "%r" : "%i";
+        bool& first = r.reduced[a] ? first_red : first_kept;
+        std::string c =
+            part_str[a] == 1 ? from : w.Bin("arith.divui", from, w.Index(part_str[a]), "index");
+        if (!first) c = w.Bin("arith.remui", c, w.Index(r.dims[a]), "index");
+        first = false;
+        if (in_str[a] != 1) c = w.Bin("arith.muli", c, w.Index(in_str[a]), "index");
+        flat = flat.empty() ? c : w.Bin("arith.addi", flat, c, "index");
+      }
+      if (flat.empty()) flat = w.Index(0);
+      elementwise(flat);
+      body += fmt::format("      scf.yield {} : f64\n      }}\n", add_value("%a"));
+      store_result(acc, "%i");
+    }
+  }
+  return fmt::format(
+      "func.func @{}(%begin: index, %end: index{}) attributes {{llvm.emit_c_interface}} {{\n"
+      "  %one = arith.constant 1 : index\n"
+      "  scf.parallel (%i) = (%begin) to (%end) step (%one) {{\n{}"
+      "    scf.reduce\n"
+      "  }}\n"
+      "  return\n"
+      "}}\n",
+      name, sig, body);
+}
+
+}  // namespace ampc
