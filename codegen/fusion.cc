@@ -30,6 +30,14 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
     while (parent[x] != x) x = parent[x] = parent[parent[x]];
     return x;
   };
+  auto new_group = [&](const std::vector<Dim>& dims) {  // an open group of one node
+    const int id = static_cast<int>(parent.size());
+    parent.push_back(id);
+    closed.push_back(false);
+    size.push_back(1);
+    shape.push_back(dims);
+    return id;
+  };
   std::unordered_map<const Node*, int> group;
   for (Node* n : g.nodes()) {
     n->annotations().erase(kFusionGroupAnnotation);
@@ -54,11 +62,7 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
         joined = g0;
         ++size[g0];
       } else {
-        joined = static_cast<int>(parent.size());
-        parent.push_back(joined);
-        closed.push_back(false);
-        size.push_back(1);
-        shape.push_back(n->input(0)->type().dims);
+        joined = new_group(n->input(0)->type().dims);
       }
       closed[joined] = true;  // nothing joins after the reduction
       group[n] = joined;
@@ -80,11 +84,7 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
         }
         ++size[joined];
       } else {
-        joined = static_cast<int>(parent.size());
-        parent.push_back(joined);
-        closed.push_back(false);
-        size.push_back(1);
-        shape.push_back(d);
+        joined = new_group(d);
       }
       group[n] = joined;
     }
