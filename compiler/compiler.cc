@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 
 #include "codegen/fusion.h"
 #include "codegen/lower.h"
 #include "frontend/onnx.h"
+#include "ir/user_regex.h"
 #include "passes/dead_code.h"
 #include "passes/half_storage.h"
 #include "passes/master_weights.h"
@@ -166,11 +166,8 @@ Status ResolveAmp(const AmpArgs& a, CompileOptions* o) {
   ASSIGN_OR_RETURN(amp.lists, ApplyListEdits(DefaultAmpLists(), edits));
   ASSIGN_OR_RETURN(amp.lists, ApplyListEdits(amp.lists, a.edits));
   if (!a.fp32_nodes.empty()) amp.fp32_nodes = a.fp32_nodes;
-  try {
-    std::regex re(amp.fp32_nodes);
-  } catch (const std::regex_error&) {
-    return InvalidArgument("--fp32-nodes '" + amp.fp32_nodes +
-                           "' is not a valid regular expression");
+  if (!amp.fp32_nodes.empty()) {
+    RETURN_IF_ERROR(UserRegex::Compile(amp.fp32_nodes, "--fp32-nodes").status());
   }
   return Status::Ok();
 }

@@ -7,6 +7,7 @@
 
 #include "ir/limits.h"
 #include "ir/op_registry.h"
+#include "ir/user_regex.h"
 #include "passes/fold_casts.h"
 #include "passes/insert_casts.h"
 #include "passes/paint_precision.h"
@@ -138,15 +139,10 @@ Status ReadAmpConfig(const std::string& path, AmpListEdits* edits, std::string* 
       if (!v.is_string())
         return InvalidArgument("--amp-config " + path + ": 'fp32_nodes' must be a regex string");
       *fp32_nodes = v.get<std::string>();
-      // std::regex compiles and matches recursively: bound the pattern's size and nesting.
-      const std::string what = "--amp-config " + path + ": 'fp32_nodes'";
-      RETURN_IF_ERROR(CheckStringBytes(static_cast<int64_t>(fp32_nodes->size()), what));
-      int64_t depth = 0, deepest_group = 0;
-      for (char c : *fp32_nodes) {
-        depth += c == '(' ? 1 : c == ')' ? -1 : 0;
-        deepest_group = std::max(deepest_group, depth);
+      if (!fp32_nodes->empty()) {
+        RETURN_IF_ERROR(
+            UserRegex::Compile(*fp32_nodes, "--amp-config " + path + ": 'fp32_nodes'").status());
       }
-      RETURN_IF_ERROR(CheckNesting(deepest_group, what));
     } else {
       return InvalidArgument("--amp-config " + path + ": unknown key '" + key + "'");
     }

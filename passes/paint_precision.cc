@@ -1,10 +1,12 @@
 #include "passes/paint_precision.h"
 
 #include <functional>
+#include <optional>
 #include <queue>
-#include <regex>
 #include <unordered_map>
 #include <unordered_set>
+
+#include "ir/user_regex.h"
 
 namespace ampc {
 namespace {
@@ -37,15 +39,9 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
   if (opts_.half != DType::kFloat16 && opts_.half != DType::kBFloat16) {
     return InvalidArgument("autocast needs f16 or bf16 as the half type");
   }
-  std::regex pin_re;
-  const bool pin = !opts_.fp32_nodes.empty();
-  if (pin) {
-    try {
-      pin_re = std::regex(opts_.fp32_nodes);
-    } catch (const std::regex_error&) {
-      return InvalidArgument("--fp32-nodes '" + opts_.fp32_nodes +
-                             "' is not a valid regular expression");
-    }
+  std::optional<UserRegex> pin_re;
+  if (!opts_.fp32_nodes.empty()) {
+    ASSIGN_OR_RETURN(pin_re, UserRegex::Compile(opts_.fp32_nodes, "--fp32-nodes"));
   }
   const AmpLists& L = opts_.lists;
   auto cls = [&](const Node& n) {
@@ -79,7 +75,7 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
     }
     if (a.count("grad_of")) continue;
     forward.insert(n);
-    if (pin && std::regex_search(n->name(), pin_re)) {
+    if (pin_re && pin_re->Search(n->name())) {
       pinned.insert(n);
       deny.insert(n);
       paint[n] = {DType::kFloat32, "user: --fp32-nodes"};

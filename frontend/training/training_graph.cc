@@ -3,13 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <regex>
+#include <optional>
 #include <set>
 #include <unordered_set>
 
 #include "frontend/training/autodiff.h"
 #include "ir/node_emitter.h"
 #include "ir/op_registry.h"
+#include "ir/user_regex.h"
 
 namespace ampc {
 namespace {
@@ -503,11 +504,7 @@ Status ValidateTrainOptions(const TrainOptions& opts) {
   if (!(o.clip_grad_norm >= 0)) return bad("--clip-grad-norm", o.clip_grad_norm);
   for (const auto& [flag, re] : {std::pair<std::string, std::string>{"--freeze", opts.freeze},
                                  {"--trainable", opts.train}}) {
-    try {
-      std::regex compiled(re);
-    } catch (const std::regex_error&) {
-      return InvalidArgument(flag + " '" + re + "' is not a valid regular expression");
-    }
+    if (!re.empty()) RETURN_IF_ERROR(UserRegex::Compile(re, flag).status());
   }
   return Status::Ok();
 }
@@ -544,8 +541,13 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
   // Parameters by meaning: a float initializer is trained when the loss depends on it through
   // an operand a parameter can be learned through, unless it is a scalar (an epsilon, a scale)
   // or holds infinities (a mask). --freeze and --trainable override.
-  const std::regex freeze(opts.freeze.empty() ? "$^" : opts.freeze);
-  const std::regex train(opts.train.empty() ? "$^" : opts.train);
+  std::optional<UserRegex> freeze, train;
+  if (!opts.freeze.empty()) {
+    ASSIGN_OR_RETURN(freeze, UserRegex::Compile(opts.freeze, "--freeze"));
+  }
+  if (!opts.train.empty()) {
+    ASSIGN_OR_RETURN(train, UserRegex::Compile(opts.train, "--trainable"));
+  }
   std::unordered_set<std::string> stats(info.running_stats.begin(), info.running_stats.end());
   const std::unordered_set<const Value*> reach = TrainableReach(g, loss);
   std::vector<Value*> candidates;
@@ -556,10 +558,10 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
   for (Value* v : g.initializers()) {
     if (!IsFloat(v->dtype()) || stats.count(v->name())) continue;
     if (v->uses().empty()) continue;
-    const bool forced = !opts.train.empty() && std::regex_search(v->name(), train);
-    if (!opts.freeze.empty() && std::regex_search(v->name(), freeze)) {
+    const bool forced = train && train->Search(v->name());
+    if (freeze && freeze->Search(v->name())) {
       freeze_as(v, "--freeze");
-    } else if (!opts.train.empty() && !forced) {
+    } else if (train && !forced) {
       freeze_as(v, "not matched by --trainable");
     } else if (!reach.count(v)) {
       freeze_as(v, "reaches the loss through no trainable operand (an exponent, bound, shape...)");

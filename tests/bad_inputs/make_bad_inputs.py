@@ -233,6 +233,8 @@ def main():
     put("amp_unknown_key.json", b'{"alow": ["MatMul"]}')
     put("amp_not_strings.json", b'{"deny": [1, 2]}')
     put("amp_bad_regex.json", b'{"fp32_nodes": "([a-"}')
+    # fuzz finding (amp_config, CI): std::regex read this repeat count into a long and overflowed
+    put("amp_regex_count.json", b'{"fp32_nodes": "a{2222222222222222222}"}')
 
     # --- safetensors (ampc export --weights, checkpoints) ------------------------------------------
     put("st_header_len.safetensors", safetensors({}, header_len=1 << 40))
