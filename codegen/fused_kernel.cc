@@ -7,6 +7,8 @@
 #include <map>
 #include <unordered_map>
 
+#include "codegen/node_kernels.h"
+
 namespace ampc {
 namespace {
 
@@ -157,7 +159,25 @@ DType FusedKernel::ValueType(int v) const {
   return v < ni ? inputs[v].dtype : insts[v - ni].dtype;
 }
 
+bool IsNodeKernel(const Node& n, bool allow_symbolic) {
+  return node_kernels::Supported(n, allow_symbolic);
+}
+
+int FusedKernel::RangeOutput() const {
+  if (node) return node->range_output;
+  for (size_t j = 0; j < outputs.size(); ++j) {
+    if (outputs[j] == kReduced) return static_cast<int>(j);
+  }
+  return 0;
+}
+
+int64_t FusedKernel::UnitWork() const {
+  if (node) return node->unit_work;
+  return reduce ? reduce->count * reduce->Block() : RowElements();
+}
+
 std::string FusedKernel::Key() const {
+  if (node) return node_kernels::Key(*this);
   std::string s = "fused-elementwise v1 dims";
   for (int64_t d : dims) s += fmt::format(" {}", d);
   for (const Arg& a : inputs) {
@@ -185,6 +205,9 @@ StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
                                        const std::vector<const Value*>& inputs,
                                        const std::vector<const Value*>& outputs) {
   if (nodes.empty() || outputs.empty()) return InvalidArgument("empty fusion group");
+  if (nodes.size() == 1 && IsNodeKernel(*nodes[0])) {
+    return node_kernels::Build(*nodes[0], inputs, outputs);
+  }
   FusedKernel k;
   const Node* reduction = IsFusibleReduction(*nodes.back()) ? nodes.back() : nullptr;
   const Value* space = reduction ? reduction->input(0) : nodes.front()->output(0);

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,11 @@ namespace ampc {
 bool IsFusibleElementwise(const Node& n, bool allow_symbolic = false);
 // A ReduceSum / ReduceMean of an f32/f16/bf16 value over constant axes, which a group can end in.
 bool IsFusibleReduction(const Node& n, bool allow_symbolic = false);
+
+// A node emitted as a kernel of its own, a fusion group of one (codegen/node_kernels.h): the
+// optimizer updates com.ampc SGD and Adam (f32 parameters), com.ampc AllFinite and
+// UpdateLossScale.
+bool IsNodeKernel(const Node& n, bool allow_symbolic = false);
 
 struct FusedKernel {
   struct Arg {
@@ -65,6 +71,22 @@ struct FusedKernel {
   };
   static constexpr int kReduced = -1;  // in `outputs`: the reduction's result
 
+  // A node kernel (IsNodeKernel): `inputs` are its arguments in the group's order (strides
+  // unused), `insts` and `outputs` are empty and `dims` is {elements of the range output}.
+  struct NodeOp {
+    std::string op;
+    std::vector<int64_t> shape;           // of the node's main tensor operand
+    std::map<std::string, double> attrs;  // the attributes the code depends on
+    std::vector<int> operands;            // per node input: index into `inputs`, or -1
+    std::vector<int> results;             // per node output: index into `outs`, or -1
+    std::vector<Arg> outs;                // the output arguments
+    int range_output = 0;                 // the output whose elements the range counts
+    int64_t unit = 1;                     // elements of it per unit
+    int64_t unit_work = 1;                // elements read per unit (the executor's grain)
+    std::vector<int> nonnegative;         // argument indices of i64 scalars that must be >= 0
+  };
+  std::optional<NodeOp> node;
+
   std::vector<int64_t> dims;  // the iteration space, collapsed (row-major), rank >= 1
   int64_t elements = 0;
   std::vector<Arg> inputs;
@@ -76,8 +98,16 @@ struct FusedKernel {
   // The kernel's range [begin, end) counts units of this many elements of its range output:
   // rows of the last axis (elementwise, rank >= 2), else elements.
   int64_t RowElements() const {
-    return reduce ? reduce->Block() : dims.size() >= 2 ? dims.back() : 1;
+    return node ? node->unit : reduce ? reduce->Block() : dims.size() >= 2 ? dims.back() : 1;
   }
+  // Arguments after the range: inputs, then outputs.
+  int NumArgs() const {
+    return static_cast<int>(inputs.size() + (node ? node->outs.size() : outputs.size()));
+  }
+  // The output whose element count the executor's range covers, in units of RowElements().
+  int RangeOutput() const;
+  // Elements read per unit: how the executor sizes its chunks.
+  int64_t UnitWork() const;
   // Canonical text of everything the generated code depends on (ops, dtypes, shapes, strides).
   std::string Key() const;
 };

@@ -7,111 +7,15 @@
 #include <vector>
 
 #include "codegen/fused_kernel.h"
+#include "codegen/mlir_text.h"
+#include "codegen/node_kernels.h"
 
 namespace ampc {
 
 namespace {
 
-std::string MemrefElem(DType t) {
-  if (t == DType::kFloat32) return "f32";
-  if (t == DType::kBool) return "i8";
-  return "i16";  // f16 / bf16 bits
-}
-
-// Writes the loop body as SSA lines. Every value has a register form: f32 for f32 values, i16
-// storage bits for f16/bf16 values (widened to f32 on first use), i1 for bools.
-class BodyWriter {
- public:
-  explicit BodyWriter(std::string* out) : out_(out) {}
-
-  std::string Fresh() { return fmt::format("%t{}", next_++); }
-  std::string Line(const std::string& rhs) {
-    std::string name = Fresh();
-    *out_ += fmt::format("      {} = {}\n", name, rhs);
-    return name;
-  }
-  std::string I32(uint32_t v) { return Line(fmt::format("arith.constant {} : i32", v)); }
-  std::string F32(float v) {
-    return Line(fmt::format("arith.constant 0x{:08X} : f32", std::bit_cast<uint32_t>(v)));
-  }
-  std::string Index(int64_t v) { return Line(fmt::format("arith.constant {} : index", v)); }
-  std::string Bin(const char* op, const std::string& a, const std::string& b, const char* ty) {
-    return Line(fmt::format("{} {}, {} : {}", op, a, b, ty));
-  }
-  std::string Select(const std::string& c, const std::string& a, const std::string& b,
-                     const char* ty) {
-    return Line(fmt::format("arith.select {}, {}, {} : {}", c, a, b, ty));
-  }
-  std::string CmpI(const char* pred, const std::string& a, const std::string& b) {
-    return Line(fmt::format("arith.cmpi {}, {}, {} : i32", pred, a, b));
-  }
-  std::string CmpF(const char* pred, const std::string& a, const std::string& b) {
-    return Line(fmt::format("arith.cmpf {}, {}, {} : f32", pred, a, b));
-  }
-  std::string BitsToF32(const std::string& i) {
-    return Line(fmt::format("arith.bitcast {} : i32 to f32", i));
-  }
-  std::string F32ToBits(const std::string& f) {
-    return Line(fmt::format("arith.bitcast {} : f32 to i32", f));
-  }
-
-  // ir/float16.h's HalfBitsToFloat, branch-free (runtime/cpu/kernels_elementwise.h).
-  std::string HalfToF32(const std::string& h16) {
-    const std::string h = Line(fmt::format("arith.extui {} : i16 to i32", h16));
-    const std::string sign =
-        Bin("arith.shli", Bin("arith.andi", h, I32(0x8000), "i32"), I32(16), "i32");
-    const std::string em = Bin("arith.andi", h, I32(0x7fff), "i32");
-    const std::string normal =
-        Bin("arith.addi", Bin("arith.shli", em, I32(13), "i32"), I32(0x38000000), "i32");
-    const std::string emf = Line(fmt::format("arith.sitofp {} : i32 to f32", em));
-    const std::string sub = F32ToBits(Bin("arith.mulf", emf, F32(0x1p-24f), "f32"));
-    const std::string special =
-        Bin("arith.ori", I32(0x7f800000),
-            Bin("arith.shli", Bin("arith.andi", em, I32(0x3ff), "i32"), I32(13), "i32"), "i32");
-    std::string r = Select(CmpI("ult", em, I32(0x400)), sub, normal, "i32");
-    r = Select(CmpI("uge", em, I32(0x7c00)), special, r, "i32");
-    return BitsToF32(Bin("arith.ori", sign, r, "i32"));
-  }
-  // ir/float16.h's FloatToHalfBits (round to nearest even; NaN -> the quiet NaN 0x7e00).
-  std::string F32ToHalf(const std::string& f) {
-    const std::string x = F32ToBits(f);
-    const std::string sign =
-        Bin("arith.andi", Bin("arith.shrui", x, I32(16), "i32"), I32(0x8000), "i32");
-    const std::string a = Bin("arith.andi", x, I32(0x7fffffff), "i32");
-    const std::string lsb = Bin("arith.andi", Bin("arith.shrui", a, I32(13), "i32"), I32(1), "i32");
-    const std::string normal = Bin(
-        "arith.shrui", Bin("arith.addi", Bin("arith.addi", a, I32(0xc8000fffu), "i32"), lsb, "i32"),
-        I32(13), "i32");
-    const std::string sub =
-        Bin("arith.subi", F32ToBits(Bin("arith.addf", BitsToF32(a), F32(0.5f), "f32")),
-            I32(0x3f000000), "i32");
-    std::string r = Select(CmpI("ult", a, I32(0x38800000)), sub, normal, "i32");
-    r = Select(CmpI("uge", a, I32(0x47800000)), I32(0x7c00), r, "i32");
-    r = Select(CmpI("ugt", a, I32(0x7f800000)), I32(0x7e00), r, "i32");
-    return Line(fmt::format("arith.trunci {} : i32 to i16", Bin("arith.ori", sign, r, "i32")));
-  }
-  std::string BF16ToF32(const std::string& h16) {
-    const std::string h = Line(fmt::format("arith.extui {} : i16 to i32", h16));
-    return BitsToF32(Bin("arith.shli", h, I32(16), "i32"));
-  }
-  // ir/float16.h's FloatToBFloat16Bits.
-  std::string F32ToBF16(const std::string& f) {
-    const std::string x = F32ToBits(f);
-    const std::string hi = Bin("arith.shrui", x, I32(16), "i32");
-    const std::string lsb = Bin("arith.andi", hi, I32(1), "i32");
-    const std::string rounded =
-        Bin("arith.shrui", Bin("arith.addi", Bin("arith.addi", x, I32(0x7fff), "i32"), lsb, "i32"),
-            I32(16), "i32");
-    const std::string qnan = Bin("arith.ori", hi, I32(0x40), "i32");
-    const std::string isnan =
-        CmpI("ugt", Bin("arith.andi", x, I32(0x7fffffff), "i32"), I32(0x7f800000));
-    return Line(fmt::format("arith.trunci {} : i32 to i16", Select(isnan, qnan, rounded, "i32")));
-  }
-
- private:
-  std::string* out_;
-  int next_ = 0;
-};
+using mlir_text::BodyWriter;
+using mlir_text::MemrefElem;
 
 struct Reg {
   std::string bits;  // i16 (f16/bf16) or i1 (bool) or f32
@@ -121,6 +25,7 @@ struct Reg {
 }  // namespace
 
 std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
+  if (k.node) return node_kernels::EmitMlir(k, name);
   std::string sig;
   const int ni = static_cast<int>(k.inputs.size());
   auto memref = [](int64_t n, DType t) { return fmt::format("memref<{}x{}>", n, MemrefElem(t)); };

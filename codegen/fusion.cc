@@ -52,7 +52,11 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
     read.erase(std::unique(read.begin(), read.end()), read.end());
     const bool fusible = IsFusibleElementwise(*n, o.allow_symbolic) && NonEmpty(n->output(0));
     int joined = -1;
-    if (IsFusibleReduction(*n, o.allow_symbolic)) {
+    if (IsNodeKernel(*n, o.allow_symbolic)) {
+      joined = new_group({});  // a kernel of its own
+      closed[joined] = true;
+      group[n] = joined;
+    } else if (IsFusibleReduction(*n, o.allow_symbolic)) {
       // The end of a group: the open group computing its input takes it as its last node.
       const Node* p = n->input(0)->producer();
       auto it = p ? group.find(p) : group.end();
@@ -145,12 +149,14 @@ StatusOr<std::vector<FusionGroup>> CollectFusionGroups(const Graph& g) {
       }
     }
     for (const Node* n : grp.nodes) {
-      const Value* out = n->output(0);
-      bool outside = escapes.count(out) > 0;
-      for (const Use& u : out->uses()) {
-        outside = outside || !of.count(u.user) || of.at(u.user) != id;
+      for (const Value* out : n->outputs()) {  // several only for a node kernel
+        if (!out) continue;
+        bool outside = escapes.count(out) > 0;
+        for (const Use& u : out->uses()) {
+          outside = outside || !of.count(u.user) || of.at(u.user) != id;
+        }
+        if (outside) grp.outputs.push_back(out);
       }
-      if (outside) grp.outputs.push_back(out);
     }
   }
   std::vector<FusionGroup> out;

@@ -12,7 +12,7 @@ namespace ampc {
 namespace {
 
 // Bump when the generated code changes for the same MLIR text (pipelines, LLVM options).
-constexpr const char* kGeneratorVersion = "ampc-codegen-5";
+constexpr const char* kGeneratorVersion = "ampc-codegen-6";
 constexpr const char* kCacheMagic = "AMPCKERNEL1\n";
 
 std::string CudaRoot(const KernelOptions& o) {
@@ -90,15 +90,13 @@ StatusOr<plan::Kernel> BuildKernel(const FusedKernel& k, const Target& target,
   out.set_content_hash(hash);
   out.set_source(source);
   out.mutable_launch()->set_elements_per_thread(1);
-  // The range the executor splits: the outputs (a reduction's result when there is one).
-  int range_output = 0;
-  for (size_t j = 0; j < k.outputs.size(); ++j) {
-    if (k.outputs[j] == FusedKernel::kReduced) range_output = static_cast<int>(j);
-  }
-  out.mutable_launch()->set_elements_of_output(range_output);
+  // The range the executor splits: units of RowElements() elements of one output.
+  out.mutable_launch()->set_elements_of_output(k.RangeOutput());
   out.mutable_launch()->set_row_elements(k.RowElements());
-  out.mutable_launch()->set_unit_work(k.reduce ? k.reduce->count * k.reduce->Block()
-                                               : k.RowElements());
+  out.mutable_launch()->set_unit_work(k.UnitWork());
+  if (k.node) {
+    for (int a : k.node->nonnegative) out.add_nonnegative_args(a);
+  }
   if (target.kind == "cpu") {
     ASSIGN_OR_RETURN(CpuKernelImage img, CompileCpuKernel(source, name));
     out.set_entry(img.entry);

@@ -161,7 +161,7 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
       for (const Node* n : groups[gi].nodes) group_of[n] = static_cast<int>(gi);
       auto k = BuildFusedKernel(groups[gi].nodes, groups[gi].inputs, groups[gi].outputs);
       if (!k.ok()) return k.status().WithContext("fusion group " + std::to_string(gi));
-      if (k->inputs.size() + k->outputs.size() > kMaxKernelArgs) continue;  // per-op
+      if (k->NumArgs() > kMaxKernelArgs) continue;  // per-op
       auto [it, fresh] = unique.emplace(k->Key(), static_cast<int>(specs.size()));
       if (fresh) specs.push_back(std::move(*k));
       spec_of[gi] = it->second;

@@ -119,17 +119,35 @@ struct Diagnostics {
   explicit Diagnostics(mlir::MLIRContext& ctx)
       : handler(&ctx, [this](mlir::Diagnostic& d) {
           if (!text.empty()) text += "; ";
-          text += d.str();
+          std::string where;
+          llvm::raw_string_ostream os(where);
+          d.getLocation().print(os);
+          text += os.str() + ": " + d.str();
+          if (auto flc = mlir::dyn_cast<mlir::FileLineColLoc>(d.getLocation()); flc && !line) {
+            line = flc.getLine();
+          }
           return mlir::success();
         }) {}
   std::string text;
+  unsigned line = 0;  // of the first diagnostic, when it has one
   mlir::ScopedDiagnosticHandler handler;
 };
 
 StatusOr<mlir::OwningOpRef<mlir::ModuleOp> > Parse(mlir::MLIRContext& ctx, const std::string& text,
                                                    Diagnostics& diag) {
   auto m = mlir::parseSourceString<mlir::ModuleOp>(text, &ctx);
-  if (!m) return Internal("generated kernel does not parse: " + diag.text);
+  if (!m) {
+    std::string at;
+    if (diag.line > 0) {  // the line itself: a generator bug is found by reading it
+      size_t b = 0;
+      for (unsigned l = 1; l < diag.line && b != std::string::npos; ++l) {
+        b = text.find('\n', b);
+        if (b != std::string::npos) ++b;
+      }
+      if (b != std::string::npos) at = " in '" + text.substr(b, text.find('\n', b) - b) + "'";
+    }
+    return Internal("generated kernel does not parse: " + diag.text + at);
+  }
   return m;
 }
 

@@ -483,6 +483,15 @@ Status VerifyPlan(const Plan& plan) {
       for (int id : s.outputs()) {
         if (id < 0) return InvalidArgument(what + ": a kernel step with an omitted output");
       }
+      for (int a : p.kernels(s.kernel().kernel()).nonnegative_args()) {
+        const int id = a >= 0 && a < s.inputs_size() ? s.inputs(a) : -1;
+        if (id < 0 || id >= p.buffers_size() || p.buffers(id).dtype() != "i64" ||
+            p.buffers(id).dims_size() > 1 ||
+            (p.buffers(id).dims_size() == 1 && p.buffers(id).dims(0) != 1)) {
+          return InvalidArgument(what + ": its kernel's non-negative argument " +
+                                 std::to_string(a) + " is not an i64 scalar input");
+        }
+      }
       const plan::FusionGroup& fg = p.fusion_groups(s.fusion_group() - 1);
       if (fg.kernel() != s.kernel().kernel()) {
         return InvalidArgument(what + ": its fusion group names another kernel");

@@ -97,8 +97,11 @@ Status CpuExecutor::Bind() {
       if (bs.gen_units * row != views_[s.outputs(range)].NumElements()) {
         return InvalidArgument(what + ": the kernel's rows do not divide its output");
       }
+      for (int a : p.kernels(s.kernel().kernel()).nonnegative_args()) {
+        bs.gen_nonnegative.push_back(static_cast<const int64_t*>(views_[s.inputs(a)].data));
+      }
       ++generated_steps_;
-      continue;
+      if (bs.gen_nonnegative.empty()) continue;  // else the fallback reports a negative one
     }
     const auto& fallback = p.fusion_groups(s.fusion_group() - 1).fallback();
     bs.fallback.resize(fallback.size());
@@ -151,7 +154,9 @@ Status CpuExecutor::BindOp(const plan::Step& s, const std::string& what, BoundSt
 }
 
 Status CpuExecutor::RunStep(BoundStep& bs) {
-  if (bs.gen) {
+  bool ok_args = true;
+  for (const int64_t* v : bs.gen_nonnegative) ok_args = ok_args && *v >= 0;
+  if (bs.gen && ok_args) {
     bs.gen->Run(bs.gen_buffers, bs.gen_units, pool_.get(), bs.gen_unit_elements);
     return Status::Ok();
   }

@@ -71,7 +71,8 @@ StatusOr<testing::CompiledTraining> Compile(const ModelCase& m, DType precision)
                                   m.dims.begin()->second[0], m.dims);
 }
 
-// Random contents: normal values, and one element in eight a random bit pattern.
+// Random contents: normal values, and one element in eight a random bit pattern; i64 values
+// in [0, 50).
 void Fill(TensorView& v, std::mt19937_64& rng) {
   const int64_t n = v.NumElements();
   std::normal_distribution<float> normal(0.0f, 3.0f);
@@ -91,6 +92,9 @@ void Fill(TensorView& v, std::mt19937_64& rng) {
         break;
       case DType::kBool:
         v.as<uint8_t>()[i] = (r >> 20) & 1;
+        break;
+      case DType::kInt64:  // step counts, loss-scale trackers: small and not negative
+        v.as<int64_t>()[i] = static_cast<int64_t>((r >> 20) % 50);
         break;
       default:
         std::memset(static_cast<uint8_t*>(v.data) + i * DTypeSize(v.dtype), 0, DTypeSize(v.dtype));
