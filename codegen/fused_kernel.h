@@ -31,8 +31,9 @@ bool IsFusibleElementwise(const Node& n, bool allow_symbolic = false);
 // A ReduceSum / ReduceMean of an f32/f16/bf16 value over constant axes, which a group can end in.
 bool IsFusibleReduction(const Node& n, bool allow_symbolic = false);
 
-// A node emitted as a kernel of its own, a fusion group of one (codegen/node_kernels.h): the
-// optimizer updates com.ampc SGD and Adam (f32 parameters), com.ampc AllFinite and
+// A node emitted as a kernel of its own, a fusion group of one (codegen/node_kernels.h): the row
+// kernels LayerNormalization, Softmax, LogSoftmax and SoftmaxCrossEntropyLoss (f32/f16/bf16),
+// the optimizer updates com.ampc SGD and Adam (f32 parameters), com.ampc AllFinite and
 // UpdateLossScale.
 bool IsNodeKernel(const Node& n, bool allow_symbolic = false);
 
@@ -83,7 +84,13 @@ struct FusedKernel {
     int range_output = 0;                 // the output whose elements the range counts
     int64_t unit = 1;                     // elements of it per unit
     int64_t unit_work = 1;                // elements read per unit (the executor's grain)
-    std::vector<int> nonnegative;         // argument indices of i64 scalars that must be >= 0
+    struct Check {  // plan.proto's ArgCheck: input `arg`'s values in [min, max] or == except
+      int arg = 0;
+      int64_t min = 0, max = 0;
+      bool has_except = false;
+      int64_t except = 0;
+    };
+    std::vector<Check> checks;
   };
   std::optional<NodeOp> node;
 

@@ -95,7 +95,14 @@ StatusOr<plan::Kernel> BuildKernel(const FusedKernel& k, const Target& target,
   out.mutable_launch()->set_row_elements(k.RowElements());
   out.mutable_launch()->set_unit_work(k.UnitWork());
   if (k.node) {
-    for (int a : k.node->nonnegative) out.add_nonnegative_args(a);
+    for (const auto& c : k.node->checks) {
+      plan::ArgCheck* a = out.add_arg_checks();
+      a->set_arg(c.arg);
+      a->set_min(c.min);
+      a->set_max(c.max);
+      a->set_has_except(c.has_except);
+      a->set_except(c.except);
+    }
   }
   if (target.kind == "cpu") {
     ASSIGN_OR_RETURN(CpuKernelImage img, CompileCpuKernel(source, name));

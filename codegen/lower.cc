@@ -160,6 +160,8 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
     for (size_t gi = 0; gi < groups.size(); ++gi) {
       for (const Node* n : groups[gi].nodes) group_of[n] = static_cast<int>(gi);
       auto k = BuildFusedKernel(groups[gi].nodes, groups[gi].inputs, groups[gi].outputs);
+      // A node kernel whose template needs an output the graph drops runs per-op.
+      if (!k.ok() && groups[gi].nodes.size() == 1 && IsNodeKernel(*groups[gi].nodes[0])) continue;
       if (!k.ok()) return k.status().WithContext("fusion group " + std::to_string(gi));
       if (k->NumArgs() > kMaxKernelArgs) continue;  // per-op
       auto [it, fresh] = unique.emplace(k->Key(), static_cast<int>(specs.size()));

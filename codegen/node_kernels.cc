@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <bit>
+#include <limits>
 #include <unordered_map>
 
 #include "codegen/mlir_text.h"
@@ -83,6 +85,98 @@ bool UpdateLossScaleSupported(const Node& n) {
   return n.attr_int("growth_interval", 2000) <= (int64_t{1} << 53);
 }
 
+std::vector<int64_t> StaticDims(const Value* v) {
+  std::vector<int64_t> d;
+  for (const Dim& x : v->type().dims) d.push_back(x.is_static() ? x.value() : -1);
+  return d;
+}
+
+// `v` has `want`'s elements and, aligned to the right, its dimensions (LayerNormalization's
+// Scale and B: broadcast only through leading ones, so their elements are in `want`'s order).
+bool SameLayout(const Value* v, const std::vector<int64_t>& want) {
+  const std::vector<int64_t> d = StaticDims(v);
+  if (d.size() > want.size()) return false;
+  int64_t n = 1, m = 1;
+  for (size_t i = 0; i < d.size(); ++i) {
+    if (d[d.size() - 1 - i] != want[want.size() - 1 - i]) return false;
+  }
+  for (int64_t x : d) n *= x;
+  for (int64_t x : want) m *= x;
+  return n == m;
+}
+
+// The axis attribute in [0, rank), or -1.
+int64_t Axis(const Node& n, int64_t rank) {
+  const int64_t a = n.attr_int("axis", -1);
+  const int64_t r = a < 0 ? a + rank : a;
+  return r >= 0 && r < rank ? r : -1;
+}
+
+// LayerNormalization(X, Scale [, B]) -> Y [, Mean, InvStdDev] over axes [axis, rank).
+bool LayerNormSupported(const Node& n) {
+  const Value* x = n.input(0);
+  if (!x || !IsHalfOrF32(x->dtype()) || !Shaped(x, false) || x->type().rank() < 1) return false;
+  const int64_t axis = Axis(n, x->type().rank());
+  if (axis < 0 || n.num_inputs() < 2 || n.num_inputs() > 3) return false;
+  const std::vector<int64_t> xd = StaticDims(x);
+  const std::vector<int64_t> norm(xd.begin() + axis, xd.end());
+  for (int i = 1; i < n.num_inputs(); ++i) {
+    const Value* s = n.input(i);
+    if (i == 2 && !s) continue;
+    if (!s || !IsHalfOrF32(s->dtype()) || !Shaped(s, false) || !SameLayout(s, norm)) return false;
+  }
+  const Value* y = n.output(0);
+  if (!y || y->dtype() != x->dtype() || StaticDims(y) != xd || n.num_outputs() > 3) return false;
+  int64_t outer = 1;
+  for (int64_t a = 0; a < axis; ++a) outer *= xd[a];
+  for (int i = 1; i < n.num_outputs(); ++i) {
+    const Value* o = n.output(i);
+    if (o && (!IsHalfOrF32(o->dtype()) || !Shaped(o, false) || *o->type().NumElements() != outer))
+      return false;
+  }
+  return true;
+}
+
+// Softmax / LogSoftmax(X) -> Y over one axis (the per-op kernel's [outer, C, inner] view).
+bool SoftmaxSupported(const Node& n) {
+  const Value* x = n.input(0);
+  const Value* y = n.output(0);
+  if (n.num_inputs() != 1 || n.num_outputs() != 1 || !x || !y) return false;
+  if (!IsHalfOrF32(x->dtype()) || !Shaped(x, false) || x->type().rank() < 1) return false;
+  return Axis(n, x->type().rank()) >= 0 && y->dtype() == x->dtype() &&
+         StaticDims(y) == StaticDims(x);
+}
+
+// SoftmaxCrossEntropyLoss(scores [N, C, d...], labels [N, d...] [, weight [C]]) -> loss
+// [, log_prob].
+bool CrossEntropySupported(const Node& n) {
+  const Value* x = n.input(0);
+  const Value* l = n.input(1);
+  if (n.num_inputs() < 2 || n.num_inputs() > 3 || !x || !l || !n.output(0)) return false;
+  if (!IsHalfOrF32(x->dtype()) || !Shaped(x, false) || x->type().rank() < 2) return false;
+  if ((l->dtype() != DType::kInt64 && l->dtype() != DType::kInt32) || !Shaped(l, false)) {
+    return false;
+  }
+  const std::vector<int64_t> xd = StaticDims(x);
+  std::vector<int64_t> ld = {xd[0]};
+  ld.insert(ld.end(), xd.begin() + 2, xd.end());
+  if (StaticDims(l) != ld) return false;
+  if (const Value* w = n.num_inputs() > 2 ? n.input(2) : nullptr;
+      w && (!IsHalfOrF32(w->dtype()) || StaticDims(w) != std::vector<int64_t>{xd[1]})) {
+    return false;
+  }
+  const std::string r = n.attr_string("reduction", "mean");
+  if (r != "none" && r != "sum" && r != "mean") return false;
+  const Value* loss = n.output(0);
+  const int64_t want = r == "none" ? *l->type().NumElements() : 1;
+  if (loss->dtype() != x->dtype() || !Shaped(loss, false) || *loss->type().NumElements() != want) {
+    return false;
+  }
+  if (n.num_outputs() > 2) return false;
+  const Value* lp = n.num_outputs() > 1 ? n.output(1) : nullptr;
+  return !lp || (lp->dtype() == x->dtype() && StaticDims(lp) == xd);
+}
+
 // The largest divisor of n that is at most `most`.
 int64_t Block(int64_t n, int64_t most) {
   for (int64_t b = std::min(n, most); b > 1; --b) {
@@ -98,8 +192,14 @@ constexpr int64_t kOptimizerBlock = 4096;
 }  // namespace
 
 bool Supported(const Node& n, bool allow_symbolic) {
-  if (n.domain() != kAmpcDomain) return false;
   const std::string& op = n.op_type();
+  if (n.domain().empty()) {
+    if (op == "LayerNormalization") return LayerNormSupported(n);
+    if (op == "Softmax" || op == "LogSoftmax") return SoftmaxSupported(n);
+    if (op == "SoftmaxCrossEntropyLoss") return CrossEntropySupported(n);
+    return false;
+  }
+  if (n.domain() != kAmpcDomain) return false;
   if (op == "SGD" || op == "Adam") return OptimizerSupported(n, allow_symbolic);
   if (op == "AllFinite") return AllFiniteSupported(n, allow_symbolic);
   if (op == "UpdateLossScale") return UpdateLossScaleSupported(n);
@@ -139,11 +239,14 @@ StatusOr<FusedKernel> Build(const Node& n, const std::vector<const Value*>& inpu
     if (op.range_output < 0 && op.results.back() >= 0) op.range_output = op.results.back();
   }
   if (op.range_output < 0) return InvalidArgument(n.Describe() + ": no output is stored");
-  for (const Dim& d : n.input(op.op == "AllFinite" || op.op == "UpdateLossScale" ? 0 : 2)
-                          ->type()
-                          .dims) {
-    op.shape.push_back(d.value());
-  }
+  const bool optimizer = op.op == "Adam" || op.op == "SGD";
+  for (const Dim& d : n.input(optimizer ? 2 : 0)->type().dims) op.shape.push_back(d.value());
+  const int64_t rank = static_cast<int64_t>(op.shape.size());
+  auto product = [&](int64_t from, int64_t to) {
+    int64_t p = 1;
+    for (int64_t a = from; a < to; ++a) p *= op.shape[a];
+    return p;
+  };
   auto f = [&](const char* name, float def) { op.attrs[name] = n.attr_float(name, def); };
   auto i = [&](const char* name, int64_t def) {
     op.attrs[name] = static_cast<double>(n.attr_int(name, def));
@@ -152,7 +255,7 @@ StatusOr<FusedKernel> Build(const Node& n, const std::vector<const Value*>& inpu
     const int64_t elements = op.outs[op.range_output].elements;
     op.unit = Block(elements, kOptimizerBlock);
     op.unit_work = op.unit * 4;
-    op.nonnegative = {op.operands[1]};
+    op.checks.push_back({op.operands[1], 0, std::numeric_limits<int64_t>::max(), false, 0});
     f("weight_decay", 0.0f);
     if (op.op == "Adam") {
       f("beta1", 0.9f);
@@ -164,6 +267,31 @@ StatusOr<FusedKernel> Build(const Node& n, const std::vector<const Value*>& inpu
       f("dampening", 0.0f);
       i("nesterov", 0);
     }
+  } else if (op.op == "LayerNormalization") {
+    const int64_t axis = Axis(n, rank);
+    op.attrs["axis"] = static_cast<double>(axis);
+    f("epsilon", 1e-5f);
+    if (op.results[0] < 0) return InvalidArgument(n.Describe() + ": Y is not stored");
+    op.range_output = op.results[0];
+    op.unit = product(axis, rank);
+    op.unit_work = op.unit * 3;
+  } else if (op.op == "Softmax" || op.op == "LogSoftmax") {
+    const int64_t axis = Axis(n, rank);
+    op.attrs["axis"] = static_cast<double>(axis);
+    op.unit = op.shape[axis];  // a unit: one [outer, inner] position's C elements
+    op.unit_work = op.unit * 3;
+  } else if (op.op == "SoftmaxCrossEntropyLoss") {
+    const std::string r = n.attr_string("reduction", "mean");
+    op.attrs["reduction"] = r == "none" ? 0 : r == "sum" ? 1 : 2;
+    const bool has_ignore = n.attr("ignore_index") != nullptr;
+    op.attrs["has_ignore"] = has_ignore;
+    i("ignore_index", 0);
+    if (op.results[0] < 0) return InvalidArgument(n.Describe() + ": the loss is not stored");
+    op.range_output = op.results[0];
+    op.unit = op.outs[op.range_output].elements;  // one unit: the sum runs in order
+    op.unit_work = product(0, rank);
+    op.checks.push_back({op.operands[1], 0, op.shape[1] - 1, has_ignore,
+                         static_cast<int64_t>(op.attrs["ignore_index"])});
   } else if (op.op == "AllFinite") {
     op.unit = 1;
     op.unit_work = 0;
@@ -216,8 +344,9 @@ class Emitter {
   }
   // Stores `v` as node output i, when the group stores that output.
   void Store(int i, const std::string& v, const std::string& ix) {
+    if (!Stored(i)) return;
     const int j = op_.results[i];
-    if (j >= 0) w_.Raw(fmt::format("memref.store {}, %out{}[{}] : {}", v, j, ix, OutType(j)));
+    w_.Raw(fmt::format("memref.store {}, %out{}[{}] : {}", v, j, ix, OutType(j)));
   }
   bool Has(int i) const {
     return i < static_cast<int>(op_.operands.size()) && op_.operands[i] >= 0;
@@ -240,6 +369,213 @@ class Emitter {
   std::string Flag(int i) {
     if (!Has(i)) return w_.Line("arith.constant true");
     return Cmp("arith.cmpi", "ne", Load(i, w_.Index(0)), Const("0", "i8"), "i8");
+  }
+
+  DType InDType(int i) const { return k_.inputs[op_.operands[i]].dtype; }
+  // Node input i at `ix` as f32 (f16/bf16 widened).
+  std::string LoadF32(int i, const std::string& ix) {
+    const std::string v = Load(i, ix);
+    const DType t = InDType(i);
+    return t == DType::kFloat32 ? v : t == DType::kFloat16 ? w_.HalfToF32(v) : w_.BF16ToF32(v);
+  }
+  // Stores the f32 `f` as node output i, rounded to its dtype.
+  void StoreF32(int i, const std::string& f, const std::string& ix) {
+    if (!Stored(i)) return;
+    const int j = op_.results[i];
+    const DType t = op_.outs[j].dtype;
+    Store(i, t == DType::kFloat32 ? f : t == DType::kFloat16 ? w_.F32ToHalf(f) : w_.F32ToBF16(f),
+          ix);
+  }
+  bool Stored(int i) const {
+    return i < static_cast<int>(op_.results.size()) && op_.results[i] >= 0;
+  }
+  std::string Idx(const std::string& a, const char* op, int64_t b) {
+    return w_.Bin(op, a, w_.Index(b), "index");
+  }
+  std::string Add(const std::string& a, const std::string& b) {
+    return w_.Bin("arith.addi", a, b, "index");
+  }
+
+  // runtime/cpu/sums.h's SumOf order: term(j) for j in [0, n) into 8 double partial sums (j mod
+  // 8), each in increasing j, combined as ((0+1)+(2+3))+((4+5)+(6+7)).
+  std::string Sum8(int64_t n, const std::function<std::string(const std::string&)>& term) {
+    const std::string zero = w_.F64(0.0);
+    std::vector<std::string> acc(8, zero);
+    const int64_t blocks = n / 8;
+    if (blocks > 0) {
+      const std::string res = w_.Fresh();
+      std::vector<std::string> carried(8);
+      std::string args, types, yields;
+      for (int j = 0; j < 8; ++j) {
+        carried[j] = w_.Fresh();
+        args += fmt::format("{}{} = {}", j ? ", " : "", carried[j], zero);
+        types += j ? ", f64" : "f64";
+      }
+      w_.Raw(fmt::format("{}:8 = scf.for %s8 = {} to {} step {} iter_args({}) -> ({}) {{", res,
+                         w_.Index(0), w_.Index(blocks), w_.Index(1), args, types));
+      const std::string base = Idx("%s8", "arith.muli", 8);
+      for (int j = 0; j < 8; ++j) {
+        const std::string t = term(j ? Idx(base, "arith.addi", j) : base);
+        yields += (j ? ", " : "") + w_.Bin("arith.addf", carried[j], t, "f64");
+      }
+      w_.Raw(fmt::format("scf.yield {} : {}", yields, types));
+      w_.Raw("}");
+      for (int j = 0; j < 8; ++j) acc[j] = fmt::format("{}#{}", res, j);
+    }
+    for (int64_t j = 0; j < n % 8; ++j) {
+      acc[j] = w_.Bin("arith.addf", acc[j], term(w_.Index(blocks * 8 + j)), "f64");
+    }
+    auto add = [&](const std::string& a, const std::string& b) {
+      return w_.Bin("arith.addf", a, b, "f64");
+    };
+    return add(add(add(acc[0], acc[1]), add(acc[2], acc[3])),
+               add(add(acc[4], acc[5]), add(acc[6], acc[7])));
+  }
+
+  // kernels_norm.cc's LayerNormImpl for row %i: mean and variance in double (Sum8), then f32.
+  void LayerNorm() {
+    const int64_t inner = op_.unit;
+    const std::string base = Idx("%i", "arith.muli", inner);
+    const std::string count = w_.F64(static_cast<double>(inner));
+    auto x_at = [&](const std::string& j) { return LoadF32(0, Add(base, j)); };
+    const std::string mean_d = w_.Bin(
+        "arith.divf",
+        Sum8(inner, [&](const std::string& j) { return Conv("arith.extf", x_at(j), "f32", "f64"); }),
+        count, "f64");
+    const std::string var_d = w_.Bin("arith.divf", Sum8(inner, [&](const std::string& j) {
+      const std::string d =
+          w_.Bin("arith.subf", Conv("arith.extf", x_at(j), "f32", "f64"), mean_d, "f64");
+      return w_.Bin("arith.mulf", d, d, "f64");
+    }), count, "f64");
+    const std::string mean = Conv("arith.truncf", mean_d, "f64", "f32");
+    const std::string var = Conv("arith.truncf", var_d, "f64", "f32");
+    const std::string eps = w_.F32(static_cast<float>(Attr("epsilon")));
+    const std::string inv = w_.Bin(
+        "arith.divf", w_.F32(1.0f), Un("math.sqrt", w_.Bin("arith.addf", var, eps, "f32"), "f32"),
+        "f32");
+    w_.Raw(fmt::format("scf.for %e = {} to {} step {} {{", w_.Index(0), w_.Index(inner),
+                       w_.Index(1)));
+    const std::string at = Add(base, "%e");
+    const std::string x = LoadF32(0, at);
+    const std::string bias = Has(2) ? LoadF32(2, "%e") : w_.F32(0.0f);
+    const std::string y = w_.Bin(
+        "arith.addf",
+        w_.Bin("arith.mulf",
+               w_.Bin("arith.mulf", w_.Bin("arith.subf", x, mean, "f32"), inv, "f32"),
+               LoadF32(1, "%e"), "f32"),
+        bias, "f32");
+    StoreF32(0, y, at);
+    w_.Raw("}");
+    StoreF32(1, mean, "%i");
+    StoreF32(2, inv, "%i");
+  }
+
+  // The max and the f32 sum of exp(x - max) over C elements from `base` with `stride` (the
+  // per-op SoftmaxSlab's order for one [outer, inner] position); returns {max, sum}.
+  std::pair<std::string, std::string> MaxAndSum(const std::string& base, int64_t stride, int64_t c,
+                                                int input = 0) {
+    auto at = [&](const std::string& k) {
+      return stride == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", stride));
+    };
+    const std::string m = w_.Fresh(), mc = w_.Fresh();
+    w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", m,
+                       w_.Index(1), w_.Index(c), w_.Index(1), mc, LoadF32(input, base)));
+    const std::string x = LoadF32(input, at("%k"));
+    // std::max(m, x): m < x ? x : m (a NaN already in m stays; a NaN x is passed over).
+    w_.Raw(fmt::format("scf.yield {} : f32", w_.Select(w_.CmpF("olt", mc, x), x, mc, "f32")));
+    w_.Raw("}");
+    const std::string s = w_.Fresh(), sc = w_.Fresh();
+    w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", s,
+                       w_.Index(0), w_.Index(c), w_.Index(1), sc, w_.F32(0.0f)));
+    const std::string e =
+        Un("math.exp", w_.Bin("arith.subf", LoadF32(input, at("%k")), m, "f32"), "f32");
+    w_.Raw(fmt::format("scf.yield {} : f32", w_.Bin("arith.addf", sc, e, "f32")));
+    w_.Raw("}");
+    return {m, s};
+  }
+
+  // Softmax / LogSoftmax of unit %i: the C elements of one [outer, inner] position.
+  void Softmax(bool log) {
+    const int64_t axis = static_cast<int64_t>(Attr("axis"));
+    const int64_t c = op_.shape[axis];
+    int64_t inner = 1;
+    for (size_t a = axis + 1; a < op_.shape.size(); ++a) inner *= op_.shape[a];
+    const std::string base =
+        inner == 1 ? Idx("%i", "arith.muli", c)
+                   : Add(Idx(Idx("%i", "arith.divui", inner), "arith.muli", c * inner),
+                         Idx("%i", "arith.remui", inner));
+    const auto [m, s] = MaxAndSum(base, inner, c);
+    const std::string ls = log ? Un("math.log", s, "f32") : "";
+    w_.Raw(fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
+    const std::string at = inner == 1 ? Add(base, "%k") : Add(base, Idx("%k", "arith.muli", inner));
+    const std::string d = w_.Bin("arith.subf", LoadF32(0, at), m, "f32");
+    StoreF32(0,
+             log ? w_.Bin("arith.subf", d, ls, "f32")
+                 : w_.Bin("arith.divf", Un("math.exp", d, "f32"), s, "f32"),
+             at);
+    w_.Raw("}");
+  }
+
+  // kernels_norm.cc's LossImpl with softmax, as one unit: per (n, d) in order the log-softmax
+  // over C (stored as log_prob when it is), the loss term -w[label] * logp[label], and the sums
+  // of the terms and of the weights in double.
+  void CrossEntropy() {
+    const int64_t n = op_.shape[0], c = op_.shape[1];
+    int64_t d = 1;
+    for (size_t a = 2; a < op_.shape.size(); ++a) d *= op_.shape[a];
+    const int reduction = static_cast<int>(Attr("reduction"));
+    const bool has_ignore = Attr("has_ignore") != 0;
+    const std::string zero = w_.F64(0.0);
+    const std::string res = w_.Fresh(), sum = w_.Fresh(), wsum = w_.Fresh();
+    w_.Raw(fmt::format(
+        "{}:2 = scf.for %r = {} to {} step {} iter_args({} = {}, {} = {}) -> (f64, f64) {{", res,
+        w_.Index(0), w_.Index(n * d), w_.Index(1), sum, zero, wsum, zero));
+    const std::string base = d == 1 ? Idx("%r", "arith.muli", c)
+                                    : Add(Idx(Idx("%r", "arith.divui", d), "arith.muli", c * d),
+                                          Idx("%r", "arith.remui", d));
+    const auto [m, s] = MaxAndSum(base, d, c);
+    const std::string ls = Un("math.log", s, "f32");
+    auto at = [&](const std::string& k) {
+      return d == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", d));
+    };
+    auto logp = [&](const std::string& k) {
+      return w_.Bin("arith.subf", w_.Bin("arith.subf", LoadF32(0, at(k)), m, "f32"), ls, "f32");
+    };
+    if (Stored(1)) {
+      w_.Raw(
+          fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
+      StoreF32(1, logp("%k"), at("%k"));
+      w_.Raw("}");
+    }
+    std::string label = Load(1, "%r");
+    if (InDType(1) == DType::kInt32) label = Conv("arith.extsi", label, "i32", "i64");
+    std::string ignored = w_.Line("arith.constant false");
+    if (has_ignore) {
+      ignored = Cmp("arith.cmpi", "eq", label,
+                    Const(std::to_string(static_cast<int64_t>(Attr("ignore_index"))), "i64"),
+                    "i64");
+    }
+    // The executor checked every label (Kernel.arg_checks); an ignored one reads class 0.
+    const std::string safe =
+        Conv("arith.index_cast", w_.Select(ignored, Const("0", "i64"), label, "i64"), "i64",
+             "index");
+    const std::string wt = Has(2) ? LoadF32(2, safe) : w_.F32(1.0f);
+    const std::string term = w_.Bin("arith.mulf", Un("arith.negf", wt, "f32"), logp(safe), "f32");
+    const std::string l = w_.Select(ignored, w_.F32(0.0f), term, "f32");
+    if (reduction == 0) StoreF32(0, l, "%r");
+    const std::string next_sum =
+        w_.Select(ignored, sum, w_.Bin("arith.addf", sum, Conv("arith.extf", term, "f32", "f64"),
+                                       "f64"), "f64");
+    const std::string next_wsum =
+        w_.Select(ignored, wsum,
+                  w_.Bin("arith.addf", wsum, Conv("arith.extf", wt, "f32", "f64"), "f64"), "f64");
+    w_.Raw(fmt::format("scf.yield {}, {} : f64, f64", next_sum, next_wsum));
+    w_.Raw("}");
+    if (reduction != 0) {
+      std::string v = res + "#0";
+      if (reduction == 2) v = w_.Bin("arith.divf", v, res + "#1", "f64");
+      StoreF32(0, Conv("arith.truncf", v, "f64", "f32"), w_.Index(0));
+    }
   }
 
   // The loop over this unit's block of the optimizer's elements: %e in [i * unit, (i+1) * unit).
@@ -409,7 +745,13 @@ std::string EmitMlir(const FusedKernel& k, const std::string& name) {
   }
   Emitter e(k, &body);
   const std::string& op = k.node->op;
-  if (op == "Adam") {
+  if (op == "LayerNormalization") {
+    e.LayerNorm();
+  } else if (op == "Softmax" || op == "LogSoftmax") {
+    e.Softmax(op == "LogSoftmax");
+  } else if (op == "SoftmaxCrossEntropyLoss") {
+    e.CrossEntropy();
+  } else if (op == "Adam") {
     e.Adam();
   } else if (op == "SGD") {
     e.Sgd();

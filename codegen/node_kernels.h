@@ -3,13 +3,20 @@
 // fused_kernel.cc dispatches here for groups of one such node.
 //
 // Numerics are those of the per-op kernels, operation for operation:
+// - LayerNormalization (runtime/cpu/kernels_norm.cc), one row per unit: mean and variance summed
+//   in double in runtime/cpu/sums.h's order (8 partial sums by index mod 8), then f32.
+// - Softmax / LogSoftmax, one [outer, inner] position's C elements per unit: max and the f32 sum
+//   of exp in element order, as the per-op SoftmaxSlab.
+// - SoftmaxCrossEntropyLoss, one unit: per (n, d) in order the log-softmax, the term
+//   -w[label] * logp[label] in f32 and the sums of terms and weights in double. The labels are
+//   the kernel's argument checks (in [0, C) or the ignore_index): where one is not, the executor
+//   runs the per-op fallback, which reports it.
 // - SGD / Adam (runtime/cpu/kernels_optimizer.cc): coefficients that depend only on attributes
 //   are formed in double here and embedded as f32 constants; those that depend on the lr and step
 //   inputs (Adam's bias corrections, pow in double) are formed in the kernel, once per unit of a
 //   block of elements; the element update in f32 in the per-op kernel's order; `apply` false
-//   stores the inputs' bits unchanged. A negative step is the per-op kernel's error: the kernel
-//   lists the step as a non-negative argument, and the executor runs the per-op fallback instead
-//   when it is negative (which reports the error).
+//   stores the inputs' bits unchanged. A negative step is the per-op kernel's error: the step is
+//   an argument check (>= 0), so the executor runs the per-op fallback, which reports it.
 // - AllFinite: whether any element has all exponent bits set (the per-op kernel's test).
 // - UpdateLossScale: GradScaler's update on scalars.
 #pragma once

@@ -483,13 +483,12 @@ Status VerifyPlan(const Plan& plan) {
       for (int id : s.outputs()) {
         if (id < 0) return InvalidArgument(what + ": a kernel step with an omitted output");
       }
-      for (int a : p.kernels(s.kernel().kernel()).nonnegative_args()) {
-        const int id = a >= 0 && a < s.inputs_size() ? s.inputs(a) : -1;
-        if (id < 0 || id >= p.buffers_size() || p.buffers(id).dtype() != "i64" ||
-            p.buffers(id).dims_size() > 1 ||
-            (p.buffers(id).dims_size() == 1 && p.buffers(id).dims(0) != 1)) {
-          return InvalidArgument(what + ": its kernel's non-negative argument " +
-                                 std::to_string(a) + " is not an i64 scalar input");
+      for (const plan::ArgCheck& c : p.kernels(s.kernel().kernel()).arg_checks()) {
+        const int id = c.arg() >= 0 && c.arg() < s.inputs_size() ? s.inputs(c.arg()) : -1;
+        if (id < 0 || id >= p.buffers_size() ||
+            (p.buffers(id).dtype() != "i64" && p.buffers(id).dtype() != "i32")) {
+          return InvalidArgument(what + ": its kernel checks argument " + std::to_string(c.arg()) +
+                                 ", which is not an i64 or i32 input");
         }
       }
       const plan::FusionGroup& fg = p.fusion_groups(s.fusion_group() - 1);

@@ -97,11 +97,12 @@ Status CpuExecutor::Bind() {
       if (bs.gen_units * row != views_[s.outputs(range)].NumElements()) {
         return InvalidArgument(what + ": the kernel's rows do not divide its output");
       }
-      for (int a : p.kernels(s.kernel().kernel()).nonnegative_args()) {
-        bs.gen_nonnegative.push_back(static_cast<const int64_t*>(views_[s.inputs(a)].data));
+      for (const plan::ArgCheck& c : p.kernels(s.kernel().kernel()).arg_checks()) {
+        bs.gen_checks.push_back(
+            {&views_[s.inputs(c.arg())], c.min(), c.max(), c.has_except(), c.except()});
       }
       ++generated_steps_;
-      if (bs.gen_nonnegative.empty()) continue;  // else the fallback reports a negative one
+      if (bs.gen_checks.empty()) continue;  // else the fallback reports a failed check
     }
     const auto& fallback = p.fusion_groups(s.fusion_group() - 1).fallback();
     bs.fallback.resize(fallback.size());
@@ -155,7 +156,14 @@ Status CpuExecutor::BindOp(const plan::Step& s, const std::string& what, BoundSt
 
 Status CpuExecutor::RunStep(BoundStep& bs) {
   bool ok_args = true;
-  for (const int64_t* v : bs.gen_nonnegative) ok_args = ok_args && *v >= 0;
+  for (const BoundStep::ArgCheck& c : bs.gen_checks) {
+    const int64_t n = c.view->NumElements();
+    for (int64_t i = 0; i < n && ok_args; ++i) {
+      const int64_t v = c.view->dtype == DType::kInt32 ? c.view->as<const int32_t>()[i]
+                                                       : c.view->as<const int64_t>()[i];
+      ok_args = (v >= c.min && v <= c.max) || (c.has_except && v == c.except);
+    }
+  }
   if (bs.gen && ok_args) {
     bs.gen->Run(bs.gen_buffers, bs.gen_units, pool_.get(), bs.gen_unit_elements);
     return Status::Ok();

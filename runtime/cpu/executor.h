@@ -53,7 +53,13 @@ class CpuExecutor : public Executor {
     const GeneratedKernel* gen = nullptr;  // a generated kernel's step, when it runs here
     std::vector<TensorView*> gen_buffers;  // its inputs then outputs
     int64_t gen_units = 0, gen_unit_elements = 1;
-    std::vector<const int64_t*> gen_nonnegative;  // scalars checked before the kernel runs
+    struct ArgCheck {  // plan.proto's ArgCheck on a bound input
+      const TensorView* view;
+      int64_t min, max;
+      bool has_except;
+      int64_t except;
+    };
+    std::vector<ArgCheck> gen_checks;  // checked before the kernel runs
     std::vector<BoundStep> fallback;  // a kernel step without a usable image: its op steps
   };
   Status BindOp(const plan::Step& s, const std::string& what, BoundStep* bs);

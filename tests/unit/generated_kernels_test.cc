@@ -169,9 +169,26 @@ int CompareKernelSteps(const Plan& plan, const std::string& what, uint64_t seed)
     Memory gen(plan), ref(plan);
     std::mt19937_64 rng(seed + i);
     std::vector<TensorView*> args;
-    for (int id : s.inputs()) {
+    for (int j = 0; j < s.inputs_size(); ++j) {
+      const int id = s.inputs(j);
       TensorView* a = gen.View(id);
       Fill(*a, rng);
+      // Inputs the executor checks before it runs the kernel (labels, step counts): valid values,
+      // and the excepted value (an ignore_index) for one element in four.
+      for (const plan::ArgCheck& c : k.arg_checks()) {
+        if (c.arg() != j) continue;
+        const int64_t span = std::min<int64_t>(c.max() - c.min(), 49) + 1;
+        for (int64_t e = 0; e < a->NumElements(); ++e) {
+          const uint64_t r = rng();
+          const int64_t v =
+              c.has_except() && (r & 3) == 0 ? c.except() : c.min() + static_cast<int64_t>((r >> 8) % span);
+          if (a->dtype == DType::kInt32) {
+            a->as<int32_t>()[e] = static_cast<int32_t>(v);
+          } else {
+            a->as<int64_t>()[e] = v;
+          }
+        }
+      }
       std::memcpy(ref.View(id)->data, a->data, p.buffers(id).size_bytes());
       args.push_back(a);
     }
@@ -367,8 +384,9 @@ TEST(GeneratedTraining, NegativeStepCountIsAnError) {
   for (int i = 0; i < p.steps_size(); ++i) {
     const plan::Step& s = p.steps(i);
     if (!s.has_kernel()) continue;
-    for (int a : p.kernels(s.kernel().kernel()).nonnegative_args()) {
-      step_buffer = s.inputs(a);
+    for (const plan::ArgCheck& a : p.kernels(s.kernel().kernel()).arg_checks()) {
+      if (a.min() != 0 || p.buffers(s.inputs(a.arg())).dtype() != "i64") continue;
+      step_buffer = s.inputs(a.arg());
       ++guarded;
     }
   }
