@@ -57,7 +57,7 @@ const std::map<std::string, OpInfo>& Ops() {
 bool IsFloat3(DType t) {
   return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16;
 }
-bool Emittable(DType t) { return IsFloat3(t) || t == DType::kBool; }
+bool Emittable(DType t) { return IsFloat3(t) || t == DType::kBool || t == DType::kInt64; }
 
 }  // namespace
 
@@ -80,14 +80,19 @@ bool IsFusibleElementwise(const Node& n, bool allow_symbolic) {
   }
   const Value* out = n.output(0);
   if (!Emittable(out->dtype()) || !shaped(out)) return false;
+  // Shape arithmetic (values known at compile time, which later steps' shapes depend on and the
+  // plan verifier re-derives from the op) stays with its per-op steps; a known value nothing
+  // reads (a state's next value) does not count.
+  if (out->known_ints() && !out->uses().empty()) return false;
   const DType a = n.input(0)->dtype(), o = out->dtype();
   switch (info.kind) {
-    case Kind::kArith:
-      return IsFloat3(a) && n.input(1)->dtype() == a && o == a;
+    case Kind::kArith:  // i64: the wrapping Add, Sub, Mul and Max, Min of the per-op kernels
+      return (IsFloat3(a) || (a == DType::kInt64 && n.op_type() != "Div" && n.op_type() != "Pow")) &&
+             n.input(1)->dtype() == a && o == a;
     case Kind::kUnary:
       return IsFloat3(a) && o == a;
     case Kind::kCompare:
-      return IsFloat3(a) && n.input(1)->dtype() == a && o == DType::kBool;
+      return (IsFloat3(a) || a == DType::kInt64) && n.input(1)->dtype() == a && o == DType::kBool;
     case Kind::kLogic:
       for (const Value* v : n.inputs()) {
         if (v->dtype() != DType::kBool) return false;
@@ -95,8 +100,9 @@ bool IsFusibleElementwise(const Node& n, bool allow_symbolic) {
       return o == DType::kBool;
     case Kind::kWhere:
       return a == DType::kBool && n.input(1)->dtype() == o && n.input(2)->dtype() == o;
-    case Kind::kCast:
-      return true;  // between any two emittable dtypes
+    case Kind::kCast:  // between any two emittable dtypes but i64 -> f16/bf16 (rounded to odd
+                       // through f32 by the per-op kernel)
+      return a != DType::kInt64 || !(o == DType::kFloat16 || o == DType::kBFloat16);
   }
   return false;
 }

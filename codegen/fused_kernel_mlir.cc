@@ -122,6 +122,29 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       };
       const std::string& o = in.op;
       std::string f;  // fp32 result (float outputs)
+      if (t == DType::kInt64 && in.operands.size() == 2 && o != "Where") {  // wrapping integers
+        const std::string& a = regs[in.operands[0]].bits;
+        const std::string& b = regs[in.operands[1]].bits;
+        if (o == "Max" || o == "Min") {
+          regs[v].bits = w.Select(w.Line(fmt::format("arith.cmpi {}, {}, {} : i64",
+                                                     o == "Max" ? "sgt" : "slt", a, b)),
+                                  a, b, "i64");
+        } else {
+          const char* m = o == "Add" ? "arith.addi" : o == "Sub" ? "arith.subi" : "arith.muli";
+          regs[v].bits = w.Bin(m, a, b, "i64");
+        }
+        continue;
+      }
+      if (k.ValueType(in.operands[0]) == DType::kInt64 && o != "Cast" && o != "Where") {
+        const char* p = o == "Equal"         ? "eq"
+                        : o == "Less"        ? "slt"
+                        : o == "Greater"     ? "sgt"
+                        : o == "LessOrEqual" ? "sle"
+                                             : "sge";
+        regs[v].bits = w.Line(fmt::format("arith.cmpi {}, {}, {} : i64", p,
+                                          regs[in.operands[0]].bits, regs[in.operands[1]].bits));
+        continue;
+      }
       if (o == "Add" || o == "Sub" || o == "Mul" || o == "Div") {
         const char* m = o == "Add"   ? "arith.addf"
                         : o == "Sub" ? "arith.subf"
@@ -184,7 +207,10 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       } else if (o == "Where") {  // storage bits move unchanged
         const Reg& a = regs[in.operands[1]];
         const Reg& b = regs[in.operands[2]];
-        const char* ty = t == DType::kBool ? "i1" : t == DType::kFloat32 ? "f32" : "i16";
+        const char* ty = t == DType::kBool      ? "i1"
+                         : t == DType::kFloat32 ? "f32"
+                         : t == DType::kInt64   ? "i64"
+                                                : "i16";
         regs[v].bits = w.Select(regs[in.operands[0]].bits, a.bits, b.bits, ty);
         if (t == DType::kFloat32) regs[v].f32 = regs[v].bits;
         continue;
@@ -192,6 +218,38 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
         const DType s = k.ValueType(in.operands[0]);
         if (s == t) {  // a copy
           regs[v] = regs[in.operands[0]];
+          continue;
+        }
+        const std::string& x = regs[in.operands[0]].bits;
+        if (s == DType::kInt64) {  // to bool: x != 0; to f32: one rounding
+          regs[v].bits = t == DType::kBool
+                             ? w.Line(fmt::format("arith.cmpi ne, {}, {} : i64", x,
+                                                  w.Line("arith.constant 0 : i64")))
+                             : w.Line(fmt::format("arith.sitofp {} : i64 to f32", x));
+          if (t == DType::kFloat32) regs[v].f32 = regs[v].bits;
+          continue;
+        }
+        if (t == DType::kInt64) {
+          if (s == DType::kBool) {
+            regs[v].bits = w.Line(fmt::format("arith.extui {} : i1 to i64", x));
+            continue;
+          }
+          // CastElem's SatFromDouble: NaN -> 0, saturated at the int64 range, else truncated.
+          const std::string d = w.Line(fmt::format("arith.extf {} : f32 to f64", opf(0)));
+          const std::string lo = w.F64(-0x1p63), hi = w.F64(0x1p63);
+          const std::string min = w.Line("arith.constant -9223372036854775808 : i64");
+          const std::string max = w.Line("arith.constant 9223372036854775807 : i64");
+          const std::string zero = w.Line("arith.constant 0 : i64");
+          auto cmp = [&](const char* p, const std::string& a, const std::string& b) {
+            return w.Line(fmt::format("arith.cmpf {}, {}, {} : f64", p, a, b));
+          };
+          // Out-of-range values are replaced before fptosi sees them (its result would be poison).
+          const std::string inside = w.Bin("arith.andi", cmp("ogt", d, lo), cmp("olt", d, hi), "i1");
+          const std::string safe = w.Select(inside, d, w.Line("arith.constant 0.0 : f64"), "f64");
+          std::string r = w.Line(fmt::format("arith.fptosi {} : f64 to i64", safe));
+          r = w.Select(cmp("ole", d, lo), min, r, "i64");
+          r = w.Select(cmp("oge", d, hi), max, r, "i64");
+          regs[v].bits = w.Select(cmp("uno", d, d), zero, r, "i64");
           continue;
         }
         if (t == DType::kBool) {  // x != 0 (NaN is true)

@@ -16,6 +16,7 @@ namespace ampc::mlir_text {
 inline std::string MemrefElem(DType t) {
   if (t == DType::kFloat32) return "f32";
   if (t == DType::kInt64) return "i64";
+  if (t == DType::kInt32) return "i32";
   if (t == DType::kBool) return "i8";
   return "i16";  // f16 / bf16 bits
 }
