@@ -32,7 +32,7 @@ bool IsFusibleElementwise(const Node& n, bool allow_symbolic = false);
 bool IsFusibleReduction(const Node& n, bool allow_symbolic = false);
 
 // A node emitted as a kernel of its own, a fusion group of one (codegen/node_kernels.h): the row
-// kernels LayerNormalization, Softmax, LogSoftmax and SoftmaxCrossEntropyLoss (f32/f16/bf16),
+// kernels LayerNormalization, RMSNormalization, Softmax, LogSoftmax and SoftmaxCrossEntropyLoss (f32/f16/bf16),
 // the optimizer updates com.ampc SGD and Adam (f32 parameters), com.ampc AllFinite and
 // UpdateLossScale.
 bool IsNodeKernel(const Node& n, bool allow_symbolic = false);

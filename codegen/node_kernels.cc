@@ -112,12 +112,14 @@ int64_t Axis(const Node& n, int64_t rank) {
   return r >= 0 && r < rank ? r : -1;
 }
 
-// LayerNormalization(X, Scale [, B]) -> Y [, Mean, InvStdDev] over axes [axis, rank).
+// LayerNormalization(X, Scale [, B]) -> Y [, Mean, InvStdDev] and RMSNormalization(X, Scale) -> Y
+// over axes [axis, rank).
 bool LayerNormSupported(const Node& n) {
+  const bool rms = n.op_type() == "RMSNormalization";
   const Value* x = n.input(0);
   if (!x || !IsHalfOrF32(x->dtype()) || !Shaped(x, false) || x->type().rank() < 1) return false;
   const int64_t axis = Axis(n, x->type().rank());
-  if (axis < 0 || n.num_inputs() < 2 || n.num_inputs() > 3) return false;
+  if (axis < 0 || n.num_inputs() < 2 || n.num_inputs() > (rms ? 2 : 3)) return false;
   const std::vector<int64_t> xd = StaticDims(x);
   const std::vector<int64_t> norm(xd.begin() + axis, xd.end());
   for (int i = 1; i < n.num_inputs(); ++i) {
@@ -126,7 +128,9 @@ bool LayerNormSupported(const Node& n) {
     if (!s || !IsHalfOrF32(s->dtype()) || !Shaped(s, false) || !SameLayout(s, norm)) return false;
   }
   const Value* y = n.output(0);
-  if (!y || y->dtype() != x->dtype() || StaticDims(y) != xd || n.num_outputs() > 3) return false;
+  if (!y || y->dtype() != x->dtype() || StaticDims(y) != xd || n.num_outputs() > (rms ? 1 : 3)) {
+    return false;
+  }
   int64_t outer = 1;
   for (int64_t a = 0; a < axis; ++a) outer *= xd[a];
   for (int i = 1; i < n.num_outputs(); ++i) {
@@ -194,7 +198,7 @@ constexpr int64_t kOptimizerBlock = 4096;
 bool Supported(const Node& n, bool allow_symbolic) {
   const std::string& op = n.op_type();
   if (n.domain().empty()) {
-    if (op == "LayerNormalization") return LayerNormSupported(n);
+    if (op == "LayerNormalization" || op == "RMSNormalization") return LayerNormSupported(n);
     if (op == "Softmax" || op == "LogSoftmax") return SoftmaxSupported(n);
     if (op == "SoftmaxCrossEntropyLoss") return CrossEntropySupported(n);
     return false;
@@ -267,7 +271,7 @@ StatusOr<FusedKernel> Build(const Node& n, const std::vector<const Value*>& inpu
       f("dampening", 0.0f);
       i("nesterov", 0);
     }
-  } else if (op.op == "LayerNormalization") {
+  } else if (op.op == "LayerNormalization" || op.op == "RMSNormalization") {
     const int64_t axis = Axis(n, rank);
     op.attrs["axis"] = static_cast<double>(axis);
     f("epsilon", 1e-5f);
@@ -468,6 +472,36 @@ class Emitter {
     w_.Raw("}");
     StoreF32(1, mean, "%i");
     StoreF32(2, inv, "%i");
+  }
+
+  // kernels_group_rms_norm.cc's RMSNormImpl for row %i: the mean square in double (Sum8 of
+  // (x - 0.0)^2), 1 / sqrt(mean + eps) in double, then f32.
+  void RmsNorm() {
+    const int64_t inner = op_.unit;
+    const std::string base = Idx("%i", "arith.muli", inner);
+    const std::string zero = w_.F64(0.0);
+    const std::string mean_sq = w_.Bin("arith.divf", Sum8(inner, [&](const std::string& j) {
+      const std::string d = w_.Bin(
+          "arith.subf", Conv("arith.extf", LoadF32(0, Add(base, j)), "f32", "f64"), zero, "f64");
+      return w_.Bin("arith.mulf", d, d, "f64");
+    }), w_.F64(static_cast<double>(inner)), "f64");
+    const std::string inv = Conv(
+        "arith.truncf",
+        w_.Bin("arith.divf", w_.F64(1.0),
+               Un("math.sqrt",
+                  w_.Bin("arith.addf", mean_sq,
+                         w_.F64(static_cast<double>(static_cast<float>(Attr("epsilon")))), "f64"),
+                  "f64"),
+               "f64"),
+        "f64", "f32");
+    w_.Raw(fmt::format("scf.for %e = {} to {} step {} {{", w_.Index(0), w_.Index(inner),
+                       w_.Index(1)));
+    const std::string at = Add(base, "%e");
+    StoreF32(0,
+             w_.Bin("arith.mulf", w_.Bin("arith.mulf", LoadF32(0, at), inv, "f32"),
+                    LoadF32(1, "%e"), "f32"),
+             at);
+    w_.Raw("}");
   }
 
   // The max and the f32 sum of exp(x - max) over C elements from `base` with `stride` (the
@@ -747,6 +781,8 @@ std::string EmitMlir(const FusedKernel& k, const std::string& name) {
   const std::string& op = k.node->op;
   if (op == "LayerNormalization") {
     e.LayerNorm();
+  } else if (op == "RMSNormalization") {
+    e.RmsNorm();
   } else if (op == "Softmax" || op == "LogSoftmax") {
     e.Softmax(op == "LogSoftmax");
   } else if (op == "SoftmaxCrossEntropyLoss") {

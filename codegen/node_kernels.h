@@ -3,8 +3,9 @@
 // fused_kernel.cc dispatches here for groups of one such node.
 //
 // Numerics are those of the per-op kernels, operation for operation:
-// - LayerNormalization (runtime/cpu/kernels_norm.cc), one row per unit: mean and variance summed
-//   in double in runtime/cpu/sums.h's order (8 partial sums by index mod 8), then f32.
+// - LayerNormalization (runtime/cpu/kernels_norm.cc) and RMSNormalization
+//   (kernels_group_rms_norm.cc), one row per unit: mean and variance (mean square) summed in
+//   double in runtime/cpu/sums.h's order (8 partial sums by index mod 8), then f32.
 // - Softmax / LogSoftmax, one [outer, inner] position's C elements per unit: max and the f32 sum
 //   of exp in element order, as the per-op SoftmaxSlab.
 // - SoftmaxCrossEntropyLoss, one unit: per (n, d) in order the log-softmax, the term

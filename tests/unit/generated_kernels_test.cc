@@ -506,7 +506,7 @@ void CompareNodeKernel(const std::string& text, uint64_t seed) {
 
 // Row kernels on shapes and dtypes the fixtures do not reach: softmax over a middle axis (inner >
 // 1), f16/bf16 inputs, layer norm over two axes with Mean and InvStdDev stored and a row length
-// that leaves a tail after the 8 partial sums, cross entropy with weights, ignore_index, i32
+// that leaves a tail after the 8 partial sums, RMS norm (opset 23), cross entropy with weights, ignore_index, i32
 // labels, spatial dimensions and each reduction.
 TEST(GeneratedKernels, RowKernelsMatchPerOpOnEdgeShapes) {
   if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
@@ -540,6 +540,18 @@ TEST(GeneratedKernels, RowKernelsMatchPerOpOnEdgeShapes) {
   input %x: f16[5,7]
   input %s: f16[7]
   %y: f16[5,7] = LayerNormalization(%x, %s) {axis=-1}
+  output %y
+})",
+      R"(graph "g" opsets {"": 23} {
+  input %x: f32[3,2,13]
+  input %s: f32[2,13]
+  %y: f32[3,2,13] = RMSNormalization(%x, %s) {axis=1, epsilon=0.001}
+  output %y
+})",
+      R"(graph "g" opsets {"": 23} {
+  input %x: bf16[4,16]
+  input %s: bf16[16]
+  %y: bf16[4,16] = RMSNormalization(%x, %s)
   output %y
 })",
       R"(graph "g" opsets {"": 17} {
