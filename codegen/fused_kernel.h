@@ -34,7 +34,7 @@ bool IsFusibleReduction(const Node& n, bool allow_symbolic = false);
 // A node emitted as a kernel of its own, a fusion group of one (codegen/node_kernels.h): the row
 // kernels LayerNormalization, RMSNormalization, Softmax, LogSoftmax and SoftmaxCrossEntropyLoss (f32/f16/bf16),
 // the optimizer updates com.ampc SGD and Adam (f32 parameters), com.ampc AllFinite and
-// UpdateLossScale.
+// UpdateLossScale, and the embedding gradient com.ampc GatherGrad (f32).
 bool IsNodeKernel(const Node& n, bool allow_symbolic = false);
 
 struct FusedKernel {

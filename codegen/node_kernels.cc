@@ -181,6 +181,35 @@ bool CrossEntropySupported(const Node& n) {
   return !lp || (lp->dtype() == x->dtype() && StaticDims(lp) == xd);
 }
 
+// GatherGrad(dY, indices, data_shape) -> dData (f32), data_shape known at compile time to be
+// dData's shape (the per-op kernel checks it at run time).
+bool GatherGradSupported(const Node& n) {
+  if (n.num_inputs() != 3 || n.num_outputs() != 1) return false;
+  const Value* dy = n.input(0);
+  const Value* idx = n.input(1);
+  const Value* shape = n.input(2);
+  const Value* out = n.output(0);
+  if (!dy || !idx || !shape || !out || dy->dtype() != DType::kFloat32 ||
+      out->dtype() != DType::kFloat32 || !Shaped(dy, false) || !Shaped(out, false) ||
+      !Shaped(idx, false) || (idx->dtype() != DType::kInt64 && idx->dtype() != DType::kInt32)) {
+    return false;
+  }
+  const std::vector<int64_t> od = StaticDims(out);
+  std::vector<int64_t> known;  // data_shape's value: an initializer's, or known from inference
+  if (shape->initializer()) {
+    if (auto v = shape->initializer()->AsInt64s()) known = *v;
+  } else if (shape->known_ints()) {
+    for (const Dim& d : *shape->known_ints()) known.push_back(d.is_static() ? d.value() : -1);
+  }
+  if (known != od) return false;
+  const int64_t axis = Axis(n, static_cast<int64_t>(od.size()));
+  if (axis < 0) return false;
+  std::vector<int64_t> want(od.begin(), od.begin() + axis);
+  for (int64_t d : StaticDims(idx)) want.push_back(d);
+  want.insert(want.end(), od.begin() + axis + 1, od.end());
+  return StaticDims(dy) == want;
+}
+
 // The largest divisor of n that is at most `most`.
 int64_t Block(int64_t n, int64_t most) {
   for (int64_t b = std::min(n, most); b > 1; --b) {
@@ -207,6 +236,7 @@ bool Supported(const Node& n, bool allow_symbolic) {
   if (op == "SGD" || op == "Adam") return OptimizerSupported(n, allow_symbolic);
   if (op == "AllFinite") return AllFiniteSupported(n, allow_symbolic);
   if (op == "UpdateLossScale") return UpdateLossScaleSupported(n);
+  if (op == "GatherGrad") return GatherGradSupported(n);
   return false;
 }
 
@@ -244,7 +274,8 @@ StatusOr<FusedKernel> Build(const Node& n, const std::vector<const Value*>& inpu
   }
   if (op.range_output < 0) return InvalidArgument(n.Describe() + ": no output is stored");
   const bool optimizer = op.op == "Adam" || op.op == "SGD";
-  for (const Dim& d : n.input(optimizer ? 2 : 0)->type().dims) op.shape.push_back(d.value());
+  const Value* main = op.op == "GatherGrad" ? n.output(0) : n.input(optimizer ? 2 : 0);
+  for (const Dim& d : main->type().dims) op.shape.push_back(d.value());
   const int64_t rank = static_cast<int64_t>(op.shape.size());
   auto product = [&](int64_t from, int64_t to) {
     int64_t p = 1;
@@ -296,6 +327,15 @@ StatusOr<FusedKernel> Build(const Node& n, const std::vector<const Value*>& inpu
     op.unit_work = product(0, rank);
     op.checks.push_back({op.operands[1], 0, op.shape[1] - 1, has_ignore,
                          static_cast<int64_t>(op.attrs["ignore_index"])});
+  } else if (op.op == "GatherGrad") {
+    const int64_t axis = Axis(n, rank);
+    op.attrs["axis"] = static_cast<double>(axis);
+    const int64_t rows = op.shape[axis];
+    if (op.results[0] < 0) return InvalidArgument(n.Describe() + ": dData is not stored");
+    op.range_output = op.results[0];
+    op.unit = rows;  // a unit: one [outer, inner] position's column of dData
+    op.unit_work = rows + *n.input(1)->type().NumElements();
+    op.checks.push_back({op.operands[1], -rows, rows - 1, false, 0});
   } else if (op.op == "AllFinite") {
     op.unit = 1;
     op.unit_work = 0;
@@ -501,6 +541,40 @@ class Emitter {
              w_.Bin("arith.mulf", w_.Bin("arith.mulf", LoadF32(0, at), inv, "f32"),
                     LoadF32(1, "%e"), "f32"),
              at);
+    w_.Raw("}");
+  }
+
+  // kernels_grad.cc's GatherGradImpl for one [outer, inner] position (unit %i): its column of
+  // dData zeroed, then dY's rows added in index order (each element's sum in the per-op order).
+  void GatherGrad() {
+    const int64_t axis = static_cast<int64_t>(Attr("axis"));
+    const int64_t rows = op_.shape[axis];
+    int64_t inner = 1;
+    for (size_t a = axis + 1; a < op_.shape.size(); ++a) inner *= op_.shape[a];
+    const int64_t kk = k_.inputs[op_.operands[1]].elements;
+    const std::string o = Idx("%i", "arith.divui", inner), c = Idx("%i", "arith.remui", inner);
+    const std::string base_d = Add(Idx(o, "arith.muli", rows * inner), c);
+    const std::string base_y = Add(Idx(o, "arith.muli", kk * inner), c);
+    const int j = op_.results[0];
+    const std::string out = fmt::format("%out{}", j), type = OutType(j);
+    w_.Raw(fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(rows),
+                       w_.Index(1)));
+    w_.Raw(fmt::format("memref.store {}, {}[{}] : {}", w_.F32(0.0f), out,
+                       Add(base_d, Idx("%k", "arith.muli", inner)), type));
+    w_.Raw("}");
+    w_.Raw(fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(kk),
+                       w_.Index(1)));
+    std::string idx = Load(1, "%k");
+    if (InDType(1) == DType::kInt32) idx = Conv("arith.extsi", idx, "i32", "i64");
+    const std::string wrapped = w_.Select(
+        Cmp("arith.cmpi", "slt", idx, Const("0", "i64"), "i64"),
+        w_.Bin("arith.addi", idx, Const(std::to_string(rows), "i64"), "i64"), idx, "i64");
+    const std::string at =
+        Add(base_d, Idx(Conv("arith.index_cast", wrapped, "i64", "index"), "arith.muli", inner));
+    const std::string sum =
+        w_.Bin("arith.addf", w_.Line(fmt::format("memref.load {}[{}] : {}", out, at, type)),
+               Load(0, Add(base_y, Idx("%k", "arith.muli", inner))), "f32");
+    w_.Raw(fmt::format("memref.store {}, {}[{}] : {}", sum, out, at, type));
     w_.Raw("}");
   }
 
@@ -787,6 +861,8 @@ std::string EmitMlir(const FusedKernel& k, const std::string& name) {
     e.Softmax(op == "LogSoftmax");
   } else if (op == "SoftmaxCrossEntropyLoss") {
     e.CrossEntropy();
+  } else if (op == "GatherGrad") {
+    e.GatherGrad();
   } else if (op == "Adam") {
     e.Adam();
   } else if (op == "SGD") {

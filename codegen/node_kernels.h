@@ -18,6 +18,8 @@
 //   block of elements; the element update in f32 in the per-op kernel's order; `apply` false
 //   stores the inputs' bits unchanged. A negative step is the per-op kernel's error: the step is
 //   an argument check (>= 0), so the executor runs the per-op fallback, which reports it.
+// - GatherGrad (f32; kernels_grad.cc), one [outer, inner] position of dData per unit: zeroed,
+//   then dY's rows added in index order. Indices are argument checks.
 // - AllFinite: whether any element has all exponent bits set (the per-op kernel's test).
 // - UpdateLossScale: GradScaler's update on scalars.
 #pragma once
