@@ -121,4 +121,20 @@ class BodyWriter {
   int next_ = 0;
 };
 
+// The kernel function around a unit's body: `func.func @name(%begin: index, %end: index ARGS)`
+// with the C interface, running `body` (which defines nothing outside) for each unit %i in
+// [begin, end) of one scf.parallel.
+inline std::string KernelFunc(const std::string& name, const std::string& args,
+                              const std::string& body) {
+  return fmt::format(
+      "func.func @{}(%begin: index, %end: index{}) attributes {{llvm.emit_c_interface}} {{\n"
+      "  %one = arith.constant 1 : index\n"
+      "  scf.parallel (%i) = (%begin) to (%end) step (%one) {{\n{}"
+      "    scf.reduce\n"
+      "  }}\n"
+      "  return\n"
+      "}}\n",
+      name, args, body);
+}
+
 }  // namespace ampc::mlir_text

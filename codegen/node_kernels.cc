@@ -872,15 +872,7 @@ std::string EmitMlir(const FusedKernel& k, const std::string& name) {
   } else {
     e.UpdateLossScale();
   }
-  return fmt::format(
-      "func.func @{}(%begin: index, %end: index{}) attributes {{llvm.emit_c_interface}} {{\n"
-      "  %one = arith.constant 1 : index\n"
-      "  scf.parallel (%i) = (%begin) to (%end) step (%one) {{\n{}"
-      "    scf.reduce\n"
-      "  }}\n"
-      "  return\n"
-      "}}\n",
-      name, sig, body);
+  return mlir_text::KernelFunc(name, sig, body);
 }
 
 }  // namespace ampc::node_kernels

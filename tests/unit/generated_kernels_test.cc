@@ -129,6 +129,27 @@ bool SameElement(const TensorView& a, const TensorView& b, int64_t j) {
   return false;
 }
 
+// Inputs the executor checks before it runs kernel k (labels, indices, step counts; argument
+// `arg`): valid values, at most 50 distinct, and the excepted value (an ignore_index) for one
+// element in four.
+void FillChecked(TensorView& v, const plan::Kernel& k, int arg, std::mt19937_64& rng) {
+  for (const plan::ArgCheck& c : k.arg_checks()) {
+    if (c.arg() != arg) continue;
+    const int64_t span = std::min<int64_t>(c.max() - c.min(), 49) + 1;
+    for (int64_t e = 0; e < v.NumElements(); ++e) {
+      const uint64_t r = rng();
+      const int64_t x = c.has_except() && (r & 3) == 0
+                            ? c.except()
+                            : c.min() + static_cast<int64_t>((r >> 8) % span);
+      if (v.dtype == DType::kInt32) {
+        v.as<int32_t>()[e] = static_cast<int32_t>(x);
+      } else {
+        v.as<int64_t>()[e] = x;
+      }
+    }
+  }
+}
+
 // Buffers of one run, allocated on first use.
 // Constants (a reduction's axes) and states start as the plan's data.
 struct Memory {
@@ -178,22 +199,7 @@ int CompareKernelSteps(const Plan& plan, const std::string& what, uint64_t seed)
       if (b.kind() != plan::Buffer::CONSTANT || (b.dtype() != "i64" && b.dtype() != "i32")) {
         Fill(*a, rng);
       }
-      // Inputs the executor checks before it runs the kernel (labels, step counts): valid values,
-      // and the excepted value (an ignore_index) for one element in four.
-      for (const plan::ArgCheck& c : k.arg_checks()) {
-        if (c.arg() != j) continue;
-        const int64_t span = std::min<int64_t>(c.max() - c.min(), 49) + 1;
-        for (int64_t e = 0; e < a->NumElements(); ++e) {
-          const uint64_t r = rng();
-          const int64_t v =
-              c.has_except() && (r & 3) == 0 ? c.except() : c.min() + static_cast<int64_t>((r >> 8) % span);
-          if (a->dtype == DType::kInt32) {
-            a->as<int32_t>()[e] = static_cast<int32_t>(v);
-          } else {
-            a->as<int64_t>()[e] = v;
-          }
-        }
-      }
+      FillChecked(*a, k, j, rng);
       std::memcpy(ref.View(id)->data, a->data, p.buffers(id).size_bytes());
       args.push_back(a);
     }
@@ -464,20 +470,7 @@ void CompareNodeKernel(const std::string& text, uint64_t seed) {
     } else {
       Fill(*a, rng);
     }
-    for (const plan::ArgCheck& c : pk->arg_checks()) {
-      if (c.arg() != static_cast<int>(j)) continue;
-      for (int64_t e = 0; e < a->NumElements(); ++e) {
-        const uint64_t r = rng();
-        const int64_t v = c.has_except() && (r & 3) == 0
-                              ? c.except()
-                              : c.min() + static_cast<int64_t>((r >> 8) % (c.max() - c.min() + 1));
-        if (a->dtype == DType::kInt32) {
-          a->as<int32_t>()[e] = static_cast<int32_t>(v);
-        } else {
-          a->as<int64_t>()[e] = v;
-        }
-      }
-    }
+    FillChecked(*a, *pk, static_cast<int>(j), rng);
     std::memcpy(view(ins[j], false)->data, a->data, gen_bytes[ins[j]].size());
     args.push_back(a);
   }
