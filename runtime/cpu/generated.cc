@@ -1,5 +1,8 @@
 #include "runtime/cpu/generated.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <dlfcn.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -7,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -46,17 +50,69 @@ constexpr int64_t kGrain = 1 << 15;
 
 }  // namespace
 
+namespace {
+
+#if defined(__x86_64__)
+// The x86-64 micro-architecture levels and features from cpuid and xgetbv (the OS must save the
+// AVX / AVX-512 registers too). Read directly: __builtin_cpu_supports knows the level names only
+// in newer compilers (not clang 14, which builds the fuzzers).
+struct X86Features {
+  bool v2 = false, v3 = false, v4 = false, avx2 = false, fma = false, avx512f = false,
+       avx512bf16 = false;
+};
+
+const X86Features& X86() {
+  static const X86Features f = [] {
+    X86Features x;
+    unsigned a = 0, b = 0, c1 = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c1, &d)) return x;
+    unsigned b7 = 0, c7 = 0, d7 = 0, a71 = 0;
+    if (__get_cpuid_max(0, nullptr) >= 7) {
+      __cpuid_count(7, 0, a, b7, c7, d7);
+      unsigned b71 = 0, c71 = 0, d71 = 0;
+      __cpuid_count(7, 1, a71, b71, c71, d71);
+    }
+    unsigned c81 = 0;
+    if (!__get_cpuid(0x80000001, &a, &b, &c81, &d)) c81 = 0;
+    auto has = [](unsigned reg, int bit) { return ((reg >> bit) & 1u) != 0; };
+    uint64_t xcr0 = 0;
+    if (has(c1, 27)) {  // OSXSAVE
+      unsigned lo = 0, hi = 0;
+      __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+      xcr0 = (static_cast<uint64_t>(hi) << 32) | lo;
+    }
+    const bool avx_state = (xcr0 & 0x6) == 0x6, avx512_state = (xcr0 & 0xe6) == 0xe6;
+    // leaf 1 ecx: SSE3 0, SSSE3 9, FMA 12, CX16 13, SSE4.1 19, SSE4.2 20, MOVBE 22, POPCNT 23,
+    // AVX 28, F16C 29; 0x80000001 ecx: LAHF 0, LZCNT 5; leaf 7 ebx: BMI1 3, AVX2 5, BMI2 8,
+    // AVX512F 16, DQ 17, CD 28, BW 30, VL 31; leaf 7.1 eax: AVX512_BF16 5.
+    x.v2 = has(c1, 0) && has(c1, 9) && has(c1, 13) && has(c1, 19) && has(c1, 20) &&
+           has(c1, 23) && has(c81, 0);
+    x.fma = avx_state && has(c1, 12) && has(c1, 28);
+    x.avx2 = avx_state && has(b7, 5) && has(c1, 28);
+    x.v3 = x.v2 && x.fma && x.avx2 && has(c1, 29) && has(c1, 22) && has(b7, 3) && has(b7, 8) &&
+           has(c81, 5);
+    x.avx512f = avx512_state && has(b7, 16);
+    x.v4 = x.v3 && x.avx512f && has(b7, 17) && has(b7, 28) && has(b7, 30) && has(b7, 31);
+    x.avx512bf16 = x.avx512f && has(a71, 5);
+    return x;
+  }();
+  return f;
+}
+#endif
+
+}  // namespace
+
 bool CpuHasFeature(const std::string& f) {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
+  const X86Features& x = X86();
   if (f == "x86-64") return true;
-  if (f == "x86-64-v2") return __builtin_cpu_supports("x86-64-v2");
-  if (f == "x86-64-v3") return __builtin_cpu_supports("x86-64-v3");
-  if (f == "x86-64-v4") return __builtin_cpu_supports("x86-64-v4");
-  if (f == "avx2") return __builtin_cpu_supports("avx2");
-  if (f == "fma") return __builtin_cpu_supports("fma");
-  if (f == "avx512f") return __builtin_cpu_supports("avx512f");
-  if (f == "avx512bf16") return __builtin_cpu_supports("avx512bf16");
+  if (f == "x86-64-v2") return x.v2;
+  if (f == "x86-64-v3") return x.v3;
+  if (f == "x86-64-v4") return x.v4;
+  if (f == "avx2") return x.avx2;
+  if (f == "fma") return x.fma;
+  if (f == "avx512f") return x.avx512f;
+  if (f == "avx512bf16") return x.avx512bf16;
 #endif
   return false;  // a feature this runtime does not know: the image is not used
 }

@@ -588,6 +588,26 @@ TEST(GeneratedKernels, RowKernelsMatchPerOpOnEdgeShapes) {
   }
 }
 
+// The CPU features generated images require, read from cpuid and xgetbv, agree with GCC's
+// __builtin_cpu_supports (the reference; clang 14, which builds the fuzzers, lacks the level
+// names).
+TEST(GeneratedKernels, CpuFeaturesAgreeWithCompilerBuiltins) {
+#if defined(__x86_64__) && !defined(__clang__)
+  __builtin_cpu_init();
+  EXPECT_EQ(cpu::CpuHasFeature("x86-64-v2"), __builtin_cpu_supports("x86-64-v2") != 0);
+  EXPECT_EQ(cpu::CpuHasFeature("x86-64-v3"), __builtin_cpu_supports("x86-64-v3") != 0);
+  EXPECT_EQ(cpu::CpuHasFeature("x86-64-v4"), __builtin_cpu_supports("x86-64-v4") != 0);
+  EXPECT_EQ(cpu::CpuHasFeature("avx2"), __builtin_cpu_supports("avx2") != 0);
+  EXPECT_EQ(cpu::CpuHasFeature("fma"), __builtin_cpu_supports("fma") != 0);
+  EXPECT_EQ(cpu::CpuHasFeature("avx512f"), __builtin_cpu_supports("avx512f") != 0);
+  EXPECT_EQ(cpu::CpuHasFeature("avx512bf16"), __builtin_cpu_supports("avx512bf16") != 0);
+  EXPECT_TRUE(cpu::CpuHasFeature("x86-64"));
+  EXPECT_FALSE(cpu::CpuHasFeature("no-such-feature"));
+#else
+  GTEST_SKIP() << "needs GCC's __builtin_cpu_supports level names on x86-64";
+#endif
+}
+
 // The kernel cache: a second build of the same kernel is a hit; a corrupt or foreign entry is
 // rejected and rebuilt.
 TEST(GeneratedKernels, CacheHitsAndRejectsBadEntries) {
