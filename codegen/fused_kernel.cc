@@ -86,9 +86,10 @@ bool IsFusibleElementwise(const Node& n, bool allow_symbolic) {
   if (out->known_ints() && !out->uses().empty()) return false;
   const DType a = n.input(0)->dtype(), o = out->dtype();
   switch (info.kind) {
-    case Kind::kArith:  // i64: the wrapping Add, Sub, Mul and Max, Min of the per-op kernels
-      return (IsFloat3(a) || (a == DType::kInt64 && n.op_type() != "Div" && n.op_type() != "Pow")) &&
-             n.input(1)->dtype() == a && o == a;
+    case Kind::kArith: {  // i64: the wrapping Add, Sub, Mul and Max, Min of the per-op kernels
+      const bool int_ok = a == DType::kInt64 && n.op_type() != "Div" && n.op_type() != "Pow";
+      return (IsFloat3(a) || int_ok) && n.input(1)->dtype() == a && o == a;
+    }
     case Kind::kUnary:
       return IsFloat3(a) && o == a;
     case Kind::kCompare:

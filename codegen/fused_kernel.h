@@ -32,10 +32,19 @@ bool IsFusibleElementwise(const Node& n, bool allow_symbolic = false);
 bool IsFusibleReduction(const Node& n, bool allow_symbolic = false);
 
 // A node emitted as a kernel of its own, a fusion group of one (codegen/node_kernels.h): the row
-// kernels LayerNormalization, RMSNormalization, Softmax, LogSoftmax and SoftmaxCrossEntropyLoss (f32/f16/bf16),
-// the optimizer updates com.ampc SGD and Adam (f32 parameters), com.ampc AllFinite and
-// UpdateLossScale, and the embedding gradient com.ampc GatherGrad (f32).
+// kernels LayerNormalization, RMSNormalization, Softmax, LogSoftmax and SoftmaxCrossEntropyLoss
+// (f32/f16/bf16), the optimizer updates com.ampc SGD and Adam (f32 parameters), com.ampc AllFinite
+// and UpdateLossScale, and the embedding gradient com.ampc GatherGrad (f32).
 bool IsNodeKernel(const Node& n, bool allow_symbolic = false);
+
+// The largest divisor of n (> 0) that is at most `most`: how many elements or columns a kernel
+// unit covers when units must divide the range exactly.
+inline int64_t LargestDivisorAtMost(int64_t n, int64_t most) {
+  for (int64_t b = most < n ? most : n; b > 1; --b) {
+    if (n % b == 0) return b;
+  }
+  return 1;
+}
 
 struct FusedKernel {
   struct Arg {
@@ -64,10 +73,7 @@ struct FusedKernel {
     // the columns, at most 64); else 1.
     int64_t Block() const {
       if (dims.size() != 2 || !reduced[0] || reduced[1]) return 1;
-      for (int64_t b = 64; b > 1; --b) {
-        if (dims[1] % b == 0) return b;
-      }
-      return 1;
+      return LargestDivisorAtMost(dims[1], 64);
     }
   };
   static constexpr int kReduced = -1;  // in `outputs`: the reduction's result

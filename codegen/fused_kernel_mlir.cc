@@ -15,10 +15,10 @@ namespace ampc {
 namespace {
 
 using mlir_text::BodyWriter;
-using mlir_text::MemrefElem;
+using mlir_text::MemrefType;
 
 struct Reg {
-  std::string bits;  // i16 (f16/bf16) or i1 (bool) or f32
+  std::string bits;  // i16 (f16/bf16), i1 (bool), i64 or f32
   std::string f32;   // widened value, when computed
 };
 
@@ -28,9 +28,8 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
   if (k.node) return node_kernels::EmitMlir(k, name);
   std::string sig;
   const int ni = static_cast<int>(k.inputs.size());
-  auto memref = [](int64_t n, DType t) { return fmt::format("memref<{}x{}>", n, MemrefElem(t)); };
   for (int j = 0; j < ni; ++j) {
-    sig += fmt::format(", %in{}: {}", j, memref(k.inputs[j].elements, k.inputs[j].dtype));
+    sig += fmt::format(", %in{}: {}", j, MemrefType(k.inputs[j].elements, k.inputs[j].dtype));
   }
   auto out_size = [&](int v) {
     return v == FusedKernel::kReduced ? k.reduce->outputs : k.elements;
@@ -39,7 +38,8 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
     return v == FusedKernel::kReduced ? k.reduce->dtype : k.ValueType(v);
   };
   for (size_t j = 0; j < k.outputs.size(); ++j) {
-    sig += fmt::format(", %out{}: {}", j, memref(out_size(k.outputs[j]), out_type(k.outputs[j])));
+    sig +=
+        fmt::format(", %out{}: {}", j, MemrefType(out_size(k.outputs[j]), out_type(k.outputs[j])));
   }
   std::string body;
   BodyWriter w(&body);
@@ -102,7 +102,7 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       }
       const DType t = k.inputs[j].dtype;
       const std::string raw = w.Line(
-          fmt::format("memref.load %in{}[{}] : {}", j, off, memref(k.inputs[j].elements, t)));
+          fmt::format("memref.load %in{}[{}] : {}", j, off, MemrefType(k.inputs[j].elements, t)));
       Reg& r = regs[j];
       if (t == DType::kBool) {
         r.bits =
@@ -126,9 +126,9 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
         const std::string& a = regs[in.operands[0]].bits;
         const std::string& b = regs[in.operands[1]].bits;
         if (o == "Max" || o == "Min") {
-          regs[v].bits = w.Select(w.Line(fmt::format("arith.cmpi {}, {}, {} : i64",
-                                                     o == "Max" ? "sgt" : "slt", a, b)),
-                                  a, b, "i64");
+          regs[v].bits = w.Select(
+              w.Line(fmt::format("arith.cmpi {}, {}, {} : i64", o == "Max" ? "sgt" : "slt", a, b)),
+              a, b, "i64");
         } else {
           const char* m = o == "Add" ? "arith.addi" : o == "Sub" ? "arith.subi" : "arith.muli";
           regs[v].bits = w.Bin(m, a, b, "i64");
@@ -222,10 +222,9 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
         }
         const std::string& x = regs[in.operands[0]].bits;
         if (s == DType::kInt64) {  // to bool: x != 0; to f32: one rounding
-          regs[v].bits = t == DType::kBool
-                             ? w.Line(fmt::format("arith.cmpi ne, {}, {} : i64", x,
-                                                  w.Line("arith.constant 0 : i64")))
-                             : w.Line(fmt::format("arith.sitofp {} : i64 to f32", x));
+          regs[v].bits = t == DType::kBool ? w.Line(fmt::format("arith.cmpi ne, {}, {} : i64", x,
+                                                                w.Line("arith.constant 0 : i64")))
+                                           : w.Line(fmt::format("arith.sitofp {} : i64 to f32", x));
           if (t == DType::kFloat32) regs[v].f32 = regs[v].bits;
           continue;
         }
@@ -244,7 +243,8 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
             return w.Line(fmt::format("arith.cmpf {}, {}, {} : f64", p, a, b));
           };
           // Out-of-range values are replaced before fptosi sees them (its result would be poison).
-          const std::string inside = w.Bin("arith.andi", cmp("ogt", d, lo), cmp("olt", d, hi), "i1");
+          const std::string inside =
+              w.Bin("arith.andi", cmp("ogt", d, lo), cmp("olt", d, hi), "i1");
           const std::string safe = w.Select(inside, d, w.Line("arith.constant 0.0 : f64"), "f64");
           std::string r = w.Line(fmt::format("arith.fptosi {} : f64 to i64", safe));
           r = w.Select(cmp("ole", d, lo), min, r, "i64");
@@ -271,7 +271,7 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       std::string val = regs[v].bits;
       if (t == DType::kBool) val = w.Line(fmt::format("arith.extui {} : i1 to i8", val));
       body += fmt::format("      memref.store {}, %out{}[{}] : {}\n", val, j, ix,
-                          memref(k.elements, t));
+                          MemrefType(k.elements, t));
     }
   };  // elementwise
   if (!k.reduce && k.dims.size() >= 2) {
@@ -320,7 +320,7 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       for (size_t j = 0; j < k.outputs.size(); ++j) {
         if (k.outputs[j] != FusedKernel::kReduced) continue;
         body += fmt::format("      memref.store {}, %out{}[{}] : {}\n", bits, j, at,
-                            memref(r.outputs, r.dtype));
+                            MemrefType(r.outputs, r.dtype));
       }
     };
     const std::string zero = w.Line("arith.constant 0.0 : f64");

@@ -19,11 +19,19 @@ const char* kGraph = R"(graph "g" opsets {"": 17} {
 }
 )";
 
+// fp32, per-op, for `support`.
+LowerOptions Options(const BackendSupport* support) {
+  LowerOptions o;
+  o.source = "test";
+  o.support = support;
+  return o;
+}
+
 TEST(LowerSupport, EveryOpOfTheCpuTableLowers) {
   auto g = ParseGraph(kGraph);
   ASSERT_TRUE(g.ok()) << g.status().message();
   const BackendSupport cpu = cpu::CpuBackendSupport();
-  auto p = LowerToPlan(**g, LowerOptions{"test", DType::kFloat32, &cpu});
+  auto p = LowerToPlan(**g, Options(&cpu));
   ASSERT_TRUE(p.ok()) << p.status().message();
   EXPECT_EQ(p->proto.target().kind(), "cpu");
   EXPECT_EQ(p->proto.steps_size(), 2);
@@ -35,7 +43,7 @@ TEST(LowerSupport, AnOpMissingFromTheTableFailsNamingTheNode) {
   ASSERT_TRUE(g.ok());
   BackendSupport partial = cpu::CpuBackendSupport();
   partial.Remove("", "Relu");
-  auto p = LowerToPlan(**g, LowerOptions{"test", DType::kFloat32, &partial});
+  auto p = LowerToPlan(**g, Options(&partial));
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), StatusCode::kUnimplemented);
   EXPECT_EQ(p.status().message(), "node 'act' (Relu): the cpu target has no kernel for Relu");
@@ -48,7 +56,7 @@ TEST(LowerSupport, AnUnsupportedFloatTypeFailsNamingTheValue) {
   for (const char* op : {"MatMul", "Relu"}) {
     s.Add("", op, MaskOf(DType::kFloat16) | MaskOf(DType::kBFloat16));  // no f32
   }
-  auto p = LowerToPlan(**g, LowerOptions{"test", DType::kFloat32, &s});
+  auto p = LowerToPlan(**g, Options(&s));
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.status().message().find(
                 "node 'fc' (MatMul): the cuda:sm_90 target does not run MatMul in f32 (value 'x')"),

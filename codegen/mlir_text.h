@@ -21,6 +21,11 @@ inline std::string MemrefElem(DType t) {
   return "i16";  // f16 / bf16 bits
 }
 
+// The 1-D memref a kernel argument of `n` elements of dtype t is passed as.
+inline std::string MemrefType(int64_t n, DType t) {
+  return fmt::format("memref<{}x{}>", n, MemrefElem(t));
+}
+
 // Writes the loop body as SSA lines. Every value has a register form: f32 for f32 values, i16
 // storage bits for f16/bf16 values (widened to f32 on first use), i1 for bools.
 class BodyWriter {

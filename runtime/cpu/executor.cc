@@ -159,8 +159,7 @@ Status CpuExecutor::RunStep(BoundStep& bs) {
   for (const BoundStep::ArgCheck& c : bs.gen_checks) {
     const int64_t n = c.view->NumElements();
     for (int64_t i = 0; i < n && ok_args; ++i) {
-      const int64_t v = c.view->dtype == DType::kInt32 ? c.view->as<const int32_t>()[i]
-                                                       : c.view->as<const int64_t>()[i];
+      const int64_t v = Load<int64_t>(*c.view, i);
       ok_args = (v >= c.min && v <= c.max) || (c.has_except && v == c.except);
     }
   }

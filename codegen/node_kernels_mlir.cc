@@ -1,0 +1,530 @@
+// EmitMlir (codegen/node_kernels.h): a node kernel's template per op, written as MLIR text with
+// codegen/mlir_text.h's builder (no MLIR headers), in the per-op kernel's order of operations.
+#include <fmt/format.h>
+
+#include <bit>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "codegen/mlir_text.h"
+#include "codegen/node_kernels.h"
+
+namespace ampc::node_kernels {
+namespace {
+
+using mlir_text::BodyWriter;
+using mlir_text::MemrefType;
+
+class Emitter {
+ public:
+  Emitter(const FusedKernel& k, std::string* body) : k_(k), op_(*k.node), w_(body) {}
+
+  std::string InType(int arg) const {
+    return MemrefType(k_.inputs[arg].elements, k_.inputs[arg].dtype);
+  }
+  std::string OutType(int j) const { return MemrefType(op_.outs[j].elements, op_.outs[j].dtype); }
+  // Node input i at index `ix` (its argument must exist).
+  std::string Load(int i, const std::string& ix) {
+    const int a = op_.operands[i];
+    return w_.Line(fmt::format("memref.load %in{}[{}] : {}", a, ix, InType(a)));
+  }
+  // Stores `v` as node output i, when the group stores that output.
+  void Store(int i, const std::string& v, const std::string& ix) {
+    if (!Stored(i)) return;
+    const int j = op_.results[i];
+    w_.Raw(fmt::format("memref.store {}, %out{}[{}] : {}", v, j, ix, OutType(j)));
+  }
+  bool Has(int i) const {
+    return i < static_cast<int>(op_.operands.size()) && op_.operands[i] >= 0;
+  }
+  double Attr(const char* name) const { return op_.attrs.at(name); }
+  std::string Const(const std::string& v, const char* type) {
+    return w_.Line(fmt::format("arith.constant {} : {}", v, type));
+  }
+  std::string Un(const char* op, const std::string& a, const char* type) {
+    return w_.Line(fmt::format("{} {} : {}", op, a, type));
+  }
+  std::string Conv(const char* op, const std::string& a, const char* from, const char* to) {
+    return w_.Line(fmt::format("{} {} : {} to {}", op, a, from, to));
+  }
+  std::string Cmp(const char* kind, const char* pred, const std::string& a, const std::string& b,
+                  const char* type) {
+    return w_.Line(fmt::format("{} {}, {}, {} : {}", kind, pred, a, b, type));
+  }
+  // The bool at node input i as i1 (true when absent).
+  std::string Flag(int i) {
+    if (!Has(i)) return w_.Line("arith.constant true");
+    return Cmp("arith.cmpi", "ne", Load(i, w_.Index(0)), Const("0", "i8"), "i8");
+  }
+
+  DType InDType(int i) const { return k_.inputs[op_.operands[i]].dtype; }
+  // Node input i at `ix` as f32 (f16/bf16 widened).
+  std::string LoadF32(int i, const std::string& ix) {
+    const std::string v = Load(i, ix);
+    const DType t = InDType(i);
+    return t == DType::kFloat32 ? v : t == DType::kFloat16 ? w_.HalfToF32(v) : w_.BF16ToF32(v);
+  }
+  // Stores the f32 `f` as node output i, rounded to its dtype.
+  void StoreF32(int i, const std::string& f, const std::string& ix) {
+    if (!Stored(i)) return;
+    const int j = op_.results[i];
+    const DType t = op_.outs[j].dtype;
+    Store(i,
+          t == DType::kFloat32   ? f
+          : t == DType::kFloat16 ? w_.F32ToHalf(f)
+                                 : w_.F32ToBF16(f),
+          ix);
+  }
+  bool Stored(int i) const {
+    return i < static_cast<int>(op_.results.size()) && op_.results[i] >= 0;
+  }
+  std::string Idx(const std::string& a, const char* op, int64_t b) {
+    return w_.Bin(op, a, w_.Index(b), "index");
+  }
+  std::string Add(const std::string& a, const std::string& b) {
+    return w_.Bin("arith.addi", a, b, "index");
+  }
+  // Elements of the node's main operand after `axis` (the per-op kernels' `inner`).
+  int64_t InnerOf(int64_t axis) const {
+    int64_t inner = 1;
+    for (size_t a = axis + 1; a < op_.shape.size(); ++a) inner *= op_.shape[a];
+    return inner;
+  }
+
+  // runtime/cpu/sums.h's SumOf order: term(j) for j in [0, n) into 8 double partial sums (j mod
+  // 8), each in increasing j, combined as ((0+1)+(2+3))+((4+5)+(6+7)).
+  std::string Sum8(int64_t n, const std::function<std::string(const std::string&)>& term) {
+    const std::string zero = w_.F64(0.0);
+    std::vector<std::string> acc(8, zero);
+    const int64_t blocks = n / 8;
+    if (blocks > 0) {
+      const std::string res = w_.Fresh();
+      std::vector<std::string> carried(8);
+      std::string args, types, yields;
+      for (int j = 0; j < 8; ++j) {
+        carried[j] = w_.Fresh();
+        args += fmt::format("{}{} = {}", j ? ", " : "", carried[j], zero);
+        types += j ? ", f64" : "f64";
+      }
+      w_.Raw(fmt::format("{}:8 = scf.for %s8 = {} to {} step {} iter_args({}) -> ({}) {{", res,
+                         w_.Index(0), w_.Index(blocks), w_.Index(1), args, types));
+      const std::string base = Idx("%s8", "arith.muli", 8);
+      for (int j = 0; j < 8; ++j) {
+        const std::string t = term(j ? Idx(base, "arith.addi", j) : base);
+        yields += (j ? ", " : "") + w_.Bin("arith.addf", carried[j], t, "f64");
+      }
+      w_.Raw(fmt::format("scf.yield {} : {}", yields, types));
+      w_.Raw("}");
+      for (int j = 0; j < 8; ++j) acc[j] = fmt::format("{}#{}", res, j);
+    }
+    for (int64_t j = 0; j < n % 8; ++j) {
+      acc[j] = w_.Bin("arith.addf", acc[j], term(w_.Index(blocks * 8 + j)), "f64");
+    }
+    auto add = [&](const std::string& a, const std::string& b) {
+      return w_.Bin("arith.addf", a, b, "f64");
+    };
+    return add(add(add(acc[0], acc[1]), add(acc[2], acc[3])),
+               add(add(acc[4], acc[5]), add(acc[6], acc[7])));
+  }
+
+  // kernels_norm.cc's LayerNormImpl for row %i: mean and variance in double (Sum8), then f32.
+  void LayerNorm() {
+    const int64_t inner = op_.unit;
+    const std::string base = Idx("%i", "arith.muli", inner);
+    const std::string count = w_.F64(static_cast<double>(inner));
+    auto x_at = [&](const std::string& j) { return LoadF32(0, Add(base, j)); };
+    const std::string mean_d = w_.Bin(
+        "arith.divf",
+        Sum8(inner,
+             [&](const std::string& j) { return Conv("arith.extf", x_at(j), "f32", "f64"); }),
+        count, "f64");
+    const std::string var_d =
+        w_.Bin("arith.divf",
+               Sum8(inner,
+                    [&](const std::string& j) {
+                      const std::string d = w_.Bin(
+                          "arith.subf", Conv("arith.extf", x_at(j), "f32", "f64"), mean_d, "f64");
+                      return w_.Bin("arith.mulf", d, d, "f64");
+                    }),
+               count, "f64");
+    const std::string mean = Conv("arith.truncf", mean_d, "f64", "f32");
+    const std::string var = Conv("arith.truncf", var_d, "f64", "f32");
+    const std::string eps = w_.F32(static_cast<float>(Attr("epsilon")));
+    const std::string inv =
+        w_.Bin("arith.divf", w_.F32(1.0f),
+               Un("math.sqrt", w_.Bin("arith.addf", var, eps, "f32"), "f32"), "f32");
+    w_.Raw(
+        fmt::format("scf.for %e = {} to {} step {} {{", w_.Index(0), w_.Index(inner), w_.Index(1)));
+    const std::string at = Add(base, "%e");
+    const std::string x = LoadF32(0, at);
+    const std::string bias = Has(2) ? LoadF32(2, "%e") : w_.F32(0.0f);
+    const std::string y = w_.Bin(
+        "arith.addf",
+        w_.Bin("arith.mulf", w_.Bin("arith.mulf", w_.Bin("arith.subf", x, mean, "f32"), inv, "f32"),
+               LoadF32(1, "%e"), "f32"),
+        bias, "f32");
+    StoreF32(0, y, at);
+    w_.Raw("}");
+    StoreF32(1, mean, "%i");
+    StoreF32(2, inv, "%i");
+  }
+
+  // kernels_group_rms_norm.cc's RMSNormImpl for row %i: the mean square in double (Sum8 of
+  // (x - 0.0)^2), 1 / sqrt(mean + eps) in double, then f32.
+  void RmsNorm() {
+    const int64_t inner = op_.unit;
+    const std::string base = Idx("%i", "arith.muli", inner);
+    const std::string zero = w_.F64(0.0);
+    const std::string mean_sq =
+        w_.Bin("arith.divf",
+               Sum8(inner,
+                    [&](const std::string& j) {
+                      const std::string d = w_.Bin(
+                          "arith.subf", Conv("arith.extf", LoadF32(0, Add(base, j)), "f32", "f64"),
+                          zero, "f64");
+                      return w_.Bin("arith.mulf", d, d, "f64");
+                    }),
+               w_.F64(static_cast<double>(inner)), "f64");
+    const std::string inv = Conv(
+        "arith.truncf",
+        w_.Bin("arith.divf", w_.F64(1.0),
+               Un("math.sqrt",
+                  w_.Bin("arith.addf", mean_sq,
+                         w_.F64(static_cast<double>(static_cast<float>(Attr("epsilon")))), "f64"),
+                  "f64"),
+               "f64"),
+        "f64", "f32");
+    w_.Raw(
+        fmt::format("scf.for %e = {} to {} step {} {{", w_.Index(0), w_.Index(inner), w_.Index(1)));
+    const std::string at = Add(base, "%e");
+    StoreF32(0,
+             w_.Bin("arith.mulf", w_.Bin("arith.mulf", LoadF32(0, at), inv, "f32"),
+                    LoadF32(1, "%e"), "f32"),
+             at);
+    w_.Raw("}");
+  }
+
+  // kernels_grad.cc's GatherGradImpl for one [outer, inner] position (unit %i): its column of
+  // dData zeroed, then dY's rows added in index order (each element's sum in the per-op order).
+  void GatherGrad() {
+    const int64_t axis = static_cast<int64_t>(Attr("axis"));
+    const int64_t rows = op_.shape[axis], inner = InnerOf(axis);
+    const int64_t kk = k_.inputs[op_.operands[1]].elements;
+    const std::string o = Idx("%i", "arith.divui", inner), c = Idx("%i", "arith.remui", inner);
+    const std::string base_d = Add(Idx(o, "arith.muli", rows * inner), c);
+    const std::string base_y = Add(Idx(o, "arith.muli", kk * inner), c);
+    const int j = op_.results[0];
+    const std::string out = fmt::format("%out{}", j), type = OutType(j);
+    w_.Raw(
+        fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(rows), w_.Index(1)));
+    w_.Raw(fmt::format("memref.store {}, {}[{}] : {}", w_.F32(0.0f), out,
+                       Add(base_d, Idx("%k", "arith.muli", inner)), type));
+    w_.Raw("}");
+    w_.Raw(fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(kk), w_.Index(1)));
+    std::string idx = Load(1, "%k");
+    if (InDType(1) == DType::kInt32) idx = Conv("arith.extsi", idx, "i32", "i64");
+    const std::string wrapped =
+        w_.Select(Cmp("arith.cmpi", "slt", idx, Const("0", "i64"), "i64"),
+                  w_.Bin("arith.addi", idx, Const(std::to_string(rows), "i64"), "i64"), idx, "i64");
+    const std::string at =
+        Add(base_d, Idx(Conv("arith.index_cast", wrapped, "i64", "index"), "arith.muli", inner));
+    const std::string sum =
+        w_.Bin("arith.addf", w_.Line(fmt::format("memref.load {}[{}] : {}", out, at, type)),
+               Load(0, Add(base_y, Idx("%k", "arith.muli", inner))), "f32");
+    w_.Raw(fmt::format("memref.store {}, {}[{}] : {}", sum, out, at, type));
+    w_.Raw("}");
+  }
+
+  // The max and the f32 sum of exp(x - max) over C elements from `base` with `stride` (the
+  // per-op SoftmaxSlab's order for one [outer, inner] position); returns {max, sum}.
+  std::pair<std::string, std::string> MaxAndSum(const std::string& base, int64_t stride,
+                                                int64_t c) {
+    auto at = [&](const std::string& k) {
+      return stride == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", stride));
+    };
+    const std::string m = w_.Fresh(), mc = w_.Fresh();
+    w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", m,
+                       w_.Index(1), w_.Index(c), w_.Index(1), mc, LoadF32(0, base)));
+    const std::string x = LoadF32(0, at("%k"));
+    // std::max(m, x): m < x ? x : m (a NaN already in m stays; a NaN x is passed over).
+    w_.Raw(fmt::format("scf.yield {} : f32", w_.Select(w_.CmpF("olt", mc, x), x, mc, "f32")));
+    w_.Raw("}");
+    const std::string s = w_.Fresh(), sc = w_.Fresh();
+    w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", s,
+                       w_.Index(0), w_.Index(c), w_.Index(1), sc, w_.F32(0.0f)));
+    const std::string e =
+        Un("math.exp", w_.Bin("arith.subf", LoadF32(0, at("%k")), m, "f32"), "f32");
+    w_.Raw(fmt::format("scf.yield {} : f32", w_.Bin("arith.addf", sc, e, "f32")));
+    w_.Raw("}");
+    return {m, s};
+  }
+
+  // Softmax / LogSoftmax of unit %i: the C elements of one [outer, inner] position.
+  void Softmax(bool log) {
+    const int64_t axis = static_cast<int64_t>(Attr("axis"));
+    const int64_t c = op_.shape[axis], inner = InnerOf(axis);
+    const std::string base =
+        inner == 1 ? Idx("%i", "arith.muli", c)
+                   : Add(Idx(Idx("%i", "arith.divui", inner), "arith.muli", c * inner),
+                         Idx("%i", "arith.remui", inner));
+    const auto [m, s] = MaxAndSum(base, inner, c);
+    const std::string ls = log ? Un("math.log", s, "f32") : "";
+    w_.Raw(fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
+    const std::string at = inner == 1 ? Add(base, "%k") : Add(base, Idx("%k", "arith.muli", inner));
+    const std::string d = w_.Bin("arith.subf", LoadF32(0, at), m, "f32");
+    StoreF32(0,
+             log ? w_.Bin("arith.subf", d, ls, "f32")
+                 : w_.Bin("arith.divf", Un("math.exp", d, "f32"), s, "f32"),
+             at);
+    w_.Raw("}");
+  }
+
+  // kernels_norm.cc's LossImpl with softmax, as one unit: per (n, d) in order the log-softmax
+  // over C (stored as log_prob when it is), the loss term -w[label] * logp[label], and the sums
+  // of the terms and of the weights in double.
+  void CrossEntropy() {
+    const int64_t n = op_.shape[0], c = op_.shape[1], d = InnerOf(1);
+    const int reduction = static_cast<int>(Attr("reduction"));
+    const bool has_ignore = Attr("has_ignore") != 0;
+    const std::string zero = w_.F64(0.0);
+    const std::string res = w_.Fresh(), sum = w_.Fresh(), wsum = w_.Fresh();
+    w_.Raw(fmt::format(
+        "{}:2 = scf.for %r = {} to {} step {} iter_args({} = {}, {} = {}) -> (f64, f64) {{", res,
+        w_.Index(0), w_.Index(n * d), w_.Index(1), sum, zero, wsum, zero));
+    const std::string base = d == 1 ? Idx("%r", "arith.muli", c)
+                                    : Add(Idx(Idx("%r", "arith.divui", d), "arith.muli", c * d),
+                                          Idx("%r", "arith.remui", d));
+    const auto [m, s] = MaxAndSum(base, d, c);
+    const std::string ls = Un("math.log", s, "f32");
+    auto at = [&](const std::string& k) {
+      return d == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", d));
+    };
+    auto logp = [&](const std::string& k) {
+      return w_.Bin("arith.subf", w_.Bin("arith.subf", LoadF32(0, at(k)), m, "f32"), ls, "f32");
+    };
+    if (Stored(1)) {
+      w_.Raw(
+          fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
+      StoreF32(1, logp("%k"), at("%k"));
+      w_.Raw("}");
+    }
+    std::string label = Load(1, "%r");
+    if (InDType(1) == DType::kInt32) label = Conv("arith.extsi", label, "i32", "i64");
+    std::string ignored = w_.Line("arith.constant false");
+    if (has_ignore) {
+      ignored =
+          Cmp("arith.cmpi", "eq", label,
+              Const(std::to_string(static_cast<int64_t>(Attr("ignore_index"))), "i64"), "i64");
+    }
+    // The executor checked every label (Kernel.arg_checks); an ignored one reads class 0.
+    const std::string safe = Conv(
+        "arith.index_cast", w_.Select(ignored, Const("0", "i64"), label, "i64"), "i64", "index");
+    const std::string wt = Has(2) ? LoadF32(2, safe) : w_.F32(1.0f);
+    const std::string term = w_.Bin("arith.mulf", Un("arith.negf", wt, "f32"), logp(safe), "f32");
+    const std::string l = w_.Select(ignored, w_.F32(0.0f), term, "f32");
+    if (reduction == 0) StoreF32(0, l, "%r");
+    const std::string next_sum =
+        w_.Select(ignored, sum,
+                  w_.Bin("arith.addf", sum, Conv("arith.extf", term, "f32", "f64"), "f64"), "f64");
+    const std::string next_wsum =
+        w_.Select(ignored, wsum,
+                  w_.Bin("arith.addf", wsum, Conv("arith.extf", wt, "f32", "f64"), "f64"), "f64");
+    w_.Raw(fmt::format("scf.yield {}, {} : f64, f64", next_sum, next_wsum));
+    w_.Raw("}");
+    if (reduction != 0) {
+      std::string v = res + "#0";
+      if (reduction == 2) v = w_.Bin("arith.divf", v, res + "#1", "f64");
+      StoreF32(0, Conv("arith.truncf", v, "f64", "f32"), w_.Index(0));
+    }
+  }
+
+  // The loop over this unit's block of the optimizer's elements: %e in [i * unit, (i+1) * unit).
+  void BeginBlock() {
+    const std::string base = w_.Bin("arith.muli", "%i", w_.Index(op_.unit), "index");
+    const std::string end = w_.Bin("arith.addi", base, w_.Index(op_.unit), "index");
+    w_.Raw(fmt::format("scf.for %e = {} to {} step {} {{", base, end, w_.Index(1)));
+  }
+  void EndBlock() { w_.Raw("}"); }
+
+  void Adam() {
+    const double beta1 = Attr("beta1"), beta2 = Attr("beta2"), wd = Attr("weight_decay");
+    const bool decoupled = Attr("decoupled") != 0;
+    // Per unit: the coefficients that depend on lr and step, in double as the per-op kernel.
+    const std::string c0 = w_.Index(0);
+    const std::string lr = Conv("arith.extf", Load(0, c0), "f32", "f64");
+    const std::string t = Conv(
+        "arith.sitofp", w_.Bin("arith.addi", Load(1, c0), Const("1", "i64"), "i64"), "i64", "f64");
+    const std::string one = w_.F64(1.0);
+    const std::string bc1 =
+        w_.Bin("arith.subf", one, w_.Bin("math.powf", w_.F64(beta1), t, "f64"), "f64");
+    const std::string bc2_sqrt =
+        Un("math.sqrt",
+           w_.Bin("arith.subf", one, w_.Bin("math.powf", w_.F64(beta2), t, "f64"), "f64"), "f64");
+    const std::string neg_step =
+        Conv("arith.truncf", Un("arith.negf", w_.Bin("arith.divf", lr, bc1, "f64"), "f64"), "f64",
+             "f32");
+    const std::string bc2 = Conv("arith.truncf", bc2_sqrt, "f64", "f32");
+    const std::string wdk =
+        decoupled
+            ? Conv("arith.truncf",
+                   w_.Bin("arith.subf", one, w_.Bin("arith.mulf", lr, w_.F64(wd), "f64"), "f64"),
+                   "f64", "f32")
+            : w_.F32(static_cast<float>(wd));
+    const std::string b1 = w_.F32(static_cast<float>(beta1));
+    const std::string omb1 = w_.F32(static_cast<float>(1.0 - beta1));
+    const std::string b2 = w_.F32(static_cast<float>(beta2));
+    const std::string omb2 = w_.F32(static_cast<float>(1.0 - beta2));
+    const std::string eps = w_.F32(static_cast<float>(Attr("epsilon")));
+    const std::string apply = Flag(6);
+    BeginBlock();
+    const std::string wv = Load(2, "%e"), g = Load(3, "%e"), m = Load(4, "%e"), v = Load(5, "%e");
+    std::string p = wv, d = g;
+    if (decoupled) p = w_.Bin("arith.mulf", p, wdk, "f32");
+    if (!decoupled && wd != 0)
+      d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdk, p, "f32"), "f32");
+    const std::string mi = w_.Bin("arith.addf", w_.Bin("arith.mulf", m, b1, "f32"),
+                                  w_.Bin("arith.mulf", omb1, d, "f32"), "f32");
+    const std::string vi =
+        w_.Bin("arith.addf", w_.Bin("arith.mulf", v, b2, "f32"),
+               w_.Bin("arith.mulf", w_.Bin("arith.mulf", omb2, d, "f32"), d, "f32"), "f32");
+    const std::string denom = w_.Bin(
+        "arith.addf", w_.Bin("arith.divf", Un("math.sqrt", vi, "f32"), bc2, "f32"), eps, "f32");
+    const std::string wn = w_.Bin(
+        "arith.addf", p,
+        w_.Bin("arith.mulf", neg_step, w_.Bin("arith.divf", mi, denom, "f32"), "f32"), "f32");
+    Store(0, w_.Select(apply, wn, wv, "f32"), "%e");
+    Store(1, w_.Select(apply, mi, m, "f32"), "%e");
+    Store(2, w_.Select(apply, vi, v, "f32"), "%e");
+    EndBlock();
+  }
+
+  void Sgd() {
+    const float wd = static_cast<float>(Attr("weight_decay"));
+    const float mom = static_cast<float>(Attr("momentum"));
+    const float damp = static_cast<float>(1.0 - Attr("dampening"));
+    const bool nesterov = Attr("nesterov") != 0;
+    const bool has_m = Has(4);
+    const std::string c0 = w_.Index(0);
+    const std::string neg_lr = Un("arith.negf", Load(0, c0), "f32");
+    const std::string first = Cmp("arith.cmpi", "eq", Load(1, c0), Const("0", "i64"), "i64");
+    const std::string apply = Flag(5);
+    const std::string wdc = w_.F32(wd), momc = w_.F32(mom), dampc = w_.F32(damp);
+    BeginBlock();
+    const std::string wv = Load(2, "%e");
+    std::string d = Load(3, "%e");
+    if (wd != 0.0f) d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdc, wv, "f32"), "f32");
+    if (has_m) {
+      const std::string m = Load(4, "%e");
+      const std::string later = w_.Bin("arith.addf", w_.Bin("arith.mulf", m, momc, "f32"),
+                                       w_.Bin("arith.mulf", dampc, d, "f32"), "f32");
+      const std::string buf = w_.Select(first, d, later, "f32");
+      Store(1, w_.Select(apply, buf, m, "f32"), "%e");
+      d = nesterov ? w_.Bin("arith.addf", d, w_.Bin("arith.mulf", momc, buf, "f32"), "f32") : buf;
+    }
+    const std::string wn = w_.Bin("arith.addf", wv, w_.Bin("arith.mulf", neg_lr, d, "f32"), "f32");
+    Store(0, w_.Select(apply, wn, wv, "f32"), "%e");
+    EndBlock();
+  }
+
+  // One unit: any element of any input with all exponent bits set (inf or NaN) makes it false.
+  void AllFinite() {
+    std::string bad = w_.Line("arith.constant false");
+    for (size_t i = 0; i < op_.operands.size(); ++i) {
+      const int a = op_.operands[i];
+      const DType t = k_.inputs[a].dtype;
+      const std::string acc = w_.Fresh(), carried = w_.Fresh();
+      w_.Raw(fmt::format("{} = scf.for %e = {} to {} step {} iter_args({} = {}) -> (i1) {{", acc,
+                         w_.Index(0), w_.Index(k_.inputs[a].elements), w_.Index(1), carried, bad));
+      const std::string x = Load(static_cast<int>(i), "%e");
+      std::string hit;
+      if (t == DType::kFloat32) {
+        const std::string e = w_.Bin("arith.andi", w_.F32ToBits(x), w_.I32(0x7f800000), "i32");
+        hit = w_.CmpI("eq", e, w_.I32(0x7f800000));
+      } else {
+        const std::string mask = Const(t == DType::kFloat16 ? "31744" : "32640", "i16");
+        hit = Cmp("arith.cmpi", "eq", w_.Bin("arith.andi", x, mask, "i16"), mask, "i16");
+      }
+      w_.Raw(fmt::format("scf.yield {} : i1", w_.Bin("arith.ori", carried, hit, "i1")));
+      w_.Raw("}");
+      bad = acc;
+    }
+    const std::string ok = w_.Bin("arith.xori", bad, w_.Line("arith.constant true"), "i1");
+    Store(0, Conv("arith.extui", ok, "i1", "i8"), w_.Index(0));
+  }
+
+  // GradScaler's update (the per-op UpdateLossScaleKernel) on scalars: every input is read
+  // before any output is written (the outputs may be the inputs' buffers).
+  void UpdateLossScale() {
+    const std::string c0 = w_.Index(0);
+    const std::string scale = Load(0, c0), tracker = Load(1, c0), skipped = Load(2, c0);
+    const std::string finite = Flag(3);
+    std::string new_scale = scale, new_tracker = tracker;
+    if (Attr("dynamic") != 0) {
+      const std::string zero = Const("0", "i64");
+      const std::string t1 = w_.Bin("arith.addi", tracker, Const("1", "i64"), "i64");
+      const std::string grow =
+          Cmp("arith.cmpi", "sge", t1,
+              Const(std::to_string(static_cast<int64_t>(Attr("growth_interval"))), "i64"), "i64");
+      const std::string grown =
+          w_.Bin("arith.mulf", scale, w_.F32(static_cast<float>(Attr("growth_factor"))), "f32");
+      const std::string grown_finite =
+          w_.CmpF("olt", Un("math.absf", grown, "f32"), w_.F32(std::bit_cast<float>(0x7f800000u)));
+      const std::string if_finite =
+          w_.Select(w_.Bin("arith.andi", grow, grown_finite, "i1"), grown, scale, "f32");
+      const std::string backed =
+          w_.Bin("arith.mulf", scale, w_.F32(static_cast<float>(Attr("backoff_factor"))), "f32");
+      new_scale = w_.Select(finite, if_finite, backed, "f32");
+      new_tracker = w_.Select(finite, w_.Select(grow, zero, t1, "i64"), zero, "i64");
+    }
+    const std::string new_skipped =
+        w_.Bin("arith.addi", skipped,
+               w_.Select(finite, Const("0", "i64"), Const("1", "i64"), "i64"), "i64");
+    Store(0, new_scale, c0);
+    Store(1, new_tracker, c0);
+    Store(2, new_skipped, c0);
+  }
+
+ private:
+  const FusedKernel& k_;
+  const FusedKernel::NodeOp& op_;
+  BodyWriter w_;
+};
+
+}  // namespace
+
+std::string EmitMlir(const FusedKernel& k, const std::string& name) {
+  std::string sig, body;
+  for (size_t j = 0; j < k.inputs.size(); ++j) {
+    sig += fmt::format(", %in{}: {}", j, MemrefType(k.inputs[j].elements, k.inputs[j].dtype));
+  }
+  for (size_t j = 0; j < k.node->outs.size(); ++j) {
+    sig +=
+        fmt::format(", %out{}: {}", j, MemrefType(k.node->outs[j].elements, k.node->outs[j].dtype));
+  }
+  Emitter e(k, &body);
+  const std::string& op = k.node->op;
+  if (op == "LayerNormalization") {
+    e.LayerNorm();
+  } else if (op == "RMSNormalization") {
+    e.RmsNorm();
+  } else if (op == "Softmax" || op == "LogSoftmax") {
+    e.Softmax(op == "LogSoftmax");
+  } else if (op == "SoftmaxCrossEntropyLoss") {
+    e.CrossEntropy();
+  } else if (op == "GatherGrad") {
+    e.GatherGrad();
+  } else if (op == "Adam") {
+    e.Adam();
+  } else if (op == "SGD") {
+    e.Sgd();
+  } else if (op == "AllFinite") {
+    e.AllFinite();
+  } else {
+    e.UpdateLossScale();
+  }
+  return mlir_text::KernelFunc(name, sig, body);
+}
+
+}  // namespace ampc::node_kernels
