@@ -160,14 +160,14 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
         f = w.Select(c, a, b, "f32");
       } else if (o == "Neg") {
         f = w.Line(fmt::format("arith.negf {} : f32", opf(0)));
-      } else if (o == "Sqrt" || o == "Exp" || o == "Erf" || o == "Tanh" || o == "Log" ||
-                 o == "Abs") {
-        const char* m = o == "Sqrt"   ? "math.sqrt"
-                        : o == "Exp"  ? "math.exp"
-                        : o == "Erf"  ? "math.erf"
-                        : o == "Tanh" ? "math.tanh"
-                        : o == "Log"  ? "math.log"
-                                      : "math.absf";
+      } else if (o == "Exp") {  // ir/float_math.h, as the per-op kernels compute them
+        f = mlir_text::Exp(w, opf(0));
+      } else if (o == "Erf") {
+        f = mlir_text::Erf(w, opf(0));
+      } else if (o == "Tanh") {
+        f = mlir_text::Tanh(w, opf(0));
+      } else if (o == "Sqrt" || o == "Log" || o == "Abs") {
+        const char* m = o == "Sqrt" ? "math.sqrt" : o == "Log" ? "math.log" : "math.absf";
         f = w.Line(fmt::format("{} {} : f32", m, opf(0)));
       } else if (o == "Reciprocal") {
         f = w.Bin("arith.divf", w.F32(1.0f), opf(0), "f32");
@@ -181,10 +181,10 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       } else if (o == "Sigmoid") {  // x >= 0 ? 1 / (1 + e^-x) : e^x / (1 + e^x)
         const std::string x = opf(0), one = w.F32(1.0f);
         const std::string en =
-            w.Line(fmt::format("math.exp {} : f32", w.Line(fmt::format("arith.negf {} : f32", x))));
+            mlir_text::Exp(w, w.Line(fmt::format("arith.negf {} : f32", x)));
         const std::string pos =
             w.Bin("arith.divf", one, w.Bin("arith.addf", one, en, "f32"), "f32");
-        const std::string ep = w.Line(fmt::format("math.exp {} : f32", x));
+        const std::string ep = mlir_text::Exp(w, x);
         const std::string neg = w.Bin("arith.divf", ep, w.Bin("arith.addf", one, ep, "f32"), "f32");
         f = w.Select(w.CmpF("oge", x, w.F32(0.0f)), pos, neg, "f32");
       } else if (o == "Equal" || o == "Less" || o == "Greater" || o == "LessOrEqual" ||

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "ir/dtype.h"
+#include "ir/float_math.h"
 
 namespace ampc::mlir_text {
 
@@ -125,6 +126,50 @@ class BodyWriter {
   std::string* out_;
   int next_ = 0;
 };
+
+// ir/float_math.h's arithmetic policy as MLIR: each operation one SSA line of `w`, so that
+// Exp/Erf/Tanh below emit exactly the operations the per-op kernels compute.
+struct MlirF32 {
+  using F = std::string;
+  using I = std::string;
+  using M = std::string;
+  BodyWriter& w;
+  F C(float v) { return w.F32(v); }
+  F Add(const F& x, const F& y) { return w.Bin("arith.addf", x, y, "f32"); }
+  F Sub(const F& x, const F& y) { return w.Bin("arith.subf", x, y, "f32"); }
+  F Mul(const F& x, const F& y) { return w.Bin("arith.mulf", x, y, "f32"); }
+  F Div(const F& x, const F& y) { return w.Bin("arith.divf", x, y, "f32"); }
+  F Neg(const F& x) { return w.Line(fmt::format("arith.negf {} : f32", x)); }
+  F Abs(const F& x) { return w.Line(fmt::format("math.absf {} : f32", x)); }
+  F Fma(const F& x, const F& y, const F& z) {
+    return w.Line(fmt::format("math.fma {}, {}, {} : f32", x, y, z));
+  }
+  F MaxNum(const F& x, const F& y) { return w.Bin("arith.maxnumf", x, y, "f32"); }
+  F MinNum(const F& x, const F& y) { return w.Bin("arith.minnumf", x, y, "f32"); }
+  M Lt(const F& x, const F& y) { return w.CmpF("olt", x, y); }
+  M Ge(const F& x, const F& y) { return w.CmpF("oge", x, y); }
+  M IsNan(const F& x) { return w.CmpF("uno", x, x); }
+  F Select(const M& c, const F& x, const F& y) { return w.Select(c, x, y, "f32"); }
+  I ToInt(const F& x) { return w.Line(fmt::format("arith.fptosi {} : f32 to i32", x)); }
+  I IC(int32_t v) { return w.Line(fmt::format("arith.constant {} : i32", v)); }
+  I IAdd(const I& x, const I& y) { return w.Bin("arith.addi", x, y, "i32"); }
+  I ISub(const I& x, const I& y) { return w.Bin("arith.subi", x, y, "i32"); }
+  I IShr(const I& x, int k) { return w.Bin("arith.shrsi", x, IC(k), "i32"); }
+  I IShl(const I& x, int k) { return w.Bin("arith.shli", x, IC(k), "i32"); }
+  F BitsToF(const I& x) { return w.BitsToF32(x); }
+};
+inline std::string Exp(BodyWriter& w, const std::string& x) {
+  MlirF32 a{w};
+  return fmath::Exp(a, x);
+}
+inline std::string Erf(BodyWriter& w, const std::string& x) {
+  MlirF32 a{w};
+  return fmath::Erf(a, x);
+}
+inline std::string Tanh(BodyWriter& w, const std::string& x) {
+  MlirF32 a{w};
+  return fmath::Tanh(a, x);
+}
 
 // The kernel function around a unit's body: `func.func @name(%begin: index, %end: index ARGS)`
 // with the C interface, running `body` (which defines nothing outside) for each unit %i in

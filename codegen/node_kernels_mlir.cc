@@ -255,7 +255,7 @@ class Emitter {
     w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", s,
                        w_.Index(0), w_.Index(c), w_.Index(1), sc, w_.F32(0.0f)));
     const std::string e =
-        Un("math.exp", w_.Bin("arith.subf", LoadF32(0, at("%k")), m, "f32"), "f32");
+        mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, at("%k")), m, "f32"));
     w_.Raw(fmt::format("scf.yield {} : f32", w_.Bin("arith.addf", sc, e, "f32")));
     w_.Raw("}");
     return {m, s};
@@ -276,7 +276,7 @@ class Emitter {
     const std::string d = w_.Bin("arith.subf", LoadF32(0, at), m, "f32");
     StoreF32(0,
              log ? w_.Bin("arith.subf", d, ls, "f32")
-                 : w_.Bin("arith.divf", Un("math.exp", d, "f32"), s, "f32"),
+                 : w_.Bin("arith.divf", mlir_text::Exp(w_, d), s, "f32"),
              at);
     w_.Raw("}");
   }

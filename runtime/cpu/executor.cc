@@ -1,14 +1,38 @@
 #include "runtime/cpu/executor.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 
 #include "runtime/cpu/convert.h"
 
 namespace ampc::cpu {
 
-CpuExecutor::~CpuExecutor() { std::free(arena_); }
+CpuExecutor::~CpuExecutor() {
+  if (!profile_s_.empty()) PrintProfile();
+  std::free(arena_);
+}
+
+void CpuExecutor::PrintProfile() const {
+  const plan::PlanProto& p = plan_.proto;
+  std::vector<int> order(profile_s_.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return profile_s_[a] > profile_s_[b]; });
+  const double total = std::accumulate(profile_s_.begin(), profile_s_.end(), 0.0);
+  const double calls = static_cast<double>(std::max<int64_t>(calls_, 1));
+  std::fprintf(stderr, "ampc profile: %lld calls, %.3f ms per call in %zu steps\n",
+               static_cast<long long>(calls_), 1e3 * total / calls, profile_s_.size());
+  for (int i : order) {
+    if (profile_s_[i] < 0.002 * total) break;
+    std::fprintf(stderr, "%9.1f us %5.1f%%  %s\n", 1e6 * profile_s_[i] / calls,
+                 100 * profile_s_[i] / total, DescribeStep(p, i).c_str());
+  }
+}
 
 StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(Plan plan, int threads,
                                                            bool generated_kernels) {
@@ -19,6 +43,9 @@ StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(Plan plan, int thread
   RETURN_IF_ERROR(e->CheckKernels());
   e->pool_ = std::make_unique<ThreadPool>(threads);
   RETURN_IF_ERROR(e->Bind());
+  if (const char* prof = std::getenv("AMPC_PROFILE"); prof && *prof && std::strcmp(prof, "0")) {
+    e->profile_s_.assign(e->steps_.size(), 0.0);
+  }
   return e;
 }
 
@@ -203,7 +230,13 @@ Status CpuExecutor::Execute(const std::vector<Tensor>& inputs, bool check_loss) 
     }
   }
   for (size_t i = 0; i < steps_.size(); ++i) {
+    const bool prof = !profile_s_.empty();
+    const auto t0 = prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     Status st = RunStep(steps_[i]);
+    if (prof) {
+      profile_s_[i] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
     if (!st.ok()) return st.WithContext(DescribeStep(p, static_cast<int>(i)));
     if (check_loss && static_cast<int>(i) == loss_step_) {
       const double loss = Load<double>(views_[loss_buffer_], 0);

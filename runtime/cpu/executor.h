@@ -89,6 +89,10 @@ class CpuExecutor : public Executor {
   int64_t calls_ = 0;
   int loss_buffer_ = -1;  // with stop_on_non_finite_loss: the loss output and its step
   int loss_step_ = -1;
+  // AMPC_PROFILE=1 in the environment: wall time per step, printed to stderr by the destructor
+  // (the slowest steps first). Off by default; costs two clock reads per step when on.
+  std::vector<double> profile_s_;
+  void PrintProfile() const;
 };
 
 }  // namespace ampc::cpu

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "ir/float_math.h"
 #include "ir/op_registry.h"
 #include "runtime/cpu/kernels_elementwise.h"
 
@@ -17,13 +18,13 @@ namespace {
 // GELU with the exact normal CDF: x * Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2.
 template <typename C>
 C GeluErf(C x) {
-  return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
+  return C(0.5) * x * (C(1) + fmath::Erf(x * C(0.70710678118654752440)));
 }
 // d/dx: Phi(x) + x * phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
 template <typename C>
 C GeluErfGrad(C x) {
-  const C cdf = C(0.5) * (C(1) + std::erf(x * C(0.70710678118654752440)));
-  return cdf + x * C(0.39894228040143267794) * std::exp(C(-0.5) * x * x);
+  const C cdf = C(0.5) * (C(1) + fmath::Erf(x * C(0.70710678118654752440)));
+  return cdf + x * C(0.39894228040143267794) * fmath::Exp(C(-0.5) * x * x);
 }
 
 // The tanh approximation (ONNX Gelu-20, torch's approximate='tanh'):
@@ -33,12 +34,12 @@ constexpr double kGeluCubic = 0.044715;
 template <typename C>
 C GeluTanh(C x) {
   const C u = C(kSqrt2OverPi) * (x + C(kGeluCubic) * x * x * x);
-  return C(0.5) * x * (C(1) + std::tanh(u));
+  return C(0.5) * x * (C(1) + fmath::Tanh(u));
 }
 template <typename C>
 C GeluTanhGrad(C x) {
   const C u = C(kSqrt2OverPi) * (x + C(kGeluCubic) * x * x * x);
-  const C t = std::tanh(u);
+  const C t = fmath::Tanh(u);
   const C du = C(kSqrt2OverPi) * (C(1) + C(3 * kGeluCubic) * x * x);
   return C(0.5) * (C(1) + t) + C(0.5) * x * (C(1) - t * t) * du;
 }
@@ -46,18 +47,18 @@ C GeluTanhGrad(C x) {
 // log(1 + e^x) without overflow.
 template <typename C>
 C Softplus(C x) {
-  return x > C(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+  return x > C(0) ? x + std::log1p(fmath::Exp(-x)) : std::log1p(fmath::Exp(x));
 }
 // Mish: x * tanh(softplus(x)).
 template <typename C>
 C Mish(C x) {
-  return x * std::tanh(Softplus(x));
+  return x * fmath::Tanh(Softplus(x));
 }
 // d/dx: tanh(sp) + x * (1 - tanh(sp)^2) * sigmoid(x).
 template <typename C>
 C MishGrad(C x) {
-  const C t = std::tanh(Softplus(x));
-  const C sig = x >= C(0) ? C(1) / (C(1) + std::exp(-x)) : std::exp(x) / (C(1) + std::exp(x));
+  const C t = fmath::Tanh(Softplus(x));
+  const C sig = x >= C(0) ? C(1) / (C(1) + fmath::Exp(-x)) : fmath::Exp(x) / (C(1) + fmath::Exp(x));
   return t + x * (C(1) - t * t) * sig;
 }
 

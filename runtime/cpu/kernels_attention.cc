@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/float_math.h"
 #include "ir/op_registry.h"
 #include "runtime/cpu/broadcast.h"
 #include "runtime/cpu/convert.h"
@@ -156,7 +157,7 @@ void Probabilities(const Geometry& g, const MaskView& mask, int64_t b, int64_t h
       }
       T v = row[j];
       if (g.softcap > 0) {
-        const T t = std::tanh(v / static_cast<T>(g.softcap));
+        const T t = fmath::Tanh(v / static_cast<T>(g.softcap));
         if (raw) raw[i * g.lkv + j] = t;
         v = static_cast<T>(g.softcap) * t;
       }
@@ -171,7 +172,7 @@ void Probabilities(const Geometry& g, const MaskView& mask, int64_t b, int64_t h
     }
     double sum = 0;
     for (int64_t j = 0; j < g.lkv; ++j) {
-      row[j] = std::exp(row[j] - mx);
+      row[j] = fmath::Exp(row[j] - mx);
       sum += row[j];
     }
     const T inv = static_cast<T>(1.0 / sum);

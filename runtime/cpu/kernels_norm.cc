@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/float_math.h"
 #include "ir/op_registry.h"
 #include "runtime/cpu/broadcast.h"
 #include "runtime/cpu/convert.h"
@@ -234,7 +235,7 @@ void SoftmaxSlab(const T* x, T* y, int64_t C, int64_t inner, T* acc) {
     for (int64_t c = 1; c < C; ++c) m = std::max(m, x[c]);
     T sum = 0;
     for (int64_t c = 0; c < C; ++c) {
-      const T e = std::exp(x[c] - m);
+      const T e = fmath::Exp(x[c] - m);
       if (!kLog) y[c] = e;
       sum += e;
     }
@@ -258,7 +259,7 @@ void SoftmaxSlab(const T* x, T* y, int64_t C, int64_t inner, T* acc) {
     const T* r = x + c * inner;
     T* o = y + c * inner;
     for (int64_t j = 0; j < inner; ++j) {
-      const T e = std::exp(r[j] - mx[j]);
+      const T e = fmath::Exp(r[j] - mx[j]);
       if (!kLog) o[j] = e;
       sum[j] += e;
     }

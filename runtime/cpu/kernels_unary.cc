@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/float_math.h"
 #include "ir/op_registry.h"
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/counter_rng.h"
@@ -112,11 +113,11 @@ Status MathKernel(KernelContext& ctx) {
       return Unary<E, E, kGrain>(
           ctx, [gamma, ga](C x) { return x <= C(0) ? ga * std::expm1(x) : gamma * x; });
     } else if constexpr (kOp == U::kTanh) {
-      return Unary<E, E, kGrain>(ctx, [](C x) { return std::tanh(x); });
+      return Unary<E, E, kGrain>(ctx, [](C x) { return fmath::Tanh(x); });
     } else if constexpr (kOp == U::kSigmoid) {
       return Unary<E, E, kGrain>(ctx, [](C x) {
-        if (x >= C(0)) return C(1) / (C(1) + std::exp(-x));
-        const C z = std::exp(x);  // no overflow for large negative x
+        if (x >= C(0)) return C(1) / (C(1) + fmath::Exp(-x));
+        const C z = fmath::Exp(x);  // no overflow for large negative x
         return z / (C(1) + z);
       });
     } else if constexpr (kOp == U::kHardSigmoid) {
@@ -129,11 +130,11 @@ Status MathKernel(KernelContext& ctx) {
         return x > C(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
       });
     } else if constexpr (kOp == U::kErf) {
-      return Unary<E, E, kGrain>(ctx, [](C x) { return std::erf(x); });
+      return Unary<E, E, kGrain>(ctx, [](C x) { return fmath::Erf(x); });
     } else if constexpr (kOp == U::kSqrt) {
       return Unary<E, E, kGrain>(ctx, [](C x) { return std::sqrt(x); });
     } else if constexpr (kOp == U::kExp) {
-      return Unary<E, E, kGrain>(ctx, [](C x) { return std::exp(x); });
+      return Unary<E, E, kGrain>(ctx, [](C x) { return fmath::Exp(x); });
     } else if constexpr (kOp == U::kLog) {
       return Unary<E, E, kGrain>(ctx, [](C x) { return std::log(x); });
     } else if constexpr (kOp == U::kReciprocal) {
