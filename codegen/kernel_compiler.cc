@@ -11,8 +11,9 @@
 namespace ampc {
 namespace {
 
-// Bump when the generated code changes for the same MLIR text (pipelines, LLVM options).
-constexpr const char* kGeneratorVersion = "ampc-codegen-6";
+// Bump when the generated code changes for the same Key(): the emitters' text (it is not part
+// of the key), the pipelines, LLVM options.
+constexpr const char* kGeneratorVersion = "ampc-codegen-7";
 constexpr const char* kCacheMagic = "AMPCKERNEL1\n";
 
 std::string CudaRoot(const KernelOptions& o) {

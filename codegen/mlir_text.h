@@ -141,8 +141,10 @@ struct MlirF32 {
   F Div(const F& x, const F& y) { return w.Bin("arith.divf", x, y, "f32"); }
   F Neg(const F& x) { return w.Line(fmt::format("arith.negf {} : f32", x)); }
   F Abs(const F& x) { return w.Line(fmt::format("math.absf {} : f32", x)); }
+  // LLVM's fma intrinsic directly: the CPU pipeline's convert-math-to-libm would turn math.fma
+  // into a call to fmaf (unvectorisable); llvm.intr.fma becomes vfmadd (CPU) or fma.rn (GPU).
   F Fma(const F& x, const F& y, const F& z) {
-    return w.Line(fmt::format("math.fma {}, {}, {} : f32", x, y, z));
+    return w.Line(fmt::format("llvm.intr.fma({}, {}, {}) : (f32, f32, f32) -> f32", x, y, z));
   }
   F MaxNum(const F& x, const F& y) { return w.Bin("arith.maxnumf", x, y, "f32"); }
   F MinNum(const F& x, const F& y) { return w.Bin("arith.minnumf", x, y, "f32"); }

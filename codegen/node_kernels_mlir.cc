@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +34,11 @@ class Emitter {
   // Stores `v` as node output i, when the group stores that output.
   void Store(int i, const std::string& v, const std::string& ix) {
     if (!Stored(i)) return;
+    if (auto it = store_into_.find(i); it != store_into_.end()) {  // InPlaceOrNot's first copy
+      const int a = op_.operands[it->second];
+      w_.Raw(fmt::format("memref.store {}, %in{}[{}] : {}", v, a, ix, InType(a)));
+      return;
+    }
     const int j = op_.results[i];
     w_.Raw(fmt::format("memref.store {}, %out{}[{}] : {}", v, j, ix, OutType(j)));
   }
@@ -254,8 +260,7 @@ class Emitter {
     const std::string s = w_.Fresh(), sc = w_.Fresh();
     w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", s,
                        w_.Index(0), w_.Index(c), w_.Index(1), sc, w_.F32(0.0f)));
-    const std::string e =
-        mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, at("%k")), m, "f32"));
+    const std::string e = mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, at("%k")), m, "f32"));
     w_.Raw(fmt::format("scf.yield {} : f32", w_.Bin("arith.addf", sc, e, "f32")));
     w_.Raw("}");
     return {m, s};
@@ -340,6 +345,42 @@ class Emitter {
     }
   }
 
+  // Emits `body` twice under one scf.if: first with node output o stored through node input i's
+  // memref for each (o, i) of `pairs`, taken when every such pair is the same memory (the
+  // optimizer's in-place update of its parameter and moments); then as written, for buffers
+  // that differ. Both compute the same values. LLVM vectorises the first without a run-time
+  // overlap check between input and output, the check that exact in-place aliasing fails,
+  // sending the second to its scalar loop (measured: AdamW over 200k parameters 430 -> 70 us).
+  void InPlaceOrNot(const std::vector<std::pair<int, int>>& pairs,
+                    const std::function<void()>& body) {
+    std::string same = w_.Line("arith.constant true");
+    std::map<int, int> into;
+    auto pointer = [&](const char* kind, int arg, const std::string& type) {
+      return w_.Line(fmt::format("memref.extract_aligned_pointer_as_index %{}{} : {} -> index",
+                                 kind, arg, type));
+    };
+    for (const auto& [o, i] : pairs) {
+      if (!Stored(o) || !Has(i)) continue;
+      const int j = op_.results[o], a = op_.operands[i];
+      const std::string eq =
+          w_.Line(fmt::format("arith.cmpi eq, {}, {} : index", pointer("out", j, OutType(j)),
+                              pointer("in", a, InType(a))));
+      same = w_.Bin("arith.andi", same, eq, "i1");
+      into[o] = i;
+    }
+    if (into.empty()) {
+      body();
+      return;
+    }
+    w_.Raw(fmt::format("scf.if {} {{", same));
+    store_into_ = into;
+    body();
+    store_into_.clear();
+    w_.Raw("} else {");
+    body();
+    w_.Raw("}");
+  }
+
   // The loop over this unit's block of the optimizer's elements: %e in [i * unit, (i+1) * unit).
   void BeginBlock() {
     const std::string base = w_.Bin("arith.muli", "%i", w_.Index(op_.unit), "index");
@@ -378,26 +419,28 @@ class Emitter {
     const std::string omb2 = w_.F32(static_cast<float>(1.0 - beta2));
     const std::string eps = w_.F32(static_cast<float>(Attr("epsilon")));
     const std::string apply = Flag(6);
-    BeginBlock();
-    const std::string wv = Load(2, "%e"), g = Load(3, "%e"), m = Load(4, "%e"), v = Load(5, "%e");
-    std::string p = wv, d = g;
-    if (decoupled) p = w_.Bin("arith.mulf", p, wdk, "f32");
-    if (!decoupled && wd != 0)
-      d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdk, p, "f32"), "f32");
-    const std::string mi = w_.Bin("arith.addf", w_.Bin("arith.mulf", m, b1, "f32"),
-                                  w_.Bin("arith.mulf", omb1, d, "f32"), "f32");
-    const std::string vi =
-        w_.Bin("arith.addf", w_.Bin("arith.mulf", v, b2, "f32"),
-               w_.Bin("arith.mulf", w_.Bin("arith.mulf", omb2, d, "f32"), d, "f32"), "f32");
-    const std::string denom = w_.Bin(
-        "arith.addf", w_.Bin("arith.divf", Un("math.sqrt", vi, "f32"), bc2, "f32"), eps, "f32");
-    const std::string wn = w_.Bin(
-        "arith.addf", p,
-        w_.Bin("arith.mulf", neg_step, w_.Bin("arith.divf", mi, denom, "f32"), "f32"), "f32");
-    Store(0, w_.Select(apply, wn, wv, "f32"), "%e");
-    Store(1, w_.Select(apply, mi, m, "f32"), "%e");
-    Store(2, w_.Select(apply, vi, v, "f32"), "%e");
-    EndBlock();
+    InPlaceOrNot({{0, 2}, {1, 4}, {2, 5}}, [&] {
+      BeginBlock();
+      const std::string wv = Load(2, "%e"), g = Load(3, "%e"), m = Load(4, "%e"), v = Load(5, "%e");
+      std::string p = wv, d = g;
+      if (decoupled) p = w_.Bin("arith.mulf", p, wdk, "f32");
+      if (!decoupled && wd != 0)
+        d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdk, p, "f32"), "f32");
+      const std::string mi = w_.Bin("arith.addf", w_.Bin("arith.mulf", m, b1, "f32"),
+                                    w_.Bin("arith.mulf", omb1, d, "f32"), "f32");
+      const std::string vi =
+          w_.Bin("arith.addf", w_.Bin("arith.mulf", v, b2, "f32"),
+                 w_.Bin("arith.mulf", w_.Bin("arith.mulf", omb2, d, "f32"), d, "f32"), "f32");
+      const std::string denom = w_.Bin(
+          "arith.addf", w_.Bin("arith.divf", Un("math.sqrt", vi, "f32"), bc2, "f32"), eps, "f32");
+      const std::string wn = w_.Bin(
+          "arith.addf", p,
+          w_.Bin("arith.mulf", neg_step, w_.Bin("arith.divf", mi, denom, "f32"), "f32"), "f32");
+      Store(0, w_.Select(apply, wn, wv, "f32"), "%e");
+      Store(1, w_.Select(apply, mi, m, "f32"), "%e");
+      Store(2, w_.Select(apply, vi, v, "f32"), "%e");
+      EndBlock();
+    });
   }
 
   void Sgd() {
@@ -411,21 +454,24 @@ class Emitter {
     const std::string first = Cmp("arith.cmpi", "eq", Load(1, c0), Const("0", "i64"), "i64");
     const std::string apply = Flag(5);
     const std::string wdc = w_.F32(wd), momc = w_.F32(mom), dampc = w_.F32(damp);
-    BeginBlock();
-    const std::string wv = Load(2, "%e");
-    std::string d = Load(3, "%e");
-    if (wd != 0.0f) d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdc, wv, "f32"), "f32");
-    if (has_m) {
-      const std::string m = Load(4, "%e");
-      const std::string later = w_.Bin("arith.addf", w_.Bin("arith.mulf", m, momc, "f32"),
-                                       w_.Bin("arith.mulf", dampc, d, "f32"), "f32");
-      const std::string buf = w_.Select(first, d, later, "f32");
-      Store(1, w_.Select(apply, buf, m, "f32"), "%e");
-      d = nesterov ? w_.Bin("arith.addf", d, w_.Bin("arith.mulf", momc, buf, "f32"), "f32") : buf;
-    }
-    const std::string wn = w_.Bin("arith.addf", wv, w_.Bin("arith.mulf", neg_lr, d, "f32"), "f32");
-    Store(0, w_.Select(apply, wn, wv, "f32"), "%e");
-    EndBlock();
+    InPlaceOrNot({{0, 2}, {1, 4}}, [&] {
+      BeginBlock();
+      const std::string wv = Load(2, "%e");
+      std::string d = Load(3, "%e");
+      if (wd != 0.0f) d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdc, wv, "f32"), "f32");
+      if (has_m) {
+        const std::string m = Load(4, "%e");
+        const std::string later = w_.Bin("arith.addf", w_.Bin("arith.mulf", m, momc, "f32"),
+                                         w_.Bin("arith.mulf", dampc, d, "f32"), "f32");
+        const std::string buf = w_.Select(first, d, later, "f32");
+        Store(1, w_.Select(apply, buf, m, "f32"), "%e");
+        d = nesterov ? w_.Bin("arith.addf", d, w_.Bin("arith.mulf", momc, buf, "f32"), "f32") : buf;
+      }
+      const std::string wn =
+          w_.Bin("arith.addf", wv, w_.Bin("arith.mulf", neg_lr, d, "f32"), "f32");
+      Store(0, w_.Select(apply, wn, wv, "f32"), "%e");
+      EndBlock();
+    });
   }
 
   // One unit: any element of any input with all exponent bits set (inf or NaN) makes it false.
@@ -490,6 +536,7 @@ class Emitter {
   const FusedKernel& k_;
   const FusedKernel::NodeOp& op_;
   BodyWriter w_;
+  std::map<int, int> store_into_;  // node output -> node input whose memref it is stored into
 };
 
 }  // namespace

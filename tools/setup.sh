@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config
   libonnx-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libcli11-dev libfmt-dev nlohmann-json3-dev
-  libopenblas-dev zlib1g-dev
+  libopenblas-dev libdnnl-dev zlib1g-dev
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   dataset-fashion-mnist libonnx-testdata
   python3 python3-numpy python3-onnx python3-torch python3-torchvision python3-protobuf

@@ -145,7 +145,7 @@ TEST(FloatMath, EmitterWritesOneLinePerOperation) {
     const int lines = static_cast<int>(std::count(text.begin(), text.end(), '\n'));
     EXPECT_EQ(lines - 1, c.ops) << text;  // less the line defining x
     EXPECT_NE(text.find(r + " = "), std::string::npos);
-    EXPECT_NE(text.find("math.fma"), std::string::npos);
+    EXPECT_NE(text.find("llvm.intr.fma"), std::string::npos);
     EXPECT_EQ(text.find("math.exp"), std::string::npos);  // no libm call
   }
 }

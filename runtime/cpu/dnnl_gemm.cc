@@ -1,0 +1,143 @@
+#include "runtime/cpu/dnnl_gemm.h"
+
+#ifdef AMPC_HAVE_DNNL
+
+#include <omp.h>
+
+#include <dnnl.hpp>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+
+#include "runtime/cpu/generated.h"
+
+namespace ampc::cpu::dnnl_gemm {
+namespace {
+
+using Key = std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                       float, float>;
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    size_t h = 0;
+    auto mix = [&h](size_t v) { h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); };
+    mix(std::get<0>(k) * 4 + std::get<1>(k) * 2 + std::get<2>(k));
+    for (int64_t v : {std::get<3>(k), std::get<4>(k), std::get<5>(k), std::get<6>(k),
+                      std::get<7>(k), std::get<8>(k)}) {
+      mix(static_cast<size_t>(v));
+    }
+    mix(std::hash<float>()(std::get<9>(k)));
+    mix(std::hash<float>()(std::get<10>(k)));
+    return h;
+  }
+};
+
+struct Prim {
+  dnnl::matmul mm;
+  dnnl::memory a, b, c;
+  dnnl::memory scratch;  // the primitive's own scratchpad: no allocation, no sharing per call
+};
+
+// Per thread: the engine, the stream and the primitives of the shapes this thread has run.
+struct ThreadState {
+  ThreadState() {
+    omp_set_num_threads(1);  // this thread's OpenMP ICV: oneDNN runs here, on one thread
+    engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
+    stream = dnnl::stream(engine);
+  }
+  dnnl::engine engine;
+  dnnl::stream stream;
+  std::unordered_map<Key, std::unique_ptr<Prim>, KeyHash> prims;
+};
+
+ThreadState& State() {
+  thread_local ThreadState s;
+  return s;
+}
+
+std::unique_ptr<Prim> Create(ThreadState& s, DType dtype, bool ta, bool tb, int64_t m, int64_t n,
+                             int64_t k, float alpha, int64_t lda, int64_t ldb, float beta,
+                             int64_t ldc) {
+  using dt = dnnl::memory::data_type;
+  const dt t = dtype == DType::kBFloat16 ? dt::bf16 : dt::f32;
+  const dnnl::memory::desc ma({m, k}, t, ta ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1});
+  const dnnl::memory::desc mb({k, n}, t, tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
+  const dnnl::memory::desc mc({m, n}, t, dnnl::memory::dims{ldc, 1});
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+  if (beta != 0.0f) {
+    dnnl::post_ops ops;
+    ops.append_sum(beta);
+    attr.set_post_ops(ops);
+  }
+  auto p = std::make_unique<Prim>();
+  try {
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(ma, mb, mc), attr, s.engine);
+    // A reference (naive) implementation would be slower than the fallback: refuse it.
+    const std::string impl = pd.impl_info_str();
+    if (impl.find("ref") != std::string::npos) return nullptr;
+    p->mm = dnnl::matmul(pd);
+    p->a = dnnl::memory(ma, s.engine, DNNL_MEMORY_NONE);
+    p->b = dnnl::memory(mb, s.engine, DNNL_MEMORY_NONE);
+    p->c = dnnl::memory(mc, s.engine, DNNL_MEMORY_NONE);
+    p->scratch = dnnl::memory(pd.scratchpad_desc(), s.engine);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+  return p;
+}
+
+}  // namespace
+
+bool Available() { return true; }
+
+bool NativeBf16() {
+  static const bool native = [] {
+    const char* e = std::getenv("AMPC_GEMM");  // AMPC_GEMM=openblas: no oneDNN at all
+    return !(e && std::string(e) == "openblas") && CpuHasFeature("avx512bf16");
+  }();
+  return native;
+}
+
+bool Gemm(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+          const void* a, int64_t lda, const void* b, int64_t ldb, float beta, void* c,
+          int64_t ldc) {
+  if (dtype != DType::kFloat32 && dtype != DType::kBFloat16) return false;
+  ThreadState& s = State();
+  const Key key{static_cast<int>(dtype), ta, tb, m, n, k, lda, ldb, ldc, alpha, beta};
+  auto it = s.prims.find(key);
+  if (it == s.prims.end()) {
+    it = s.prims.emplace(key, Create(s, dtype, ta, tb, m, n, k, alpha, lda, ldb, beta, ldc)).first;
+  }
+  Prim* p = it->second.get();
+  if (!p) return false;  // oneDNN has no fast kernel for it: remembered, never retried
+  try {
+    p->a.set_data_handle(const_cast<void*>(a));
+    p->b.set_data_handle(const_cast<void*>(b));
+    p->c.set_data_handle(c);
+    p->mm.execute(s.stream, {{DNNL_ARG_SRC, p->a},
+                             {DNNL_ARG_WEIGHTS, p->b},
+                             {DNNL_ARG_DST, p->c},
+                             {DNNL_ARG_SCRATCHPAD, p->scratch}});
+  } catch (const dnnl::error&) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace ampc::cpu::dnnl_gemm
+
+#else  // !AMPC_HAVE_DNNL
+
+namespace ampc::cpu::dnnl_gemm {
+bool Available() { return false; }
+bool NativeBf16() { return false; }
+bool Gemm(DType, bool, bool, int64_t, int64_t, int64_t, float, const void*, int64_t, const void*,
+          int64_t, float, void*, int64_t) {
+  return false;
+}
+}  // namespace ampc::cpu::dnnl_gemm
+
+#endif
