@@ -244,12 +244,17 @@ class Emitter {
   }
 
   // The max and the f32 sum of exp(x - max) over C elements from `base` with `stride` (the
-  // per-op SoftmaxSlab's order for one [outer, inner] position); returns {max, sum}.
-  std::pair<std::string, std::string> MaxAndSum(const std::string& base, int64_t stride,
-                                                int64_t c) {
+  // per-op SoftmaxSlab's order for one [outer, inner] position); returns {max, sum}. When node
+  // output `row_out` is stored as f32 at the same indices as x, each exp(x - max) is computed
+  // once into it by a loop that carries no value (LLVM vectorises it) and summed from there in
+  // element order; the caller then overwrites it (Softmax reads the exps back). Otherwise the
+  // exps are computed inside the summing loop (scalar, as the loop carries the sum).
+  std::pair<std::string, std::string> MaxAndSum(const std::string& base, int64_t stride, int64_t c,
+                                                int row_out = -1) {
     auto at = [&](const std::string& k) {
       return stride == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", stride));
     };
+    const bool use_out = RowOut(row_out);
     const std::string m = w_.Fresh(), mc = w_.Fresh();
     w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", m,
                        w_.Index(1), w_.Index(c), w_.Index(1), mc, LoadF32(0, base)));
@@ -257,13 +262,33 @@ class Emitter {
     // std::max(m, x): m < x ? x : m (a NaN already in m stays; a NaN x is passed over).
     w_.Raw(fmt::format("scf.yield {} : f32", w_.Select(w_.CmpF("olt", mc, x), x, mc, "f32")));
     w_.Raw("}");
+    auto exp_at = [&](const std::string& k) {
+      return mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, at(k)), m, "f32"));
+    };
+    if (use_out) {
+      w_.Raw(
+          fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
+      const std::string e = exp_at("%k");
+      Store(row_out, e, at("%k"));
+      w_.Raw("}");
+    }
     const std::string s = w_.Fresh(), sc = w_.Fresh();
     w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", s,
                        w_.Index(0), w_.Index(c), w_.Index(1), sc, w_.F32(0.0f)));
-    const std::string e = mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, at("%k")), m, "f32"));
+    const std::string e = use_out ? LoadOut(row_out, at("%k")) : exp_at("%k");
     w_.Raw(fmt::format("scf.yield {} : f32", w_.Bin("arith.addf", sc, e, "f32")));
     w_.Raw("}");
     return {m, s};
+  }
+  // Whether node output i is stored as f32 with the input's element indexing (the same shape).
+  bool RowOut(int i) const {
+    return i >= 0 && Stored(i) && op_.outs[op_.results[i]].dtype == DType::kFloat32 &&
+           op_.outs[op_.results[i]].elements == k_.inputs[op_.operands[0]].elements;
+  }
+  // Node output i (f32) at `ix`, read back.
+  std::string LoadOut(int i, const std::string& ix) {
+    const int j = op_.results[i];
+    return w_.Line(fmt::format("memref.load %out{}[{}] : {}", j, ix, OutType(j)));
   }
 
   // Softmax / LogSoftmax of unit %i: the C elements of one [outer, inner] position.
@@ -274,15 +299,22 @@ class Emitter {
         inner == 1 ? Idx("%i", "arith.muli", c)
                    : Add(Idx(Idx("%i", "arith.divui", inner), "arith.muli", c * inner),
                          Idx("%i", "arith.remui", inner));
-    const auto [m, s] = MaxAndSum(base, inner, c);
+    auto at = [&](const std::string& k) {
+      return inner == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", inner));
+    };
+    const auto [m, s] = MaxAndSum(base, inner, c, 0);
     const std::string ls = log ? Un("math.log", s, "f32") : "";
     w_.Raw(fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
-    const std::string at = inner == 1 ? Add(base, "%k") : Add(base, Idx("%k", "arith.muli", inner));
-    const std::string d = w_.Bin("arith.subf", LoadF32(0, at), m, "f32");
-    StoreF32(0,
-             log ? w_.Bin("arith.subf", d, ls, "f32")
-                 : w_.Bin("arith.divf", mlir_text::Exp(w_, d), s, "f32"),
-             at);
+    const std::string ix = at("%k");
+    if (log) {
+      StoreF32(0, w_.Bin("arith.subf", w_.Bin("arith.subf", LoadF32(0, ix), m, "f32"), ls, "f32"),
+               ix);
+    } else {  // e / sum, e read back from the output (or computed again)
+      const std::string e =
+          RowOut(0) ? LoadOut(0, ix)
+                    : mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, ix), m, "f32"));
+      StoreF32(0, w_.Bin("arith.divf", e, s, "f32"), ix);
+    }
     w_.Raw("}");
   }
 
@@ -301,7 +333,7 @@ class Emitter {
     const std::string base = d == 1 ? Idx("%r", "arith.muli", c)
                                     : Add(Idx(Idx("%r", "arith.divui", d), "arith.muli", c * d),
                                           Idx("%r", "arith.remui", d));
-    const auto [m, s] = MaxAndSum(base, d, c);
+    const auto [m, s] = MaxAndSum(base, d, c, 1);  // log_prob, when stored as f32
     const std::string ls = Un("math.log", s, "f32");
     auto at = [&](const std::string& k) {
       return d == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", d));

@@ -18,9 +18,27 @@
 
 #include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 
 namespace ampc::fmath {
+
+// c[0] * t^n + ... + c[n] by Horner's rule with fma (highest degree first).
+template <class A, size_t N>
+typename A::F Horner(A& a, const typename A::F& t, const float (&c)[N]) {
+  typename A::F p = a.C(c[0]);
+  for (size_t i = 1; i < N; ++i) p = a.Fma(p, t, a.C(c[i]));
+  return p;
+}
+
+// An odd function from its branches: `small` where |x| < edge (and for NaN), else `big`
+// (computed for |x|) with the sign of x.
+template <class A>
+typename A::F OddJoin(A& a, const typename A::F& x, const typename A::F& ax, float edge,
+                      const typename A::F& small, const typename A::F& big) {
+  const typename A::F signed_big = a.Select(a.Lt(x, a.C(0.0f)), a.Neg(big), big);
+  return a.Select(a.Ge(ax, a.C(edge)), signed_big, small);
+}
 
 // exp(x): x = n ln2 + r with |r| <= ln2/2 (n rounded with the 1.5 * 2^23 trick), e^r by a
 // degree-6 polynomial, times 2^n built from exponent bits in two halves (so that results in the
@@ -35,13 +53,9 @@ typename A::F Exp(A& a, typename A::F x) {
   const F nt = a.Neg(t);
   F r = a.Fma(nt, a.C(0.693145751953125f), xc);  // ln2 = hi + lo, hi with 8 trailing zero bits
   r = a.Fma(nt, a.C(1.428606765330187045e-06f), r);
-  F p = a.C(0.0013836842263117433f);
-  p = a.Fma(p, r, a.C(0.008374815806746483f));
-  p = a.Fma(p, r, a.C(0.04166822507977486f));
-  p = a.Fma(p, r, a.C(0.16666419804096222f));
-  p = a.Fma(p, r, a.C(0.49999991059303284f));
-  p = a.Fma(p, r, a.C(1.0f));
-  p = a.Fma(p, r, a.C(1.0f));
+  const F p = Horner(a, r,
+                     {0.0013836842263117433f, 0.008374815806746483f, 0.04166822507977486f,
+                      0.16666419804096222f, 0.49999991059303284f, 1.0f, 1.0f});
   const auto n = a.ToInt(t);  // in [-150, 129]
   const auto n1 = a.IShr(n, 1);
   const auto n2 = a.ISub(n, n1);  // both in [-75, 65]: 2^n1 and 2^n2 are normal floats
@@ -58,29 +72,20 @@ typename A::F Erf(A& a, typename A::F x) {
   using F = typename A::F;
   const F ax = a.Abs(x);
   const F x2 = a.Mul(x, x);
-  F q = a.C(7.889285188866779e-05f);  // erf(x) / x - 1 as a polynomial in x^2
-  q = a.Fma(q, x2, a.C(-0.0008020895184017718f));
-  q = a.Fma(q, x2, a.C(0.005189542192965746f));
-  q = a.Fma(q, x2, a.C(-0.02685444802045822f));
-  q = a.Fma(q, x2, a.C(0.11283600330352783f));
-  q = a.Fma(q, x2, a.C(-0.3761262595653534f));
-  q = a.Fma(q, x2, a.C(0.12837916612625122f));
+  const F q = Horner(a, x2,  // erf(x) / x - 1 as a polynomial in x^2
+                     {7.889285188866779e-05f, -0.0008020895184017718f, 0.005189542192965746f,
+                      -0.02685444802045822f, 0.11283600330352783f, -0.3761262595653534f,
+                      0.12837916612625122f});
   const F small = a.Fma(x, q, x);
   const F b = a.MinNum(ax, a.C(4.0f));
   const F u = a.Sub(b, a.C(2.5f));
-  F g = a.C(-5.555587279104657e-08f);
-  g = a.Fma(g, u, a.C(1.6149543853316572e-06f));
-  g = a.Fma(g, u, a.C(-1.3028115972701926e-05f));
-  g = a.Fma(g, u, a.C(7.73904102970846e-05f));
-  g = a.Fma(g, u, a.C(-0.00042061926797032356f));
-  g = a.Fma(g, u, a.C(0.002165165962651372f));
-  g = a.Fma(g, u, a.C(-0.010858220048248768f));
-  g = a.Fma(g, u, a.C(0.056106358766555786f));
-  g = a.Fma(g, u, a.C(-0.3526807427406311f));
-  g = a.Fma(g, u, a.C(-1.556815266609192f));
+  const F g = Horner(a, u,
+                     {-5.555587279104657e-08f, 1.6149543853316572e-06f, -1.3028115972701926e-05f,
+                      7.73904102970846e-05f, -0.00042061926797032356f, 0.002165165962651372f,
+                      -0.010858220048248768f, 0.056106358766555786f, -0.3526807427406311f,
+                      -1.556815266609192f});
   const F big = a.Sub(a.C(1.0f), Exp(a, a.Fma(a.Neg(b), b, g)));
-  const F signed_big = a.Select(a.Lt(x, a.C(0.0f)), a.Neg(big), big);
-  return a.Select(a.Ge(ax, a.C(1.0f)), signed_big, small);
+  return OddJoin(a, x, ax, 1.0f, small, big);
 }
 
 // tanh(x): |x| < 0.625: x * P(x^2) (degree 6 in x^2); else 1 - 2 / (e^(2|x|) + 1) with |x|
@@ -90,19 +95,14 @@ typename A::F Tanh(A& a, typename A::F x) {
   using F = typename A::F;
   const F ax = a.Abs(x);
   const F x2 = a.Mul(x, x);
-  F p = a.C(0.002128561493009329f);
-  p = a.Fma(p, x2, a.C(-0.008159182034432888f));
-  p = a.Fma(p, x2, a.C(0.021691855043172836f));
-  p = a.Fma(p, x2, a.C(-0.05394470691680908f));
-  p = a.Fma(p, x2, a.C(0.13333183526992798f));
-  p = a.Fma(p, x2, a.C(-0.333333283662796f));
-  p = a.Fma(p, x2, a.C(1.0f));
+  const F p = Horner(a, x2,
+                     {0.002128561493009329f, -0.008159182034432888f, 0.021691855043172836f,
+                      -0.05394470691680908f, 0.13333183526992798f, -0.333333283662796f, 1.0f});
   const F small = a.Mul(x, p);
   const F b = a.MinNum(ax, a.C(9.5f));
   const F e = Exp(a, a.Add(b, b));
   const F big = a.Sub(a.C(1.0f), a.Div(a.C(2.0f), a.Add(e, a.C(1.0f))));
-  const F signed_big = a.Select(a.Lt(x, a.C(0.0f)), a.Neg(big), big);
-  return a.Select(a.Ge(ax, a.C(0.625f)), signed_big, small);
+  return OddJoin(a, x, ax, 0.625f, small, big);
 }
 
 // The policy for C++: plain binary32 operations.

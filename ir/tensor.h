@@ -42,6 +42,8 @@ class Tensor {
   const std::vector<int64_t>& dims() const { return dims_; }
   const std::vector<uint8_t>& bytes() const { return bytes_; }
   bool elided() const { return elided_; }
+  // Moves the bytes out (the tensor is left empty), e.g. to reuse their allocation.
+  std::vector<uint8_t> TakeBytes() && { return std::move(bytes_); }
   int64_t NumElements() const;
   TensorType type() const;
 

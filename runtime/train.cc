@@ -261,6 +261,7 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
   }
   int64_t step = cfg.start_step, epoch = 0;
   std::vector<int64_t> order;
+  std::vector<std::vector<uint8_t>> spare_bytes;  // batch buffers of the last step, reused
   while (step < total) {
     const int64_t in_epoch = step % per_epoch;
     if (step / per_epoch + 1 != epoch) {  // a new epoch, or the one a resumed run is in
@@ -269,10 +270,15 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
                           : std::vector<int64_t>();
     }
     const double lr = sched.At(first_step + step);
-    ASSIGN_OR_RETURN(auto batch, GatherBatch(train, order, in_epoch * s.batch, s.batch));
-    if (Status st = s.step->Step(OrderInputs(sp, batch, lr, first_step + step)); !st.ok()) {
+    ASSIGN_OR_RETURN(auto batch,
+                     GatherBatch(train, order, in_epoch * s.batch, s.batch, &spare_bytes));
+    std::vector<Tensor> inputs = OrderInputs(sp, batch, lr, first_step + step);
+    if (Status st = s.step->Step(inputs); !st.ok()) {
       (void)flush();  // the lines of the steps before it
       return st.WithContext("step " + std::to_string(first_step + step + 1));
+    }
+    for (Tensor& t : inputs) {  // the executor copied them: their buffers serve the next batch
+      if (t.bytes().size() > 64) spare_bytes.push_back(std::move(t).TakeBytes());
     }
     ++step;
     pending.push_back({first_step + step, epoch, lr});
