@@ -249,12 +249,14 @@ class Emitter {
   // once into it by a loop that carries no value (LLVM vectorises it) and summed from there in
   // element order; the caller then overwrites it (Softmax reads the exps back). Otherwise the
   // exps are computed inside the summing loop (scalar, as the loop carries the sum).
+  // `row`, when not empty, is instead a scratch memref<Cxf32> of the caller's (indexed by k).
   std::pair<std::string, std::string> MaxAndSum(const std::string& base, int64_t stride, int64_t c,
-                                                int row_out = -1) {
+                                                int row_out = -1, const std::string& row = "") {
     auto at = [&](const std::string& k) {
       return stride == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", stride));
     };
-    const bool use_out = RowOut(row_out);
+    const bool use_row = !row.empty();
+    const bool use_out = !use_row && RowOut(row_out);
     const std::string m = w_.Fresh(), mc = w_.Fresh();
     w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", m,
                        w_.Index(1), w_.Index(c), w_.Index(1), mc, LoadF32(0, base)));
@@ -265,21 +267,29 @@ class Emitter {
     auto exp_at = [&](const std::string& k) {
       return mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, at(k)), m, "f32"));
     };
-    if (use_out) {
+    const std::string row_type = fmt::format("memref<{}xf32>", c);
+    if (use_out || use_row) {
       w_.Raw(
           fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
       const std::string e = exp_at("%k");
-      Store(row_out, e, at("%k"));
+      if (use_row) {
+        w_.Raw(fmt::format("memref.store {}, {}[%k] : {}", e, row, row_type));
+      } else {
+        Store(row_out, e, at("%k"));
+      }
       w_.Raw("}");
     }
     const std::string s = w_.Fresh(), sc = w_.Fresh();
     w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", s,
                        w_.Index(0), w_.Index(c), w_.Index(1), sc, w_.F32(0.0f)));
-    const std::string e = use_out ? LoadOut(row_out, at("%k")) : exp_at("%k");
+    const std::string e = use_row   ? w_.Line(fmt::format("memref.load {}[%k] : {}", row, row_type))
+                          : use_out ? LoadOut(row_out, at("%k"))
+                                    : exp_at("%k");
     w_.Raw(fmt::format("scf.yield {} : f32", w_.Bin("arith.addf", sc, e, "f32")));
     w_.Raw("}");
     return {m, s};
   }
+  static constexpr int64_t kScratchRow = 1 << 16;  // floats: 256 KiB
   // Whether node output i is stored as f32 with the input's element indexing (the same shape).
   bool RowOut(int i) const {
     return i >= 0 && Stored(i) && op_.outs[op_.results[i]].dtype == DType::kFloat32 &&
@@ -326,6 +336,12 @@ class Emitter {
     const int reduction = static_cast<int>(Attr("reduction"));
     const bool has_ignore = Attr("has_ignore") != 0;
     const std::string zero = w_.F64(0.0);
+    // The kernel is one unit (the sums run in row order), so one scratch row of the unit's stack
+    // (CPU) or local memory (GPU) serves every row when log_prob is not an f32 output to use.
+    std::string row;
+    if (!RowOut(1) && c <= kScratchRow) {
+      row = w_.Line(fmt::format("memref.alloca() : memref<{}xf32>", c));
+    }
     const std::string res = w_.Fresh(), sum = w_.Fresh(), wsum = w_.Fresh();
     w_.Raw(fmt::format(
         "{}:2 = scf.for %r = {} to {} step {} iter_args({} = {}, {} = {}) -> (f64, f64) {{", res,
@@ -333,7 +349,7 @@ class Emitter {
     const std::string base = d == 1 ? Idx("%r", "arith.muli", c)
                                     : Add(Idx(Idx("%r", "arith.divui", d), "arith.muli", c * d),
                                           Idx("%r", "arith.remui", d));
-    const auto [m, s] = MaxAndSum(base, d, c, 1);  // log_prob, when stored as f32
+    const auto [m, s] = MaxAndSum(base, d, c, 1, row);  // log_prob, when stored as f32
     const std::string ls = Un("math.log", s, "f32");
     auto at = [&](const std::string& k) {
       return d == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", d));
