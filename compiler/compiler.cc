@@ -1,5 +1,7 @@
 #include "compiler/compiler.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -50,9 +52,79 @@ StatusOr<Plan> LowerForBatch(Graph& g, int64_t batch, const SampleDims& dims,
   return LowerToPlan(g, lo);
 }
 
+// bf16 on the CPU runtime pays for a GEMM-like node only where the product is dense enough for
+// the time a bf16 GEMM saves (oneDNN with AVX512-BF16: twice the f32 rate per core) to beat
+// converting its operands and result to and from bf16: at least 32
+// multiply-adds per element of one product's operands and result, M*K*N / (M*K + K*N + M*N).
+// Measured on a Zen 4 core: a bf16 GEMM saves about 5 ps per multiply-add and a cast costs about
+// 160-300 ps per element, so the break-even density is 32-60. The density is below every one of
+// M, K and N, so the rule is decided from the static dimensions alone, a symbolic one (the batch,
+// a sequence) counting as unbounded: the decision is the model's, the same in `ampc inspect` and
+// at any batch size, and the same for a layer's forward and gradient GEMMs (one product's three
+// dimensions). The fixture MLP's first layer has 193 (784x256), its second 9.6 (256x10), the
+// TinyGPT's linear layers 24-26, its attention products under 8 (the head size), the fixture
+// CNN's convolutions 4-12 per image. The rule does not look at the CPU the plan is compiled on
+// (a CPU without AVX512-BF16 widens bf16 for its GEMMs, so bf16 does not pay there at all), so
+// that a model is painted the same on every machine.
+constexpr double kMinHalfDensity = 32;
+
+// A dimension's value, 0 when it is not static.
+std::vector<double> StaticDims(const Value* v) {
+  std::vector<double> out;
+  if (!v || !v->type().has_rank) return out;
+  for (const Dim& d : v->type().dims)
+    out.push_back(d.is_static() ? static_cast<double>(d.value()) : 0);
+  return out;
+}
+
+std::string HalfGemmCost(const Node& n) {
+  const std::string& op = n.op_type();
+  if (!n.domain().empty() || (op != "MatMul" && op != "Gemm" && op != "Conv")) return "";
+  const std::vector<double> a = StaticDims(n.num_inputs() > 0 ? n.input(0) : nullptr);
+  const std::vector<double> b = StaticDims(n.num_inputs() > 1 ? n.input(1) : nullptr);
+  if (a.empty() || b.empty()) return "";
+  double m = 0, k = 0, cols = 0;  // 0: symbolic
+  auto times = [](double x, double y) { return x == 0 || y == 0 ? 0 : x * y; };
+  if (op == "MatMul") {
+    k = a.back();
+    m = a.size() >= 2 ? a[a.size() - 2] : 1;
+    cols = b.size() >= 2 ? b.back() : 1;
+    if (b.size() <= 2) {  // B shared by every row of A: A's leading dimensions are rows too
+      for (size_t i = 0; i + 2 < a.size(); ++i) m = times(m, a[i]);
+    }
+  } else if (op == "Gemm") {
+    if (a.size() != 2 || b.size() != 2) return "";
+    const bool ta = n.attr_int("transA", 0) != 0, tb = n.attr_int("transB", 0) != 0;
+    m = ta ? a[1] : a[0];
+    k = ta ? a[0] : a[1];
+    cols = tb ? b[0] : b[1];
+  } else {  // Conv, per image and group: [Co/g, C/g * kernel] x [C/g * kernel, output pixels]
+    const std::vector<double> y = StaticDims(n.output(0));
+    const double g = static_cast<double>(std::max<int64_t>(1, n.attr_int("group", 1)));
+    if (y.size() < 3 || b.size() < 3) return "";
+    m = b[0] / g;
+    k = 1;
+    for (size_t i = 1; i < b.size(); ++i) k = times(k, b[i]);
+    cols = 1;
+    for (size_t i = 2; i < y.size(); ++i) cols = times(cols, y[i]);
+  }
+  double inverse = 0;  // 1 / density = 1/M + 1/K + 1/N, symbolic dimensions adding nothing
+  for (double d : {m, k, cols}) inverse += d > 0 ? 1 / d : 0;
+  if (inverse * kMinHalfDensity <= 1) return "";
+  auto dim = [](double d) { return d > 0 ? fmt::format("{:.0f}", d) : std::string("?"); };
+  return fmt::format(
+      "cpu: bf16 would not pay ({}x{}x{}: at most {:.1f} multiply-adds per element, under {:.0f}; "
+      "--half-small-gemms forces bf16)",
+      dim(m), dim(k), dim(cols), 1 / inverse, kMinHalfDensity);
+}
+
 AutocastOptions AmpFor(const CompileOptions& o) {
   AutocastOptions a = o.amp;
   a.half = o.precision;
+  if (o.half_cost_rule && o.support && o.support->target().kind == "cpu" &&
+      o.precision == DType::kBFloat16 && !a.half_cost) {
+    a.half_cost = [](const Node& n) { return HalfGemmCost(n); };
+  }
   if (o.support && !a.supports) {
     const BackendSupport* s = o.support;
     a.supports = [s](const Node& n, DType t) {
@@ -169,6 +241,7 @@ Status ResolveAmp(const AmpArgs& a, CompileOptions* o) {
   if (!amp.fp32_nodes.empty()) {
     RETURN_IF_ERROR(UserRegex::Compile(amp.fp32_nodes, "--fp32-nodes").status());
   }
+  o->half_cost_rule = !a.half_small_gemms;
   return Status::Ok();
 }
 

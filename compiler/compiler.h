@@ -43,6 +43,10 @@ struct CompileOptions {
   KernelOptions kernels;
   KernelBuildStats* kernel_stats = nullptr;
   std::vector<std::string>* warnings = nullptr;  // fusion groups left per-op, and why
+  // The CPU target's bf16 cost rule (compiler.cc, HalfGemmCost): GEMMs and convolutions too small
+  // or too thin for bf16 to beat fp32 on this machine stay fp32. Off in the library, on on the
+  // command line (--half-small-gemms turns it off).
+  bool half_cost_rule = false;
 };
 
 // The mixed-precision choices of the command line: --precision, list edits, --fp32-nodes and
@@ -52,6 +56,7 @@ struct AmpArgs {
   AmpListEdits edits;
   std::string fp32_nodes;
   std::string config;  // --amp-config FILE
+  bool half_small_gemms = false;  // --half-small-gemms: no CPU cost rule
 };
 // Resolves the precision and the autocast options into `o`.
 Status ResolveAmp(const AmpArgs& a, CompileOptions* o);
@@ -62,6 +67,7 @@ using SampleDims = std::map<std::string, std::vector<int64_t>>;
 using ModelFactory = std::function<StatusOr<std::unique_ptr<Graph>>()>;
 
 StatusOr<std::unique_ptr<Graph>> ImportModel(const std::string& path);
+
 
 // The pipeline stages `--after` can stop at.
 inline constexpr const char* kStages[] = {"master-weights", "train", "loss-scaling", "autocast",

@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+#include <utility>
+
 #include "ir/op_registry.h"
 #include "ir/text.h"
 #include "runtime/cpu/kernel.h"
@@ -85,6 +89,62 @@ TEST(Compiler, AutocastKeepsOpsTheTargetCannotRunInHalfInFp32) {
   auto h = ParseGraph(kMlp);
   ASSERT_TRUE(BuildTrainingStep(**h, o).ok());
   EXPECT_EQ(NodeNamed(**h, "fc1")->annotations().at("precision"), "bf16");
+}
+
+// Two Linear layers, the batch symbolic: [batch,784] @ [784,256], at most 784*256 / (784 + 256)
+// = 193 multiply-adds per element of operands and result whatever the batch (above the rule's
+// 32), and [batch,256] @ [256,10], at most 256*10 / 266 = 9.6 (below).
+const char* kTwoLayers = R"(graph "two" opsets {"": 17} {
+  input %x: f32[batch,784]
+  init %w1: f32[256,784] = elided
+  init %w2: f32[10,256] = elided
+  %h: f32[batch,256] = Gemm(%x, %w1) {transB=1} name="big"
+  %r: f32[batch,256] = Relu(%h) name="relu"
+  %y: f32[batch,10] = Gemm(%r, %w2) {transB=1} name="small"
+  output %y
+}
+)";
+
+TEST(Compiler, CpuCostRuleKeepsGemmsTooSmallForBf16InFp32) {
+  auto paint_of = [](BackendSupport s, bool rule, int64_t batch = 0) {
+    CompileOptions o;
+    o.precision = DType::kBFloat16;
+    o.half_cost_rule = rule;
+    o.support = &s;
+    if (batch > 0) o.amp.dims["batch"] = batch;
+    auto g = ParseGraph(kTwoLayers);
+    EXPECT_TRUE(g.ok()) << g.status().message();
+    auto info = BuildTrainingStep(**g, o);
+    EXPECT_TRUE(info.ok()) << info.status().message();
+    std::map<std::string, std::pair<std::string, std::string>> out;  // name -> precision, reason
+    for (const Node* n : (*g)->nodes()) {
+      if (n->op_type() != "Gemm") continue;
+      out[n->name()] = {n->annotations().at("precision"), n->annotations().at("reason")};
+    }
+    return out;
+  };
+  const BackendSupport native = cpu::CpuBackendSupport();
+  auto p = paint_of(native, true, 256);
+  EXPECT_EQ(p["big"].first, "bf16");
+  EXPECT_EQ(p["small"].first, "f32");
+  EXPECT_NE(p["small"].second.find("cpu: bf16 would not pay (?x256x10: at most 9.6"),
+            std::string::npos)
+      << p["small"].second;
+  // The batch does not change the decision (inspect shows what train runs at any batch size).
+  EXPECT_EQ(paint_of(native, true, 4)["small"].first, "f32");
+  EXPECT_EQ(paint_of(native, true, 4)["big"].first, "bf16");
+  int gemms = 0;  // the small layer's gradient GEMMs are just as small
+  for (const auto& [name, pr] : p) {
+    if (name.rfind("small_grad", 0) != 0) continue;
+    ++gemms;
+    EXPECT_EQ(pr.first, "f32") << name;
+  }
+  EXPECT_EQ(gemms, 2);
+  // Rule off: allow-list as before.
+  EXPECT_EQ(paint_of(native, false, 256)["small"].first, "bf16");
+  // Not a CPU target: no rule.
+  const BackendSupport cuda = cpu::CpuBackendSupportAs(Target{"cuda", "sm_90"});
+  EXPECT_EQ(paint_of(cuda, true, 256)["small"].first, "bf16");
 }
 
 TEST(Compiler, LoweringRejectsAnOpTheTargetLacksNamingTheNode) {

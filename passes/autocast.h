@@ -49,6 +49,10 @@ struct AutocastOptions {
   // Whether the target backend runs node's op in dtype (BackendSupport, injected by the
   // compiler); empty: every op in every type.
   std::function<bool(const Node& node, DType dtype)> supports;
+  // Why half precision would not pay for an allow-listed node on the target (a GEMM or
+  // convolution too small or too thin for the half kernels to beat fp32), or "" when it would.
+  // A reason keeps the node fp32 and acts like the deny list. Empty function: always pays.
+  std::function<std::string(const Node& node)> half_cost;
 };
 
 struct AutocastStats {

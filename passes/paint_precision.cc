@@ -86,6 +86,11 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
       deny.insert(n);
       paint[n] = {DType::kFloat32,
                   "target: no " + std::string(DTypeName(opts_.half)) + " " + n->op_type()};
+    } else if (opts_.half_cost && cls(*n) == Cls::kAllow) {
+      if (std::string why = opts_.half_cost(*n); !why.empty()) {
+        deny.insert(n);
+        paint[n] = {DType::kFloat32, why};
+      }
     }
   }
   auto consumers = [&](const Node* n, const std::function<void(Node*)>& f) {
@@ -238,7 +243,8 @@ StatusOr<bool> PaintPrecisionPass::Run(Graph& g) {
     if (f && pinned.count(f)) {
       paint[n] = {DType::kFloat32, "user: --fp32-nodes (grad_of " + of + ")"};
     } else if (cls(*n) == Cls::kAllow) {
-      paint[n] = {opts_.half, "allow-list"};
+      const std::string why = opts_.half_cost ? opts_.half_cost(*n) : "";
+      paint[n] = why.empty() ? Paint{opts_.half, "allow-list"} : Paint{DType::kFloat32, why};
     } else if (cls(*n) == Cls::kDeny) {
       paint[n] = {DType::kFloat32, "deny-list"};
     } else if (cls(*n) == Cls::kClear) {  // data movement keeps whatever precision it is given

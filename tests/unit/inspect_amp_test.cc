@@ -26,8 +26,15 @@ TEST(InspectAmp, JsonHasAPrecisionForEveryNodeAndASummary) {
     ASSERT_TRUE(n["annotations"].contains("precision")) << n["name"];
     ASSERT_TRUE(n["annotations"].contains("reason")) << n["name"];
     half += n["annotations"]["precision"] == "bf16";
+    // The CPU cost rule: the first layer (784x256) is dense enough for bf16, the last (256x10)
+    // and its gradient GEMMs are not (compiler.cc, HalfGemmCost).
     if (n["op"] == "Gemm") {
-      EXPECT_EQ(n["annotations"]["precision"], "bf16") << n["name"];
+      const bool last = n["name"].get<std::string>().rfind("/3/Gemm", 0) == 0;
+      EXPECT_EQ(n["annotations"]["precision"], last ? "f32" : "bf16") << n["name"];
+      if (last) {
+        EXPECT_NE(n["annotations"]["reason"].get<std::string>().find("cpu: bf16 would not pay"),
+                  std::string::npos);
+      }
     }
     if (n["op"] == "LayerNormalization") {
       EXPECT_EQ(n["annotations"]["precision"], "f32");
@@ -39,6 +46,21 @@ TEST(InspectAmp, JsonHasAPrecisionForEveryNodeAndASummary) {
   EXPECT_GT(s["casts_inserted"].get<int>(), 0);
   EXPECT_GT(s["activation_bytes_fp32"].get<int64_t>(), 0);
   EXPECT_EQ(s["params"].size(), 6u);
+}
+
+TEST(InspectAmp, HalfSmallGemmsNarrowsEveryGemm) {
+  auto r = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") +
+                   " --precision bf16 --half-small-gemms --format json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int gemms = 0;
+  const auto j = nlohmann::json::parse(r.out);
+  for (const auto& n : j["nodes"]) {
+    if (n["op"] != "Gemm") continue;
+    ++gemms;
+    EXPECT_EQ(n["annotations"]["precision"], "bf16") << n["name"];
+    EXPECT_EQ(n["annotations"]["reason"], "allow-list") << n["name"];
+  }
+  EXPECT_EQ(gemms, 5);  // two layers: forward, input gradient (not the first's), weight gradient
 }
 
 TEST(InspectAmp, OnnxExportIsAValidModelWithExplicitCasts) {
@@ -116,9 +138,10 @@ TEST(InspectAmp, AmpConfigFileEditsTheLists) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.find("#precision=\"bf16\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("#reason=\"deny-list\""), std::string::npos);
-  // The command line is applied after the file.
+  // The command line is applied after the file (--half-small-gemms: the last layer, the one Gemm
+  // not pinned here, is too small for the CPU cost rule).
   auto back = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision bf16 --amp-config " +
-                      (tmp / "amp.json") + " --allow Gemm");
+                      (tmp / "amp.json") + " --allow Gemm --half-small-gemms");
   ASSERT_EQ(back.exit_code, 0) << back.err;
   EXPECT_NE(back.out.find("#precision=\"bf16\""), std::string::npos);
 }

@@ -42,6 +42,10 @@ void AddAmpOptions(CLI::App* a, ampc::AmpArgs& amp, ampc::LossScaleOptions& o,
                 "regex: pin matching nodes (and their gradients) to fp32");
   a->add_option("--amp-config", amp.config,
                 "JSON file with allow/deny/infer/clear/remove/fp32_nodes");
+  a->add_flag("--half-small-gemms", amp.half_small_gemms,
+              "bf16 on the CPU: narrow every allow-listed GEMM and convolution, also those too "
+              "small or thin to run faster than in fp32 (by default they stay fp32, with the "
+              "reason in `ampc inspect`)");
   a->add_option("--loss-scale", loss_scale,
                 "dynamic | none | a static scale (default: dynamic for fp16)");
   a->add_option("--init-scale", o.init,
