@@ -5,6 +5,7 @@
 #include <bit>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -243,20 +244,34 @@ class Emitter {
     w_.Raw("}");
   }
 
+  // Where a row kernel keeps the exps of one row: a memref of f32, indexed by the row element's
+  // position (an f32 output of x's shape) or by k (a scratch row of C floats).
+  struct Scratch {
+    std::string memref, type;
+    bool by_position = false;
+  };
+  // Node output i as the scratch, when it is stored as f32 with the input's element indexing.
+  std::optional<Scratch> OutScratch(int i) const {
+    if (!Stored(i)) return std::nullopt;
+    const int j = op_.results[i];
+    if (op_.outs[j].dtype != DType::kFloat32 ||
+        op_.outs[j].elements != k_.inputs[op_.operands[0]].elements) {
+      return std::nullopt;
+    }
+    return Scratch{fmt::format("%out{}", j), OutType(j), true};
+  }
+
   // The max and the f32 sum of exp(x - max) over C elements from `base` with `stride` (the
-  // per-op SoftmaxSlab's order for one [outer, inner] position); returns {max, sum}. When node
-  // output `row_out` is stored as f32 at the same indices as x, each exp(x - max) is computed
-  // once into it by a loop that carries no value (LLVM vectorises it) and summed from there in
-  // element order; the caller then overwrites it (Softmax reads the exps back). Otherwise the
-  // exps are computed inside the summing loop (scalar, as the loop carries the sum).
-  // `row`, when not empty, is instead a scratch memref<Cxf32> of the caller's (indexed by k).
+  // per-op SoftmaxSlab's order for one [outer, inner] position); returns {max, sum}. With a
+  // scratch, each exp(x - max) is computed once into it by a loop that carries no value (LLVM
+  // vectorises it) and summed from there in element order; the caller may read the exps back
+  // (Softmax) or overwrite them. Without one the exps are computed inside the summing loop
+  // (scalar, as the loop carries the sum).
   std::pair<std::string, std::string> MaxAndSum(const std::string& base, int64_t stride, int64_t c,
-                                                int row_out = -1, const std::string& row = "") {
+                                                const std::optional<Scratch>& row) {
     auto at = [&](const std::string& k) {
       return stride == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", stride));
     };
-    const bool use_row = !row.empty();
-    const bool use_out = !use_row && RowOut(row_out);
     const std::string m = w_.Fresh(), mc = w_.Fresh();
     w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", m,
                        w_.Index(1), w_.Index(c), w_.Index(1), mc, LoadF32(0, base)));
@@ -264,41 +279,28 @@ class Emitter {
     // std::max(m, x): m < x ? x : m (a NaN already in m stays; a NaN x is passed over).
     w_.Raw(fmt::format("scf.yield {} : f32", w_.Select(w_.CmpF("olt", mc, x), x, mc, "f32")));
     w_.Raw("}");
+    auto row_ix = [&] { return row->by_position ? at("%k") : std::string("%k"); };
     auto exp_at = [&](const std::string& k) {
       return mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, at(k)), m, "f32"));
     };
-    const std::string row_type = fmt::format("memref<{}xf32>", c);
-    if (use_out || use_row) {
+    if (row) {
       w_.Raw(
           fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
       const std::string e = exp_at("%k");
-      if (use_row) {
-        w_.Raw(fmt::format("memref.store {}, {}[%k] : {}", e, row, row_type));
-      } else {
-        Store(row_out, e, at("%k"));
-      }
+      w_.Raw(fmt::format("memref.store {}, {}[{}] : {}", e, row->memref, row_ix(), row->type));
       w_.Raw("}");
     }
     const std::string s = w_.Fresh(), sc = w_.Fresh();
     w_.Raw(fmt::format("{} = scf.for %k = {} to {} step {} iter_args({} = {}) -> (f32) {{", s,
                        w_.Index(0), w_.Index(c), w_.Index(1), sc, w_.F32(0.0f)));
-    const std::string e = use_row   ? w_.Line(fmt::format("memref.load {}[%k] : {}", row, row_type))
-                          : use_out ? LoadOut(row_out, at("%k"))
-                                    : exp_at("%k");
+    const std::string e = row ? LoadScratch(*row, row_ix()) : exp_at("%k");
     w_.Raw(fmt::format("scf.yield {} : f32", w_.Bin("arith.addf", sc, e, "f32")));
     w_.Raw("}");
     return {m, s};
   }
-  static constexpr int64_t kScratchRow = 1 << 16;  // floats: 256 KiB
-  // Whether node output i is stored as f32 with the input's element indexing (the same shape).
-  bool RowOut(int i) const {
-    return i >= 0 && Stored(i) && op_.outs[op_.results[i]].dtype == DType::kFloat32 &&
-           op_.outs[op_.results[i]].elements == k_.inputs[op_.operands[0]].elements;
-  }
-  // Node output i (f32) at `ix`, read back.
-  std::string LoadOut(int i, const std::string& ix) {
-    const int j = op_.results[i];
-    return w_.Line(fmt::format("memref.load %out{}[{}] : {}", j, ix, OutType(j)));
+  // The scratch at index `ix` (the element's position, or k).
+  std::string LoadScratch(const Scratch& r, const std::string& ix) {
+    return w_.Line(fmt::format("memref.load {}[{}] : {}", r.memref, ix, r.type));
   }
 
   // Softmax / LogSoftmax of unit %i: the C elements of one [outer, inner] position.
@@ -312,7 +314,8 @@ class Emitter {
     auto at = [&](const std::string& k) {
       return inner == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", inner));
     };
-    const auto [m, s] = MaxAndSum(base, inner, c, 0);
+    const std::optional<Scratch> row = OutScratch(0);
+    const auto [m, s] = MaxAndSum(base, inner, c, row);
     const std::string ls = log ? Un("math.log", s, "f32") : "";
     w_.Raw(fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
     const std::string ix = at("%k");
@@ -321,12 +324,14 @@ class Emitter {
                ix);
     } else {  // e / sum, e read back from the output (or computed again)
       const std::string e =
-          RowOut(0) ? LoadOut(0, ix)
-                    : mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, ix), m, "f32"));
+          row ? LoadScratch(*row, ix)
+              : mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, ix), m, "f32"));
       StoreF32(0, w_.Bin("arith.divf", e, s, "f32"), ix);
     }
     w_.Raw("}");
   }
+
+  static constexpr int64_t kScratchRow = 1 << 16;  // floats (256 KiB) in CrossEntropy's stack row
 
   // kernels_norm.cc's LossImpl with softmax, as one unit: per (n, d) in order the log-softmax
   // over C (stored as log_prob when it is), the loss term -w[label] * logp[label], and the sums
@@ -338,9 +343,10 @@ class Emitter {
     const std::string zero = w_.F64(0.0);
     // The kernel is one unit (the sums run in row order), so one scratch row of the unit's stack
     // (CPU) or local memory (GPU) serves every row when log_prob is not an f32 output to use.
-    std::string row;
-    if (!RowOut(1) && c <= kScratchRow) {
-      row = w_.Line(fmt::format("memref.alloca() : memref<{}xf32>", c));
+    std::optional<Scratch> row = OutScratch(1);
+    if (!row && c <= kScratchRow) {
+      const std::string type = fmt::format("memref<{}xf32>", c);
+      row = Scratch{w_.Line(fmt::format("memref.alloca() : {}", type)), type, false};
     }
     const std::string res = w_.Fresh(), sum = w_.Fresh(), wsum = w_.Fresh();
     w_.Raw(fmt::format(
@@ -349,7 +355,7 @@ class Emitter {
     const std::string base = d == 1 ? Idx("%r", "arith.muli", c)
                                     : Add(Idx(Idx("%r", "arith.divui", d), "arith.muli", c * d),
                                           Idx("%r", "arith.remui", d));
-    const auto [m, s] = MaxAndSum(base, d, c, 1, row);  // log_prob, when stored as f32
+    const auto [m, s] = MaxAndSum(base, d, c, row);
     const std::string ls = Un("math.log", s, "f32");
     auto at = [&](const std::string& k) {
       return d == 1 ? Add(base, k) : Add(base, Idx(k, "arith.muli", d));

@@ -123,7 +123,7 @@ AutocastOptions AmpFor(const CompileOptions& o) {
   a.half = o.precision;
   if (o.half_cost_rule && o.support && o.support->target().kind == "cpu" &&
       o.precision == DType::kBFloat16 && !a.half_cost) {
-    a.half_cost = [](const Node& n) { return HalfGemmCost(n); };
+    a.half_cost = HalfGemmCost;
   }
   if (o.support && !a.supports) {
     const BackendSupport* s = o.support;

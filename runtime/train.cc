@@ -261,7 +261,7 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
   }
   int64_t step = cfg.start_step, epoch = 0;
   std::vector<int64_t> order;
-  std::vector<std::vector<uint8_t>> spare_bytes;  // batch buffers of the last step, reused
+  std::map<std::string, std::vector<uint8_t>> spare_bytes;  // the last batch's buffers, reused
   while (step < total) {
     const int64_t in_epoch = step % per_epoch;
     if (step / per_epoch + 1 != epoch) {  // a new epoch, or the one a resumed run is in
@@ -277,8 +277,10 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
       (void)flush();  // the lines of the steps before it
       return st.WithContext("step " + std::to_string(first_step + step + 1));
     }
-    for (Tensor& t : inputs) {  // the executor copied them: their buffers serve the next batch
-      if (t.bytes().size() > 64) spare_bytes.push_back(std::move(t).TakeBytes());
+    for (int i = 0; i < sp.inputs_size(); ++i) {  // copied in: their buffers serve the next batch
+      if (batch.count(sp.inputs(i).name())) {
+        spare_bytes[sp.inputs(i).name()] = std::move(inputs[i]).TakeBytes();
+      }
     }
     ++step;
     pending.push_back({first_step + step, epoch, lr});

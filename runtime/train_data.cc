@@ -169,10 +169,9 @@ StatusOr<std::unique_ptr<Graph>> InputGraphOfPlan(const plan::PlanProto& p) {
   return g;
 }
 
-StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d,
-                                                    const std::vector<int64_t>& order,
-                                                    int64_t first, int64_t count,
-                                                    std::vector<std::vector<uint8_t>>* spare) {
+StatusOr<std::map<std::string, Tensor>> GatherBatch(
+    const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t count,
+    std::map<std::string, std::vector<uint8_t>>* spare) {
   if (first < 0 || count <= 0 || first + count > d.size) {
     return InvalidArgument("batch [" + std::to_string(first) + ", " +
                            std::to_string(first + count) + ") is outside the data set of " +
@@ -184,18 +183,7 @@ StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d,
     std::vector<int64_t> dims = t.dims();
     dims[0] = count;
     std::vector<uint8_t> bytes;
-    if (spare) {  // the smallest spare buffer that holds the batch: no allocation
-      const size_t need = static_cast<size_t>(row * count);
-      auto best = spare->end();
-      for (auto it = spare->begin(); it != spare->end(); ++it) {
-        if (it->capacity() >= need && (best == spare->end() || it->capacity() < best->capacity()))
-          best = it;
-      }
-      if (best != spare->end()) {
-        bytes = std::move(*best);
-        spare->erase(best);
-      }
-    }
+    if (spare) bytes = std::move((*spare)[name]);  // the last batch's buffer of this array
     bytes.resize(row * count);
     const uint8_t* src = t.bytes().data();
     if (order.empty()) {

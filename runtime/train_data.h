@@ -45,13 +45,12 @@ StatusOr<Dataset> LoadTrainingData(const std::string& spec, const std::string& s
 StatusOr<std::unique_ptr<Graph>> InputGraphOfPlan(const plan::PlanProto& p);
 
 // Rows [first, first + count) of the permutation `order` (or in file order when empty).
-// `spare`, when given, holds byte buffers of earlier batches (Tensor::TakeBytes) to fill instead
-// of allocating: the training loop hands them back after each step, so no step allocates (or
-// page-faults in) a fresh batch.
-StatusOr<std::map<std::string, Tensor>> GatherBatch(const Dataset& d,
-                                                    const std::vector<int64_t>& order,
-                                                    int64_t first, int64_t count,
-                                                    std::vector<std::vector<uint8_t>>* spare = nullptr);
+// `spare`, when given, holds the byte buffers of an earlier batch by array name
+// (Tensor::TakeBytes) to fill instead of allocating: the training loop hands them back after each
+// step, so no step allocates (or page-faults in) a fresh batch.
+StatusOr<std::map<std::string, Tensor>> GatherBatch(
+    const Dataset& d, const std::vector<int64_t>& order, int64_t first, int64_t count,
+    std::map<std::string, std::vector<uint8_t>>* spare = nullptr);
 
 // Deterministic on every platform (the standard library's shuffle and distributions are not).
 std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed);

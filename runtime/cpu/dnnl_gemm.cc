@@ -4,34 +4,20 @@
 
 #include <omp.h>
 
-#include <dnnl.hpp>
 #include <cstdlib>
+#include <dnnl.hpp>
+#include <map>
 #include <memory>
 #include <string>
 #include <tuple>
-#include <unordered_map>
 
 #include "runtime/cpu/generated.h"
 
 namespace ampc::cpu::dnnl_gemm {
 namespace {
 
-using Key = std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       float, float>;
-struct KeyHash {
-  size_t operator()(const Key& k) const {
-    size_t h = 0;
-    auto mix = [&h](size_t v) { h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); };
-    mix(std::get<0>(k) * 4 + std::get<1>(k) * 2 + std::get<2>(k));
-    for (int64_t v : {std::get<3>(k), std::get<4>(k), std::get<5>(k), std::get<6>(k),
-                      std::get<7>(k), std::get<8>(k)}) {
-      mix(static_cast<size_t>(v));
-    }
-    mix(std::hash<float>()(std::get<9>(k)));
-    mix(std::hash<float>()(std::get<10>(k)));
-    return h;
-  }
-};
+using Key =
+    std::tuple<int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float, float>;
 
 struct Prim {
   dnnl::matmul mm;
@@ -48,7 +34,7 @@ struct ThreadState {
   }
   dnnl::engine engine;
   dnnl::stream stream;
-  std::unordered_map<Key, std::unique_ptr<Prim>, KeyHash> prims;
+  std::map<Key, std::unique_ptr<Prim>> prims;
 };
 
 ThreadState& State() {
@@ -61,8 +47,10 @@ std::unique_ptr<Prim> Create(ThreadState& s, DType dtype, bool ta, bool tb, int6
                              int64_t ldc) {
   using dt = dnnl::memory::data_type;
   const dt t = dtype == DType::kBFloat16 ? dt::bf16 : dt::f32;
-  const dnnl::memory::desc ma({m, k}, t, ta ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1});
-  const dnnl::memory::desc mb({k, n}, t, tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
+  const dnnl::memory::desc ma({m, k}, t,
+                              ta ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1});
+  const dnnl::memory::desc mb({k, n}, t,
+                              tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
   const dnnl::memory::desc mc({m, n}, t, dnnl::memory::dims{ldc, 1});
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -91,14 +79,27 @@ std::unique_ptr<Prim> Create(ThreadState& s, DType dtype, bool ta, bool tb, int6
 
 }  // namespace
 
-bool Available() { return true; }
+// AMPC_GEMM=openblas in the environment: no oneDNN at all; =onednn: also for f32 on CPUs
+// without AVX-512 (for measurements).
+const char* Override() {
+  static const std::string e = [] {
+    const char* v = std::getenv("AMPC_GEMM");
+    return std::string(v ? v : "");
+  }();
+  return e.c_str();
+}
+
+bool Available() { return std::string(Override()) != "openblas"; }
 
 bool NativeBf16() {
-  static const bool native = [] {
-    const char* e = std::getenv("AMPC_GEMM");  // AMPC_GEMM=openblas: no oneDNN at all
-    return !(e && std::string(e) == "openblas") && CpuHasFeature("avx512bf16");
-  }();
+  static const bool native = Available() && CpuHasFeature("avx512bf16");
   return native;
+}
+
+bool UseForF32() {
+  static const bool use =
+      Available() && (std::string(Override()) == "onednn" || CpuHasFeature("avx512f"));
+  return use;
 }
 
 bool Gemm(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -134,6 +135,7 @@ bool Gemm(DType dtype, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float 
 namespace ampc::cpu::dnnl_gemm {
 bool Available() { return false; }
 bool NativeBf16() { return false; }
+bool UseForF32() { return false; }
 bool Gemm(DType, bool, bool, int64_t, int64_t, int64_t, float, const void*, int64_t, const void*,
           int64_t, float, void*, int64_t) {
   return false;

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -12,7 +11,6 @@
 #include "ir/float16.h"
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/dnnl_gemm.h"
-#include "runtime/cpu/generated.h"
 #include "runtime/cpu/thread_pool.h"
 
 namespace ampc::cpu {
@@ -83,27 +81,14 @@ void UseSingleThreadedBlas() {
   (void)once;
 }
 
-// f32 GEMMs go to oneDNN where its AVX-512 kernels run (single-threaded, 256x256x784 and the
-// MLP's backward shapes: 112-116 GFLOP/s against OpenBLAS's 100-106 on a Zen 4 core); on AVX2-only
-// CPUs OpenBLAS stays. AMPC_GEMM=openblas or =onednn in the environment overrides the choice (for
-// benchmarks).
-// Below this m*n*k oneDNN's per-call cost outweighs its faster kernels (the MLP's 256x256x10
-// input gradient: 7 us in OpenBLAS, 40-150 us in oneDNN, measured in the training step).
+// f32 products below this m*n*k stay with OpenBLAS even where oneDNN runs f32 (UseForF32): its
+// per-call cost outweighs its faster kernels there (the MLP's 256x256x10 input gradient: 7 us in
+// OpenBLAS, 40-150 us in oneDNN, measured in the training step).
 constexpr int64_t kDnnlF32Work = int64_t{1} << 22;
 // bf16 products below this many multiply-adds (attention's per-head products) keep the widening
 // path: one pool-parallel conversion of the whole batch and an sgemm per product cost less than a
 // oneDNN call per product.
 constexpr int64_t kDnnlBf16Work = int64_t{1} << 18;
-bool DnnlForF32() {
-  static const bool use = [] {
-    if (!dnnl_gemm::Available()) return false;
-    const char* e = std::getenv("AMPC_GEMM");
-    if (e && std::string(e) == "openblas") return false;
-    if (e && std::string(e) == "onednn") return true;
-    return CpuHasFeature("avx512f");
-  }();
-  return use;
-}
 
 // One product split across the pool by rows of C, or by columns when there are few rows; each
 // block runs `block` (a single-threaded GEMM with GemmT's signature) on one thread.
@@ -178,28 +163,6 @@ void BatchedGemm(const GemmDesc& d, int64_t lda, int64_t ldb, int64_t ldc, const
   BatchedGemmWith<T, T>(BlasBlock(), d, lda, ldb, ldc, a, b, c, pool);
 }
 
-// A bf16 block on one thread: oneDNN reads the bf16 operands directly (native bf16 dot
-// products); should oneDNN refuse the shape, the block's panels are widened here instead.
-struct Bf16Block {
-  void operator()(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
-                  const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb, float beta,
-                  uint16_t* c, int64_t ldc) const {
-    if (dnnl_gemm::Gemm(DType::kBFloat16, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) {
-      return;
-    }
-    const int64_t a_rows = ta ? k : m, a_cols = ta ? m : k;
-    const int64_t b_rows = tb ? n : k, b_cols = tb ? k : n;
-    std::vector<float> fa(static_cast<size_t>(a_rows * a_cols));
-    std::vector<float> fb(static_cast<size_t>(b_rows * b_cols));
-    std::vector<float> fc(static_cast<size_t>(m * n));
-    WidenRows<true>(a, lda, a_rows, a_cols, fa.data(), nullptr);
-    WidenRows<true>(b, ldb, b_rows, b_cols, fb.data(), nullptr);
-    if (beta != 0.0f) WidenRows<true>(c, ldc, m, n, fc.data(), nullptr);
-    Sgemm(ta, tb, m, n, k, alpha, fa.data(), a_cols, fb.data(), b_cols, beta, fc.data(), n);
-    NarrowRows<true>(fc.data(), m, n, c, ldc, nullptr);
-  }
-};
-
 template <bool kBF16>
 void HalfGemm(const GemmDesc& d, int64_t lda, int64_t ldb, int64_t ldc, const uint16_t* a,
               const uint16_t* b, uint16_t* c, ThreadPool* pool) {
@@ -224,6 +187,23 @@ void HalfGemm(const GemmDesc& d, int64_t lda, int64_t ldb, int64_t ldc, const ui
   }
 }
 
+// A bf16 block on one thread: oneDNN reads the bf16 operands directly (native bf16 dot
+// products); should oneDNN refuse the shape, the block takes the widening path on this thread.
+struct Bf16Block {
+  void operator()(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const uint16_t* a,
+                  int64_t lda, const uint16_t* b, int64_t ldb, float beta, uint16_t* c,
+                  int64_t ldc) const {
+    if (dnnl_gemm::Gemm(DType::kBFloat16, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) {
+      return;
+    }
+    GemmDesc one;
+    one.dtype = DType::kBFloat16;
+    one.trans_a = ta, one.trans_b = tb, one.m = m, one.n = n, one.k = k;
+    one.alpha = alpha, one.beta = beta;
+    HalfGemm<true>(one, lda, ldb, ldc, a, b, c, nullptr);
+  }
+};
+
 }  // namespace
 
 bool GemmDimsFit(int64_t m, int64_t n, int64_t k, int64_t lda, int64_t ldb, int64_t ldc) {
@@ -246,8 +226,9 @@ void BlasGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alp
   ldb = std::max<int64_t>({ldb, trans_b ? k : n, 1});
   ldc = std::max<int64_t>({ldc, n, 1});
   if constexpr (std::is_same_v<T, float>) {
-    if (DnnlForF32() && m * n * k >= kDnnlF32Work && dnnl_gemm::Gemm(DType::kFloat32, trans_a, trans_b, m, n, k, alpha, a, lda,
-                                        b, ldb, beta, c, ldc)) {
+    if (m * n * k >= kDnnlF32Work && dnnl_gemm::UseForF32() &&
+        dnnl_gemm::Gemm(DType::kFloat32, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                        ldc)) {
       return;
     }
   }
@@ -310,10 +291,9 @@ Status Gemm(const GemmDesc& d, const void* a, const void* b, void* c, ThreadPool
     case DType::kBFloat16:
       if (d.k > 0 && d.alpha != 0.0 && d.m * d.n * d.k >= kDnnlBf16Work &&
           dnnl_gemm::NativeBf16()) {
-        BatchedGemmWith<uint16_t, float>(Bf16Block(), d, lda, ldb, ldc,
-                                         static_cast<const uint16_t*>(a),
-                                         static_cast<const uint16_t*>(b),
-                                         static_cast<uint16_t*>(c), pool);
+        BatchedGemmWith<uint16_t, float>(
+            Bf16Block(), d, lda, ldb, ldc, static_cast<const uint16_t*>(a),
+            static_cast<const uint16_t*>(b), static_cast<uint16_t*>(c), pool);
         return Status::Ok();
       }
       HalfGemm<true>(d, lda, ldb, ldc, static_cast<const uint16_t*>(a),
