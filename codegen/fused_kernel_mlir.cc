@@ -180,8 +180,7 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
                      x, "f32");
       } else if (o == "Sigmoid") {  // x >= 0 ? 1 / (1 + e^-x) : e^x / (1 + e^x)
         const std::string x = opf(0), one = w.F32(1.0f);
-        const std::string en =
-            mlir_text::Exp(w, w.Line(fmt::format("arith.negf {} : f32", x)));
+        const std::string en = mlir_text::Exp(w, w.Line(fmt::format("arith.negf {} : f32", x)));
         const std::string pos =
             w.Bin("arith.divf", one, w.Bin("arith.addf", one, en, "f32"), "f32");
         const std::string ep = mlir_text::Exp(w, x);
@@ -346,7 +345,14 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       const std::string col = w.Bin("arith.addi", base, "%c", "index");
       const std::string ix =
           w.Bin("arith.addi", w.Bin("arith.muli", "%r", cc, "index"), col, "index");
-      elementwise(ix);
+      // When the iteration space's last axis is the summed block's columns, the broadcast
+      // operands are indexed by (row, column) instead of dividing the flat index: loads that do
+      // not change along a row are then loop-invariant and the column loop vectorises.
+      if (k.dims.size() >= 2 && k.dims.back() == cols) {
+        elementwise(ix, "%r", col);
+      } else {
+        elementwise(ix);
+      }
       const std::string a = w.Line(fmt::format("memref.load {}[%c] : memref<{}xf64>", accs, block));
       body += fmt::format("      memref.store {}, {}[%c] : memref<{}xf64>\n      }}\n      }}\n",
                           add_value(a), accs, block);

@@ -30,7 +30,8 @@ bool IsHalfOrF32(DType t) {
   return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16;
 }
 
-// SGD(lr, step, W, G [, M] [, apply]) and Adam(lr, step, W, G, M, V [, apply]) over f32 tensors.
+// SGD(lr, step, W, G [, M] [, apply]) and Adam(lr, step, W, G, M, V [, apply]) over f32 tensors
+// (G may be f16/bf16, widened as it is read).
 bool OptimizerSupported(const Node& n, bool allow_symbolic) {
   const bool adam = n.op_type() == "Adam";
   const int apply_at = adam ? 6 : 5;
@@ -43,7 +44,11 @@ bool OptimizerSupported(const Node& n, bool allow_symbolic) {
   if (has_m) like_w.push_back(n.input(4));
   if (adam) like_w.push_back(n.input(5));
   for (const Value* v : like_w) {
-    if (!v || v->dtype() != DType::kFloat32 || v->type().dims != w->type().dims) return false;
+    const bool grad = v == like_w.front();
+    if (!v || (v->dtype() != DType::kFloat32 && !(grad && IsHalfOrF32(v->dtype()))) ||
+        v->type().dims != w->type().dims) {
+      return false;
+    }
   }
   if (n.num_inputs() > apply_at && n.input(apply_at) && !Scalar(n.input(apply_at), DType::kBool)) {
     return false;

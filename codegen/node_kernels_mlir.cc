@@ -475,7 +475,8 @@ class Emitter {
     const std::string apply = Flag(6);
     InPlaceOrNot({{0, 2}, {1, 4}, {2, 5}}, [&] {
       BeginBlock();
-      const std::string wv = Load(2, "%e"), g = Load(3, "%e"), m = Load(4, "%e"), v = Load(5, "%e");
+      const std::string wv = Load(2, "%e"), g = LoadF32(3, "%e"), m = Load(4, "%e"),
+                        v = Load(5, "%e");
       std::string p = wv, d = g;
       if (decoupled) p = w_.Bin("arith.mulf", p, wdk, "f32");
       if (!decoupled && wd != 0)
@@ -511,7 +512,7 @@ class Emitter {
     InPlaceOrNot({{0, 2}, {1, 4}}, [&] {
       BeginBlock();
       const std::string wv = Load(2, "%e");
-      std::string d = Load(3, "%e");
+      std::string d = LoadF32(3, "%e");
       if (wd != 0.0f) d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdc, wv, "f32"), "f32");
       if (has_m) {
         const std::string m = Load(4, "%e");

@@ -13,6 +13,7 @@
 #include "passes/dead_code.h"
 #include "passes/half_storage.h"
 #include "passes/master_weights.h"
+#include "passes/narrow_inputs.h"
 #include "passes/pass.h"
 #include "passes/specialize.h"
 
@@ -242,6 +243,7 @@ Status ResolveAmp(const AmpArgs& a, CompileOptions* o) {
     RETURN_IF_ERROR(UserRegex::Compile(amp.fp32_nodes, "--fp32-nodes").status());
   }
   o->half_cost_rule = !a.half_small_gemms;
+  o->narrow_inputs = true;
   return Status::Ok();
 }
 
@@ -277,6 +279,7 @@ StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
   if (o.precision != DType::kFloat32) {
     PassPipeline amp;
     AutocastPass& pass = amp.AddPass<AutocastPass>(AmpFor(o));
+    if (o.narrow_inputs) amp.AddPass<NarrowInputsPass>(info.data_inputs);
     RETURN_IF_ERROR(amp.Run(g).status());
     if (stats) *stats = pass.stats();
   }
@@ -294,6 +297,11 @@ StatusOr<Plan> CompileEvalPass(std::unique_ptr<Graph> model, const CompileOption
   if (o.precision != DType::kFloat32) {
     PassPipeline pipeline;
     pipeline.AddPass<AutocastPass>(AmpFor(o));
+    if (o.narrow_inputs) {
+      std::vector<std::string> data;
+      for (const auto& [name, d] : dims) data.push_back(name);
+      pipeline.AddPass<NarrowInputsPass>(std::move(data));
+    }
     RETURN_IF_ERROR(pipeline.Run(*model).status());
   }
   return LowerForBatch(*model, batch, dims, o);

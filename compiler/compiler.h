@@ -47,6 +47,10 @@ struct CompileOptions {
   // or too thin for bf16 to beat fp32 on this machine stay fp32. Off in the library, on on the
   // command line (--half-small-gemms turns it off).
   bool half_cost_rule = false;
+  // passes/narrow_inputs: a data input the step only casts to f16/bf16 becomes a half input (the
+  // data loader converts the data set once). Off in the library (whose callers may feed f32
+  // batches to the plan), on on the command line, whose loader reads the plan's input types.
+  bool narrow_inputs = false;
 };
 
 // The mixed-precision choices of the command line: --precision, list edits, --fp32-nodes and
@@ -55,7 +59,7 @@ struct AmpArgs {
   std::string precision = "bf16";  // fp32 | fp16 | bf16
   AmpListEdits edits;
   std::string fp32_nodes;
-  std::string config;  // --amp-config FILE
+  std::string config;             // --amp-config FILE
   bool half_small_gemms = false;  // --half-small-gemms: no CPU cost rule
 };
 // Resolves the precision and the autocast options into `o`.
@@ -67,7 +71,6 @@ using SampleDims = std::map<std::string, std::vector<int64_t>>;
 using ModelFactory = std::function<StatusOr<std::unique_ptr<Graph>>()>;
 
 StatusOr<std::unique_ptr<Graph>> ImportModel(const std::string& path);
-
 
 // The pipeline stages `--after` can stop at.
 inline constexpr const char* kStages[] = {"master-weights", "train", "loss-scaling", "autocast",

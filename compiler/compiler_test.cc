@@ -11,6 +11,8 @@
 
 #include "ir/op_registry.h"
 #include "ir/text.h"
+#include "ir/training_names.h"
+#include "runtime/cpu/executor.h"
 #include "runtime/cpu/kernel.h"
 #include "tests/unit/compile_util.h"
 #include "tests/unit/graph_test_util.h"
@@ -145,6 +147,60 @@ TEST(Compiler, CpuCostRuleKeepsGemmsTooSmallForBf16InFp32) {
   // Not a CPU target: no rule.
   const BackendSupport cuda = cpu::CpuBackendSupportAs(Target{"cuda", "sm_90"});
   EXPECT_EQ(paint_of(cuda, true, 256)["small"].first, "bf16");
+}
+
+// passes/narrow_inputs on a whole step: the data input the step only casts to bf16 becomes a
+// bf16 input of the step and of its evaluation pass, and training on the data converted once
+// (f32 -> bf16, as the loader does) gives the same bits as casting every batch in the step: the
+// reference is the same step compiled without narrowing, fed the f32 batches.
+TEST(Compiler, NarrowedDataInputTrainsBitForBitLikeTheCastItReplaces) {
+  auto compile = [](bool narrow) {
+    CompileOptions o;
+    o.precision = DType::kBFloat16;
+    o.narrow_inputs = narrow;
+    o.train.optimizer.kind = "adamw";
+    auto c = testing::CompileTraining([] { return ParseGraph(kMlp); }, o, 4,
+                                      {{"x", {4, 4}}, {"labels", {4}}});
+    EXPECT_TRUE(c.ok()) << c.status().message();
+    return c;
+  };
+  auto plain = compile(false), narrowed = compile(true);
+  ASSERT_TRUE(plain.ok() && narrowed.ok());
+  auto input_dtype = [](const Plan& p, const std::string& name) {
+    for (const auto& io : p.proto.inputs()) {
+      if (io.name() == name) return p.proto.buffers(io.buffer()).dtype();
+    }
+    return std::string("none");
+  };
+  EXPECT_EQ(input_dtype(plain->train, "x"), "f32");
+  EXPECT_EQ(input_dtype(narrowed->train, "x"), "bf16");
+  EXPECT_EQ(input_dtype(narrowed->eval, "x"), "bf16");
+  EXPECT_EQ(input_dtype(narrowed->train, kLrInput), "f32");  // not a data input
+  auto ex_plain = cpu::CpuExecutor::Create(plain->train, 1);
+  auto ex_narrow = cpu::CpuExecutor::Create(narrowed->train, 1);
+  ASSERT_TRUE(ex_plain.ok() && ex_narrow.ok());
+  for (int step = 0; step < 4; ++step) {
+    std::vector<float> x(16);  // values bf16 cannot hold (0.1 steps), so the rounding matters
+    for (int i = 0; i < 16; ++i) x[i] = 0.1f * static_cast<float>((i * 7 + step) % 13) - 0.55f;
+    const Tensor xf = Tensor::FromFloats(x, {4, 4});
+    auto inputs = [&](const testing::CompiledTraining& c, const Tensor& xt) {
+      std::vector<Tensor> in;
+      for (const auto& n : c.train_inputs) {
+        if (n == "x") in.push_back(xt);
+        if (n == "labels") in.push_back(Tensor::FromInt64s({0, 1, 2, 1}, {4}));
+        if (n == kLrInput) in.push_back(Tensor::Scalar(DType::kFloat32, 0.05));
+      }
+      return in;
+    };
+    auto a = (*ex_plain)->Run(inputs(*plain, xf));
+    auto b = (*ex_narrow)->Run(inputs(*narrowed, xf.ConvertFloat(DType::kBFloat16)));
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(a->size(), b->size());
+    for (size_t k = 0; k < a->size(); ++k) EXPECT_EQ((*a)[k].bytes(), (*b)[k].bytes()) << k;
+  }
+  for (const char* w : {"w1", "b1"}) {
+    EXPECT_EQ((*ex_plain)->GetState(w)->bytes(), (*ex_narrow)->GetState(w)->bytes()) << w;
+  }
 }
 
 TEST(Compiler, LoweringRejectsAnOpTheTargetLacksNamingTheNode) {

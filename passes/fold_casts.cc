@@ -1,5 +1,6 @@
 #include "passes/fold_casts.h"
 
+#include "ir/op_registry.h"
 #include "passes/insert_casts.h"
 
 namespace ampc {
@@ -19,6 +20,20 @@ StatusOr<bool> FoldCastsPass::Run(Graph& g) {
     } else {
       n->SetInput(0, x);
     }
+    ++folded_;
+    changed = true;
+  }
+  // An optimizer update's f32 gradient widened from f16/bf16 by a Cast: the update reads the half
+  // gradient and widens it as it loads it (the same values; the Cast's f32 copy is never stored).
+  for (Node* n : g.nodes()) {
+    if (n->domain() != kAmpcDomain || (n->op_type() != "SGD" && n->op_type() != "Adam")) continue;
+    if (n->num_inputs() < 4 || !n->input(2) || !n->input(3)) continue;
+    if (n->input(2)->dtype() != DType::kFloat32) continue;
+    Node* c = n->input(3)->producer();
+    if (!c || c->op_type() != "Cast" || !c->domain().empty() || !c->input(0)) continue;
+    Value* half = c->input(0);
+    if (!IsHalf(half->dtype()) || n->input(3)->dtype() != DType::kFloat32) continue;
+    n->SetInput(3, half);
     ++folded_;
     changed = true;
   }

@@ -1,6 +1,7 @@
 // fold-casts: Cast(Cast(x)) whose first cast is exact becomes Cast(x), or x itself when the types
-// round-trip (f16 -> f32 -> f16 is the identity, f32 -> f16 -> f32 is not and stays); Casts left
-// without users are removed.
+// round-trip (f16 -> f32 -> f16 is the identity, f32 -> f16 -> f32 is not and stays); an optimizer
+// update (com.ampc SGD / Adam) reads an f16/bf16 gradient directly instead of its f32 Cast (it
+// widens it as it loads it); Casts left without users are removed.
 #pragma once
 
 #include "passes/pass.h"

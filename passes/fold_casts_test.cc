@@ -219,6 +219,74 @@ TEST(FoldCasts, FoldedGraphComputesTheSameBits) {
   EXPECT_TRUE(std::isinf(folded[0].AsDoubles()->at(2)));
 }
 
+// An optimizer update whose gradient is an exact widening Cast reads the half gradient; the
+// Cast goes when nothing else reads it, and stays for its other readers. The kernels widen the
+// gradient exactly as the Cast did, so the update's outputs are the same bits (run on the CPU
+// runtime before and after, on gradients with bf16 values 0.1 and 1/3 cannot be).
+TEST(FoldCasts, OptimizerReadsTheHalfGradientDirectly) {
+  const char* text = R"(graph "g" opsets {"": 17, "com.ampc": 1} {
+  input %lr: f32[]
+  input %t: i64[]
+  input %g: bf16[4]
+  init %w: f32[4] = [0.5, -1.0, 2.0, 0.25]
+  init %m: f32[4] = [0.0, 0.1, 0.0, -0.1]
+  init %v: f32[4] = [0.0, 0.01, 0.0, 0.02]
+  init %p: f32[4] = [1.0, 2.0, 3.0, 4.0]
+  %g32: f32[4] = Cast(%g) {to=1} name="widen"
+  %w2: f32[4], %m2: f32[4], %v2: f32[4] = com.ampc::Adam(%lr, %t, %w, %g32, %m, %v) {beta1=0.9, beta2=0.999, epsilon=1e-08, weight_decay=0.01, decoupled=1} name="adam"
+  %p2: f32[4] = com.ampc::SGD(%lr, %t, %p, %g32) name="sgd"
+  output %w2
+  output %m2
+  output %v2
+  output %p2
+}
+)";
+  const std::vector<Tensor> in = {
+      Tensor::Scalar(DType::kFloat32, 0.01), Tensor::Scalar(DType::kInt64, 3),
+      Tensor::FromFloats({0.1f, 1.0f / 3.0f, -7.0f, 1e-3f}, {4}).ConvertFloat(DType::kBFloat16)};
+  auto run = [&](bool fold) -> std::vector<Tensor> {
+    auto g = Parse(text);
+    if (fold) {
+      int64_t folded = -1;
+      EXPECT_TRUE(Fold(*g, &folded).ok());
+      EXPECT_EQ(folded, 2);
+      EXPECT_EQ(NodeNamed(*g, "widen"), nullptr);
+      EXPECT_EQ(NodeNamed(*g, "adam")->input(3)->dtype(), DType::kBFloat16);
+      EXPECT_EQ(NodeNamed(*g, "sgd")->input(3)->dtype(), DType::kBFloat16);
+    }
+    auto plan = CompileForInputs(std::move(g), in, DType::kFloat32, "test", testing::CpuSupport());
+    EXPECT_TRUE(plan.ok()) << plan.status().message();
+    if (!plan.ok()) return {};
+    auto ex = cpu::CpuExecutor::Create(std::move(*plan), 1);
+    EXPECT_TRUE(ex.ok());
+    auto out = (*ex)->Run(in);
+    EXPECT_TRUE(out.ok()) << out.status().message();
+    return out.ok() ? *out : std::vector<Tensor>{};
+  };
+  const auto plain = run(false), folded = run(true);
+  ASSERT_EQ(plain.size(), 4u);
+  ASSERT_EQ(folded.size(), 4u);
+  for (size_t k = 0; k < 4; ++k) EXPECT_EQ(plain[k].bytes(), folded[k].bytes()) << k;
+
+  // A Cast another node also reads stays for it.
+  auto g = Parse(R"(graph "g" opsets {"": 17, "com.ampc": 1} {
+  input %lr: f32[]
+  input %t: i64[]
+  input %g: bf16[2]
+  init %w: f32[2] = [1.0, 2.0]
+  %g32: f32[2] = Cast(%g) {to=1} name="widen"
+  %w2: f32[2] = com.ampc::SGD(%lr, %t, %w, %g32) name="sgd"
+  %n: f32[2] = Neg(%g32) name="other_reader"
+  output %w2
+  output %n
+}
+)");
+  ASSERT_TRUE(Fold(*g).ok());
+  ASSERT_NE(NodeNamed(*g, "widen"), nullptr);
+  EXPECT_EQ(NodeNamed(*g, "sgd")->input(3)->dtype(), DType::kBFloat16);
+  EXPECT_EQ(NodeNamed(*g, "other_reader")->input(0)->dtype(), DType::kFloat32);
+}
+
 // fold-casts has no failure of its own: the only error path is the topological sort, which a
 // parsed graph (defined-before-use) cannot make fail; an odd but valid input folds cleanly.
 TEST(FoldCasts, CastOfAnIntegerIsNotTreatedAsExact) {

@@ -81,12 +81,15 @@ std::vector<Tensor> OrderInputs(const plan::PlanProto& p, std::map<std::string, 
                                 double lr, int64_t step) {
   std::vector<Tensor> in;
   for (const auto& io : p.inputs()) {
+    const auto dt = DTypeFromName(p.buffers(io.buffer()).dtype()).value_or(DType::kFloat32);
     auto it = batch.find(io.name());
     if (it != batch.end()) {
-      in.push_back(std::move(it->second));
+      // A plan that reads another float type than the data set holds (an evaluation pass that
+      // kept an f32 input the step narrowed to bf16): converted here.
+      const bool convert = it->second.dtype() != dt && IsFloat(dt) && IsFloat(it->second.dtype());
+      in.push_back(convert ? it->second.ConvertFloat(dt) : std::move(it->second));
       continue;
     }
-    const auto dt = DTypeFromName(p.buffers(io.buffer()).dtype()).value_or(DType::kFloat32);
     in.push_back(IsInteger(dt) ? Tensor::Scalar(dt, static_cast<double>(step))
                                : Tensor::Scalar(dt, lr));
   }
@@ -260,26 +263,20 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
                            " in all, so there is nothing left to train");
   }
   int64_t step = cfg.start_step, epoch = 0;
-  std::vector<int64_t> order;
-  std::map<std::string, std::vector<uint8_t>> spare_bytes;  // the last batch's buffers, reused
+  BatchPrefetcher batches(train, s.batch, cfg.shuffle, cfg.seed);  // the next batch meanwhile
   while (step < total) {
-    const int64_t in_epoch = step % per_epoch;
-    if (step / per_epoch + 1 != epoch) {  // a new epoch, or the one a resumed run is in
-      epoch = step / per_epoch + 1;
-      order = cfg.shuffle ? ShuffledOrder(train.size, cfg.seed + static_cast<uint64_t>(epoch - 1))
-                          : std::vector<int64_t>();
-    }
+    epoch = step / per_epoch + 1;
     const double lr = sched.At(first_step + step);
-    ASSIGN_OR_RETURN(auto batch,
-                     GatherBatch(train, order, in_epoch * s.batch, s.batch, &spare_bytes));
+    ASSIGN_OR_RETURN(auto batch, batches.Take(step, total));
     std::vector<Tensor> inputs = OrderInputs(sp, batch, lr, first_step + step);
     if (Status st = s.step->Step(inputs); !st.ok()) {
       (void)flush();  // the lines of the steps before it
       return st.WithContext("step " + std::to_string(first_step + step + 1));
     }
-    for (int i = 0; i < sp.inputs_size(); ++i) {  // copied in: their buffers serve the next batch
+    for (int i = 0; i < sp.inputs_size();
+         ++i) {  // read in place: their buffers serve a later batch
       if (batch.count(sp.inputs(i).name())) {
-        spare_bytes[sp.inputs(i).name()] = std::move(inputs[i]).TakeBytes();
+        batches.Recycle(sp.inputs(i).name(), std::move(inputs[i]).TakeBytes());
       }
     }
     ++step;

@@ -1,9 +1,14 @@
 #include "runtime/train_data.h"
 
+#include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <random>
+#include <thread>
 
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/kernel.h"
@@ -13,9 +18,15 @@ namespace ampc {
 namespace {
 
 // Converts a data array to the element type the model reads: any float type to any float type,
-// any integer type to any integer type (numpy writes float64 and int64 by default).
+// any integer type to any integer type (numpy writes float64 and int64 by default). Half types
+// are reached through f32, as a model whose f32 input the step casts (passes/narrow_inputs)
+// would: f64 -> f32 -> bf16 rounds twice, like the Cast it replaces.
 StatusOr<Tensor> ToDType(const Tensor& t, DType want, const std::string& what) {
   if (t.dtype() == want) return t;
+  if (IsHalf(want) && IsFloat(t.dtype()) && t.dtype() != DType::kFloat32) {
+    ASSIGN_OR_RETURN(Tensor f32, ToDType(t, DType::kFloat32, what));
+    return ToDType(f32, want, what);
+  }
   const bool both_float = IsFloat(t.dtype()) && IsFloat(want);
   const bool both_int = IsInteger(t.dtype()) && IsInteger(want);
   if (!both_float && !both_int) {
@@ -196,6 +207,112 @@ StatusOr<std::map<std::string, Tensor>> GatherBatch(
     out.emplace(name, Tensor(t.dtype(), std::move(dims), std::move(bytes)));
   }
   return out;
+}
+
+struct BatchPrefetcher::Impl {
+  const Dataset& data;
+  int64_t batch = 0, per_epoch = 1;
+  bool shuffle = false;
+  uint64_t seed = 0;
+  // Epoch -> its order (the current epoch's and the next's). Only Gather reads or writes it, and
+  // the protocol below never runs two gathers at once.
+  std::map<int64_t, std::vector<int64_t>> orders;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, std::vector<uint8_t>> spare;  // recycled buffers (under mu)
+  int64_t job = -1;                                   // the step being gathered in the background
+  int64_t ready_step = -1;                            // the step `ready` holds
+  std::optional<StatusOr<std::map<std::string, Tensor>>> ready;
+  bool stop = false;
+  std::thread worker;
+
+  Impl(const Dataset& d) : data(d) {}
+};
+
+BatchPrefetcher::BatchPrefetcher(const Dataset& d, int64_t batch, bool shuffle, uint64_t seed)
+    : impl_(std::make_unique<Impl>(d)) {
+  impl_->batch = batch;
+  impl_->per_epoch = std::max<int64_t>(1, batch > 0 ? d.size / batch : 1);
+  impl_->shuffle = shuffle;
+  impl_->seed = seed;
+}
+
+BatchPrefetcher::~BatchPrefetcher() {
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->worker.joinable()) impl_->worker.join();
+}
+
+StatusOr<std::map<std::string, Tensor>> BatchPrefetcher::Gather(
+    int64_t step, std::map<std::string, std::vector<uint8_t>> spare) {
+  Impl& m = *impl_;
+  const int64_t epoch = step / m.per_epoch;
+  static const std::vector<int64_t> kFileOrder;
+  const std::vector<int64_t>* order = &kFileOrder;
+  if (m.shuffle) {
+    while (!m.orders.empty() && m.orders.begin()->first < epoch) m.orders.erase(m.orders.begin());
+    auto it = m.orders.find(epoch);
+    if (it == m.orders.end()) {
+      it =
+          m.orders.emplace(epoch, ShuffledOrder(m.data.size, m.seed + static_cast<uint64_t>(epoch)))
+              .first;
+    }
+    order = &it->second;
+  }
+  return GatherBatch(m.data, *order, (step % m.per_epoch) * m.batch, m.batch, &spare);
+}
+
+void BatchPrefetcher::Worker() {
+  Impl& m = *impl_;
+  std::unique_lock<std::mutex> lk(m.mu);
+  for (;;) {
+    m.cv.wait(lk, [&] { return m.stop || m.job >= 0; });
+    if (m.stop) return;
+    const int64_t step = m.job;
+    auto spare = std::move(m.spare);
+    m.spare.clear();
+    lk.unlock();
+    auto r = Gather(step, std::move(spare));
+    lk.lock();
+    m.ready = std::move(r);
+    m.ready_step = step;
+    m.job = -1;
+    m.cv.notify_all();
+  }
+}
+
+StatusOr<std::map<std::string, Tensor>> BatchPrefetcher::Take(int64_t step, int64_t end) {
+  Impl& m = *impl_;
+  std::optional<StatusOr<std::map<std::string, Tensor>>> out;
+  std::map<std::string, std::vector<uint8_t>> spare;
+  {
+    std::unique_lock<std::mutex> lk(m.mu);
+    m.cv.wait(lk, [&] { return m.job < 0; });  // a gather in flight finishes first
+    if (m.ready && m.ready_step == step) out = std::move(*m.ready);
+    m.ready.reset();
+    if (!out) {
+      spare = std::move(m.spare);
+      m.spare.clear();
+    }
+  }
+  if (!out) out = Gather(step, std::move(spare));
+  if (step + 1 < end) {
+    {
+      std::lock_guard<std::mutex> lk(m.mu);
+      m.job = step + 1;
+    }
+    if (!m.worker.joinable()) m.worker = std::thread([this] { Worker(); });
+    m.cv.notify_all();
+  }
+  return std::move(*out);
+}
+
+void BatchPrefetcher::Recycle(const std::string& name, std::vector<uint8_t> bytes) {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  impl_->spare[name] = std::move(bytes);
 }
 
 std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed) {

@@ -55,6 +55,33 @@ StatusOr<std::map<std::string, Tensor>> GatherBatch(
 // Deterministic on every platform (the standard library's shuffle and distributions are not).
 std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed);
 
+// The training loop's batches, each gathered on a background thread while the step before it
+// runs. Step k (from 0) takes batch k % (size / batch) of epoch k / (size / batch) + 1, whose
+// order is ShuffledOrder(size, seed + epoch - 1) (file order without shuffling): the same batches
+// as gathering each in turn. Two sets of batch buffers alternate (Recycle), so steps allocate
+// nothing.
+class BatchPrefetcher {
+ public:
+  BatchPrefetcher(const Dataset& d, int64_t batch, bool shuffle, uint64_t seed);
+  ~BatchPrefetcher();  // waits for a gather in flight
+  BatchPrefetcher(const BatchPrefetcher&) = delete;
+  BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
+
+  // Step `step`'s batch (waiting for the background gather when it is that one, else gathering
+  // it now); then starts gathering step `step + 1`'s when `step + 1 < end`.
+  StatusOr<std::map<std::string, Tensor>> Take(int64_t step, int64_t end);
+  // Hands back a used batch's buffers (Tensor::TakeBytes) by array name for a later gather.
+  void Recycle(const std::string& name, std::vector<uint8_t> bytes);
+
+ private:
+  StatusOr<std::map<std::string, Tensor>> Gather(int64_t step,
+                                                 std::map<std::string, std::vector<uint8_t>> spare);
+  void Worker();
+
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 struct LrSchedule {
   std::string kind = "constant";  // constant | cosine | step | linear
   double base = 0.01;

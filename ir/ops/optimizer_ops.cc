@@ -16,7 +16,9 @@
 // lr is an f32 scalar (a runtime input, so schedules need no recompilation); step is the i64
 // number of updates already applied (0 on the first step: SGD's momentum buffer starts as the
 // first gradient, Adam's bias correction uses step + 1). W, G and the states share one shape and
-// one dtype, f32 or f64: master weights and optimizer state are never half precision.
+// one dtype, f32 or f64: master weights and optimizer state are never half precision. G may also
+// be f16 or bf16 beside f32 W (a half gradient the update widens exactly as a Cast would:
+// passes/fold_casts folds the Cast into the update).
 #include <string>
 
 #include "ir/op_registry.h"
@@ -48,7 +50,10 @@ Status InferUpdate(Node& node, int num_outputs) {
   for (int i = 3; i < node.num_inputs(); ++i) {
     if (!node.input(i) || node.input(i)->dtype() == DType::kBool) continue;
     RETURN_IF_ERROR(infer::RequireTyped(node, i));
-    if (node.input(i)->type() != w) {
+    const TensorType& t = node.input(i)->type();
+    const bool half_grad = i == 3 && w.dtype == DType::kFloat32 && IsHalf(t.dtype) &&
+                           t.has_rank == w.has_rank && t.dims == w.dims;
+    if (t != w && !half_grad) {
       return InvalidArgument("input " + std::to_string(i) + " is " +
                              node.input(i)->type().ToString() + " but the parameter is " +
                              w.ToString());

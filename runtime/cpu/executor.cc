@@ -217,7 +217,12 @@ Status CpuExecutor::Execute(const std::vector<Tensor>& inputs, bool check_loss) 
                              " but the plan was compiled for " +
                              TensorType(v.dtype, want).ToString());
     }
-    if (!t.bytes().empty()) std::memcpy(v.data, t.bytes().data(), t.bytes().size());
+  }
+  // Inputs are read where the caller holds them (no copy into the arena): every step reads the
+  // view, and nothing writes a plan input. The arena keeps the input's slot, which other buffers
+  // reuse after the input's last reader as before.
+  for (int i = 0; i < p.inputs_size(); ++i) {
+    views_[p.inputs(i).buffer()].data = const_cast<uint8_t*>(inputs[i].bytes().data());
   }
   for (const auto& s : p.specializations()) {
     for (int i = 0; i < p.inputs_size(); ++i) {
@@ -231,16 +236,16 @@ Status CpuExecutor::Execute(const std::vector<Tensor>& inputs, bool check_loss) 
   }
   for (size_t i = 0; i < steps_.size(); ++i) {
     const bool prof = !profile_s_.empty();
-    const auto t0 = prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    const auto t0 =
+        prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     Status st = RunStep(steps_[i]);
     if (prof) {
-      profile_s_[i] +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      profile_s_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     if (!st.ok()) return st.WithContext(DescribeStep(p, static_cast<int>(i)));
     if (check_loss && static_cast<int>(i) == loss_step_) {
       const double loss = Load<double>(views_[loss_buffer_], 0);
-      if (!std::isfinite(loss)) return DiagnoseNonFiniteLoss(inputs, loss);
+      if (!std::isfinite(loss)) return DiagnoseNonFiniteLoss(loss);
     }
   }
   ++calls_;
@@ -259,15 +264,13 @@ bool HasNonFinite(const TensorView& v) {
 
 }  // namespace
 
-Status CpuExecutor::DiagnoseNonFiniteLoss(const std::vector<Tensor>& inputs, double loss) {
+Status CpuExecutor::DiagnoseNonFiniteLoss(double loss) {
   const plan::PlanProto& p = plan_.proto;
   const std::string head = "the loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
                            " (fp32 training has no finite check to skip a bad step); ";
-  // The host copies: the arena may have reused an input's memory since.
+  // The input views still point at the caller's tensors (Execute bound them).
   for (int i = 0; i < p.inputs_size(); ++i) {
-    TensorView v = views_[p.inputs(i).buffer()];
-    v.data = const_cast<uint8_t*>(inputs[i].bytes().data());
-    if (HasNonFinite(v)) {
+    if (HasNonFinite(views_[p.inputs(i).buffer()])) {
       return Internal(head + "the input '" + p.inputs(i).name() + "' holds non-finite values");
     }
   }
@@ -279,10 +282,6 @@ Status CpuExecutor::DiagnoseNonFiniteLoss(const std::vector<Tensor>& inputs, dou
   // Inputs and parameters are finite: replay the forward pass, checking each output. States
   // written in place before the loss (BatchNorm's running statistics) move once more, but the
   // run ends here anyway.
-  for (int i = 0; i < p.inputs_size(); ++i) {
-    const auto& bytes = inputs[i].bytes();
-    if (!bytes.empty()) std::memcpy(views_[p.inputs(i).buffer()].data, bytes.data(), bytes.size());
-  }
   for (int i = 0; i <= loss_step_; ++i) {
     RETURN_IF_ERROR(RunStep(steps_[i]).WithContext(DescribeStep(p, i)));
     for (int id : p.steps(i).outputs()) {

@@ -2,8 +2,8 @@
 // was checked by VerifyPlan when it was loaded or lowered; Create checks what is specific to this
 // backend (every op has a CPU kernel), keeps one activation arena, binds CONSTANT and STATE
 // buffers straight into the plan's data section (a mapped plan file is never copied) and binds
-// every step's tensor views once, so a call only copies inputs in, runs kernels, and copies
-// outputs out.
+// every step's tensor views once, so a call points the input views at the caller's tensors (no
+// copy), runs kernels, and copies outputs out.
 #pragma once
 
 #include <map>
@@ -60,7 +60,7 @@ class CpuExecutor : public Executor {
       int64_t except;
     };
     std::vector<ArgCheck> gen_checks;  // checked before the kernel runs
-    std::vector<BoundStep> fallback;  // a kernel step without a usable image: its op steps
+    std::vector<BoundStep> fallback;   // a kernel step without a usable image: its op steps
   };
   Status BindOp(const plan::Step& s, const std::string& what, BoundStep* bs);
   Status RunStep(BoundStep& bs);
@@ -72,7 +72,7 @@ class CpuExecutor : public Executor {
   Status Execute(const std::vector<Tensor>& inputs, bool check_loss = false);
   // After a non-finite loss: runs the steps up to the loss again, checking every output, and
   // names the first non-finite value, its producer and the inputs that were already bad.
-  Status DiagnoseNonFiniteLoss(const std::vector<Tensor>& inputs, double loss);
+  Status DiagnoseNonFiniteLoss(double loss);
 
   Plan plan_;
   std::unique_ptr<ThreadPool> pool_;

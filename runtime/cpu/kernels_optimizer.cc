@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ir/op_registry.h"
+#include "runtime/cpu/convert.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
 
@@ -54,7 +55,9 @@ Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, do
   }
   for (int i = 3; i < num_in; ++i) {
     if (i == 4 && num_in == 4) break;
-    if (!ctx.in(i) || ctx.in(i)->dtype != w->dtype || ctx.in(i)->dims != w->dims) {
+    const bool half_grad =  // an f16/bf16 gradient beside f32 W (WithWideGrad widens it)
+        i == 3 && ctx.in(i) && w->dtype == DType::kFloat32 && IsHalf(ctx.in(i)->dtype);
+    if (!ctx.in(i) || (ctx.in(i)->dtype != w->dtype && !half_grad) || ctx.in(i)->dims != w->dims) {
       return Err(ctx, "input " + std::to_string(i) + " does not match the parameter " +
                           DimsToString(w->dims));
     }
@@ -65,6 +68,23 @@ Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, do
     }
   }
   return Status::Ok();
+}
+
+// The context with a half gradient (input 3) widened to f32 into `wide` (exact, as the Cast it
+// replaces); the context itself when the gradient already has W's dtype.
+KernelContext WithWideGrad(const KernelContext& ctx, std::vector<float>* wide, TensorView* view) {
+  const TensorView* g = ctx.in(3);
+  if (!IsHalf(g->dtype)) return ctx;
+  const int64_t n = g->NumElements();
+  wide->resize(n);
+  float* out = wide->data();
+  ParallelFor(ctx.pool, n, kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) out[i] = Load<float>(g->data, g->dtype, i);
+  });
+  *view = TensorView{DType::kFloat32, g->dims, out};
+  KernelContext c = ctx;
+  c.inputs[3] = view;
+  return c;
 }
 
 // A skipped step: every output is a bit-identical copy of its input (W, then the states).
@@ -144,8 +164,11 @@ Status SgdKernel(KernelContext& ctx) {
     CopyThrough(ctx, has_m ? std::vector<int>{2, 4} : std::vector<int>{2});
     return Status::Ok();
   }
+  std::vector<float> wide;
+  TensorView wide_view;
+  const KernelContext c = WithWideGrad(ctx, &wide, &wide_view);
   if (ctx.in(2)->dtype == DType::kFloat32) {
-    SgdLoop<float>(ctx, lr, step == 0);
+    SgdLoop<float>(c, lr, step == 0);
   } else {
     SgdLoop<double>(ctx, lr, step == 0);
   }
@@ -218,8 +241,11 @@ Status AdamKernel(KernelContext& ctx) {
     CopyThrough(ctx, {2, 4, 5});
     return Status::Ok();
   }
+  std::vector<float> wide;
+  TensorView wide_view;
+  const KernelContext c = WithWideGrad(ctx, &wide, &wide_view);
   if (ctx.in(2)->dtype == DType::kFloat32) {
-    AdamLoop<float>(ctx, lr, step);
+    AdamLoop<float>(c, lr, step);
   } else {
     AdamLoop<double>(ctx, lr, step);
   }

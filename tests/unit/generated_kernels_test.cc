@@ -19,8 +19,8 @@
 #include "codegen/fused_kernel.h"
 #include "codegen/mlir_compile.h"
 #include "compile_util.h"
-#include "generated_kernels_util.h"
 #include "frontend/onnx.h"
+#include "generated_kernels_util.h"
 #include "ir/float16.h"
 #include "ir/text.h"
 #include "runtime/cpu/executor.h"
@@ -231,15 +231,16 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GeneratedKernelsTest,
                          });
 
 // Done-when of [codegen]: on the MLP and transformer steps, in every precision, only GEMMs,
-// convolutions, data movement (indexing included) and shape arithmetic stay per-op; everything else (elementwise
-// chains, reductions, row ops, losses, optimizer updates, loss scaling) runs in generated kernels.
+// convolutions, data movement (indexing included) and shape arithmetic stay per-op; everything else
+// (elementwise chains, reductions, row ops, losses, optimizer updates, loss scaling) runs in
+// generated kernels.
 TEST(GeneratedKernels, OnlyGemmConvAndDataMovementStayPerOp) {
   if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
   const std::set<std::string> library = {"Gemm", "MatMul", "Conv", "ConvTranspose", "ConvGrad"};
   const std::set<std::string> movement = {
-      "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Transpose", "Concat", "Split",
-      "Slice",   "Expand",    "Identity", "Shape",  "Range",     "Gather", "Trilu",
-      "Pad",     "Tile",      "ConstantOfShape"};
+      "Reshape", "Unsqueeze", "Squeeze", "Flatten",  "Transpose",      "Concat",
+      "Split",   "Slice",     "Expand",  "Identity", "Shape",          "Range",
+      "Gather",  "Trilu",     "Pad",     "Tile",     "ConstantOfShape"};
   for (int mi : {0, 2}) {
     const ModelCase m = Models()[mi];
     for (const char* precision : {"fp32", "bf16", "fp16"}) {
@@ -355,9 +356,9 @@ void CompareNodeKernel(const std::string& text, uint64_t seed) {
 
 // Row kernels on shapes and dtypes the fixtures do not reach: softmax over a middle axis (inner >
 // 1), f16/bf16 inputs, layer norm over two axes with Mean and InvStdDev stored and a row length
-// that leaves a tail after the 8 partial sums, RMS norm (opset 23), cross entropy with weights, ignore_index, i32
-// labels, spatial dimensions and each reduction, and GatherGrad over a middle axis with
-// repeated and negative i32 indices.
+// that leaves a tail after the 8 partial sums, RMS norm (opset 23), cross entropy with weights,
+// ignore_index, i32 labels, spatial dimensions and each reduction, and GatherGrad over a middle
+// axis with repeated and negative i32 indices.
 TEST(GeneratedKernels, RowKernelsMatchPerOpOnEdgeShapes) {
   if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
   if (!cpu::CpuHasFeature("x86-64-v3")) GTEST_SKIP() << "this CPU lacks x86-64-v3";
@@ -430,6 +431,29 @@ TEST(GeneratedKernels, RowKernelsMatchPerOpOnEdgeShapes) {
   input %l: i64[8]
   %loss: f16[] = SoftmaxCrossEntropyLoss(%x, %l) {ignore_index=-100}
   output %loss
+})",
+      // Optimizer updates reading a half gradient (passes/fold_casts folds its widening Cast).
+      R"(graph "g" opsets {"": 17, "com.ampc": 1} {
+  input %lr: f32[]
+  input %t: i64[]
+  input %w: f32[3,70]
+  input %g: bf16[3,70]
+  input %m: f32[3,70]
+  input %v: f32[3,70]
+  %w2: f32[3,70], %m2: f32[3,70], %v2: f32[3,70] = com.ampc::Adam(%lr, %t, %w, %g, %m, %v) {beta1=0.9, beta2=0.999, epsilon=1e-08, weight_decay=0.01, decoupled=1}
+  output %w2
+  output %m2
+  output %v2
+})",
+      R"(graph "g" opsets {"": 17, "com.ampc": 1} {
+  input %lr: f32[]
+  input %t: i64[]
+  input %w: f32[130]
+  input %g: f16[130]
+  input %m: f32[130]
+  %w2: f32[130], %m2: f32[130] = com.ampc::SGD(%lr, %t, %w, %g, %m) {momentum=0.9, weight_decay=0.0001}
+  output %w2
+  output %m2
 })",
   };
   uint64_t seed = 7;

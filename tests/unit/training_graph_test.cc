@@ -365,5 +365,44 @@ TEST(TrainData, GatherBatchTakesRowsInOrder) {
   EXPECT_FALSE(GatherBatch(d, {}, 3, 2).ok());
 }
 
+// The prefetcher hands out the batches gathering each in turn would (the reference: GatherBatch
+// with each epoch's ShuffledOrder), across epoch boundaries, when a run starts mid-way (a
+// resumed run) and with used buffers handed back; without shuffling, in file order.
+TEST(TrainData, PrefetchedBatchesAreTheBatchesInTurn) {
+  Dataset d;
+  d.size = 10;
+  std::vector<float> x(20);
+  std::vector<int64_t> y(10);
+  for (int i = 0; i < 10; ++i) {
+    x[2 * i] = static_cast<float>(i);
+    x[2 * i + 1] = static_cast<float>(100 + i);
+    y[i] = i * 7;
+  }
+  d.arrays["x"] = Tensor::FromFloats(x, {10, 2});
+  d.arrays["y"] = Tensor::FromInt64s(y, {10});
+  for (const bool shuffle : {true, false}) {
+    SCOPED_TRACE(shuffle ? "shuffled" : "file order");
+    const uint64_t seed = 11;
+    const int64_t batch = 3, per_epoch = 3, end = 9;  // 3 epochs; sample 9 is never used
+    for (const int64_t start : {int64_t{0}, int64_t{4}}) {
+      BatchPrefetcher batches(d, batch, shuffle, seed);
+      for (int64_t step = start; step < end; ++step) {
+        auto got = batches.Take(step, end);
+        ASSERT_TRUE(got.ok()) << got.status().message();
+        const std::vector<int64_t> order =
+            shuffle ? ShuffledOrder(d.size, seed + static_cast<uint64_t>(step / per_epoch))
+                    : std::vector<int64_t>();
+        auto want = GatherBatch(d, order, (step % per_epoch) * batch, batch);
+        ASSERT_TRUE(want.ok());
+        for (const char* name : {"x", "y"}) {
+          EXPECT_EQ(got->at(name).bytes(), want->at(name).bytes()) << name << " step " << step;
+          EXPECT_EQ(got->at(name).dims(), want->at(name).dims());
+        }
+        for (auto& [name, t] : *got) batches.Recycle(name, std::move(t).TakeBytes());
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ampc

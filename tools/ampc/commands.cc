@@ -458,6 +458,13 @@ StatusOr<Loaded> LoadForInputs(const std::string& model, const std::string& inpu
     for (const auto& io : l.plan.proto.inputs()) l.input_names.push_back(io.name());
     for (const auto& io : l.plan.proto.outputs()) l.output_names.push_back(io.name());
     ASSIGN_OR_RETURN(l.inputs, ReadInputs(inputs_dir, l.input_names));
+    for (int i = 0; i < l.plan.proto.inputs_size(); ++i) {  // f32 files for a narrowed bf16 input
+      auto want = DTypeFromName(l.plan.proto.buffers(l.plan.proto.inputs(i).buffer()).dtype());
+      Tensor& t = l.inputs[i];
+      if (want && *want != t.dtype() && IsFloat(*want) && IsFloat(t.dtype())) {
+        t = t.ConvertFloat(*want);
+      }
+    }
     return l;
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Graph> g, ImportOnnxFile(model));
