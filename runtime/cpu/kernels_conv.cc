@@ -29,6 +29,7 @@ using window::RequireFloatTypes;
 using window::Spatial;
 using window::ValidRange;
 using window::Windows;
+using window::WithWalk;
 
 std::string S(int64_t v) { return std::to_string(v); }
 
@@ -232,15 +233,12 @@ Status ConvTransposeKernel(KernelContext& ctx) {
 
 // Max over each window of plane `x`; with kIdx, idx receives flattened input indices
 // (plane_offset added; storage_order 1 flattens the spatial dims column-major). NaN propagates.
-template <typename V, bool kIdx>
-void MaxPoolPlane(const V* x, const Geometry& g, const Windows& w, V* y, int64_t* idx,
+template <typename V, bool kIdx, typename Walk>
+void MaxPoolPlane(const V* x, const Geometry& g, const Walk& w, V* y, int64_t* idx,
                   int64_t plane_offset, bool col_major) {
   const V init = std::numeric_limits<V>::has_infinity ? -std::numeric_limits<V>::infinity()
                                                       : std::numeric_limits<V>::lowest();
-  const int64_t *b0 = w.base[0].data(), *b1 = w.base[1].data(), *b2 = w.base[2].data();
-  const int64_t *lo0 = w.lo[0].data(), *lo1 = w.lo[1].data(), *lo2 = w.lo[2].data();
-  const int64_t *hi0 = w.hi[0].data(), *hi1 = w.hi[1].data(), *hi2 = w.hi[2].data();
-  const int64_t d0 = g.dil[0], d1 = g.dil[1], d2 = g.dil[2];
+  const int64_t d0 = w.dil(0), d1 = w.dil(1), d2 = w.dil(2);
   for (int64_t od = 0; od < g.out[0]; ++od) {
     for (int64_t oh = 0; oh < g.out[1]; ++oh) {
       const int64_t o_row = (od * g.out[1] + oh) * g.out[2];
@@ -248,13 +246,13 @@ void MaxPoolPlane(const V* x, const Geometry& g, const Windows& w, V* y, int64_t
         V best = init;
         int64_t bi = -1;
         bool nan = false;
-        for (int64_t kd = lo0[od]; kd < hi0[od]; ++kd) {
-          const int64_t id = b0[od] + kd * d0;
-          for (int64_t kh = lo1[oh]; kh < hi1[oh]; ++kh) {
-            const int64_t ih = b1[oh] + kh * d1;
+        for (int64_t kd = w.lo(0, od); kd < w.hi(0, od); ++kd) {
+          const int64_t id = w.base(0, od) + kd * d0;
+          for (int64_t kh = w.lo(1, oh); kh < w.hi(1, oh); ++kh) {
+            const int64_t ih = w.base(1, oh) + kh * d1;
             const int64_t row = (id * g.in[1] + ih) * g.in[2];
-            for (int64_t kw = lo2[ow]; kw < hi2[ow]; ++kw) {
-              const int64_t iw = b2[ow] + kw * d2;
+            for (int64_t kw = w.lo(2, ow); kw < w.hi(2, ow); ++kw) {
+              const int64_t iw = w.base(2, ow) + kw * d2;
               const V v = x[row + iw];
               // Branch-free selects: random data would mispredict a branch half the time.
               if constexpr (kIdx) {
@@ -283,50 +281,54 @@ void MaxPoolPlane(const V* x, const Geometry& g, const Windows& w, V* y, int64_t
 template <typename V>
 void MaxPoolTyped(const V* x, V* y, int64_t* idx, int64_t planes, const Geometry& g, bool col_major,
                   ThreadPool* pool) {
-  const Windows w = MakeWindows(g);
+  const Windows windows = MakeWindows(g);
   const int64_t in = g.in_size(), out = g.out_size();
-  ParallelFor(pool, planes, 1, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) {
-      if (idx) {
-        MaxPoolPlane<V, true>(x + p * in, g, w, y + p * out, idx + p * out, p * in, col_major);
-      } else {
-        MaxPoolPlane<V, false>(x + p * in, g, w, y + p * out, nullptr, 0, false);
+  WithWalk(g, windows, [&](const auto& w) {
+    ParallelFor(pool, planes, 1, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        if (idx) {
+          MaxPoolPlane<V, true>(x + p * in, g, w, y + p * out, idx + p * out, p * in, col_major);
+        } else {
+          MaxPoolPlane<V, false>(x + p * in, g, w, y + p * out, nullptr, 0, false);
+        }
       }
-    }
+    });
   });
 }
 
 template <typename T>
 void AvgPoolTyped(const T* x, T* y, int64_t planes, const Geometry& g, bool include_pad,
                   ThreadPool* pool) {
-  const Windows w = MakeWindows(g);
+  const Windows windows = MakeWindows(g);
   const int64_t in = g.in_size(), out = g.out_size();
-  ParallelFor(pool, planes, 1, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) {
-      const T* xp = x + p * in;
-      T* yp = y + p * out;
-      for (int64_t od = 0; od < g.out[0]; ++od) {
-        for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-          for (int64_t ow = 0; ow < g.out[2]; ++ow) {
-            T sum = 0;
-            for (int64_t kd = w.lo[0][od]; kd < w.hi[0][od]; ++kd) {
-              const int64_t id = w.base[0][od] + kd * g.dil[0];
-              for (int64_t kh = w.lo[1][oh]; kh < w.hi[1][oh]; ++kh) {
-                const T* row = xp + (id * g.in[1] + w.base[1][oh] + kh * g.dil[1]) * g.in[2];
-                for (int64_t kw = w.lo[2][ow]; kw < w.hi[2][ow]; ++kw) {
-                  sum += row[w.base[2][ow] + kw * g.dil[2]];
+  WithWalk(g, windows, [&](const auto& w) {
+    ParallelFor(pool, planes, 1, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const T* xp = x + p * in;
+        T* yp = y + p * out;
+        for (int64_t od = 0; od < g.out[0]; ++od) {
+          for (int64_t oh = 0; oh < g.out[1]; ++oh) {
+            for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+              T sum = 0;
+              for (int64_t kd = w.lo(0, od); kd < w.hi(0, od); ++kd) {
+                const int64_t id = w.base(0, od) + kd * w.dil(0);
+                for (int64_t kh = w.lo(1, oh); kh < w.hi(1, oh); ++kh) {
+                  const T* row = xp + (id * g.in[1] + w.base(1, oh) + kh * w.dil(1)) * g.in[2];
+                  for (int64_t kw = w.lo(2, ow); kw < w.hi(2, ow); ++kw) {
+                    sum += row[w.base(2, ow) + kw * w.dil(2)];
+                  }
                 }
               }
+              const int64_t count =
+                  include_pad ? w.padded(0, od) * w.padded(1, oh) * w.padded(2, ow)
+                              : (w.hi(0, od) - w.lo(0, od)) * (w.hi(1, oh) - w.lo(1, oh)) *
+                                    (w.hi(2, ow) - w.lo(2, ow));
+              yp[(od * g.out[1] + oh) * g.out[2] + ow] = sum / static_cast<T>(count);
             }
-            const int64_t count =
-                include_pad ? w.padded_count[0][od] * w.padded_count[1][oh] * w.padded_count[2][ow]
-                            : (w.hi[0][od] - w.lo[0][od]) * (w.hi[1][oh] - w.lo[1][oh]) *
-                                  (w.hi[2][ow] - w.lo[2][ow]);
-            yp[(od * g.out[1] + oh) * g.out[2] + ow] = sum / static_cast<T>(count);
           }
         }
       }
-    }
+    });
   });
 }
 

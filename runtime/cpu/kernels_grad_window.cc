@@ -29,6 +29,7 @@ using window::RequireFloatTypes;
 using window::Spatial;
 using window::ValidRange;
 using window::Windows;
+using window::WithWalk;
 
 std::string S(int64_t v) { return std::to_string(v); }
 
@@ -199,8 +200,8 @@ Status ConvGradKernel(KernelContext& ctx) {
 // ------------------------------------------------------------------------------------ Pooling
 
 // Calls fn(flat output index, od, oh, ow) for every output position of one plane.
-template <typename Fn>
-void ForEachWindow(const Geometry& g, const Windows& w, Fn&& fn) {
+template <typename Walk, typename Fn>
+void ForEachWindow(const Geometry& g, const Walk&, Fn&& fn) {
   for (int64_t od = 0; od < g.out[0]; ++od) {
     for (int64_t oh = 0; oh < g.out[1]; ++oh) {
       for (int64_t ow = 0; ow < g.out[2]; ++ow) {
@@ -210,17 +211,17 @@ void ForEachWindow(const Geometry& g, const Windows& w, Fn&& fn) {
   }
 }
 
-template <typename T>
-void MaxPoolGradPlane(const T* x, const T* dy, const Geometry& g, const Windows& w, T* dx) {
+template <typename T, typename Walk>
+void MaxPoolGradPlane(const T* x, const T* dy, const Geometry& g, const Walk& w, T* dx) {
   ForEachWindow(g, w, [&](int64_t o, int64_t od, int64_t oh, int64_t ow) {
     T best = 0;
     int64_t bi = -1;
-    for (int64_t kd = w.lo[0][od]; kd < w.hi[0][od]; ++kd) {
-      const int64_t id = w.base[0][od] + kd * g.dil[0];
-      for (int64_t kh = w.lo[1][oh]; kh < w.hi[1][oh]; ++kh) {
-        const int64_t row = (id * g.in[1] + w.base[1][oh] + kh * g.dil[1]) * g.in[2];
-        for (int64_t kw = w.lo[2][ow]; kw < w.hi[2][ow]; ++kw) {
-          const int64_t at = row + w.base[2][ow] + kw * g.dil[2];
+    for (int64_t kd = w.lo(0, od); kd < w.hi(0, od); ++kd) {
+      const int64_t id = w.base(0, od) + kd * w.dil(0);
+      for (int64_t kh = w.lo(1, oh); kh < w.hi(1, oh); ++kh) {
+        const int64_t row = (id * g.in[1] + w.base(1, oh) + kh * w.dil(1)) * g.in[2];
+        for (int64_t kw = w.lo(2, ow); kw < w.hi(2, ow); ++kw) {
+          const int64_t at = row + w.base(2, ow) + kw * w.dil(2);
           const T v = x[at];
           // Strictly greater keeps the first maximum; the first NaN wins, as in PyTorch.
           if (bi < 0 || v > best || (v != v && best == best)) {
@@ -234,21 +235,20 @@ void MaxPoolGradPlane(const T* x, const T* dy, const Geometry& g, const Windows&
   });
 }
 
-template <typename T>
-void AvgPoolGradPlane(const T* dy, const Geometry& g, const Windows& w, bool include_pad, T* dx) {
+template <typename T, typename Walk>
+void AvgPoolGradPlane(const T* dy, const Geometry& g, const Walk& w, bool include_pad, T* dx) {
   ForEachWindow(g, w, [&](int64_t o, int64_t od, int64_t oh, int64_t ow) {
-    const int64_t count =
-        include_pad ? w.padded_count[0][od] * w.padded_count[1][oh] * w.padded_count[2][ow]
-                    : (w.hi[0][od] - w.lo[0][od]) * (w.hi[1][oh] - w.lo[1][oh]) *
-                          (w.hi[2][ow] - w.lo[2][ow]);
+    const int64_t count = include_pad ? w.padded(0, od) * w.padded(1, oh) * w.padded(2, ow)
+                                      : (w.hi(0, od) - w.lo(0, od)) * (w.hi(1, oh) - w.lo(1, oh)) *
+                                            (w.hi(2, ow) - w.lo(2, ow));
     if (count <= 0) return;
     const T share = dy[o] / static_cast<T>(count);
-    for (int64_t kd = w.lo[0][od]; kd < w.hi[0][od]; ++kd) {
-      const int64_t id = w.base[0][od] + kd * g.dil[0];
-      for (int64_t kh = w.lo[1][oh]; kh < w.hi[1][oh]; ++kh) {
-        T* row = dx + (id * g.in[1] + w.base[1][oh] + kh * g.dil[1]) * g.in[2];
-        for (int64_t kw = w.lo[2][ow]; kw < w.hi[2][ow]; ++kw) {
-          row[w.base[2][ow] + kw * g.dil[2]] += share;
+    for (int64_t kd = w.lo(0, od); kd < w.hi(0, od); ++kd) {
+      const int64_t id = w.base(0, od) + kd * w.dil(0);
+      for (int64_t kh = w.lo(1, oh); kh < w.hi(1, oh); ++kh) {
+        T* row = dx + (id * g.in[1] + w.base(1, oh) + kh * w.dil(1)) * g.in[2];
+        for (int64_t kw = w.lo(2, ow); kw < w.hi(2, ow); ++kw) {
+          row[w.base(2, ow) + kw * w.dil(2)] += share;
         }
       }
     }
@@ -274,22 +274,24 @@ template <typename T>
 void PoolGradImpl(KernelContext& ctx, const Geometry& g, const TensorView* X, bool include_pad) {
   const TensorView& dY = *ctx.in(0);
   TensorView& dX = *ctx.out(0);
-  const Windows w = MakeWindows(g);
+  const Windows windows = MakeWindows(g);
   const int64_t planes = dX.dims[0] * dX.dims[1], in = g.in_size(), out = g.out_size();
   ComputeIn<T> dyin(dY, ctx.pool);
   std::optional<ComputeIn<T>> xin;
   if (X) xin.emplace(*X, ctx.pool);
   ComputeOut<T> dxout(dX);
   T* dx = dxout.get();
-  ParallelFor(ctx.pool, planes, 1, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) {
-      std::fill(dx + p * in, dx + (p + 1) * in, T(0));
-      if (X) {
-        MaxPoolGradPlane(xin->get() + p * in, dyin.get() + p * out, g, w, dx + p * in);
-      } else {
-        AvgPoolGradPlane(dyin.get() + p * out, g, w, include_pad, dx + p * in);
+  WithWalk(g, windows, [&](const auto& w) {
+    ParallelFor(ctx.pool, planes, 1, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        std::fill(dx + p * in, dx + (p + 1) * in, T(0));
+        if (X) {
+          MaxPoolGradPlane(xin->get() + p * in, dyin.get() + p * out, g, w, dx + p * in);
+        } else {
+          AvgPoolGradPlane(dyin.get() + p * out, g, w, include_pad, dx + p * in);
+        }
       }
-    }
+    });
   });
   dxout.Finish(ctx.pool);
 }

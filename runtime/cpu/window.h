@@ -95,6 +95,54 @@ struct Windows {
 };
 Windows MakeWindows(const Geometry& g);
 
+// How the pool kernels walk windows: per spatial dim d and output index o, the first input index
+// (base), the valid taps [lo, hi), the taps inside the padded input (padded) and the dilation.
+// TableWalk reads them from Windows (any rank, padding, dilation); DenseWalk2D computes them for
+// windows wholly inside a 2-D input without padding or dilation, with the kernel size and stride
+// fixed at compile time when K, S > 0 (the 2x2/2 pool): the same taps in the same order, without
+// the table loads, so the tap loops unroll.
+struct TableWalk {
+  const Geometry& g;
+  const Windows& w;
+  int64_t base(int d, int64_t o) const { return w.base[d][o]; }
+  int64_t lo(int d, int64_t o) const { return w.lo[d][o]; }
+  int64_t hi(int d, int64_t o) const { return w.hi[d][o]; }
+  int64_t padded(int d, int64_t o) const { return w.padded_count[d][o]; }
+  int64_t dil(int d) const { return g.dil[d]; }
+};
+
+template <int K, int S>
+struct DenseWalk2D {
+  const Geometry& g;
+  int64_t base(int d, int64_t o) const { return d == 0 ? 0 : o * (S > 0 ? S : g.stride[d]); }
+  int64_t lo(int, int64_t) const { return 0; }
+  int64_t hi(int d, int64_t) const { return d == 0 ? 1 : K > 0 ? K : g.k[d]; }
+  int64_t padded(int d, int64_t o) const { return hi(d, o); }
+  int64_t dil(int) const { return 1; }
+};
+
+// Every window of g lies wholly inside a 2-D input, without padding or dilation.
+inline bool IsDense2D(const Geometry& g) {
+  bool dense = g.in[0] == 1 && g.out[0] == 1 && g.k[0] == 1;
+  for (int d = 1; d < 3 && dense; ++d) {
+    dense = g.dil[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0 &&
+            (g.out[d] - 1) * g.stride[d] + g.k[d] <= g.in[d];
+  }
+  return dense;
+}
+
+// Calls fn(walk) with the walker that fits g (`w`: g's tables, for the general case).
+template <typename Fn>
+void WithWalk(const Geometry& g, const Windows& w, Fn&& fn) {
+  if (!IsDense2D(g)) {
+    fn(TableWalk{g, w});
+  } else if (g.k[1] == 2 && g.k[2] == 2 && g.stride[1] == 2 && g.stride[2] == 2) {
+    fn(DenseWalk2D<2, 2>{g});
+  } else {
+    fn(DenseWalk2D<0, 0>{g});
+  }
+}
+
 // The adjoint of Im2ColChannel, for any pair of grids: adds the kernel_size() x prod(from) rows
 // of `src` into the plane `dst` of dims `to`, where grid position a lands at
 // a * stride - pad_begin + k * dil. Conv's dX uses from = out, to = in; ConvTranspose's output
