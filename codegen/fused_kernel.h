@@ -70,10 +70,11 @@ struct FusedKernel {
     std::vector<bool> reduced;        // reduced axes
     int64_t outputs = 0, count = 0;   // result elements; elements summed into each
     // [rows, columns] summed over the rows: columns per unit of the kernel's range (a divisor of
-    // the columns, at most 64); else 1.
+    // the columns, at most 64); summed over the columns: rows per unit (a divisor of the rows, at
+    // most 8, whose sums the kernel interleaves); else 1.
     int64_t Block() const {
-      if (dims.size() != 2 || !reduced[0] || reduced[1]) return 1;
-      return LargestDivisorAtMost(dims[1], 64);
+      if (dims.size() != 2 || reduced[0] == reduced[1]) return 1;
+      return reduced[0] ? LargestDivisorAtMost(dims[1], 64) : LargestDivisorAtMost(dims[0], 8);
     }
   };
   static constexpr int kReduced = -1;  // in `outputs`: the reduction's result

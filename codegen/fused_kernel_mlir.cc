@@ -360,6 +360,35 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       store_result(w.Line(fmt::format("memref.load {}[%c] : memref<{}xf64>", accs, block)),
                    w.Bin("arith.addi", base, "%c", "index"));
       body += "      }\n";
+    } else if (m == 2 && !r.reduced[0] && r.reduced[1]) {
+      // [rows, columns] summed over the columns (row means, norms' statistics): a block of rows
+      // per unit, the columns outside, one accumulator per row in a stack array. Each row is
+      // still summed in column order, but the block's sums are independent chains the CPU
+      // overlaps, where one row's chain of double additions would wait on each add's latency.
+      const int64_t cols = r.dims[1], block = r.Block();
+      const std::string cb = w.Index(block), cc = w.Index(cols);
+      const std::string base = w.Bin("arith.muli", "%i", cb, "index");
+      const std::string accs = w.Line(fmt::format("memref.alloca() : memref<{}xf64>", block));
+      body += fmt::format("      scf.for %b = {} to {} step {} {{\n", c0, cb, c1);
+      body += fmt::format("      memref.store {}, {}[%b] : memref<{}xf64>\n      }}\n", zero, accs,
+                          block);
+      body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cc, c1);
+      body += fmt::format("      scf.for %b = {} to {} step {} {{\n", c0, cb, c1);
+      const std::string row = w.Bin("arith.addi", base, "%b", "index");
+      const std::string ix =
+          w.Bin("arith.addi", w.Bin("arith.muli", row, cc, "index"), "%c", "index");
+      if (k.dims.size() >= 2 && k.dims.back() == cols) {
+        elementwise(ix, row, "%c");
+      } else {
+        elementwise(ix);
+      }
+      const std::string a = w.Line(fmt::format("memref.load {}[%b] : memref<{}xf64>", accs, block));
+      body += fmt::format("      memref.store {}, {}[%b] : memref<{}xf64>\n      }}\n      }}\n",
+                          add_value(a), accs, block);
+      body += fmt::format("      scf.for %b = {} to {} step {} {{\n", c0, cb, c1);
+      store_result(w.Line(fmt::format("memref.load {}[%b] : memref<{}xf64>", accs, block)),
+                   w.Bin("arith.addi", base, "%b", "index"));
+      body += "      }\n";
     } else {
       std::vector<int64_t> in_str(m, 1), part_str(m, 1);
       int64_t si = 1, so = 1, sr = 1;

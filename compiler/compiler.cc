@@ -9,6 +9,7 @@
 #include "codegen/fusion.h"
 #include "codegen/lower.h"
 #include "frontend/onnx.h"
+#include "ir/op_registry.h"
 #include "ir/user_regex.h"
 #include "passes/dead_code.h"
 #include "passes/half_storage.h"
@@ -80,10 +81,19 @@ std::vector<double> StaticDims(const Value* v) {
 
 std::string HalfGemmCost(const Node& n) {
   const std::string& op = n.op_type();
-  if (!n.domain().empty() || (op != "MatMul" && op != "Gemm" && op != "Conv")) return "";
-  const std::vector<double> a = StaticDims(n.num_inputs() > 0 ? n.input(0) : nullptr);
-  const std::vector<double> b = StaticDims(n.num_inputs() > 1 ? n.input(1) : nullptr);
+  const bool ampc_matmul = n.domain() == kAmpcDomain && op == "MatMul";  // transA / transB
+  if ((!n.domain().empty() && !ampc_matmul) || (op != "MatMul" && op != "Gemm" && op != "Conv")) {
+    return "";
+  }
+  std::vector<double> a = StaticDims(n.num_inputs() > 0 ? n.input(0) : nullptr);
+  std::vector<double> b = StaticDims(n.num_inputs() > 1 ? n.input(1) : nullptr);
   if (a.empty() || b.empty()) return "";
+  if (op == "MatMul" && a.size() >= 2 && n.attr_int("transA", 0) != 0) {
+    std::swap(a[a.size() - 1], a[a.size() - 2]);
+  }
+  if (op == "MatMul" && b.size() >= 2 && n.attr_int("transB", 0) != 0) {
+    std::swap(b[b.size() - 1], b[b.size() - 2]);
+  }
   double m = 0, k = 0, cols = 0;  // 0: symbolic
   auto times = [](double x, double y) { return x == 0 || y == 0 ? 0 : x * y; };
   if (op == "MatMul") {

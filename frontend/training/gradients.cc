@@ -295,15 +295,6 @@ Status GradPow(GradientContext& ctx) {
 
 // ---- matrix products --------------------------------------------------------------------------
 
-// Swaps the last two axes.
-StatusOr<Value*> SwapLast2(GradientContext& ctx, Value* v) {
-  const int64_t r = v->type().rank();
-  std::vector<int64_t> perm(r);
-  std::iota(perm.begin(), perm.end(), 0);
-  std::swap(perm[r - 1], perm[r - 2]);
-  return ctx.Emit("Transpose", {v}, {{"perm", Attribute(perm)}});
-}
-
 Status GradMatMul(GradientContext& ctx) {
   Node& n = ctx.forward;
   Value* a = n.input(0);
@@ -312,15 +303,16 @@ Status GradMatMul(GradientContext& ctx) {
   if (!a->type().has_rank || !b->type().has_rank || a->type().rank() < 2 || b->type().rank() < 2) {
     return Unimplemented("MatMul gradient needs inputs of known rank >= 2");
   }
+  // com.ampc::MatMul reads the transposed operand in place (no Transpose node, no copy).
   if (ctx.NeedsGrad(0)) {  // dA = dy @ B^T (summed over broadcast batch dims)
-    ASSIGN_OR_RETURN(Value * bt, SwapLast2(ctx, b));
-    EMIT(g, "MatMul", {dy, bt});
-    RETURN_IF_ERROR(SetGrad(ctx, 0, SumToShape(ctx, g, a)));
+    ASSIGN_OR_RETURN(auto g,
+                     EmitAmpc(ctx, "MatMul", {dy, b}, 1, {{"transB", Attribute(int64_t{1})}}));
+    RETURN_IF_ERROR(SetGrad(ctx, 0, SumToShape(ctx, g[0], a)));
   }
   if (ctx.NeedsGrad(1)) {  // dB = A^T @ dy
-    ASSIGN_OR_RETURN(Value * at, SwapLast2(ctx, a));
-    EMIT(g, "MatMul", {at, dy});
-    RETURN_IF_ERROR(SetGrad(ctx, 1, SumToShape(ctx, g, b)));
+    ASSIGN_OR_RETURN(auto g,
+                     EmitAmpc(ctx, "MatMul", {a, dy}, 1, {{"transA", Attribute(int64_t{1})}}));
+    RETURN_IF_ERROR(SetGrad(ctx, 1, SumToShape(ctx, g[0], b)));
   }
   return Status::Ok();
 }

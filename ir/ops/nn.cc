@@ -26,6 +26,12 @@ Status InferMatMul(Node& node) {
   if ((a.has_rank && a.rank() == 0) || (b.has_rank && b.rank() == 0)) {
     return InvalidArgument("MatMul does not accept scalar inputs");
   }
+  // com.ampc::MatMul: transA / transB swap the last two axes of A / B first (the gradients'
+  // products, which would otherwise materialise a Transpose).
+  const bool ta = node.attr_int("transA", 0) != 0, tb = node.attr_int("transB", 0) != 0;
+  if ((ta && a.has_rank && a.rank() < 2) || (tb && b.has_rank && b.rank() < 2)) {
+    return InvalidArgument("MatMul: transA / transB need an input of rank >= 2");
+  }
   if (!a.has_rank || !b.has_rank) {
     SetOutput(node, 0, TensorType::UnknownShape(a.dtype));
     return Status::Ok();
@@ -34,6 +40,8 @@ Status InferMatMul(Node& node) {
   const bool pa = ad.size() == 1, pb = bd.size() == 1;
   if (pa) ad.insert(ad.begin(), Dim(1));
   if (pb) bd.push_back(Dim(1));
+  if (ta) std::swap(ad[ad.size() - 1], ad[ad.size() - 2]);
+  if (tb) std::swap(bd[bd.size() - 1], bd[bd.size() - 2]);
   RETURN_IF_ERROR(MergeDims(ad.back(), bd[bd.size() - 2], "inner dimensions differ").status());
   ASSIGN_OR_RETURN(std::vector<Dim> dims,
                    infer::BroadcastShapes({ad.begin(), ad.end() - 2}, {bd.begin(), bd.end() - 2}));
@@ -457,6 +465,9 @@ Status InferLoss(Node& node) {
 
 void RegisterNNOps(OpRegistry& r) {
   RegisterOp(r, "MatMul", 2, 2, InferMatMul);
+  // MatMul(opA(A), opB(B)), op swapping the last two axes where transA / transB is 1: what the
+  // MatMul gradient emits (frontend/training/gradients.cc).
+  RegisterOp(r, "MatMul", 2, 2, InferMatMul, 1, 1, kAmpcDomain);
   RegisterOp(r, "Gemm", 2, 3, InferGemm);
   RegisterOp(r, "Conv", 2, 3, InferConv);
   RegisterOp(r, "ConvTranspose", 2, 3, InferConv);

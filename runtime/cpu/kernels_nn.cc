@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/op_registry.h"
 #include "ir/ops/infer_util.h"
 #include "runtime/cpu/broadcast.h"
 #include "runtime/cpu/convert.h"
@@ -81,10 +82,17 @@ Status MatMulKernel(KernelContext& ctx) {
     return InvalidArgument("MatMul: A, B and Y have different dtypes");
   }
   if (A->rank() < 1 || B->rank() < 1) return InvalidArgument("MatMul does not accept scalars");
+  // com.ampc::MatMul's transA / transB: the last two axes of A / B swapped (read transposed).
+  const bool ta = ctx.attr_int("transA", 0) != 0, tb = ctx.attr_int("transB", 0) != 0;
+  if ((ta && A->rank() < 2) || (tb && B->rank() < 2)) {
+    return InvalidArgument("MatMul: transA / transB need an input of rank >= 2");
+  }
   std::vector<int64_t> ad = A->dims, bd = B->dims;
   const bool pa = ad.size() == 1, pb = bd.size() == 1;
   if (pa) ad.insert(ad.begin(), 1);
   if (pb) bd.push_back(1);
+  if (ta) std::swap(ad[ad.size() - 1], ad[ad.size() - 2]);
+  if (tb) std::swap(bd[bd.size() - 1], bd[bd.size() - 2]);
   const int64_t M = ad[ad.size() - 2], K = ad.back(), N = bd.back();
   const std::vector<int64_t> abatch(ad.begin(), ad.end() - 2), bbatch(bd.begin(), bd.end() - 2);
   std::vector<int64_t> obatch;
@@ -102,11 +110,13 @@ Status MatMulKernel(KernelContext& ctx) {
   const int64_t batch = Product(obatch);
   GemmDesc d;
   d.dtype = A->dtype;
+  d.trans_a = ta;
+  d.trans_b = tb;
   d.m = M;
   d.n = N;
   d.k = K;
   std::vector<int64_t> oa, ob, oc;
-  if (Product(bbatch) == 1 && Product(abatch) == batch) {
+  if (!ta && Product(bbatch) == 1 && Product(abatch) == batch) {
     d.m = batch * M;  // B is shared: fold A's batch into its rows, one GEMM
   } else {
     oa.resize(batch);
@@ -125,6 +135,8 @@ Status MatMulKernel(KernelContext& ctx) {
     d.offsets_c = oc.data();
   }
   if (IsGemmType(A->dtype)) return Gemm(d, A->data, B->data, Y->data, ctx.pool);
+  if (ta || tb)
+    return Unimplemented("MatMul with transA / transB on " + std::string(DTypeName(A->dtype)));
   if (oa.empty()) {
     oa.assign(1, 0);
     ob.assign(1, 0);
@@ -358,6 +370,7 @@ Status EinsumKernel(KernelContext& ctx) {
 
 void RegisterNNKernels(KernelRegistry& r) {
   r.Register("", "MatMul", MatMulKernel);
+  r.Register(kAmpcDomain, "MatMul", MatMulKernel);
   r.Register("", "Gemm", GemmKernel);
   r.Register("", "Einsum", EinsumKernel);
   RegisterConvKernels(r);

@@ -4,6 +4,7 @@
 // data with fixed seeds; half cases check that each output is the f64 reference rounded once;
 // the last test replays ONNX's own backend test data (Debian's libonnx-testdata).
 // This file: GEMM entry point, MatMul/Gemm, convolutions and pooling.
+#include "ir/op_registry.h"
 #include "tests/unit/kernels_nn_test_util.h"
 
 namespace ampc::testing {
@@ -134,6 +135,57 @@ TEST(NnKernels, MatMulShapesAndBroadcasting) {
   }
   OwnedTensor A(kF32, {2, 3}), B(kF32, {4, 5}), Y(kF32, {2, 5});
   EXPECT_EQ(RunKernel("MatMul", {}, {&A, &B}, {&Y}).code(), StatusCode::kInvalidArgument);
+}
+
+// com.ampc::MatMul (the MatMul gradient's product): transA / transB read A / B with the last two
+// axes swapped. Reference: numpy-style matmul (RefMatMul, f64) of explicitly transposed copies.
+TEST(NnKernels, AmpcMatMulReadsOperandsTransposed) {
+  auto swapped = [](const V& v, const Dims& d) {  // the last two axes swapped
+    const int64_t r = d[d.size() - 2], c = d.back(), n = static_cast<int64_t>(v.size()) / (r * c);
+    V out(v.size());
+    for (int64_t b = 0; b < n; ++b) {
+      for (int64_t i = 0; i < r; ++i) {
+        for (int64_t j = 0; j < c; ++j) out[b * r * c + j * r + i] = v[b * r * c + i * c + j];
+      }
+    }
+    return out;
+  };
+  auto swap_dims = [](Dims d) {
+    std::swap(d[d.size() - 1], d[d.size() - 2]);
+    return d;
+  };
+  // (A as stored, B as stored, transA, transB, Y): broadcast batches, shared B, batched both.
+  const std::vector<std::tuple<Dims, Dims, int, int, Dims>> cases = {
+      {{7, 5}, {7, 3}, 1, 0, {5, 3}},
+      {{5, 7}, {3, 7}, 0, 1, {5, 3}},
+      {{7, 5}, {3, 7}, 1, 1, {5, 3}},
+      {{2, 3, 4, 6}, {3, 5, 6}, 0, 1, {2, 3, 4, 5}},
+      {{2, 3, 6, 4}, {6, 5}, 1, 0, {2, 3, 4, 5}},
+      {{4, 6, 9}, {4, 6, 2}, 1, 0, {4, 9, 2}}};
+  for (DType t : {kF32, kF64}) {
+    for (const auto& [ad, bd, ta, tb, yd] : cases) {
+      V a, b;
+      OwnedTensor A = Rand(t, ad, 30, &a), B = Rand(t, bd, 31, &b), Y(t, yd);
+      const Status st = RunKernelInDomain(
+          kAmpcDomain, "MatMul", {{"transA", I(ta)}, {"transB", I(tb)}}, {&A, &B}, {&Y}, Pool());
+      ASSERT_TRUE(st.ok()) << st.message();
+      ExpectNear(Y.values(), RefMatMul(ta ? swapped(a, ad) : a, ta ? swap_dims(ad) : ad,
+                                       tb ? swapped(b, bd) : b, tb ? swap_dims(bd) : bd));
+    }
+  }
+  // bf16 with integer values: exact fp32 sums rounded once.
+  const V a = RandomInts(2 * 40 * 3, 32, -9, 9), b = RandomInts(5 * 40, 33, -9, 9);
+  OwnedTensor A = OwnedTensor::From(kBF16, {2, 40, 3}, a), B = OwnedTensor::From(kBF16, {5, 40}, b);
+  OwnedTensor Y(kBF16, {2, 3, 5});
+  ASSERT_TRUE(RunKernelInDomain(kAmpcDomain, "MatMul", {{"transA", I(1)}, {"transB", I(1)}},
+                                {&A, &B}, {&Y}, Pool())
+                  .ok());
+  ExpectRoundedOnce(Y, RefMatMul(swapped(a, {2, 40, 3}), {2, 3, 40}, swapped(b, {5, 40}), {40, 5}));
+  // A transposed operand of rank 1 is an error.
+  OwnedTensor v(kF32, {4}), M(kF32, {4, 2}), Yv(kF32, {2});
+  EXPECT_EQ(
+      RunKernelInDomain(kAmpcDomain, "MatMul", {{"transA", I(1)}}, {&v, &M}, {&Yv}, Pool()).code(),
+      StatusCode::kInvalidArgument);
 }
 
 TEST(NnKernels, GemmOpTransposesAlphaBetaAndBiasBroadcast) {
