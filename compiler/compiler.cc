@@ -8,7 +8,6 @@
 
 #include "codegen/fusion.h"
 #include "codegen/lower.h"
-#include "codegen/remat.h"
 #include "frontend/onnx.h"
 #include "ir/op_registry.h"
 #include "ir/user_regex.h"
@@ -44,10 +43,7 @@ StatusOr<Plan> LowerForBatch(Graph& g, int64_t batch, const SampleDims& dims,
   PassPipeline pipeline;
   pipeline.AddPass<DeadCodeElimination>();
   RETURN_IF_ERROR(pipeline.Run(g).status());
-  if (o.kernels.enabled) {
-    RematerializeForBackward(g);
-    FuseElementwise(g);
-  }
+  if (o.kernels.enabled) FuseElementwise(g);
   LowerOptions lo;
   lo.source = o.source;
   lo.precision = o.precision;

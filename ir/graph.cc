@@ -216,16 +216,6 @@ void Graph::RemoveNode(Node* n) {
   order_dirty_ = true;
 }
 
-void Graph::MoveBefore(Node* n, Node* at) {
-  nodes();  // only live nodes in order_
-  auto from = std::find(order_.begin(), order_.end(), n);
-  AMPC_CHECK(from != order_.end());
-  order_.erase(from);
-  auto to = std::find(order_.begin(), order_.end(), at);
-  AMPC_CHECK(to != order_.end());
-  order_.insert(to, n);
-}
-
 Status Graph::TopologicalSort() {
   const std::vector<Node*>& cur = nodes();
   std::unordered_map<const Node*, int> index;

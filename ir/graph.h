@@ -160,9 +160,6 @@ class Graph {
   void RemoveNode(Node* n);
   // Reorders nodes topologically (stable). Fails naming a node on a cycle.
   Status TopologicalSort();
-  // Moves live node n to just before live node `at` in the order (the caller keeps the order
-  // topological: n's inputs defined before `at`, none of n's users before it).
-  void MoveBefore(Node* n, Node* at);
 
  private:
   Value* NewValue(const std::string& name, ValueKind kind);
