@@ -324,6 +324,10 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
     };
     const std::string zero = w.Line("arith.constant 0.0 : f64");
     const std::string c0 = w.Index(0), c1 = w.Index(1);
+    auto value_f32 = [&]() -> std::string {  // the reduced value as f32
+      const int v = r.value;
+      return k.ValueType(v) == DType::kFloat32 ? regs[v].f32 : widen(v);
+    };
     auto add_value = [&](const std::string& a) {  // a + the reduced value, in double
       const int v = r.value;
       const std::string x32 = k.ValueType(v) == DType::kFloat32 ? regs[v].f32 : widen(v);
@@ -332,11 +336,15 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
     if (m == 2 && r.reduced[0] && !r.reduced[1]) {
       // [rows, columns] summed over the rows (bias gradients): a block of columns per unit, the
       // rows outside, the block's accumulators in a stack array: contiguous loads, and still each
-      // column summed over the rows in order.
+      // column summed over the rows in order. Per row, the elementwise program runs over the
+      // block first, into an f32 stack row, and a second loop adds that row to the double
+      // accumulators: one loop of both would be vectorised at the doubles' width, half the
+      // floats' (the MLP's GELU gradient with its bias gradient: 58 -> 41 us).
       const int64_t rows = r.dims[0], cols = r.dims[1], block = r.Block();
       const std::string cb = w.Index(block), cc = w.Index(cols), cr = w.Index(rows);
       const std::string base = w.Bin("arith.muli", "%i", cb, "index");
       const std::string accs = w.Line(fmt::format("memref.alloca() : memref<{}xf64>", block));
+      const std::string vals = w.Line(fmt::format("memref.alloca() : memref<{}xf32>", block));
       body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
       body += fmt::format("      memref.store {}, {}[%c] : memref<{}xf64>\n      }}\n", zero, accs,
                           block);
@@ -353,9 +361,15 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       } else {
         elementwise(ix);
       }
+      body += fmt::format("      memref.store {}, {}[%c] : memref<{}xf32>\n      }}\n", value_f32(),
+                          vals, block);
+      body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
       const std::string a = w.Line(fmt::format("memref.load {}[%c] : memref<{}xf64>", accs, block));
+      const std::string x = w.Line(fmt::format("memref.load {}[%c] : memref<{}xf32>", vals, block));
+      const std::string sum =
+          w.Bin("arith.addf", a, w.Line(fmt::format("arith.extf {} : f32 to f64", x)), "f64");
       body += fmt::format("      memref.store {}, {}[%c] : memref<{}xf64>\n      }}\n      }}\n",
-                          add_value(a), accs, block);
+                          sum, accs, block);
       body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
       store_result(w.Line(fmt::format("memref.load {}[%c] : memref<{}xf64>", accs, block)),
                    w.Bin("arith.addi", base, "%c", "index"));
