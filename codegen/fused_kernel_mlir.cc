@@ -333,6 +333,26 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       const std::string x32 = k.ValueType(v) == DType::kFloat32 ? regs[v].f32 : widen(v);
       return w.Bin("arith.addf", a, w.Line(fmt::format("arith.extf {} : f32 to f64", x32)), "f64");
     };
+    // A stack array of `block` double accumulators, zeroed (loop variable `iv`).
+    auto zeroed_accumulators = [&](const char* iv, int64_t block) {
+      const std::string accs = w.Line(fmt::format("memref.alloca() : memref<{}xf64>", block));
+      body += fmt::format("      scf.for {} = {} to {} step {} {{\n", iv, c0, w.Index(block), c1);
+      body += fmt::format("      memref.store {}, {}[{}] : memref<{}xf64>\n      }}\n", zero, accs,
+                          iv, block);
+      return accs;
+    };
+    // The elementwise program at flat index `ix` of a [rows, cols] reduction: when the iteration
+    // space's last axis is the columns, the broadcast operands are indexed by (row, column)
+    // instead of dividing the flat index, so loads that do not change along a row are
+    // loop-invariant and a column loop vectorises.
+    auto elementwise_at = [&](const std::string& ix, const std::string& row, const std::string& col,
+                              int64_t cols) {
+      if (k.dims.size() >= 2 && k.dims.back() == cols) {
+        elementwise(ix, row, col);
+      } else {
+        elementwise(ix);
+      }
+    };
     if (m == 2 && r.reduced[0] && !r.reduced[1]) {
       // [rows, columns] summed over the rows (bias gradients): a block of columns per unit, the
       // rows outside, the block's accumulators in a stack array: contiguous loads, and still each
@@ -343,24 +363,13 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       const int64_t rows = r.dims[0], cols = r.dims[1], block = r.Block();
       const std::string cb = w.Index(block), cc = w.Index(cols), cr = w.Index(rows);
       const std::string base = w.Bin("arith.muli", "%i", cb, "index");
-      const std::string accs = w.Line(fmt::format("memref.alloca() : memref<{}xf64>", block));
+      const std::string accs = zeroed_accumulators("%c", block);
       const std::string vals = w.Line(fmt::format("memref.alloca() : memref<{}xf32>", block));
-      body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
-      body += fmt::format("      memref.store {}, {}[%c] : memref<{}xf64>\n      }}\n", zero, accs,
-                          block);
       body += fmt::format("      scf.for %r = {} to {} step {} {{\n", c0, cr, c1);
       body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
       const std::string col = w.Bin("arith.addi", base, "%c", "index");
-      const std::string ix =
-          w.Bin("arith.addi", w.Bin("arith.muli", "%r", cc, "index"), col, "index");
-      // When the iteration space's last axis is the summed block's columns, the broadcast
-      // operands are indexed by (row, column) instead of dividing the flat index: loads that do
-      // not change along a row are then loop-invariant and the column loop vectorises.
-      if (k.dims.size() >= 2 && k.dims.back() == cols) {
-        elementwise(ix, "%r", col);
-      } else {
-        elementwise(ix);
-      }
+      elementwise_at(w.Bin("arith.addi", w.Bin("arith.muli", "%r", cc, "index"), col, "index"),
+                     "%r", col, cols);
       body += fmt::format("      memref.store {}, {}[%c] : memref<{}xf32>\n      }}\n", value_f32(),
                           vals, block);
       body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cb, c1);
@@ -382,20 +391,12 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
       const int64_t cols = r.dims[1], block = r.Block();
       const std::string cb = w.Index(block), cc = w.Index(cols);
       const std::string base = w.Bin("arith.muli", "%i", cb, "index");
-      const std::string accs = w.Line(fmt::format("memref.alloca() : memref<{}xf64>", block));
-      body += fmt::format("      scf.for %b = {} to {} step {} {{\n", c0, cb, c1);
-      body += fmt::format("      memref.store {}, {}[%b] : memref<{}xf64>\n      }}\n", zero, accs,
-                          block);
+      const std::string accs = zeroed_accumulators("%b", block);
       body += fmt::format("      scf.for %c = {} to {} step {} {{\n", c0, cc, c1);
       body += fmt::format("      scf.for %b = {} to {} step {} {{\n", c0, cb, c1);
       const std::string row = w.Bin("arith.addi", base, "%b", "index");
-      const std::string ix =
-          w.Bin("arith.addi", w.Bin("arith.muli", row, cc, "index"), "%c", "index");
-      if (k.dims.size() >= 2 && k.dims.back() == cols) {
-        elementwise(ix, row, "%c");
-      } else {
-        elementwise(ix);
-      }
+      elementwise_at(w.Bin("arith.addi", w.Bin("arith.muli", row, cc, "index"), "%c", "index"), row,
+                     "%c", cols);
       const std::string a = w.Line(fmt::format("memref.load {}[%b] : memref<{}xf64>", accs, block));
       body += fmt::format("      memref.store {}, {}[%b] : memref<{}xf64>\n      }}\n      }}\n",
                           add_value(a), accs, block);
