@@ -38,7 +38,8 @@ Runners, each in its own interpreter (PyTorch 2.x and ORT Training need differen
                      takes the vocabulary as its class axis; intra-op threads = --threads).
 A runner that fails on a model (say ORT cannot build a gradient) gets a "failed: reason" row.
 Prints, per model, samples/s (median over the timed steps, after 10 warm-up steps; with
---rounds N, every run is repeated round by round and keeps its fastest round), the ratio to
+--rounds N, every run is repeated round by round, each round starting one run later, and keeps
+its fastest round), the ratio to
 the best peer (ampc runs excluded), achieved GFLOP/s, and each run's agreement with PyTorch eager
 fp32's losses over the first 20 steps. Then the roofline, one line per model: the training step's
 matmul/conv FLOPs (forward 2*M*N*K; backward twice that, input and weight gradients, but once for
@@ -446,23 +447,26 @@ def bench_model(a, key, batch, env, work, ort_version):
     args = (key, model, data, a.steps, batch, a.threads)
     extra = ["--class-axis", "2"] if key == "transformer" else []
     ort = " ".join(["ORT Training", ".".join((ort_version or "").split(".")[:2])]).strip()
-    # Every run of a round, then the next round: a burst of load from the machine's neighbours
-    # lands on different runs in different rounds, and each run keeps its fastest round.
-    runs = {}
-    for _ in range(a.rounds):
+    # Every run of a round, then the next round, each round starting one run later: a burst of
+    # load from the machine's neighbours (or the kernel reclaiming memory after torch.compile's
+    # run) lands on different runs in different rounds, and each run keeps its fastest round.
+    plan = [("PyTorch eager", lambda: run_python(a.torch_python, TORCH_RUNNER,
+                                                 (*args, "eager", ROOT), env)),
+            ("PyTorch eager bf16", lambda: run_python(a.torch_python, TORCH_RUNNER,
+                                                      (*args, "bf16", ROOT), env)),
+            ("torch.compile", lambda: run_python(a.torch_python, TORCH_RUNNER,
+                                                 (*args, "compile", ROOT), env))]
+    if a.ort_python:
+        plan.append((ort, lambda: run_python(a.ort_python, ORT_RUNNER,
+                                             (*args, os.path.join(mwork, "ort")), env)))
+    for p in ("fp32", "bf16"):
+        plan.append((f"ampc {p}", lambda p=p: run_ampc(a.ampc, model, data, a.steps, batch,
+                                                       a.threads, p, mwork, extra)))
+    runs = {k: None for k, _ in plan}  # printed in this order
+    for rnd in range(a.rounds):
         this = {}
-        this["PyTorch eager"] = run_python(a.torch_python, TORCH_RUNNER, (*args, "eager", ROOT),
-                                           env)
-        this["PyTorch eager bf16"] = run_python(a.torch_python, TORCH_RUNNER,
-                                                (*args, "bf16", ROOT), env)
-        this["torch.compile"] = run_python(a.torch_python, TORCH_RUNNER,
-                                           (*args, "compile", ROOT), env)
-        if a.ort_python:
-            this[ort] = run_python(a.ort_python, ORT_RUNNER, (*args, os.path.join(mwork, "ort")),
-                                   env)
-        for p in ("fp32", "bf16"):
-            this[f"ampc {p}"] = run_ampc(a.ampc, model, data, a.steps, batch, a.threads, p, mwork,
-                                         extra)
+        for k, run in plan[rnd % len(plan):] + plan[:rnd % len(plan)]:
+            this[k] = run()
         for k, r in this.items():
             old = runs.get(k)
             if old is None or "error" in old or (
