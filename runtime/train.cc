@@ -77,8 +77,9 @@ std::string Bar(double frac, int width) {
 
 // The plan's inputs in order: data arrays by name; scalars the data does not hold are fed by
 // ampc, an f32/f64 one with the learning rate, an integer one with the applied-step count.
-std::vector<Tensor> OrderInputs(const plan::PlanProto& p, std::map<std::string, Tensor>& batch,
-                                double lr, int64_t step) {
+StatusOr<std::vector<Tensor>> OrderInputs(const plan::PlanProto& p,
+                                          std::map<std::string, Tensor>& batch, double lr,
+                                          int64_t step) {
   std::vector<Tensor> in;
   for (const auto& io : p.inputs()) {
     const auto dt = DTypeFromName(p.buffers(io.buffer()).dtype()).value_or(DType::kFloat32);
@@ -86,8 +87,10 @@ std::vector<Tensor> OrderInputs(const plan::PlanProto& p, std::map<std::string, 
     if (it != batch.end()) {
       // A plan that reads another float type than the data set holds (an evaluation pass that
       // kept an f32 input the step narrowed to bf16): converted here.
-      const bool convert = it->second.dtype() != dt && IsFloat(dt) && IsFloat(it->second.dtype());
-      in.push_back(convert ? it->second.ConvertFloat(dt) : std::move(it->second));
+      if (it->second.dtype() != dt && IsFloat(dt) && IsFloat(it->second.dtype())) {
+        ASSIGN_OR_RETURN(it->second, ToDType(it->second, dt, "input '" + io.name() + "'"));
+      }
+      in.push_back(std::move(it->second));
       continue;
     }
     in.push_back(IsInteger(dt) ? Tensor::Scalar(dt, static_cast<double>(step))
@@ -119,7 +122,7 @@ StatusOr<EvalResult> Evaluate(TrainSession& s, const Dataset& val, const plan::T
     Executor& ex = b < full ? *s.eval : *s.eval_tail;
     ASSIGN_OR_RETURN(auto batch, GatherBatch(val, {}, b * s.batch, count));
     Tensor labels = t.labels().empty() ? Tensor() : batch.at(t.labels());
-    std::vector<Tensor> in = OrderInputs(ex.plan(), batch, 0, 0);
+    ASSIGN_OR_RETURN(std::vector<Tensor> in, OrderInputs(ex.plan(), batch, 0, 0));
     ASSIGN_OR_RETURN(std::vector<Tensor> out, ex.Run(in));
     loss_sum += out[loss_i].AsDoubles()->at(0) * static_cast<double>(count);
     samples += count;
@@ -268,13 +271,13 @@ StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
     epoch = step / per_epoch + 1;
     const double lr = sched.At(first_step + step);
     ASSIGN_OR_RETURN(auto batch, batches.Take(step, total));
-    std::vector<Tensor> inputs = OrderInputs(sp, batch, lr, first_step + step);
+    ASSIGN_OR_RETURN(std::vector<Tensor> inputs, OrderInputs(sp, batch, lr, first_step + step));
     if (Status st = s.step->Step(inputs); !st.ok()) {
       (void)flush();  // the lines of the steps before it
       return st.WithContext("step " + std::to_string(first_step + step + 1));
     }
-    for (int i = 0; i < sp.inputs_size();
-         ++i) {  // read in place: their buffers serve a later batch
+    // The executor read the batch in place: its buffers serve a later batch.
+    for (int i = 0; i < sp.inputs_size(); ++i) {
       if (batch.count(sp.inputs(i).name())) {
         batches.Recycle(sp.inputs(i).name(), std::move(inputs[i]).TakeBytes());
       }

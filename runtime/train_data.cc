@@ -17,35 +17,6 @@
 namespace ampc {
 namespace {
 
-// Converts a data array to the element type the model reads: any float type to any float type,
-// any integer type to any integer type (numpy writes float64 and int64 by default). Half types
-// are reached through f32, as a model whose f32 input the step casts (passes/narrow_inputs)
-// would: f64 -> f32 -> bf16 rounds twice, like the Cast it replaces.
-StatusOr<Tensor> ToDType(const Tensor& t, DType want, const std::string& what) {
-  if (t.dtype() == want) return t;
-  if (IsHalf(want) && IsFloat(t.dtype()) && t.dtype() != DType::kFloat32) {
-    ASSIGN_OR_RETURN(Tensor f32, ToDType(t, DType::kFloat32, what));
-    return ToDType(f32, want, what);
-  }
-  const bool both_float = IsFloat(t.dtype()) && IsFloat(want);
-  const bool both_int = IsInteger(t.dtype()) && IsInteger(want);
-  if (!both_float && !both_int) {
-    return InvalidArgument(what + " holds " + std::string(DTypeName(t.dtype())) +
-                           " but the model reads " + std::string(DTypeName(want)));
-  }
-  Tensor out = Tensor::Zeros(want, t.dims());
-  const int64_t n = t.NumElements();
-  auto* dst = const_cast<uint8_t*>(out.bytes().data());
-  if (both_float) {
-    for (int64_t i = 0; i < n; ++i)
-      cpu::Store<double>(dst, want, i, cpu::Load<double>(t.bytes().data(), t.dtype(), i));
-  } else {
-    auto v = t.AsInt64s();
-    for (int64_t i = 0; i < n; ++i) cpu::Store<double>(dst, want, i, static_cast<double>((*v)[i]));
-  }
-  return out;
-}
-
 // Checks a per-sample shape against the model input's type (which has the batch dim first).
 Status CheckSampleDims(const std::vector<int64_t>& dims, const TensorType& want,
                        const std::string& what) {
@@ -81,6 +52,31 @@ Status AddArray(Dataset& d, const std::string& name, Tensor t, const TensorType&
 }
 
 }  // namespace
+
+StatusOr<Tensor> ToDType(const Tensor& t, DType want, const std::string& what) {
+  if (t.dtype() == want) return t;
+  if (IsHalf(want) && IsFloat(t.dtype()) && t.dtype() != DType::kFloat32) {
+    ASSIGN_OR_RETURN(Tensor f32, ToDType(t, DType::kFloat32, what));
+    return ToDType(f32, want, what);
+  }
+  const bool both_float = IsFloat(t.dtype()) && IsFloat(want);
+  const bool both_int = IsInteger(t.dtype()) && IsInteger(want);
+  if (!both_float && !both_int) {
+    return InvalidArgument(what + " holds " + std::string(DTypeName(t.dtype())) +
+                           " but the model reads " + std::string(DTypeName(want)));
+  }
+  Tensor out = Tensor::Zeros(want, t.dims());
+  const int64_t n = t.NumElements();
+  auto* dst = const_cast<uint8_t*>(out.bytes().data());
+  if (both_float) {
+    for (int64_t i = 0; i < n; ++i)
+      cpu::Store<double>(dst, want, i, cpu::Load<double>(t.bytes().data(), t.dtype(), i));
+  } else {
+    auto v = t.AsInt64s();
+    for (int64_t i = 0; i < n; ++i) cpu::Store<double>(dst, want, i, static_cast<double>((*v)[i]));
+  }
+  return out;
+}
 
 StatusOr<Dataset> DatasetFromNpz(const std::string& path, const Graph& g,
                                  const std::vector<std::string>& needed) {

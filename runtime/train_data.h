@@ -41,6 +41,12 @@ StatusOr<Dataset> DatasetFromFashionMnist(const std::string& dir, const std::str
 StatusOr<Dataset> LoadTrainingData(const std::string& spec, const std::string& split,
                                    const Graph& inputs, const plan::Training& meta);
 
+// Data converted to the element type the model reads: any float type to any float type, any
+// integer type to any integer type (numpy writes float64 and int64 by default); `what` names the
+// data in the error. Half types are reached through f32, as a model whose f32 input the step
+// casts (passes/narrow_inputs) would: f64 -> f32 -> bf16 rounds twice, like the Cast it replaces.
+StatusOr<Tensor> ToDType(const Tensor& t, DType want, const std::string& what);
+
 // A graph whose inputs have a plan's input types (to map data onto a compiled plan).
 StatusOr<std::unique_ptr<Graph>> InputGraphOfPlan(const plan::PlanProto& p);
 

@@ -23,12 +23,11 @@ using window::Col2ImChannel;
 using window::Geometry;
 using window::Im2ColChannel;
 using window::IntsAttr;
-using window::MakeWindows;
 using window::ReadGeometry;
 using window::RequireFloatTypes;
 using window::Spatial;
 using window::ValidRange;
-using window::Windows;
+using window::WindowCount;
 using window::WithWalk;
 
 std::string S(int64_t v) { return std::to_string(v); }
@@ -281,9 +280,8 @@ void MaxPoolPlane(const V* x, const Geometry& g, const Walk& w, V* y, int64_t* i
 template <typename V>
 void MaxPoolTyped(const V* x, V* y, int64_t* idx, int64_t planes, const Geometry& g, bool col_major,
                   ThreadPool* pool) {
-  const Windows windows = MakeWindows(g);
   const int64_t in = g.in_size(), out = g.out_size();
-  WithWalk(g, windows, [&](const auto& w) {
+  WithWalk(g, [&](const auto& w) {
     ParallelFor(pool, planes, 1, [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) {
         if (idx) {
@@ -299,9 +297,8 @@ void MaxPoolTyped(const V* x, V* y, int64_t* idx, int64_t planes, const Geometry
 template <typename T>
 void AvgPoolTyped(const T* x, T* y, int64_t planes, const Geometry& g, bool include_pad,
                   ThreadPool* pool) {
-  const Windows windows = MakeWindows(g);
   const int64_t in = g.in_size(), out = g.out_size();
-  WithWalk(g, windows, [&](const auto& w) {
+  WithWalk(g, [&](const auto& w) {
     ParallelFor(pool, planes, 1, [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) {
         const T* xp = x + p * in;
@@ -319,11 +316,8 @@ void AvgPoolTyped(const T* x, T* y, int64_t planes, const Geometry& g, bool incl
                   }
                 }
               }
-              const int64_t count =
-                  include_pad ? w.padded(0, od) * w.padded(1, oh) * w.padded(2, ow)
-                              : (w.hi(0, od) - w.lo(0, od)) * (w.hi(1, oh) - w.lo(1, oh)) *
-                                    (w.hi(2, ow) - w.lo(2, ow));
-              yp[(od * g.out[1] + oh) * g.out[2] + ow] = sum / static_cast<T>(count);
+              yp[(od * g.out[1] + oh) * g.out[2] + ow] =
+                  sum / static_cast<T>(WindowCount(w, include_pad, od, oh, ow));
             }
           }
         }

@@ -23,12 +23,11 @@ namespace {
 using window::Col2ImChannel;
 using window::Geometry;
 using window::Im2ColChannel;
-using window::MakeWindows;
 using window::ReadGeometry;
 using window::RequireFloatTypes;
 using window::Spatial;
 using window::ValidRange;
-using window::Windows;
+using window::WindowCount;
 using window::WithWalk;
 
 std::string S(int64_t v) { return std::to_string(v); }
@@ -200,8 +199,8 @@ Status ConvGradKernel(KernelContext& ctx) {
 // ------------------------------------------------------------------------------------ Pooling
 
 // Calls fn(flat output index, od, oh, ow) for every output position of one plane.
-template <typename Walk, typename Fn>
-void ForEachWindow(const Geometry& g, const Walk&, Fn&& fn) {
+template <typename Fn>
+void ForEachWindow(const Geometry& g, Fn&& fn) {
   for (int64_t od = 0; od < g.out[0]; ++od) {
     for (int64_t oh = 0; oh < g.out[1]; ++oh) {
       for (int64_t ow = 0; ow < g.out[2]; ++ow) {
@@ -213,7 +212,7 @@ void ForEachWindow(const Geometry& g, const Walk&, Fn&& fn) {
 
 template <typename T, typename Walk>
 void MaxPoolGradPlane(const T* x, const T* dy, const Geometry& g, const Walk& w, T* dx) {
-  ForEachWindow(g, w, [&](int64_t o, int64_t od, int64_t oh, int64_t ow) {
+  ForEachWindow(g, [&](int64_t o, int64_t od, int64_t oh, int64_t ow) {
     T best = 0;
     int64_t bi = -1;
     for (int64_t kd = w.lo(0, od); kd < w.hi(0, od); ++kd) {
@@ -237,10 +236,8 @@ void MaxPoolGradPlane(const T* x, const T* dy, const Geometry& g, const Walk& w,
 
 template <typename T, typename Walk>
 void AvgPoolGradPlane(const T* dy, const Geometry& g, const Walk& w, bool include_pad, T* dx) {
-  ForEachWindow(g, w, [&](int64_t o, int64_t od, int64_t oh, int64_t ow) {
-    const int64_t count = include_pad ? w.padded(0, od) * w.padded(1, oh) * w.padded(2, ow)
-                                      : (w.hi(0, od) - w.lo(0, od)) * (w.hi(1, oh) - w.lo(1, oh)) *
-                                            (w.hi(2, ow) - w.lo(2, ow));
+  ForEachWindow(g, [&](int64_t o, int64_t od, int64_t oh, int64_t ow) {
+    const int64_t count = WindowCount(w, include_pad, od, oh, ow);
     if (count <= 0) return;
     const T share = dy[o] / static_cast<T>(count);
     for (int64_t kd = w.lo(0, od); kd < w.hi(0, od); ++kd) {
@@ -274,14 +271,13 @@ template <typename T>
 void PoolGradImpl(KernelContext& ctx, const Geometry& g, const TensorView* X, bool include_pad) {
   const TensorView& dY = *ctx.in(0);
   TensorView& dX = *ctx.out(0);
-  const Windows windows = MakeWindows(g);
   const int64_t planes = dX.dims[0] * dX.dims[1], in = g.in_size(), out = g.out_size();
   ComputeIn<T> dyin(dY, ctx.pool);
   std::optional<ComputeIn<T>> xin;
   if (X) xin.emplace(*X, ctx.pool);
   ComputeOut<T> dxout(dX);
   T* dx = dxout.get();
-  WithWalk(g, windows, [&](const auto& w) {
+  WithWalk(g, [&](const auto& w) {
     ParallelFor(ctx.pool, planes, 1, [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) {
         std::fill(dx + p * in, dx + (p + 1) * in, T(0));

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "ir/op_registry.h"
-#include "runtime/cpu/convert.h"
+#include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
 
@@ -55,7 +55,7 @@ Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, do
   }
   for (int i = 3; i < num_in; ++i) {
     if (i == 4 && num_in == 4) break;
-    const bool half_grad =  // an f16/bf16 gradient beside f32 W (WithWideGrad widens it)
+    const bool half_grad =  // an f16/bf16 gradient beside f32 W (the loops widen it)
         i == 3 && ctx.in(i) && w->dtype == DType::kFloat32 && IsHalf(ctx.in(i)->dtype);
     if (!ctx.in(i) || (ctx.in(i)->dtype != w->dtype && !half_grad) || ctx.in(i)->dims != w->dims) {
       return Err(ctx, "input " + std::to_string(i) + " does not match the parameter " +
@@ -68,23 +68,6 @@ Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, do
     }
   }
   return Status::Ok();
-}
-
-// The context with a half gradient (input 3) widened to f32 into `wide` (exact, as the Cast it
-// replaces); the context itself when the gradient already has W's dtype.
-KernelContext WithWideGrad(const KernelContext& ctx, std::vector<float>* wide, TensorView* view) {
-  const TensorView* g = ctx.in(3);
-  if (!IsHalf(g->dtype)) return ctx;
-  const int64_t n = g->NumElements();
-  wide->resize(n);
-  float* out = wide->data();
-  ParallelFor(ctx.pool, n, kGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) out[i] = Load<float>(g->data, g->dtype, i);
-  });
-  *view = TensorView{DType::kFloat32, g->dims, out};
-  KernelContext c = ctx;
-  c.inputs[3] = view;
-  return c;
 }
 
 // A skipped step: every output is a bit-identical copy of its input (W, then the states).
@@ -127,7 +110,8 @@ void SgdRange(const T* w, const T* g, const T* m, T* w_out, T* m_out, T wd, T mo
 template <typename T>
 void SgdLoop(const KernelContext& ctx, double lr, bool first) {
   const T* w = ctx.in(2)->as<const T>();
-  const T* g = ctx.in(3)->as<const T>();
+  const ComputeIn<T> grad(*ctx.in(3), ctx.pool);  // a half gradient widened (exactly) to f32
+  const T* g = grad.get();
   const bool has_m = ctx.in(4) != nullptr;
   const T* m = has_m ? ctx.in(4)->as<const T>() : nullptr;
   T* w_out = ctx.out(0)->as<T>();
@@ -164,11 +148,8 @@ Status SgdKernel(KernelContext& ctx) {
     CopyThrough(ctx, has_m ? std::vector<int>{2, 4} : std::vector<int>{2});
     return Status::Ok();
   }
-  std::vector<float> wide;
-  TensorView wide_view;
-  const KernelContext c = WithWideGrad(ctx, &wide, &wide_view);
   if (ctx.in(2)->dtype == DType::kFloat32) {
-    SgdLoop<float>(c, lr, step == 0);
+    SgdLoop<float>(ctx, lr, step == 0);
   } else {
     SgdLoop<double>(ctx, lr, step == 0);
   }
@@ -222,7 +203,8 @@ void AdamLoop(const KernelContext& ctx, double lr, int64_t step) {
                 : decay == Decay::kL2      ? AdamRange<T, Decay::kL2>
                                            : AdamRange<T, Decay::kNone>;
   const T* w = ctx.in(2)->as<const T>();
-  const T* g = ctx.in(3)->as<const T>();
+  const ComputeIn<T> grad(*ctx.in(3), ctx.pool);  // a half gradient widened (exactly) to f32
+  const T* g = grad.get();
   const T* m = ctx.in(4)->as<const T>();
   const T* v = ctx.in(5)->as<const T>();
   T* w_out = ctx.out(0)->as<T>();
@@ -241,11 +223,8 @@ Status AdamKernel(KernelContext& ctx) {
     CopyThrough(ctx, {2, 4, 5});
     return Status::Ok();
   }
-  std::vector<float> wide;
-  TensorView wide_view;
-  const KernelContext c = WithWideGrad(ctx, &wide, &wide_view);
   if (ctx.in(2)->dtype == DType::kFloat32) {
-    AdamLoop<float>(c, lr, step);
+    AdamLoop<float>(ctx, lr, step);
   } else {
     AdamLoop<double>(ctx, lr, step);
   }

@@ -131,16 +131,25 @@ inline bool IsDense2D(const Geometry& g) {
   return dense;
 }
 
-// Calls fn(walk) with the walker that fits g (`w`: g's tables, for the general case).
+// Calls fn(walk) with the walker that fits g (the tables are built only for the general case).
 template <typename Fn>
-void WithWalk(const Geometry& g, const Windows& w, Fn&& fn) {
+void WithWalk(const Geometry& g, Fn&& fn) {
   if (!IsDense2D(g)) {
+    const Windows w = MakeWindows(g);
     fn(TableWalk{g, w});
   } else if (g.k[1] == 2 && g.k[2] == 2 && g.stride[1] == 2 && g.stride[2] == 2) {
     fn(DenseWalk2D<2, 2>{g});
   } else {
     fn(DenseWalk2D<0, 0>{g});
   }
+}
+
+// The taps an average pool divides output (od, oh, ow) by: those inside the padded input with
+// count_include_pad, else those inside the input.
+template <typename Walk>
+int64_t WindowCount(const Walk& w, bool include_pad, int64_t od, int64_t oh, int64_t ow) {
+  if (include_pad) return w.padded(0, od) * w.padded(1, oh) * w.padded(2, ow);
+  return (w.hi(0, od) - w.lo(0, od)) * (w.hi(1, oh) - w.lo(1, oh)) * (w.hi(2, ow) - w.lo(2, ow));
 }
 
 // The adjoint of Im2ColChannel, for any pair of grids: adds the kernel_size() x prod(from) rows

@@ -19,6 +19,7 @@
 #include "runtime/device_info.h"
 #include "runtime/executor.h"
 #include "runtime/npy.h"
+#include "runtime/train_data.h"
 
 namespace ampc::cli {
 namespace {
@@ -462,7 +463,7 @@ StatusOr<Loaded> LoadForInputs(const std::string& model, const std::string& inpu
       auto want = DTypeFromName(l.plan.proto.buffers(l.plan.proto.inputs(i).buffer()).dtype());
       Tensor& t = l.inputs[i];
       if (want && *want != t.dtype() && IsFloat(*want) && IsFloat(t.dtype())) {
-        t = t.ConvertFloat(*want);
+        ASSIGN_OR_RETURN(t, ToDType(t, *want, inputs_dir + ": input '" + l.input_names[i] + "'"));
       }
     }
     return l;

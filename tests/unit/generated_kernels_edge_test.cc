@@ -1,0 +1,290 @@
+// Generated kernels on shapes and dtypes the fixture models do not reach: one node kernel, or
+// one fusion group built from a parsed graph, against the per-op CPU kernels of its nodes run in
+// order on the same random inputs (random bit patterns included); the outputs must be the same
+// bits (NaN payloads excepted where arithmetic produced them). The fixtures' groups are
+// generated_kernels_test.cc's.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "codegen/fused_kernel.h"
+#include "codegen/fusion.h"
+#include "codegen/kernel_compiler.h"
+#include "codegen/mlir_compile.h"
+#include "generated_kernels_util.h"
+#include "ir/text.h"
+#include "runtime/cpu/generated.h"
+#include "runtime/cpu/thread_pool.h"
+
+namespace ampc {
+namespace {
+
+using cpu::TensorView;
+using gen_test::CacheDir;
+using gen_test::Fill;
+using gen_test::FillChecked;
+using gen_test::SameElement;
+
+// A group's generated kernel (built directly from parsed nodes) against the nodes' per-op kernels
+// run in order, on random inputs: the shapes the fixtures do not reach.
+void CompareGroupKernel(const std::vector<const Node*>& nodes, const std::vector<const Value*>& ins,
+                        const std::vector<const Value*>& outs, uint64_t seed) {
+  auto k = BuildFusedKernel(nodes, ins, outs);
+  ASSERT_TRUE(k.ok()) << k.status().message();
+  KernelOptions o;
+  o.cache_dir = CacheDir();
+  auto pk = BuildKernel(*k, Target{"cpu", ""}, o, nullptr);
+  ASSERT_TRUE(pk.ok()) << pk.status().message();
+  auto gk = cpu::GeneratedKernel::Load(*pk);
+  ASSERT_TRUE(gk.ok() && *gk) << "kernel does not load";
+  std::mt19937_64 rng(seed);
+  std::map<const Value*, std::vector<uint8_t>> gen_bytes, ref_bytes;
+  std::map<const Value*, TensorView> gen_views, ref_views;
+  auto view = [&](const Value* v, bool gen) -> TensorView* {
+    auto& views = gen ? gen_views : ref_views;
+    if (!views.count(v)) {
+      auto& bytes = (gen ? gen_bytes : ref_bytes)[v];
+      bytes.assign(*v->type().NumElements() * DTypeSize(v->dtype()) + 64, 0);
+      TensorView& t = views[v];
+      t.dtype = v->dtype();
+      for (const Dim& d : v->type().dims) t.dims.push_back(d.value());
+      t.data = bytes.data();
+      if (const Tensor* init = v->initializer()) {  // a reduction's axes, a GatherGrad's shape
+        std::memcpy(t.data, init->bytes().data(), init->bytes().size());
+      }
+    }
+    return &views[v];
+  };
+  std::vector<TensorView*> args;
+  for (size_t j = 0; j < ins.size(); ++j) {
+    TensorView* a = view(ins[j], true);
+    if (const Tensor* init = ins[j]->initializer()) {  // a GatherGrad's data_shape
+      std::memcpy(a->data, init->bytes().data(), init->bytes().size());
+    } else {
+      Fill(*a, rng);
+    }
+    FillChecked(*a, *pk, static_cast<int>(j), rng);
+    std::memcpy(view(ins[j], false)->data, a->data, gen_bytes[ins[j]].size());
+    args.push_back(a);
+  }
+  for (const Value* v : outs) args.push_back(view(v, true));
+  const int64_t rows = std::max<int64_t>(1, pk->launch().row_elements());
+  cpu::ThreadPool pool(2);
+  (*gk)->Run(args, args[ins.size() + pk->launch().elements_of_output()]->NumElements() / rows,
+             &pool, std::max<int64_t>(rows, pk->launch().unit_work()));
+  for (const Node* n : nodes) {
+    cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(n->domain(), n->op_type());
+    ASSERT_NE(fn, nullptr);
+    cpu::KernelContext ctx;
+    ctx.op = n->op_type();
+    ctx.node_name = n->name();
+    ctx.attrs = &n->attrs();
+    for (const Value* v : n->inputs()) ctx.inputs.push_back(v ? view(v, false) : nullptr);
+    for (const Value* v : n->outputs()) ctx.outputs.push_back(v ? view(v, false) : nullptr);
+    const Status st = fn(ctx);
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+  for (const Value* v : outs) {
+    const TensorView& a = *view(v, true);
+    const TensorView& b = *view(v, false);
+    int64_t first = -1;
+    for (int64_t j = 0; j < a.NumElements() && first < 0; ++j) {
+      if (!SameElement(a, b, j)) first = j;
+    }
+    EXPECT_EQ(first, -1) << nodes.back()->op_type() << " output '" << v->name()
+                         << "' differs at element " << first << "\n"
+                         << pk->source();
+  }
+}
+
+// One node's generated kernel (every output stored) against its per-op kernel.
+void CompareNodeKernel(const std::string& text, uint64_t seed) {
+  auto g = ParseGraph(text);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  const Node* n = (*g)->nodes().front();
+  ASSERT_TRUE(IsNodeKernel(*n)) << n->Describe();
+  std::vector<const Value*> ins, outs;
+  for (const Value* v : n->inputs()) {
+    if (v && std::find(ins.begin(), ins.end(), v) == ins.end()) ins.push_back(v);
+  }
+  for (const Value* v : n->outputs()) {
+    if (v) outs.push_back(v);
+  }
+  CompareGroupKernel({n}, ins, outs, seed);
+}
+
+// Fusion groups ending in a reduction, on shapes the fixtures do not reach: row sums and means
+// (over the last axis, or the last two collapsed) whose row count is a multiple of the
+// interleaved block, not one (7, 13 rows) or a single row, with broadcast operands; and column
+// sums. Each graph fuses into one group; every value the group computes is stored.
+TEST(GeneratedKernels, FusedReductionsMatchPerOpOnEdgeShapes) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  if (!cpu::CpuHasFeature("x86-64-v3")) GTEST_SKIP() << "this CPU lacks x86-64-v3";
+  const std::vector<std::string> shapes = {"16,37", "7,5", "13,64", "1,9", "4,6,33"};
+  uint64_t seed = 40;
+  for (const std::string& sh : shapes) {
+    const std::string last = sh.substr(sh.rfind(',') + 1);
+    const int rank = static_cast<int>(std::count(sh.begin(), sh.end(), ',')) + 1;
+    for (const char* red : {"ReduceMean", "ReduceSum"}) {
+      for (int axes : {0, 1, 2}) {  // 0: last axis, 1: last two, 2: first (columns)
+        if (axes == 1 && rank < 3) continue;
+        std::string ax = axes == 0   ? std::to_string(rank - 1)
+                         : axes == 1 ? std::to_string(rank - 2) + ", " + std::to_string(rank - 1)
+                                     : "0";
+        std::string out_shape;
+        {
+          std::vector<std::string> d;
+          size_t p = 0;
+          std::string t = sh + ",";
+          while ((p = t.find(',')) != std::string::npos) {
+            d.push_back(t.substr(0, p));
+            t = t.substr(p + 1);
+          }
+          for (int i = 0; i < rank; ++i) {
+            const bool r = axes == 0 ? i == rank - 1 : axes == 1 ? i >= rank - 2 : i == 0;
+            out_shape += (i ? "," : "") + (r ? std::string("1") : d[i]);
+          }
+        }
+        const std::string text = fmt::format(R"(graph "g" opsets {{"": 18}} {{
+  input %x: f32[{0}]
+  input %s: f32[{1}]
+  %d: f32[{0}] = Sub(%x, %s) name="sub"
+  %q: f32[{0}] = Mul(%d, %d) name="sq"
+  init %axes: i64[{2}] = [{3}]
+  %m: f32[{4}] = {5}(%q, %axes) {{keepdims=1}} name="red"
+  output %d
+  output %m
+}})",
+                                             sh, last, axes == 1 ? 2 : 1, ax, out_shape, red);
+        SCOPED_TRACE(text);
+        auto g = ParseGraph(text);
+        ASSERT_TRUE(g.ok()) << g.status().message();
+        FuseElementwise(**g);
+        auto groups = CollectFusionGroups(**g);
+        ASSERT_TRUE(groups.ok()) << groups.status().message();
+        ASSERT_EQ(groups->size(), 1u);
+        const FusionGroup& fg = groups->front();
+        ASSERT_EQ(fg.nodes.back()->op_type(), red);
+        CompareGroupKernel(fg.nodes, fg.inputs, fg.outputs, ++seed);
+      }
+    }
+  }
+}
+
+// Row kernels on shapes and dtypes the fixtures do not reach: softmax over a middle axis (inner >
+// 1), f16/bf16 inputs, layer norm over two axes with Mean and InvStdDev stored and a row length
+// that leaves a tail after the 8 partial sums, RMS norm (opset 23), cross entropy with weights,
+// ignore_index, i32 labels, spatial dimensions and each reduction, and GatherGrad over a middle
+// axis with repeated and negative i32 indices.
+TEST(GeneratedKernels, RowKernelsMatchPerOpOnEdgeShapes) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  if (!cpu::CpuHasFeature("x86-64-v3")) GTEST_SKIP() << "this CPU lacks x86-64-v3";
+  const char* graphs[] = {
+      R"(graph "g" opsets {"": 17} {
+  input %x: f32[2,5,3]
+  %y: f32[2,5,3] = Softmax(%x) {axis=1}
+  output %y
+})",
+      R"(graph "g" opsets {"": 17} {
+  input %x: f16[4,6]
+  %y: f16[4,6] = LogSoftmax(%x) {axis=0}
+  output %y
+})",
+      R"(graph "g" opsets {"": 17} {
+  input %x: bf16[3,17]
+  %y: bf16[3,17] = Softmax(%x) {axis=-1}
+  output %y
+})",
+      R"(graph "g" opsets {"": 17} {
+  input %x: f32[3,2,13]
+  input %s: f32[2,13]
+  input %b: f32[2,13]
+  %y: f32[3,2,13], %m: f32[3,1,1], %r: f32[3,1,1] = LayerNormalization(%x, %s, %b) {axis=1, epsilon=0.001}
+  output %y
+  output %m
+  output %r
+})",
+      R"(graph "g" opsets {"": 17} {
+  input %x: f16[5,7]
+  input %s: f16[7]
+  %y: f16[5,7] = LayerNormalization(%x, %s) {axis=-1}
+  output %y
+})",
+      R"(graph "g" opsets {"": 23} {
+  input %x: f32[3,2,13]
+  input %s: f32[2,13]
+  %y: f32[3,2,13] = RMSNormalization(%x, %s) {axis=1, epsilon=0.001}
+  output %y
+})",
+      R"(graph "g" opsets {"": 23} {
+  input %x: bf16[4,16]
+  input %s: bf16[16]
+  %y: bf16[4,16] = RMSNormalization(%x, %s)
+  output %y
+})",
+      R"(graph "g" opsets {"": 17} {
+  input %x: f32[4,5,3]
+  input %l: i32[4,3]
+  input %w: f32[5]
+  %loss: f32[], %lp: f32[4,5,3] = SoftmaxCrossEntropyLoss(%x, %l, %w) {ignore_index=2, reduction="sum"}
+  output %loss
+  output %lp
+})",
+      R"(graph "g" opsets {"": 17, "com.ampc": 1} {
+  input %dy: f32[2,4,3]
+  input %i: i32[4]
+  init %s: i64[3] = [2, 5, 3]
+  %d: f32[2,5,3] = com.ampc::GatherGrad(%dy, %i, %s) {axis=1}
+  output %d
+})",
+      R"(graph "g" opsets {"": 17} {
+  input %x: bf16[6,4]
+  input %l: i64[6]
+  %loss: bf16[6] = SoftmaxCrossEntropyLoss(%x, %l) {reduction="none"}
+  output %loss
+})",
+      R"(graph "g" opsets {"": 17} {
+  input %x: f16[8,10]
+  input %l: i64[8]
+  %loss: f16[] = SoftmaxCrossEntropyLoss(%x, %l) {ignore_index=-100}
+  output %loss
+})",
+      // Optimizer updates reading a half gradient (passes/fold_casts folds its widening Cast).
+      R"(graph "g" opsets {"": 17, "com.ampc": 1} {
+  input %lr: f32[]
+  input %t: i64[]
+  input %w: f32[3,70]
+  input %g: bf16[3,70]
+  input %m: f32[3,70]
+  input %v: f32[3,70]
+  %w2: f32[3,70], %m2: f32[3,70], %v2: f32[3,70] = com.ampc::Adam(%lr, %t, %w, %g, %m, %v) {beta1=0.9, beta2=0.999, epsilon=1e-08, weight_decay=0.01, decoupled=1}
+  output %w2
+  output %m2
+  output %v2
+})",
+      R"(graph "g" opsets {"": 17, "com.ampc": 1} {
+  input %lr: f32[]
+  input %t: i64[]
+  input %w: f32[130]
+  input %g: f16[130]
+  input %m: f32[130]
+  %w2: f32[130], %m2: f32[130] = com.ampc::SGD(%lr, %t, %w, %g, %m) {momentum=0.9, weight_decay=0.0001}
+  output %w2
+  output %m2
+})",
+  };
+  uint64_t seed = 7;
+  for (const char* text : graphs) {
+    SCOPED_TRACE(text);
+    CompareNodeKernel(text, ++seed);
+  }
+}
+
+}  // namespace
+}  // namespace ampc
