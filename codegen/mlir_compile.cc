@@ -288,30 +288,48 @@ StatusOr<CudaKernelImage> CompileCudaKernel(const std::string& text, const std::
   auto ctx = MakeContext();
   Diagnostics diag(*ctx);
   ASSIGN_OR_RETURN(auto module, Parse(*ctx, text, diag));
-  // The mapping step: the only difference from the CPU lowering.
+  // The mapping step: the only difference from the CPU lowering. The tile loop maps to blocks
+  // and the loop within a tile to the block's threads. No canonicalize may run between tiling
+  // and mapping: it merges the two perfectly nested scf.parallel loops into one 2-D loop, which
+  // gpu-map-parallel-loops then maps to a 2-D grid of one-thread blocks.
   RETURN_IF_ERROR(
       RunPipeline(*module,
                   "builtin.module(func.func(scf-parallel-loop-tiling{parallel-loop-tile-sizes=" +
                       std::to_string(kBlockThreads) +
-                      " no-min-max-bounds=true},canonicalize,gpu-map-parallel-loops,"
+                      " no-min-max-bounds=true},gpu-map-parallel-loops,"
                       "convert-parallel-loops-to-gpu),lower-affine,canonicalize)",
                   diag));
   // Constants (canonicalize hoisted them out of the launch) go back in, so that the kernel's
   // arguments are the range and the buffers only.
-  bool sunk = true;
+  // The executor launches ceil(units / kBlockThreads) blocks of kBlockThreads threads (one unit
+  // per thread, runtime/cuda/launch.h): the launch must have exactly that shape.
+  auto constant = [](mlir::Value v) -> int64_t {
+    auto c = v.getDefiningOp<mlir::arith::ConstantIndexOp>();
+    return c ? c.value() : -1;
+  };
+  bool sunk = true, shaped = true;
   module->walk([&](mlir::gpu::LaunchOp launch) {
+    shaped = shaped && constant(launch.getBlockSizeX()) == kBlockThreads &&
+             constant(launch.getBlockSizeY()) == 1 && constant(launch.getBlockSizeZ()) == 1 &&
+             constant(launch.getGridSizeY()) == 1 && constant(launch.getGridSizeZ()) == 1;
     sunk = sunk &&
            mlir::succeeded(mlir::sinkOperationsIntoLaunchOp(
                launch, [](mlir::Operation* op) { return mlir::isa<mlir::arith::ConstantOp>(op); }));
   });
   if (!sunk) return Internal("generated CUDA kernel " + func + ": cannot sink constants");
+  if (!shaped) {
+    return Internal("generated CUDA kernel " + func + ": the launch is not a 1-D grid of " +
+                    std::to_string(kBlockThreads) + "-thread blocks");
+  }
   RETURN_IF_ERROR(RunPipeline(*module, "builtin.module(gpu-kernel-outlining)", diag));
   CudaKernelImage out;
   out.block_threads = kBlockThreads;
   // The launch's arguments, from the host function's gpu.launch_func.
   std::string kernel_name;
   bool bad = false;
+  int launches = 0;
   module->walk([&](mlir::gpu::LaunchFuncOp launch) {
+    ++launches;
     kernel_name = launch.getKernelName().str();
     for (mlir::Value v : launch.getKernelOperands()) {
       if (auto arg = mlir::dyn_cast<mlir::BlockArgument>(v)) {
@@ -336,6 +354,10 @@ StatusOr<CudaKernelImage> CompileCudaKernel(const std::string& text, const std::
       }
     }
   });
+  if (launches != 1) {
+    return Internal("generated CUDA kernel " + func + ": " + std::to_string(launches) +
+                    " launches, expected one");
+  }
   if (bad || kernel_name.empty()) {
     return Internal("generated CUDA kernel " + func +
                     ": unexpected launch arguments: " + diag.text);

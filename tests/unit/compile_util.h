@@ -24,10 +24,10 @@ inline const BackendSupport& CpuSupport() {
   return s;
 }
 
-// `o.support` and `o.source` are filled in.
+// `o.source` is filled in, and `o.support` when it is null (the CPU's).
 inline StatusOr<CompiledTraining> CompileTraining(const ModelFactory& make, CompileOptions o,
                                                   int64_t batch, const SampleDims& dims) {
-  o.support = &CpuSupport();
+  if (!o.support) o.support = &CpuSupport();
   o.source = "test";
   ASSIGN_OR_RETURN(auto g, make());
   CompiledTraining c;

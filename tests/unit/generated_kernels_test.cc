@@ -348,6 +348,11 @@ TEST(GeneratedKernels, CudaImagesAssembleForSm80AndSm90) {
         EXPECT_TRUE(ElfSymbols(cubin).count(k.entry())) << k.name() << ": no " << k.entry();
         EXPECT_TRUE(ElfSymbols(testing::ReadBytes(tmp / "k.cubin")).count(k.entry()));
         EXPECT_GT(k.params_size(), 2) << k.name();
+        // The kernel is compiled for the block the executor launches (ptxas's .maxntid): a
+        // 1-D block of launch().block_threads() threads (it was once 1 thread per block).
+        EXPECT_NE(ptx.find(".maxntid " + std::to_string(k.launch().block_threads()) + ", 1, 1"),
+                  std::string::npos)
+            << k.name();
       }
     }
   }

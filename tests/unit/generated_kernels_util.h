@@ -45,8 +45,11 @@ inline std::vector<ModelCase> Models() {
   };
 }
 
-inline StatusOr<testing::CompiledTraining> Compile(const ModelCase& m, DType precision) {
+// `support`: the target's (null: the CPU's).
+inline StatusOr<testing::CompiledTraining> Compile(const ModelCase& m, DType precision,
+                                                   const BackendSupport* support = nullptr) {
   CompileOptions o;
+  o.support = support;
   o.precision = precision;
   o.train.optimizer.kind = "adamw";
   o.train.untie_shared = m.untie;

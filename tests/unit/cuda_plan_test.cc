@@ -1,0 +1,364 @@
+// What the CUDA executor decides without a GPU (runtime/cuda/launch.h, gemm_layout.h), checked on
+// every generated kernel and every GEMM step of the fixture models' --target cuda plans:
+//  - a kernel launch passes exactly the parameters its PTX declares (the PTX, written by LLVM's
+//    NVPTX back end, is the independent reference), with each operand's address where the
+//    kernel reads it, and covers the kernel's range with its grid;
+//  - a GEMM description, run through a CPU model of cuBLASLt's documented column-major semantics
+//    (D = alpha op(A) op(B) + beta C + bias, leading dimensions, strided batches), computes what
+//    ONNX's MatMul / Gemm definition computes, written out directly in float64 below.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "codegen/mlir_compile.h"
+#include "codegen/plan.h"
+#include "codegen/plan_target.h"
+#include "generated_kernels_util.h"
+#include "runtime/cuda/gemm_layout.h"
+#include "runtime/cuda/launch.h"
+
+namespace ampc {
+namespace {
+
+using cuda::DescribeGemm;
+using cuda::GemmDesc;
+using cuda::GemmOperand;
+
+bool HaveCudaToolkit() {
+  const char* home = std::getenv("CUDA_HOME");
+  const std::string root = home && *home ? home : "/usr/local/cuda";
+  return std::filesystem::exists(root + "/bin/ptxas");
+}
+
+// The fixture models' training plans for cuda:sm_90 (bf16 and fp32), compiled once.
+const std::vector<Plan>& CudaPlans() {
+  static const std::vector<Plan> plans = [] {
+    std::vector<Plan> out;
+    const BackendSupport support = cpu::CpuBackendSupportAs(Target{"cuda", "sm_90"});
+    for (int mi : {0, 1, 2}) {
+      for (DType p : {DType::kBFloat16, DType::kFloat32}) {
+        auto c = gen_test::Compile(gen_test::Models()[mi], p, &support);
+        EXPECT_TRUE(c.ok()) << c.status().message();
+        if (c.ok()) out.push_back(std::move(c->train));
+      }
+    }
+    return out;
+  }();
+  return plans;
+}
+
+std::vector<int64_t> Dims(const plan::Buffer& b) { return {b.dims().begin(), b.dims().end()}; }
+
+int64_t Count(const std::vector<int64_t>& d) {
+  int64_t n = 1;
+  for (int64_t v : d) n *= v;
+  return n;
+}
+
+// The number of parameters the PTX's (only) entry declares.
+int PtxParams(const std::string& ptx) {
+  const size_t entry = ptx.find(".entry");
+  const size_t body = ptx.find('{', entry);
+  int n = 0;
+  for (size_t at = ptx.find(".param", entry); at != std::string::npos && at < body;
+       at = ptx.find(".param", at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+TEST(CudaPlan, KernelLaunchesPassWhatThePtxDeclares) {
+  if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
+  int launches = 0;
+  for (const Plan& plan : CudaPlans()) {
+    const plan::PlanProto& p = plan.proto;
+    for (int i = 0; i < p.steps_size(); ++i) {
+      const plan::Step& s = p.steps(i);
+      if (!s.has_kernel()) continue;
+      const plan::Kernel& k = p.kernels(s.kernel().kernel());
+      auto operand = [&](int id) {
+        return cuda::DeviceOperand{0x7f0000000000ull + 0x100000ull * static_cast<uint64_t>(id),
+                                   Count(Dims(p.buffers(id)))};
+      };
+      std::vector<cuda::DeviceOperand> in, out;
+      for (int id : s.inputs()) in.push_back(operand(id));
+      for (int id : s.outputs()) out.push_back(operand(id));
+      auto l = cuda::PlanKernelLaunch(k, in, out);
+      ASSERT_TRUE(l.ok()) << DescribeStep(p, i) << ": " << l.status().message();
+      std::string ptx;
+      for (const auto& img : k.images()) {
+        if (img.format() == plan::KernelImage::PTX) ptx = img.data();
+      }
+      const int declared = PtxParams(ptx);
+      EXPECT_EQ(static_cast<int>(l->slots.size()), declared) << DescribeStep(p, i);
+      EXPECT_EQ(*cuda::KernelParamSlots(k), declared);
+      // The grid covers the range and no block is idle.
+      const int64_t range = Count(Dims(p.buffers(s.outputs(k.launch().elements_of_output()))));
+      EXPECT_EQ(l->units * std::max<int64_t>(1, k.launch().row_elements()), range);
+      EXPECT_EQ(l->block, 256u);
+      EXPECT_GE(int64_t{l->grid} * l->block, l->units);
+      EXPECT_LT((int64_t{l->grid} - 1) * l->block, l->units);
+      // Each operand's descriptor where the params put it.
+      size_t slot = 0;
+      for (const std::string& param : k.params()) {
+        if (param == "begin") {
+          EXPECT_EQ(l->slots[slot++], 0u);
+        } else if (param == "end") {
+          EXPECT_EQ(l->slots[slot++], static_cast<uint64_t>(l->units));
+        } else if (param.rfind("arg:", 0) == 0) {
+          const int j = std::stoi(param.substr(4));
+          const int id = j < s.inputs_size() ? s.inputs(j) : s.outputs(j - s.inputs_size());
+          const cuda::DeviceOperand o = operand(id);
+          EXPECT_EQ(l->slots[slot], o.address);
+          EXPECT_EQ(l->slots[slot + 1], o.address);
+          EXPECT_EQ(l->slots[slot + 2], 0u);
+          EXPECT_EQ(l->slots[slot + 3], static_cast<uint64_t>(o.elements));
+          EXPECT_EQ(l->slots[slot + 4], 1u);
+          slot += 5;
+        } else {
+          ++slot;
+        }
+      }
+      ++launches;
+    }
+  }
+  EXPECT_GT(launches, 100);
+}
+
+TEST(CudaPlan, KernelLaunchRefusesWhatDoesNotFit) {
+  plan::Kernel k;
+  k.set_name("k");
+  k.mutable_launch()->set_block_threads(256);
+  k.mutable_launch()->set_row_elements(3);
+  k.add_params("begin");
+  k.add_params("end");
+  k.add_params("arg:2");
+  const std::vector<cuda::DeviceOperand> in = {{0x1000, 6}}, out = {{0x2000, 6}};
+  EXPECT_NE(cuda::PlanKernelLaunch(k, in, out).status().message().find("2 operands"),
+            std::string::npos);
+  k.set_params(2, "arg:1");
+  auto l = cuda::PlanKernelLaunch(k, in, out);
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->units, 2);
+  EXPECT_EQ(l->slots.size(), 7u);
+  EXPECT_EQ(l->slots[2], 0x2000u);
+  k.mutable_launch()->set_row_elements(4);
+  EXPECT_NE(cuda::PlanKernelLaunch(k, in, out).status().message().find("do not divide"),
+            std::string::npos);
+  k.mutable_launch()->set_row_elements(1);
+  k.mutable_launch()->set_block_threads(0);
+  EXPECT_FALSE(cuda::PlanKernelLaunch(k, in, out).ok());
+  k.mutable_launch()->set_block_threads(256);
+  k.add_params("tid");
+  EXPECT_NE(cuda::PlanKernelLaunch(k, in, out).status().message().find("'tid'"), std::string::npos);
+  EXPECT_FALSE(cuda::KernelParamSlots(k).ok());
+}
+
+// --- GEMM ---------------------------------------------------------------------------------------
+
+struct GemmCase {
+  std::string domain, op;
+  AttributeMap attrs;
+  std::vector<GemmOperand> inputs;
+  GemmOperand output;
+};
+
+// ONNX's definition, row-major, float64: MatMul (numpy matmul; com.ampc's transA / transB swap
+// the last two axes first) and Gemm (alpha op(A) op(B) + beta C, C broadcast to [M, N]).
+std::vector<double> OnnxReference(const GemmCase& c, const std::vector<std::vector<double>>& x) {
+  auto attr = [&](const char* n, int64_t d) {
+    auto it = c.attrs.find(n);
+    return it == c.attrs.end() ? d : it->second.i();
+  };
+  auto fattr = [&](const char* n, float d) {
+    auto it = c.attrs.find(n);
+    return it == c.attrs.end() ? d : it->second.f();
+  };
+  const bool ta = attr("transA", 0), tb = attr("transB", 0);
+  std::vector<int64_t> ad = c.inputs[0].dims, bd = c.inputs[1].dims;
+  if (ad.size() == 1) ad.insert(ad.begin(), 1);
+  if (bd.size() == 1) bd.push_back(1);
+  const size_t ra = ad.size(), rb = bd.size(), r = std::max(ra, rb);
+  const int64_t M = ta ? ad[ra - 1] : ad[ra - 2], K = ta ? ad[ra - 2] : ad[ra - 1];
+  const int64_t N = tb ? bd[rb - 2] : bd[rb - 1];
+  // A's element (batch index `bi` over r-2 axes, row i, col p) with broadcasting.
+  auto at = [&](const std::vector<double>& v, const std::vector<int64_t>& d,
+                const std::vector<int64_t>& bi, int64_t row, int64_t col) {
+    int64_t off = 0;
+    const size_t pad = r - d.size();
+    for (size_t ax = 0; ax + 2 < d.size(); ++ax) {
+      off = off * d[ax] + (d[ax] == 1 ? 0 : bi[ax + pad]);
+    }
+    return v[static_cast<size_t>((off * d[d.size() - 2] + row) * d.back() + col)];
+  };
+  std::vector<int64_t> batch(r - 2, 1);
+  for (size_t ax = 0; ax + 2 < r; ++ax) {
+    const int64_t x1 = ax + ra >= r ? ad[ax + ra - r] : 1, x2 = ax + rb >= r ? bd[ax + rb - r] : 1;
+    batch[ax] = std::max(x1, x2);
+  }
+  std::vector<double> y;
+  std::vector<int64_t> bi(r - 2, 0);
+  for (int64_t t = 0, total = Count(batch); t < total; ++t) {
+    for (int64_t i = 0; i < M; ++i) {
+      for (int64_t j = 0; j < N; ++j) {
+        double s = 0;
+        for (int64_t p = 0; p < K; ++p) {
+          s += (ta ? at(x[0], ad, bi, p, i) : at(x[0], ad, bi, i, p)) *
+               (tb ? at(x[1], bd, bi, j, p) : at(x[1], bd, bi, p, j));
+        }
+        if (c.op == "Gemm") {
+          s *= fattr("alpha", 1.0f);
+          if (c.inputs.size() == 3) {
+            const std::vector<int64_t>& cd = c.inputs[2].dims;
+            const int64_t ci = cd.size() == 2 ? (cd[0] == 1 ? 0 : i) : 0;
+            const int64_t cj = cd.empty() || cd.back() == 1 ? 0 : j;
+            const int64_t cols = cd.empty() ? 1 : cd.back();
+            s += fattr("beta", 1.0f) * x[2][static_cast<size_t>(ci * cols + cj)];
+          }
+        }
+        y.push_back(s);
+      }
+    }
+    for (size_t ax = r - 2; ax-- > 0;) {
+      if (++bi[ax] < batch[ax]) break;
+      bi[ax] = 0;
+    }
+  }
+  return y;
+}
+
+// cuBLASLt's semantics (column-major, per call and batch) on the description.
+std::vector<double> CublasLtModel(const GemmDesc& d, const std::vector<std::vector<double>>& x,
+                                  int64_t out_elements) {
+  EXPECT_EQ(d.trans_a ? d.a.rows : d.a.cols, d.k);
+  EXPECT_EQ(d.trans_a ? d.a.cols : d.a.rows, d.m);
+  EXPECT_EQ(d.trans_b ? d.b.cols : d.b.rows, d.k);
+  EXPECT_EQ(d.trans_b ? d.b.rows : d.b.cols, d.n);
+  EXPECT_EQ(d.d.rows, d.m);
+  EXPECT_EQ(d.d.cols, d.n);
+  EXPECT_GE(d.a.ld, d.a.rows);
+  EXPECT_GE(d.b.ld, d.b.rows);
+  EXPECT_GE(d.d.ld, d.d.rows);
+  std::vector<double> y(static_cast<size_t>(out_elements), -12345.0);
+  const std::vector<double>& A = x[static_cast<size_t>(d.a_input)];
+  const std::vector<double>& B = x[static_cast<size_t>(d.b_input)];
+  for (const cuda::GemmCallOffsets& call : d.calls) {
+    for (int64_t t = 0; t < d.batch; ++t) {
+      const int64_t a0 = call.a + t * d.a.batch_stride, b0 = call.b + t * d.b.batch_stride;
+      const int64_t d0 = call.d + t * d.d.batch_stride;
+      for (int64_t j = 0; j < d.n; ++j) {
+        for (int64_t i = 0; i < d.m; ++i) {
+          double s = 0;
+          for (int64_t p = 0; p < d.k; ++p) {
+            const double av =
+                A.at(static_cast<size_t>(a0 + (d.trans_a ? p + i * d.a.ld : i + p * d.a.ld)));
+            const double bv =
+                B.at(static_cast<size_t>(b0 + (d.trans_b ? j + p * d.b.ld : p + j * d.b.ld)));
+            s += av * bv;
+          }
+          const size_t at = static_cast<size_t>(d0 + i + j * d.d.ld);
+          double v = d.alpha * s;
+          if (d.c_matrix) v += d.beta * x[2].at(at);
+          if (d.epilogue == cuda::GemmEpilogue::kBias) v += x[2].at(static_cast<size_t>(i));
+          y.at(at) = v;
+        }
+      }
+    }
+  }
+  return y;
+}
+
+void CheckGemm(const GemmCase& c, const std::string& what) {
+  auto d = DescribeGemm(c.domain, c.op, c.attrs, c.inputs, c.output);
+  ASSERT_TRUE(d.ok()) << what << ": " << d.status().message();
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> u(-1, 1);
+  std::vector<std::vector<double>> x;
+  for (const GemmOperand& o : c.inputs) {
+    x.emplace_back(static_cast<size_t>(Count(o.dims)));
+    for (double& v : x.back()) v = u(rng);
+  }
+  const std::vector<double> want = OnnxReference(c, x);
+  ASSERT_EQ(static_cast<int64_t>(want.size()), Count(c.output.dims)) << what;
+  const std::vector<double> got = CublasLtModel(*d, x, Count(c.output.dims));
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_NEAR(got[i], want[i], 1e-9 * (1 + std::abs(want[i]))) << what << " element " << i;
+  }
+}
+
+TEST(CudaPlan, GemmDescriptionsOfTheFixturePlansComputeOnnxGemms) {
+  if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
+  int checked = 0, folded = 0, batched = 0, bias = 0;
+  for (const Plan& plan : CudaPlans()) {
+    const plan::PlanProto& p = plan.proto;
+    for (int i = 0; i < p.steps_size(); ++i) {
+      const plan::Step& s = p.steps(i);
+      if (!s.has_op() || (s.op().op() != "MatMul" && s.op().op() != "Gemm")) continue;
+      GemmCase c{s.op().domain(), s.op().op(), {}, {}, {}};
+      for (const plan::Attr& a : s.op().attrs()) c.attrs[a.name()] = *AttributeFromPlan(a);
+      for (int id : s.inputs()) {
+        if (id >= 0)
+          c.inputs.push_back({*DTypeFromName(p.buffers(id).dtype()), Dims(p.buffers(id))});
+      }
+      c.output = {*DTypeFromName(p.buffers(s.outputs(0)).dtype()), Dims(p.buffers(s.outputs(0)))};
+      CheckGemm(c, DescribeStep(p, i));
+      auto d = DescribeGemm(c.domain, c.op, c.attrs, c.inputs, c.output);
+      folded += d->calls.size() == 1 && d->batch == 1 && d->n > Count(c.inputs[0].dims) / d->k / 2;
+      batched += d->batch > 1;
+      bias += d->epilogue == cuda::GemmEpilogue::kBias;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 50);
+  EXPECT_GT(batched, 0);  // attention's batched products
+  EXPECT_GT(bias, 0);     // the MLP's and the CNN's Gemm biases
+}
+
+TEST(CudaPlan, GemmDescriptionsOfBroadcastsTransposesAndVectors) {
+  const DType f = DType::kFloat32;
+  auto mm = [&](std::vector<int64_t> a, std::vector<int64_t> b, std::vector<int64_t> y,
+                AttributeMap attrs = {}, std::string domain = "") {
+    return GemmCase{domain, "MatMul", attrs, {{f, a}, {f, b}}, {f, y}};
+  };
+  AttributeMap t_a{{"transA", Attribute(int64_t{1})}}, t_b{{"transB", Attribute(int64_t{1})}};
+  AttributeMap t_ab{{"transA", Attribute(int64_t{1})}, {"transB", Attribute(int64_t{1})}};
+  CheckGemm(mm({3, 4}, {4, 5}, {3, 5}), "2-D");
+  CheckGemm(mm({2, 3, 4}, {4, 5}, {2, 3, 5}), "shared weight (folded)");
+  CheckGemm(mm({4, 5}, {2, 5, 6}, {2, 4, 6}), "shared left operand");
+  CheckGemm(mm({2, 3, 4}, {2, 4, 5}, {2, 3, 5}), "strided batch");
+  CheckGemm(mm({2, 1, 3, 4}, {1, 3, 4, 5}, {2, 3, 3, 5}), "two-sided broadcast");
+  CheckGemm(mm({4}, {4, 5}, {5}), "vector @ matrix");
+  CheckGemm(mm({3, 4}, {4}, {3}), "matrix @ vector");
+  CheckGemm(mm({2, 3, 4}, {4}, {2, 3}), "batch @ vector");
+  CheckGemm(mm({2, 4, 3}, {2, 4, 5}, {2, 3, 5}, t_a, "com.ampc"), "transA batch");
+  CheckGemm(mm({2, 3, 4}, {5, 4}, {2, 3, 5}, t_b, "com.ampc"), "transB shared");
+  CheckGemm(mm({6, 4, 3}, {6, 5, 4}, {6, 3, 5}, t_ab, "com.ampc"), "both transposed");
+  CheckGemm(mm({4, 3}, {2, 4, 5}, {2, 3, 5}, t_a, "com.ampc"), "transA shared");
+  AttributeMap g{
+      {"alpha", Attribute(0.5f)}, {"beta", Attribute(1.0f)}, {"transB", Attribute(int64_t{1})}};
+  CheckGemm({"", "Gemm", g, {{f, {3, 4}}, {f, {5, 4}}, {f, {5}}}, {f, {3, 5}}}, "Gemm bias");
+  CheckGemm({"", "Gemm", g, {{f, {3, 4}}, {f, {5, 4}}, {f, {1, 5}}}, {f, {3, 5}}}, "Gemm [1,N]");
+  AttributeMap g2{{"beta", Attribute(0.25f)}, {"transA", Attribute(int64_t{1})}};
+  CheckGemm({"", "Gemm", g2, {{f, {4, 3}}, {f, {4, 5}}, {f, {3, 5}}}, {f, {3, 5}}}, "Gemm C");
+  CheckGemm({"", "Gemm", {}, {{f, {3, 4}}, {f, {4, 5}}}, {f, {3, 5}}}, "Gemm without C");
+  // What cuBLASLt cannot take is an error naming it.
+  const DType h = DType::kFloat16, b = DType::kBFloat16;
+  auto mixed = DescribeGemm("", "MatMul", {}, {{h, {2, 2}}, {b, {2, 2}}}, {f, {2, 2}});
+  EXPECT_NE(mixed.status().message().find("two types"), std::string::npos);
+  auto f64 = DescribeGemm("", "MatMul", {}, {{DType::kFloat64, {2, 2}}, {DType::kFloat64, {2, 2}}},
+                          {DType::kFloat64, {2, 2}});
+  EXPECT_NE(f64.status().message().find("cuBLASLt has no f64"), std::string::npos);
+  auto col = DescribeGemm("", "Gemm", {}, {{f, {3, 4}}, {f, {4, 5}}, {f, {3, 1}}}, {f, {3, 5}});
+  EXPECT_NE(col.status().message().find("neither a bias row"), std::string::npos);
+  EXPECT_FALSE(DescribeGemm("", "MatMul", {}, {{f, {3, 4}}, {f, {5, 6}}}, {f, {3, 6}}).ok());
+  EXPECT_TRUE(cuda::CublasLtSupportsTypes(b, f));
+  EXPECT_TRUE(cuda::CublasLtSupportsTypes(h, h));
+  EXPECT_FALSE(cuda::CublasLtSupportsTypes(b, h));
+}
+
+}  // namespace
+}  // namespace ampc
