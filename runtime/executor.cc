@@ -1,8 +1,11 @@
 #include "runtime/executor.h"
 
+#include <algorithm>
+
 #include "codegen/plan_target.h"
 #include "ir/limits.h"
 #include "runtime/cpu/executor.h"
+#include "runtime/cuda/executor.h"
 
 namespace ampc {
 
@@ -29,14 +32,49 @@ StatusOr<std::unique_ptr<Executor>> CreateExecutor(Plan plan, const ExecutorOpti
       return InvalidArgument("the plan was compiled for " + TargetName(target) +
                              "; the cpu device runs plans compiled for cpu");
     }
-    ASSIGN_OR_RETURN(auto e, cpu::CpuExecutor::Create(std::move(plan), opts.threads, opts.generated_kernels));
+    ASSIGN_OR_RETURN(
+        auto e, cpu::CpuExecutor::Create(std::move(plan), opts.threads, opts.generated_kernels));
     return std::unique_ptr<Executor>(std::move(e));
   }
   if (opts.device == "cuda" || opts.device.rfind("cuda:", 0) == 0) {
-    return Unimplemented("--device " + opts.device +
-                         ": this ampc has no CUDA executor yet; use --device cpu");
+    ASSIGN_OR_RETURN(const int device, cuda::ParseCudaDevice(opts.device));
+    if (target.kind != "cuda") {
+      return InvalidArgument("the plan was compiled for " + TargetName(target) + "; --device " +
+                             opts.device + " runs plans compiled with --target cuda");
+    }
+    return cuda::CreateCudaExecutor(std::move(plan), {device, opts.cuda_graph});
   }
   return InvalidArgument("--device " + opts.device + ": expected cpu or cuda[:N]");
+}
+
+Status CheckPlanInputs(const plan::PlanProto& p, const std::vector<Tensor>& inputs) {
+  if (static_cast<int>(inputs.size()) != p.inputs_size()) {
+    return InvalidArgument("the plan takes " + std::to_string(p.inputs_size()) + " inputs, got " +
+                           std::to_string(inputs.size()));
+  }
+  for (int i = 0; i < p.inputs_size(); ++i) {
+    const plan::Buffer& b = p.buffers(p.inputs(i).buffer());
+    const Tensor& t = inputs[i];
+    const std::vector<int64_t> dims(b.dims().begin(), b.dims().end());
+    const DType dtype = DTypeFromName(b.dtype()).value_or(DType::kUndefined);
+    if (t.dtype() != dtype || t.dims() != dims) {
+      std::vector<Dim> want(dims.begin(), dims.end());
+      return InvalidArgument("input '" + p.inputs(i).name() + "' is " + t.type().ToString() +
+                             " but the plan was compiled for " +
+                             TensorType(dtype, want).ToString());
+    }
+  }
+  for (const auto& s : p.specializations()) {
+    for (int i = 0; i < p.inputs_size(); ++i) {
+      if (p.inputs(i).name() != s.input()) continue;
+      auto got = inputs[i].AsInt64s();
+      if (!got || !std::equal(got->begin(), got->end(), s.values().begin(), s.values().end())) {
+        return InvalidArgument("input '" + s.input() +
+                               "' must hold the values the plan was compiled for");
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 Status CopyStates(const Executor& from, Executor& to) {

@@ -58,10 +58,15 @@ class Executor {
   Status RestoreState(const std::map<std::string, Tensor>& states);
 };
 
+// The checks every executor makes on a call's inputs: their count, each input's dtype and shape
+// against its plan buffer, and the values of specialized inputs (plan.proto's Specialization).
+Status CheckPlanInputs(const plan::PlanProto& p, const std::vector<Tensor>& inputs);
+
 struct ExecutorOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int threads = 0;             // cpu: worker threads (0 = one per hardware thread)
   bool generated_kernels = true;  // false: fusion groups run their per-op fallback steps
+  bool cuda_graph = true;         // cuda: capture the training step once and replay it
 };
 
 // An executor for the plan's target on the requested device. A plan compiled for another target

@@ -75,30 +75,6 @@ std::string Bar(double frac, int width) {
   return s;
 }
 
-// The plan's inputs in order: data arrays by name; scalars the data does not hold are fed by
-// ampc, an f32/f64 one with the learning rate, an integer one with the applied-step count.
-StatusOr<std::vector<Tensor>> OrderInputs(const plan::PlanProto& p,
-                                          std::map<std::string, Tensor>& batch, double lr,
-                                          int64_t step) {
-  std::vector<Tensor> in;
-  for (const auto& io : p.inputs()) {
-    const auto dt = DTypeFromName(p.buffers(io.buffer()).dtype()).value_or(DType::kFloat32);
-    auto it = batch.find(io.name());
-    if (it != batch.end()) {
-      // A plan that reads another float type than the data set holds (an evaluation pass that
-      // kept an f32 input the step narrowed to bf16): converted here.
-      if (it->second.dtype() != dt && IsFloat(dt) && IsFloat(it->second.dtype())) {
-        ASSIGN_OR_RETURN(it->second, ToDType(it->second, dt, "input '" + io.name() + "'"));
-      }
-      in.push_back(std::move(it->second));
-      continue;
-    }
-    in.push_back(IsInteger(dt) ? Tensor::Scalar(dt, static_cast<double>(step))
-                               : Tensor::Scalar(dt, lr));
-  }
-  return in;
-}
-
 struct EvalResult {
   double loss = 0;
   std::optional<double> accuracy;
@@ -151,6 +127,28 @@ struct PendingStep {
 };
 
 }  // namespace
+
+StatusOr<std::vector<Tensor>> OrderInputs(const plan::PlanProto& p,
+                                          std::map<std::string, Tensor>& batch, double lr,
+                                          int64_t step) {
+  std::vector<Tensor> in;
+  for (const auto& io : p.inputs()) {
+    const auto dt = DTypeFromName(p.buffers(io.buffer()).dtype()).value_or(DType::kFloat32);
+    auto it = batch.find(io.name());
+    if (it != batch.end()) {
+      // A plan that reads another float type than the data set holds (an evaluation pass that
+      // kept an f32 input the step narrowed to bf16): converted here.
+      if (it->second.dtype() != dt && IsFloat(dt) && IsFloat(it->second.dtype())) {
+        ASSIGN_OR_RETURN(it->second, ToDType(it->second, dt, "input '" + io.name() + "'"));
+      }
+      in.push_back(std::move(it->second));
+      continue;
+    }
+    in.push_back(IsInteger(dt) ? Tensor::Scalar(dt, static_cast<double>(step))
+                               : Tensor::Scalar(dt, lr));
+  }
+  return in;
+}
 
 StatusOr<Plan> CurrentTrainingPlan(const TrainSession& s) {
   ASSIGN_OR_RETURN(Plan p, s.step->CurrentPlan());

@@ -55,6 +55,13 @@ struct TrainSummary {
   std::optional<double> loss_scale;  // with loss scaling
 };
 
+// The plan's inputs in order: data arrays by name (moved out of `batch`; a float array of another
+// float type than the plan reads is converted); scalars the data does not hold are fed by ampc,
+// an f32/f64 one with the learning rate `lr`, an integer one with the applied-step count `step`.
+StatusOr<std::vector<Tensor>> OrderInputs(const plan::PlanProto& p,
+                                          std::map<std::string, Tensor>& batch, double lr,
+                                          int64_t step);
+
 StatusOr<TrainSummary> Train(TrainSession& s, const Dataset& train,
                              const std::optional<Dataset>& val, const TrainLoopConfig& cfg);
 

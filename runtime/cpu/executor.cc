@@ -203,36 +203,12 @@ Status CpuExecutor::RunStep(BoundStep& bs) {
 
 Status CpuExecutor::Execute(const std::vector<Tensor>& inputs, bool check_loss) {
   const plan::PlanProto& p = plan_.proto;
-  if (static_cast<int>(inputs.size()) != p.inputs_size()) {
-    return InvalidArgument("the plan takes " + std::to_string(p.inputs_size()) + " inputs, got " +
-                           std::to_string(inputs.size()));
-  }
-  for (int i = 0; i < p.inputs_size(); ++i) {
-    const auto& io = p.inputs(i);
-    const TensorView& v = views_[io.buffer()];
-    const Tensor& t = inputs[i];
-    if (t.dtype() != v.dtype || t.dims() != v.dims) {
-      std::vector<Dim> want(v.dims.begin(), v.dims.end());
-      return InvalidArgument("input '" + io.name() + "' is " + t.type().ToString() +
-                             " but the plan was compiled for " +
-                             TensorType(v.dtype, want).ToString());
-    }
-  }
+  RETURN_IF_ERROR(CheckPlanInputs(p, inputs));
   // Inputs are read where the caller holds them (no copy into the arena): every step reads the
   // view, and nothing writes a plan input. The arena keeps the input's slot, which other buffers
   // reuse after the input's last reader as before.
   for (int i = 0; i < p.inputs_size(); ++i) {
     views_[p.inputs(i).buffer()].data = const_cast<uint8_t*>(inputs[i].bytes().data());
-  }
-  for (const auto& s : p.specializations()) {
-    for (int i = 0; i < p.inputs_size(); ++i) {
-      if (p.inputs(i).name() != s.input()) continue;
-      auto got = inputs[i].AsInt64s();
-      if (!got || !std::equal(got->begin(), got->end(), s.values().begin(), s.values().end())) {
-        return InvalidArgument("input '" + s.input() +
-                               "' must hold the values the plan was compiled for");
-      }
-    }
   }
   for (size_t i = 0; i < steps_.size(); ++i) {
     const bool prof = !profile_s_.empty();

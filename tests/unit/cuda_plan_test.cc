@@ -18,8 +18,14 @@
 #include "codegen/plan.h"
 #include "codegen/plan_target.h"
 #include "generated_kernels_util.h"
+#include "runtime/cpu/kernel.h"
+#include "runtime/cpu/thread_pool.h"
 #include "runtime/cuda/gemm_layout.h"
 #include "runtime/cuda/launch.h"
+#include "runtime/cuda/step_plan.h"
+#include "runtime/device_info.h"
+#include "runtime/executor.h"
+#include "test_util.h"
 
 namespace ampc {
 namespace {
@@ -358,6 +364,229 @@ TEST(CudaPlan, GemmDescriptionsOfBroadcastsTransposesAndVectors) {
   EXPECT_TRUE(cuda::CublasLtSupportsTypes(b, f));
   EXPECT_TRUE(cuda::CublasLtSupportsTypes(h, h));
   EXPECT_FALSE(cuda::CublasLtSupportsTypes(b, h));
+}
+
+// --- steps --------------------------------------------------------------------------------------
+
+// The MLP's and the transformer's plans run wholly on the CUDA runtime; the CNN's convolutions
+// and pools do not yet, and the error names the first step.
+TEST(CudaPlan, StepsOfTheFixturePlansAreClassified) {
+  if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
+  const std::vector<Plan>& plans = CudaPlans();  // mlp, cnn, transformer x bf16, fp32
+  ASSERT_EQ(plans.size(), 6u);
+  std::map<cuda::StepKind, int> seen;
+  for (size_t i : {0, 1, 4, 5}) {
+    auto kinds = cuda::ClassifySteps(plans[i].proto);
+    ASSERT_TRUE(kinds.ok()) << kinds.status().message();
+    for (int s = 0; s < plans[i].proto.steps_size(); ++s) {
+      const plan::Step& st = plans[i].proto.steps(s);
+      const cuda::StepKind k = (*kinds)[static_cast<size_t>(s)];
+      ++seen[k];
+      // Shapes and the index arithmetic around them are host values; nothing reading the
+      // model's data is.
+      if (st.has_op() && st.op().op() == "Shape") EXPECT_EQ(k, cuda::StepKind::kHost);
+      if (k == cuda::StepKind::kHost) {
+        for (int id : st.inputs()) {
+          if (id < 0) continue;
+          EXPECT_NE(plans[i].proto.buffers(id).kind(), plan::Buffer::STATE)
+              << DescribeStep(plans[i].proto, s);
+          for (const auto& io : plans[i].proto.inputs()) {
+            EXPECT_TRUE(io.buffer() != id || st.op().op() == "Shape" || st.op().op() == "Size")
+                << DescribeStep(plans[i].proto, s);
+          }
+        }
+      }
+    }
+  }
+  for (cuda::StepKind k :
+       {cuda::StepKind::kHost, cuda::StepKind::kAlias, cuda::StepKind::kGemm,
+        cuda::StepKind::kKernel, cuda::StepKind::kStridedCopy, cuda::StepKind::kGather}) {
+    EXPECT_GT(seen[k], 0) << cuda::StepKindName(k);
+  }
+  auto cnn = cuda::ClassifySteps(plans[2].proto);
+  ASSERT_FALSE(cnn.ok());
+  EXPECT_NE(cnn.status().message().find("the CUDA runtime has no kernel for"), std::string::npos)
+      << cnn.status().message();
+}
+
+// The CUDA executor refuses what it cannot run before it looks for a GPU (the CNN's
+// convolutions), and a plan it can run where no GPU is usable, saying why.
+TEST(CudaPlan, TheExecutorRefusesUnsupportedStepsAndMissingGpus) {
+  if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
+  const std::vector<Plan>& plans = CudaPlans();
+  auto cnn = CreateExecutor(testing::ClonePlan(plans[2]), ExecutorOptions{"cuda", 0});
+  ASSERT_FALSE(cnn.ok());
+  EXPECT_NE(cnn.status().message().find("the CUDA runtime has no kernel for"), std::string::npos)
+      << cnn.status().message();
+  if (ProbeCuda().device_count > 0) return;
+  auto mlp = CreateExecutor(testing::ClonePlan(plans[0]), ExecutorOptions{"cuda:0", 0});
+  ASSERT_FALSE(mlp.ok());
+  EXPECT_NE(mlp.status().message().find("no usable GPU"), std::string::npos)
+      << mlp.status().message();
+}
+
+// ampc-gpu (the GPU bundle's tool), on a --target cuda plan: its check harness runs with the CPU
+// executor on both sides (--device cpu) and finds no difference; its bench prints a JSON line; on
+// the GPU side without a GPU it exits 2 naming why. On the GPU machine tools/gpu_check.sh runs the
+// same commands with the CUDA executor.
+TEST(CudaPlan, AmpcGpuChecksAndBenchesAPlan) {
+  if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
+  testing::TempDir tmp;
+  const std::string data = std::string(AMPC_GEN_DIR) + "/train_refs/mlp_sgd/data.npz";
+  auto c = testing::RunAmpc("compile " + testing::Fixture("mlp_opset17.onnx") + " -o " +
+                            (tmp / "mlp.ampc") +
+                            " --target cuda --batch-size 32 --optimizer adamw --precision fp16");
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  const std::string plan = (tmp / "mlp.ampc") + " --data " + data;
+  auto check = testing::RunBinary(AMPC_GPU_BINARY, "check " + plan + " --steps 3 --device cpu");
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("forward output cross_entropy_loss"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("step 3 cross_entropy_loss"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("step 3 ampc.loss_scale"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("states after 3 steps"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("PASS"), std::string::npos) << check.out;
+  EXPECT_EQ(check.out.find("FAIL"), std::string::npos) << check.out;
+  auto bench = testing::RunBinary(AMPC_GPU_BINARY,
+                                  "bench " + plan + " --steps 4 --warmup 1 --device cpu --label x");
+  EXPECT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_NE(bench.out.find("\"samples_per_s\": "), std::string::npos) << bench.out;
+  EXPECT_NE(bench.out.find("\"label\": \"x\""), std::string::npos) << bench.out;
+  auto devices = testing::RunBinary(AMPC_GPU_BINARY, "devices");
+  EXPECT_EQ(devices.exit_code, 0);
+  EXPECT_NE(devices.out.find("cpu: "), std::string::npos);
+  auto bad =
+      testing::RunBinary(AMPC_GPU_BINARY, "check " + (tmp / "none.ampc") + " --data " + data);
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("none.ampc"), std::string::npos) << bad.err;
+  if (ProbeCuda().device_count > 0) return;
+  auto gpu = testing::RunBinary(AMPC_GPU_BINARY, "check " + plan + " --steps 1");
+  EXPECT_EQ(gpu.exit_code, 2) << gpu.err;
+  EXPECT_NE(gpu.err.find("no usable GPU"), std::string::npos) << gpu.err;
+}
+
+// A CPU model of the strided-copy and gather kernels (runtime/cuda/copy_kernels.cu compute the
+// same index maps on the device).
+void RunCopyModel(const cuda::StridedCopy& c, const uint8_t* in, uint8_t* out) {
+  std::vector<int64_t> idx(static_cast<size_t>(c.rank), 0);
+  for (int64_t t = 0, n = c.elements(); t < n; ++t) {
+    int64_t src = c.in_offset, dst = c.out_offset;
+    for (int d = 0; d < c.rank; ++d) {
+      src += idx[static_cast<size_t>(d)] * c.in_strides[static_cast<size_t>(d)];
+      dst += idx[static_cast<size_t>(d)] * c.out_strides[static_cast<size_t>(d)];
+    }
+    std::memcpy(out + dst * c.elem_bytes, in + src * c.elem_bytes,
+                static_cast<size_t>(c.elem_bytes));
+    for (int d = c.rank; d-- > 0;) {
+      if (++idx[static_cast<size_t>(d)] < c.dims[static_cast<size_t>(d)]) break;
+      idx[static_cast<size_t>(d)] = 0;
+    }
+  }
+}
+
+void RunGatherModel(const cuda::GatherDesc& g, const uint8_t* data, const uint8_t* index,
+                    uint8_t* out) {
+  for (int64_t o = 0; o < g.outer; ++o) {
+    for (int64_t j = 0; j < g.indices; ++j) {
+      int64_t v = 0;
+      if (g.index_bytes == 8) {
+        std::memcpy(&v, index + j * 8, 8);
+      } else {
+        int32_t w;
+        std::memcpy(&w, index + j * 4, 4);
+        v = w;
+      }
+      if (v < 0) v += g.axis_dim;
+      const size_t row = static_cast<size_t>(g.inner * g.elem_bytes);
+      uint8_t* dst = out + static_cast<size_t>((o * g.indices + j)) * row;
+      if (v < 0 || v >= g.axis_dim) {
+        std::memset(dst, 0, row);
+      } else {
+        std::memcpy(dst, data + static_cast<size_t>(o * g.axis_dim + v) * row, row);
+      }
+    }
+  }
+}
+
+// Every Transpose, Split, Concat, Expand and Gather step of the plans, on random bytes: the
+// descriptions move the bytes the CPU runtime's kernels (the oracle) move.
+TEST(CudaPlan, CopiesAndGathersMoveWhatTheCpuKernelsMove) {
+  if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
+  std::mt19937_64 rng(3);
+  int checked = 0;
+  for (const Plan& plan : CudaPlans()) {
+    const plan::PlanProto& p = plan.proto;
+    auto kinds = cuda::ClassifySteps(p);
+    if (!kinds.ok()) continue;  // the CNN
+    for (int i = 0; i < p.steps_size(); ++i) {
+      const cuda::StepKind k = (*kinds)[static_cast<size_t>(i)];
+      if (k != cuda::StepKind::kStridedCopy && k != cuda::StepKind::kGather) continue;
+      const plan::Step& s = p.steps(i);
+      // Host tensors for the step's operands: random inputs (indices in range), and the
+      // oracle's outputs beside the model's.
+      std::vector<std::vector<uint8_t>> bytes;
+      std::vector<cpu::TensorView> views;
+      auto make = [&](int id) {
+        const plan::Buffer& b = p.buffers(id);
+        cpu::TensorView v;
+        v.dtype = *DTypeFromName(b.dtype());
+        v.dims = Dims(b);
+        bytes.emplace_back(static_cast<size_t>(v.NumElements() * DTypeSize(v.dtype)));
+        for (uint8_t& x : bytes.back()) x = static_cast<uint8_t>(rng());
+        if (b.kind() == plan::Buffer::CONSTANT) {  // Split's sizes: the plan's own values
+          std::memcpy(bytes.back().data(), BufferData(plan, b), bytes.back().size());
+        }
+        views.push_back(v);
+      };
+      for (int id : s.inputs()) make(id);
+      for (int id : s.outputs()) make(id);
+      for (int id : s.outputs()) make(id);
+      for (size_t v = 0; v < views.size(); ++v) views[v].data = bytes[v].data();
+      AttributeMap attrs;
+      for (const plan::Attr& a : s.op().attrs()) attrs[a.name()] = *AttributeFromPlan(a);
+      if (k == cuda::StepKind::kGather) {  // indices in [-axis_dim, axis_dim)
+        auto g = cuda::DescribeGather(p, s);
+        ASSERT_TRUE(g.ok()) << g.status().message();
+        std::uniform_int_distribution<int64_t> u(-g->axis_dim, g->axis_dim - 1);
+        for (int64_t j = 0; j < g->indices; ++j) {
+          const int64_t v = u(rng);
+          if (g->index_bytes == 8) {
+            std::memcpy(bytes[1].data() + j * 8, &v, 8);
+          } else {
+            const int32_t w = static_cast<int32_t>(v);
+            std::memcpy(bytes[1].data() + j * 4, &w, 4);
+          }
+        }
+      }
+      cpu::KernelContext ctx;
+      ctx.op = s.op().op();
+      ctx.attrs = &attrs;
+      const size_t n_in = static_cast<size_t>(s.inputs_size()),
+                   n_out = static_cast<size_t>(s.outputs_size());
+      for (size_t v = 0; v < n_in; ++v) ctx.inputs.push_back(&views[v]);
+      for (size_t v = 0; v < n_out; ++v) ctx.outputs.push_back(&views[n_in + v]);
+      cpu::ThreadPool pool(1);
+      ctx.pool = &pool;
+      ASSERT_TRUE(cpu::KernelRegistry::Global().Find("", s.op().op())(ctx).ok())
+          << DescribeStep(p, i);
+      if (k == cuda::StepKind::kGather) {
+        auto g = cuda::DescribeGather(p, s);
+        RunGatherModel(*g, bytes[0].data(), bytes[1].data(), bytes[n_in + n_out].data());
+      } else {
+        auto copies = cuda::DescribeStridedCopies(p, s);
+        ASSERT_TRUE(copies.ok()) << DescribeStep(p, i) << ": " << copies.status().message();
+        for (const cuda::StridedCopy& c : *copies) {
+          RunCopyModel(c, bytes[static_cast<size_t>(c.input)].data(),
+                       bytes[n_in + n_out + static_cast<size_t>(c.output)].data());
+        }
+      }
+      for (size_t o = 0; o < n_out; ++o) {
+        EXPECT_EQ(bytes[n_in + o], bytes[n_in + n_out + o])
+            << DescribeStep(p, i) << " output " << o;
+      }
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 20);
 }
 
 }  // namespace

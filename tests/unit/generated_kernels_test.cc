@@ -387,7 +387,9 @@ TEST(GeneratedKernelsCli, CompileWritesPlansForEachTarget) {
     EXPECT_NE(text.out.find("CUBIN:sm_80"), std::string::npos);
     EXPECT_NE(text.out.find("launch: 256 threads per block; arguments begin, end"),
               std::string::npos);
-    auto t = testing::RunAmpc("train " + (tmp / "gpu.ampc") + " --data fashion-mnist --steps 1");
+    // The CPU runtime refuses the GPU's plan, naming its target.
+    auto t = testing::RunAmpc("train " + (tmp / "gpu.ampc") +
+                              " --data fashion-mnist --steps 1 --device cpu");
     EXPECT_NE(t.exit_code, 0);
     EXPECT_NE(t.err.find("cuda:sm_80"), std::string::npos) << t.err;
   }

@@ -47,11 +47,10 @@ struct RunResult {
   std::string out, err;
 };
 
-// Runs the ampc binary with `args` (already shell-quoted as needed).
-inline RunResult RunAmpc(const std::string& args) {
+// Runs `binary` with `args` (already shell-quoted as needed).
+inline RunResult RunBinary(const std::string& binary, const std::string& args) {
   TempDir tmp;
-  const std::string cmd =
-      std::string(AMPC_BINARY) + " " + args + " >" + (tmp / "out") + " 2>" + (tmp / "err");
+  const std::string cmd = binary + " " + args + " >" + (tmp / "out") + " 2>" + (tmp / "err");
   const int status = std::system(cmd.c_str());
   RunResult r;
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
@@ -59,6 +58,9 @@ inline RunResult RunAmpc(const std::string& args) {
   r.err = ReadBytes(tmp / "err");
   return r;
 }
+
+// Runs the ampc binary with `args`.
+inline RunResult RunAmpc(const std::string& args) { return RunBinary(AMPC_BINARY, args); }
 
 inline std::string Fixture(const std::string& name) {
   return std::string(AMPC_FIXTURES_DIR) + "/" + name;

@@ -4,12 +4,15 @@
 // the trajectory test (fixture generate_train_references).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
 
 #include "codegen/lower.h"
+#include "codegen/mlir_compile.h"
+#include "runtime/device_info.h"
 #include "test_util.h"
 
 namespace ampc {
@@ -199,8 +202,8 @@ TEST(TrainCli, InferenceExportsWarnAndFrozenInitializersAreExplained) {
   auto clean = RunAmpc("inspect " + Fixture("cnn_train_opset17.onnx") + " --precision fp32");
   EXPECT_EQ(clean.exit_code, 0) << clean.err;
   EXPECT_EQ(clean.err.find("constant-folded"), std::string::npos) << clean.err;
-  auto frozen = RunAmpc("inspect " + Fixture("mlp_opset17.onnx") +
-                        " --precision fp32 --freeze '^0\\.bias$'");
+  auto frozen =
+      RunAmpc("inspect " + Fixture("mlp_opset17.onnx") + " --precision fp32 --freeze '^0\\.bias$'");
   EXPECT_NE(frozen.out.find("// frozen 0.bias: --freeze"), std::string::npos) << frozen.out;
 }
 
@@ -209,13 +212,56 @@ struct Bad {
   std::string message;
 };
 
+// --device auto (the default) trains on the CPU with a one-line notice where no GPU is usable;
+// --device cuda there is a one-line error with exit code 2 naming why. (On a machine with a GPU
+// both would train on it: tools/gpu_check.sh covers that.)
+TEST(TrainCli, WithoutAGpuAutoFallsBackToTheCpuAndCudaIsAnError) {
+  if (ProbeCuda().device_count > 0) GTEST_SKIP() << "this machine has a GPU";
+  const std::string run = "train " + Fixture("mlp_opset17.onnx") + " --data " + MlpData() +
+                          " --batch-size 32 --steps 2";
+  auto fallback = RunAmpc(run);
+  EXPECT_EQ(fallback.exit_code, 0) << fallback.err;
+  EXPECT_NE(fallback.err.find("ampc: no usable GPU ("), std::string::npos) << fallback.err;
+  EXPECT_NE(fallback.err.find("); running on the CPU\n"), std::string::npos) << fallback.err;
+  EXPECT_NE(fallback.out.find("trained 2 steps"), std::string::npos) << fallback.out;
+  auto quiet = RunAmpc(run + " --quiet");  // --quiet drops the notice with the progress
+  EXPECT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err.find("no usable GPU"), std::string::npos) << quiet.err;
+  auto cpu = RunAmpc(run + " --device cpu");
+  EXPECT_EQ(cpu.exit_code, 0) << cpu.err;
+  EXPECT_EQ(cpu.err.find("no usable GPU"), std::string::npos) << cpu.err;
+  for (const char* flag : {"cuda", "cuda:0", "cuda:3"}) {
+    auto r = RunAmpc(run + " --device " + flag);
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.err;
+    EXPECT_TRUE(OneLine(r.err)) << r.err;
+    EXPECT_NE(r.err.find(std::string("--device ") + flag + ": no usable GPU ("), std::string::npos)
+        << r.err;
+  }
+  // A plan compiled for the GPU is refused on the CPU and, without a GPU, with auto too.
+  if (HaveMlir() && std::filesystem::exists("/usr/local/cuda/bin/ptxas")) {
+    TempDir tmp;
+    auto c = RunAmpc("compile " + Fixture("mlp_opset17.onnx") + " -o " + (tmp / "g.ampc") +
+                     " --target cuda --batch-size 32");
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    const std::string train_plan =
+        "train " + (tmp / "g.ampc") + " --data " + MlpData() + " --steps 1";
+    auto a = RunAmpc(train_plan);
+    EXPECT_EQ(a.exit_code, 2) << a.err;
+    EXPECT_NE(a.err.find("--device cuda: no usable GPU"), std::string::npos) << a.err;
+    auto on_cpu = RunAmpc(train_plan + " --device cpu");
+    EXPECT_EQ(on_cpu.exit_code, 2) << on_cpu.err;
+    EXPECT_NE(on_cpu.err.find("compiled for cuda:sm_90"), std::string::npos) << on_cpu.err;
+  }
+}
+
 TEST(TrainCli, BadInputIsAOneLineError) {
   TempDir tmp;
   WriteBytes(tmp / "junk.npz", "PK\x03\x04 this is not a zip archive");
   const std::string mlp = Fixture("mlp_opset17.onnx");
   const std::string ok = " --data " + MlpData() + " --batch-size 32 --steps 1";
   const std::vector<Bad> cases = {
-      {"train " + mlp + ok + " --device cuda", "--device cuda"},
+      {"train " + mlp + ok + " --device cuda", "--device cuda"},  // no GPU here, or a CPU one
+      {"train " + mlp + ok + " --device cuda:x", "--device cuda:x"},
       {"train " + mlp + ok + " --device tpu", "--device tpu"},
       {"train " + mlp + ok + " --precision fp16 --loss-scale none", "--allow-unscaled-fp16"},
       {"train " + mlp + ok + " --loss-scale lots", "--loss-scale lots"},

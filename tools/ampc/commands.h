@@ -112,7 +112,8 @@ struct TrainArgs {
   std::string export_onnx;  // the trained model as ONNX (the forward model with new weights)
   std::string resume;       // a checkpoint folder (or one of its step folders) to continue
   bool force = false;
-  std::string device = "cpu";
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  bool cuda_graph = true;       // --no-cuda-graph: launch the step's work one call at a time
   int threads = 0;
 };
 // `ampc train`: compiles the model (or loads a plan), loads the data, creates the executors,

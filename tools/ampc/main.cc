@@ -322,8 +322,12 @@ int main(int argc, char** argv) {
        "--metrics-every", train.loop.metrics_every,
        "read the loss and other metrics from the device every N steps (default: the device's)")
       ->check(CLI::Range(0, 1 << 30));
-  t->add_option("--device", train.device, "cpu (cuda arrives with the CUDA runtime)")
+  t->add_option("--device", train.device,
+                "auto | cpu | cuda | cuda:N (auto: the first GPU when one is usable, else the CPU)")
       ->capture_default_str();
+  bool no_cuda_graph = false;
+  t->add_flag("--no-cuda-graph", no_cuda_graph,
+              "cuda: launch each step's work call by call instead of replaying a CUDA Graph");
   t->add_option("--lr-schedule", train.loop.schedule.kind, "constant | cosine | step | linear")
       ->capture_default_str();
   t->add_option("--warmup-steps", train.loop.schedule.warmup_steps, "linear warm-up steps");
@@ -414,6 +418,7 @@ int main(int argc, char** argv) {
         train.model.substr(train.model.size() - 5) == ".ampc") {
       train.batch_size = 0;  // the plan's
     }
+    train.cuda_graph = !no_cuda_graph;
     return Report(ampc::cli::RunTrain(std::move(train)));
   }
   if (d->parsed()) return Report(ampc::cli::RunDevices());

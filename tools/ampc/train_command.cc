@@ -5,11 +5,14 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "codegen/mlir_compile.h"
+#include "codegen/plan_target.h"
 #include "compiler/compiler.h"
 #include "ir/file_io.h"
 #include "runtime/checkpoint.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/data/datasets.h"
+#include "runtime/device_info.h"
 #include "runtime/executor.h"
 #include "runtime/train.h"
 #include "tools/ampc/commands.h"
@@ -135,16 +138,26 @@ StatusOr<Prepared> Prepare(TrainArgs& a) {
 }  // namespace
 
 Status RunTrain(TrainArgs a) {
-  if (a.device != "cpu") {
-    if (a.device == "cuda") {
-      return Unimplemented(
-          "--device cuda: training on the CUDA runtime is not available yet; use --device cpu");
-    }
-    return InvalidArgument("--device " + a.device + ": expected cpu or cuda");
+  // The device: a plan file runs where it was compiled for (auto), an ONNX model where --device
+  // says, compiled for that device's target.
+  DeviceChoice dev;
+  const bool plan_decides = IsPlanPath(a.model) && a.device == "auto";
+  if (!plan_decides) {
+    ASSIGN_OR_RETURN(dev, ResolveDevice(a.device));  // its notice waits until training starts
   }
   RETURN_IF_ERROR(ResolveAmp(a.amp, &a.compile));
   RETURN_IF_ERROR(ParseLossScale(a.loss_scale, &a.compile.loss_scale));
-  const BackendSupport support = cpu::CpuBackendSupport();
+  Target target{"cpu", ""};
+  if (!dev.cuda_target.empty()) {
+    ASSIGN_OR_RETURN(target, ParseTarget(dev.cuda_target));
+    // The CUDA runtime runs fused groups only as generated kernels (no per-op fallback).
+    if (!HaveMlir()) {
+      return Unimplemented("--device " + a.device +
+                           ": this ampc was built without MLIR, which the GPU's kernels need");
+    }
+    a.compile.kernels.enabled = a.compile.kernels.required = true;
+  }
+  const BackendSupport support = cpu::CpuBackendSupportAs(target);
   a.compile.support = &support;
   a.compile.source = a.model;
   TrainLoopConfig& loop = a.loop;
@@ -189,8 +202,15 @@ Status RunTrain(TrainArgs a) {
         "--export needs the ONNX model; a plan does not carry its forward graph");
   }
   ASSIGN_OR_RETURN(Prepared prep, Prepare(a));
+  if (plan_decides) {
+    if (prep.plan.proto.target().kind() == "cuda") {
+      ASSIGN_OR_RETURN(dev, ResolveDevice("cuda"));
+    } else {
+      dev.device = "cpu";
+    }
+  }
   // Each plan goes to its executor; the step and its evaluation pass share one data section.
-  const ExecutorOptions ex{a.device, a.threads};
+  const ExecutorOptions ex{dev.device, a.threads, true, a.cuda_graph};
   TrainSession s;
   s.batch = prep.batch;
   const bool has_eval = prep.plan.proto.training().eval().outputs_size() > 0;
@@ -219,6 +239,8 @@ Status RunTrain(TrainArgs a) {
                    static_cast<long long>(c.steps_done));
     }
   }
+  // Printed only now, so that a run that fails earlier says one line: its error.
+  if (!dev.notice.empty() && !loop.quiet) std::fprintf(stderr, "ampc: %s\n", dev.notice.c_str());
   ASSIGN_OR_RETURN(TrainSummary sum, Train(s, prep.train, prep.val, loop));
   if (!a.export_onnx.empty()) {
     RETURN_IF_ERROR(ExportTrainedModel(

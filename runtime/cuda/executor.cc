@@ -1,0 +1,996 @@
+#include "runtime/cuda/executor.h"
+
+#include <cstdlib>
+#include <string>
+
+#ifdef AMPC_HAVE_CUDA
+#include <cublasLt.h>
+#include <cuda.h>
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <type_traits>
+#include <vector>
+
+#include "runtime/cpu/convert.h"
+#include "runtime/cpu/kernel.h"
+#include "runtime/cpu/thread_pool.h"
+#include "runtime/cuda/copy_kernels.h"
+#include "runtime/cuda/gemm_layout.h"
+#include "runtime/cuda/launch.h"
+#include "runtime/cuda/step_plan.h"
+#include "runtime/device_info.h"
+#endif
+
+namespace ampc::cuda {
+
+StatusOr<int> ParseCudaDevice(const std::string& device) {
+  if (device == "cuda") return 0;
+  if (device.rfind("cuda:", 0) == 0 && device.size() > 5 && device.size() <= 8) {
+    int n = 0;
+    for (char c : device.substr(5)) {
+      if (c < '0' || c > '9') n = -1;
+      if (n >= 0) n = n * 10 + (c - '0');
+    }
+    if (n >= 0) return n;
+  }
+  return InvalidArgument("--device " + device + ": expected auto, cpu, cuda or cuda:N");
+}
+
+#ifndef AMPC_HAVE_CUDA
+
+StatusOr<std::unique_ptr<Executor>> CreateCudaExecutor(Plan, const CudaExecutorOptions&) {
+  return Unimplemented("this ampc was built without the CUDA toolkit: it has no CUDA runtime");
+}
+
+#else
+
+namespace {
+
+Status CudaFailure(cudaError_t e, const std::string& what) {
+  return Internal("CUDA: " + what + ": " + cudaGetErrorString(e));
+}
+
+#define AMPC_CUDA(expr, what)                                                    \
+  do {                                                                           \
+    const cudaError_t ampc_cuda_err_ = (expr);                                   \
+    if (ampc_cuda_err_ != cudaSuccess) return CudaFailure(ampc_cuda_err_, what); \
+  } while (0)
+
+#define AMPC_CUBLASLT(expr, what)                                 \
+  do {                                                            \
+    const cublasStatus_t ampc_lt_st_ = (expr);                    \
+    if (ampc_lt_st_ != CUBLAS_STATUS_SUCCESS) {                   \
+      return Internal(std::string("cuBLASLt: ") + (what) + ": " + \
+                      LtApi().GetStatusString(ampc_lt_st_));      \
+    }                                                             \
+  } while (0)
+
+// cuBLASLt, opened when the first CUDA executor is created rather than linked: the library is
+// half a gigabyte, and linking it costs every ampc process (compile, inspect, a CPU run) 70 ms
+// and 200 MB of relocated pages at start. The bundle takes it from the GPU machine's toolkit.
+struct CublasLt {
+  decltype(&::cublasLtCreate) Create = nullptr;
+  decltype(&::cublasLtDestroy) Destroy = nullptr;
+  decltype(&::cublasLtGetStatusString) GetStatusString = nullptr;
+  decltype(&::cublasLtMatmulDescCreate) MatmulDescCreate = nullptr;
+  decltype(&::cublasLtMatmulDescDestroy) MatmulDescDestroy = nullptr;
+  decltype(&::cublasLtMatmulDescSetAttribute) MatmulDescSetAttribute = nullptr;
+  decltype(&::cublasLtMatrixLayoutCreate) MatrixLayoutCreate = nullptr;
+  decltype(&::cublasLtMatrixLayoutDestroy) MatrixLayoutDestroy = nullptr;
+  decltype(&::cublasLtMatrixLayoutSetAttribute) MatrixLayoutSetAttribute = nullptr;
+  decltype(&::cublasLtMatmulPreferenceCreate) MatmulPreferenceCreate = nullptr;
+  decltype(&::cublasLtMatmulPreferenceDestroy) MatmulPreferenceDestroy = nullptr;
+  decltype(&::cublasLtMatmulPreferenceSetAttribute) MatmulPreferenceSetAttribute = nullptr;
+  decltype(&::cublasLtMatmulAlgoGetHeuristic) MatmulAlgoGetHeuristic = nullptr;
+  decltype(&::cublasLtMatmul) Matmul = nullptr;
+};
+
+CublasLt lt_api;  // filled by LoadCublasLt
+
+const CublasLt& LtApi() { return lt_api; }
+
+Status LoadCublasLt() {
+  static const Status st = [] {
+    void* h = nullptr;
+    for (const char* name : {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"}) {
+      if ((h = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
+    }
+    if (!h)
+      return Unimplemented(std::string("cuBLASLt not found (libcublasLt.so.13): ") + dlerror());
+    bool ok = true;
+    auto sym = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
+      ok = ok && fn;
+    };
+    sym(lt_api.Create, "cublasLtCreate");
+    sym(lt_api.Destroy, "cublasLtDestroy");
+    sym(lt_api.GetStatusString, "cublasLtGetStatusString");
+    sym(lt_api.MatmulDescCreate, "cublasLtMatmulDescCreate");
+    sym(lt_api.MatmulDescDestroy, "cublasLtMatmulDescDestroy");
+    sym(lt_api.MatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute");
+    sym(lt_api.MatrixLayoutCreate, "cublasLtMatrixLayoutCreate");
+    sym(lt_api.MatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy");
+    sym(lt_api.MatrixLayoutSetAttribute, "cublasLtMatrixLayoutSetAttribute");
+    sym(lt_api.MatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate");
+    sym(lt_api.MatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy");
+    sym(lt_api.MatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute");
+    sym(lt_api.MatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic");
+    sym(lt_api.Matmul, "cublasLtMatmul");
+    if (!ok) return Unimplemented("cuBLASLt: a function ampc needs is missing from the library");
+    return Status::Ok();
+  }();
+  return st;
+}
+
+// The driver-API functions ampc uses, from cudart's entry-point query: the binary never links
+// libcuda (whose stub would stop it from starting on a machine without a driver).
+struct Driver {
+  using ModuleLoadData = CUresult (*)(CUmodule*, const void*);
+  using ModuleGetFunction = CUresult (*)(CUfunction*, CUmodule, const char*);
+  using ModuleUnload = CUresult (*)(CUmodule);
+  using LaunchKernel = CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                    unsigned, unsigned, CUstream, void**, void**);
+  ModuleLoadData module_load_data = nullptr;
+  ModuleGetFunction module_get_function = nullptr;
+  ModuleUnload module_unload = nullptr;
+  LaunchKernel launch_kernel = nullptr;
+};
+
+StatusOr<const Driver*> GetDriver() {
+  static Driver d;
+  static const Status st = [] {
+    auto get = [](const char* name, void** fn) -> Status {
+      cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
+      const cudaError_t e =
+          cudaGetDriverEntryPointByVersion(name, fn, 12000, cudaEnableDefault, &q);
+      if (e != cudaSuccess) return CudaFailure(e, std::string("driver entry point ") + name);
+      if (q != cudaDriverEntryPointSuccess || !*fn) {
+        return Internal(std::string("CUDA: the driver has no entry point ") + name);
+      }
+      return Status::Ok();
+    };
+    RETURN_IF_ERROR(get("cuModuleLoadData", reinterpret_cast<void**>(&d.module_load_data)));
+    RETURN_IF_ERROR(get("cuModuleGetFunction", reinterpret_cast<void**>(&d.module_get_function)));
+    RETURN_IF_ERROR(get("cuModuleUnload", reinterpret_cast<void**>(&d.module_unload)));
+    RETURN_IF_ERROR(get("cuLaunchKernel", reinterpret_cast<void**>(&d.launch_kernel)));
+    return Status::Ok();
+  }();
+  if (!st.ok()) return st;
+  return &d;
+}
+
+Status DriverFailure(CUresult r, const std::string& what) {
+  return Internal("CUDA driver: " + what + ": error " + std::to_string(static_cast<int>(r)));
+}
+
+StatusOr<cudaDataType_t> CudaType(DType t) {
+  switch (t) {
+    case DType::kFloat32:
+      return CUDA_R_32F;
+    case DType::kFloat16:
+      return CUDA_R_16F;
+    case DType::kBFloat16:
+      return CUDA_R_16BF;
+    default:
+      return Unimplemented("cuBLASLt: no " + std::string(DTypeName(t)) + " matrices");
+  }
+}
+
+// Pinned host memory (asynchronous copies and CUDA Graph memcpy nodes need it).
+struct Pinned {
+  void* p = nullptr;
+  size_t bytes = 0;
+  Pinned() = default;
+  Pinned(const Pinned&) = delete;
+  Pinned& operator=(const Pinned&) = delete;
+  ~Pinned() {
+    if (p) cudaFreeHost(p);
+  }
+  Status Allocate(size_t n) {
+    bytes = n;
+    AMPC_CUDA(cudaMallocHost(&p, n ? n : 1),
+              "pinned host memory of " + std::to_string(n) + " bytes");
+    return Status::Ok();
+  }
+};
+
+constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // cuBLASLt's, shared by every GEMM
+constexpr int64_t kMetricsRing = 64;                  // steps between metric reads
+
+class CudaExecutor final : public Executor {
+ public:
+  static StatusOr<std::unique_ptr<Executor>> Create(Plan plan, const CudaExecutorOptions& o);
+  ~CudaExecutor() override;
+
+  const plan::PlanProto& plan() const override { return plan_.proto; }
+  std::string device() const override { return "cuda:" + std::to_string(device_); }
+  StatusOr<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs) override;
+  Status Step(const std::vector<Tensor>& inputs) override;
+  StatusOr<std::vector<MetricsRecord>> ReadMetrics() override;
+  int64_t metrics_interval() const override { return kMetricsRing; }
+
+  std::vector<std::string> StateNames() const override;
+  bool HasData(const std::string& name) const override { return data_ids_.count(name) > 0; }
+  StatusOr<Tensor> GetState(const std::string& name) const override;
+  Status SetState(const std::string& name, const Tensor& value) override;
+  StatusOr<Plan> CurrentPlan() const override;
+
+ private:
+  struct Gemm {
+    GemmDesc desc;
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+    const uint8_t *A = nullptr, *B = nullptr, *C = nullptr;
+    uint8_t* D = nullptr;
+    int64_t a_elem = 0, b_elem = 0, d_elem = 0;
+  };
+  struct Copy {
+    StridedCopy desc;
+    const void* in = nullptr;
+    void* out = nullptr;
+  };
+  struct Upload {
+    void* device = nullptr;
+    std::unique_ptr<Pinned> host;
+  };
+  struct ArgCheck {  // a generated kernel's assumption about one of the plan's inputs
+    int input;       // index into plan().inputs()
+    int64_t min, max;
+    bool has_except;
+    int64_t except;
+    std::string step;
+  };
+  struct Bound {
+    StepKind kind = StepKind::kHost;
+    CUfunction fn = nullptr;
+    KernelLaunch launch;
+    std::vector<void*> params;
+    std::unique_ptr<Gemm> gemm;
+    std::vector<Copy> copies;
+    GatherDesc gather;
+    const void *src = nullptr, *index = nullptr;
+    void* dst = nullptr;
+    size_t bytes = 0;
+    std::vector<Upload> uploads;
+  };
+
+  CudaExecutor() = default;
+  Status Init(const CudaExecutorOptions& o);
+  Status LoadKernels(int major, int minor);
+  Status EvaluateHostSteps(const std::vector<StepKind>& kinds);
+  Status BindSteps(const std::vector<StepKind>& kinds);
+  Status BindGemm(const plan::Step& s, Gemm* g);
+  Status CopyInputs(const std::vector<Tensor>& inputs);
+  Status Enqueue(bool check_loss);
+  Status EnqueueStep(Bound& b);
+  Status EnqueueStateUpdates();
+  Status CheckLoss();
+  uint8_t* Address(int id) const { return addr_[static_cast<size_t>(id)]; }
+  int64_t Bytes(int id) const { return plan_.proto.buffers(id).size_bytes(); }
+
+  Plan plan_;
+  int device_ = 0;
+  bool use_graph_ = true;
+  const Driver* driver_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  uint8_t* arena_ = nullptr;
+  uint8_t* data_ = nullptr;
+  void* workspace_ = nullptr;
+  std::vector<uint8_t*> addr_;
+  std::vector<CUmodule> modules_;
+  std::vector<CUfunction> functions_;
+  std::vector<Bound> steps_;
+  std::vector<ArgCheck> arg_checks_;
+  std::map<std::string, int> state_ids_, data_ids_;
+  // Inputs: two pinned staging sets, each reused once the event after its copies has passed.
+  std::vector<std::unique_ptr<Pinned>> staging_[2];
+  cudaEvent_t staged_[2] = {nullptr, nullptr};
+  int next_set_ = 0;
+  // Metrics: the step's values gathered into `metric_now_`, then appended to the device ring.
+  std::vector<int> metric_ids_;
+  uint8_t* metric_now_ = nullptr;   // 8 bytes per metric
+  uint8_t* metric_ring_ = nullptr;  // kMetricsRing records
+  int64_t ring_used_ = 0;
+  std::vector<int64_t> ring_calls_;
+  std::vector<MetricsRecord> metrics_read_;  // records fetched early (the ring was full)
+  int64_t calls_ = 0;
+  int loss_buffer_ = -1, loss_step_ = -1;
+  std::unique_ptr<Pinned> loss_host_;
+  cudaGraphExec_t graph_ = nullptr;
+  bool graph_failed_ = false;
+};
+
+CudaExecutor::~CudaExecutor() {
+  if (stream_) cudaStreamSynchronize(stream_);
+  if (graph_) cudaGraphExecDestroy(graph_);
+  for (Bound& b : steps_) {
+    if (!b.gemm) continue;
+    Gemm& g = *b.gemm;
+    if (g.op) LtApi().MatmulDescDestroy(g.op);
+    for (cublasLtMatrixLayout_t l : {g.a, g.b, g.c, g.d}) {
+      if (l) LtApi().MatrixLayoutDestroy(l);
+    }
+  }
+  if (driver_) {
+    for (CUmodule m : modules_) {
+      if (m) driver_->module_unload(m);
+    }
+  }
+  for (cudaEvent_t e : staged_) {
+    if (e) cudaEventDestroy(e);
+  }
+  for (void* p : {static_cast<void*>(arena_), static_cast<void*>(data_), workspace_,
+                  static_cast<void*>(metric_now_), static_cast<void*>(metric_ring_)}) {
+    if (p) cudaFree(p);
+  }
+  if (lt_) LtApi().Destroy(lt_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+StatusOr<std::unique_ptr<Executor>> CudaExecutor::Create(Plan plan, const CudaExecutorOptions& o) {
+  if (!plan.data) return InvalidArgument("plan: no data section");
+  std::unique_ptr<CudaExecutor> e(new CudaExecutor());
+  e->plan_ = std::move(plan);
+  e->device_ = o.device;
+  RETURN_IF_ERROR(e->Init(o));
+  return std::unique_ptr<Executor>(std::move(e));
+}
+
+Status CudaExecutor::Init(const CudaExecutorOptions& o) {
+  const plan::PlanProto& p = plan_.proto;
+  if (p.target().kind() != "cuda") {
+    return InvalidArgument("plan: compiled for target '" + p.target().kind() + "', not cuda");
+  }
+  // Everything the plan needs that can be refused without touching the GPU comes first.
+  ASSIGN_OR_RETURN(const std::vector<StepKind> kinds, ClassifySteps(p));
+  const CudaAvailability avail = ProbeCuda();
+  if (avail.device_count == 0)
+    return Unimplemented("--device cuda: no usable GPU (" + avail.reason + ")");
+  if (o.device < 0 || o.device >= avail.device_count) {
+    return InvalidArgument("--device cuda:" + std::to_string(o.device) + ": this machine has " +
+                           std::to_string(avail.device_count) + " GPU(s)");
+  }
+  AMPC_CUDA(cudaSetDevice(o.device), "selecting GPU " + std::to_string(o.device));
+  cudaDeviceProp prop{};
+  AMPC_CUDA(cudaGetDeviceProperties(&prop, o.device), "device properties");
+  ASSIGN_OR_RETURN(driver_, GetDriver());
+  AMPC_CUDA(cudaFree(nullptr), "creating the context");  // the primary context, current now
+  AMPC_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
+  RETURN_IF_ERROR(LoadCublasLt());
+  AMPC_CUBLASLT(LtApi().Create(&lt_), "handle");
+  use_graph_ = o.cuda_graph;
+
+  const int64_t arena = std::max<int64_t>(p.arena_bytes(), 256);
+  AMPC_CUDA(cudaMalloc(reinterpret_cast<void**>(&arena_), static_cast<size_t>(arena)),
+            "a " + std::to_string(arena) + "-byte arena");
+  AMPC_CUDA(cudaMemsetAsync(arena_, 0, static_cast<size_t>(arena), stream_), "clearing the arena");
+  const int64_t data = std::max<int64_t>(plan_.data->size(), 256);
+  AMPC_CUDA(cudaMalloc(reinterpret_cast<void**>(&data_), static_cast<size_t>(data)),
+            "the " + std::to_string(data) + "-byte data section");
+  AMPC_CUDA(cudaMemcpy(data_, plan_.data->data(), static_cast<size_t>(plan_.data->size()),
+                       cudaMemcpyHostToDevice),
+            "uploading the weights and states");
+  AMPC_CUDA(cudaMalloc(&workspace_, kWorkspaceBytes), "the cuBLASLt workspace");
+  addr_.resize(static_cast<size_t>(p.buffers_size()));
+  for (int i = 0; i < p.buffers_size(); ++i) {
+    const plan::Buffer& b = p.buffers(i);
+    addr_[static_cast<size_t>(i)] =
+        b.kind() == plan::Buffer::ARENA ? arena_ + b.offset() : data_ + b.data_offset();
+    if (b.kind() == plan::Buffer::STATE) state_ids_[b.name()] = i;
+    if (b.kind() != plan::Buffer::ARENA) data_ids_[b.name()] = i;
+  }
+  RETURN_IF_ERROR(LoadKernels(prop.major, prop.minor));
+  RETURN_IF_ERROR(EvaluateHostSteps(kinds));
+  RETURN_IF_ERROR(BindSteps(kinds));
+
+  for (int set = 0; set < 2; ++set) {
+    AMPC_CUDA(cudaEventCreateWithFlags(&staged_[set], cudaEventDisableTiming), "event");
+    for (const auto& io : p.inputs()) {
+      staging_[set].push_back(std::make_unique<Pinned>());
+      RETURN_IF_ERROR(staging_[set].back()->Allocate(static_cast<size_t>(Bytes(io.buffer()))));
+    }
+  }
+  for (const std::string& m : p.metrics()) {
+    int id = -1;
+    for (const auto& io : p.outputs()) {
+      if (io.name() == m) id = io.buffer();
+    }
+    if (id < 0 && state_ids_.count(m)) id = state_ids_.at(m);
+    if (id < 0 || Bytes(id) > 8) {
+      return InvalidArgument("plan metric '" + m + "' is not a scalar output or state");
+    }
+    metric_ids_.push_back(id);
+  }
+  const size_t record = 8 * std::max<size_t>(1, metric_ids_.size());
+  AMPC_CUDA(cudaMalloc(reinterpret_cast<void**>(&metric_now_), record), "metrics");
+  AMPC_CUDA(cudaMalloc(reinterpret_cast<void**>(&metric_ring_), record * kMetricsRing),
+            "the metrics ring");
+  if (p.has_training() && p.training().stop_on_non_finite_loss()) {
+    for (const auto& io : p.outputs()) {
+      if (io.name() == p.training().loss()) loss_buffer_ = io.buffer();
+    }
+    for (int i = 0; i < p.steps_size(); ++i) {
+      for (int id : p.steps(i).outputs()) {
+        if (loss_buffer_ >= 0 && id == loss_buffer_) loss_step_ = i;
+      }
+    }
+    loss_host_ = std::make_unique<Pinned>();
+    RETURN_IF_ERROR(loss_host_->Allocate(8));
+  }
+  AMPC_CUDA(cudaStreamSynchronize(stream_), "binding the plan");
+  return Status::Ok();
+}
+
+// A CUBIN for exactly this architecture's major version (SASS of sm_80 runs on sm_8x), else the
+// PTX, which the driver compiles for this GPU when it is at least the PTX's architecture.
+Status CudaExecutor::LoadKernels(int major, int minor) {
+  const plan::PlanProto& p = plan_.proto;
+  const std::string arch = "sm_" + std::to_string(major) + std::to_string(minor);
+  modules_.assign(static_cast<size_t>(p.kernels_size()), nullptr);
+  functions_.assign(static_cast<size_t>(p.kernels_size()), nullptr);
+  for (int k = 0; k < p.kernels_size(); ++k) {
+    const plan::Kernel& kernel = p.kernels(k);
+    const plan::KernelImage* cubin = nullptr;
+    const plan::KernelImage* ptx = nullptr;
+    for (const plan::KernelImage& img : kernel.images()) {
+      const std::string& a = img.arch();
+      if (a.size() < 5 || a.rfind("sm_", 0) != 0) continue;
+      const int img_major = a[3] - '0', img_minor = std::atoi(a.c_str() + 4);
+      if (img.format() == plan::KernelImage::CUBIN && img_major == major && img_minor <= minor &&
+          (img_major != 9 || img_minor == minor)) {
+        cubin = &img;
+      }
+      if (img.format() == plan::KernelImage::PTX &&
+          (img_major < major || (img_major == major && img_minor <= minor))) {
+        ptx = &img;
+      }
+    }
+    std::string ptx_text;
+    const void* image = nullptr;
+    if (cubin) {
+      image = cubin->data().data();
+    } else if (ptx) {
+      ptx_text = ptx->data();  // NUL-terminated for the JIT
+      image = ptx_text.c_str();
+    } else {
+      return InvalidArgument("plan kernel " + kernel.name() + " has no image for this " + arch +
+                             " GPU (the plan is for " + p.target().arch() +
+                             "; recompile with --target cuda:" + arch + ")");
+    }
+    CUmodule m = nullptr;
+    if (CUresult r = driver_->module_load_data(&m, image); r != CUDA_SUCCESS) {
+      return DriverFailure(r, "loading kernel " + kernel.name());
+    }
+    modules_[static_cast<size_t>(k)] = m;
+    CUfunction f = nullptr;
+    if (CUresult r = driver_->module_get_function(&f, m, kernel.entry().c_str());
+        r != CUDA_SUCCESS) {
+      return DriverFailure(r, "kernel " + kernel.name() + " has no entry " + kernel.entry());
+    }
+    functions_[static_cast<size_t>(k)] = f;
+  }
+  return Status::Ok();
+}
+
+// Host steps: computed once with the CPU runtime's kernels on host memory (constants read from the
+// plan's data section; Shape and Size read only their input's dims), kept pinned, and copied into
+// their arena slots at their place in every call.
+Status CudaExecutor::EvaluateHostSteps(const std::vector<StepKind>& kinds) {
+  const plan::PlanProto& p = plan_.proto;
+  std::vector<cpu::TensorView> views(static_cast<size_t>(p.buffers_size()));
+  std::map<int, std::vector<uint8_t>> values;
+  for (int i = 0; i < p.buffers_size(); ++i) {
+    const plan::Buffer& b = p.buffers(i);
+    cpu::TensorView& v = views[static_cast<size_t>(i)];
+    v.dtype = DTypeFromName(b.dtype()).value_or(DType::kUndefined);
+    v.dims.assign(b.dims().begin(), b.dims().end());
+    if (b.kind() == plan::Buffer::CONSTANT) v.data = BufferData(plan_, b);
+  }
+  cpu::ThreadPool pool(1);
+  steps_.resize(static_cast<size_t>(p.steps_size()));
+  for (int i = 0; i < p.steps_size(); ++i) {
+    if (kinds[static_cast<size_t>(i)] != StepKind::kHost) continue;
+    const plan::Step& s = p.steps(i);
+    const std::string what = "plan " + DescribeStep(p, i);
+    cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(s.op().domain(), s.op().op());
+    if (!fn) return Unimplemented(what + ": no host kernel for " + s.op().op());
+    AttributeMap attrs;
+    for (const plan::Attr& a : s.op().attrs()) {
+      auto attr = AttributeFromPlan(a);
+      if (!attr.ok()) return attr.status().WithContext(what);
+      attrs[a.name()] = std::move(*attr);
+    }
+    cpu::KernelContext ctx;
+    ctx.op = s.op().op();
+    ctx.node_name = s.name();
+    ctx.attrs = &attrs;
+    ctx.pool = &pool;
+    for (int id : s.inputs())
+      ctx.inputs.push_back(id < 0 ? nullptr : &views[static_cast<size_t>(id)]);
+    for (int id : s.outputs()) {
+      if (id < 0) {
+        ctx.outputs.push_back(nullptr);
+        continue;
+      }
+      std::vector<uint8_t>& bytes = values[id];
+      bytes.assign(static_cast<size_t>(Bytes(id)), 0);
+      views[static_cast<size_t>(id)].data = bytes.data();
+      ctx.outputs.push_back(&views[static_cast<size_t>(id)]);
+    }
+    RETURN_IF_ERROR(fn(ctx).WithContext(what));
+    Bound& b = steps_[static_cast<size_t>(i)];
+    b.kind = StepKind::kHost;
+    for (int id : s.outputs()) {
+      if (id < 0) continue;
+      Upload u;
+      u.device = Address(id);
+      u.host = std::make_unique<Pinned>();
+      RETURN_IF_ERROR(u.host->Allocate(values[id].size()));
+      std::memcpy(u.host->p, values[id].data(), values[id].size());
+      b.uploads.push_back(std::move(u));
+    }
+  }
+  return Status::Ok();
+}
+
+Status CudaExecutor::BindGemm(const plan::Step& s, Gemm* g) {
+  const plan::PlanProto& p = plan_.proto;
+  AttributeMap attrs;
+  for (const plan::Attr& a : s.op().attrs()) {
+    ASSIGN_OR_RETURN(attrs[a.name()], AttributeFromPlan(a));
+  }
+  std::vector<GemmOperand> in;
+  std::vector<int> ids;
+  for (int id : s.inputs()) {
+    if (id < 0) continue;
+    const plan::Buffer& b = p.buffers(id);
+    in.push_back(
+        {DTypeFromName(b.dtype()).value_or(DType::kUndefined), {b.dims().begin(), b.dims().end()}});
+    ids.push_back(id);
+  }
+  const plan::Buffer& ob = p.buffers(s.outputs(0));
+  const GemmOperand out{DTypeFromName(ob.dtype()).value_or(DType::kUndefined),
+                        {ob.dims().begin(), ob.dims().end()}};
+  ASSIGN_OR_RETURN(g->desc, DescribeGemm(s.op().domain(), s.op().op(), attrs, in, out));
+  const GemmDesc& d = g->desc;
+  ASSIGN_OR_RETURN(const cudaDataType_t at, CudaType(d.a_type));
+  ASSIGN_OR_RETURN(const cudaDataType_t bt, CudaType(d.b_type));
+  ASSIGN_OR_RETURN(const cudaDataType_t dt, CudaType(d.d_type));
+  AMPC_CUBLASLT(LtApi().MatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
+  const cublasOperation_t ta = d.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t tb = d.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  AMPC_CUBLASLT(LtApi().MatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
+                "transa");
+  AMPC_CUBLASLT(LtApi().MatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
+                "transb");
+  g->A = Address(ids[static_cast<size_t>(d.a_input)]);
+  g->B = Address(ids[static_cast<size_t>(d.b_input)]);
+  g->D = Address(s.outputs(0));
+  g->C = g->D;
+  if (d.epilogue == GemmEpilogue::kBias) {
+    ASSIGN_OR_RETURN(const cudaDataType_t ct, CudaType(d.c_type));
+    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+    const void* bias = Address(ids[2]);
+    AMPC_CUBLASLT(
+        LtApi().MatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
+        "epilogue");
+    AMPC_CUBLASLT(LtApi().MatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                                 sizeof bias),
+                  "bias");
+    AMPC_CUBLASLT(
+        LtApi().MatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &ct, sizeof ct),
+        "bias type");
+  }
+  if (d.c_matrix) g->C = Address(ids[2]);
+  auto layout = [&](cublasLtMatrixLayout_t* l, cudaDataType_t t, const MatrixLayout& m) -> Status {
+    AMPC_CUBLASLT(LtApi().MatrixLayoutCreate(l, t, static_cast<uint64_t>(m.rows),
+                                             static_cast<uint64_t>(m.cols), m.ld),
+                  "layout");
+    if (d.batch > 1) {
+      const int32_t count = static_cast<int32_t>(d.batch);
+      const int64_t stride = m.batch_stride;
+      AMPC_CUBLASLT(LtApi().MatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                     sizeof count),
+                    "batch");
+      AMPC_CUBLASLT(LtApi().MatrixLayoutSetAttribute(
+                        *l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride),
+                    "stride");
+    }
+    return Status::Ok();
+  };
+  RETURN_IF_ERROR(layout(&g->a, at, d.a));
+  RETURN_IF_ERROR(layout(&g->b, bt, d.b));
+  RETURN_IF_ERROR(layout(&g->c, dt, d.d));
+  RETURN_IF_ERROR(layout(&g->d, dt, d.d));
+  cublasLtMatmulPreference_t pref = nullptr;
+  AMPC_CUBLASLT(LtApi().MatmulPreferenceCreate(&pref), "preference");
+  const uint64_t ws = kWorkspaceBytes;
+  LtApi().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                       sizeof ws);
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  const cublasStatus_t h =
+      LtApi().MatmulAlgoGetHeuristic(lt_, g->op, g->a, g->b, g->c, g->d, pref, 1, &result, &found);
+  LtApi().MatmulPreferenceDestroy(pref);
+  AMPC_CUBLASLT(h, "algorithm heuristic");
+  if (found == 0) return Unimplemented("cuBLASLt has no algorithm for this GEMM");
+  g->algo = result.algo;
+  g->a_elem = static_cast<int64_t>(DTypeSize(d.a_type));
+  g->b_elem = static_cast<int64_t>(DTypeSize(d.b_type));
+  g->d_elem = static_cast<int64_t>(DTypeSize(d.d_type));
+  return Status::Ok();
+}
+
+Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds) {
+  const plan::PlanProto& p = plan_.proto;
+  std::map<int, int> input_of;  // buffer -> index in plan().inputs()
+  for (int i = 0; i < p.inputs_size(); ++i) input_of[p.inputs(i).buffer()] = i;
+  for (int i = 0; i < p.steps_size(); ++i) {
+    const plan::Step& s = p.steps(i);
+    Bound& b = steps_[static_cast<size_t>(i)];
+    const std::string what = "plan " + DescribeStep(p, i);
+    b.kind = kinds[static_cast<size_t>(i)];
+    switch (b.kind) {
+      case StepKind::kHost:
+        break;  // EvaluateHostSteps
+      case StepKind::kAlias:
+        b.src = Address(s.inputs(0));
+        b.dst = Address(s.outputs(0));
+        b.bytes = static_cast<size_t>(Bytes(s.outputs(0)));
+        if (Bytes(s.inputs(0)) != Bytes(s.outputs(0))) {
+          return InvalidArgument(what + ": the output's size differs from the input's");
+        }
+        break;
+      case StepKind::kGemm:
+        b.gemm = std::make_unique<Gemm>();
+        RETURN_IF_ERROR(BindGemm(s, b.gemm.get()).WithContext(what));
+        break;
+      case StepKind::kStridedCopy: {
+        ASSIGN_OR_RETURN(auto copies, DescribeStridedCopies(p, s));
+        for (const StridedCopy& c : copies) {
+          b.copies.push_back({c, Address(s.inputs(c.input)), Address(s.outputs(c.output))});
+        }
+        break;
+      }
+      case StepKind::kGather: {
+        auto g = DescribeGather(p, s);
+        if (!g.ok()) return g.status().WithContext(what);
+        b.gather = *g;
+        b.src = Address(s.inputs(0));
+        b.index = Address(s.inputs(1));
+        b.dst = Address(s.outputs(0));
+        break;
+      }
+      case StepKind::kKernel: {
+        const int k = s.kernel().kernel();
+        const plan::Kernel& kernel = p.kernels(k);
+        std::vector<DeviceOperand> in, out;
+        for (int id : s.inputs()) {
+          in.push_back({reinterpret_cast<uint64_t>(id < 0 ? nullptr : Address(id)),
+                        id < 0 ? 0
+                               : Bytes(id) / static_cast<int64_t>(DTypeSize(
+                                                 *DTypeFromName(p.buffers(id).dtype())))});
+        }
+        for (int id : s.outputs()) {
+          out.push_back({reinterpret_cast<uint64_t>(id < 0 ? nullptr : Address(id)),
+                         id < 0 ? 0
+                                : Bytes(id) / static_cast<int64_t>(DTypeSize(
+                                                  *DTypeFromName(p.buffers(id).dtype())))});
+        }
+        auto l = PlanKernelLaunch(kernel, in, out);
+        if (!l.ok()) return l.status().WithContext(what);
+        b.launch = std::move(*l);
+        b.fn = functions_[static_cast<size_t>(k)];
+        for (uint64_t& slot : b.launch.slots) b.params.push_back(&slot);
+        for (const plan::ArgCheck& c : kernel.arg_checks()) {
+          const int id = s.inputs(c.arg());
+          // Values the kernel assumes valid: checked on the host where they come from the
+          // caller (labels); other integer operands (an optimizer's step count) are the plan's
+          // own, kept in range by construction.
+          if (input_of.count(id)) {
+            arg_checks_.push_back(
+                {input_of.at(id), c.min(), c.max(), c.has_except(), c.except(), what});
+          }
+        }
+        break;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status CudaExecutor::EnqueueStep(Bound& b) {
+  switch (b.kind) {
+    case StepKind::kHost:
+      for (const Upload& u : b.uploads) {
+        AMPC_CUDA(
+            cudaMemcpyAsync(u.device, u.host->p, u.host->bytes, cudaMemcpyHostToDevice, stream_),
+            "host value");
+      }
+      return Status::Ok();
+    case StepKind::kAlias:
+      if (b.src != b.dst) {
+        AMPC_CUDA(cudaMemcpyAsync(b.dst, b.src, b.bytes, cudaMemcpyDeviceToDevice, stream_),
+                  "copy");
+      }
+      return Status::Ok();
+    case StepKind::kStridedCopy:
+      for (const Copy& c : b.copies) {
+        const int e = LaunchStridedCopy(c.desc, c.in, c.out, stream_);
+        if (e != 0) return CudaFailure(static_cast<cudaError_t>(e), "strided copy");
+      }
+      return Status::Ok();
+    case StepKind::kGather: {
+      const int e = LaunchGather(b.gather, b.src, b.index, b.dst, stream_);
+      if (e != 0) return CudaFailure(static_cast<cudaError_t>(e), "gather");
+      return Status::Ok();
+    }
+    case StepKind::kKernel:
+      if (b.launch.grid == 0) return Status::Ok();
+      if (CUresult r =
+              driver_->launch_kernel(b.fn, b.launch.grid, 1, 1, b.launch.block, 1, 1, 0,
+                                     reinterpret_cast<CUstream>(stream_), b.params.data(), nullptr);
+          r != CUDA_SUCCESS) {
+        return DriverFailure(r, "launching a generated kernel");
+      }
+      return Status::Ok();
+    case StepKind::kGemm: {
+      Gemm& g = *b.gemm;
+      const float alpha = g.desc.alpha, beta = g.desc.beta;
+      for (const GemmCallOffsets& c : g.desc.calls) {
+        uint8_t* D = g.D + c.d * g.d_elem;
+        const uint8_t* C = g.desc.c_matrix ? g.C + c.d * g.d_elem : D;
+        AMPC_CUBLASLT(
+            LtApi().Matmul(lt_, g.op, &alpha, g.A + c.a * g.a_elem, g.a, g.B + c.b * g.b_elem, g.b,
+                           &beta, C, g.c, D, g.d, &g.algo, workspace_, kWorkspaceBytes, stream_),
+            "matmul");
+      }
+      return Status::Ok();
+    }
+  }
+  return Status::Ok();
+}
+
+Status CudaExecutor::CopyInputs(const std::vector<Tensor>& inputs) {
+  const plan::PlanProto& p = plan_.proto;
+  RETURN_IF_ERROR(CheckPlanInputs(p, inputs));
+  for (const ArgCheck& c : arg_checks_) {
+    const Tensor& t = inputs[static_cast<size_t>(c.input)];
+    auto values = t.AsInt64s();
+    if (!values) continue;
+    for (int64_t v : *values) {
+      if ((v >= c.min && v <= c.max) || (c.has_except && v == c.except)) continue;
+      return InvalidArgument("input '" + p.inputs(c.input).name() + "' holds " + std::to_string(v) +
+                             ", outside [" + std::to_string(c.min) + ", " + std::to_string(c.max) +
+                             "] (" + c.step + ")");
+    }
+  }
+  const int set = next_set_;
+  next_set_ ^= 1;
+  AMPC_CUDA(cudaEventSynchronize(staged_[set]), "input staging");
+  for (int i = 0; i < p.inputs_size(); ++i) {
+    Pinned& host = *staging_[set][static_cast<size_t>(i)];
+    const auto& bytes = inputs[static_cast<size_t>(i)].bytes();
+    std::memcpy(host.p, bytes.data(), bytes.size());
+    AMPC_CUDA(cudaMemcpyAsync(Address(p.inputs(i).buffer()), host.p, bytes.size(),
+                              cudaMemcpyHostToDevice, stream_),
+              "copying input '" + p.inputs(i).name() + "'");
+  }
+  AMPC_CUDA(cudaEventRecord(staged_[set], stream_), "input staging");
+  return Status::Ok();
+}
+
+Status CudaExecutor::Enqueue(bool check_loss) {
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    RETURN_IF_ERROR(
+        EnqueueStep(steps_[i]).WithContext(DescribeStep(plan_.proto, static_cast<int>(i))));
+    if (check_loss && static_cast<int>(i) == loss_step_) RETURN_IF_ERROR(CheckLoss());
+  }
+  return Status::Ok();
+}
+
+// fp32 plans without a finite check stop before any state changes when the loss is not finite,
+// as the CPU executor does: this waits for the loss (one synchronisation per step).
+Status CudaExecutor::CheckLoss() {
+  AMPC_CUDA(
+      cudaMemcpyAsync(loss_host_->p, Address(loss_buffer_),
+                      static_cast<size_t>(Bytes(loss_buffer_)), cudaMemcpyDeviceToHost, stream_),
+      "reading the loss");
+  AMPC_CUDA(cudaStreamSynchronize(stream_), "the step");
+  cpu::TensorView v;
+  v.dtype = DTypeFromName(plan_.proto.buffers(loss_buffer_).dtype()).value_or(DType::kFloat32);
+  v.data = loss_host_->p;
+  const double loss = cpu::Load<double>(v, 0);
+  if (std::isfinite(loss)) return Status::Ok();
+  return Internal("the loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
+                  " (fp32 training has no finite check to skip a bad step); run the plan with "
+                  "--device cpu to find the first non-finite value");
+}
+
+Status CudaExecutor::EnqueueStateUpdates() {
+  for (const auto& u : plan_.proto.state_updates()) {
+    if (u.state() == u.from()) continue;
+    AMPC_CUDA(
+        cudaMemcpyAsync(Address(u.state()), Address(u.from()),
+                        static_cast<size_t>(Bytes(u.state())), cudaMemcpyDeviceToDevice, stream_),
+        "state update");
+  }
+  return Status::Ok();
+}
+
+Status CudaExecutor::Step(const std::vector<Tensor>& inputs) {
+  RETURN_IF_ERROR(CopyInputs(inputs));
+  const plan::PlanProto& p = plan_.proto;
+  // The step's metrics into metric_now_: outputs before the state updates, states after them
+  // (the loss scale the next step uses).
+  auto record = [&](bool states) -> Status {
+    for (size_t k = 0; k < metric_ids_.size(); ++k) {
+      const int id = metric_ids_[k];
+      if ((p.buffers(id).kind() == plan::Buffer::STATE) != states) continue;
+      AMPC_CUDA(cudaMemcpyAsync(metric_now_ + 8 * k, Address(id), static_cast<size_t>(Bytes(id)),
+                                cudaMemcpyDeviceToDevice, stream_),
+                "metric");
+    }
+    return Status::Ok();
+  };
+  auto body = [&]() -> Status {
+    RETURN_IF_ERROR(Enqueue(/*check_loss=*/false));
+    RETURN_IF_ERROR(record(false));
+    RETURN_IF_ERROR(EnqueueStateUpdates());
+    return record(true);
+  };
+  const bool check_loss = loss_step_ >= 0;
+  if (check_loss || !use_graph_ || graph_failed_) {
+    if (check_loss) {
+      RETURN_IF_ERROR(Enqueue(true));
+      RETURN_IF_ERROR(record(false));
+      RETURN_IF_ERROR(EnqueueStateUpdates());
+      RETURN_IF_ERROR(record(true));
+    } else {
+      RETURN_IF_ERROR(body());
+    }
+  } else {
+    if (!graph_) {
+      // Capture once: every address is fixed, so the same graph serves every step.
+      AMPC_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "graph capture");
+      const Status st = body();
+      cudaGraph_t graph = nullptr;
+      const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+      RETURN_IF_ERROR(st);
+      if (end != cudaSuccess || cudaGraphInstantiate(&graph_, graph, 0) != cudaSuccess) {
+        graph_failed_ = true;  // run eagerly from now on
+        graph_ = nullptr;
+      }
+      if (graph) cudaGraphDestroy(graph);
+      cudaGetLastError();  // clear a capture error
+      if (graph_failed_) {
+        RETURN_IF_ERROR(body());
+      }
+    }
+    if (graph_) AMPC_CUDA(cudaGraphLaunch(graph_, stream_), "graph launch");
+  }
+  ++calls_;
+  if (ring_used_ == kMetricsRing) {  // nobody read for a whole ring: fetch it now
+    ASSIGN_OR_RETURN(auto early, ReadMetrics());
+    for (auto& r : early) metrics_read_.push_back(std::move(r));
+  }
+  const size_t record_bytes = 8 * std::max<size_t>(1, metric_ids_.size());
+  AMPC_CUDA(cudaMemcpyAsync(metric_ring_ + record_bytes * static_cast<size_t>(ring_used_),
+                            metric_now_, record_bytes, cudaMemcpyDeviceToDevice, stream_),
+            "metrics ring");
+  ring_calls_.push_back(calls_);
+  ++ring_used_;
+  return Status::Ok();
+}
+
+StatusOr<std::vector<MetricsRecord>> CudaExecutor::ReadMetrics() {
+  std::vector<MetricsRecord> out;
+  out.swap(metrics_read_);
+  const size_t record_bytes = 8 * std::max<size_t>(1, metric_ids_.size());
+  std::vector<uint8_t> host(record_bytes * static_cast<size_t>(ring_used_));
+  AMPC_CUDA(cudaStreamSynchronize(stream_), "the queued steps");
+  if (!host.empty()) {
+    AMPC_CUDA(cudaMemcpy(host.data(), metric_ring_, host.size(), cudaMemcpyDeviceToHost),
+              "metrics");
+  }
+  for (int64_t r = 0; r < ring_used_; ++r) {
+    MetricsRecord rec;
+    rec.call = ring_calls_[static_cast<size_t>(r)];
+    for (size_t k = 0; k < metric_ids_.size(); ++k) {
+      cpu::TensorView v;
+      v.dtype =
+          DTypeFromName(plan_.proto.buffers(metric_ids_[k]).dtype()).value_or(DType::kFloat32);
+      v.data = host.data() + record_bytes * static_cast<size_t>(r) + 8 * k;
+      rec.values.push_back(cpu::Load<double>(v, 0));
+    }
+    out.push_back(std::move(rec));
+  }
+  ring_used_ = 0;
+  ring_calls_.clear();
+  return out;
+}
+
+StatusOr<std::vector<Tensor>> CudaExecutor::Run(const std::vector<Tensor>& inputs) {
+  RETURN_IF_ERROR(CopyInputs(inputs));
+  RETURN_IF_ERROR(Enqueue(false));
+  const plan::PlanProto& p = plan_.proto;
+  std::vector<Tensor> out;
+  for (const auto& io : p.outputs()) {
+    const plan::Buffer& b = p.buffers(io.buffer());
+    std::vector<uint8_t> bytes(static_cast<size_t>(b.size_bytes()));
+    AMPC_CUDA(cudaMemcpyAsync(bytes.data(), Address(io.buffer()), bytes.size(),
+                              cudaMemcpyDeviceToHost, stream_),
+              "output '" + io.name() + "'");
+    AMPC_CUDA(cudaStreamSynchronize(stream_), "output '" + io.name() + "'");
+    out.emplace_back(DTypeFromName(b.dtype()).value_or(DType::kUndefined),
+                     std::vector<int64_t>(b.dims().begin(), b.dims().end()), std::move(bytes));
+  }
+  RETURN_IF_ERROR(EnqueueStateUpdates());
+  ++calls_;
+  return out;
+}
+
+std::vector<std::string> CudaExecutor::StateNames() const {
+  std::vector<std::string> names;
+  for (const auto& [name, id] : state_ids_) names.push_back(name);
+  return names;
+}
+
+StatusOr<Tensor> CudaExecutor::GetState(const std::string& name) const {
+  auto it = data_ids_.find(name);
+  if (it == data_ids_.end()) return NotFound("the plan has no state '" + name + "'");
+  const plan::Buffer& b = plan_.proto.buffers(it->second);
+  std::vector<uint8_t> bytes(static_cast<size_t>(b.size_bytes()));
+  AMPC_CUDA(cudaStreamSynchronize(stream_), "the queued steps");
+  AMPC_CUDA(cudaMemcpy(bytes.data(), Address(it->second), bytes.size(), cudaMemcpyDeviceToHost),
+            "reading state '" + name + "'");
+  return Tensor(DTypeFromName(b.dtype()).value_or(DType::kUndefined),
+                std::vector<int64_t>(b.dims().begin(), b.dims().end()), std::move(bytes));
+}
+
+Status CudaExecutor::SetState(const std::string& name, const Tensor& value) {
+  auto it = data_ids_.find(name);
+  if (it == data_ids_.end()) return NotFound("the plan has no state '" + name + "'");
+  const plan::Buffer& b = plan_.proto.buffers(it->second);
+  const std::vector<int64_t> dims(b.dims().begin(), b.dims().end());
+  const DType dtype = DTypeFromName(b.dtype()).value_or(DType::kUndefined);
+  if (value.dtype() != dtype || value.dims() != dims) {
+    std::vector<Dim> want(dims.begin(), dims.end());
+    return InvalidArgument("state '" + name + "' is " + TensorType(dtype, want).ToString() +
+                           ", got " + value.type().ToString());
+  }
+  AMPC_CUDA(cudaStreamSynchronize(stream_), "the queued steps");
+  if (!value.bytes().empty()) {
+    AMPC_CUDA(cudaMemcpy(Address(it->second), value.bytes().data(), value.bytes().size(),
+                         cudaMemcpyHostToDevice),
+              "writing state '" + name + "'");
+  }
+  return Status::Ok();
+}
+
+StatusOr<Plan> CudaExecutor::CurrentPlan() const {
+  AMPC_CUDA(cudaStreamSynchronize(stream_), "the queued steps");
+  for (const auto& [name, id] : state_ids_) {
+    const plan::Buffer& b = plan_.proto.buffers(id);
+    AMPC_CUDA(cudaMemcpy(BufferData(plan_, b), Address(id), static_cast<size_t>(b.size_bytes()),
+                         cudaMemcpyDeviceToHost),
+              "reading state '" + name + "'");
+  }
+  return plan_;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Executor>> CreateCudaExecutor(Plan plan, const CudaExecutorOptions& o) {
+  return CudaExecutor::Create(std::move(plan), o);
+}
+
+#endif  // AMPC_HAVE_CUDA
+
+}  // namespace ampc::cuda

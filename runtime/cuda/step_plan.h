@@ -1,0 +1,40 @@
+// How the CUDA executor runs each step of a plan, decided without a GPU (pure functions of the
+// plan, tested in tests/unit/cuda_plan_test.cc):
+//  - kHost: a value the step computes from constants and shapes only (Shape, Size, the index
+//    arithmetic torch's exporter writes around Reshape, Range, ConstantOfShape, a causal mask).
+//    The executor computes it once on the host with the CPU kernel and copies it into its arena
+//    buffer at the step's place in every call (the arena slot is shared by liveness).
+//  - kAlias: a step whose output holds its first input's bytes (Reshape, Flatten, Squeeze,
+//    Unsqueeze, Identity): one device-to-device copy.
+//  - kGemm: MatMul, com.ampc::MatMul, Gemm through cuBLASLt (gemm_layout.h).
+//  - kKernel: a generated kernel of the plan's table (launch.h).
+//  - kStridedCopy: Transpose, Split, Concat, Expand as strided copies (StridedCopy below).
+//  - kGather: Gather (an embedding lookup) by its index tensor.
+// Anything else is an error naming the step, raised when the executor is created.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "codegen/plan.pb.h"
+#include "ir/status.h"
+#include "runtime/cuda/copy_desc.h"
+
+namespace ampc::cuda {
+
+enum class StepKind { kHost, kAlias, kGemm, kKernel, kStridedCopy, kGather };
+
+const char* StepKindName(StepKind k);
+
+// One kind per step of `p`, or the first step the CUDA runtime cannot run.
+StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p);
+
+// The copies a Transpose / Split / Concat / Expand step is (Split: one per output; Concat: one
+// per input), from the buffers' shapes and the step's attributes.
+StatusOr<std::vector<StridedCopy>> DescribeStridedCopies(const plan::PlanProto& p,
+                                                         const plan::Step& s);
+
+StatusOr<GatherDesc> DescribeGather(const plan::PlanProto& p, const plan::Step& s);
+
+}  // namespace ampc::cuda

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds the GPU bundle on this machine (no GPU needed) into build-gpu/bundle/:
+#   ampc-gpu      the runtime-only binary (cmake --preset gpu-bundle: static protobuf, OpenBLAS,
+#                 zlib, cudart, libstdc++; it needs glibc >= 2.36 and opens the GPU machine's
+#                 libcublasLt.so.13 at run time), stripped
+#   plans/        the fixture models' training plans compiled for cuda:sm_90 by build/ampc
+#   data/         their data (FashionMNIST samples, the token corpus of tests/bench)
+# packed as build-gpu/bundle.tgz. The device tool carries it to the GPU machine
+# (carry: ["build-gpu/bundle.tgz"]), where tools/gpu_check.sh unpacks it and runs the checks and
+# the benchmark. Needs build/ampc (cmake --preset default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+AMPC=${AMPC:-build/ampc}
+OUT=build-gpu/bundle
+[ -x "$AMPC" ] || { echo "gpu_bundle: $AMPC not built (cmake --preset default && cmake --build --preset default)" >&2; exit 2; }
+cmake --preset gpu-bundle >/dev/null
+cmake --build --preset gpu-bundle
+rm -rf "$OUT"
+mkdir -p "$OUT/plans" "$OUT/data"
+strip -o "$OUT/ampc-gpu" build-gpu/ampc-gpu
+/usr/bin/python3 - "$OUT/data" <<'PY'
+import sys
+sys.path.insert(0, "tests/bench")
+import train_vs_peers as t
+t.write_data("mlp", 2048, sys.argv[1] + "/mlp.npz")
+t.write_data("transformer", 2048, sys.argv[1] + "/transformer.npz")
+PY
+compile() {  # NAME MODEL ARGS...
+  local name=$1 model=$2
+  shift 2
+  "$AMPC" compile "$model" -o "$OUT/plans/$name.ampc" --target cuda:sm_90 --force "$@" >/dev/null
+}
+for p in fp32 bf16 fp16; do
+  compile "mlp_$p" tests/fixtures/mlp_opset17.onnx --batch-size 256 --optimizer adamw --lr 1e-3 \
+    --precision "$p"
+  compile "transformer_$p" tests/fixtures/transformer_opset17.onnx --batch-size 64 --dim seq=16 \
+    --untie-shared --class-axis 2 --optimizer adamw --lr 1e-3 --precision "$p"
+done
+tar -czf build-gpu/bundle.tgz -C build-gpu bundle
+echo "gpu_bundle: build-gpu/bundle.tgz, $(du -k build-gpu/bundle.tgz | cut -f1) KiB (the device tool carries 64 MiB)"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The GPU check, run on the GPU machine through the device tool, with the bundle that
+# tools/gpu_bundle.sh built here:
+#   run(command="bash tools/gpu_check.sh", carry=["build-gpu/bundle.tgz"], timeout_s=420)
+# It unpacks the bundle and, writing everything to $OUT (or ./gpu-check-out) and stdout:
+#   1. lists the GPU and checks that ampc-gpu starts (ldd: glibc only);
+#   2. checks the CUDA executor against the CPU executor on every bundled plan (the MLP and the
+#      causal transformer in fp32, bf16 and fp16 + dynamic loss scaling): one forward pass and 20
+#      training steps from the same states on the same batches (ampc-gpu check);
+#   3. benchmarks ampc on the MLP (batch 256, AdamW; with and without the CUDA Graph) beside
+#      PyTorch eager fp32, eager AMP bf16 / fp16 + GradScaler and torch.compile AMP bf16
+#      (tools/gpu_torch_bench.py), and prints the table of ratios.
+# Each stage has its own time limit; the whole run stays under 5 minutes. Exit code: 0 when
+# every check passed, 1 otherwise (the benchmark's numbers are reported either way).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/gpu_check.log") 2>&1
+[ -f build-gpu/bundle.tgz ] || { echo "gpu_check: no build-gpu/bundle.tgz (run tools/gpu_bundle.sh and carry it)"; exit 2; }
+WORK=$(mktemp -d)
+tar -xzf build-gpu/bundle.tgz -C "$WORK"
+B=$WORK/bundle
+# cuBLASLt is opened at run time: the toolkit's, else the one PyTorch's wheels bring.
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+  $(python3 -c 'import nvidia.cublas, os; print(os.path.dirname(nvidia.cublas.__file__) + "/lib")' 2>/dev/null); do
+  if ls "$d"/libcublasLt.so.1* >/dev/null 2>&1; then
+    export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    break
+  fi
+done
+echo "== machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | head -3
+ldd "$B/ampc-gpu"
+"$B/ampc-gpu" devices
+echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+
+echo "== checks: CUDA executor vs CPU executor (one forward pass, 20 training steps)"
+fail=0
+for plan in mlp_fp32 mlp_bf16 mlp_fp16 transformer_fp32 transformer_bf16 transformer_fp16; do
+  timeout 60 "$B/ampc-gpu" check "$B/plans/$plan.ampc" --data "$B/data/${plan%%_*}.npz" --steps 20
+  rc=$?
+  [ $rc -eq 0 ] || { echo "gpu_check: $plan: exit code $rc"; fail=1; }
+done
+
+echo "== benchmark: the MLP, batch 256, AdamW"
+: > "$OUT/bench.jsonl"
+for p in fp32 bf16 fp16; do
+  timeout 40 "$B/ampc-gpu" bench "$B/plans/mlp_$p.ampc" --data "$B/data/mlp.npz" --steps 500 \
+    --label "mlp_$p" | tee -a "$OUT/bench.jsonl"
+  timeout 40 "$B/ampc-gpu" bench "$B/plans/mlp_$p.ampc" --data "$B/data/mlp.npz" --steps 500 \
+    --no-cuda-graph --label "mlp_${p}_nograph" | tee -a "$OUT/bench.jsonl"
+done
+timeout 150 python3 tools/gpu_torch_bench.py --data "$B/data/mlp.npz" --steps 500 \
+  --ampc "$OUT/bench.jsonl" | tee -a "$OUT/bench_torch.txt"
+echo "gpu_check: $([ $fail -eq 0 ] && echo 'all checks passed' || echo 'CHECKS FAILED')"
+exit $fail
