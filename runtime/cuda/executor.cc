@@ -198,8 +198,13 @@ struct Pinned {
   }
 };
 
-constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // cuBLASLt's, shared by every GEMM
-constexpr int64_t kMetricsRing = 64;                  // steps between metric reads
+// cuBLASLt's workspace, shared by every GEMM: 32 MiB (what NVIDIA suggests for Hopper's large
+// GEMMs) for plans whose activations pass 256 MiB, else 4 MiB, so that a small model's footprint
+// is not mostly workspace.
+size_t WorkspaceBytes(int64_t arena) {
+  return arena > (int64_t{256} << 20) ? size_t{32} << 20 : size_t{4} << 20;
+}
+constexpr int64_t kMetricsRing = 64;  // steps between metric reads
 
 class CudaExecutor final : public Executor {
  public:
@@ -282,6 +287,7 @@ class CudaExecutor final : public Executor {
   uint8_t* arena_ = nullptr;
   uint8_t* data_ = nullptr;
   void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
   std::vector<uint8_t*> addr_;
   std::vector<CUmodule> modules_;
   std::vector<CUfunction> functions_;
@@ -376,7 +382,8 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
   AMPC_CUDA(cudaMemcpy(data_, plan_.data->data(), static_cast<size_t>(plan_.data->size()),
                        cudaMemcpyHostToDevice),
             "uploading the weights and states");
-  AMPC_CUDA(cudaMalloc(&workspace_, kWorkspaceBytes), "the cuBLASLt workspace");
+  workspace_bytes_ = WorkspaceBytes(arena);
+  AMPC_CUDA(cudaMalloc(&workspace_, workspace_bytes_), "the cuBLASLt workspace");
   addr_.resize(static_cast<size_t>(p.buffers_size()));
   for (int i = 0; i < p.buffers_size(); ++i) {
     const plan::Buffer& b = p.buffers(i);
@@ -610,7 +617,7 @@ Status CudaExecutor::BindGemm(const plan::Step& s, Gemm* g) {
   RETURN_IF_ERROR(layout(&g->d, dt, d.d));
   cublasLtMatmulPreference_t pref = nullptr;
   AMPC_CUBLASLT(LtApi().MatmulPreferenceCreate(&pref), "preference");
-  const uint64_t ws = kWorkspaceBytes;
+  const uint64_t ws = workspace_bytes_;
   LtApi().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
                                        sizeof ws);
   cublasLtMatmulHeuristicResult_t result{};
@@ -629,7 +636,7 @@ Status CudaExecutor::BindGemm(const plan::Step& s, Gemm* g) {
 
 Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds) {
   const plan::PlanProto& p = plan_.proto;
-  std::map<int, int> input_of;  // buffer -> index in plan().inputs()
+  std::map<int, int> input_of;  // buffer -> the plan input whose values it holds
   for (int i = 0; i < p.inputs_size(); ++i) input_of[p.inputs(i).buffer()] = i;
   for (int i = 0; i < p.steps_size(); ++i) {
     const plan::Step& s = p.steps(i);
@@ -640,6 +647,9 @@ Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds) {
       case StepKind::kHost:
         break;  // EvaluateHostSteps
       case StepKind::kAlias:
+        // The same values as the input: a plan input's checks apply through it (labels
+        // unsqueezed for the loss).
+        if (input_of.count(s.inputs(0))) input_of[s.outputs(0)] = input_of.at(s.inputs(0));
         b.src = Address(s.inputs(0));
         b.dst = Address(s.outputs(0));
         b.bytes = static_cast<size_t>(Bytes(s.outputs(0)));
@@ -691,8 +701,8 @@ Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds) {
         for (const plan::ArgCheck& c : kernel.arg_checks()) {
           const int id = s.inputs(c.arg());
           // Values the kernel assumes valid: checked on the host where they come from the
-          // caller (labels); other integer operands (an optimizer's step count) are the plan's
-          // own, kept in range by construction.
+          // caller (labels, directly or reshaped); other integer operands (an optimizer's step
+          // count) are the plan's own, kept in range by construction.
           if (input_of.count(id)) {
             arg_checks_.push_back(
                 {input_of.at(id), c.min(), c.max(), c.has_except(), c.except(), what});
@@ -748,7 +758,7 @@ Status CudaExecutor::EnqueueStep(Bound& b) {
         const uint8_t* C = g.desc.c_matrix ? g.C + c.d * g.d_elem : D;
         AMPC_CUBLASLT(
             LtApi().Matmul(lt_, g.op, &alpha, g.A + c.a * g.a_elem, g.a, g.B + c.b * g.b_elem, g.b,
-                           &beta, C, g.c, D, g.d, &g.algo, workspace_, kWorkspaceBytes, stream_),
+                           &beta, C, g.c, D, g.d, &g.algo, workspace_, workspace_bytes_, stream_),
             "matmul");
       }
       return Status::Ok();

@@ -418,6 +418,14 @@ TEST(CudaPlan, TheExecutorRefusesUnsupportedStepsAndMissingGpus) {
   ASSERT_FALSE(cnn.ok());
   EXPECT_NE(cnn.status().message().find("the CUDA runtime has no kernel for"), std::string::npos)
       << cnn.status().message();
+  // `ampc compile --target cuda` refuses it too, naming the node, and writes nothing.
+  testing::TempDir tmp;
+  auto c = testing::RunAmpc("compile " + testing::Fixture("cnn_opset17.onnx") + " -o " +
+                            (tmp / "cnn.ampc") + " --target cuda --batch-size 8");
+  EXPECT_EQ(c.exit_code, 2) << c.err;
+  EXPECT_NE(c.err.find("the CUDA runtime has no kernel for "), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("node '"), std::string::npos) << c.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp / "cnn.ampc"));
   if (ProbeCuda().device_count > 0) return;
   auto mlp = CreateExecutor(testing::ClonePlan(plans[0]), ExecutorOptions{"cuda:0", 0});
   ASSERT_FALSE(mlp.ok());

@@ -9,6 +9,7 @@
 #include "codegen/plan_target.h"
 #include "compiler/compiler.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/cuda/step_plan.h"
 #include "tools/ampc/commands.h"
 
 namespace ampc::cli {
@@ -61,6 +62,15 @@ Status RunCompileToPlan(const CompileArgs& args) {
   ASSIGN_OR_RETURN(Plan plan, LowerTrainingStep(
                                   std::move(g), info, [path] { return ImportModel(path); }, o,
                                   args.batch_size, dims));
+  if (target.kind == "cuda") {
+    // Refused here, naming the node, rather than when the plan is loaded on the GPU machine.
+    RETURN_IF_ERROR(cuda::ClassifySteps(plan.proto).status());
+    if (plan.proto.has_training() && plan.proto.training().has_eval()) {
+      RETURN_IF_ERROR(cuda::ClassifySteps(plan.proto.training().eval())
+                          .status()
+                          .WithContext("the evaluation pass"));
+    }
+  }
   RETURN_IF_ERROR(SavePlan(plan, args.output));
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   for (const std::string& w : warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
