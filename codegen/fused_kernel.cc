@@ -183,9 +183,18 @@ int64_t FusedKernel::UnitWork() const {
   return reduce ? reduce->count * reduce->Block() : RowElements();
 }
 
+void ApplyGpuGrain(FusedKernel& k) {
+  k.gpu_grain = true;
+  if (k.reduce) k.reduce->gpu_grain = true;
+  if (k.node && (k.node->op == "SGD" || k.node->op == "Adam")) {
+    k.node->unit = 1;
+    k.node->unit_work = 4;
+  }
+}
+
 std::string FusedKernel::Key() const {
   if (node) return node_kernels::Key(*this);
-  std::string s = "fused-elementwise v1 dims";
+  std::string s = gpu_grain ? "fused-elementwise v1 gpu-grain dims" : "fused-elementwise v1 dims";
   for (int64_t d : dims) s += fmt::format(" {}", d);
   for (const Arg& a : inputs) {
     s += fmt::format("\nin {} n={} s", DTypeName(a.dtype), a.elements);

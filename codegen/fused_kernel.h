@@ -69,11 +69,12 @@ struct FusedKernel {
     std::vector<int64_t> dims;        // the reduced value's shape, collapsed into runs of kept and
     std::vector<bool> reduced;        // reduced axes
     int64_t outputs = 0, count = 0;   // result elements; elements summed into each
+    bool gpu_grain = false;           // FusedKernel::gpu_grain: one output per unit
     // [rows, columns] summed over the rows: columns per unit of the kernel's range (a divisor of
     // the columns, at most 64); summed over the columns: rows per unit (a divisor of the rows, at
     // most 8, whose sums the kernel interleaves); else 1.
     int64_t Block() const {
-      if (dims.size() != 2 || reduced[0] == reduced[1]) return 1;
+      if (gpu_grain || dims.size() != 2 || reduced[0] == reduced[1]) return 1;
       return reduced[0] ? LargestDivisorAtMost(dims[1], 64) : LargestDivisorAtMost(dims[0], 8);
     }
   };
@@ -107,12 +108,20 @@ struct FusedKernel {
   std::vector<Inst> insts;
   std::vector<int> outputs;  // value index stored to each output (contiguous, `elements` long)
   std::optional<Reduction> reduce;
+  // The GPU's grain (ApplyGpuGrain): a unit of the range is one element (elementwise groups),
+  // one reduction output, or one optimizer element, so that a CUDA kernel's threads each take
+  // one and neighbouring threads touch neighbouring addresses. Off, a unit is a row or a block,
+  // so that a CPU thread's inner loop vectorises.
+  bool gpu_grain = false;
 
   DType ValueType(int v) const;
   // The kernel's range [begin, end) counts units of this many elements of its range output:
   // rows of the last axis (elementwise, rank >= 2), else elements.
   int64_t RowElements() const {
-    return node ? node->unit : reduce ? reduce->Block() : dims.size() >= 2 ? dims.back() : 1;
+    return node                             ? node->unit
+           : reduce                         ? reduce->Block()
+           : dims.size() >= 2 && !gpu_grain ? dims.back()
+                                            : 1;
   }
   // Arguments after the range: inputs, then outputs.
   int NumArgs() const {
@@ -125,6 +134,10 @@ struct FusedKernel {
   // Canonical text of everything the generated code depends on (ops, dtypes, shapes, strides).
   std::string Key() const;
 };
+
+// Sets the GPU's grain on `k` (FusedKernel::gpu_grain; optimizer node kernels: one element per
+// unit). The arithmetic and its order per output element are unchanged.
+void ApplyGpuGrain(FusedKernel& k);
 
 // The program of `nodes` (in execution order; all with outputs of one static shape, except a
 // reduction as the last node, whose input has that shape), reading

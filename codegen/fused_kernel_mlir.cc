@@ -273,7 +273,7 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
                           MemrefType(k.elements, t));
     }
   };  // elementwise
-  if (!k.reduce && k.dims.size() >= 2) {
+  if (!k.reduce && k.dims.size() >= 2 && !k.gpu_grain) {
     // Rows of the last axis: the executor splits the rows, the inner loop walks a row (contiguous
     // loads, broadcast operands loaded once per row or per column, and vectorisable).
     const std::string c0 = w.Index(0), c1 = w.Index(1), cols = w.Index(k.dims.back());

@@ -13,7 +13,7 @@ namespace {
 
 // Bump when the generated code changes for the same Key(): the emitters' text (it is not part
 // of the key), the pipelines, LLVM options.
-constexpr const char* kGeneratorVersion = "ampc-codegen-11";
+constexpr const char* kGeneratorVersion = "ampc-codegen-12";
 constexpr const char* kCacheMagic = "AMPCKERNEL1\n";
 
 std::string CudaRoot(const KernelOptions& o) {

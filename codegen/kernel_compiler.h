@@ -25,6 +25,9 @@ struct KernelOptions {
   std::string cache_dir;  // "" = the default place; "none" = no cache
   std::string cuda_root;  // "" = $CUDA_HOME or /usr/local/cuda
   int threads = 0;        // compile threads (0 = one per hardware thread)
+  // The GPU's grain (ApplyGpuGrain) on any target: what a CUDA plan's kernels compute, run by
+  // the CPU (tests). CUDA targets always use it.
+  bool gpu_grain = false;
 };
 
 struct KernelBuildStats {

@@ -164,6 +164,7 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
       if (!k.ok() && groups[gi].nodes.size() == 1 && IsNodeKernel(*groups[gi].nodes[0])) continue;
       if (!k.ok()) return k.status().WithContext("fusion group " + std::to_string(gi));
       if (k->NumArgs() > kMaxKernelArgs) continue;  // per-op
+      if (opts.kernels.gpu_grain || opts.support->target().kind == "cuda") ApplyGpuGrain(*k);
       auto [it, fresh] = unique.emplace(k->Key(), static_cast<int>(specs.size()));
       if (fresh) specs.push_back(std::move(*k));
       spec_of[gi] = it->second;

@@ -156,6 +156,40 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, GeneratedKernelsTest,
                                   std::get<1>(info.param);
                          });
 
+// The CUDA target's grain (one element, reduction output or optimizer element per unit, what a
+// GPU thread takes) emitted for the CPU: the same bits as the per-op kernels, so the CUDA plans'
+// kernels compute what the CPU's do, element for element.
+class GeneratedKernelsGpuGrainTest : public ::testing::TestWithParam<std::tuple<int, std::string>> {
+};
+
+TEST_P(GeneratedKernelsGpuGrainTest, BitIdenticalToPerOpKernels) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  if (!cpu::CpuHasFeature("x86-64-v3")) GTEST_SKIP() << "this CPU lacks x86-64-v3";
+  const ModelCase m = Models()[std::get<0>(GetParam())];
+  const std::string precision = std::get<1>(GetParam());
+  auto c = Compile(m, *ParsePrecision(precision), nullptr, /*gpu_grain=*/true);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const int steps = CompareKernelSteps(c->train, m.name + " " + precision + " gpu-grain step", 1);
+  EXPECT_EQ(steps, c->train.proto.fusion_groups_size());
+  EXPECT_GT(CompareKernelSteps(c->eval, m.name + " " + precision + " gpu-grain eval", 2), 0);
+  // Every optimizer kernel updates one element per unit.
+  for (int i = 0; i < c->train.proto.steps_size(); ++i) {
+    const plan::Step& s = c->train.proto.steps(i);
+    if (!s.has_kernel()) continue;
+    const plan::Kernel& k = c->train.proto.kernels(s.kernel().kernel());
+    if (s.name().rfind("adamw_", 0) != 0) continue;
+    EXPECT_EQ(k.launch().row_elements(), 1) << DescribeStep(c->train.proto, i);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, GeneratedKernelsGpuGrainTest,
+                         ::testing::Combine(::testing::Range(0, 3),
+                                            ::testing::Values("fp32", "fp16", "bf16")),
+                         [](const auto& info) {
+                           return Models()[std::get<0>(info.param)].name + "_" +
+                                  std::get<1>(info.param);
+                         });
+
 // Done-when of [codegen]: on the MLP and transformer steps, in every precision, only GEMMs,
 // convolutions, data movement (indexing included) and shape arithmetic stay per-op; everything else
 // (elementwise chains, reductions, row ops, losses, optimizer updates, loss scaling) runs in

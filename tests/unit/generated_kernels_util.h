@@ -45,11 +45,13 @@ inline std::vector<ModelCase> Models() {
   };
 }
 
-// `support`: the target's (null: the CPU's).
+// `support`: the target's (null: the CPU's); `gpu_grain`: the CUDA target's kernel grain.
 inline StatusOr<testing::CompiledTraining> Compile(const ModelCase& m, DType precision,
-                                                   const BackendSupport* support = nullptr) {
+                                                   const BackendSupport* support = nullptr,
+                                                   bool gpu_grain = false) {
   CompileOptions o;
   o.support = support;
+  o.kernels.gpu_grain = gpu_grain;
   o.precision = precision;
   o.train.optimizer.kind = "adamw";
   o.train.untie_shared = m.untie;
