@@ -190,6 +190,17 @@ void ApplyGpuGrain(FusedKernel& k) {
     k.node->unit = 1;
     k.node->unit_work = 4;
   }
+  if (k.node && k.node->op == "AllFinite") {
+    // One unit per element of the largest input, each checking that element of every input
+    // and storing false where one is not finite, onto the flag filled with true first.
+    FusedKernel::NodeOp& op = *k.node;
+    op.gpu = true;
+    op.units = 1;
+    for (const auto& a : k.inputs) op.units = std::max(op.units, a.elements);
+    op.unit_work = static_cast<int64_t>(k.inputs.size());
+    op.fill = true;
+    op.fill_byte = 1;
+  }
 }
 
 std::string FusedKernel::Key() const {

@@ -92,6 +92,10 @@ struct FusedKernel {
     int range_output = 0;                 // the output whose elements the range counts
     int64_t unit = 1;                     // elements of it per unit
     int64_t unit_work = 1;                // elements read per unit (the executor's grain)
+    int64_t units = 0;                    // > 0: the range's units (LaunchRule.units)
+    bool gpu = false;                     // the GPU's grain (ApplyGpuGrain)
+    bool fill = false;                    // LaunchRule.fill_range_output with fill_byte
+    uint32_t fill_byte = 0;
     struct Check {  // plan.proto's ArgCheck: input `arg`'s values in [min, max] or == except
       int arg = 0;
       int64_t min = 0, max = 0;

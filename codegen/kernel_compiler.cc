@@ -13,7 +13,7 @@ namespace {
 
 // Bump when the generated code changes for the same Key(): the emitters' text (it is not part
 // of the key), the pipelines, LLVM options.
-constexpr const char* kGeneratorVersion = "ampc-codegen-12";
+constexpr const char* kGeneratorVersion = "ampc-codegen-13";
 constexpr const char* kCacheMagic = "AMPCKERNEL1\n";
 
 std::string CudaRoot(const KernelOptions& o) {
@@ -95,6 +95,11 @@ StatusOr<plan::Kernel> BuildKernel(const FusedKernel& k, const Target& target,
   out.mutable_launch()->set_elements_of_output(k.RangeOutput());
   out.mutable_launch()->set_row_elements(k.RowElements());
   out.mutable_launch()->set_unit_work(k.UnitWork());
+  if (k.node && k.node->units > 0) out.mutable_launch()->set_units(k.node->units);
+  if (k.node && k.node->fill) {
+    out.mutable_launch()->set_fill_range_output(true);
+    out.mutable_launch()->set_fill_byte(k.node->fill_byte);
+  }
   if (k.node) {
     for (const auto& c : k.node->checks) {
       plan::ArgCheck* a = out.add_arg_checks();

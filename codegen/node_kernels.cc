@@ -356,6 +356,7 @@ std::string Key(const FusedKernel& k) {
   s += "\nresults";
   for (int r : op.results) s += fmt::format(" {}", r);
   s += fmt::format("\nunit {}", op.unit);
+  if (op.gpu) s += fmt::format("\ngpu units {} fill {}", op.units, op.fill_byte);
   return s;
 }
 

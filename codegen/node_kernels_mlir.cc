@@ -529,8 +529,41 @@ class Emitter {
     });
   }
 
+  // An element with all exponent bits set (inf or NaN).
+  std::string NonFinite(DType t, const std::string& x) {
+    if (t == DType::kFloat32) {
+      const std::string e = w_.Bin("arith.andi", w_.F32ToBits(x), w_.I32(0x7f800000), "i32");
+      return w_.CmpI("eq", e, w_.I32(0x7f800000));
+    }
+    const std::string mask = Const(t == DType::kFloat16 ? "31744" : "32640", "i16");
+    return Cmp("arith.cmpi", "eq", w_.Bin("arith.andi", x, mask, "i16"), mask, "i16");
+  }
+
+  // The GPU's grain: unit %i checks element %i of every input that has one, and stores false
+  // if any is not finite; the executor fills the flag with true before the call.
+  void AllFiniteGpu() {
+    std::string bad = w_.Line("arith.constant false");
+    for (size_t i = 0; i < op_.operands.size(); ++i) {
+      const int a = op_.operands[i];
+      const std::string inside =
+          Cmp("arith.cmpi", "ult", "%i", w_.Index(k_.inputs[a].elements), "index");
+      const std::string hit = w_.Fresh();
+      w_.Raw(fmt::format("{} = scf.if {} -> (i1) {{", hit, inside));
+      w_.Raw(fmt::format("scf.yield {} : i1",
+                         NonFinite(k_.inputs[a].dtype, Load(static_cast<int>(i), "%i"))));
+      w_.Raw("} else {");
+      w_.Raw(fmt::format("scf.yield {} : i1", w_.Line("arith.constant false")));
+      w_.Raw("}");
+      bad = w_.Bin("arith.ori", bad, hit, "i1");
+    }
+    w_.Raw(fmt::format("scf.if {} {{", bad));
+    Store(0, Conv("arith.extui", w_.Line("arith.constant false"), "i1", "i8"), w_.Index(0));
+    w_.Raw("}");
+  }
+
   // One unit: any element of any input with all exponent bits set (inf or NaN) makes it false.
   void AllFinite() {
+    if (op_.gpu) return AllFiniteGpu();
     std::string bad = w_.Line("arith.constant false");
     for (size_t i = 0; i < op_.operands.size(); ++i) {
       const int a = op_.operands[i];

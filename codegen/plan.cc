@@ -592,4 +592,10 @@ StatusOr<Attribute> AttributeFromPlan(const plan::Attr& a) {
   return InvalidArgument("attribute '" + a.name() + "' has no value");
 }
 
+int64_t KernelUnits(const plan::Kernel& k, int64_t range_output_elements) {
+  if (k.launch().units() > 0) return k.launch().units();
+  const int64_t row = std::max<int64_t>(1, k.launch().row_elements());
+  return range_output_elements % row == 0 ? range_output_elements / row : -1;
+}
+
 }  // namespace ampc

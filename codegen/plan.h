@@ -110,6 +110,11 @@ StatusOr<Plan> LoadPlan(const std::string& path);
 // constants of the data section (the shape values inference needs).
 Status VerifyPlan(const Plan& p);
 
+// The units a call of generated kernel `k` computes, its range output holding
+// `range_output_elements`: LaunchRule.units when set, else the range output's elements over
+// row_elements; -1 when the rows do not divide it.
+int64_t KernelUnits(const plan::Kernel& k, int64_t range_output_elements);
+
 // Attribute conversions shared by lowering and the executors.
 void AttributeToPlan(const std::string& name, const Attribute& a, plan::Attr* out);
 StatusOr<Attribute> AttributeFromPlan(const plan::Attr& a);

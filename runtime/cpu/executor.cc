@@ -111,19 +111,11 @@ Status CpuExecutor::Bind() {
       bs.gen = k;
       for (int id : s.inputs()) bs.gen_buffers.push_back(&views_[id]);
       for (int id : s.outputs()) bs.gen_buffers.push_back(&views_[id]);
-      const int range = p.kernels(s.kernel().kernel()).launch().elements_of_output();
-      if (range < 0 || range >= s.outputs_size()) {
-        return InvalidArgument(what + ": the kernel's launch rule names output " +
-                               std::to_string(range));
-      }
-      const int64_t row =
-          std::max<int64_t>(1, p.kernels(s.kernel().kernel()).launch().row_elements());
-      bs.gen_units = views_[s.outputs(range)].NumElements() / row;
-      bs.gen_unit_elements =
-          std::max<int64_t>(row, p.kernels(s.kernel().kernel()).launch().unit_work());
-      if (bs.gen_units * row != views_[s.outputs(range)].NumElements()) {
-        return InvalidArgument(what + ": the kernel's rows do not divide its output");
-      }
+      std::vector<TensorView*> outs;
+      for (int id : s.outputs()) outs.push_back(id < 0 ? nullptr : &views_[id]);
+      auto call = PlanKernelCall(p.kernels(s.kernel().kernel()), outs);
+      if (!call.ok()) return call.status().WithContext(what);
+      bs.gen_call = *call;
       for (const plan::ArgCheck& c : p.kernels(s.kernel().kernel()).arg_checks()) {
         bs.gen_checks.push_back(
             {&views_[s.inputs(c.arg())], c.min(), c.max(), c.has_except(), c.except()});
@@ -191,7 +183,7 @@ Status CpuExecutor::RunStep(BoundStep& bs) {
     }
   }
   if (bs.gen && ok_args) {
-    bs.gen->Run(bs.gen_buffers, bs.gen_units, pool_.get(), bs.gen_unit_elements);
+    bs.gen->Call(bs.gen_call, bs.gen_buffers, pool_.get());
     return Status::Ok();
   }
   if (!bs.fallback.empty()) {

@@ -52,7 +52,7 @@ class CpuExecutor : public Executor {
     KernelContext ctx;
     const GeneratedKernel* gen = nullptr;  // a generated kernel's step, when it runs here
     std::vector<TensorView*> gen_buffers;  // its inputs then outputs
-    int64_t gen_units = 0, gen_unit_elements = 1;
+    KernelCall gen_call;
     struct ArgCheck {  // plan.proto's ArgCheck on a bound input
       const TensorView* view;
       int64_t min, max;

@@ -85,8 +85,8 @@ const X86Features& X86() {
     // leaf 1 ecx: SSE3 0, SSSE3 9, FMA 12, CX16 13, SSE4.1 19, SSE4.2 20, MOVBE 22, POPCNT 23,
     // AVX 28, F16C 29; 0x80000001 ecx: LAHF 0, LZCNT 5; leaf 7 ebx: BMI1 3, AVX2 5, BMI2 8,
     // AVX512F 16, DQ 17, CD 28, BW 30, VL 31; leaf 7.1 eax: AVX512_BF16 5.
-    x.v2 = has(c1, 0) && has(c1, 9) && has(c1, 13) && has(c1, 19) && has(c1, 20) &&
-           has(c1, 23) && has(c81, 0);
+    x.v2 = has(c1, 0) && has(c1, 9) && has(c1, 13) && has(c1, 19) && has(c1, 20) && has(c1, 23) &&
+           has(c81, 0);
     x.fma = avx_state && has(c1, 12) && has(c1, 28);
     x.avx2 = avx_state && has(b7, 5) && has(c1, 28);
     x.v3 = x.v2 && x.fma && x.avx2 && has(c1, 29) && has(c1, 22) && has(b7, 3) && has(b7, 8) &&
@@ -168,6 +168,35 @@ StatusOr<std::unique_ptr<GeneratedKernel>> GeneratedKernel::Load(const plan::Ker
 GeneratedKernel::~GeneratedKernel() {
   if (handle_) dlclose(handle_);
   if (fd_ >= 0) close(fd_);
+}
+
+StatusOr<KernelCall> PlanKernelCall(const plan::Kernel& k,
+                                    const std::vector<TensorView*>& outputs) {
+  const int range = k.launch().elements_of_output();
+  if (range < 0 || range >= static_cast<int>(outputs.size()) || !outputs[range]) {
+    return InvalidArgument("kernel " + k.name() + ": the launch rule names output " +
+                           std::to_string(range));
+  }
+  KernelCall c;
+  c.units = KernelUnits(k, outputs[range]->NumElements());
+  if (c.units < 0)
+    return InvalidArgument("kernel " + k.name() + ": its rows do not divide its output");
+  const int64_t row = std::max<int64_t>(1, k.launch().row_elements());
+  c.unit_elements = std::max<int64_t>(row, k.launch().unit_work());
+  if (k.launch().fill_range_output()) {
+    c.fill = outputs[range];
+    c.fill_byte = static_cast<uint8_t>(k.launch().fill_byte());
+  }
+  return c;
+}
+
+void GeneratedKernel::Call(const KernelCall& call, const std::vector<TensorView*>& buffers,
+                           ThreadPool* pool) const {
+  if (call.fill) {
+    std::memset(call.fill->data, call.fill_byte,
+                static_cast<size_t>(call.fill->NumElements()) * DTypeSize(call.fill->dtype));
+  }
+  Run(buffers, call.units, pool, call.unit_elements);
 }
 
 void GeneratedKernel::Run(const std::vector<TensorView*>& buffers, int64_t units, ThreadPool* pool,

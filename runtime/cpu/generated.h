@@ -22,6 +22,17 @@ namespace ampc::cpu {
 // Whether this CPU has a feature named in KernelImage.cpu_features ("x86-64-v3", "avx2", ...).
 bool CpuHasFeature(const std::string& feature);
 
+// How one step calls a generated kernel: the units of its range, the thread grain, and the output
+// the launch rule fills first (LaunchRule.fill_range_output), from the kernel's table entry and
+// the step's outputs.
+struct KernelCall {
+  int64_t units = 0;
+  int64_t unit_elements = 1;
+  TensorView* fill = nullptr;
+  uint8_t fill_byte = 0;
+};
+StatusOr<KernelCall> PlanKernelCall(const plan::Kernel& k, const std::vector<TensorView*>& outputs);
+
 class GeneratedKernel {
  public:
   // nullptr (and no error) when no image of `k` runs on this CPU.
@@ -32,6 +43,9 @@ class GeneratedKernel {
   // `unit_elements` elements of work (a row, or a reduction output's count): the thread grain.
   void Run(const std::vector<TensorView*>& buffers, int64_t units, ThreadPool* pool,
            int64_t unit_elements = 1) const;
+  // Run as `call` says: the fill first, then its units.
+  void Call(const KernelCall& call, const std::vector<TensorView*>& buffers,
+            ThreadPool* pool) const;
   const std::string& name() const { return name_; }
 
  private:

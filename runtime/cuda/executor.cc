@@ -680,19 +680,15 @@ Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds) {
       case StepKind::kKernel: {
         const int k = s.kernel().kernel();
         const plan::Kernel& kernel = p.kernels(k);
+        auto operand = [&](int id) -> DeviceOperand {
+          if (id < 0) return {};
+          const int64_t size = static_cast<int64_t>(
+              DTypeSize(DTypeFromName(p.buffers(id).dtype()).value_or(DType::kUInt8)));
+          return {reinterpret_cast<uint64_t>(Address(id)), Bytes(id) / size, Bytes(id)};
+        };
         std::vector<DeviceOperand> in, out;
-        for (int id : s.inputs()) {
-          in.push_back({reinterpret_cast<uint64_t>(id < 0 ? nullptr : Address(id)),
-                        id < 0 ? 0
-                               : Bytes(id) / static_cast<int64_t>(DTypeSize(
-                                                 *DTypeFromName(p.buffers(id).dtype())))});
-        }
-        for (int id : s.outputs()) {
-          out.push_back({reinterpret_cast<uint64_t>(id < 0 ? nullptr : Address(id)),
-                         id < 0 ? 0
-                                : Bytes(id) / static_cast<int64_t>(DTypeSize(
-                                                  *DTypeFromName(p.buffers(id).dtype())))});
-        }
+        for (int id : s.inputs()) in.push_back(operand(id));
+        for (int id : s.outputs()) out.push_back(operand(id));
         auto l = PlanKernelLaunch(kernel, in, out);
         if (!l.ok()) return l.status().WithContext(what);
         b.launch = std::move(*l);
@@ -742,6 +738,12 @@ Status CudaExecutor::EnqueueStep(Bound& b) {
       return Status::Ok();
     }
     case StepKind::kKernel:
+      if (b.launch.fill_bytes > 0) {
+        AMPC_CUDA(
+            cudaMemsetAsync(reinterpret_cast<void*>(b.launch.fill_address), b.launch.fill_byte,
+                            static_cast<size_t>(b.launch.fill_bytes), stream_),
+            "filling a kernel's output");
+      }
       if (b.launch.grid == 0) return Status::Ok();
       if (CUresult r =
               driver_->launch_kernel(b.fn, b.launch.grid, 1, 1, b.launch.block, 1, 1, 0,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "codegen/plan.h"
+
 namespace ampc::cuda {
 
 namespace {
@@ -56,12 +58,17 @@ StatusOr<KernelLaunch> PlanKernelLaunch(const plan::Kernel& k,
   }
   const int64_t row = std::max<int64_t>(1, rule.row_elements());
   const int64_t elements = outputs[range].elements;
-  if (elements % row != 0) {
+  KernelLaunch l;
+  l.units = KernelUnits(k, elements);
+  if (l.units < 0) {
     return InvalidArgument(what + ": rows of " + std::to_string(row) +
                            " elements do not divide its output of " + std::to_string(elements));
   }
-  KernelLaunch l;
-  l.units = elements / row;
+  if (rule.fill_range_output()) {
+    l.fill_address = outputs[range].address;
+    l.fill_bytes = outputs[range].bytes;
+    l.fill_byte = static_cast<uint8_t>(rule.fill_byte());
+  }
   l.block = static_cast<uint32_t>(rule.block_threads());
   const int64_t grid = (l.units + l.block - 1) / l.block;
   if (grid > kMaxGridX) {

@@ -25,6 +25,7 @@ namespace ampc::cuda {
 struct DeviceOperand {
   uint64_t address = 0;  // device pointer
   int64_t elements = 0;
+  int64_t bytes = 0;
 };
 
 struct KernelLaunch {
@@ -32,6 +33,10 @@ struct KernelLaunch {
   uint32_t grid = 0;            // blocks (x); 0 when there is no work
   uint32_t block = 0;           // threads per block (x)
   std::vector<uint64_t> slots;  // the kernel's parameters, in order, 8 bytes each
+  // LaunchRule.fill_range_output: set these bytes to fill_byte before the launch.
+  uint64_t fill_address = 0;
+  int64_t fill_bytes = 0;
+  uint8_t fill_byte = 0;
 };
 
 // The largest grid.x a launch may use (CUDA's limit for compute capability >= 3.0).

@@ -79,7 +79,7 @@ int PtxParams(const std::string& ptx) {
 
 TEST(CudaPlan, KernelLaunchesPassWhatThePtxDeclares) {
   if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
-  int launches = 0;
+  int launches = 0, fills = 0;
   for (const Plan& plan : CudaPlans()) {
     const plan::PlanProto& p = plan.proto;
     for (int i = 0; i < p.steps_size(); ++i) {
@@ -88,7 +88,7 @@ TEST(CudaPlan, KernelLaunchesPassWhatThePtxDeclares) {
       const plan::Kernel& k = p.kernels(s.kernel().kernel());
       auto operand = [&](int id) {
         return cuda::DeviceOperand{0x7f0000000000ull + 0x100000ull * static_cast<uint64_t>(id),
-                                   Count(Dims(p.buffers(id)))};
+                                   Count(Dims(p.buffers(id))), p.buffers(id).size_bytes()};
       };
       std::vector<cuda::DeviceOperand> in, out;
       for (int id : s.inputs()) in.push_back(operand(id));
@@ -103,8 +103,23 @@ TEST(CudaPlan, KernelLaunchesPassWhatThePtxDeclares) {
       EXPECT_EQ(static_cast<int>(l->slots.size()), declared) << DescribeStep(p, i);
       EXPECT_EQ(*cuda::KernelParamSlots(k), declared);
       // The grid covers the range and no block is idle.
-      const int64_t range = Count(Dims(p.buffers(s.outputs(k.launch().elements_of_output()))));
-      EXPECT_EQ(l->units * std::max<int64_t>(1, k.launch().row_elements()), range);
+      const int range_id = s.outputs(k.launch().elements_of_output());
+      const int64_t range = Count(Dims(p.buffers(range_id)));
+      if (k.launch().units() > 0) {
+        // AllFinite on the GPU's grain: a unit per element of its largest input, onto its flag
+        // filled with true.
+        int64_t largest = 0;
+        for (int id : s.inputs()) largest = std::max(largest, Count(Dims(p.buffers(id))));
+        EXPECT_EQ(l->units, largest) << DescribeStep(p, i);
+        EXPECT_TRUE(k.launch().fill_range_output()) << DescribeStep(p, i);
+        EXPECT_EQ(l->fill_address, operand(range_id).address);
+        EXPECT_EQ(l->fill_bytes, 1);
+        EXPECT_EQ(l->fill_byte, 1);
+        ++fills;
+      } else {
+        EXPECT_EQ(l->units * std::max<int64_t>(1, k.launch().row_elements()), range);
+        EXPECT_EQ(l->fill_bytes, 0);
+      }
       EXPECT_EQ(l->block, 256u);
       EXPECT_GE(int64_t{l->grid} * l->block, l->units);
       EXPECT_LT((int64_t{l->grid} - 1) * l->block, l->units);
@@ -133,6 +148,7 @@ TEST(CudaPlan, KernelLaunchesPassWhatThePtxDeclares) {
     }
   }
   EXPECT_GT(launches, 100);
+  EXPECT_GE(fills, 2);  // the bf16 plans' finite checks
 }
 
 TEST(CudaPlan, KernelLaunchRefusesWhatDoesNotFit) {

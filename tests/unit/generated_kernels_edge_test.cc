@@ -74,10 +74,11 @@ void CompareGroupKernel(const std::vector<const Node*>& nodes, const std::vector
     args.push_back(a);
   }
   for (const Value* v : outs) args.push_back(view(v, true));
-  const int64_t rows = std::max<int64_t>(1, pk->launch().row_elements());
   cpu::ThreadPool pool(2);
-  (*gk)->Run(args, args[ins.size() + pk->launch().elements_of_output()]->NumElements() / rows,
-             &pool, std::max<int64_t>(rows, pk->launch().unit_work()));
+  auto call = cpu::PlanKernelCall(
+      *pk, std::vector<TensorView*>(args.begin() + static_cast<long>(ins.size()), args.end()));
+  ASSERT_TRUE(call.ok()) << call.status().message();
+  (*gk)->Call(*call, args, &pool);
   for (const Node* n : nodes) {
     cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(n->domain(), n->op_type());
     ASSERT_NE(fn, nullptr);

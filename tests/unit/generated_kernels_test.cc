@@ -96,9 +96,11 @@ int CompareKernelSteps(const Plan& plan, const std::string& what, uint64_t seed)
       args.push_back(a);
     }
     for (int id : s.outputs()) args.push_back(gen.View(id));
-    const int64_t rows = std::max<int64_t>(1, k.launch().row_elements());
-    (*gk)->Run(args, gen.View(s.outputs(k.launch().elements_of_output()))->NumElements() / rows,
-               &pool, std::max<int64_t>(rows, k.launch().unit_work()));
+    auto call = cpu::PlanKernelCall(
+        k, std::vector<TensorView*>(args.begin() + s.inputs_size(), args.end()));
+    EXPECT_TRUE(call.ok()) << call.status().message();
+    if (!call.ok()) return compared;
+    (*gk)->Call(*call, args, &pool);
     for (const plan::Step& f : p.fusion_groups(s.fusion_group() - 1).fallback()) {
       cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(f.op().domain(), f.op().op());
       EXPECT_NE(fn, nullptr) << f.op().op();

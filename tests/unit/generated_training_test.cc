@@ -27,7 +27,7 @@ using testing::TempDir;
 // once with generated kernels and once per-op; expects the same losses, loss scales and skipped
 // steps and the same exported bytes. Returns the generated run's metrics lines.
 std::vector<nlohmann::json> TrainBothWays(const std::string& name, const std::string& extra,
-                                          int steps) {
+                                          int steps, const std::string& generated = "generated") {
   const std::string dir = std::string(AMPC_GEN_DIR) + "/train_refs/" + name;
   std::ifstream in(dir + "/case.json");
   EXPECT_TRUE(in) << dir << "/case.json missing: the generate_train_references fixture did not run";
@@ -40,7 +40,7 @@ std::vector<nlohmann::json> TrainBothWays(const std::string& name, const std::st
   }
   TempDir tmp;
   std::map<std::string, std::vector<nlohmann::json>> metrics;
-  for (const std::string mode : {"generated", "per-op"}) {
+  for (const std::string mode : {generated, std::string("per-op")}) {
     const auto r =
         testing::RunAmpc("train " + testing::Fixture(c["model"].get<std::string>()) + " --data " +
                          dir + "/data.npz --no-shuffle --quiet --threads 2 --kernels " + mode +
@@ -55,11 +55,12 @@ std::vector<nlohmann::json> TrainBothWays(const std::string& name, const std::st
       metrics[mode].push_back(j);
     }
   }
-  EXPECT_EQ(metrics["generated"].size(), static_cast<size_t>(steps));
-  EXPECT_EQ(metrics["generated"], metrics["per-op"]);
-  EXPECT_EQ(testing::ReadBytes(tmp / "generated.onnx"), testing::ReadBytes(tmp / "per-op.onnx"))
+  EXPECT_EQ(metrics[generated].size(), static_cast<size_t>(steps));
+  EXPECT_EQ(metrics[generated], metrics["per-op"]);
+  EXPECT_EQ(testing::ReadBytes(tmp / (generated + ".onnx")),
+            testing::ReadBytes(tmp / "per-op.onnx"))
       << "trained weights differ";
-  return metrics["generated"];
+  return metrics[generated];
 }
 
 // Training with generated kernels reproduces the per-op run exactly: every loss and every trained
@@ -99,6 +100,23 @@ TEST(GeneratedTraining, SkippedStepsAndScaleUpdatesMatchPerOp) {
     EXPECT_GT(grown, 0) << "the scale never grew";
     EXPECT_LT(skipped, 12) << "every step was skipped";
   }
+}
+
+// The CUDA target's grain (--kernels gpu-grain emits it for the CPU): one element per optimizer
+// unit, AllFinite as one unit per element onto a flag filled with true. Through skipped steps
+// (AllFinite false) and finite ones (true), the run is the per-op run, bit for bit.
+TEST(GeneratedTraining, GpuGrainMatchesPerOp) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  for (const char* name : {"mlp_adamw", "mlp_sgd_nesterov_wd", "transformer_adamw"}) {
+    SCOPED_TRACE(name);
+    const auto m = TrainBothWays(name, " --precision fp16 --init-scale 4194304 --growth-interval 2",
+                                 10, "gpu-grain");
+    int skipped = 0;
+    for (const auto& j : m) skipped += j["skipped"].get<bool>();
+    EXPECT_GT(skipped, 0);
+    EXPECT_LT(skipped, 10);
+  }
+  TrainBothWays("cnn_sgd", " --precision bf16", 6, "gpu-grain");
 }
 
 // A negative step count (a hand-edited checkpoint) is the per-op kernels' error, not a generated

@@ -287,6 +287,10 @@ Status ResolveKernelMode(const std::string& mode, KernelOptions* k) {
           "(-DAMPC_WITH_MLIR=OFF); use --kernels per-op");
     }
     k->enabled = k->required = true;
+  } else if (mode == "gpu-grain") {  // generated, with the CUDA target's grain (for tests)
+    if (!HaveMlir())
+      return InvalidArgument("--kernels gpu-grain: this ampc was built without MLIR");
+    k->enabled = k->required = k->gpu_grain = true;
   } else if (mode == "auto") {
     k->enabled = HaveMlir();
     k->required = false;
@@ -295,7 +299,7 @@ Status ResolveKernelMode(const std::string& mode, KernelOptions* k) {
                    "ampc: note: built without MLIR: every step runs a per-op kernel (no fusion)\n");
     }
   } else {
-    return InvalidArgument("--kernels " + mode + ": expected auto, generated or per-op");
+    return InvalidArgument("--kernels " + mode + ": expected auto, generated, gpu-grain or per-op");
   }
   return Status::Ok();
 }

@@ -62,8 +62,9 @@ void AddAmpOptions(CLI::App* a, ampc::AmpArgs& amp, ampc::LossScaleOptions& o,
 void AddKernelOptions(CLI::App* a, std::string& mode, ampc::KernelOptions& k) {
   a->add_option("--kernels", mode,
                 "auto | generated | per-op: fuse elementwise ops into kernels generated with MLIR "
-                "(auto: when this ampc has MLIR and a kernel builds, else per-op)")
-      ->check(CLI::IsMember({"auto", "generated", "per-op"}))
+                "(auto: when this ampc has MLIR and a kernel builds, else per-op; gpu-grain: "
+                "generated as for the GPU, one element per unit, to test them on the CPU)")
+      ->check(CLI::IsMember({"auto", "generated", "gpu-grain", "per-op"}))
       ->capture_default_str();
   a->add_option(
       "--cache-dir", k.cache_dir,
