@@ -5,6 +5,7 @@
 #                 libcublasLt.so.13 at run time), stripped
 #   plans/        the fixture models' training plans compiled for cuda:sm_90 by build/ampc
 #   data/         their data (FashionMNIST samples, the token corpus of tests/bench)
+#   fashion-mnist/  Debian's FashionMNIST files, for the accuracy runs (ampc-gpu train)
 # packed as build-gpu/bundle.tgz. The device tool carries it to the GPU machine
 # (carry: ["build-gpu/bundle.tgz"]), where tools/gpu_check.sh unpacks it and runs the checks and
 # the benchmark. Needs build/ampc (cmake --preset default).
@@ -18,6 +19,8 @@ cmake --build --preset gpu-bundle
 rm -rf "$OUT"
 mkdir -p "$OUT/plans" "$OUT/data"
 strip -o "$OUT/ampc-gpu" build-gpu/ampc-gpu
+mkdir -p "$OUT/fashion-mnist"
+cp "${AMPC_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"/*-ubyte.gz "$OUT/fashion-mnist/"
 /usr/bin/python3 - "$OUT/data" <<'PY'
 import sys
 sys.path.insert(0, "tests/bench")

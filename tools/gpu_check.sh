@@ -7,7 +7,9 @@
 #   2. checks the CUDA executor against the CPU executor on every bundled plan (the MLP and the
 #      causal transformer in fp32, bf16 and fp16 + dynamic loss scaling): one forward pass and 20
 #      training steps from the same states on the same batches (ampc-gpu check);
-#   3. benchmarks ampc on the MLP (batch 256, AdamW; with and without the CUDA Graph) beside
+#   3. trains the MLP for one FashionMNIST epoch in fp32, bf16 and fp16 on the GPU and on the CPU
+#      executor (ampc-gpu train) and records the test accuracy of each;
+#   4. benchmarks ampc on the MLP (batch 256, AdamW; with and without the CUDA Graph) beside
 #      PyTorch eager fp32, eager AMP bf16 / fp16 + GradScaler and torch.compile AMP bf16
 #      (tools/gpu_torch_bench.py), and prints the table of ratios.
 # Each stage has its own time limit; the whole run stays under 5 minutes. Exit code: 0 when
@@ -41,6 +43,15 @@ for plan in mlp_fp32 mlp_bf16 mlp_fp16 transformer_fp32 transformer_bf16 transfo
   timeout 60 "$B/ampc-gpu" check "$B/plans/$plan.ampc" --data "$B/data/${plan%%_*}.npz" --steps 20
   rc=$?
   [ $rc -eq 0 ] || { echo "gpu_check: $plan: exit code $rc"; fail=1; }
+done
+
+echo "== accuracy: the MLP, one FashionMNIST epoch (batch 256, AdamW lr 1e-3), GPU and CPU"
+for p in fp32 bf16 fp16; do
+  for dev in cuda cpu; do
+    AMPC_FASHION_MNIST_DIR="$B/fashion-mnist" timeout 60 "$B/ampc-gpu" train \
+      "$B/plans/mlp_$p.ampc" --data fashion-mnist --epochs 1 --device $dev --label "mlp_${p}_$dev" |
+      tee -a "$OUT/accuracy.jsonl"
+  done
 done
 
 echo "== benchmark: the MLP, batch 256, AdamW"

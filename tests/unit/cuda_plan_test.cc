@@ -475,6 +475,9 @@ TEST(CudaPlan, AmpcGpuChecksAndBenchesAPlan) {
   EXPECT_EQ(bench.exit_code, 0) << bench.err;
   EXPECT_NE(bench.out.find("\"samples_per_s\": "), std::string::npos) << bench.out;
   EXPECT_NE(bench.out.find("\"label\": \"x\""), std::string::npos) << bench.out;
+  auto train = testing::RunBinary(AMPC_GPU_BINARY, "train " + plan + " --steps 3 --device cpu");
+  EXPECT_EQ(train.exit_code, 0) << train.err;
+  EXPECT_NE(train.out.find("\"steps\": 3,"), std::string::npos) << train.out;
   auto devices = testing::RunBinary(AMPC_GPU_BINARY, "devices");
   EXPECT_EQ(devices.exit_code, 0);
   EXPECT_NE(devices.out.find("cpu: "), std::string::npos);

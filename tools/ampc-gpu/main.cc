@@ -9,6 +9,9 @@
 //                                        outputs, the losses step by step and every state
 //   ampc-gpu bench PLAN --data NPZ       times training steps on the GPU (samples/s, peak
 //                                        device memory), one JSON line
+//   ampc-gpu train PLAN --data fashion-mnist --epochs 1
+//                                        trains with the runtime's loop (validation after each
+//                                        epoch) and prints one JSON line: accuracy on the GPU
 // Exit codes: 0 pass, 1 a check failed or the GPU failed, 2 bad input.
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -16,6 +19,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -246,6 +250,51 @@ Status RunBench(const BenchArgs& a) {
   return Status::Ok();
 }
 
+struct TrainArgs {
+  std::string plan, data, device = "cuda";
+  int64_t steps = 0, epochs = 0;
+  std::string label;
+};
+
+Status RunTrainCommand(const TrainArgs& a) {
+  ASSIGN_OR_RETURN(Plan p, LoadPlan(a.plan));
+  if (!p.proto.has_training()) return InvalidArgument(a.plan + ": not a training plan");
+  Plan eval = p.EvalPass();
+  p.proto.mutable_training()->clear_eval();
+  ASSIGN_OR_RETURN(auto graph, InputGraphOfPlan(p.proto));
+  ASSIGN_OR_RETURN(Dataset train, LoadTrainingData(a.data, "train", *graph, p.proto.training()));
+  std::optional<Dataset> val;
+  if (a.data == "fashion-mnist") {
+    ASSIGN_OR_RETURN(val, LoadTrainingData(a.data, "test", *graph, p.proto.training()));
+  }
+  const bool on_cpu = a.device == "cpu";
+  ExecutorOptions o;
+  o.device = a.device;
+  TrainSession s;
+  const plan::Buffer& b0 = p.proto.buffers(p.proto.inputs(0).buffer());
+  s.batch = b0.dims_size() ? b0.dims(0) : 1;
+  const bool has_eval = eval.proto.outputs_size() > 0;
+  ASSIGN_OR_RETURN(s.step, CreateExecutor(on_cpu ? OnCpu(p) : Clone(p), o));
+  if (has_eval) {
+    ASSIGN_OR_RETURN(s.eval, CreateExecutor(on_cpu ? OnCpu(eval) : Clone(eval), o));
+  }
+  TrainLoopConfig cfg;
+  cfg.model = a.plan;
+  cfg.steps = a.steps;
+  cfg.epochs = a.epochs;
+  cfg.quiet = true;
+  cfg.progress = false;
+  ASSIGN_OR_RETURN(TrainSummary sum, Train(s, train, has_eval ? val : std::nullopt, cfg));
+  std::printf(
+      "{\"tool\": \"ampc\", \"label\": \"%s\", \"plan\": \"%s\", \"device\": \"%s\", "
+      "\"steps\": %lld, \"seconds\": %.3f, \"samples_per_s\": %.1f, \"last_loss\": %.6f, "
+      "\"val_loss\": %.6f, \"val_accuracy\": %.4f, \"skipped\": %lld}\n",
+      a.label.c_str(), a.plan.c_str(), s.step->device().c_str(), static_cast<long long>(sum.steps),
+      sum.seconds, sum.samples_per_s, sum.last_loss, sum.val_loss.value_or(NAN),
+      sum.val_accuracy.value_or(NAN), static_cast<long long>(sum.skipped));
+  return Status::Ok();
+}
+
 int Report(const Status& st) {
   if (st.ok()) return 0;
   std::fprintf(stderr, "ampc-gpu: error: %s\n", st.message().c_str());
@@ -278,6 +327,15 @@ int main(int argc, char** argv) {
   b->add_option("--device", bench.device, "cuda | cuda:N | cpu")->capture_default_str();
   bool no_graph = false;
   b->add_flag("--no-cuda-graph", no_graph, "launch call by call");
+  TrainArgs train;
+  auto* t = app.add_subcommand("train", "Train with the runtime's loop and report the accuracy");
+  t->add_option("plan", train.plan, "a training plan")->required();
+  t->add_option("--data", train.data, "FILE.npz or fashion-mnist ($AMPC_FASHION_MNIST_DIR)")
+      ->required();
+  t->add_option("--steps", train.steps, "training steps");
+  t->add_option("--epochs", train.epochs, "epochs (validation after each)");
+  t->add_option("--label", train.label, "a name for the JSON line");
+  t->add_option("--device", train.device, "cuda | cuda:N | cpu")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   bench.cuda_graph = !no_graph;
   if (app.got_subcommand("devices")) {
@@ -285,5 +343,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (app.got_subcommand("check")) return Report(RunCheck(check));
+  if (app.got_subcommand("train")) return Report(RunTrainCommand(train));
   return Report(RunBench(bench));
 }
