@@ -47,6 +47,16 @@ StatusOr<std::unique_ptr<Executor>> CreateExecutor(Plan plan, const ExecutorOpti
   return InvalidArgument("--device " + opts.device + ": expected cpu or cuda[:N]");
 }
 
+TensorType BufferType(const plan::Buffer& b) {
+  std::vector<Dim> dims(b.dims().begin(), b.dims().end());
+  return TensorType(DTypeFromName(b.dtype()).value_or(DType::kUndefined), dims);
+}
+
+bool BufferHolds(const plan::Buffer& b, const Tensor& t) {
+  return t.dtype() == DTypeFromName(b.dtype()).value_or(DType::kUndefined) &&
+         std::equal(t.dims().begin(), t.dims().end(), b.dims().begin(), b.dims().end());
+}
+
 Status CheckPlanInputs(const plan::PlanProto& p, const std::vector<Tensor>& inputs) {
   if (static_cast<int>(inputs.size()) != p.inputs_size()) {
     return InvalidArgument("the plan takes " + std::to_string(p.inputs_size()) + " inputs, got " +
@@ -54,14 +64,10 @@ Status CheckPlanInputs(const plan::PlanProto& p, const std::vector<Tensor>& inpu
   }
   for (int i = 0; i < p.inputs_size(); ++i) {
     const plan::Buffer& b = p.buffers(p.inputs(i).buffer());
-    const Tensor& t = inputs[i];
-    const std::vector<int64_t> dims(b.dims().begin(), b.dims().end());
-    const DType dtype = DTypeFromName(b.dtype()).value_or(DType::kUndefined);
-    if (t.dtype() != dtype || t.dims() != dims) {
-      std::vector<Dim> want(dims.begin(), dims.end());
-      return InvalidArgument("input '" + p.inputs(i).name() + "' is " + t.type().ToString() +
-                             " but the plan was compiled for " +
-                             TensorType(dtype, want).ToString());
+    if (!BufferHolds(b, inputs[i])) {
+      return InvalidArgument("input '" + p.inputs(i).name() + "' is " +
+                             inputs[i].type().ToString() + " but the plan was compiled for " +
+                             BufferType(b).ToString());
     }
   }
   for (const auto& s : p.specializations()) {

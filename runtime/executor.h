@@ -58,13 +58,17 @@ class Executor {
   Status RestoreState(const std::map<std::string, Tensor>& states);
 };
 
+// A plan buffer's dtype and shape, and whether `t` has them (inputs, SetState).
+TensorType BufferType(const plan::Buffer& b);
+bool BufferHolds(const plan::Buffer& b, const Tensor& t);
+
 // The checks every executor makes on a call's inputs: their count, each input's dtype and shape
 // against its plan buffer, and the values of specialized inputs (plan.proto's Specialization).
 Status CheckPlanInputs(const plan::PlanProto& p, const std::vector<Tensor>& inputs);
 
 struct ExecutorOptions {
-  std::string device = "cpu";  // cpu | cuda | cuda:N
-  int threads = 0;             // cpu: worker threads (0 = one per hardware thread)
+  std::string device = "cpu";     // cpu | cuda | cuda:N
+  int threads = 0;                // cpu: worker threads (0 = one per hardware thread)
   bool generated_kernels = true;  // false: fusion groups run their per-op fallback steps
   bool cuda_graph = true;         // cuda: capture the training step once and replay it
 };

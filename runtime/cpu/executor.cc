@@ -327,10 +327,10 @@ Status CpuExecutor::SetState(const std::string& name, const Tensor& value) {
   auto it = data_ids_.find(name);
   if (it == data_ids_.end()) return NotFound("the plan has no state '" + name + "'");
   const TensorView& v = views_[it->second];
-  if (value.dtype() != v.dtype || value.dims() != v.dims) {
-    std::vector<Dim> want(v.dims.begin(), v.dims.end());
-    return InvalidArgument("state '" + name + "' is " + TensorType(v.dtype, want).ToString() +
-                           ", got " + value.type().ToString());
+  if (!BufferHolds(plan_.proto.buffers(it->second), value)) {
+    return InvalidArgument("state '" + name + "' is " +
+                           BufferType(plan_.proto.buffers(it->second)).ToString() + ", got " +
+                           value.type().ToString());
   }
   if (!value.bytes().empty()) std::memmove(v.data, value.bytes().data(), value.bytes().size());
   return Status::Ok();

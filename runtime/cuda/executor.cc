@@ -970,12 +970,9 @@ Status CudaExecutor::SetState(const std::string& name, const Tensor& value) {
   auto it = data_ids_.find(name);
   if (it == data_ids_.end()) return NotFound("the plan has no state '" + name + "'");
   const plan::Buffer& b = plan_.proto.buffers(it->second);
-  const std::vector<int64_t> dims(b.dims().begin(), b.dims().end());
-  const DType dtype = DTypeFromName(b.dtype()).value_or(DType::kUndefined);
-  if (value.dtype() != dtype || value.dims() != dims) {
-    std::vector<Dim> want(dims.begin(), dims.end());
-    return InvalidArgument("state '" + name + "' is " + TensorType(dtype, want).ToString() +
-                           ", got " + value.type().ToString());
+  if (!BufferHolds(b, value)) {
+    return InvalidArgument("state '" + name + "' is " + BufferType(b).ToString() + ", got " +
+                           value.type().ToString());
   }
   AMPC_CUDA(cudaStreamSynchronize(stream_), "the queued steps");
   if (!value.bytes().empty()) {
