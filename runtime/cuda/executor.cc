@@ -620,6 +620,15 @@ Status CudaExecutor::BindGemm(const plan::Step& s, Gemm* g) {
   const uint64_t ws = workspace_bytes_;
   LtApi().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
                                        sizeof ws);
+  // The matrices' real alignment (the heuristic assumes 256 bytes otherwise); C is D's.
+  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, d.a_align},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, d.b_align},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, d.d_align},
+      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, d.d_align}};
+  for (const auto& [attr, bytes] : aligns) {
+    LtApi().MatmulPreferenceSetAttribute(pref, attr, &bytes, sizeof bytes);
+  }
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
   const cublasStatus_t h =

@@ -77,9 +77,11 @@ bool CublasLtSupportsTypes(DType ab, DType d) {
   return ab_ok && (d == ab || d == DType::kFloat32);
 }
 
-StatusOr<GemmDesc> DescribeGemm(const std::string& domain, const std::string& op,
-                                const AttributeMap& attrs, const std::vector<GemmOperand>& inputs,
-                                const GemmOperand& output) {
+// The calls, layouts and epilogue (alignments unset).
+StatusOr<GemmDesc> DescribeGemmCalls(const std::string& domain, const std::string& op,
+                                     const AttributeMap& attrs,
+                                     const std::vector<GemmOperand>& inputs,
+                                     const GemmOperand& output) {
   const bool gemm = op == "Gemm" && domain.empty();
   const bool matmul = op == "MatMul" && (domain.empty() || domain == "com.ampc");
   if (!gemm && !matmul) return InvalidArgument("not a GEMM: " + domain + "::" + op);
@@ -191,6 +193,43 @@ StatusOr<GemmDesc> DescribeGemm(const std::string& domain, const std::string& op
   for (int64_t t = 0; t < batches; ++t) {
     d.calls.push_back({ob[static_cast<size_t>(t)], oa[static_cast<size_t>(t)], t * M * N});
   }
+  return d;
+}
+
+namespace {
+
+// The largest power of two (at most 256) dividing `base` and every byte offset in `offsets`.
+uint32_t Alignment(int64_t base, const std::vector<int64_t>& offsets) {
+  uint64_t g = static_cast<uint64_t>(std::min<int64_t>(std::max<int64_t>(base, 1), 256));
+  for (int64_t o : offsets) g = std::gcd(g, static_cast<uint64_t>(o < 0 ? -o : o));
+  uint32_t a = 1;
+  while (a < 256 && g % (2 * a) == 0) a *= 2;
+  return a;
+}
+
+}  // namespace
+
+StatusOr<GemmDesc> DescribeGemm(const std::string& domain, const std::string& op,
+                                const AttributeMap& attrs, const std::vector<GemmOperand>& inputs,
+                                const GemmOperand& output, int64_t base_alignment) {
+  ASSIGN_OR_RETURN(GemmDesc d, DescribeGemmCalls(domain, op, attrs, inputs, output));
+  std::vector<int64_t> oa, ob, od;
+  const int64_t ea = static_cast<int64_t>(DTypeSize(d.a_type));
+  const int64_t eb = static_cast<int64_t>(DTypeSize(d.b_type));
+  const int64_t ed = static_cast<int64_t>(DTypeSize(d.d_type));
+  for (const GemmCallOffsets& c : d.calls) {
+    oa.push_back(c.a * ea);
+    ob.push_back(c.b * eb);
+    od.push_back(c.d * ed);
+  }
+  if (d.batch > 1) {
+    oa.push_back(d.a.batch_stride * ea);
+    ob.push_back(d.b.batch_stride * eb);
+    od.push_back(d.d.batch_stride * ed);
+  }
+  d.a_align = Alignment(base_alignment, oa);
+  d.b_align = Alignment(base_alignment, ob);
+  d.d_align = Alignment(base_alignment, od);
   return d;
 }
 

@@ -49,6 +49,11 @@ struct GemmDesc {
   DType c_type = DType::kFloat32;                  // of the C matrix or the bias
   int64_t batch = 1;                               // matrices per call
   std::vector<GemmCallOffsets> calls;              // one entry per cuBLASLt call
+  // The alignment in bytes (a power of two, at most 256) that every matrix of A, B and D (and C)
+  // has in every call and batch, given the operands' base alignment: cuBLASLt's heuristic
+  // assumes 256 unless told (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*_BYTES), and an algorithm
+  // picked for 256 may not run on less.
+  uint32_t a_align = 256, b_align = 256, d_align = 256;
 };
 
 struct GemmOperand {
@@ -59,9 +64,10 @@ struct GemmOperand {
 // `op`: "MatMul" (domain "" or "com.ampc") or "Gemm". `inputs`: the step's inputs (an omitted
 // optional input has no dims and is passed as {} with present = false by giving `inputs` only
 // the present ones); `output`: the step's output. Errors name the unsupported case.
+// `base_alignment`: what every operand's address is a multiple of (a plan's buffers: 64).
 StatusOr<GemmDesc> DescribeGemm(const std::string& domain, const std::string& op,
                                 const AttributeMap& attrs, const std::vector<GemmOperand>& inputs,
-                                const GemmOperand& output);
+                                const GemmOperand& output, int64_t base_alignment = 64);
 
 // Whether cuBLASLt computes this combination of types with fp32 accumulation
 // (CUBLAS_COMPUTE_32F): A and B both f32, f16 or bf16; D f32 or A's type.

@@ -307,6 +307,21 @@ void CheckGemm(const GemmCase& c, const std::string& what) {
   const std::vector<double> want = OnnxReference(c, x);
   ASSERT_EQ(static_cast<int64_t>(want.size()), Count(c.output.dims)) << what;
   const std::vector<double> got = CublasLtModel(*d, x, Count(c.output.dims));
+  // Every matrix of every call and batch sits at a multiple of the alignment cuBLASLt is told
+  // (operand bases at multiples of 64 bytes, as a plan's buffers).
+  for (uint32_t align : {d->a_align, d->b_align, d->d_align}) {
+    EXPECT_TRUE(align >= 1 && align <= 64 && (align & (align - 1)) == 0) << what << " " << align;
+  }
+  auto aligned = [&](uint32_t align, int64_t elements, DType t) {
+    return (elements * static_cast<int64_t>(DTypeSize(t))) % align == 0;
+  };
+  for (const cuda::GemmCallOffsets& call : d->calls) {
+    for (int64_t t = 0; t < d->batch; ++t) {
+      EXPECT_TRUE(aligned(d->a_align, call.a + t * d->a.batch_stride, d->a_type)) << what;
+      EXPECT_TRUE(aligned(d->b_align, call.b + t * d->b.batch_stride, d->b_type)) << what;
+      EXPECT_TRUE(aligned(d->d_align, call.d + t * d->d.batch_stride, d->d_type)) << what;
+    }
+  }
   for (size_t i = 0; i < want.size(); ++i) {
     ASSERT_NEAR(got[i], want[i], 1e-9 * (1 + std::abs(want[i]))) << what << " element " << i;
   }
@@ -367,6 +382,14 @@ TEST(CudaPlan, GemmDescriptionsOfBroadcastsTransposesAndVectors) {
   AttributeMap g2{{"beta", Attribute(0.25f)}, {"transA", Attribute(int64_t{1})}};
   CheckGemm({"", "Gemm", g2, {{f, {4, 3}}, {f, {4, 5}}, {f, {3, 5}}}, {f, {3, 5}}}, "Gemm C");
   CheckGemm({"", "Gemm", {}, {{f, {3, 4}}, {f, {4, 5}}}, {f, {3, 5}}}, "Gemm without C");
+  // Per-matrix calls at 3 x 4 x 2-byte offsets: A's matrices only 8-byte aligned.
+  const DType hf = DType::kFloat16;
+  auto odd =
+      DescribeGemm("", "MatMul", {}, {{hf, {2, 1, 3, 4}}, {hf, {1, 3, 4, 8}}}, {hf, {2, 3, 3, 8}});
+  ASSERT_TRUE(odd.ok());
+  EXPECT_EQ(odd->b_align, 8u);   // the step's A: matrices at 24-byte steps
+  EXPECT_EQ(odd->a_align, 64u);  // the step's B: 64-byte steps, capped by the base
+  EXPECT_EQ(odd->d_align, 16u);  // 3 x 8 x 2 = 48-byte steps
   // What cuBLASLt cannot take is an error naming it.
   const DType h = DType::kFloat16, b = DType::kBFloat16;
   auto mixed = DescribeGemm("", "MatMul", {}, {{h, {2, 2}}, {b, {2, 2}}}, {f, {2, 2}});
