@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "runtime/cuda/executor.h"
+
 #ifdef AMPC_HAVE_CUDA
 #include <cuda_runtime_api.h>
 #endif
@@ -48,13 +50,8 @@ StatusOr<DeviceChoice> ResolveDevice(const std::string& flag) {
     return c;
   }
   int index = 0;
-  if (flag == "cuda" || flag == "auto") {
-    index = 0;
-  } else if (flag.rfind("cuda:", 0) == 0 && flag.size() > 5 && flag.size() <= 8 &&
-             flag.find_first_not_of("0123456789", 5) == std::string::npos) {
-    index = std::stoi(flag.substr(5));
-  } else {
-    return InvalidArgument("--device " + flag + ": expected auto, cpu, cuda or cuda:N");
+  if (flag != "auto") {
+    ASSIGN_OR_RETURN(index, cuda::ParseCudaDevice(flag));
   }
   const CudaAvailability a = ProbeCuda();
   if (a.device_count == 0) {

@@ -438,38 +438,17 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
 // PTX, which the driver compiles for this GPU when it is at least the PTX's architecture.
 Status CudaExecutor::LoadKernels(int major, int minor) {
   const plan::PlanProto& p = plan_.proto;
-  const std::string arch = "sm_" + std::to_string(major) + std::to_string(minor);
   modules_.assign(static_cast<size_t>(p.kernels_size()), nullptr);
   functions_.assign(static_cast<size_t>(p.kernels_size()), nullptr);
   for (int k = 0; k < p.kernels_size(); ++k) {
     const plan::Kernel& kernel = p.kernels(k);
-    const plan::KernelImage* cubin = nullptr;
-    const plan::KernelImage* ptx = nullptr;
-    for (const plan::KernelImage& img : kernel.images()) {
-      const std::string& a = img.arch();
-      if (a.size() < 5 || a.rfind("sm_", 0) != 0) continue;
-      const int img_major = a[3] - '0', img_minor = std::atoi(a.c_str() + 4);
-      if (img.format() == plan::KernelImage::CUBIN && img_major == major && img_minor <= minor &&
-          (img_major != 9 || img_minor == minor)) {
-        cubin = &img;
-      }
-      if (img.format() == plan::KernelImage::PTX &&
-          (img_major < major || (img_major == major && img_minor <= minor))) {
-        ptx = &img;
-      }
-    }
-    std::string ptx_text;
-    const void* image = nullptr;
-    if (cubin) {
-      image = cubin->data().data();
-    } else if (ptx) {
-      ptx_text = ptx->data();  // NUL-terminated for the JIT
-      image = ptx_text.c_str();
-    } else {
-      return InvalidArgument("plan kernel " + kernel.name() + " has no image for this " + arch +
-                             " GPU (the plan is for " + p.target().arch() +
-                             "; recompile with --target cuda:" + arch + ")");
-    }
+    auto chosen = ChooseKernelImage(kernel, major, minor);
+    if (!chosen.ok()) return chosen.status().WithContext("plan for " + p.target().arch());
+    // PTX goes to the JIT NUL-terminated (the plan's bytes may not be).
+    const std::string ptx_text =
+        (*chosen)->format() == plan::KernelImage::PTX ? (*chosen)->data() : std::string();
+    const void* image = ptx_text.empty() ? static_cast<const void*>((*chosen)->data().data())
+                                         : static_cast<const void*>(ptx_text.c_str());
     CUmodule m = nullptr;
     if (CUresult r = driver_->module_load_data(&m, image); r != CUDA_SUCCESS) {
       return DriverFailure(r, "loading kernel " + kernel.name());

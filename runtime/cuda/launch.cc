@@ -4,6 +4,7 @@
 #include <string>
 
 #include "codegen/plan.h"
+#include "runtime/device_info.h"
 
 namespace ampc::cuda {
 
@@ -22,6 +23,30 @@ bool ParseSuffix(const std::string& p, const std::string& prefix, int64_t* v) {
 }
 
 }  // namespace
+
+StatusOr<const plan::KernelImage*> ChooseKernelImage(const plan::Kernel& k, int major, int minor) {
+  const plan::KernelImage* cubin = nullptr;
+  const plan::KernelImage* ptx = nullptr;
+  for (const plan::KernelImage& img : k.images()) {
+    const std::string& a = img.arch();
+    int64_t v = 0;
+    if (!ParseSuffix(a, "sm_", &v) || v < 10) continue;
+    const int img_major = static_cast<int>(v / 10), img_minor = static_cast<int>(v % 10);
+    const bool not_newer = img_major < major || (img_major == major && img_minor <= minor);
+    if (img.format() == plan::KernelImage::CUBIN && img_major == major && not_newer &&
+        (img_major != 9 || img_minor == minor)) {
+      cubin = &img;
+    }
+    if (img.format() == plan::KernelImage::PTX && not_newer) ptx = &img;
+  }
+  if (cubin) return cubin;
+  if (ptx) return ptx;
+  auto target = CudaTargetFor(major, minor);
+  return InvalidArgument("kernel " + k.name() + " has no image for this sm_" +
+                         std::to_string(major) + std::to_string(minor) + " GPU" +
+                         (target.ok() ? "; compile the plan with --target " + *target
+                                      : ": " + target.status().message()));
+}
 
 StatusOr<int> KernelParamSlots(const plan::Kernel& k) {
   int n = 0;

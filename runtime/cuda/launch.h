@@ -48,6 +48,12 @@ StatusOr<KernelLaunch> PlanKernelLaunch(const plan::Kernel& k,
                                         const std::vector<DeviceOperand>& inputs,
                                         const std::vector<DeviceOperand>& outputs);
 
+// The image of `k` a GPU of compute capability major.minor loads: a CUBIN of the same major
+// version and no newer minor (SASS of sm_80 runs on sm_86; sm_90's only on sm_90), else a PTX of
+// an architecture no newer than the GPU (the driver compiles it); else an error naming the target
+// to compile for.
+StatusOr<const plan::KernelImage*> ChooseKernelImage(const plan::Kernel& k, int major, int minor);
+
 // The number of 8-byte kernel parameters `params` expands to (5 per operand): what the kernel's
 // PTX declares.
 StatusOr<int> KernelParamSlots(const plan::Kernel& k);

@@ -20,6 +20,7 @@
 #include "generated_kernels_util.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
+#include "runtime/cuda/executor.h"
 #include "runtime/cuda/gemm_layout.h"
 #include "runtime/cuda/launch.h"
 #include "runtime/cuda/step_plan.h"
@@ -178,6 +179,45 @@ TEST(CudaPlan, KernelLaunchRefusesWhatDoesNotFit) {
   k.add_params("tid");
   EXPECT_NE(cuda::PlanKernelLaunch(k, in, out).status().message().find("'tid'"), std::string::npos);
   EXPECT_FALSE(cuda::KernelParamSlots(k).ok());
+}
+
+// Which image a GPU loads: the cubin of its architecture (sm_80 SASS on any 8.x, sm_90 only on
+// 9.0), else a PTX no newer than the GPU, else an error naming the target to compile for.
+TEST(CudaPlan, KernelImagesChosenByComputeCapability) {
+  plan::Kernel k;
+  k.set_name("k");
+  auto add = [&](plan::KernelImage::Format f, const std::string& arch) {
+    auto* i = k.add_images();
+    i->set_format(f);
+    i->set_arch(arch);
+    i->set_data(arch + (f == plan::KernelImage::PTX ? " ptx" : " cubin"));
+  };
+  add(plan::KernelImage::PTX, "sm_90");
+  add(plan::KernelImage::CUBIN, "sm_90");
+  auto pick = [&](int major, int minor) -> std::string {
+    auto i = cuda::ChooseKernelImage(k, major, minor);
+    return i.ok() ? (*i)->data() : i.status().message();
+  };
+  EXPECT_EQ(pick(9, 0), "sm_90 cubin");
+  EXPECT_EQ(pick(10, 0), "sm_90 ptx");  // Blackwell: the driver compiles the PTX
+  EXPECT_NE(pick(8, 6).find("compile the plan with --target cuda:sm_80"), std::string::npos);
+  EXPECT_NE(pick(7, 5).find("8.0 (Ampere) or newer"), std::string::npos);
+  k.clear_images();
+  add(plan::KernelImage::PTX, "sm_80");
+  add(plan::KernelImage::CUBIN, "sm_80");
+  EXPECT_EQ(pick(8, 0), "sm_80 cubin");
+  EXPECT_EQ(pick(8, 6), "sm_80 cubin");
+  EXPECT_EQ(pick(9, 0), "sm_80 ptx");
+  // The targets a GPU compiles for, and --device's parsing.
+  EXPECT_EQ(*CudaTargetFor(8, 9), "cuda:sm_80");
+  EXPECT_EQ(*CudaTargetFor(9, 0), "cuda:sm_90");
+  EXPECT_EQ(*CudaTargetFor(12, 0), "cuda:sm_90");
+  EXPECT_FALSE(CudaTargetFor(7, 0).ok());
+  EXPECT_EQ(*cuda::ParseCudaDevice("cuda"), 0);
+  EXPECT_EQ(*cuda::ParseCudaDevice("cuda:12"), 12);
+  for (const char* bad : {"cuda:", "cuda:x", "cuda:-1", "gpu", "cuda:123456789"}) {
+    EXPECT_FALSE(cuda::ParseCudaDevice(bad).ok()) << bad;
+  }
 }
 
 // --- GEMM ---------------------------------------------------------------------------------------
