@@ -482,6 +482,17 @@ TEST(CudaPlan, StepsOfTheFixturePlansAreClassified) {
         cuda::StepKind::kKernel, cuda::StepKind::kStridedCopy, cuda::StepKind::kGather}) {
     EXPECT_GT(seen[k], 0) << cuda::StepKindName(k);
   }
+  // Every buffer's device address (arena or data section base, 256-aligned by cudaMalloc, plus
+  // its offset) is 64-byte aligned and inside its region: what the GEMM alignments assume.
+  for (const Plan& plan : plans) {
+    for (const plan::Buffer& b : plan.proto.buffers()) {
+      const bool arena = b.kind() == plan::Buffer::ARENA;
+      const int64_t at = arena ? b.offset() : b.data_offset();
+      EXPECT_EQ(at % 64, 0) << b.name();
+      EXPECT_LE(at + b.size_bytes(), arena ? plan.proto.arena_bytes() : plan.data->size())
+          << b.name();
+    }
+  }
   auto cnn = cuda::ClassifySteps(plans[2].proto);
   ASSERT_FALSE(cnn.ok());
   EXPECT_NE(cnn.status().message().find("the CUDA runtime has no kernel for"), std::string::npos)
