@@ -862,9 +862,11 @@ Status CudaExecutor::Step(const std::vector<Tensor>& inputs) {
       const Status st = body();
       cudaGraph_t graph = nullptr;
       const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
-      RETURN_IF_ERROR(st);
-      if (end != cudaSuccess || cudaGraphInstantiate(&graph_, graph, 0) != cudaSuccess) {
-        graph_failed_ = true;  // run eagerly from now on
+      if (!st.ok() || end != cudaSuccess ||
+          cudaGraphInstantiate(&graph_, graph, 0) != cudaSuccess) {
+        // Something in the step cannot be captured: run eagerly from now on (an error that is
+        // not the capture's comes back from the eager run).
+        graph_failed_ = true;
         graph_ = nullptr;
       }
       if (graph) cudaGraphDestroy(graph);
