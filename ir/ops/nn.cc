@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 
+#include "ir/limits.h"
 #include "ir/op_registry.h"
 #include "ir/ops/infer_util.h"
 
@@ -192,7 +193,9 @@ Status InferConv(Node& node) {
   const bool transpose = node.op_type() == "ConvTranspose";
   Dim out_channels = wd[0];
   if (!transpose) {
-    if (xd[1].is_static() && wd[1].is_static() && xd[1].value() != wd[1].value() * group) {
+    int64_t expected = 0;  // W's input channels x group, refused when it overflows
+    if (xd[1].is_static() && wd[1].is_static() &&
+        (!MulSize(wd[1].value(), group, &expected) || xd[1].value() != expected)) {
       return InvalidArgument("channel mismatch: input has " + xd[1].ToString() +
                              " channels but the weight expects " + wd[1].ToString() + " x group " +
                              S(group));

@@ -112,6 +112,12 @@ def main():
                                 [declared([1 << 20, 1 << 20, 1 << 20])]))
     put("overflow_dims.onnx", model([helper.make_node("MatMul", ["x", "w"], ["y"])],
                                     [declared([1 << 40, 1 << 40, 1 << 40])]))
+    # Fuzz finding 3: Conv's group near 2^63 times W's input channels overflowed (UBSan).
+    conv_w = helper.make_tensor("w", TensorProto.FLOAT, [8, 8, 1, 1], [0.0] * 64)
+    put("conv_group_max.onnx", model(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv0", group=(1 << 63) - 1)], [conv_w],
+        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 4, 4])],
+        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 4, 4])]))
     put("input_dim_huge.onnx", model(relu(), inputs=[
         helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 1 << 41])]))
     bad_type = declared([3, 4])
