@@ -4,21 +4,16 @@
 #include <string>
 
 #ifdef AMPC_HAVE_CUDA
-#include <cublasLt.h>
-#include <cuda.h>
-#include <cuda_runtime.h>
-#include <dlfcn.h>
-
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <type_traits>
 #include <vector>
 
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
 #include "runtime/cuda/copy_kernels.h"
+#include "runtime/cuda/cuda_api.h"
 #include "runtime/cuda/gemm_layout.h"
 #include "runtime/cuda/launch.h"
 #include "runtime/cuda/step_plan.h"
@@ -49,154 +44,6 @@ StatusOr<std::unique_ptr<Executor>> CreateCudaExecutor(Plan, const CudaExecutorO
 #else
 
 namespace {
-
-Status CudaFailure(cudaError_t e, const std::string& what) {
-  return Internal("CUDA: " + what + ": " + cudaGetErrorString(e));
-}
-
-#define AMPC_CUDA(expr, what)                                                    \
-  do {                                                                           \
-    const cudaError_t ampc_cuda_err_ = (expr);                                   \
-    if (ampc_cuda_err_ != cudaSuccess) return CudaFailure(ampc_cuda_err_, what); \
-  } while (0)
-
-#define AMPC_CUBLASLT(expr, what)                                 \
-  do {                                                            \
-    const cublasStatus_t ampc_lt_st_ = (expr);                    \
-    if (ampc_lt_st_ != CUBLAS_STATUS_SUCCESS) {                   \
-      return Internal(std::string("cuBLASLt: ") + (what) + ": " + \
-                      LtApi().GetStatusString(ampc_lt_st_));      \
-    }                                                             \
-  } while (0)
-
-// cuBLASLt, opened when the first CUDA executor is created rather than linked: the library is
-// half a gigabyte, and linking it costs every ampc process (compile, inspect, a CPU run) 70 ms
-// and 200 MB of relocated pages at start. The bundle takes it from the GPU machine's toolkit.
-struct CublasLt {
-  decltype(&::cublasLtCreate) Create = nullptr;
-  decltype(&::cublasLtDestroy) Destroy = nullptr;
-  decltype(&::cublasLtGetStatusString) GetStatusString = nullptr;
-  decltype(&::cublasLtMatmulDescCreate) MatmulDescCreate = nullptr;
-  decltype(&::cublasLtMatmulDescDestroy) MatmulDescDestroy = nullptr;
-  decltype(&::cublasLtMatmulDescSetAttribute) MatmulDescSetAttribute = nullptr;
-  decltype(&::cublasLtMatrixLayoutCreate) MatrixLayoutCreate = nullptr;
-  decltype(&::cublasLtMatrixLayoutDestroy) MatrixLayoutDestroy = nullptr;
-  decltype(&::cublasLtMatrixLayoutSetAttribute) MatrixLayoutSetAttribute = nullptr;
-  decltype(&::cublasLtMatmulPreferenceCreate) MatmulPreferenceCreate = nullptr;
-  decltype(&::cublasLtMatmulPreferenceDestroy) MatmulPreferenceDestroy = nullptr;
-  decltype(&::cublasLtMatmulPreferenceSetAttribute) MatmulPreferenceSetAttribute = nullptr;
-  decltype(&::cublasLtMatmulAlgoGetHeuristic) MatmulAlgoGetHeuristic = nullptr;
-  decltype(&::cublasLtMatmul) Matmul = nullptr;
-};
-
-CublasLt lt_api;  // filled by LoadCublasLt
-
-const CublasLt& LtApi() { return lt_api; }
-
-Status LoadCublasLt() {
-  static const Status st = [] {
-    void* h = nullptr;
-    for (const char* name : {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"}) {
-      if ((h = dlopen(name, RTLD_NOW | RTLD_LOCAL))) break;
-    }
-    if (!h)
-      return Unimplemented(std::string("cuBLASLt not found (libcublasLt.so.13): ") + dlerror());
-    bool ok = true;
-    auto sym = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
-      ok = ok && fn;
-    };
-    sym(lt_api.Create, "cublasLtCreate");
-    sym(lt_api.Destroy, "cublasLtDestroy");
-    sym(lt_api.GetStatusString, "cublasLtGetStatusString");
-    sym(lt_api.MatmulDescCreate, "cublasLtMatmulDescCreate");
-    sym(lt_api.MatmulDescDestroy, "cublasLtMatmulDescDestroy");
-    sym(lt_api.MatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute");
-    sym(lt_api.MatrixLayoutCreate, "cublasLtMatrixLayoutCreate");
-    sym(lt_api.MatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy");
-    sym(lt_api.MatrixLayoutSetAttribute, "cublasLtMatrixLayoutSetAttribute");
-    sym(lt_api.MatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate");
-    sym(lt_api.MatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy");
-    sym(lt_api.MatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute");
-    sym(lt_api.MatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic");
-    sym(lt_api.Matmul, "cublasLtMatmul");
-    if (!ok) return Unimplemented("cuBLASLt: a function ampc needs is missing from the library");
-    return Status::Ok();
-  }();
-  return st;
-}
-
-// The driver-API functions ampc uses, from cudart's entry-point query: the binary never links
-// libcuda (whose stub would stop it from starting on a machine without a driver).
-struct Driver {
-  using ModuleLoadData = CUresult (*)(CUmodule*, const void*);
-  using ModuleGetFunction = CUresult (*)(CUfunction*, CUmodule, const char*);
-  using ModuleUnload = CUresult (*)(CUmodule);
-  using LaunchKernel = CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                                    unsigned, unsigned, CUstream, void**, void**);
-  ModuleLoadData module_load_data = nullptr;
-  ModuleGetFunction module_get_function = nullptr;
-  ModuleUnload module_unload = nullptr;
-  LaunchKernel launch_kernel = nullptr;
-};
-
-StatusOr<const Driver*> GetDriver() {
-  static Driver d;
-  static const Status st = [] {
-    auto get = [](const char* name, void** fn) -> Status {
-      cudaDriverEntryPointQueryResult q = cudaDriverEntryPointSymbolNotFound;
-      const cudaError_t e =
-          cudaGetDriverEntryPointByVersion(name, fn, 12000, cudaEnableDefault, &q);
-      if (e != cudaSuccess) return CudaFailure(e, std::string("driver entry point ") + name);
-      if (q != cudaDriverEntryPointSuccess || !*fn) {
-        return Internal(std::string("CUDA: the driver has no entry point ") + name);
-      }
-      return Status::Ok();
-    };
-    RETURN_IF_ERROR(get("cuModuleLoadData", reinterpret_cast<void**>(&d.module_load_data)));
-    RETURN_IF_ERROR(get("cuModuleGetFunction", reinterpret_cast<void**>(&d.module_get_function)));
-    RETURN_IF_ERROR(get("cuModuleUnload", reinterpret_cast<void**>(&d.module_unload)));
-    RETURN_IF_ERROR(get("cuLaunchKernel", reinterpret_cast<void**>(&d.launch_kernel)));
-    return Status::Ok();
-  }();
-  if (!st.ok()) return st;
-  return &d;
-}
-
-Status DriverFailure(CUresult r, const std::string& what) {
-  return Internal("CUDA driver: " + what + ": error " + std::to_string(static_cast<int>(r)));
-}
-
-StatusOr<cudaDataType_t> CudaType(DType t) {
-  switch (t) {
-    case DType::kFloat32:
-      return CUDA_R_32F;
-    case DType::kFloat16:
-      return CUDA_R_16F;
-    case DType::kBFloat16:
-      return CUDA_R_16BF;
-    default:
-      return Unimplemented("cuBLASLt: no " + std::string(DTypeName(t)) + " matrices");
-  }
-}
-
-// Pinned host memory (asynchronous copies and CUDA Graph memcpy nodes need it).
-struct Pinned {
-  void* p = nullptr;
-  size_t bytes = 0;
-  Pinned() = default;
-  Pinned(const Pinned&) = delete;
-  Pinned& operator=(const Pinned&) = delete;
-  ~Pinned() {
-    if (p) cudaFreeHost(p);
-  }
-  Status Allocate(size_t n) {
-    bytes = n;
-    AMPC_CUDA(cudaMallocHost(&p, n ? n : 1),
-              "pinned host memory of " + std::to_string(n) + " bytes");
-    return Status::Ok();
-  }
-};
 
 // cuBLASLt's workspace, shared by every GEMM: 32 MiB (what NVIDIA suggests for Hopper's large
 // GEMMs) for plans whose activations pass 256 MiB, else 4 MiB, so that a small model's footprint

@@ -59,19 +59,19 @@ StatusOr<Loaded> Load(const std::string& path, const std::string& data) {
   return l;
 }
 
-// A deep copy retargeted to the CPU: its generated kernels have no CPU image, so the CPU executor
-// runs their fusion groups' per-op steps.
-Plan OnCpu(const Plan& p) {
-  Plan out{p.proto, *PlanData::Allocate(p.data->size())};
-  std::copy(p.data->data(), p.data->data() + p.data->size(), out.data->data());
-  out.proto.mutable_target()->set_kind("cpu");
-  out.proto.mutable_target()->set_arch("");
-  return out;
-}
-
+// A deep copy (its own data section).
 Plan Clone(const Plan& p) {
   Plan out{p.proto, *PlanData::Allocate(p.data->size())};
   std::copy(p.data->data(), p.data->data() + p.data->size(), out.data->data());
+  return out;
+}
+
+// A deep copy retargeted to the CPU: its generated kernels have no CPU image, so the CPU executor
+// runs their fusion groups' per-op steps.
+Plan OnCpu(const Plan& p) {
+  Plan out = Clone(p);
+  out.proto.mutable_target()->set_kind("cpu");
+  out.proto.mutable_target()->set_arch("");
   return out;
 }
 
