@@ -96,8 +96,32 @@ class PlanDataBuilder {
 // and the evaluation pass of a saved plan reads the trained values).
 StatusOr<Plan> AttachEvalPass(Plan step, const Plan& eval);
 
+// Synthetic data (`ampc compile --synthetic-weights`): a benchmark of a model too large to carry
+// (GPT-2 small's weights and Adam moments are 2 GB) needs a plan file without its data. The
+// CONSTANT and STATE tensors that are all zeros (optimizer moments), all one value (LayerNorm
+// scales) or, with replace_weights, float tensors of at least min_elements elements become
+// plan.proto DataFills at the end of the data section, which the loader makes again: zeros and
+// repeats exactly, the weights as seeded uniform values over each tensor's own [min, max] (a
+// model to time, not the trained one). `p.data` is rewritten to what the loader will make.
+struct SyntheticDataOptions {
+  bool replace_weights = true;
+  int64_t min_elements = 1024;
+  uint64_t seed = 0;
+};
+Status SynthesizeData(Plan& p, const SyntheticDataOptions& options);
+// Writes p.data_fills into `data` (sized p.data_bytes()); VerifyPlan has checked the fills.
+void MaterializeFills(const plan::PlanProto& p, PlanData& data);
+// The value of element `index` of a UNIFORM fill, before rounding to the fill's dtype.
+double UniformFillValue(const plan::DataFill& f, int64_t index);
+
+// What SavePlan writes of the data section.
+enum class PlanDataOnDisk {
+  kWhole,        // every byte, as the data is now (trained states); the plan's fills are dropped
+  kAsDescribed,  // only stored_data_bytes: the fills still describe the rest (the compiler)
+};
 // Writes `p` as an .ampc file, atomically and durably (ir/file_io.h).
-Status SavePlan(const Plan& p, const std::string& path);
+Status SavePlan(const Plan& p, const std::string& path,
+                PlanDataOnDisk data = PlanDataOnDisk::kWhole);
 // Reads an .ampc file: checks the header, the format version (an older or newer format is a clear
 // error), maps the data section and runs VerifyPlan on the plan and its evaluation pass.
 StatusOr<Plan> LoadPlan(const std::string& path);

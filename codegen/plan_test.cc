@@ -7,9 +7,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 
+#include "ir/float16.h"
 #include "runtime/cpu/executor.h"
 #include "tests/unit/test_util.h"
 
@@ -220,6 +225,186 @@ TEST(PlanFile, EvalPassSharesTheStepsParameters) {
   EXPECT_EQ(v, 10.0f);
   EXPECT_TRUE(VerifyPlan(*both).ok());
   EXPECT_TRUE(VerifyPlan(both->EvalPass()).ok());
+}
+
+// --- synthetic data (SynthesizeData, ampc compile --synthetic-weights) -----------------------
+
+struct SyntheticFixture {
+  Plan plan;
+  std::vector<float> big;      // 4096 f32 weights: a uniform fill
+  std::vector<uint16_t> half;  // 2048 bf16 weights: a uniform fill
+  std::vector<float> w;        // 4 f32 values: too small, stored
+  std::vector<int64_t> ints;   // 8 i64 values: not float, stored
+};
+
+// A plan with a stored state, a large f32 and a large bf16 weight, zero moments, a constant
+// LayerNorm-like scale of 1.0 and an integer constant (values from a fixed formula).
+SyntheticFixture MakeSynthetic() {
+  SyntheticFixture f;
+  int64_t ignored = 0;
+  plan::PlanProto p = SmallPlan(4096, &ignored);
+  auto add = [&](const std::string& name, const std::string& dtype, int64_t n, int es) {
+    AddBuffer(&p, name, plan::Buffer::STATE, {n}, 0);
+    plan::Buffer* b = p.mutable_buffers(p.buffers_size() - 1);
+    b->set_dtype(dtype);
+    b->set_size_bytes(n * es);
+  };
+  add("moment", "f32", 2048, 4);
+  add("scale", "f32", 300, 4);
+  add("half", "bf16", 2048, 2);
+  add("ints", "i64", 8, 8);
+  for (int i = 0; i < 4096; ++i) f.big.push_back(std::sin(0.37f * i) * 0.05f + 0.01f);
+  for (int i = 0; i < 2048; ++i) f.half.push_back(FloatToBFloat16Bits(std::cos(0.11f * i) * 2.0f));
+  f.w = {0.5f, -1.5f, 2.25f, 3.0f};
+  for (int i = 0; i < 8; ++i) f.ints.push_back(i * i - 3);
+  const std::vector<float> moment(2048, 0.0f), scale(300, 1.0f);
+  PlanDataBuilder d;
+  const void* bytes[] = {f.w.data(),   f.big.data(),  moment.data(),
+                         scale.data(), f.half.data(), f.ints.data()};
+  for (int i = 2; i < p.buffers_size(); ++i) {
+    p.mutable_buffers(i)->set_data_offset(d.Append(bytes[i - 2], p.buffers(i).size_bytes()));
+  }
+  f.plan.data = *d.Finish();
+  p.set_data_bytes(f.plan.data->size());
+  f.plan.proto = p;
+  return f;
+}
+
+template <typename T>
+std::vector<T> Values(const Plan& p, const std::string& name) {
+  for (const plan::Buffer& b : p.proto.buffers()) {
+    if (b.name() != name) continue;
+    std::vector<T> v(static_cast<size_t>(b.size_bytes()) / sizeof(T));
+    std::memcpy(v.data(), BufferData(p, b), static_cast<size_t>(b.size_bytes()));
+    return v;
+  }
+  ADD_FAILURE() << "no buffer " << name;
+  return {};
+}
+
+// Uniform values over [lo, hi]: inside it, reaching near both ends, with the mean and variance
+// of the uniform distribution (mean (lo+hi)/2 within 5 standard errors, variance (hi-lo)^2/12
+// within 10%), and not the original values.
+void ExpectUniform(const std::vector<double>& v, const std::vector<double>& original) {
+  const auto [lo_it, hi_it] = std::minmax_element(original.begin(), original.end());
+  const double lo = *lo_it, hi = *hi_it, n = static_cast<double>(v.size());
+  double sum = 0, sq = 0, vmin = INFINITY, vmax = -INFINITY;
+  for (double x : v) {
+    sum += x;
+    vmin = std::min(vmin, x);
+    vmax = std::max(vmax, x);
+  }
+  const double mean = sum / n;
+  for (double x : v) sq += (x - mean) * (x - mean);
+  const double var = sq / n, uvar = (hi - lo) * (hi - lo) / 12;
+  EXPECT_GE(vmin, lo);
+  EXPECT_LE(vmax, hi);
+  EXPECT_LT(vmin - lo, 0.01 * (hi - lo));
+  EXPECT_LT(hi - vmax, 0.01 * (hi - lo));
+  EXPECT_NEAR(mean, (lo + hi) / 2, 5 * std::sqrt(uvar / n));
+  EXPECT_NEAR(var, uvar, 0.1 * uvar);
+  EXPECT_NE(v, original);
+}
+
+TEST(SyntheticData, ZerosAndRepeatsStayExactAndWeightsBecomeSeededUniformValues) {
+  SyntheticFixture f = MakeSynthetic();
+  SyntheticDataOptions o;
+  o.seed = 7;
+  ASSERT_TRUE(SynthesizeData(f.plan, o).ok());
+  const plan::PlanProto& p = f.plan.proto;
+  // Stored: w and the integers (and their alignment); made: big, moment, scale, half.
+  ASSERT_EQ(p.data_fills_size(), 4);
+  EXPECT_EQ(p.stored_data_bytes(), 64 + 8 * 8);
+  EXPECT_EQ(p.data_bytes(), f.plan.data->size());
+  EXPECT_TRUE(VerifyPlan(f.plan).ok());
+  EXPECT_EQ(Values<float>(f.plan, "w"), f.w);
+  EXPECT_EQ(Values<int64_t>(f.plan, "ints"), f.ints);
+  EXPECT_EQ(Values<float>(f.plan, "moment"), std::vector<float>(2048, 0.0f));
+  EXPECT_EQ(Values<float>(f.plan, "scale"), std::vector<float>(300, 1.0f));
+  const auto big = Values<float>(f.plan, "big");
+  ExpectUniform(std::vector<double>(big.begin(), big.end()),
+                std::vector<double>(f.big.begin(), f.big.end()));
+  std::vector<double> half, half0;
+  for (uint16_t h : Values<uint16_t>(f.plan, "half")) half.push_back(BFloat16BitsToFloat(h));
+  for (uint16_t h : f.half) half0.push_back(BFloat16BitsToFloat(h));
+  ExpectUniform(half, half0);
+
+  // The same seed makes the same values; another seed others.
+  SyntheticFixture g = MakeSynthetic();
+  ASSERT_TRUE(SynthesizeData(g.plan, o).ok());
+  EXPECT_EQ(Values<float>(g.plan, "big"), big);
+  SyntheticFixture h = MakeSynthetic();
+  o.seed = 8;
+  ASSERT_TRUE(SynthesizeData(h.plan, o).ok());
+  EXPECT_NE(Values<float>(h.plan, "big"), big);
+  // Twice is an error, not a silent second replacement.
+  EXPECT_FALSE(SynthesizeData(g.plan, o).ok());
+}
+
+TEST(SyntheticData, TheFileStoresOnlyTheRestAndLoadsTheSameBytes) {
+  TempDir tmp;
+  SyntheticFixture f = MakeSynthetic();
+  ASSERT_TRUE(SynthesizeData(f.plan, {}).ok());
+  const std::string path = tmp / "s.ampc";
+  ASSERT_TRUE(SavePlan(f.plan, path, PlanDataOnDisk::kAsDescribed).ok());
+  EXPECT_EQ(std::filesystem::file_size(path),
+            static_cast<uintmax_t>(kDataSectionAlignment + f.plan.proto.stored_data_bytes()));
+  auto back = LoadPlan(path);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_FALSE(back->data->mapped());
+  ASSERT_EQ(back->data->size(), f.plan.data->size());
+  EXPECT_EQ(std::memcmp(back->data->data(), f.plan.data->data(),
+                        static_cast<size_t>(f.plan.data->size())),
+            0);
+  // A trained plan saved as usual keeps its trained values: the fills are dropped.
+  const float trained = 42.0f;
+  std::memcpy(BufferData(*back, back->proto.buffers(3)), &trained, 4);  // big[0]
+  ASSERT_TRUE(SavePlan(*back, tmp / "t.ampc").ok());
+  auto again = LoadPlan(tmp / "t.ampc");
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  EXPECT_TRUE(again->proto.data_fills().empty());
+  EXPECT_EQ(Values<float>(*again, "big")[0], 42.0f);
+}
+
+TEST(SyntheticData, CorruptFillsAreClearErrors) {
+  TempDir tmp;
+  SyntheticFixture f = MakeSynthetic();
+  ASSERT_TRUE(SynthesizeData(f.plan, {}).ok());
+  auto expect_error = [&](const char* what, const std::function<void(plan::PlanProto&)>& edit) {
+    Plan bad{f.plan.proto, f.plan.data};
+    edit(bad.proto);
+    const std::string path = tmp / "bad.ampc";
+    ASSERT_TRUE(SavePlan(bad, path, PlanDataOnDisk::kAsDescribed).ok());
+    auto loaded = LoadPlan(path);
+    ASSERT_FALSE(loaded.ok()) << what;
+    EXPECT_NE(loaded.status().message().find(what), std::string::npos) << loaded.status().message();
+  };
+  expect_error("is not whole f32 elements",
+               [](plan::PlanProto& p) { p.mutable_data_fills(0)->set_offset(0); });
+  expect_error("is not whole f32 elements",
+               [](plan::PlanProto& p) { p.mutable_data_fills(0)->set_bytes(p.data_bytes()); });
+  expect_error("overlap", [](plan::PlanProto& p) {
+    p.mutable_data_fills(1)->set_offset(p.data_fills(0).offset());
+  });
+  expect_error("unknown kind", [](plan::PlanProto& p) {
+    p.mutable_data_fills(0)->set_kind(static_cast<plan::DataFill::Kind>(9));
+  });
+  expect_error("needs a float dtype", [](plan::PlanProto& p) {
+    for (auto& fill : *p.mutable_data_fills()) {
+      if (fill.kind() == plan::DataFill::UNIFORM) fill.set_low(NAN);
+    }
+  });
+  expect_error("wider than", [](plan::PlanProto& p) {
+    for (auto& fill : *p.mutable_data_fills()) {
+      if (fill.kind() == plan::DataFill::REPEAT) fill.set_bits(uint64_t{1} << 40);
+    }
+  });
+  expect_error("unknown dtype",
+               [](plan::PlanProto& p) { p.mutable_data_fills(0)->set_dtype("q7"); });
+  plan::PlanProto bad = f.plan.proto;
+  bad.set_stored_data_bytes(bad.data_bytes() + 64);
+  const Status st = VerifyPlan(Plan{bad, f.plan.data});
+  EXPECT_NE(st.message().find("stored_data_bytes"), std::string::npos) << st.message();
 }
 
 }  // namespace

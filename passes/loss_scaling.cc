@@ -1,5 +1,6 @@
 #include "passes/loss_scaling.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_set>
 
@@ -9,6 +10,9 @@
 
 namespace ampc {
 namespace {
+
+// The most values one AllFinite checks: its kernel's buffers are these and the flag.
+constexpr size_t kAllFiniteInputs = 31;
 
 bool IsOptimizer(const Node& n) {
   return n.domain() == kAmpcDomain && (n.op_type() == "SGD" || n.op_type() == "Adam") &&
@@ -132,7 +136,25 @@ StatusOr<bool> LossScalingPass::Run(Graph& g) {
     }
     checked.push_back(u);
   }
-  ASSIGN_OR_RETURN(Value * finite, e.One("AllFinite", "ampc.all_finite", checked, {}, kAmpcDomain));
+  // One AllFinite per kAllFiniteInputs values, joined with And: a generated kernel takes at most
+  // 32 buffers (codegen's kMaxKernelArgs), and the CUDA runtime runs no per-op AllFinite (GPT-2
+  // small checks 149 gradients and its loss).
+  Value* finite = nullptr;
+  const size_t chunks = (checked.size() + kAllFiniteInputs - 1) / kAllFiniteInputs;
+  for (size_t c = 0; c < chunks; ++c) {
+    const auto first = checked.begin() + static_cast<std::ptrdiff_t>(c * kAllFiniteInputs);
+    const std::vector<Value*> part(
+        first, first + static_cast<std::ptrdiff_t>(
+                           std::min(kAllFiniteInputs, checked.size() - c * kAllFiniteInputs)));
+    const std::string name =
+        chunks == 1 ? "ampc.all_finite" : "ampc.all_finite_" + std::to_string(c);
+    ASSIGN_OR_RETURN(Value * f, e.One("AllFinite", name, part, {}, kAmpcDomain));
+    if (finite) {
+      ASSIGN_OR_RETURN(finite, e.One("And", "ampc.all_finite", {finite, f}));
+    } else {
+      finite = f;
+    }
+  }
   AttributeMap attrs{{"growth_factor", Attribute(static_cast<float>(opts_.growth))},
                      {"backoff_factor", Attribute(static_cast<float>(opts_.backoff))},
                      {"growth_interval", Attribute(opts_.interval)},

@@ -138,6 +138,46 @@ TEST(LossScaling, Bf16GetsTheFiniteCheckButKeepsTheSeed) {
   CheckGatedStep(*g, finite[0]->output(0));
 }
 
+// 20 layers y = y W_i^T + b_i: 40 parameters, so the loss and 40 gradients to check.
+std::string DeepLinear(int layers) {
+  std::string s = "graph \"deep\" opsets {\"\": 17} {\n  input %x: f32[2,2]\n";
+  std::string y = "%x";
+  for (int i = 0; i < layers; ++i) {
+    const std::string n = std::to_string(i);
+    s += "  init %w" + n + ": f32[2,2] = [0.5, -0.25, 0.125, 0.75]\n";
+    s += "  init %b" + n + ": f32[2] = [0.125, -0.25]\n";
+    s += "  %y" + n + ": f32[2,2] = Gemm(" + y + ", %w" + n + ", %b" + n +
+         ") {transB=1} name=\"fc" + n + "\"\n";
+    y = "%y" + n;
+  }
+  return s + "  output " + y + "\n}\n";
+}
+
+TEST(LossScaling, ManyGradientsAreCheckedInGroupsJoinedByAnd) {
+  // A generated kernel takes at most 32 buffers, so one AllFinite checks at most 31 values; the
+  // flags are joined with And and the joined flag gates every optimizer and the scale update.
+  auto g = Step(DeepLinear(20));
+  ASSERT_TRUE(RunPass(*g, DType::kBFloat16).ok());
+  const auto finite = NodesOfType(*g, "AllFinite");
+  ASSERT_EQ(finite.size(), 2u);
+  EXPECT_EQ(finite[0]->num_inputs() + finite[1]->num_inputs(), 41);
+  EXPECT_EQ(finite[0]->num_inputs(), 31);
+  // Together they check the loss and every optimizer's gradient, each once.
+  std::vector<const Value*> checked(finite[0]->inputs().begin(), finite[0]->inputs().end());
+  checked.insert(checked.end(), finite[1]->inputs().begin(), finite[1]->inputs().end());
+  std::vector<const Value*> expected{g->outputs()[0]};
+  for (const Node* opt : Optimizers(*g)) expected.push_back(opt->input(3));
+  EXPECT_EQ(checked, expected);
+  const auto ands = NodesOfType(*g, "And");
+  ASSERT_EQ(ands.size(), 1u);
+  EXPECT_EQ(ands[0]->input(0), finite[0]->output(0));
+  EXPECT_EQ(ands[0]->input(1), finite[1]->output(0));
+  const auto update = NodesOfType(*g, "UpdateLossScale");
+  ASSERT_EQ(update.size(), 1u);
+  EXPECT_EQ(update[0]->input(3), ands[0]->output(0));
+  CheckGatedStep(*g, ands[0]->output(0));
+}
+
 TEST(LossScaling, Fp16ReplacesTheSeedAndUnscalesEachGradientOnce) {
   auto g = Step();
   LossScalingPass pass({}, DType::kFloat16);

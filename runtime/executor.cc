@@ -1,6 +1,12 @@
 #include "runtime/executor.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <numeric>
 
 #include "codegen/plan_target.h"
 #include "ir/limits.h"
@@ -55,6 +61,45 @@ TensorType BufferType(const plan::Buffer& b) {
 bool BufferHolds(const plan::Buffer& b, const Tensor& t) {
   return t.dtype() == DTypeFromName(b.dtype()).value_or(DType::kUndefined) &&
          std::equal(t.dims().begin(), t.dims().end(), b.dims().begin(), b.dims().end());
+}
+
+bool ProfilingRequested() {
+  const char* prof = std::getenv("AMPC_PROFILE");
+  return prof && *prof && std::strcmp(prof, "0") != 0;
+}
+
+std::string FormatStepProfile(const plan::PlanProto& p, const std::vector<double>& seconds,
+                              int64_t calls, const std::vector<std::string>& tags) {
+  std::vector<int> order(seconds.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return seconds[a] > seconds[b]; });
+  const double total = std::accumulate(seconds.begin(), seconds.end(), 0.0);
+  const double n = static_cast<double>(std::max<int64_t>(calls, 1));
+  std::string s = fmt::format("ampc profile: {} calls, {:.3f} ms per call in {} steps\n", calls,
+                              1e3 * total / n, seconds.size());
+  auto tag = [&](int i) {
+    return static_cast<size_t>(i) < tags.size() ? tags[static_cast<size_t>(i)] : std::string();
+  };
+  for (int i : order) {
+    if (seconds[i] <= 0 || seconds[i] < 0.002 * total) break;
+    const std::string t = tag(i);
+    s += fmt::format("{:9.1f} us {:5.1f}%  {}{}\n", 1e6 * seconds[i] / n,
+                     100 * seconds[i] / std::max(total, 1e-30), t.empty() ? "" : "[" + t + "] ",
+                     DescribeStep(p, i));
+  }
+  if (!tags.empty()) {
+    std::map<std::string, std::pair<double, int>> by_tag;
+    for (size_t i = 0; i < seconds.size(); ++i) {
+      auto& [sum, count] = by_tag[tag(static_cast<int>(i))];
+      sum += seconds[i];
+      ++count;
+    }
+    for (const auto& [t, v] : by_tag) {
+      s += fmt::format("{:9.1f} us {:5.1f}%  all {} {} steps\n", 1e6 * v.first / n,
+                       100 * v.first / std::max(total, 1e-30), v.second, t);
+    }
+  }
+  return s;
 }
 
 Status CheckPlanInputs(const plan::PlanProto& p, const std::vector<Tensor>& inputs) {

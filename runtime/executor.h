@@ -66,6 +66,14 @@ bool BufferHolds(const plan::Buffer& b, const Tensor& t);
 // against its plan buffer, and the values of specialized inputs (plan.proto's Specialization).
 Status CheckPlanInputs(const plan::PlanProto& p, const std::vector<Tensor>& inputs);
 
+// AMPC_PROFILE=1 (any value but empty or 0): executors time every step and print, when they
+// end, FormatStepProfile's table to stderr.
+bool ProfilingRequested();
+// The time per call, then the steps taking at least 0.2% of it, slowest first, each with its
+// `tags` entry when given (the CUDA executor: how the step runs), then the time per tag.
+std::string FormatStepProfile(const plan::PlanProto& p, const std::vector<double>& seconds,
+                              int64_t calls, const std::vector<std::string>& tags = {});
+
 struct ExecutorOptions {
   std::string device = "cpu";     // cpu | cuda | cuda:N
   int threads = 0;                // cpu: worker threads (0 = one per hardware thread)

@@ -23,7 +23,6 @@ the test suite creates them on demand with e.g.
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -31,6 +30,9 @@ import time
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from transformer_model import make_transformer_classes  # noqa: E402
 
 SMALL_MODELS = ["mlp", "cnn", "transformer"]
 BIG_MODELS = ["resnet18", "mobilenet_v2"]
@@ -68,80 +70,8 @@ def build_cnn(nn):
     )
 
 
-def make_transformer_classes(torch, nn):
-    """Hand-written two-layer GPT-style causal transformer."""
-
-    class CausalSelfAttention(nn.Module):
-        def __init__(self, d_model, n_heads, context, use_trilu):
-            super().__init__()
-            assert d_model % n_heads == 0
-            self.d_model = d_model
-            self.n_heads = n_heads
-            self.head_dim = d_model // n_heads
-            self.scale = 1.0 / math.sqrt(self.head_dim)
-            self.use_trilu = use_trilu
-            self.qkv = nn.Linear(d_model, 3 * d_model)
-            self.proj = nn.Linear(d_model, d_model)
-            if not use_trilu:
-                # ONNX Trilu only exists from opset 14; for older opsets the
-                # lower-triangular mask is precomputed (still with torch.tril)
-                # and sliced to the runtime sequence length.
-                lower = torch.tril(torch.ones(context, context))
-                self.register_buffer("causal", lower.view(1, 1, context, context))
-
-        def forward(self, x):
-            batch, seq, _ = x.size()
-            q, k, v = self.qkv(x).split(self.d_model, dim=2)
-            # [B, T, C] -> [B, H, T, D]
-            q = q.view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
-            k = k.view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
-            v = v.view(batch, seq, self.n_heads, self.head_dim).transpose(1, 2)
-            scores = (q @ k.transpose(-2, -1)) * self.scale
-            if self.use_trilu:
-                mask = torch.tril(torch.ones(seq, seq, device=x.device))
-            else:
-                mask = self.causal[:, :, :seq, :seq]
-            scores = scores.masked_fill(mask == 0, float("-inf"))
-            probs = torch.softmax(scores, dim=-1)
-            out = probs @ v
-            out = out.transpose(1, 2).reshape(batch, seq, self.d_model)
-            return self.proj(out)
-
-    class Block(nn.Module):
-        def __init__(self, d_model, n_heads, context, use_trilu):
-            super().__init__()
-            self.ln1 = nn.LayerNorm(d_model)
-            self.attn = CausalSelfAttention(d_model, n_heads, context, use_trilu)
-            self.ln2 = nn.LayerNorm(d_model)
-            self.fc1 = nn.Linear(d_model, 4 * d_model)
-            self.act = nn.GELU(approximate="none")
-            self.fc2 = nn.Linear(4 * d_model, d_model)
-
-        def forward(self, x):
-            x = x + self.attn(self.ln1(x))
-            x = x + self.fc2(self.act(self.fc1(self.ln2(x))))
-            return x
-
-    class TinyGPT(nn.Module):
-        def __init__(self, vocab=64, context=16, d_model=32, n_heads=4,
-                     n_layers=2, use_trilu=True):
-            super().__init__()
-            self.tok_emb = nn.Embedding(vocab, d_model)
-            self.pos_emb = nn.Embedding(context, d_model)
-            self.blocks = nn.ModuleList(
-                [Block(d_model, n_heads, context, use_trilu) for _ in range(n_layers)])
-            self.ln_f = nn.LayerNorm(d_model)
-            self.lm_head = nn.Linear(d_model, vocab)
-
-        def forward(self, idx):
-            seq = idx.size(1)
-            pos = torch.arange(0, seq, dtype=torch.long, device=idx.device)
-            x = self.tok_emb(idx) + self.pos_emb(pos)
-            for block in self.blocks:
-                x = block(x)
-            return self.lm_head(self.ln_f(x))
-
-    return TinyGPT
+# make_transformer_classes lives in tools/transformer_model.py (the GPU benchmark imports it on
+# a machine without onnx).
 
 
 # --------------------------------------------------------------------------

@@ -3,8 +3,12 @@
 #   ampc-gpu      the runtime-only binary (cmake --preset gpu-bundle: static protobuf, OpenBLAS,
 #                 zlib, cudart, libstdc++; it needs glibc >= 2.36 and opens the GPU machine's
 #                 libcublasLt.so.13 at run time), stripped
-#   plans/        the fixture models' training plans compiled for cuda:sm_90 by build/ampc
-#   data/         their data (FashionMNIST samples, the token corpus of tests/bench)
+#   plans/        the fixture models' training plans compiled for cuda:sm_90 by build/ampc, and
+#                 GPT-2 small's (tools/export_gpt2.py; batch 8, sequence 1024) with synthetic
+#                 weights (ampc compile --synthetic-weights: 2 MB plans that make their 2 GB of
+#                 weights and Adam moments when they load)
+#   data/         their data (FashionMNIST samples, the token corpus of tests/bench, random
+#                 GPT-2 tokens)
 #   fashion-mnist/  Debian's FashionMNIST files, for the accuracy runs (ampc-gpu train)
 # packed as build-gpu/bundle.tgz. The device tool carries it to the GPU machine
 # (carry: ["build-gpu/bundle.tgz"]), where tools/gpu_check.sh unpacks it and runs the checks and
@@ -27,7 +31,18 @@ sys.path.insert(0, "tests/bench")
 import train_vs_peers as t
 t.write_data("mlp", 2048, sys.argv[1] + "/mlp.npz")
 t.write_data("transformer", 2048, sys.argv[1] + "/transformer.npz")
+import numpy as np
+rng = np.random.default_rng(0)
+tokens = rng.integers(0, 50257, size=(32, 1025), dtype=np.int64)
+np.savez(sys.argv[1] + "/gpt2.npz", idx=tokens[:, :-1], labels=tokens[:, 1:])
+np.savez(sys.argv[1] + "/gpt2mini.npz", idx=tokens[:, :256], labels=tokens[:, 1:257])
 PY
+# GPT-2 small, and a two-layer version at sequence 256 that the CPU executor checks in seconds.
+GPT2=build-gpu/gpt2/gpt2.onnx
+GPT2MINI=build-gpu/gpt2/gpt2mini.onnx
+mkdir -p build-gpu/gpt2
+[ -f "$GPT2" ] || /usr/bin/python3 tools/export_gpt2.py "$GPT2"
+[ -f "$GPT2MINI" ] || /usr/bin/python3 tools/export_gpt2.py "$GPT2MINI" --layers 2 --context 256
 compile() {  # NAME MODEL ARGS...
   local name=$1 model=$2
   shift 2
@@ -38,6 +53,10 @@ for p in fp32 bf16 fp16; do
     --precision "$p"
   compile "transformer_$p" tests/fixtures/transformer_opset17.onnx --batch-size 64 --dim seq=16 \
     --untie-shared --class-axis 2 --optimizer adamw --lr 1e-3 --precision "$p"
+  compile "gpt2_$p" "$GPT2" --batch-size 8 --dim seq=1024 --untie-shared --class-axis 2 \
+    --optimizer adamw --lr 1e-4 --precision "$p" --synthetic-weights 1
+  compile "gpt2mini_$p" "$GPT2MINI" --batch-size 2 --dim seq=256 --untie-shared --class-axis 2 \
+    --optimizer adamw --lr 1e-4 --precision "$p" --synthetic-weights 1
 done
 tar -czf build-gpu/bundle.tgz -C build-gpu bundle
 echo "gpu_bundle: build-gpu/bundle.tgz, $(du -k build-gpu/bundle.tgz | cut -f1) KiB (the device tool carries 64 MiB)"

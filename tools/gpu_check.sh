@@ -2,7 +2,9 @@
 # The GPU check, run on the GPU machine through the device tool, with the bundle that
 # tools/gpu_bundle.sh built here:
 #   run(command="bash tools/gpu_check.sh", carry=["build-gpu/bundle.tgz"], timeout_s=420)
-# It unpacks the bundle and, writing everything to $OUT (or ./gpu-check-out) and stdout:
+#   run(command="bash tools/gpu_check.sh gpt2", carry=["build-gpu/bundle.tgz"], timeout_s=420)
+# The first runs stages 1-4, the second 1 and 5 (`all` runs every stage). It unpacks the bundle
+# and, writing everything to $OUT (or ./gpu-check-out) and stdout:
 #   1. lists the GPU and checks that ampc-gpu starts (ldd: glibc only);
 #   2. checks the CUDA executor against the CPU executor on every bundled plan (the MLP and the
 #      causal transformer in fp32, bf16 and fp16 + dynamic loss scaling): one forward pass and 20
@@ -11,10 +13,20 @@
 #      executor (ampc-gpu train) and records the test accuracy of each;
 #   4. benchmarks ampc on the MLP (batch 256, AdamW; with and without the CUDA Graph) beside
 #      PyTorch eager fp32, eager AMP bf16 / fp16 + GradScaler and torch.compile AMP bf16
-#      (tools/gpu_torch_bench.py), and prints the table of ratios.
-# Each stage has its own time limit; the whole run stays under 5 minutes. Exit code: 0 when
+#      (tools/gpu_torch_bench.py), and prints the table of ratios;
+#   5. (gpt2) checks a two-layer GPT-2 (vocabulary 50257, sequence 256) as in 2 (5 steps), then
+#      benchmarks ampc on GPT-2 small (batch 8, sequence 1024, AdamW; synthetic weights)
+#      in fp32, bf16 and fp16 beside the same PyTorch configurations of the same module:
+#      tokens/s, MFU, peak device memory, and the ratios against eager AMP and torch.compile.
+# Each stage has its own time limit, so that each run stays under 5 minutes. Exit code: 0 when
 # every check passed, 1 otherwise (the benchmark's numbers are reported either way).
 set -uo pipefail
+STAGES=${1:-fixtures}
+case "$STAGES" in
+  fixtures | gpt2 | all) ;;
+  *) echo "usage: gpu_check.sh [fixtures|gpt2|all]" >&2; exit 2 ;;
+esac
+want() { [ "$STAGES" = all ] || [ "$STAGES" = "$1" ]; }
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
@@ -37,8 +49,9 @@ ldd "$B/ampc-gpu"
 "$B/ampc-gpu" devices
 echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 
-echo "== checks: CUDA executor vs CPU executor (one forward pass, 20 training steps)"
 fail=0
+if want fixtures; then
+echo "== checks: CUDA executor vs CPU executor (one forward pass, 20 training steps)"
 for plan in mlp_fp32 mlp_bf16 mlp_fp16 transformer_fp32 transformer_bf16 transformer_fp16; do
   timeout 60 "$B/ampc-gpu" check "$B/plans/$plan.ampc" --data "$B/data/${plan%%_*}.npz" --steps 20
   rc=$?
@@ -64,5 +77,25 @@ for p in fp32 bf16 fp16; do
 done
 timeout 150 python3 tools/gpu_torch_bench.py --data "$B/data/mlp.npz" --steps 500 \
   --ampc "$OUT/bench.jsonl" | tee -a "$OUT/bench_torch.txt"
+fi
+
+if want gpt2; then
+echo "== checks: a two-layer GPT-2 (vocabulary 50257, sequence 256), CUDA vs CPU executor"
+for p in fp32 bf16 fp16; do
+  timeout 90 "$B/ampc-gpu" check "$B/plans/gpt2mini_$p.ampc" --data "$B/data/gpt2mini.npz" --steps 5
+  rc=$?
+  [ $rc -eq 0 ] || { echo "gpu_check: gpt2mini_$p: exit code $rc"; fail=1; }
+done
+echo "== benchmark: GPT-2 small (163M parameters), batch 8, sequence 1024, AdamW"
+: > "$OUT/bench_gpt2.jsonl"
+for p in bf16 fp16 fp32; do
+  timeout 75 "$B/ampc-gpu" bench "$B/plans/gpt2_$p.ampc" --data "$B/data/gpt2.npz" --steps 10 \
+    --warmup 3 --label "gpt2_$p" | tee -a "$OUT/bench_gpt2.jsonl"
+  rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || { echo "gpu_check: gpt2_$p bench: exit code $rc"; fail=1; }
+done
+timeout 200 python3 tools/gpu_torch_bench.py --model gpt2 --data "$B/data/gpt2.npz" --steps 10 \
+  --warmup 3 --ampc "$OUT/bench_gpt2.jsonl" | tee -a "$OUT/bench_gpt2_torch.txt"
+fi
 echo "gpu_check: $([ $fail -eq 0 ] && echo 'all checks passed' || echo 'CHECKS FAILED')"
 exit $fail

@@ -13,25 +13,12 @@
 namespace ampc::cpu {
 
 CpuExecutor::~CpuExecutor() {
-  if (!profile_s_.empty()) PrintProfile();
+  if (!profile_s_.empty() && calls_ > 0) PrintProfile();
   std::free(arena_);
 }
 
 void CpuExecutor::PrintProfile() const {
-  const plan::PlanProto& p = plan_.proto;
-  std::vector<int> order(profile_s_.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(),
-            [&](int a, int b) { return profile_s_[a] > profile_s_[b]; });
-  const double total = std::accumulate(profile_s_.begin(), profile_s_.end(), 0.0);
-  const double calls = static_cast<double>(std::max<int64_t>(calls_, 1));
-  std::fprintf(stderr, "ampc profile: %lld calls, %.3f ms per call in %zu steps\n",
-               static_cast<long long>(calls_), 1e3 * total / calls, profile_s_.size());
-  for (int i : order) {
-    if (profile_s_[i] < 0.002 * total) break;
-    std::fprintf(stderr, "%9.1f us %5.1f%%  %s\n", 1e6 * profile_s_[i] / calls,
-                 100 * profile_s_[i] / total, DescribeStep(p, i).c_str());
-  }
+  std::fputs(FormatStepProfile(plan_.proto, profile_s_, calls_).c_str(), stderr);
 }
 
 StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(Plan plan, int threads,
@@ -43,9 +30,7 @@ StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(Plan plan, int thread
   RETURN_IF_ERROR(e->CheckKernels());
   e->pool_ = std::make_unique<ThreadPool>(threads);
   RETURN_IF_ERROR(e->Bind());
-  if (const char* prof = std::getenv("AMPC_PROFILE"); prof && *prof && std::strcmp(prof, "0")) {
-    e->profile_s_.assign(e->steps_.size(), 0.0);
-  }
+  if (ProfilingRequested()) e->profile_s_.assign(e->steps_.size(), 0.0);
   return e;
 }
 

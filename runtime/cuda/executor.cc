@@ -157,10 +157,19 @@ class CudaExecutor final : public Executor {
   std::unique_ptr<Pinned> loss_host_;
   cudaGraphExec_t graph_ = nullptr;
   bool graph_failed_ = false;
+  // AMPC_PROFILE: the step runs eagerly between events, one before each step and one after the
+  // last; each call waits for its last event and adds the times per step.
+  std::vector<cudaEvent_t> profile_events_;
+  std::vector<double> profile_s_;
+  std::vector<std::string> profile_tags_;
 };
 
 CudaExecutor::~CudaExecutor() {
   if (stream_) cudaStreamSynchronize(stream_);
+  if (!profile_s_.empty() && calls_ > 0) {
+    std::fputs(FormatStepProfile(plan_.proto, profile_s_, calls_, profile_tags_).c_str(), stderr);
+  }
+  for (cudaEvent_t e : profile_events_) cudaEventDestroy(e);
   if (graph_) cudaGraphExecDestroy(graph_);
   for (Bound& b : steps_) {
     if (!b.gemm) continue;
@@ -217,7 +226,7 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
   AMPC_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
   RETURN_IF_ERROR(LoadCublasLt());
   AMPC_CUBLASLT(LtApi().Create(&lt_), "handle");
-  use_graph_ = o.cuda_graph;
+  use_graph_ = o.cuda_graph && !ProfilingRequested();
 
   const int64_t arena = std::max<int64_t>(p.arena_bytes(), 256);
   AMPC_CUDA(cudaMalloc(reinterpret_cast<void**>(&arena_), static_cast<size_t>(arena)),
@@ -242,6 +251,12 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
   RETURN_IF_ERROR(LoadKernels(prop.major, prop.minor));
   RETURN_IF_ERROR(EvaluateHostSteps(kinds));
   RETURN_IF_ERROR(BindSteps(kinds));
+  if (ProfilingRequested()) {
+    profile_events_.resize(steps_.size() + 1, nullptr);
+    for (cudaEvent_t& e : profile_events_) AMPC_CUDA(cudaEventCreate(&e), "profile event");
+    profile_s_.assign(steps_.size(), 0.0);
+    for (StepKind k : kinds) profile_tags_.emplace_back(StepKindName(k));
+  }
 
   for (int set = 0; set < 2; ++set) {
     AMPC_CUDA(cudaEventCreateWithFlags(&staged_[set], cudaEventDisableTiming), "event");
@@ -634,10 +649,22 @@ Status CudaExecutor::CopyInputs(const std::vector<Tensor>& inputs) {
 }
 
 Status CudaExecutor::Enqueue(bool check_loss) {
+  const bool profile = !profile_events_.empty();
   for (size_t i = 0; i < steps_.size(); ++i) {
+    if (profile) AMPC_CUDA(cudaEventRecord(profile_events_[i], stream_), "profile event");
     RETURN_IF_ERROR(
         EnqueueStep(steps_[i]).WithContext(DescribeStep(plan_.proto, static_cast<int>(i))));
     if (check_loss && static_cast<int>(i) == loss_step_) RETURN_IF_ERROR(CheckLoss());
+  }
+  if (profile) {
+    AMPC_CUDA(cudaEventRecord(profile_events_.back(), stream_), "profile event");
+    AMPC_CUDA(cudaEventSynchronize(profile_events_.back()), "the profiled step");
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      float ms = 0;
+      AMPC_CUDA(cudaEventElapsedTime(&ms, profile_events_[i], profile_events_[i + 1]),
+                "profile event");
+      profile_s_[i] += 1e-3 * ms;
+    }
   }
   return Status::Ok();
 }

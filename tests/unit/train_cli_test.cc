@@ -4,6 +4,7 @@
 // the trajectory test (fixture generate_train_references).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -85,6 +86,44 @@ TEST(TrainCli, SavedPlanResumesExactly) {
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(b[i]["step"].get<int>(), 3 + i);
     EXPECT_EQ(b[i]["loss"].get<double>(), a[2 + i]["loss"].get<double>()) << i;
+  }
+}
+
+// --synthetic-weights: the plan file holds almost none of its data, loads the same seeded values
+// every time (two runs train identically), and a plan saved after training holds the trained
+// values in full (resuming from it continues the first run exactly).
+TEST(TrainCli, SyntheticWeightPlansAreSmallDeterministicAndSaveTrainedValues) {
+  TempDir tmp;
+  const std::string compile = "compile " + Fixture("mlp_opset17.onnx") +
+                              " --batch-size 320 --optimizer adamw --lr 0.001 --precision bf16";
+  auto full = RunAmpc(compile + " -o " + (tmp / "full.ampc"));
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  auto synth = RunAmpc(compile + " -o " + (tmp / "s.ampc") + " --synthetic-weights 5");
+  ASSERT_EQ(synth.exit_code, 0) << synth.err;
+  EXPECT_NE(synth.out.find("synthetic weights (seed 5)"), std::string::npos) << synth.out;
+  const auto full_size = std::filesystem::file_size(tmp / "full.ampc");
+  const auto synth_size = std::filesystem::file_size(tmp / "s.ampc");
+  // The MLP's 203,530 f32 parameters and two Adam moments are 2.4 MB of the full plan.
+  EXPECT_GT(full_size - synth_size, 2'000'000u) << full_size << " " << synth_size;
+  auto inspect = RunAmpc("inspect " + (tmp / "s.ampc"));
+  EXPECT_NE(inspect.out.find("seeded uniform weights"), std::string::npos) << inspect.out;
+  const std::string run = " --data " + MlpData() + " --no-shuffle --quiet ";
+  auto a = RunAmpc("train " + (tmp / "s.ampc") + run + "--steps 4 --metrics " + (tmp / "a.jsonl"));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto b = RunAmpc("train " + (tmp / "s.ampc") + run + "--steps 2 --metrics " + (tmp / "b.jsonl") +
+                   " --save-plan " + (tmp / "t.ampc"));
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_GT(std::filesystem::file_size(tmp / "t.ampc"), full_size - 100'000);
+  auto c = RunAmpc("train " + (tmp / "t.ampc") + run + "--steps 2 --metrics " + (tmp / "c.jsonl"));
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto la = Lines(tmp / "a.jsonl"), lb = Lines(tmp / "b.jsonl"), lc = Lines(tmp / "c.jsonl");
+  ASSERT_EQ(la.size(), 4u);
+  ASSERT_EQ(lb.size(), 2u);
+  ASSERT_EQ(lc.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(std::isfinite(la[i]["loss"].get<double>()));
+    EXPECT_EQ(lb[i]["loss"].get<double>(), la[i]["loss"].get<double>()) << i;
+    EXPECT_EQ(lc[i]["loss"].get<double>(), la[2 + i]["loss"].get<double>()) << i;
   }
 }
 

@@ -207,6 +207,15 @@ std::string PlanText(const plan::PlanProto& p) {
       "arena {} bytes ({} without reuse), data {} bytes, {} buffers, {} steps, {} kernels\n",
       Thousands(p.arena_bytes()), Thousands(p.arena_bytes_unshared()), Thousands(p.data_bytes()),
       p.buffers_size(), p.steps_size(), p.kernels_size());
+  if (!p.data_fills().empty()) {
+    int uniform = 0;
+    for (const auto& f : p.data_fills()) uniform += f.kind() == plan::DataFill::UNIFORM ? 1 : 0;
+    s += fmt::format(
+        "synthetic data: the file stores {} bytes; {} tensors are made at load ({} zero or "
+        "constant, {} seeded uniform weights: a model to time, not a trained one)\n",
+        Thousands(p.stored_data_bytes()), p.data_fills_size(), p.data_fills_size() - uniform,
+        uniform);
+  }
   for (const auto& io : p.inputs())
     s += fmt::format("input  {} = {}\n", io.name(), buf(io.buffer()));
   for (const auto& sp : p.specializations()) {

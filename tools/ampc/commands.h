@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ struct CompileArgs {
   std::string loss_scale;
   std::string kernels = "auto";
   bool force = false;
+  // --synthetic-weights SEED: SynthesizeData (codegen/plan.h) before the plan is written.
+  std::optional<uint64_t> synthetic_seed;
 };
 // `ampc compile MODEL [-o PLAN --target T]`: the summary, or the training step compiled for a
 // target (generated kernels for its CPU or GPU) and written as a plan, with the kernel counts and

@@ -71,7 +71,12 @@ Status RunCompileToPlan(const CompileArgs& args) {
                           .WithContext("the evaluation pass"));
     }
   }
-  RETURN_IF_ERROR(SavePlan(plan, args.output));
+  if (args.synthetic_seed) {
+    SyntheticDataOptions so;
+    so.seed = *args.synthetic_seed;
+    RETURN_IF_ERROR(SynthesizeData(plan, so).WithContext("--synthetic-weights"));
+  }
+  RETURN_IF_ERROR(SavePlan(plan, args.output, PlanDataOnDisk::kAsDescribed));
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   for (const std::string& w : warnings) std::fprintf(stderr, "ampc: warning: %s\n", w.c_str());
   const plan::PlanProto& p = plan.proto;
@@ -84,6 +89,14 @@ Status RunCompileToPlan(const CompileArgs& args) {
       p.precision().c_str(), p.steps_size(), kernel_steps, p.kernels_size(), stats.compiled.load(),
       stats.cache_hits.load(),
       KernelCacheDir(o.kernels).empty() ? "(no cache)" : KernelCacheDir(o.kernels).c_str(), secs);
+  if (args.synthetic_seed) {
+    std::printf(
+        "synthetic weights (seed %llu): the file stores %lld of the %lld-byte data section; %d "
+        "tensors are made when the plan loads\n",
+        static_cast<unsigned long long>(*args.synthetic_seed),
+        static_cast<long long>(p.stored_data_bytes()), static_cast<long long>(p.data_bytes()),
+        p.data_fills_size());
+  }
   return Status::Ok();
 }
 

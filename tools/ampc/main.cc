@@ -220,6 +220,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 24));
   c->add_option("--dim", compile.dims, "NAME=N: a symbolic input dimension other than the batch");
   c->add_flag("--force", compile.force, "overwrite an existing plan");
+  c->add_option("--synthetic-weights", compile.synthetic_seed,
+                "for benchmarks of models too large to carry: store no weights in the plan; the "
+                "loader makes seeded uniform values over each float tensor's own [min, max] "
+                "from this seed (zero and constant tensors stay exact)");
   AddTrainingOptions(c, compile.compile.train);
   AddAmpOptions(c, compile.amp, compile.compile.loss_scale, compile.loss_scale);
   AddKernelOptions(c, compile.kernels, compile.compile.kernels);
