@@ -190,6 +190,13 @@ void ApplyGpuGrain(FusedKernel& k) {
     k.node->unit = 1;
     k.node->unit_work = 4;
   }
+  if (k.node && k.node->op == "SoftmaxCrossEntropyLoss" && k.node->attrs.at("reduction") == 0) {
+    // Reduction none (passes/split_loss makes it): one unit per row of the loss.
+    FusedKernel::NodeOp& op = *k.node;
+    op.gpu = true;
+    op.unit = 1;
+    op.unit_work = op.shape[1];
+  }
   if (k.node && k.node->op == "AllFinite") {
     // One unit per element of the largest input, each checking that element of every input
     // and storing false where one is not finite, onto the flag filled with true first.

@@ -341,20 +341,27 @@ class Emitter {
     const int reduction = static_cast<int>(Attr("reduction"));
     const bool has_ignore = Attr("has_ignore") != 0;
     const std::string zero = w_.F64(0.0);
-    // The kernel is one unit (the sums run in row order), so one scratch row of the unit's stack
-    // (CPU) or local memory (GPU) serves every row when log_prob is not an f32 output to use.
+    // The GPU's grain with reduction none (passes/split_loss): unit %i is row %i, no sums.
+    const bool per_row = op_.gpu && reduction == 0;
+    // Otherwise the kernel is one unit (the sums run in row order), so one scratch row of the
+    // unit's stack serves every row when log_prob is not an f32 output to use. Per row on a GPU,
+    // a row of local memory per thread would be too much (50257 classes: 200 KB): exp is
+    // computed again instead, to the same values.
     std::optional<Scratch> row = OutScratch(1);
-    if (!row && c <= kScratchRow) {
+    if (!row && c <= kScratchRow && !per_row) {
       const std::string type = fmt::format("memref<{}xf32>", c);
       row = Scratch{w_.Line(fmt::format("memref.alloca() : {}", type)), type, false};
     }
     const std::string res = w_.Fresh(), sum = w_.Fresh(), wsum = w_.Fresh();
-    w_.Raw(fmt::format(
-        "{}:2 = scf.for %r = {} to {} step {} iter_args({} = {}, {} = {}) -> (f64, f64) {{", res,
-        w_.Index(0), w_.Index(n * d), w_.Index(1), sum, zero, wsum, zero));
-    const std::string base = d == 1 ? Idx("%r", "arith.muli", c)
-                                    : Add(Idx(Idx("%r", "arith.divui", d), "arith.muli", c * d),
-                                          Idx("%r", "arith.remui", d));
+    const std::string r = per_row ? "%i" : "%r";
+    if (!per_row) {
+      w_.Raw(fmt::format(
+          "{}:2 = scf.for %r = {} to {} step {} iter_args({} = {}, {} = {}) -> (f64, f64) {{", res,
+          w_.Index(0), w_.Index(n * d), w_.Index(1), sum, zero, wsum, zero));
+    }
+    const std::string base =
+        d == 1 ? Idx(r, "arith.muli", c)
+               : Add(Idx(Idx(r, "arith.divui", d), "arith.muli", c * d), Idx(r, "arith.remui", d));
     const auto [m, s] = MaxAndSum(base, d, c, row);
     const std::string ls = Un("math.log", s, "f32");
     auto at = [&](const std::string& k) {
@@ -369,7 +376,7 @@ class Emitter {
       StoreF32(1, logp("%k"), at("%k"));
       w_.Raw("}");
     }
-    std::string label = Load(1, "%r");
+    std::string label = Load(1, r);
     if (InDType(1) == DType::kInt32) label = Conv("arith.extsi", label, "i32", "i64");
     std::string ignored = w_.Line("arith.constant false");
     if (has_ignore) {
@@ -383,7 +390,8 @@ class Emitter {
     const std::string wt = Has(2) ? LoadF32(2, safe) : w_.F32(1.0f);
     const std::string term = w_.Bin("arith.mulf", Un("arith.negf", wt, "f32"), logp(safe), "f32");
     const std::string l = w_.Select(ignored, w_.F32(0.0f), term, "f32");
-    if (reduction == 0) StoreF32(0, l, "%r");
+    if (reduction == 0) StoreF32(0, l, r);
+    if (per_row) return;
     const std::string next_sum =
         w_.Select(ignored, sum,
                   w_.Bin("arith.addf", sum, Conv("arith.extf", term, "f32", "f64"), "f64"), "f64");

@@ -17,6 +17,7 @@
 #include "passes/narrow_inputs.h"
 #include "passes/pass.h"
 #include "passes/specialize.h"
+#include "passes/split_loss.h"
 
 namespace ampc {
 namespace {
@@ -43,6 +44,9 @@ StatusOr<Plan> LowerForBatch(Graph& g, int64_t batch, const SampleDims& dims,
   PassPipeline pipeline;
   pipeline.AddPass<DeadCodeElimination>();
   RETURN_IF_ERROR(pipeline.Run(g).status());
+  if (o.kernels.enabled && (o.kernels.gpu_grain || o.support->target().kind == "cuda")) {
+    RETURN_IF_ERROR(SplitLossPass().Run(g).status());
+  }
   if (o.kernels.enabled) FuseElementwise(g);
   LowerOptions lo;
   lo.source = o.source;
