@@ -18,6 +18,8 @@
 #      benchmarks ampc on GPT-2 small (batch 8, sequence 1024, AdamW; synthetic weights)
 #      in fp32, bf16 and fp16 beside the same PyTorch configurations of the same module:
 #      tokens/s, MFU, peak device memory, and the ratios against eager AMP and torch.compile.
+# Stages 4 and 5 also print AMPC_PROFILE's per-step GPU times of a short eager run (where the
+# step's time goes, by step and by kind: GEMM, generated kernel, copy).
 # Each stage has its own time limit, so that each run stays under 5 minutes. Exit code: 0 when
 # every check passed, 1 otherwise (the benchmark's numbers are reported either way).
 set -uo pipefail
@@ -75,6 +77,9 @@ for p in fp32 bf16 fp16; do
   timeout 40 "$B/ampc-gpu" bench "$B/plans/mlp_$p.ampc" --data "$B/data/mlp.npz" --steps 500 \
     --no-cuda-graph --label "mlp_${p}_nograph" | tee -a "$OUT/bench.jsonl"
 done
+echo "== profile: the MLP bf16, 20 eager steps timed per step (AMPC_PROFILE)"
+AMPC_PROFILE=1 timeout 30 "$B/ampc-gpu" bench "$B/plans/mlp_bf16.ampc" --data "$B/data/mlp.npz" \
+  --steps 20 --warmup 5 --label mlp_bf16_profile 2>&1 | head -30 | tee "$OUT/profile_mlp.txt"
 timeout 150 python3 tools/gpu_torch_bench.py --data "$B/data/mlp.npz" --steps 500 \
   --ampc "$OUT/bench.jsonl" | tee -a "$OUT/bench_torch.txt"
 fi
@@ -94,6 +99,9 @@ for p in bf16 fp16 fp32; do
   rc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] || { echo "gpu_check: gpt2_$p bench: exit code $rc"; fail=1; }
 done
+echo "== profile: GPT-2 small bf16, 2 eager steps timed per step (AMPC_PROFILE)"
+AMPC_PROFILE=1 timeout 60 "$B/ampc-gpu" bench "$B/plans/gpt2_bf16.ampc" --data "$B/data/gpt2.npz" \
+  --steps 2 --warmup 1 --label gpt2_bf16_profile 2>&1 | head -45 | tee "$OUT/profile_gpt2.txt"
 timeout 200 python3 tools/gpu_torch_bench.py --model gpt2 --data "$B/data/gpt2.npz" --steps 10 \
   --warmup 3 --ampc "$OUT/bench_gpt2.jsonl" | tee -a "$OUT/bench_gpt2_torch.txt"
 fi
