@@ -151,7 +151,8 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
   // steps so that a group whose kernel cannot be built is lowered per-op instead.
   std::vector<FusionGroup> groups;
   std::unordered_map<const Node*, int> group_of;
-  std::vector<int> group_kernel;  // per group: index into p.kernels, or -1 (per-op)
+  std::vector<int> group_kernel;             // per group: index into p.kernels, or -1 (per-op)
+  std::unordered_set<size_t> fallback_only;  // ranges of values only a fallback computes
   if (opts.kernels.enabled) {
     ASSIGN_OR_RETURN(groups, CollectFusionGroups(g));
     std::vector<FusedKernel> specs;
@@ -241,9 +242,14 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
       // The fallback: every node per-op, intermediate values in arena buffers live only here.
       plan::FusionGroup* fg = p.add_fusion_groups();
       fg->set_kernel(group_kernel[gi->second]);
+      const std::unordered_set<const Value*> leaving(grp.outputs.begin(), grp.outputs.end());
       for (const Node* m : grp.nodes) {
         fg->add_nodes(m->name());
         RETURN_IF_ERROR(op_step(m, step, fg->add_fallback()));
+        for (const Value* out : m->outputs()) {
+          if (out && !leaving.count(out) && range_of.count(id.at(out)))
+            fallback_only.insert(range_of.at(id.at(out)));
+        }
       }
       plan::Step* s = p.add_steps();
       s->mutable_kernel()->set_kernel(group_kernel[gi->second]);
@@ -272,13 +278,25 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
     su->set_state(id.at(u.state));
     su->set_from(from);
   }
-  int64_t arena = 0, unshared = 0;
-  std::vector<int64_t> offsets = AssignOffsets(ranges, &arena);
+  // Two regions: the buffers the steps use, then the intermediates that only a fusion group's
+  // per-op fallback uses (each live during its group's step alone, so one group's worth). An
+  // executor that never runs a fallback (the CUDA runtime) allocates the first region only:
+  // GPT-2 small's attention-softmax groups alone hold 2 x 384 MB of fallback intermediates.
+  std::vector<LiveRange> main_ranges, fallback_ranges;
+  for (size_t i = 0; i < ranges.size(); ++i)
+    (fallback_only.count(i) ? fallback_ranges : main_ranges).push_back(ranges[i]);
+  int64_t arena = 0, fallback_arena = 0, unshared = 0;
+  const std::vector<int64_t> main_offsets = AssignOffsets(main_ranges, &arena);
+  const std::vector<int64_t> fallback_offsets = AssignOffsets(fallback_ranges, &fallback_arena);
+  size_t next_main = 0, next_fallback = 0;
   for (size_t i = 0; i < arena_ids.size(); ++i) {
-    p.mutable_buffers(arena_ids[i])->set_offset(offsets[i]);
+    const int64_t offset = fallback_only.count(i) ? arena + fallback_offsets[next_fallback++]
+                                                  : main_offsets[next_main++];
+    p.mutable_buffers(arena_ids[i])->set_offset(offset);
     unshared += ranges[i].size_bytes;
   }
-  p.set_arena_bytes(arena);
+  p.set_arena_kernel_bytes(arena);
+  p.set_arena_bytes(arena + fallback_arena);
   p.set_arena_bytes_unshared(unshared);
   Plan out;
   ASSIGN_OR_RETURN(out.data, data.Finish());

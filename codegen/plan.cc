@@ -710,6 +710,8 @@ Status VerifyPlan(const Plan& plan) {
   const int nbuf = p.buffers_size();
   const int64_t arena = p.arena_bytes();
   if (arena < 0) return InvalidArgument("plan: negative arena size");
+  if (p.arena_kernel_bytes() < 0 || p.arena_kernel_bytes() > arena)
+    return InvalidArgument("plan: arena_kernel_bytes outside [0, arena_bytes]");
   for (int i = 0; i < nbuf; ++i) {
     const plan::Buffer& b = p.buffers(i);
     const std::string what = "plan buffer " + std::to_string(i) + " ('" + b.name() + "')";

@@ -228,7 +228,8 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
   AMPC_CUBLASLT(LtApi().Create(&lt_), "handle");
   use_graph_ = o.cuda_graph && !ProfilingRequested();
 
-  const int64_t arena = std::max<int64_t>(p.arena_bytes(), 256);
+  ASSIGN_OR_RETURN(const int64_t arena_bytes, KernelArenaBytes(p));
+  const int64_t arena = std::max<int64_t>(arena_bytes, 256);
   AMPC_CUDA(cudaMalloc(reinterpret_cast<void**>(&arena_), static_cast<size_t>(arena)),
             "a " + std::to_string(arena) + "-byte arena");
   AMPC_CUDA(cudaMemsetAsync(arena_, 0, static_cast<size_t>(arena), stream_), "clearing the arena");

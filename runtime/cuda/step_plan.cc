@@ -255,4 +255,28 @@ StatusOr<GatherDesc> DescribeGather(const plan::PlanProto& p, const plan::Step& 
   return g;
 }
 
+StatusOr<int64_t> KernelArenaBytes(const plan::PlanProto& p) {
+  const int64_t bytes = p.arena_kernel_bytes() > 0 ? p.arena_kernel_bytes() : p.arena_bytes();
+  if (bytes > p.arena_bytes()) {
+    return InvalidArgument("plan: arena_kernel_bytes " + std::to_string(bytes) +
+                           " exceeds the arena's " + std::to_string(p.arena_bytes()));
+  }
+  auto check = [&](int id, const std::string& where) -> Status {
+    if (id < 0 || id >= p.buffers_size()) return Status::Ok();  // VerifyPlan's to report
+    const plan::Buffer& b = p.buffers(id);
+    if (b.kind() != plan::Buffer::ARENA || b.offset() + b.size_bytes() <= bytes)
+      return Status::Ok();
+    return InvalidArgument(where + ": buffer '" + b.name() + "' lies in the fallback region of " +
+                           "the arena (above byte " + std::to_string(bytes) + ")");
+  };
+  for (int i = 0; i < p.steps_size(); ++i) {
+    for (int id : p.steps(i).inputs()) RETURN_IF_ERROR(check(id, DescribeStep(p, i)));
+    for (int id : p.steps(i).outputs()) RETURN_IF_ERROR(check(id, DescribeStep(p, i)));
+  }
+  for (const auto& io : p.inputs()) RETURN_IF_ERROR(check(io.buffer(), "plan input"));
+  for (const auto& io : p.outputs()) RETURN_IF_ERROR(check(io.buffer(), "plan output"));
+  for (const auto& u : p.state_updates()) RETURN_IF_ERROR(check(u.from(), "plan state update"));
+  return bytes;
+}
+
 }  // namespace ampc::cuda

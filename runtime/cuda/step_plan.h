@@ -30,6 +30,12 @@ const char* StepKindName(StepKind k);
 // One kind per step of `p`, or the first step the CUDA runtime cannot run.
 StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p);
 
+// The arena bytes the CUDA executor allocates: the plan's arena_kernel_bytes (without the
+// intermediates of fusion groups' per-op fallbacks, which the CUDA runtime never runs), once
+// every arena buffer the steps, inputs, outputs, state updates and metrics name is checked to lie
+// inside it; the whole arena when the plan does not record it.
+StatusOr<int64_t> KernelArenaBytes(const plan::PlanProto& p);
+
 // The copies a Transpose / Split / Concat / Expand step is (Split: one per output; Concat: one
 // per input), from the buffers' shapes and the step's attributes.
 StatusOr<std::vector<StridedCopy>> DescribeStridedCopies(const plan::PlanProto& p,

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -497,6 +498,54 @@ TEST(CudaPlan, StepsOfTheFixturePlansAreClassified) {
   ASSERT_FALSE(cnn.ok());
   EXPECT_NE(cnn.status().message().find("the CUDA runtime has no kernel for"), std::string::npos)
       << cnn.status().message();
+}
+
+// The CUDA executor allocates the arena without the fusion groups' fallback intermediates,
+// which it never runs: every buffer a step, input, output or state update names lies below
+// arena_kernel_bytes, and each value only a fallback computes lies above it. A plan whose step
+// reads a buffer up there is refused.
+TEST(CudaPlan, TheArenaWithoutFallbackIntermediatesHoldsEveryStepsBuffer) {
+  if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
+  const std::vector<Plan>& plans = CudaPlans();
+  ASSERT_EQ(plans.size(), 6u);
+  for (size_t i : {0, 1, 4, 5}) {
+    const plan::PlanProto& p = plans[i].proto;
+    auto bytes = cuda::KernelArenaBytes(p);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+    EXPECT_EQ(*bytes, p.arena_kernel_bytes());
+    EXPECT_LT(*bytes, p.arena_bytes()) << "plan " << i << " has fallback intermediates";
+    std::set<int> used;
+    for (const plan::Step& s : p.steps()) {
+      used.insert(s.inputs().begin(), s.inputs().end());
+      used.insert(s.outputs().begin(), s.outputs().end());
+    }
+    int above = 0;
+    for (const plan::FusionGroup& fg : p.fusion_groups()) {
+      for (const plan::Step& s : fg.fallback()) {
+        for (int id : s.outputs()) {
+          if (id < 0 || used.count(id) || p.buffers(id).kind() != plan::Buffer::ARENA) continue;
+          EXPECT_GE(p.buffers(id).offset(), *bytes) << p.buffers(id).name();
+          ++above;
+        }
+      }
+    }
+    EXPECT_GT(above, 0);
+    plan::PlanProto bad = p;
+    for (const plan::FusionGroup& fg : p.fusion_groups()) {
+      for (const plan::Step& s : fg.fallback()) {
+        for (int id : s.outputs()) {
+          if (id >= 0 && !used.count(id) && bad.steps_size() > 0 &&
+              bad.buffers(id).kind() == plan::Buffer::ARENA) {
+            bad.mutable_steps(0)->set_inputs(0, id);
+          }
+        }
+      }
+    }
+    auto refused = cuda::KernelArenaBytes(bad);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.status().message().find("lies in the fallback region"), std::string::npos)
+        << refused.status().message();
+  }
 }
 
 // The CUDA executor refuses what it cannot run before it looks for a GPU (the CNN's

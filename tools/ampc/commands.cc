@@ -204,9 +204,12 @@ std::string PlanText(const plan::PlanProto& p) {
   std::string s = fmt::format("plan (format {}, {}, target {}, precision {}) from {}\n",
                               p.format_version(), p.producer(), target, p.precision(), p.source());
   s += fmt::format(
-      "arena {} bytes ({} without reuse), data {} bytes, {} buffers, {} steps, {} kernels\n",
-      Thousands(p.arena_bytes()), Thousands(p.arena_bytes_unshared()), Thousands(p.data_bytes()),
-      p.buffers_size(), p.steps_size(), p.kernels_size());
+      "arena {} bytes ({} without fallback intermediates, {} without reuse), data {} bytes, {} "
+      "buffers, {} steps, {} kernels\n",
+      Thousands(p.arena_bytes()),
+      Thousands(p.arena_kernel_bytes() > 0 ? p.arena_kernel_bytes() : p.arena_bytes()),
+      Thousands(p.arena_bytes_unshared()), Thousands(p.data_bytes()), p.buffers_size(),
+      p.steps_size(), p.kernels_size());
   if (!p.data_fills().empty()) {
     int uniform = 0;
     for (const auto& f : p.data_fills()) uniform += f.kind() == plan::DataFill::UNIFORM ? 1 : 0;
