@@ -79,7 +79,7 @@ Status InferNode(Node& node) {
                              " is missing");
     }
   }
-  if (!node.output(0) && nout > 0) {
+  if (!node.output(0) && nout > 0 && !s->optional_first_output) {
     return InvalidArgument(node.Describe() + ": output 0 has no name");
   }
   return s->infer(node).WithContext(node.Describe());

@@ -35,6 +35,9 @@ struct OpSchema {
   InferFn infer = nullptr;
   AutocastClass autocast = AutocastClass::kUnset;
   GradientFn gradient = nullptr;
+  // Output 0 may be omitted like the others (com.ampc::ConvGrad's dX, which the first layer's
+  // input does not need); by default output 0 is required.
+  bool optional_first_output = false;
 };
 
 class OpRegistry {

@@ -9,11 +9,16 @@ namespace ampc {
 StatusOr<std::vector<Value*>> GradientContext::EmitMulti(const std::string& op,
                                                          std::vector<Value*> inputs,
                                                          int num_outputs, AttributeMap attrs,
-                                                         const std::string& domain) {
+                                                         const std::string& domain,
+                                                         const std::vector<bool>& wanted) {
   const std::string stem = (forward.name().empty() ? forward.op_type() : forward.name()) + "_grad";
   const std::string name = graph.UniqueName(stem);
   std::vector<std::string> outs;
   for (int i = 0; i < num_outputs; ++i) {
+    if (static_cast<size_t>(i) < wanted.size() && !wanted[static_cast<size_t>(i)]) {
+      outs.emplace_back();
+      continue;
+    }
     outs.push_back(i == 0 ? name : graph.UniqueName(name + "_out" + std::to_string(i)));
   }
   ASSIGN_OR_RETURN(Node * n, graph.AddNode(op, domain, name, inputs, outs, std::move(attrs)));

@@ -29,10 +29,12 @@ struct GradientContext {
   // it and returns output 0.
   StatusOr<Value*> Emit(const std::string& op, std::vector<Value*> inputs, AttributeMap attrs = {});
   // Same, with `num_outputs` outputs (output 0 takes the node's name, the others NAME_out1, ...)
-  // and an op of `domain`; returns all of them.
+  // and an op of `domain`; returns all of them. Outputs `wanted` marks false (when given) are
+  // omitted (nullptr): an optional output nothing reads, which the kernel then skips.
   StatusOr<std::vector<Value*>> EmitMulti(const std::string& op, std::vector<Value*> inputs,
                                           int num_outputs, AttributeMap attrs = {},
-                                          const std::string& domain = "");
+                                          const std::string& domain = "",
+                                          const std::vector<bool>& wanted = {});
   // Scalar initializer of like's dtype holding v.
   StatusOr<Value*> ConstantLike(double v, const Value* like);
   // 1-D int64 initializer (axes, shapes, perms).

@@ -31,7 +31,7 @@ Status SetGrad(GradientContext& ctx, int i, StatusOr<Value*> g);
 // inferred like Emit's, and records the domain's opset in the graph.
 StatusOr<std::vector<Value*>> EmitAmpc(GradientContext& ctx, const std::string& op,
                                        std::vector<Value*> inputs, int num_outputs,
-                                       AttributeMap attrs);
+                                       AttributeMap attrs, const std::vector<bool>& wanted = {});
 
 // The value of a scalar initializer (any numeric or bool dtype), if v is one.
 std::optional<double> ConstantScalar(const Value* v);

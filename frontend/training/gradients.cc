@@ -89,9 +89,9 @@ Status SetGrad(GradientContext& ctx, int i, StatusOr<Value*> g) {
 
 StatusOr<std::vector<Value*>> EmitAmpc(GradientContext& ctx, const std::string& op,
                                        std::vector<Value*> inputs, int num_outputs,
-                                       AttributeMap attrs) {
+                                       AttributeMap attrs, const std::vector<bool>& wanted) {
   ctx.graph.opsets().emplace(kAmpcDomain, 1);
-  return ctx.EmitMulti(op, std::move(inputs), num_outputs, std::move(attrs), kAmpcDomain);
+  return ctx.EmitMulti(op, std::move(inputs), num_outputs, std::move(attrs), kAmpcDomain, wanted);
 }
 
 std::optional<double> ConstantScalar(const Value* v) {

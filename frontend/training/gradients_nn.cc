@@ -14,9 +14,12 @@ Status GradConv(GradientContext& ctx) {
   Node& n = ctx.forward;
   const bool bias = n.input(2) && ctx.NeedsGrad(2);
   const int outputs = bias ? 3 : ctx.NeedsGrad(1) ? 2 : 1;
-  ASSIGN_OR_RETURN(
-      std::vector<Value*> g,
-      EmitAmpc(ctx, "ConvGrad", {ctx.output_grads[0], n.input(0), n.input(1)}, outputs, n.attrs()));
+  // dX is omitted where nothing needs it (the first layer's input): the kernel skips its GEMMs.
+  std::vector<bool> wanted(static_cast<size_t>(outputs), true);
+  wanted[0] = ctx.NeedsGrad(0);
+  ASSIGN_OR_RETURN(std::vector<Value*> g,
+                   EmitAmpc(ctx, "ConvGrad", {ctx.output_grads[0], n.input(0), n.input(1)}, outputs,
+                            n.attrs(), wanted));
   for (int i = 0; i < outputs; ++i) {
     if (ctx.NeedsGrad(i)) ctx.input_grads[i] = g[i];
   }

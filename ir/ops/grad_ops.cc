@@ -203,6 +203,7 @@ Status InferAmpcDropout(Node& node) {
 
 void RegisterGradOps(OpRegistry& r) {
   RegisterOp(r, "ConvGrad", 3, 3, InferConvGrad, 1, 3, kAmpcDomain);
+  r.FindMutable(kAmpcDomain, "ConvGrad")->optional_first_output = true;  // dX
   RegisterOp(r, "MaxPoolGrad", 2, 2, InferMaxPoolGrad, 1, 1, kAmpcDomain);
   RegisterOp(r, "AveragePoolGrad", 2, 2, InferAveragePoolGrad, 1, 1, kAmpcDomain);
   RegisterOp(r, "BatchNormalizationGrad", 3, 3, InferBatchNormGrad, 3, 3, kAmpcDomain);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/cpu/convert.h"
+#include "runtime/cpu/dnnl_conv.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
@@ -130,6 +131,19 @@ Status ConvKernel(KernelContext& ctx) {
   }
   ASSIGN_OR_RETURN(Geometry g,
                    ReadGeometry(ctx, Spatial(X->dims), Spatial(Y->dims), kernel, false));
+  // 2-D, f32 or bf16: oneDNN's direct convolution where it has a jit kernel (dnnl_conv.h).
+  const TensorView* B = ctx.in(2);
+  if (auto c = dnnl_conv::Describe(X->dims, W->dims, g, group);
+      c && W->dtype == X->dtype && Y->dtype == X->dtype && (!B || B->dtype == X->dtype)) {
+    std::vector<float> bias;
+    if (B) {
+      for (int64_t m = 0; m < M; ++m) bias.push_back(Load<float>(*B, m));
+    }
+    if (dnnl_conv::Forward(X->dtype, *c, X->data, W->data, B ? bias.data() : nullptr, Y->data,
+                           ctx.pool)) {
+      return Status::Ok();
+    }
+  }
   if (X->dtype == DType::kFloat64) return ConvImpl<double>(ctx, g, group);
   return ConvImpl<float>(ctx, g, group);
 }

@@ -11,6 +11,7 @@
 
 #include "ir/op_registry.h"
 #include "runtime/cpu/convert.h"
+#include "runtime/cpu/dnnl_conv.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/sums.h"
@@ -190,6 +191,41 @@ Status ConvGradKernel(KernelContext& ctx) {
     if (g.out[i] > 0 && last >= g.in[i] + g.pad_begin[i] + g.pad_end[i]) {
       return InvalidArgument("ConvGrad: dY " + DimsToString(dY->dims) +
                              " is larger than the convolution of X " + DimsToString(X->dims));
+    }
+  }
+  // 2-D, f32 or bf16: oneDNN's direct convolution where it has a jit kernel (dnnl_conv.h).
+  const DType t = X->dtype;
+  if (auto c = dnnl_conv::Describe(X->dims, W->dims, g, group);
+      c && dY->dtype == t && W->dtype == t && (!dX || dX->dtype == t) && (!dW || dW->dtype == t) &&
+      (t == DType::kFloat32 || t == DType::kBFloat16)) {
+    std::vector<float> dw(static_cast<size_t>(W->NumElements()));
+    if (dnnl_conv::Backward(t, *c, dY->data, X->data, W->data, dX ? dX->data : nullptr, dw.data(),
+                            ctx.pool)) {
+      if (dW) {
+        for (int64_t i = 0; i < W->NumElements(); ++i) Store<float>(*dW, i, dw[i]);
+      }
+      if (dB) {  // as ConvGradImpl: each channel's planes summed in double
+        const int64_t P = g.out_size(), N = X->dims[0];
+        std::vector<double> sums(static_cast<size_t>(M));
+        ParallelFor(ctx.pool, M, 1, [&](int64_t m0, int64_t m1) {
+          std::vector<float> plane(static_cast<size_t>(P));
+          for (int64_t m = m0; m < m1; ++m) {
+            double sum = 0;
+            for (int64_t s = 0; s < N; ++s) {
+              const int64_t at = (s * M + m) * P;
+              if (t == DType::kFloat32) {
+                sum += sums::SumOf(dY->as<const float>() + at, P);
+              } else {
+                for (int64_t i = 0; i < P; ++i) plane[i] = Load<float>(*dY, at + i);
+                sum += sums::SumOf(plane.data(), P);
+              }
+            }
+            sums[m] = sum;
+          }
+        });
+        for (int64_t m = 0; m < M; ++m) Store<double>(*dB, m, sums[m]);
+      }
+      return Status::Ok();
     }
   }
   if (X->dtype == DType::kFloat64) return ConvGradImpl<double>(ctx, g, group);

@@ -326,6 +326,12 @@ TEST(NnKernels, ConvPadsStridesGroupsDilations) {
             true);
   CheckConv(kBF16, {2, 8, 5, 5}, {4, 8, 3, 3}, true, {{3, 3}, {1, 1}, {1, 1}, {0, 0, 0, 0}}, 1, {},
             true);
+  // oneDNN's path (f32/bf16, 8+ input channels, wider than 1x1; dnnl_conv.h): a batch of 35 is a
+  // full chunk and a partial one; strides, dilations and asymmetric pads; bf16 with a bias.
+  CheckConv(kF32, {35, 8, 7, 6}, {16, 8, 3, 3}, true, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1);
+  CheckConv(kF32, {3, 16, 11, 9}, {8, 16, 3, 2}, true, {{3, 2}, {2, 1}, {2, 1}, {1, 0, 2, 1}}, 1);
+  CheckConv(kBF16, {33, 16, 6, 6}, {8, 16, 3, 3}, true, {{3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, 1,
+            {}, true);
 }
 
 // Direct transposed convolution:
