@@ -109,6 +109,9 @@ struct SyntheticDataOptions {
   uint64_t seed = 0;
 };
 Status SynthesizeData(Plan& p, const SyntheticDataOptions& options);
+// The plan's DataFills: known kinds and dtypes, whole elements inside [stored_data_bytes,
+// data_bytes), none overlapping (LoadPlan runs it before making them, VerifyPlan again).
+Status VerifyDataFills(const plan::PlanProto& p);
 // Writes p.data_fills into `data` (sized p.data_bytes()); VerifyPlan has checked the fills.
 void MaterializeFills(const plan::PlanProto& p, PlanData& data);
 // The value of element `index` of a UNIFORM fill, before rounding to the fill's dtype.

@@ -112,14 +112,14 @@ TEST(SplitLoss, SameLogProbAndSumAndAMeanWithinOneUlp) {
 }
 
 TEST(SplitLoss, WeightedOrAlreadyPerRowLossesAreLeftAlone) {
-  for (const std::string text : {std::string(R"(graph "w" opsets {"": 17} {
+  for (const std::string& text : {std::string(R"(graph "w" opsets {"": 17} {
   input %x: f32[4,5]
   input %y: i64[4]
   input %w: f32[5]
   %loss: f32[] = SoftmaxCrossEntropyLoss(%x, %y, %w)
   output %loss
 })"),
-                                 std::string(R"(graph "n" opsets {"": 17} {
+                                  std::string(R"(graph "n" opsets {"": 17} {
   input %x: f32[4,5]
   input %y: i64[4]
   %loss: f32[4] = SoftmaxCrossEntropyLoss(%x, %y) {reduction="none"}

@@ -2,8 +2,6 @@
 
 #ifdef AMPC_HAVE_DNNL
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "runtime/cpu/dnnl_gemm.h"
+#include "runtime/cpu/dnnl_thread.h"
 
 namespace ampc::cpu::dnnl_conv {
 namespace {
@@ -39,13 +38,8 @@ using Key =
                int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 
 struct ThreadState {
-  ThreadState() {
-    omp_set_num_threads(1);  // oneDNN runs on the calling thread only (see dnnl_gemm.h)
-    engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
-    stream = dnnl::stream(engine);
-  }
-  dnnl::engine engine;
-  dnnl::stream stream;
+  dnnl::engine engine = ThisThreadDnnl().engine;
+  dnnl::stream stream = ThisThreadDnnl().stream;
   std::map<Key, std::unique_ptr<Prims>> prims;
   std::map<std::pair<size_t, int>, std::vector<uint8_t>> buffers;  // blocked tensors, by size
 };
@@ -190,6 +184,13 @@ bool Usable(DType dtype, const Conv2d& g) {
   return g.n > 0 && g.c >= 8 && g.m > 0 && g.kh * g.kw > 1 && g.oh > 0 && g.ow > 0;
 }
 
+// Usable, and every chunk size the call needs has a fast kernel: checked before anything is
+// written.
+bool Ready(DType dtype, bool backward, const Conv2d& g) {
+  return Usable(dtype, g) && Get(dtype, backward, g, std::min(kChunk, g.n)) &&
+         (g.n % kChunk == 0 || Get(dtype, backward, g, g.n % kChunk));
+}
+
 // Runs fn(chunk, first sample, samples) for every chunk, in parallel; false if any failed.
 template <typename F>
 bool ForChunks(const Conv2d& g, ThreadPool* pool, const F& fn) {
@@ -215,12 +216,7 @@ bool ForChunks(const Conv2d& g, ThreadPool* pool, const F& fn) {
 
 bool Forward(DType dtype, const Conv2d& g, const void* x, const void* w, const float* b, void* y,
              ThreadPool* pool) {
-  if (!Usable(dtype, g)) return false;
-  // Every chunk size the call needs must have a fast kernel before anything is written.
-  if (!Get(dtype, false, g, std::min(kChunk, g.n)) ||
-      (g.n % kChunk && !Get(dtype, false, g, g.n % kChunk))) {
-    return false;
-  }
+  if (!Ready(dtype, false, g)) return false;
   const int64_t es = DTypeSize(dtype);
   std::vector<float> zeros;
   if (!b) zeros.assign(static_cast<size_t>(g.m), 0.0f);
@@ -247,11 +243,7 @@ bool Forward(DType dtype, const Conv2d& g, const void* x, const void* w, const f
 
 bool Backward(DType dtype, const Conv2d& g, const void* dy, const void* x, const void* w, void* dx,
               float* dw, ThreadPool* pool) {
-  if (!Usable(dtype, g)) return false;
-  if (!Get(dtype, true, g, std::min(kChunk, g.n)) ||
-      (g.n % kChunk && !Get(dtype, true, g, g.n % kChunk))) {
-    return false;
-  }
+  if (!Ready(dtype, true, g)) return false;
   const int64_t es = DTypeSize(dtype), wn = g.m * g.c * g.kh * g.kw;
   const int64_t chunks = (g.n + kChunk - 1) / kChunk;
   std::vector<float> partial(static_cast<size_t>(chunks * wn));

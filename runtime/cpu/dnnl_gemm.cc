@@ -11,6 +11,7 @@
 #include <string>
 #include <tuple>
 
+#include "runtime/cpu/dnnl_thread.h"
 #include "runtime/cpu/generated.h"
 
 namespace ampc::cpu::dnnl_gemm {
@@ -27,13 +28,8 @@ struct Prim {
 
 // Per thread: the engine, the stream and the primitives of the shapes this thread has run.
 struct ThreadState {
-  ThreadState() {
-    omp_set_num_threads(1);  // this thread's OpenMP ICV: oneDNN runs here, on one thread
-    engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
-    stream = dnnl::stream(engine);
-  }
-  dnnl::engine engine;
-  dnnl::stream stream;
+  dnnl::engine engine = ThisThreadDnnl().engine;
+  dnnl::stream stream = ThisThreadDnnl().stream;
   std::map<Key, std::unique_ptr<Prim>> prims;
 };
 
@@ -78,6 +74,25 @@ std::unique_ptr<Prim> Create(ThreadState& s, DType dtype, bool ta, bool tb, int6
 }
 
 }  // namespace
+
+}  // namespace ampc::cpu::dnnl_gemm
+
+namespace ampc::cpu {
+
+DnnlThread& ThisThreadDnnl() {
+  thread_local DnnlThread t = [] {
+    omp_set_num_threads(1);  // this thread's OpenMP ICV: oneDNN runs here, on one thread
+    DnnlThread d;
+    d.engine = dnnl::engine(dnnl::engine::kind::cpu, 0);
+    d.stream = dnnl::stream(d.engine);
+    return d;
+  }();
+  return t;
+}
+
+}  // namespace ampc::cpu
+
+namespace ampc::cpu::dnnl_gemm {
 
 // AMPC_GEMM=openblas in the environment: no oneDNN at all; =onednn: also for f32 on CPUs
 // without AVX-512 (for measurements).

@@ -40,6 +40,33 @@ std::string S(int64_t v) { return std::to_string(v); }
 //   dcol_g [Kg, P] = W_g^T [Kg, Mg] x dY_g [Mg, P], then col2im into dX_s
 // Samples are split into fixed ranges with private dW accumulators summed in range order, so
 // the result does not depend on thread timing.
+// dB[m]: each of dY's channel-m planes summed in double (sums::SumOf), added in sample order. Half
+// planes are widened to f32 first (exactly), so every dtype and path sums the same values.
+void ConvBiasGrad(const TensorView& dY, TensorView& dB, ThreadPool* pool) {
+  const int64_t N = dY.dims[0], M = dY.dims[1], P = dY.NumElements() / std::max<int64_t>(N * M, 1);
+  std::vector<double> out(static_cast<size_t>(M));
+  ParallelFor(pool, M, 1, [&](int64_t m0, int64_t m1) {
+    std::vector<float> plane;
+    for (int64_t m = m0; m < m1; ++m) {
+      double sum = 0;
+      for (int64_t s = 0; s < N; ++s) {
+        const int64_t at = (s * M + m) * P;
+        if (dY.dtype == DType::kFloat64) {
+          sum += sums::SumOf(dY.as<const double>() + at, P);
+        } else if (dY.dtype == DType::kFloat32) {
+          sum += sums::SumOf(dY.as<const float>() + at, P);
+        } else {
+          plane.resize(static_cast<size_t>(P));
+          for (int64_t i = 0; i < P; ++i) plane[static_cast<size_t>(i)] = Load<float>(dY, at + i);
+          sum += sums::SumOf(plane.data(), P);
+        }
+      }
+      out[static_cast<size_t>(m)] = sum;
+    }
+  });
+  for (int64_t m = 0; m < M; ++m) Store<double>(dB, m, out[static_cast<size_t>(m)]);
+}
+
 template <typename T>
 Status ConvGradImpl(KernelContext& ctx, const Geometry& g, int64_t group) {
   const TensorView& dY = *ctx.in(0);
@@ -139,17 +166,7 @@ Status ConvGradImpl(KernelContext& ctx, const Geometry& g, int64_t group) {
   }
   if (dxout) dxout->Finish(pool);
   if (dwout) dwout->Finish(pool);
-  if (dB) {
-    std::vector<double> sums(static_cast<size_t>(M));
-    ParallelFor(pool, M, 1, [&](int64_t m0, int64_t m1) {
-      for (int64_t m = m0; m < m1; ++m) {
-        double sum = 0;  // planes summed in double
-        for (int64_t s = 0; s < N; ++s) sum += sums::SumOf(dy + (s * M + m) * P, P);
-        sums[m] = sum;
-      }
-    });
-    for (int64_t m = 0; m < M; ++m) Store<double>(*dB, m, sums[m]);
-  }
+  if (dB) ConvBiasGrad(dY, *dB, pool);
   return Status::Ok();
 }
 
@@ -204,27 +221,7 @@ Status ConvGradKernel(KernelContext& ctx) {
       if (dW) {
         for (int64_t i = 0; i < W->NumElements(); ++i) Store<float>(*dW, i, dw[i]);
       }
-      if (dB) {  // as ConvGradImpl: each channel's planes summed in double
-        const int64_t P = g.out_size(), N = X->dims[0];
-        std::vector<double> sums(static_cast<size_t>(M));
-        ParallelFor(ctx.pool, M, 1, [&](int64_t m0, int64_t m1) {
-          std::vector<float> plane(static_cast<size_t>(P));
-          for (int64_t m = m0; m < m1; ++m) {
-            double sum = 0;
-            for (int64_t s = 0; s < N; ++s) {
-              const int64_t at = (s * M + m) * P;
-              if (t == DType::kFloat32) {
-                sum += sums::SumOf(dY->as<const float>() + at, P);
-              } else {
-                for (int64_t i = 0; i < P; ++i) plane[i] = Load<float>(*dY, at + i);
-                sum += sums::SumOf(plane.data(), P);
-              }
-            }
-            sums[m] = sum;
-          }
-        });
-        for (int64_t m = 0; m < M; ++m) Store<double>(*dB, m, sums[m]);
-      }
+      if (dB) ConvBiasGrad(*dY, *dB, ctx.pool);
       return Status::Ok();
     }
   }
