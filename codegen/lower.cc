@@ -277,6 +277,13 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
     auto* su = p.add_state_updates();
     su->set_state(id.at(u.state));
     su->set_from(from);
+    // An optimizer's half copy of its parameter (its last output, attribute half_copy).
+    const Node* opt = u.next->producer();
+    if (opt && opt->domain() == kAmpcDomain &&
+        (opt->op_type() == "SGD" || opt->op_type() == "Adam") &&
+        opt->attr_int("half_copy", 0) != 0 && u.next == opt->outputs().back() && opt->input(2)) {
+      p.mutable_buffers(id.at(u.state))->set_half_copy_of(id.at(opt->input(2)) + 1);
+    }
   }
   // Two regions: the buffers the steps use, then the intermediates that only a fusion group's
   // per-op fallback uses (each live during its group's step alone, so one group's worth). An

@@ -53,9 +53,17 @@ bool OptimizerSupported(const Node& n, bool allow_symbolic) {
   if (n.num_inputs() > apply_at && n.input(apply_at) && !Scalar(n.input(apply_at), DType::kBool)) {
     return false;
   }
-  if (n.num_outputs() != (adam ? 3 : has_m ? 2 : 1)) return false;
-  for (const Value* o : n.outputs()) {
-    if (!o || o->dtype() != DType::kFloat32 || o->type().dims != w->type().dims) return false;
+  // Updated W and states, then the half copy of W' (attribute half_copy) when there is one.
+  const int updated = adam ? 3 : has_m ? 2 : 1;
+  const bool half = n.attr_int("half_copy", 0) != 0;
+  if (n.num_outputs() != updated + (half ? 1 : 0)) return false;
+  for (int i = 0; i < n.num_outputs(); ++i) {
+    const Value* o = n.output(i);
+    const bool ok_type = i < updated
+                             ? o && o->dtype() == DType::kFloat32
+                             : o && IsHalf(o->dtype()) &&
+                                   DTypeToOnnxNumber(o->dtype()) == n.attr_int("half_copy", 0);
+    if (!ok_type || o->type().dims != w->type().dims) return false;
   }
   return true;
 }

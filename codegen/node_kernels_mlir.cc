@@ -499,9 +499,11 @@ class Emitter {
       const std::string wn = w_.Bin(
           "arith.addf", p,
           w_.Bin("arith.mulf", neg_step, w_.Bin("arith.divf", mi, denom, "f32"), "f32"), "f32");
-      Store(0, w_.Select(apply, wn, wv, "f32"), "%e");
+      const std::string w_next = w_.Select(apply, wn, wv, "f32");
+      Store(0, w_next, "%e");
       Store(1, w_.Select(apply, mi, m, "f32"), "%e");
       Store(2, w_.Select(apply, vi, v, "f32"), "%e");
+      StoreF32(3, w_next, "%e");  // the half copy, when the node has one
       EndBlock();
     });
   }
@@ -532,7 +534,9 @@ class Emitter {
       }
       const std::string wn =
           w_.Bin("arith.addf", wv, w_.Bin("arith.mulf", neg_lr, d, "f32"), "f32");
-      Store(0, w_.Select(apply, wn, wv, "f32"), "%e");
+      const std::string w_next = w_.Select(apply, wn, wv, "f32");
+      Store(0, w_next, "%e");
+      StoreF32(has_m ? 2 : 1, w_next, "%e");  // the half copy, when the node has one
       EndBlock();
     });
   }

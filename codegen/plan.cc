@@ -476,6 +476,18 @@ Status VerifyPlan(const Plan& plan) {
     }
     if (b.size_bytes() != n * DTypeSize(*dt))
       return InvalidArgument(what + ": size disagrees with its shape");
+    if (b.half_copy_of() != 0) {
+      const int src = b.half_copy_of() - 1;
+      if (src < 0 || src >= nbuf || src == i || b.kind() != plan::Buffer::STATE || !IsHalf(*dt) ||
+          p.buffers(src).kind() != plan::Buffer::STATE || p.buffers(src).dtype() != "f32" ||
+          p.buffers(src).half_copy_of() != 0 ||
+          !std::equal(b.dims().begin(), b.dims().end(), p.buffers(src).dims().begin(),
+                      p.buffers(src).dims().end())) {
+        return InvalidArgument(what +
+                               ": a half copy must be an f16/bf16 state of an f32 state "
+                               "buffer of its shape");
+      }
+    }
     if (b.kind() == plan::Buffer::ARENA) {
       if (b.offset() < 0 || b.offset() > arena - b.size_bytes() || b.offset() % align != 0) {
         return InvalidArgument(what + ": lies outside the arena or is misaligned");

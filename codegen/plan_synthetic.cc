@@ -128,6 +128,30 @@ void MaterializeFills(const plan::PlanProto& p, PlanData& data) {
       }
     }
   }
+  // An optimizer's half copy (Buffer.half_copy_of) is its parameter rounded, not a fill of its own.
+  // This runs before VerifyPlan: anything out of place is skipped here and reported there.
+  auto inside = [&](const plan::Buffer& b) {
+    return b.kind() != plan::Buffer::ARENA && b.data_offset() >= 0 && b.size_bytes() >= 0 &&
+           b.data_offset() <= data.size() && b.size_bytes() <= data.size() - b.data_offset();
+  };
+  for (const plan::Buffer& b : p.buffers()) {
+    if (b.half_copy_of() <= 0 || b.half_copy_of() > p.buffers_size()) continue;
+    const plan::Buffer& src = p.buffers(b.half_copy_of() - 1);
+    const bool f16 = b.dtype() == DTypeName(DType::kFloat16);
+    const int64_t n = b.size_bytes() / 2;
+    if (!inside(b) || !inside(src) || src.dtype() != DTypeName(DType::kFloat32) ||
+        src.size_bytes() / 4 != n) {
+      continue;
+    }
+    const uint8_t* from = data.data() + src.data_offset();
+    uint8_t* to = data.data() + b.data_offset();
+    for (int64_t i = 0; i < n; ++i) {
+      float x;
+      std::memcpy(&x, from + i * 4, 4);
+      const uint16_t h = f16 ? FloatToHalfBits(x) : FloatToBFloat16Bits(x);
+      std::memcpy(to + i * 2, &h, 2);
+    }
+  }
 }
 
 namespace {

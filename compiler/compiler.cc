@@ -12,6 +12,7 @@
 #include "ir/op_registry.h"
 #include "ir/user_regex.h"
 #include "passes/dead_code.h"
+#include "passes/half_copies.h"
 #include "passes/half_storage.h"
 #include "passes/master_weights.h"
 #include "passes/narrow_inputs.h"
@@ -176,8 +177,17 @@ void AddTorchNames(const Graph& g, const TrainingGraphInfo& info, plan::Training
     std::string key = p;
     bool transpose = false;
     if (v && p.rfind("onnx::", 0) == 0 && v->type().rank() == 2) {
-      // A folded Transpose of a Linear weight: the module's `weight`, stored [out, in].
-      for (const Use& u : v->uses()) {
+      // A folded Transpose of a Linear weight: the module's `weight`, stored [out, in]. Its
+      // MatMul reads it directly (fp32), through a Cast, or through its half copy.
+      std::vector<Use> uses = v->uses();
+      if (const Value* h = HalfCopyOf(g, v))
+        uses.insert(uses.end(), h->uses().begin(), h->uses().end());
+      for (const Use& c : v->uses()) {
+        if (c.user->op_type() == "Cast" && c.user->output(0))
+          uses.insert(uses.end(), c.user->output(0)->uses().begin(),
+                      c.user->output(0)->uses().end());
+      }
+      for (const Use& u : uses) {
         const Node& n = *u.user;
         const std::string module = ModulePath(n.name());
         if (u.operand != 1 || module.empty()) continue;
@@ -294,6 +304,9 @@ StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
     PassPipeline amp;
     AutocastPass& pass = amp.AddPass<AutocastPass>(AmpFor(o));
     if (o.narrow_inputs) amp.AddPass<NarrowInputsPass>(info.data_inputs);
+    if (o.half_copies.value_or(o.support && o.support->target().kind == "cuda")) {
+      amp.AddPass<HalfCopiesPass>();
+    }
     RETURN_IF_ERROR(amp.Run(g).status());
     if (stats) *stats = pass.stats();
   }

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,12 @@ struct CompileOptions {
   // data loader converts the data set once). Off in the library (whose callers may feed f32
   // batches to the plan), on on the command line, whose loader reads the plan's input types.
   bool narrow_inputs = false;
+  // passes/half_copies: the optimizer writes each cast parameter's f16/bf16 copy (no Cast in the
+  // step); the same bits either way. Unset: on for CUDA targets (one kernel and one pass over
+  // each parameter fewer per step), off for the CPU, where it measured slower: the fixture MLP's
+  // bf16 step 2.5% (AdamW + copy 141 us against AdamW 86 us + Cast 21 us, one thread, Zen 4;
+  // the copy's stores land on lines the GEMMs left in L3, the Cast's in a hot arena buffer).
+  std::optional<bool> half_copies;
 };
 
 // The mixed-precision choices of the command line: --precision, list edits, --fp32-nodes and

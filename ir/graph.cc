@@ -133,6 +133,18 @@ StatusOr<Node*> Graph::AddNode(const std::string& op_type, const std::string& do
   return node;
 }
 
+StatusOr<Value*> Graph::AddNodeOutput(Node* n, const std::string& name) {
+  if (name.empty() || by_name_.count(name)) {
+    return InvalidArgument("value '" + name + "' cannot be added as an output of " + n->Describe() +
+                           ": the name is empty or taken");
+  }
+  Value* v = NewValue(name, ValueKind::kNodeOutput);
+  v->producer_ = n;
+  v->producer_output_ = n->num_outputs();
+  n->outputs_.push_back(v);
+  return v;
+}
+
 void Graph::Reserve(size_t values, size_t nodes) {
   by_name_.reserve(values);
   values_.reserve(values);

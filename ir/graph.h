@@ -130,6 +130,8 @@ class Graph {
   StatusOr<Node*> AddNode(const std::string& op_type, const std::string& domain,
                           const std::string& node_name, const std::vector<Value*>& inputs,
                           const std::vector<std::string>& output_names, AttributeMap attrs = {});
+  // Appends an output named `name` (unused so far) to `n`: an optional trailing output.
+  StatusOr<Value*> AddNodeOutput(Node* n, const std::string& name);
   // Fresh unique value name with the given stem ("stem", "stem_1", ...).
   std::string UniqueName(const std::string& stem) const;
   void AddOutput(Value* v) { outputs_.push_back(v); }

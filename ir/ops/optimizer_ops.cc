@@ -6,6 +6,9 @@
 //                                                       decoupled (1 = AdamW)
 // `apply` (bool scalar, optional): when false the outputs are bit-identical copies of the inputs
 // (a step skipped by the loss scaler's finite check).
+// Attribute `half_copy` (an ONNX dtype number, FLOAT16 or BFLOAT16; absent or 0: none) adds one
+// last output: W' rounded to that type (nearest even), the copy the forward pass reads
+// (passes/half_copies), written in the same pass over W as the update.
 // Loss scaling:
 //   AllFinite(X1, X2, ...) -> bool scalar: no NaN or infinity in any input (one fused pass).
 //   UpdateLossScale(scale f32[], growth_tracker i64[], skipped i64[], finite bool[])
@@ -59,11 +62,22 @@ Status InferUpdate(Node& node, int num_outputs) {
                              w.ToString());
     }
   }
-  if (node.num_outputs() != num_outputs) {
-    return InvalidArgument("expects " + std::to_string(num_outputs) + " outputs, has " +
+  const int extra = node.attr_int("half_copy", 0) != 0 ? 1 : 0;
+  if (node.num_outputs() != num_outputs + extra) {
+    return InvalidArgument("expects " + std::to_string(num_outputs + extra) + " outputs, has " +
                            std::to_string(node.num_outputs()));
   }
   for (int i = 0; i < num_outputs; ++i) infer::SetOutput(node, i, w);
+  if (const int64_t h = node.attr_int("half_copy", 0); h != 0) {
+    const std::optional<DType> half = DTypeFromOnnxNumber(h);
+    if (!half || !IsHalf(*half) || w.dtype != DType::kFloat32) {
+      return InvalidArgument("half_copy " + std::to_string(h) +
+                             ": expected FLOAT16 (10) or BFLOAT16 (16) beside an f32 parameter");
+    }
+    TensorType t = w;
+    t.dtype = *half;
+    infer::SetOutput(node, num_outputs, t);
+  }
   return Status::Ok();
 }
 
@@ -122,8 +136,8 @@ Status InferUpdateLossScale(Node& node) {
 }  // namespace
 
 void RegisterOptimizerOps(OpRegistry& r) {
-  RegisterOp(r, "SGD", 4, 6, InferSgd, 1, 2, kAmpcDomain);
-  RegisterOp(r, "Adam", 6, 7, InferAdam, 3, 3, kAmpcDomain);
+  RegisterOp(r, "SGD", 4, 6, InferSgd, 1, 3, kAmpcDomain);
+  RegisterOp(r, "Adam", 6, 7, InferAdam, 3, 4, kAmpcDomain);
   RegisterOp(r, "AllFinite", 1, 1 << 20, InferAllFinite, 1, 1, kAmpcDomain);
   RegisterOp(r, "UpdateLossScale", 4, 4, InferUpdateLossScale, 3, 3, kAmpcDomain);
   // ONNX BatchNormalization (same inputs, outputs, attributes and inference) whose running

@@ -74,6 +74,10 @@ Status CpuExecutor::Bind() {
     v.dims.assign(b.dims().begin(), b.dims().end());
     v.data = b.kind() == plan::Buffer::ARENA ? static_cast<void*>(arena_ + b.offset())
                                              : static_cast<void*>(BufferData(plan_, b));
+    if (b.half_copy_of() != 0) {  // derived state: kept equal to its source, not named
+      half_copies_.emplace(b.half_copy_of() - 1, i);
+      continue;
+    }
     if (b.kind() == plan::Buffer::STATE) state_ids_[b.name()] = i;
     if (b.kind() != plan::Buffer::ARENA) data_ids_[b.name()] = i;
   }
@@ -318,6 +322,16 @@ Status CpuExecutor::SetState(const std::string& name, const Tensor& value) {
                            value.type().ToString());
   }
   if (!value.bytes().empty()) std::memmove(v.data, value.bytes().data(), value.bytes().size());
+  const auto [first, last] = half_copies_.equal_range(it->second);
+  for (auto c = first; c != last; ++c) {  // the optimizer's half copies of this parameter
+    TensorView& h = views_[c->second];
+    const int64_t n = h.NumElements();
+    if (h.dtype == DType::kFloat16) {
+      FloatToHalfN(v.as<const float>(), h.as<uint16_t>(), n);
+    } else {
+      FloatToBFloat16N(v.as<const float>(), h.as<uint16_t>(), n);
+    }
+  }
   return Status::Ok();
 }
 

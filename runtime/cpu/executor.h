@@ -84,6 +84,7 @@ class CpuExecutor : public Executor {
   int generated_steps_ = 0;
   std::map<std::string, int> state_ids_;  // STATE buffers by name
   std::map<std::string, int> data_ids_;   // STATE and CONSTANT buffers by name
+  std::multimap<int, int> half_copies_;   // f32 state -> its half copies (Buffer.half_copy_of)
   std::vector<int> metric_ids_;           // buffers of plan().metrics()
   std::vector<MetricsRecord> metrics_;    // recorded since the last read
   int64_t calls_ = 0;

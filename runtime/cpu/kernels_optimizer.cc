@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ir/op_registry.h"
+#include "runtime/cpu/convert.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
@@ -22,12 +23,20 @@ Status Err(const KernelContext& ctx, const std::string& m) {
   return InvalidArgument(ctx.op + " '" + ctx.node_name + "': " + m);
 }
 
-// Checks lr, step and that every tensor input [2, num_in) and output has W's dtype and size;
+// The dtype of the optional half copy of W' (attribute half_copy), or kUndefined.
+DType HalfCopy(const KernelContext& ctx) {
+  const int64_t h = ctx.attr_int("half_copy", 0);
+  return h == 0 ? DType::kUndefined : DTypeFromOnnxNumber(h).value_or(DType::kUndefined);
+}
+
+// Checks lr, step and that every tensor input [2, num_in) and output has W's dtype and size
+// (the half copy, when there is one, is an extra last output of W's size in its own type);
 // reads the optional bool `apply` input at index apply_at.
 Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, double* lr,
              int64_t* step, bool* apply) {
+  const bool half = ctx.attr_int("half_copy", 0) != 0;
   if (ctx.num_inputs() < num_in || ctx.num_inputs() > apply_at + 1 ||
-      ctx.num_outputs() != num_out) {
+      ctx.num_outputs() != num_out + (half ? 1 : 0)) {
     return Err(ctx, "expects " + std::to_string(num_in) +
                         " inputs (+ an optional apply flag) and " + std::to_string(num_out) +
                         " outputs");
@@ -67,7 +76,31 @@ Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, do
       return Err(ctx, "output " + std::to_string(i) + " does not match the parameter");
     }
   }
+  if (half) {
+    const TensorView* h = ctx.out(num_out);
+    if (!IsHalf(HalfCopy(ctx)) || w->dtype != DType::kFloat32 || !h || h->dtype != HalfCopy(ctx) ||
+        h->dims != w->dims) {
+      return Err(ctx, "the half copy (output " + std::to_string(num_out) +
+                          ") must be the f32 parameter's f16/bf16 rounding");
+    }
+  }
   return Status::Ok();
+}
+
+// The half copy (output `at`, when the node has one): W' (output 0) rounded to nearest even, as a
+// Cast would, whether or not the step was applied.
+void WriteHalfCopy(const KernelContext& ctx, int at) {
+  if (ctx.num_outputs() <= at) return;
+  const float* w = ctx.out(0)->as<const float>();
+  uint16_t* h = ctx.out(at)->as<uint16_t>();
+  const bool f16 = ctx.out(at)->dtype == DType::kFloat16;
+  ParallelFor(ctx.pool, ctx.out(0)->NumElements(), kGrain, [&](int64_t lo, int64_t hi) {
+    if (f16) {
+      FloatToHalfN(w + lo, h + lo, hi - lo);
+    } else {
+      FloatToBFloat16N(w + lo, h + lo, hi - lo);
+    }
+  });
 }
 
 // A skipped step: every output is a bit-identical copy of its input (W, then the states).
@@ -146,13 +179,12 @@ Status SgdKernel(KernelContext& ctx) {
   RETURN_IF_ERROR(Check(ctx, has_m ? 5 : 4, has_m ? 2 : 1, 5, &lr, &step, &apply));
   if (!apply) {
     CopyThrough(ctx, has_m ? std::vector<int>{2, 4} : std::vector<int>{2});
-    return Status::Ok();
-  }
-  if (ctx.in(2)->dtype == DType::kFloat32) {
+  } else if (ctx.in(2)->dtype == DType::kFloat32) {
     SgdLoop<float>(ctx, lr, step == 0);
   } else {
     SgdLoop<double>(ctx, lr, step == 0);
   }
+  WriteHalfCopy(ctx, has_m ? 2 : 1);
   return Status::Ok();
 }
 
@@ -221,13 +253,12 @@ Status AdamKernel(KernelContext& ctx) {
   RETURN_IF_ERROR(Check(ctx, 6, 3, 6, &lr, &step, &apply));
   if (!apply) {
     CopyThrough(ctx, {2, 4, 5});
-    return Status::Ok();
-  }
-  if (ctx.in(2)->dtype == DType::kFloat32) {
+  } else if (ctx.in(2)->dtype == DType::kFloat32) {
     AdamLoop<float>(ctx, lr, step);
   } else {
     AdamLoop<double>(ctx, lr, step);
   }
+  WriteHalfCopy(ctx, 3);
   return Status::Ok();
 }
 

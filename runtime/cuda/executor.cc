@@ -141,6 +141,7 @@ class CudaExecutor final : public Executor {
   std::vector<Bound> steps_;
   std::vector<ArgCheck> arg_checks_;
   std::map<std::string, int> state_ids_, data_ids_;
+  std::multimap<int, int> half_copies_;  // f32 state -> its half copies (Buffer.half_copy_of)
   // Inputs: two pinned staging sets, each reused once the event after its copies has passed.
   std::vector<std::unique_ptr<Pinned>> staging_[2];
   cudaEvent_t staged_[2] = {nullptr, nullptr};
@@ -246,6 +247,10 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
     const plan::Buffer& b = p.buffers(i);
     addr_[static_cast<size_t>(i)] =
         b.kind() == plan::Buffer::ARENA ? arena_ + b.offset() : data_ + b.data_offset();
+    if (b.half_copy_of() != 0) {  // derived state: kept equal to its source, not named
+      half_copies_.emplace(b.half_copy_of() - 1, i);
+      continue;
+    }
     if (b.kind() == plan::Buffer::STATE) state_ids_[b.name()] = i;
     if (b.kind() != plan::Buffer::ARENA) data_ids_[b.name()] = i;
   }
@@ -845,16 +850,25 @@ Status CudaExecutor::SetState(const std::string& name, const Tensor& value) {
                          cudaMemcpyHostToDevice),
               "writing state '" + name + "'");
   }
+  const auto [first, last] = half_copies_.equal_range(it->second);
+  for (auto c = first; c != last; ++c) {  // the optimizer's half copies of this parameter
+    const plan::Buffer& h = plan_.proto.buffers(c->second);
+    const Tensor half = value.ConvertFloat(DTypeFromName(h.dtype()).value_or(DType::kBFloat16));
+    AMPC_CUDA(cudaMemcpy(Address(c->second), half.bytes().data(), half.bytes().size(),
+                         cudaMemcpyHostToDevice),
+              "writing the half copy of state '" + name + "'");
+  }
   return Status::Ok();
 }
 
 StatusOr<Plan> CudaExecutor::CurrentPlan() const {
   AMPC_CUDA(cudaStreamSynchronize(stream_), "the queued steps");
-  for (const auto& [name, id] : state_ids_) {
+  for (int id = 0; id < plan_.proto.buffers_size(); ++id) {  // named states and half copies
     const plan::Buffer& b = plan_.proto.buffers(id);
+    if (b.kind() != plan::Buffer::STATE) continue;
     AMPC_CUDA(cudaMemcpy(BufferData(plan_, b), Address(id), static_cast<size_t>(b.size_bytes()),
                          cudaMemcpyDeviceToHost),
-              "reading state '" + name + "'");
+              "reading state '" + b.name() + "'");
   }
   return plan_;
 }
