@@ -325,12 +325,7 @@ Status CpuExecutor::SetState(const std::string& name, const Tensor& value) {
   const auto [first, last] = half_copies_.equal_range(it->second);
   for (auto c = first; c != last; ++c) {  // the optimizer's half copies of this parameter
     TensorView& h = views_[c->second];
-    const int64_t n = h.NumElements();
-    if (h.dtype == DType::kFloat16) {
-      FloatToHalfN(v.as<const float>(), h.as<uint16_t>(), n);
-    } else {
-      FloatToBFloat16N(v.as<const float>(), h.as<uint16_t>(), n);
-    }
+    StoreFloats(v.as<const float>(), h.NumElements(), h, 0);
   }
   return Status::Ok();
 }

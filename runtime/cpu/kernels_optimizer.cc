@@ -35,6 +35,7 @@ DType HalfCopy(const KernelContext& ctx) {
 Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, double* lr,
              int64_t* step, bool* apply) {
   const bool half = ctx.attr_int("half_copy", 0) != 0;
+  const DType half_type = HalfCopy(ctx);
   if (ctx.num_inputs() < num_in || ctx.num_inputs() > apply_at + 1 ||
       ctx.num_outputs() != num_out + (half ? 1 : 0)) {
     return Err(ctx, "expects " + std::to_string(num_in) +
@@ -78,7 +79,7 @@ Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, do
   }
   if (half) {
     const TensorView* h = ctx.out(num_out);
-    if (!IsHalf(HalfCopy(ctx)) || w->dtype != DType::kFloat32 || !h || h->dtype != HalfCopy(ctx) ||
+    if (!IsHalf(half_type) || w->dtype != DType::kFloat32 || !h || h->dtype != half_type ||
         h->dims != w->dims) {
       return Err(ctx, "the half copy (output " + std::to_string(num_out) +
                           ") must be the f32 parameter's f16/bf16 rounding");
@@ -92,15 +93,9 @@ Status Check(const KernelContext& ctx, int num_in, int num_out, int apply_at, do
 void WriteHalfCopy(const KernelContext& ctx, int at) {
   if (ctx.num_outputs() <= at) return;
   const float* w = ctx.out(0)->as<const float>();
-  uint16_t* h = ctx.out(at)->as<uint16_t>();
-  const bool f16 = ctx.out(at)->dtype == DType::kFloat16;
-  ParallelFor(ctx.pool, ctx.out(0)->NumElements(), kGrain, [&](int64_t lo, int64_t hi) {
-    if (f16) {
-      FloatToHalfN(w + lo, h + lo, hi - lo);
-    } else {
-      FloatToBFloat16N(w + lo, h + lo, hi - lo);
-    }
-  });
+  TensorView& h = *ctx.out(at);
+  ParallelFor(ctx.pool, ctx.out(0)->NumElements(), kGrain,
+              [&](int64_t lo, int64_t hi) { StoreFloats(w + lo, hi - lo, h, lo); });
 }
 
 // A skipped step: every output is a bit-identical copy of its input (W, then the states).
