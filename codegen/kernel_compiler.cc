@@ -13,7 +13,7 @@ namespace {
 
 // Bump when the generated code changes for the same Key(): the emitters' text (it is not part
 // of the key), the pipelines, LLVM options.
-constexpr const char* kGeneratorVersion = "ampc-codegen-13";
+constexpr const char* kGeneratorVersion = "ampc-codegen-14";
 constexpr const char* kCacheMagic = "AMPCKERNEL1\n";
 
 std::string CudaRoot(const KernelOptions& o) {
@@ -28,11 +28,16 @@ bool Trusted(const plan::Kernel& k, const std::string& source, const Target& tar
   for (const auto& img : k.images()) {
     if (img.data().empty()) return false;
   }
-  if (target.kind == "cpu") {
-    return k.images_size() == 1 && k.images(0).format() == plan::KernelImage::SHARED_OBJECT &&
-           k.images(0).data().compare(0, 4,
-                                      "\x7f"
-                                      "ELF") == 0;
+  if (target.kind == "cpu") {  // every image a shared object for some x86-64 level
+    for (const auto& img : k.images()) {
+      if (img.format() != plan::KernelImage::SHARED_OBJECT || img.cpu_features_size() == 0 ||
+          img.data().compare(0, 4,
+                             "\x7f"
+                             "ELF") != 0) {
+        return false;
+      }
+    }
+    return true;
   }
   bool ptx = false, cubin = false;
   for (const auto& img : k.images()) {
@@ -111,13 +116,15 @@ StatusOr<plan::Kernel> BuildKernel(const FusedKernel& k, const Target& target,
     }
   }
   if (target.kind == "cpu") {
-    ASSIGN_OR_RETURN(CpuKernelImage img, CompileCpuKernel(source, name));
-    out.set_entry(img.entry);
-    auto* i = out.add_images();
-    i->set_format(plan::KernelImage::SHARED_OBJECT);
-    i->set_arch("x86-64");
-    for (const auto& f : img.cpu_features) i->add_cpu_features(f);
-    i->set_data(std::move(img.shared_object));
+    ASSIGN_OR_RETURN(std::vector<CpuKernelImage> images, CompileCpuKernel(source, name));
+    for (CpuKernelImage& img : images) {  // the runtime loads the first one its CPU runs
+      out.set_entry(img.entry);
+      auto* i = out.add_images();
+      i->set_format(plan::KernelImage::SHARED_OBJECT);
+      i->set_arch("x86-64");
+      for (const auto& f : img.cpu_features) i->add_cpu_features(f);
+      i->set_data(std::move(img.shared_object));
+    }
     out.mutable_launch()->set_block_threads(1);
   } else if (target.kind == "cuda") {
     ASSIGN_OR_RETURN(CudaKernelImage img,

@@ -1,7 +1,8 @@
 // Compiles the MLIR text of a generated kernel (codegen/fused_kernel.h) with MLIR 19 and LLVM 19:
-//  - CPU: lowered to the LLVM dialect, optimised (O3) and compiled ahead of time for x86-64-v3
-//    into an object, linked by the system linker (`ld -shared`) into a shared object that the
-//    runtime loads with dlopen (no MLIR or LLVM at run time);
+//  - CPU: lowered to the LLVM dialect, optimised (O3) and compiled ahead of time, once for
+//    x86-64-v4 (AVX-512, 512-bit vectors) and once for x86-64-v3 (AVX2), each into an object
+//    linked by the system linker (`ld -shared`) into a shared object; the runtime loads with
+//    dlopen the first one this CPU runs (no MLIR or LLVM at run time);
 //  - CUDA: the same function, its scf.parallel tiled (256 threads) and mapped to blocks/threads,
 //    outlined into a gpu.module, lowered through NVVM to PTX for sm_80/sm_90 (libdevice for the
 //    math functions) and assembled to a cubin by the toolkit's ptxas.
@@ -20,9 +21,12 @@ bool HaveMlir();
 struct CpuKernelImage {
   std::string shared_object;              // ELF bytes
   std::string entry;                      // symbol of the entry point
-  std::vector<std::string> cpu_features;  // what the code needs ("x86-64-v3")
+  std::vector<std::string> cpu_features;  // what the code needs ("x86-64-v4")
 };
-StatusOr<CpuKernelImage> CompileCpuKernel(const std::string& mlir, const std::string& func);
+// One image per x86-64 level, the runtime's first choice first (x86-64-v4, then x86-64-v3): the
+// same IEEE operations in each, so every image gives the same bits.
+StatusOr<std::vector<CpuKernelImage>> CompileCpuKernel(const std::string& mlir,
+                                                       const std::string& func);
 
 struct CudaKernelImage {
   std::string ptx;

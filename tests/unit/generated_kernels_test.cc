@@ -67,8 +67,24 @@ struct Memory {
   std::map<int, TensorView> views;
 };
 
-// Runs every kernel step of `p` generated and per-op on the same inputs; returns the number of
-// steps compared. Differences are reported as test failures.
+// The images of `k` this CPU runs (one x86-64 level each), each as a kernel of its own, so that
+// every level the machine has is compared, not only the one the runtime would load.
+std::vector<plan::Kernel> RunnableImages(const plan::Kernel& k) {
+  std::vector<plan::Kernel> out;
+  for (const plan::KernelImage& img : k.images()) {
+    bool fits = true;
+    for (const auto& f : img.cpu_features()) fits = fits && cpu::CpuHasFeature(f);
+    if (!fits) continue;
+    plan::Kernel one = k;
+    one.clear_images();
+    *one.add_images() = img;
+    out.push_back(std::move(one));
+  }
+  return out;
+}
+
+// Runs every kernel step of `p` generated (once per image this CPU runs) and per-op on the same
+// inputs; returns the number of steps compared. Differences are reported as test failures.
 int CompareKernelSteps(const Plan& plan, const std::string& what, uint64_t seed) {
   const plan::PlanProto& p = plan.proto;
   cpu::ThreadPool pool(2);
@@ -76,57 +92,61 @@ int CompareKernelSteps(const Plan& plan, const std::string& what, uint64_t seed)
   for (int i = 0; i < p.steps_size(); ++i) {
     const plan::Step& s = p.steps(i);
     if (!s.has_kernel()) continue;
-    const plan::Kernel& k = p.kernels(s.kernel().kernel());
-    auto gk = cpu::GeneratedKernel::Load(k);
-    EXPECT_TRUE(gk.ok()) << gk.status().message();
-    if (!gk.ok() || !*gk) return compared;  // checked by the caller (CPU features)
-    Memory gen(plan), ref(plan);
-    std::mt19937_64 rng(seed + i);
-    std::vector<TensorView*> args;
-    for (int j = 0; j < s.inputs_size(); ++j) {
-      const int id = s.inputs(j);
-      TensorView* a = gen.View(id);
-      // Integer constants (a GatherGrad's data_shape) keep the plan's values; the rest is random.
-      const plan::Buffer& b = p.buffers(id);
-      if (b.kind() != plan::Buffer::CONSTANT || (b.dtype() != "i64" && b.dtype() != "i32")) {
-        Fill(*a, rng);
+    const std::vector<plan::Kernel> images = RunnableImages(p.kernels(s.kernel().kernel()));
+    EXPECT_FALSE(images.empty()) << what << " " << DescribeStep(p, i);
+    for (const plan::Kernel& k : images) {
+      auto gk = cpu::GeneratedKernel::Load(k);
+      EXPECT_TRUE(gk.ok()) << gk.status().message();
+      if (!gk.ok() || !*gk) return compared;
+      Memory gen(plan), ref(plan);
+      std::mt19937_64 rng(seed + i);
+      std::vector<TensorView*> args;
+      for (int j = 0; j < s.inputs_size(); ++j) {
+        const int id = s.inputs(j);
+        TensorView* a = gen.View(id);
+        // Integer constants (a GatherGrad's data_shape) keep the plan's values; the rest is random.
+        const plan::Buffer& b = p.buffers(id);
+        if (b.kind() != plan::Buffer::CONSTANT || (b.dtype() != "i64" && b.dtype() != "i32")) {
+          Fill(*a, rng);
+        }
+        FillChecked(*a, k, j, rng);
+        std::memcpy(ref.View(id)->data, a->data, p.buffers(id).size_bytes());
+        args.push_back(a);
       }
-      FillChecked(*a, k, j, rng);
-      std::memcpy(ref.View(id)->data, a->data, p.buffers(id).size_bytes());
-      args.push_back(a);
-    }
-    for (int id : s.outputs()) args.push_back(gen.View(id));
-    auto call = cpu::PlanKernelCall(
-        k, std::vector<TensorView*>(args.begin() + s.inputs_size(), args.end()));
-    EXPECT_TRUE(call.ok()) << call.status().message();
-    if (!call.ok()) return compared;
-    (*gk)->Call(*call, args, &pool);
-    for (const plan::Step& f : p.fusion_groups(s.fusion_group() - 1).fallback()) {
-      cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(f.op().domain(), f.op().op());
-      EXPECT_NE(fn, nullptr) << f.op().op();
-      if (!fn) return compared;
-      AttributeMap attrs;
-      for (const plan::Attr& a : f.op().attrs()) attrs[a.name()] = *AttributeFromPlan(a);
-      cpu::KernelContext ctx;
-      ctx.op = f.op().op();
-      ctx.node_name = f.name();
-      ctx.attrs = &attrs;
-      for (int id : f.inputs()) ctx.inputs.push_back(id < 0 ? nullptr : ref.View(id));
-      for (int id : f.outputs()) ctx.outputs.push_back(id < 0 ? nullptr : ref.View(id));
-      Status st = fn(ctx);
-      EXPECT_TRUE(st.ok()) << st.message();
-    }
-    for (int id : s.outputs()) {
-      const TensorView& a = *gen.View(id);
-      const TensorView& b = *ref.View(id);
-      int64_t first = -1;
-      for (int64_t j = 0; j < a.NumElements() && first < 0; ++j) {
-        if (!SameElement(a, b, j)) first = j;
+      for (int id : s.outputs()) args.push_back(gen.View(id));
+      auto call = cpu::PlanKernelCall(
+          k, std::vector<TensorView*>(args.begin() + s.inputs_size(), args.end()));
+      EXPECT_TRUE(call.ok()) << call.status().message();
+      if (!call.ok()) return compared;
+      (*gk)->Call(*call, args, &pool);
+      for (const plan::Step& f : p.fusion_groups(s.fusion_group() - 1).fallback()) {
+        cpu::KernelFn fn = cpu::KernelRegistry::Global().Find(f.op().domain(), f.op().op());
+        EXPECT_NE(fn, nullptr) << f.op().op();
+        if (!fn) return compared;
+        AttributeMap attrs;
+        for (const plan::Attr& a : f.op().attrs()) attrs[a.name()] = *AttributeFromPlan(a);
+        cpu::KernelContext ctx;
+        ctx.op = f.op().op();
+        ctx.node_name = f.name();
+        ctx.attrs = &attrs;
+        for (int id : f.inputs()) ctx.inputs.push_back(id < 0 ? nullptr : ref.View(id));
+        for (int id : f.outputs()) ctx.outputs.push_back(id < 0 ? nullptr : ref.View(id));
+        Status st = fn(ctx);
+        EXPECT_TRUE(st.ok()) << st.message();
       }
-      EXPECT_EQ(first, -1) << what << " " << DescribeStep(p, i) << " output '"
-                           << p.buffers(id).name()
-                           << "' differs from the per-op kernels at element " << first << "\n"
-                           << k.source();
+      for (int id : s.outputs()) {
+        const TensorView& a = *gen.View(id);
+        const TensorView& b = *ref.View(id);
+        int64_t first = -1;
+        for (int64_t j = 0; j < a.NumElements() && first < 0; ++j) {
+          if (!SameElement(a, b, j)) first = j;
+        }
+        EXPECT_EQ(first, -1) << what << " " << DescribeStep(p, i) << " output '"
+                             << p.buffers(id).name() << "' (" << k.images(0).cpu_features(0)
+                             << " image) differs from the per-op kernels at element " << first
+                             << "\n"
+                             << k.source();
+      }
     }
     ++compared;
   }
