@@ -8,11 +8,12 @@
 #include <unordered_map>
 
 #include "codegen/node_kernels.h"
+#include "ir/op_registry.h"
 
 namespace ampc {
 namespace {
 
-enum class Kind { kArith, kUnary, kCompare, kLogic, kWhere, kCast };
+enum class Kind { kArith, kUnary, kCompare, kLogic, kWhere, kCast, kReluGrad };
 
 struct OpInfo {
   Kind kind;
@@ -50,6 +51,7 @@ const std::map<std::string, OpInfo>& Ops() {
       {"Xor", {Kind::kLogic, 2, 2}},
       {"Where", {Kind::kWhere, 3, 3}},
       {"Cast", {Kind::kCast, 1, 1}},
+      {"ReluGrad", {Kind::kReluGrad, 2, 2}},  // com.ampc, the only op of that domain here
   };
   return *ops;
 }
@@ -69,7 +71,8 @@ bool IsFusibleElementwise(const Node& n, bool allow_symbolic) {
     }
     return true;
   };
-  if (!n.domain().empty()) return false;
+  const bool relu_grad = n.op_type() == "ReluGrad";
+  if (n.domain() != (relu_grad ? kAmpcDomain : "")) return false;
   auto it = Ops().find(n.op_type());
   if (it == Ops().end()) return false;
   const OpInfo& info = it->second;
@@ -104,6 +107,8 @@ bool IsFusibleElementwise(const Node& n, bool allow_symbolic) {
     case Kind::kCast:  // between any two emittable dtypes but i64 -> f16/bf16 (rounded to odd
                        // through f32 by the per-op kernel)
       return a != DType::kInt64 || !(o == DType::kFloat16 || o == DType::kBFloat16);
+    case Kind::kReluGrad:  // (dY, X) -> dX, one float type
+      return IsFloat3(a) && n.input(1)->dtype() == a && o == a;
   }
   return false;
 }

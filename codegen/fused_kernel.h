@@ -25,7 +25,7 @@
 namespace ampc {
 
 // The elementwise ops the generator emits, in the dtypes it emits them in (f32, f16, bf16 and
-// bool values); a node it cannot emit is never fused.
+// bool values), and com.ampc ReluGrad; a node it cannot emit is never fused.
 // `allow_symbolic`: also with symbolic dimensions (inspection; kernels need static shapes).
 bool IsFusibleElementwise(const Node& n, bool allow_symbolic = false);
 // A ReduceSum / ReduceMean of an f32/f16/bf16 value over constant axes, which a group can end in.

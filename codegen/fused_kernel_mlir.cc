@@ -213,6 +213,13 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
         regs[v].bits = w.Select(regs[in.operands[0]].bits, a.bits, b.bits, ty);
         if (t == DType::kFloat32) regs[v].f32 = regs[v].bits;
         continue;
+      } else if (o == "ReluGrad") {  // dY's storage bits where X > 0, else +0 (NaN X: +0)
+        const bool f32 = t == DType::kFloat32;
+        const std::string zero = f32 ? w.F32(0.0f) : w.Line("arith.constant 0 : i16");
+        regs[v].bits = w.Select(w.CmpF("ogt", opf(1), w.F32(0.0f)), regs[in.operands[0]].bits, zero,
+                                f32 ? "f32" : "i16");
+        if (f32) regs[v].f32 = regs[v].bits;
+        continue;
       } else if (o == "Cast") {
         const DType s = k.ValueType(in.operands[0]);
         if (s == t) {  // a copy

@@ -178,6 +178,45 @@ TEST(GeneratedKernels, FusedReductionsMatchPerOpOnEdgeShapes) {
   }
 }
 
+// com.ampc ReluGrad fused behind a Mul, in each float type: dY's bits where X > 0, +0 elsewhere
+// (NaN X included), against the per-op ReluGrad on random bits; a ReluGrad of the default domain
+// (no such ONNX op) is not fused.
+TEST(GeneratedKernels, ReluGradFusesAndMatchesPerOp) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  if (!cpu::CpuHasFeature("x86-64-v3")) GTEST_SKIP() << "this CPU lacks x86-64-v3";
+  uint64_t seed = 70;
+  for (const char* t : {"f32", "f16", "bf16"}) {
+    const std::string text = fmt::format(R"(graph "g" opsets {{"": 18, "com.ampc": 1}} {{
+  input %dy: {0}[3,5,67]
+  input %x: {0}[3,5,67]
+  input %s: {0}[67]
+  %g: {0}[3,5,67] = Mul(%dy, %s) name="scale"
+  %dx: {0}[3,5,67] = com.ampc::ReluGrad(%g, %x) name="relu_grad"
+  output %dx
+}})",
+                                         t);
+    SCOPED_TRACE(text);
+    auto g = ParseGraph(text);
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    FuseElementwise(**g);
+    auto groups = CollectFusionGroups(**g);
+    ASSERT_TRUE(groups.ok()) << groups.status().message();
+    ASSERT_EQ(groups->size(), 1u);
+    const FusionGroup& fg = groups->front();
+    ASSERT_EQ(fg.nodes.size(), 2u);
+    EXPECT_EQ(fg.nodes.back()->op_type(), "ReluGrad");
+    CompareGroupKernel(fg.nodes, fg.inputs, fg.outputs, ++seed);
+  }
+  auto g = ParseGraph(R"(graph "g" opsets {"": 18} {
+  input %dy: f32[4]
+  input %x: f32[4]
+  %dx: f32[4] = ReluGrad(%dy, %x)
+  output %dx
+})");
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_FALSE(IsFusibleElementwise(*(*g)->nodes().front()));
+}
+
 // Row kernels on shapes and dtypes the fixtures do not reach: softmax over a middle axis (inner >
 // 1), f16/bf16 inputs, layer norm over two axes with Mean and InvStdDev stored and a row length
 // that leaves a tail after the 8 partial sums, RMS norm (opset 23), cross entropy with weights,
