@@ -120,6 +120,21 @@ void CompareNodeKernel(const std::string& text, uint64_t seed) {
   CompareGroupKernel({n}, ins, outs, seed);
 }
 
+// The graph `text` fused: one group of `nodes` nodes ending in `last`, compared as above.
+void CompareOneGroup(const std::string& text, size_t nodes, const std::string& last,
+                     uint64_t seed) {
+  auto g = ParseGraph(text);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  FuseElementwise(**g);
+  auto groups = CollectFusionGroups(**g);
+  ASSERT_TRUE(groups.ok()) << groups.status().message();
+  ASSERT_EQ(groups->size(), 1u);
+  const FusionGroup& fg = groups->front();
+  EXPECT_EQ(fg.nodes.size(), nodes);
+  ASSERT_EQ(fg.nodes.back()->op_type(), last);
+  CompareGroupKernel(fg.nodes, fg.inputs, fg.outputs, seed);
+}
+
 // Fusion groups ending in a reduction, on shapes the fixtures do not reach: row sums and means
 // (over the last axis, or the last two collapsed) whose row count is a multiple of the
 // interleaved block, not one (7, 13 rows) or a single row, with broadcast operands; and column
@@ -164,15 +179,7 @@ TEST(GeneratedKernels, FusedReductionsMatchPerOpOnEdgeShapes) {
 }})",
                                              sh, last, axes == 1 ? 2 : 1, ax, out_shape, red);
         SCOPED_TRACE(text);
-        auto g = ParseGraph(text);
-        ASSERT_TRUE(g.ok()) << g.status().message();
-        FuseElementwise(**g);
-        auto groups = CollectFusionGroups(**g);
-        ASSERT_TRUE(groups.ok()) << groups.status().message();
-        ASSERT_EQ(groups->size(), 1u);
-        const FusionGroup& fg = groups->front();
-        ASSERT_EQ(fg.nodes.back()->op_type(), red);
-        CompareGroupKernel(fg.nodes, fg.inputs, fg.outputs, ++seed);
+        CompareOneGroup(text, 3, red, ++seed);
       }
     }
   }
@@ -196,16 +203,7 @@ TEST(GeneratedKernels, ReluGradFusesAndMatchesPerOp) {
 }})",
                                          t);
     SCOPED_TRACE(text);
-    auto g = ParseGraph(text);
-    ASSERT_TRUE(g.ok()) << g.status().message();
-    FuseElementwise(**g);
-    auto groups = CollectFusionGroups(**g);
-    ASSERT_TRUE(groups.ok()) << groups.status().message();
-    ASSERT_EQ(groups->size(), 1u);
-    const FusionGroup& fg = groups->front();
-    ASSERT_EQ(fg.nodes.size(), 2u);
-    EXPECT_EQ(fg.nodes.back()->op_type(), "ReluGrad");
-    CompareGroupKernel(fg.nodes, fg.inputs, fg.outputs, ++seed);
+    CompareOneGroup(text, 2, "ReluGrad", ++seed);
   }
   auto g = ParseGraph(R"(graph "g" opsets {"": 18} {
   input %dy: f32[4]
