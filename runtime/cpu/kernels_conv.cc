@@ -8,12 +8,14 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/dnnl_conv.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/cpu/maxpool_2x2.h"
 #include "runtime/cpu/thread_pool.h"
 #include "runtime/cpu/window.h"
 
@@ -21,9 +23,11 @@ namespace ampc::cpu {
 namespace {
 
 using window::Col2ImChannel;
+using window::DenseWalk2D;
 using window::Geometry;
 using window::Im2ColChannel;
 using window::IntsAttr;
+using window::MaxPool2x2Plane;
 using window::ReadGeometry;
 using window::RequireFloatTypes;
 using window::Spatial;
@@ -296,8 +300,13 @@ void MaxPoolTyped(const V* x, V* y, int64_t* idx, int64_t planes, const Geometry
                   ThreadPool* pool) {
   const int64_t in = g.in_size(), out = g.out_size();
   WithWalk(g, [&](const auto& w) {
+    constexpr bool k2 =
+        std::is_same_v<std::decay_t<decltype(w)>, DenseWalk2D<2, 2>> && std::is_same_v<V, float>;
     ParallelFor(pool, planes, 1, [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) {
+        if constexpr (k2) {  // the 2x2/2 pool, 8 windows at a time (AVX2)
+          if (!idx && MaxPool2x2Plane(x + p * in, g, y + p * out)) continue;
+        }
         if (idx) {
           MaxPoolPlane<V, true>(x + p * in, g, w, y + p * out, idx + p * out, p * in, col_major);
         } else {

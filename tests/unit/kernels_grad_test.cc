@@ -282,6 +282,76 @@ TEST_P(PoolGradKernelTest, AveragePoolGradMatchesForwardVjp) {
 INSTANTIATE_TEST_SUITE_P(Cases, PoolGradKernelTest, ::testing::ValuesIn(PoolCases()),
                          [](const ::testing::TestParamInfo<PoolCase>& i) { return i.param.name; });
 
+// The f32 2x2/2 pool (kernels_conv.cc and kernels_grad_window.cc take it 8 windows at a time on
+// AVX2 CPUs) against the definition written out here, bit for bit: forward, the max by `>` over
+// the taps in row order, NaN when any tap is NaN; gradient, 0 + dY at the first maximum (the
+// first NaN winning over numbers), 0 elsewhere and in the rows and columns no window covers.
+// Values: ties everywhere ({-1, 0, 1} with -0.0 and NaN mixed in, dY with -0.0), on planes
+// whose output width is a multiple of 8, not one, and below 8, with odd sizes.
+TEST(PoolGradKernel, MaxPool2x2MatchesDefinitionBitForBit) {
+  const AttributeMap k2 = {{"kernel_shape", Ints({2, 2})}, {"strides", Ints({2, 2})}};
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  uint32_t seed = 20;
+  for (const auto& [h, w] :
+       std::vector<std::pair<int64_t, int64_t>>{{28, 28}, {17, 35}, {4, 16}, {9, 41}, {6, 7}}) {
+    const Dims xd = {2, 3, h, w}, yd = {2, 3, h / 2, w / 2};
+    const V ints = RandomInts(Prod(xd), ++seed, 0, 15);
+    V xv(ints.size());
+    for (size_t i = 0; i < ints.size(); ++i) {
+      const int r = static_cast<int>(ints[i]);
+      xv[i] = r == 0 ? nan : r == 1 ? -0.0 : r < 6 ? 0.0 : r < 10 ? 1.0 : -1.0;
+    }
+    V dyv = RandomInts(Prod(yd), ++seed, -3, 3);
+    for (double& d : dyv) d = d == 0 ? -0.0 : d / 4;
+    OwnedTensor x = OwnedTensor::From(kF32, xd, xv), dy = OwnedTensor::From(kF32, yd, dyv);
+    OwnedTensor y(kF32, yd), dx(kF32, xd);
+    RunOk("MaxPool", k2, {&x}, {&y});
+    ASSERT_TRUE(RunGrad("MaxPoolGrad", k2, {&dy, &x}, {&dx}).ok());
+    const float* xp = x.view().as<float>();
+    const float* dyp = dy.view().as<float>();
+    std::vector<float> want_y(static_cast<size_t>(Prod(yd))), want_dx(xv.size(), 0.0f);
+    const int64_t oh_n = h / 2, ow_n = w / 2;
+    for (int64_t p = 0; p < 6; ++p) {
+      for (int64_t oh = 0; oh < oh_n; ++oh) {
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          const int64_t at[4] = {(p * h + 2 * oh) * w + 2 * ow, (p * h + 2 * oh) * w + 2 * ow + 1,
+                                 (p * h + 2 * oh + 1) * w + 2 * ow,
+                                 (p * h + 2 * oh + 1) * w + 2 * ow + 1};
+          const int64_t o = (p * oh_n + oh) * ow_n + ow;
+          bool any_nan = false;
+          float best = -std::numeric_limits<float>::infinity();
+          int first = -1;  // the first maximum: the first NaN, else the first of the largest
+          for (int j = 0; j < 4; ++j) {
+            const float v = xp[at[j]];
+            any_nan |= std::isnan(v);
+            if (v > best) best = v;
+            if (first < 0 && std::isnan(v)) first = j;
+          }
+          if (first < 0) {
+            for (int j = 0; j < 4 && first < 0; ++j) {
+              if (xp[at[j]] == best) first = j;
+            }
+          }
+          want_y[o] = any_nan ? nan : best;
+          want_dx[at[first]] = 0.0f + dyp[o];
+        }
+      }
+    }
+    for (size_t i = 0; i < want_y.size(); ++i) {
+      const float got = y.view().as<float>()[i];
+      EXPECT_TRUE(std::isnan(want_y[i])
+                      ? std::isnan(got)
+                      : std::signbit(got) == std::signbit(want_y[i]) && got == want_y[i])
+          << h << "x" << w << " y[" << i << "] = " << got << ", want " << want_y[i];
+    }
+    for (size_t i = 0; i < want_dx.size(); ++i) {
+      const float got = dx.view().as<float>()[i];
+      EXPECT_TRUE(std::signbit(got) == std::signbit(want_dx[i]) && got == want_dx[i])
+          << h << "x" << w << " dx[" << i << "] = " << got << ", want " << want_dx[i];
+    }
+  }
+}
+
 TEST(PoolGradKernel, BadShapesAreErrors) {
   const AttributeMap k2 = {{"kernel_shape", Ints({2, 2})}};
   OwnedTensor x(kF32, {1, 2, 4, 4}), dy(kF32, {1, 2, 3, 3}), dx(kF32, {1, 2, 4, 4});
