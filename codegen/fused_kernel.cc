@@ -195,6 +195,12 @@ void ApplyGpuGrain(FusedKernel& k) {
     k.node->unit = 1;
     k.node->unit_work = 4;
   }
+  if (k.node && (k.node->op == "Softmax" || k.node->op == "LogSoftmax")) {
+    // One row per unit (a GPU thread's), not node_kernels.cc's interleaved CPU rows.
+    FusedKernel::NodeOp& op = *k.node;
+    op.unit = op.shape[static_cast<size_t>(op.attrs.at("axis"))];
+    op.unit_work = op.unit * 3;
+  }
   if (k.node && k.node->op == "SoftmaxCrossEntropyLoss" && k.node->attrs.at("reduction") == 0) {
     // Reduction none (passes/split_loss makes it): one unit per row of the loss.
     FusedKernel::NodeOp& op = *k.node;

@@ -303,10 +303,77 @@ class Emitter {
     return w_.Line(fmt::format("memref.load {}[{}] : {}", r.memref, ix, r.type));
   }
 
-  // Softmax / LogSoftmax of unit %i: the C elements of one [outer, inner] position.
+  // Softmax / LogSoftmax of R contiguous rows (unit %i: rows %i * R + r, inner == 1, the f32
+  // output as the scratch): each row's values computed in MaxAndSum's and Softmax's order, the
+  // R rows interleaved in every loop so that their max and sum chains (one select or add per
+  // element, in element order) overlap instead of running one after another.
+  void SoftmaxRows(bool log, int64_t c, int64_t rows) {
+    const std::optional<Scratch> row = OutScratch(0);
+    const std::string first = Idx("%i", "arith.muli", rows * c);
+    std::vector<std::string> base(rows);
+    for (int64_t r = 0; r < rows; ++r) base[r] = r == 0 ? first : Add(first, w_.Index(r * c));
+    auto at = [&](int64_t r) { return Add(base[r], "%k"); };
+    // The running max (from each row's first element) and the running sum (from 0) of R rows.
+    auto chains = [&](int64_t from, const std::vector<std::string>& init, auto&& next) {
+      const std::string res = w_.Fresh();
+      std::vector<std::string> carried(rows);
+      std::string args, types;
+      for (int64_t r = 0; r < rows; ++r) {
+        carried[r] = w_.Fresh();
+        args += fmt::format("{}{} = {}", r ? ", " : "", carried[r], init[r]);
+        types += r ? ", f32" : "f32";
+      }
+      w_.Raw(fmt::format("{}:{} = scf.for %k = {} to {} step {} iter_args({}) -> ({}) {{", res,
+                         rows, w_.Index(from), w_.Index(c), w_.Index(1), args, types));
+      std::string yields;
+      for (int64_t r = 0; r < rows; ++r) yields += (r ? ", " : "") + next(r, carried[r]);
+      w_.Raw(fmt::format("scf.yield {} : {}", yields, types));
+      w_.Raw("}");
+      std::vector<std::string> out(rows);
+      for (int64_t r = 0; r < rows; ++r) out[r] = fmt::format("{}#{}", res, r);
+      return out;
+    };
+    std::vector<std::string> firsts(rows), zeros(rows, w_.F32(0.0f));
+    for (int64_t r = 0; r < rows; ++r) firsts[r] = LoadF32(0, base[r]);
+    const std::vector<std::string> m = chains(1, firsts, [&](int64_t r, const std::string& mc) {
+      const std::string x = LoadF32(0, at(r));
+      return w_.Select(w_.CmpF("olt", mc, x), x, mc, "f32");
+    });
+    w_.Raw(fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::string e =
+          mlir_text::Exp(w_, w_.Bin("arith.subf", LoadF32(0, at(r)), m[r], "f32"));
+      w_.Raw(fmt::format("memref.store {}, {}[{}] : {}", e, row->memref, at(r), row->type));
+    }
+    w_.Raw("}");
+    const std::vector<std::string> sum = chains(0, zeros, [&](int64_t r, const std::string& sc) {
+      return w_.Bin("arith.addf", sc, LoadScratch(*row, at(r)), "f32");
+    });
+    std::vector<std::string> ls(rows);
+    if (log) {
+      for (int64_t r = 0; r < rows; ++r) ls[r] = Un("math.log", sum[r], "f32");
+    }
+    w_.Raw(fmt::format("scf.for %k = {} to {} step {} {{", w_.Index(0), w_.Index(c), w_.Index(1)));
+    for (int64_t r = 0; r < rows; ++r) {
+      const std::string ix = at(r);
+      StoreF32(0,
+               log ? w_.Bin("arith.subf", w_.Bin("arith.subf", LoadF32(0, ix), m[r], "f32"), ls[r],
+                            "f32")
+                   : w_.Bin("arith.divf", LoadScratch(*row, ix), sum[r], "f32"),
+               ix);
+    }
+    w_.Raw("}");
+  }
+
+  // Softmax / LogSoftmax of unit %i: the C elements of one [outer, inner] position (or R
+  // contiguous rows, node_kernels.cc's choice: SoftmaxRows).
   void Softmax(bool log) {
     const int64_t axis = static_cast<int64_t>(Attr("axis"));
     const int64_t c = op_.shape[axis], inner = InnerOf(axis);
+    if (op_.unit > c) {
+      SoftmaxRows(log, c, op_.unit / c);
+      return;
+    }
     const std::string base =
         inner == 1 ? Idx("%i", "arith.muli", c)
                    : Add(Idx(Idx("%i", "arith.divui", inner), "arith.muli", c * inner),

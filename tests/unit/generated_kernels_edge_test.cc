@@ -216,10 +216,10 @@ TEST(GeneratedKernels, ReluGradFusesAndMatchesPerOp) {
 }
 
 // Row kernels on shapes and dtypes the fixtures do not reach: softmax over a middle axis (inner >
-// 1), f16/bf16 inputs, layer norm over two axes with Mean and InvStdDev stored and a row length
-// that leaves a tail after the 8 partial sums, RMS norm (opset 23), cross entropy with weights,
-// ignore_index, i32 labels, spatial dimensions and each reduction, and GatherGrad over a middle
-// axis with repeated and negative i32 indices.
+// 1), f32 rows interleaved 8, 4 and 2 per unit, f16/bf16 inputs, layer norm over two axes with Mean
+// and InvStdDev stored and a row length that leaves a tail after the 8 partial sums, RMS norm
+// (opset 23), cross entropy with weights, ignore_index, i32 labels, spatial dimensions and each
+// reduction, and GatherGrad over a middle axis with repeated and negative i32 indices.
 TEST(GeneratedKernels, RowKernelsMatchPerOpOnEdgeShapes) {
   if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
   if (!cpu::CpuHasFeature("x86-64-v3")) GTEST_SKIP() << "this CPU lacks x86-64-v3";
@@ -237,6 +237,22 @@ TEST(GeneratedKernels, RowKernelsMatchPerOpOnEdgeShapes) {
       R"(graph "g" opsets {"": 17} {
   input %x: bf16[3,17]
   %y: bf16[3,17] = Softmax(%x) {axis=-1}
+  output %y
+})",
+      // f32 rows of the last axis, 8, 4 and 2 interleaved per unit (node_kernels.cc).
+      R"(graph "g" opsets {"": 17} {
+  input %x: f32[2,8,19]
+  %y: f32[2,8,19] = Softmax(%x) {axis=-1}
+  output %y
+})",
+      R"(graph "g" opsets {"": 17} {
+  input %x: f32[12,33]
+  %y: f32[12,33] = LogSoftmax(%x) {axis=1}
+  output %y
+})",
+      R"(graph "g" opsets {"": 17} {
+  input %x: f32[6,5]
+  %y: f32[6,5] = Softmax(%x) {axis=1}
   output %y
 })",
       R"(graph "g" opsets {"": 17} {
