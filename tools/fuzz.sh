@@ -21,7 +21,11 @@ printf '%s\n' "${TARGETS[@]}" | grep -qxF "$target" ||
   { echo "fuzz.sh: unknown target '$target' (one of ${TARGETS[*]})" >&2; exit 2; }
 
 [ -f build-fuzz/build.ninja ] || cmake --preset fuzz >/dev/null
-cmake --build build-fuzz --target "${target}_fuzz" >/dev/null
+if ! built=$(cmake --build build-fuzz --target "${target}_fuzz" 2>&1); then
+  printf '%s\n' "$built" | grep -E 'error|FAILED' | head -20 >&2 || true
+  echo "fuzz $target: the target does not build, FAILED"
+  exit 1
+fi
 
 # Seeds: the checked-in ones, then every fixture and bad input of the target's kind.
 seeds=build-fuzz/seeds/$target

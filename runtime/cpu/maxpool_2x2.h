@@ -13,5 +13,16 @@ namespace ampc::cpu::window {
 
 bool MaxPool2x2Plane(const float* x, const Geometry& g, float* y);
 bool MaxPoolGrad2x2Plane(const float* x, const float* dy, const Geometry& g, float* dx);
+// Other element types always walk the windows. (These keep the callers' calls well-formed for
+// every element type: clang checks a call in a discarded `if constexpr` branch when it does not
+// depend on the generic lambda's own parameter.)
+template <typename T>
+bool MaxPool2x2Plane(const T*, const Geometry&, T*) {
+  return false;
+}
+template <typename T>
+bool MaxPoolGrad2x2Plane(const T*, const T*, const Geometry&, T*) {
+  return false;
+}
 
 }  // namespace ampc::cpu::window
