@@ -4,7 +4,8 @@
 
 namespace ampc {
 bool HaveMlir() { return false; }
-StatusOr<std::vector<CpuKernelImage>> CompileCpuKernel(const std::string&, const std::string&) {
+StatusOr<std::vector<CpuKernelImage>> CompileCpuKernel(const std::string&, const std::string&,
+                                                       bool) {
   return Unimplemented(
       "this ampc was built without MLIR (-DAMPC_WITH_MLIR=OFF): no generated "
       "kernels; the per-op kernels run instead");
@@ -225,7 +226,7 @@ struct TempDir {
 bool HaveMlir() { return true; }
 
 StatusOr<std::vector<CpuKernelImage>> CompileCpuKernel(const std::string& text,
-                                                       const std::string& func) {
+                                                       const std::string& func, bool slp) {
   auto ctx = MakeContext();
   Diagnostics diag(*ctx);
   ASSIGN_OR_RETURN(auto module, Parse(*ctx, text, diag));
@@ -259,7 +260,12 @@ StatusOr<std::vector<CpuKernelImage>> CompileCpuKernel(const std::string& text,
       llvm::FunctionAnalysisManager fam;
       llvm::CGSCCAnalysisManager cgam;
       llvm::ModuleAnalysisManager mam;
-      llvm::PassBuilder pb(tm.get());
+      // SLP vectorisation (off in PipelineTuningOptions' defaults; clang and opt turn it on at
+      // -O2/-O3) packs independent isomorphic operations, never reassociating: the same bits.
+      // The caller says which kernels it pays for (kernel_compiler.cc's SlpPays).
+      llvm::PipelineTuningOptions pto;
+      pto.SLPVectorization = slp;
+      llvm::PassBuilder pb(tm.get(), pto);
       pb.registerModuleAnalyses(mam);
       pb.registerCGSCCAnalyses(cgam);
       pb.registerFunctionAnalyses(fam);

@@ -24,9 +24,10 @@ struct CpuKernelImage {
   std::vector<std::string> cpu_features;  // what the code needs ("x86-64-v4")
 };
 // One image per x86-64 level, the runtime's first choice first (x86-64-v4, then x86-64-v3): the
-// same IEEE operations in each, so every image gives the same bits.
+// same IEEE operations in each, so every image gives the same bits. `slp`: LLVM's SLP
+// vectoriser on as well as its loop vectoriser.
 StatusOr<std::vector<CpuKernelImage>> CompileCpuKernel(const std::string& mlir,
-                                                       const std::string& func);
+                                                       const std::string& func, bool slp);
 
 struct CudaKernelImage {
   std::string ptx;
