@@ -100,6 +100,31 @@ class Emitter {
     return inner;
   }
 
+  // `iv` from `from` to `to` (step 1) carrying one value of `type` per entry of `init`:
+  // next(j, carried_j) writes the body and gives value j's next (called in order j = 0, 1, ...);
+  // returns the loop's results.
+  std::vector<std::string> ForCarrying(
+      const std::string& iv, int64_t from, int64_t to, const std::vector<std::string>& init,
+      const char* type, const std::function<std::string(int, const std::string&)>& next) {
+    const std::string res = w_.Fresh();
+    const int n = static_cast<int>(init.size());
+    std::vector<std::string> carried(n);
+    std::string args, types, yields;
+    for (int j = 0; j < n; ++j) {
+      carried[j] = w_.Fresh();
+      args += fmt::format("{}{} = {}", j ? ", " : "", carried[j], init[j]);
+      types += fmt::format("{}{}", j ? ", " : "", type);
+    }
+    w_.Raw(fmt::format("{}:{} = scf.for {} = {} to {} step {} iter_args({}) -> ({}) {{", res, n, iv,
+                       w_.Index(from), w_.Index(to), w_.Index(1), args, types));
+    for (int j = 0; j < n; ++j) yields += (j ? ", " : "") + next(j, carried[j]);
+    w_.Raw(fmt::format("scf.yield {} : {}", yields, types));
+    w_.Raw("}");
+    std::vector<std::string> out(n);
+    for (int j = 0; j < n; ++j) out[j] = fmt::format("{}#{}", res, j);
+    return out;
+  }
+
   // runtime/cpu/sums.h's SumOf order: term(j) for j in [0, n) into 8 double partial sums (j mod
   // 8), each in increasing j, combined as ((0+1)+(2+3))+((4+5)+(6+7)).
   std::string Sum8(int64_t n, const std::function<std::string(const std::string&)>& term) {
@@ -107,24 +132,12 @@ class Emitter {
     std::vector<std::string> acc(8, zero);
     const int64_t blocks = n / 8;
     if (blocks > 0) {
-      const std::string res = w_.Fresh();
-      std::vector<std::string> carried(8);
-      std::string args, types, yields;
-      for (int j = 0; j < 8; ++j) {
-        carried[j] = w_.Fresh();
-        args += fmt::format("{}{} = {}", j ? ", " : "", carried[j], zero);
-        types += j ? ", f64" : "f64";
-      }
-      w_.Raw(fmt::format("{}:8 = scf.for %s8 = {} to {} step {} iter_args({}) -> ({}) {{", res,
-                         w_.Index(0), w_.Index(blocks), w_.Index(1), args, types));
-      const std::string base = Idx("%s8", "arith.muli", 8);
-      for (int j = 0; j < 8; ++j) {
+      std::string base;
+      acc = ForCarrying("%s8", 0, blocks, acc, "f64", [&](int j, const std::string& carried) {
+        if (j == 0) base = Idx("%s8", "arith.muli", 8);
         const std::string t = term(j ? Idx(base, "arith.addi", j) : base);
-        yields += (j ? ", " : "") + w_.Bin("arith.addf", carried[j], t, "f64");
-      }
-      w_.Raw(fmt::format("scf.yield {} : {}", yields, types));
-      w_.Raw("}");
-      for (int j = 0; j < 8; ++j) acc[j] = fmt::format("{}#{}", res, j);
+        return w_.Bin("arith.addf", carried, t, "f64");
+      });
     }
     for (int64_t j = 0; j < n % 8; ++j) {
       acc[j] = w_.Bin("arith.addf", acc[j], term(w_.Index(blocks * 8 + j)), "f64");
@@ -315,23 +328,7 @@ class Emitter {
     auto at = [&](int64_t r) { return Add(base[r], "%k"); };
     // The running max (from each row's first element) and the running sum (from 0) of R rows.
     auto chains = [&](int64_t from, const std::vector<std::string>& init, auto&& next) {
-      const std::string res = w_.Fresh();
-      std::vector<std::string> carried(rows);
-      std::string args, types;
-      for (int64_t r = 0; r < rows; ++r) {
-        carried[r] = w_.Fresh();
-        args += fmt::format("{}{} = {}", r ? ", " : "", carried[r], init[r]);
-        types += r ? ", f32" : "f32";
-      }
-      w_.Raw(fmt::format("{}:{} = scf.for %k = {} to {} step {} iter_args({}) -> ({}) {{", res,
-                         rows, w_.Index(from), w_.Index(c), w_.Index(1), args, types));
-      std::string yields;
-      for (int64_t r = 0; r < rows; ++r) yields += (r ? ", " : "") + next(r, carried[r]);
-      w_.Raw(fmt::format("scf.yield {} : {}", yields, types));
-      w_.Raw("}");
-      std::vector<std::string> out(rows);
-      for (int64_t r = 0; r < rows; ++r) out[r] = fmt::format("{}#{}", res, r);
-      return out;
+      return ForCarrying("%k", from, c, init, "f32", next);
     };
     std::vector<std::string> firsts(rows), zeros(rows, w_.F32(0.0f));
     for (int64_t r = 0; r < rows; ++r) firsts[r] = LoadF32(0, base[r]);
