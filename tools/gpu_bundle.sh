@@ -30,6 +30,7 @@ import sys
 sys.path.insert(0, "tests/bench")
 import train_vs_peers as t
 t.write_data("mlp", 2048, sys.argv[1] + "/mlp.npz")
+t.write_data("cnn", 2048, sys.argv[1] + "/cnn.npz")
 t.write_data("transformer", 2048, sys.argv[1] + "/transformer.npz")
 import numpy as np
 rng = np.random.default_rng(0)
@@ -50,6 +51,8 @@ compile() {  # NAME MODEL ARGS...
 }
 for p in fp32 bf16 fp16; do
   compile "mlp_$p" tests/fixtures/mlp_opset17.onnx --batch-size 256 --optimizer adamw --lr 1e-3 \
+    --precision "$p"
+  compile "cnn_$p" tests/fixtures/cnn_opset17.onnx --batch-size 64 --optimizer adamw --lr 1e-3 \
     --precision "$p"
   compile "transformer_$p" tests/fixtures/transformer_opset17.onnx --batch-size 64 --dim seq=16 \
     --untie-shared --class-axis 2 --optimizer adamw --lr 1e-3 --precision "$p"

@@ -6,8 +6,8 @@
 # The first runs stages 1-4, the second 1 and 5 (`all` runs every stage). It unpacks the bundle
 # and, writing everything to $OUT (or ./gpu-check-out) and stdout:
 #   1. lists the GPU and checks that ampc-gpu starts (ldd: glibc only);
-#   2. checks the CUDA executor against the CPU executor on every bundled plan (the MLP and the
-#      causal transformer in fp32, bf16 and fp16 + dynamic loss scaling): one forward pass and 20
+#   2. checks the CUDA executor against the CPU executor on every bundled plan (the MLP, the CNN
+#      and the causal transformer in fp32, bf16 and fp16 + dynamic loss scaling): one forward pass and 20
 #      training steps from the same states on the same batches (ampc-gpu check);
 #   3. trains the MLP for one FashionMNIST epoch in fp32, bf16 and fp16 on the GPU and on the CPU
 #      executor (ampc-gpu train) and records the test accuracy of each;
@@ -54,7 +54,8 @@ echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 fail=0
 if want fixtures; then
 echo "== checks: CUDA executor vs CPU executor (one forward pass, 20 training steps)"
-for plan in mlp_fp32 mlp_bf16 mlp_fp16 transformer_fp32 transformer_bf16 transformer_fp16; do
+for plan in mlp_fp32 mlp_bf16 mlp_fp16 cnn_fp32 cnn_bf16 cnn_fp16 transformer_fp32 transformer_bf16 \
+  transformer_fp16; do
   timeout 60 "$B/ampc-gpu" check "$B/plans/$plan.ampc" --data "$B/data/${plan%%_*}.npz" --steps 20
   rc=$?
   [ $rc -eq 0 ] || { echo "gpu_check: $plan: exit code $rc"; fail=1; }

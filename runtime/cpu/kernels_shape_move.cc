@@ -13,6 +13,7 @@
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/kernels_shape_util.h"
 #include "runtime/cpu/thread_pool.h"
+#include "runtime/index_maps.h"
 
 namespace ampc::cpu {
 namespace {
@@ -254,21 +255,6 @@ Status TileKernel(KernelContext& ctx) {
   RETURN_IF_ERROR(CheckOutput(ctx, 0, x->dtype, dims));
   StridedCopy(ctx, *x, v);
   return Status::Ok();
-}
-
-enum class PadMode { kConstant, kReflect, kEdge, kWrap };
-
-// Source index for output index o on an axis of size d padded by pb in front; -1: the constant.
-int64_t PadSource(int64_t o, int64_t pb, int64_t d, PadMode mode) {
-  int64_t i = o - pb;
-  if (i >= 0 && i < d) return i;
-  if (mode == PadMode::kConstant) return -1;
-  if (mode == PadMode::kWrap) return ((i % d) + d) % d;  // opset 19: ... b c [a b c] a b ...
-  if (mode == PadMode::kEdge || d == 1) return i < 0 ? 0 : d - 1;
-  const int64_t period = 2 * (d - 1);  // reflect: ... c b [a b c] b a ...
-  i %= period;
-  if (i < 0) i += period;
-  return i < d ? i : period - i;
 }
 
 template <typename T>

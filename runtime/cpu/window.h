@@ -11,6 +11,7 @@
 
 #include "ir/status.h"
 #include "runtime/cpu/kernel.h"
+#include "runtime/index_maps.h"
 
 namespace ampc::cpu::window {
 
@@ -25,16 +26,7 @@ struct Geometry {
   int64_t kernel_size() const { return k[0] * k[1] * k[2]; }
 };
 
-// Indices i in [0, n) with 0 <= i * step + off < limit form the range [*lo, *hi).
-inline void ValidRange(int64_t n, int64_t step, int64_t off, int64_t limit, int64_t* lo,
-                       int64_t* hi) {
-  int64_t a = off >= 0 ? 0 : (-off + step - 1) / step;
-  int64_t b = off >= limit ? 0 : (limit - 1 - off) / step + 1;
-  a = std::min(a, n);
-  b = std::clamp(b, a, n);
-  *lo = a;
-  *hi = b;
-}
+using ::ampc::ValidRange;  // runtime/index_maps.h
 
 // ctx's ints attribute `name` of length n (dflt when absent), every entry >= min_value.
 StatusOr<std::vector<int64_t>> IntsAttr(const KernelContext& ctx, const char* name, int64_t n,

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "runtime/cuda/copy_kernels.h"
+#include "runtime/cuda/grid_stride.h"
 
 namespace ampc::cuda {
 
@@ -48,14 +49,6 @@ __global__ void GatherKernel(const T* __restrict__ data, const I* __restrict__ i
     if (v < 0) v += axis_dim;
     out[t] = (v < 0 || v >= axis_dim) ? T(0) : data[(o * axis_dim + v) * inner + i];
   }
-}
-
-constexpr int kThreads = 256;
-
-unsigned Blocks(int64_t n) {
-  // Grid-stride loops: at most 65535 * 8 blocks, enough to fill any GPU.
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads,
-                                                                      int64_t{65535} * 8)));
 }
 
 template <typename T>

@@ -14,9 +14,11 @@
 #include "runtime/cpu/thread_pool.h"
 #include "runtime/cuda/copy_kernels.h"
 #include "runtime/cuda/cuda_api.h"
+#include "runtime/cuda/gemm_call.h"
 #include "runtime/cuda/gemm_layout.h"
 #include "runtime/cuda/launch.h"
 #include "runtime/cuda/step_plan.h"
+#include "runtime/cuda/window_step.h"
 #include "runtime/device_info.h"
 #endif
 
@@ -72,15 +74,6 @@ class CudaExecutor final : public Executor {
   StatusOr<Plan> CurrentPlan() const override;
 
  private:
-  struct Gemm {
-    GemmDesc desc;
-    cublasLtMatmulDesc_t op = nullptr;
-    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr;
-    cublasLtMatmulAlgo_t algo{};
-    const uint8_t *A = nullptr, *B = nullptr, *C = nullptr;
-    uint8_t* D = nullptr;
-    int64_t a_elem = 0, b_elem = 0, d_elem = 0;
-  };
   struct Copy {
     StridedCopy desc;
     const void* in = nullptr;
@@ -102,7 +95,8 @@ class CudaExecutor final : public Executor {
     CUfunction fn = nullptr;
     KernelLaunch launch;
     std::vector<void*> params;
-    std::unique_ptr<Gemm> gemm;
+    std::unique_ptr<GemmCall> gemm;
+    std::unique_ptr<WindowStep> window;
     std::vector<Copy> copies;
     GatherDesc gather;
     const void *src = nullptr, *index = nullptr;
@@ -116,7 +110,7 @@ class CudaExecutor final : public Executor {
   Status LoadKernels(int major, int minor);
   Status EvaluateHostSteps(const std::vector<StepKind>& kinds);
   Status BindSteps(const std::vector<StepKind>& kinds);
-  Status BindGemm(const plan::Step& s, Gemm* g);
+  Status BindGemm(const plan::Step& s, GemmCall* g);
   Status CopyInputs(const std::vector<Tensor>& inputs);
   Status Enqueue(bool check_loss);
   Status EnqueueStep(Bound& b);
@@ -134,6 +128,8 @@ class CudaExecutor final : public Executor {
   uint8_t* arena_ = nullptr;
   uint8_t* data_ = nullptr;
   void* workspace_ = nullptr;
+  uint8_t* scratch_ = nullptr;  // the kConv steps' im2col and GEMM matrices (window_steps.h)
+  std::map<int, std::vector<uint8_t>> host_values_;  // the host steps' outputs
   size_t workspace_bytes_ = 0;
   std::vector<uint8_t*> addr_;
   std::vector<CUmodule> modules_;
@@ -172,14 +168,7 @@ CudaExecutor::~CudaExecutor() {
   }
   for (cudaEvent_t e : profile_events_) cudaEventDestroy(e);
   if (graph_) cudaGraphExecDestroy(graph_);
-  for (Bound& b : steps_) {
-    if (!b.gemm) continue;
-    Gemm& g = *b.gemm;
-    if (g.op) LtApi().MatmulDescDestroy(g.op);
-    for (cublasLtMatrixLayout_t l : {g.a, g.b, g.c, g.d}) {
-      if (l) LtApi().MatrixLayoutDestroy(l);
-    }
-  }
+  steps_.clear();  // their cuBLASLt descriptors, before the handle
   if (driver_) {
     for (CUmodule m : modules_) {
       if (m) driver_->module_unload(m);
@@ -189,7 +178,8 @@ CudaExecutor::~CudaExecutor() {
     if (e) cudaEventDestroy(e);
   }
   for (void* p : {static_cast<void*>(arena_), static_cast<void*>(data_), workspace_,
-                  static_cast<void*>(metric_now_), static_cast<void*>(metric_ring_)}) {
+                  static_cast<void*>(scratch_), static_cast<void*>(metric_now_),
+                  static_cast<void*>(metric_ring_)}) {
     if (p) cudaFree(p);
   }
   if (lt_) LtApi().Destroy(lt_);
@@ -390,10 +380,11 @@ Status CudaExecutor::EvaluateHostSteps(const std::vector<StepKind>& kinds) {
       b.uploads.push_back(std::move(u));
     }
   }
+  host_values_ = std::move(values);
   return Status::Ok();
 }
 
-Status CudaExecutor::BindGemm(const plan::Step& s, Gemm* g) {
+Status CudaExecutor::BindGemm(const plan::Step& s, GemmCall* g) {
   const plan::PlanProto& p = plan_.proto;
   AttributeMap attrs;
   for (const plan::Attr& a : s.op().attrs()) {
@@ -411,88 +402,32 @@ Status CudaExecutor::BindGemm(const plan::Step& s, Gemm* g) {
   const plan::Buffer& ob = p.buffers(s.outputs(0));
   const GemmOperand out{DTypeFromName(ob.dtype()).value_or(DType::kUndefined),
                         {ob.dims().begin(), ob.dims().end()}};
-  ASSIGN_OR_RETURN(g->desc, DescribeGemm(s.op().domain(), s.op().op(), attrs, in, out));
-  const GemmDesc& d = g->desc;
-  ASSIGN_OR_RETURN(const cudaDataType_t at, CudaType(d.a_type));
-  ASSIGN_OR_RETURN(const cudaDataType_t bt, CudaType(d.b_type));
-  ASSIGN_OR_RETURN(const cudaDataType_t dt, CudaType(d.d_type));
-  AMPC_CUBLASLT(LtApi().MatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
-  const cublasOperation_t ta = d.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const cublasOperation_t tb = d.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-  AMPC_CUBLASLT(LtApi().MatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
-                "transa");
-  AMPC_CUBLASLT(LtApi().MatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
-                "transb");
-  g->A = Address(ids[static_cast<size_t>(d.a_input)]);
-  g->B = Address(ids[static_cast<size_t>(d.b_input)]);
-  g->D = Address(s.outputs(0));
-  g->C = g->D;
-  if (d.epilogue == GemmEpilogue::kBias) {
-    ASSIGN_OR_RETURN(const cudaDataType_t ct, CudaType(d.c_type));
-    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-    const void* bias = Address(ids[2]);
-    AMPC_CUBLASLT(
-        LtApi().MatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
-        "epilogue");
-    AMPC_CUBLASLT(LtApi().MatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
-                                                 sizeof bias),
-                  "bias");
-    AMPC_CUBLASLT(
-        LtApi().MatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &ct, sizeof ct),
-        "bias type");
-  }
-  if (d.c_matrix) g->C = Address(ids[2]);
-  auto layout = [&](cublasLtMatrixLayout_t* l, cudaDataType_t t, const MatrixLayout& m) -> Status {
-    AMPC_CUBLASLT(LtApi().MatrixLayoutCreate(l, t, static_cast<uint64_t>(m.rows),
-                                             static_cast<uint64_t>(m.cols), m.ld),
-                  "layout");
-    if (d.batch > 1) {
-      const int32_t count = static_cast<int32_t>(d.batch);
-      const int64_t stride = m.batch_stride;
-      AMPC_CUBLASLT(LtApi().MatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
-                                                     sizeof count),
-                    "batch");
-      AMPC_CUBLASLT(LtApi().MatrixLayoutSetAttribute(
-                        *l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof stride),
-                    "stride");
-    }
-    return Status::Ok();
-  };
-  RETURN_IF_ERROR(layout(&g->a, at, d.a));
-  RETURN_IF_ERROR(layout(&g->b, bt, d.b));
-  RETURN_IF_ERROR(layout(&g->c, dt, d.d));
-  RETURN_IF_ERROR(layout(&g->d, dt, d.d));
-  cublasLtMatmulPreference_t pref = nullptr;
-  AMPC_CUBLASLT(LtApi().MatmulPreferenceCreate(&pref), "preference");
-  const uint64_t ws = workspace_bytes_;
-  LtApi().MatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                       sizeof ws);
-  // The matrices' real alignment (the heuristic assumes 256 bytes otherwise); C is D's.
-  const std::pair<cublasLtMatmulPreferenceAttributes_t, uint32_t> aligns[] = {
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, d.a_align},
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, d.b_align},
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, d.d_align},
-      {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, d.d_align}};
-  for (const auto& [attr, bytes] : aligns) {
-    LtApi().MatmulPreferenceSetAttribute(pref, attr, &bytes, sizeof bytes);
-  }
-  cublasLtMatmulHeuristicResult_t result{};
-  int found = 0;
-  const cublasStatus_t h =
-      LtApi().MatmulAlgoGetHeuristic(lt_, g->op, g->a, g->b, g->c, g->d, pref, 1, &result, &found);
-  LtApi().MatmulPreferenceDestroy(pref);
-  AMPC_CUBLASLT(h, "algorithm heuristic");
-  if (found == 0) return Unimplemented("cuBLASLt has no algorithm for this GEMM");
-  g->algo = result.algo;
-  g->a_elem = static_cast<int64_t>(DTypeSize(d.a_type));
-  g->b_elem = static_cast<int64_t>(DTypeSize(d.b_type));
-  g->d_elem = static_cast<int64_t>(DTypeSize(d.d_type));
-  return Status::Ok();
+  ASSIGN_OR_RETURN(const GemmDesc d, DescribeGemm(s.op().domain(), s.op().op(), attrs, in, out));
+  const void* c = d.c_matrix || d.epilogue == GemmEpilogue::kBias ? Address(ids[2]) : nullptr;
+  return g->Bind(lt_, d, Address(ids[static_cast<size_t>(d.a_input)]),
+                 Address(ids[static_cast<size_t>(d.b_input)]), c, Address(s.outputs(0)),
+                 workspace_bytes_);
 }
 
 Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds) {
   const plan::PlanProto& p = plan_.proto;
   std::map<int, int> input_of;  // buffer -> the plan input whose values it holds
+  ASSIGN_OR_RETURN(const int64_t scratch, ScratchBytes(p, kinds));
+  if (scratch > 0) {
+    AMPC_CUDA(cudaMalloc(reinterpret_cast<void**>(&scratch_), static_cast<size_t>(scratch)),
+              "the convolutions' " + std::to_string(scratch) + "-byte scratch");
+  }
+  WindowBinding window;
+  window.lt = lt_;
+  window.workspace_bytes = workspace_bytes_;
+  window.scratch = scratch_;
+  window.address = [this](int id) { return Address(id); };
+  window.host_value = [this](int id) -> const uint8_t* {
+    const plan::Buffer& buf = plan_.proto.buffers(id);
+    if (buf.kind() == plan::Buffer::CONSTANT) return BufferData(plan_, buf);
+    auto it = host_values_.find(id);
+    return it == host_values_.end() ? nullptr : it->second.data();
+  };
   for (int i = 0; i < p.inputs_size(); ++i) input_of[p.inputs(i).buffer()] = i;
   for (int i = 0; i < p.steps_size(); ++i) {
     const plan::Step& s = p.steps(i);
@@ -514,7 +449,7 @@ Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds) {
         }
         break;
       case StepKind::kGemm:
-        b.gemm = std::make_unique<Gemm>();
+        b.gemm = std::make_unique<GemmCall>();
         RETURN_IF_ERROR(BindGemm(s, b.gemm.get()).WithContext(what));
         break;
       case StepKind::kStridedCopy: {
@@ -522,6 +457,15 @@ Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds) {
         for (const StridedCopy& c : copies) {
           b.copies.push_back({c, Address(s.inputs(c.input)), Address(s.outputs(c.output))});
         }
+        break;
+      }
+      case StepKind::kConv:
+      case StepKind::kPool:
+      case StepKind::kPad:
+      case StepKind::kClip: {
+        auto w = WindowStep::Bind(p, s, b.kind, window);
+        if (!w.ok()) return w.status().WithContext(what);
+        b.window = std::move(*w);
         break;
       }
       case StepKind::kGather: {
@@ -608,19 +552,13 @@ Status CudaExecutor::EnqueueStep(Bound& b) {
         return DriverFailure(r, "launching a generated kernel");
       }
       return Status::Ok();
-    case StepKind::kGemm: {
-      Gemm& g = *b.gemm;
-      const float alpha = g.desc.alpha, beta = g.desc.beta;
-      for (const GemmCallOffsets& c : g.desc.calls) {
-        uint8_t* D = g.D + c.d * g.d_elem;
-        const uint8_t* C = g.desc.c_matrix ? g.C + c.d * g.d_elem : D;
-        AMPC_CUBLASLT(
-            LtApi().Matmul(lt_, g.op, &alpha, g.A + c.a * g.a_elem, g.a, g.B + c.b * g.b_elem, g.b,
-                           &beta, C, g.c, D, g.d, &g.algo, workspace_, workspace_bytes_, stream_),
-            "matmul");
-      }
-      return Status::Ok();
-    }
+    case StepKind::kGemm:
+      return b.gemm->Enqueue(lt_, workspace_, workspace_bytes_, stream_);
+    case StepKind::kConv:
+    case StepKind::kPool:
+    case StepKind::kPad:
+    case StepKind::kClip:
+      return b.window->Enqueue(lt_, workspace_, workspace_bytes_, stream_);
   }
   return Status::Ok();
 }

@@ -196,18 +196,16 @@ StatusOr<GemmDesc> DescribeGemmCalls(const std::string& domain, const std::strin
   return d;
 }
 
-namespace {
+namespace {}  // namespace
 
 // The largest power of two (at most 256) dividing `base` and every byte offset in `offsets`.
-uint32_t Alignment(int64_t base, const std::vector<int64_t>& offsets) {
+uint32_t GemmAlignment(int64_t base, const std::vector<int64_t>& offsets) {
   uint64_t g = static_cast<uint64_t>(std::min<int64_t>(std::max<int64_t>(base, 1), 256));
   for (int64_t o : offsets) g = std::gcd(g, static_cast<uint64_t>(o < 0 ? -o : o));
   uint32_t a = 1;
   while (a < 256 && g % (2 * a) == 0) a *= 2;
   return a;
 }
-
-}  // namespace
 
 StatusOr<GemmDesc> DescribeGemm(const std::string& domain, const std::string& op,
                                 const AttributeMap& attrs, const std::vector<GemmOperand>& inputs,
@@ -227,9 +225,9 @@ StatusOr<GemmDesc> DescribeGemm(const std::string& domain, const std::string& op
     ob.push_back(d.b.batch_stride * eb);
     od.push_back(d.d.batch_stride * ed);
   }
-  d.a_align = Alignment(base_alignment, oa);
-  d.b_align = Alignment(base_alignment, ob);
-  d.d_align = Alignment(base_alignment, od);
+  d.a_align = GemmAlignment(base_alignment, oa);
+  d.b_align = GemmAlignment(base_alignment, ob);
+  d.d_align = GemmAlignment(base_alignment, od);
   return d;
 }
 

@@ -69,6 +69,10 @@ StatusOr<GemmDesc> DescribeGemm(const std::string& domain, const std::string& op
                                 const AttributeMap& attrs, const std::vector<GemmOperand>& inputs,
                                 const GemmOperand& output, int64_t base_alignment = 64);
 
+// The largest power of two (at most 256) dividing `base` and every byte offset in `offsets`: a
+// GemmDesc's a_align / b_align / d_align.
+uint32_t GemmAlignment(int64_t base, const std::vector<int64_t>& offsets);
+
 // Whether cuBLASLt computes this combination of types with fp32 accumulation
 // (CUBLAS_COMPUTE_32F): A and B both f32, f16 or bf16; D f32 or A's type.
 bool CublasLtSupportsTypes(DType ab, DType d);

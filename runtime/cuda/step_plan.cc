@@ -6,6 +6,7 @@
 
 #include "codegen/plan.h"
 #include "ir/dtype.h"
+#include "runtime/cuda/window_steps.h"
 
 namespace ampc::cuda {
 
@@ -92,6 +93,11 @@ const std::set<std::string>& CopyOps() {
   return ops;
 }
 
+const std::set<std::string>& PoolOps() {
+  static const std::set<std::string> ops = {"MaxPool", "AveragePool", "GlobalAveragePool"};
+  return ops;
+}
+
 // Ops whose result is not a function of their inputs: never computed once on the host.
 const std::set<std::string>& RandomOps() {
   static const std::set<std::string> ops = {"RandomNormal",     "RandomUniform",     "Bernoulli",
@@ -116,6 +122,14 @@ const char* StepKindName(StepKind k) {
       return "strided-copy";
     case StepKind::kGather:
       return "gather";
+    case StepKind::kConv:
+      return "conv";
+    case StepKind::kPool:
+      return "pool";
+    case StepKind::kPad:
+      return "pad";
+    case StepKind::kClip:
+      return "clip";
   }
   return "?";
 }
@@ -134,6 +148,8 @@ StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p) {
     }
     const std::string& op = s.op().op();
     const bool std_domain = s.op().domain().empty();
+    const bool ampc_domain = s.op().domain() == "com.ampc";
+    auto what = [&] { return "plan " + DescribeStep(p, i); };
     bool host = std_domain && (op == "Shape" || op == "Size");
     if (!host && !RandomOps().count(op)) {
       host = true;
@@ -156,6 +172,28 @@ StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p) {
       kinds.push_back(StepKind::kStridedCopy);
     } else if (std_domain && op == "Gather") {
       kinds.push_back(StepKind::kGather);
+    } else if ((std_domain && op == "Conv") || (ampc_domain && op == "ConvGrad")) {
+      if (auto c = DescribeConv(p, s); !c.ok()) return c.status().WithContext(what());
+      kinds.push_back(StepKind::kConv);
+    } else if ((std_domain && PoolOps().count(op)) ||
+               (ampc_domain && (op == "MaxPoolGrad" || op == "AveragePoolGrad"))) {
+      if (auto c = DescribePool(p, s); !c.ok()) return c.status().WithContext(what());
+      kinds.push_back(StepKind::kPool);
+    } else if (std_domain && op == "Pad") {
+      for (int k = 1; k < s.inputs_size(); ++k) {
+        const int id = s.inputs(k);
+        if (id >= 0 && !host_value[static_cast<size_t>(id)]) {
+          return Unimplemented(what() + ": Pad input " + std::to_string(k) +
+                               " is computed on the device (the CUDA runtime reads pads, the "
+                               "constant value and axes on the host)");
+        }
+      }
+      kinds.push_back(StepKind::kPad);
+    } else if (std_domain && op == "Clip") {
+      if (FindAttr(s, "min") || FindAttr(s, "max")) {
+        return Unimplemented(what() + ": Clip with min / max attributes (opset < 11)");
+      }
+      kinds.push_back(StepKind::kClip);
     } else {
       return Unimplemented("plan " + DescribeStep(p, i) + ": the CUDA runtime has no kernel for " +
                            (std_domain ? op : s.op().domain() + "::" + op));
@@ -276,6 +314,17 @@ StatusOr<int64_t> KernelArenaBytes(const plan::PlanProto& p) {
   for (const auto& io : p.inputs()) RETURN_IF_ERROR(check(io.buffer(), "plan input"));
   for (const auto& io : p.outputs()) RETURN_IF_ERROR(check(io.buffer(), "plan output"));
   for (const auto& u : p.state_updates()) RETURN_IF_ERROR(check(u.from(), "plan state update"));
+  return bytes;
+}
+
+StatusOr<int64_t> ScratchBytes(const plan::PlanProto& p, const std::vector<StepKind>& kinds) {
+  int64_t bytes = 0;
+  for (int i = 0; i < p.steps_size() && static_cast<size_t>(i) < kinds.size(); ++i) {
+    if (kinds[static_cast<size_t>(i)] != StepKind::kConv) continue;
+    auto c = DescribeConv(p, p.steps(i));
+    if (!c.ok()) return c.status().WithContext("plan " + DescribeStep(p, i));
+    bytes = std::max(bytes, c->scratch_bytes);
+  }
   return bytes;
 }
 

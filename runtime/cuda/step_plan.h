@@ -10,6 +10,11 @@
 //  - kKernel: a generated kernel of the plan's table (launch.h).
 //  - kStridedCopy: Transpose, Split, Concat, Expand as strided copies (StridedCopy below).
 //  - kGather: Gather (an embedding lookup) by its index tensor.
+//  - kConv: Conv and com.ampc::ConvGrad through im2col and cuBLASLt (window_steps.h).
+//  - kPool: MaxPool (without Indices), AveragePool, GlobalAveragePool, com.ampc::MaxPoolGrad and
+//    com.ampc::AveragePoolGrad.
+//  - kPad: Pad whose pads, constant value and axes are host values.
+//  - kClip: Clip with scalar bounds of the input's float type.
 // Anything else is an error naming the step, raised when the executor is created.
 #pragma once
 
@@ -23,7 +28,18 @@
 
 namespace ampc::cuda {
 
-enum class StepKind { kHost, kAlias, kGemm, kKernel, kStridedCopy, kGather };
+enum class StepKind {
+  kHost,
+  kAlias,
+  kGemm,
+  kKernel,
+  kStridedCopy,
+  kGather,
+  kConv,
+  kPool,
+  kPad,
+  kClip
+};
 
 const char* StepKindName(StepKind k);
 
@@ -40,6 +56,9 @@ StatusOr<int64_t> KernelArenaBytes(const plan::PlanProto& p);
 // per input), from the buffers' shapes and the step's attributes.
 StatusOr<std::vector<StridedCopy>> DescribeStridedCopies(const plan::PlanProto& p,
                                                          const plan::Step& s);
+
+// The scratch bytes the plan's kConv steps need at most (they run one at a time).
+StatusOr<int64_t> ScratchBytes(const plan::PlanProto& p, const std::vector<StepKind>& kinds);
 
 StatusOr<GatherDesc> DescribeGather(const plan::PlanProto& p, const plan::Step& s);
 

@@ -18,6 +18,7 @@
 #include "codegen/mlir_compile.h"
 #include "codegen/plan.h"
 #include "codegen/plan_target.h"
+#include "cuda_plan_util.h"
 #include "generated_kernels_util.h"
 #include "runtime/cpu/kernel.h"
 #include "runtime/cpu/thread_pool.h"
@@ -35,37 +36,7 @@ namespace {
 using cuda::DescribeGemm;
 using cuda::GemmDesc;
 using cuda::GemmOperand;
-
-bool HaveCudaToolkit() {
-  const char* home = std::getenv("CUDA_HOME");
-  const std::string root = home && *home ? home : "/usr/local/cuda";
-  return std::filesystem::exists(root + "/bin/ptxas");
-}
-
-// The fixture models' training plans for cuda:sm_90 (bf16 and fp32), compiled once.
-const std::vector<Plan>& CudaPlans() {
-  static const std::vector<Plan> plans = [] {
-    std::vector<Plan> out;
-    const BackendSupport support = cpu::CpuBackendSupportAs(Target{"cuda", "sm_90"});
-    for (int mi : {0, 1, 2}) {
-      for (DType p : {DType::kBFloat16, DType::kFloat32}) {
-        auto c = gen_test::Compile(gen_test::Models()[mi], p, &support);
-        EXPECT_TRUE(c.ok()) << c.status().message();
-        if (c.ok()) out.push_back(std::move(c->train));
-      }
-    }
-    return out;
-  }();
-  return plans;
-}
-
-std::vector<int64_t> Dims(const plan::Buffer& b) { return {b.dims().begin(), b.dims().end()}; }
-
-int64_t Count(const std::vector<int64_t>& d) {
-  int64_t n = 1;
-  for (int64_t v : d) n *= v;
-  return n;
-}
+using namespace cuda_test;  // NOLINT
 
 // The number of parameters the PTX's (only) entry declares.
 int PtxParams(const std::string& ptx) {
@@ -294,47 +265,6 @@ std::vector<double> OnnxReference(const GemmCase& c, const std::vector<std::vect
   return y;
 }
 
-// cuBLASLt's semantics (column-major, per call and batch) on the description.
-std::vector<double> CublasLtModel(const GemmDesc& d, const std::vector<std::vector<double>>& x,
-                                  int64_t out_elements) {
-  EXPECT_EQ(d.trans_a ? d.a.rows : d.a.cols, d.k);
-  EXPECT_EQ(d.trans_a ? d.a.cols : d.a.rows, d.m);
-  EXPECT_EQ(d.trans_b ? d.b.cols : d.b.rows, d.k);
-  EXPECT_EQ(d.trans_b ? d.b.rows : d.b.cols, d.n);
-  EXPECT_EQ(d.d.rows, d.m);
-  EXPECT_EQ(d.d.cols, d.n);
-  EXPECT_GE(d.a.ld, d.a.rows);
-  EXPECT_GE(d.b.ld, d.b.rows);
-  EXPECT_GE(d.d.ld, d.d.rows);
-  std::vector<double> y(static_cast<size_t>(out_elements), -12345.0);
-  const std::vector<double>& A = x[static_cast<size_t>(d.a_input)];
-  const std::vector<double>& B = x[static_cast<size_t>(d.b_input)];
-  for (const cuda::GemmCallOffsets& call : d.calls) {
-    for (int64_t t = 0; t < d.batch; ++t) {
-      const int64_t a0 = call.a + t * d.a.batch_stride, b0 = call.b + t * d.b.batch_stride;
-      const int64_t d0 = call.d + t * d.d.batch_stride;
-      for (int64_t j = 0; j < d.n; ++j) {
-        for (int64_t i = 0; i < d.m; ++i) {
-          double s = 0;
-          for (int64_t p = 0; p < d.k; ++p) {
-            const double av =
-                A.at(static_cast<size_t>(a0 + (d.trans_a ? p + i * d.a.ld : i + p * d.a.ld)));
-            const double bv =
-                B.at(static_cast<size_t>(b0 + (d.trans_b ? j + p * d.b.ld : p + j * d.b.ld)));
-            s += av * bv;
-          }
-          const size_t at = static_cast<size_t>(d0 + i + j * d.d.ld);
-          double v = d.alpha * s;
-          if (d.c_matrix) v += d.beta * x[2].at(at);
-          if (d.epilogue == cuda::GemmEpilogue::kBias) v += x[2].at(static_cast<size_t>(i));
-          y.at(at) = v;
-        }
-      }
-    }
-  }
-  return y;
-}
-
 void CheckGemm(const GemmCase& c, const std::string& what) {
   auto d = DescribeGemm(c.domain, c.op, c.attrs, c.inputs, c.output);
   ASSERT_TRUE(d.ok()) << what << ": " << d.status().message();
@@ -448,14 +378,13 @@ TEST(CudaPlan, GemmDescriptionsOfBroadcastsTransposesAndVectors) {
 
 // --- steps --------------------------------------------------------------------------------------
 
-// The MLP's and the transformer's plans run wholly on the CUDA runtime; the CNN's convolutions
-// and pools do not yet, and the error names the first step.
+// The fixture models' plans run wholly on the CUDA runtime, each kind of step used somewhere.
 TEST(CudaPlan, StepsOfTheFixturePlansAreClassified) {
   if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
   const std::vector<Plan>& plans = CudaPlans();  // mlp, cnn, transformer x bf16, fp32
   ASSERT_EQ(plans.size(), 6u);
   std::map<cuda::StepKind, int> seen;
-  for (size_t i : {0, 1, 4, 5}) {
+  for (size_t i : {0, 1, 2, 3, 4, 5}) {
     auto kinds = cuda::ClassifySteps(plans[i].proto);
     ASSERT_TRUE(kinds.ok()) << kinds.status().message();
     for (int s = 0; s < plans[i].proto.steps_size(); ++s) {
@@ -464,7 +393,9 @@ TEST(CudaPlan, StepsOfTheFixturePlansAreClassified) {
       ++seen[k];
       // Shapes and the index arithmetic around them are host values; nothing reading the
       // model's data is.
-      if (st.has_op() && st.op().op() == "Shape") EXPECT_EQ(k, cuda::StepKind::kHost);
+      if (st.has_op() && st.op().op() == "Shape") {
+        EXPECT_EQ(k, cuda::StepKind::kHost);
+      }
       if (k == cuda::StepKind::kHost) {
         for (int id : st.inputs()) {
           if (id < 0) continue;
@@ -478,9 +409,10 @@ TEST(CudaPlan, StepsOfTheFixturePlansAreClassified) {
       }
     }
   }
-  for (cuda::StepKind k :
-       {cuda::StepKind::kHost, cuda::StepKind::kAlias, cuda::StepKind::kGemm,
-        cuda::StepKind::kKernel, cuda::StepKind::kStridedCopy, cuda::StepKind::kGather}) {
+  for (cuda::StepKind k : {cuda::StepKind::kHost, cuda::StepKind::kAlias, cuda::StepKind::kGemm,
+                           cuda::StepKind::kKernel, cuda::StepKind::kStridedCopy,
+                           cuda::StepKind::kGather, cuda::StepKind::kConv, cuda::StepKind::kPool,
+                           cuda::StepKind::kPad, cuda::StepKind::kClip}) {
     EXPECT_GT(seen[k], 0) << cuda::StepKindName(k);
   }
   // Every buffer's device address (arena or data section base, 256-aligned by cudaMalloc, plus
@@ -494,10 +426,6 @@ TEST(CudaPlan, StepsOfTheFixturePlansAreClassified) {
           << b.name();
     }
   }
-  auto cnn = cuda::ClassifySteps(plans[2].proto);
-  ASSERT_FALSE(cnn.ok());
-  EXPECT_NE(cnn.status().message().find("the CUDA runtime has no kernel for"), std::string::npos)
-      << cnn.status().message();
 }
 
 // The CUDA executor allocates the arena without the fusion groups' fallback intermediates,
@@ -548,18 +476,24 @@ TEST(CudaPlan, TheArenaWithoutFallbackIntermediatesHoldsEveryStepsBuffer) {
   }
 }
 
-// The CUDA executor refuses what it cannot run before it looks for a GPU (the CNN's
-// convolutions), and a plan it can run where no GPU is usable, saying why.
+// The CUDA executor refuses what it cannot run before it looks for a GPU (an op it has no kernel
+// for), and a plan it can run where no GPU is usable, saying why.
 TEST(CudaPlan, TheExecutorRefusesUnsupportedStepsAndMissingGpus) {
   if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
   const std::vector<Plan>& plans = CudaPlans();
-  auto cnn = CreateExecutor(testing::ClonePlan(plans[2]), ExecutorOptions{"cuda", 0});
+  Plan odd = testing::ClonePlan(plans[2]);  // the CNN with an op the CUDA runtime lacks
+  for (plan::Step& s : *odd.proto.mutable_steps()) {
+    if (s.has_op() && s.op().op() == "Clip") s.mutable_op()->set_op("Celu");
+  }
+  auto cnn = CreateExecutor(std::move(odd), ExecutorOptions{"cuda", 0});
   ASSERT_FALSE(cnn.ok());
-  EXPECT_NE(cnn.status().message().find("the CUDA runtime has no kernel for"), std::string::npos)
+  EXPECT_NE(cnn.status().message().find("the CUDA runtime has no kernel for Celu"),
+            std::string::npos)
       << cnn.status().message();
-  // `ampc compile --target cuda` refuses it too, naming the node, and writes nothing.
+  // `ampc compile --target cuda` refuses a model with such an op (training-mode
+  // BatchNormalization), naming the node, and writes nothing.
   testing::TempDir tmp;
-  auto c = testing::RunAmpc("compile " + testing::Fixture("cnn_opset17.onnx") + " -o " +
+  auto c = testing::RunAmpc("compile " + testing::Fixture("cnn_train_opset17.onnx") + " -o " +
                             (tmp / "cnn.ampc") + " --target cuda --batch-size 8");
   EXPECT_EQ(c.exit_code, 2) << c.err;
   EXPECT_NE(c.err.find("the CUDA runtime has no kernel for "), std::string::npos) << c.err;
@@ -666,7 +600,7 @@ TEST(CudaPlan, CopiesAndGathersMoveWhatTheCpuKernelsMove) {
   for (const Plan& plan : CudaPlans()) {
     const plan::PlanProto& p = plan.proto;
     auto kinds = cuda::ClassifySteps(p);
-    if (!kinds.ok()) continue;  // the CNN
+    ASSERT_TRUE(kinds.ok()) << kinds.status().message();
     for (int i = 0; i < p.steps_size(); ++i) {
       const cuda::StepKind k = (*kinds)[static_cast<size_t>(i)];
       if (k != cuda::StepKind::kStridedCopy && k != cuda::StepKind::kGather) continue;
@@ -706,6 +640,12 @@ TEST(CudaPlan, CopiesAndGathersMoveWhatTheCpuKernelsMove) {
             std::memcpy(bytes[1].data() + j * 4, &w, 4);
           }
         }
+      }
+      if (s.op().op() == "Expand" && p.buffers(s.inputs(1)).kind() != plan::Buffer::CONSTANT) {
+        // A shape a host step computes (the CNN's Shape of dY): the output's dims.
+        const std::vector<int64_t> od = Dims(p.buffers(s.outputs(0)));
+        ASSERT_EQ(bytes[1].size(), od.size() * 8) << DescribeStep(p, i);
+        std::memcpy(bytes[1].data(), od.data(), bytes[1].size());
       }
       cpu::KernelContext ctx;
       ctx.op = s.op().op();

@@ -1,0 +1,97 @@
+// Shared by the CUDA plan tests (cuda_plan_test.cc, cuda_window_test.cc): the fixture models'
+// --target cuda plans and a CPU model of cuBLASLt's documented column-major semantics.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "codegen/mlir_compile.h"
+#include "codegen/plan.h"
+#include "generated_kernels_util.h"
+#include "runtime/cpu/executor.h"
+#include "runtime/cuda/gemm_layout.h"
+
+namespace ampc::cuda_test {
+
+using cuda::GemmDesc;
+
+inline bool HaveCudaToolkit() {
+  const char* home = std::getenv("CUDA_HOME");
+  const std::string root = home && *home ? home : "/usr/local/cuda";
+  return std::filesystem::exists(root + "/bin/ptxas");
+}
+
+// The fixture models' training plans for cuda:sm_90 (bf16 and fp32), compiled once.
+inline const std::vector<Plan>& CudaPlans() {
+  static const std::vector<Plan> plans = [] {
+    std::vector<Plan> out;
+    const BackendSupport support = cpu::CpuBackendSupportAs(Target{"cuda", "sm_90"});
+    for (int mi : {0, 1, 2}) {
+      for (DType p : {DType::kBFloat16, DType::kFloat32}) {
+        auto c = gen_test::Compile(gen_test::Models()[mi], p, &support);
+        EXPECT_TRUE(c.ok()) << c.status().message();
+        if (c.ok()) out.push_back(std::move(c->train));
+      }
+    }
+    return out;
+  }();
+  return plans;
+}
+
+inline std::vector<int64_t> Dims(const plan::Buffer& b) {
+  return {b.dims().begin(), b.dims().end()};
+}
+
+inline int64_t Count(const std::vector<int64_t>& d) {
+  int64_t n = 1;
+  for (int64_t v : d) n *= v;
+  return n;
+}
+
+// cuBLASLt's semantics (column-major, per call and batch) on the description.
+inline std::vector<double> CublasLtModel(const GemmDesc& d,
+                                         const std::vector<std::vector<double>>& x,
+                                         int64_t out_elements) {
+  EXPECT_EQ(d.trans_a ? d.a.rows : d.a.cols, d.k);
+  EXPECT_EQ(d.trans_a ? d.a.cols : d.a.rows, d.m);
+  EXPECT_EQ(d.trans_b ? d.b.cols : d.b.rows, d.k);
+  EXPECT_EQ(d.trans_b ? d.b.rows : d.b.cols, d.n);
+  EXPECT_EQ(d.d.rows, d.m);
+  EXPECT_EQ(d.d.cols, d.n);
+  EXPECT_GE(d.a.ld, d.a.rows);
+  EXPECT_GE(d.b.ld, d.b.rows);
+  EXPECT_GE(d.d.ld, d.d.rows);
+  std::vector<double> y(static_cast<size_t>(out_elements), -12345.0);
+  const std::vector<double>& A = x[static_cast<size_t>(d.a_input)];
+  const std::vector<double>& B = x[static_cast<size_t>(d.b_input)];
+  for (const cuda::GemmCallOffsets& call : d.calls) {
+    for (int64_t t = 0; t < d.batch; ++t) {
+      const int64_t a0 = call.a + t * d.a.batch_stride, b0 = call.b + t * d.b.batch_stride;
+      const int64_t d0 = call.d + t * d.d.batch_stride;
+      for (int64_t j = 0; j < d.n; ++j) {
+        for (int64_t i = 0; i < d.m; ++i) {
+          double s = 0;
+          for (int64_t p = 0; p < d.k; ++p) {
+            const double av =
+                A.at(static_cast<size_t>(a0 + (d.trans_a ? p + i * d.a.ld : i + p * d.a.ld)));
+            const double bv =
+                B.at(static_cast<size_t>(b0 + (d.trans_b ? j + p * d.b.ld : p + j * d.b.ld)));
+            s += av * bv;
+          }
+          const size_t at = static_cast<size_t>(d0 + i + j * d.d.ld);
+          double v = d.alpha * s;
+          if (d.c_matrix) v += d.beta * x[2].at(at);
+          if (d.epilogue == cuda::GemmEpilogue::kBias) v += x[2].at(static_cast<size_t>(i));
+          y.at(at) = v;
+        }
+      }
+    }
+  }
+  return y;
+}
+
+}  // namespace ampc::cuda_test
