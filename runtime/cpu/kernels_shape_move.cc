@@ -358,6 +358,16 @@ Status PadKernel(KernelContext& ctx) {
     std::memcpy(&cval, c->data, DTypeSize(c->dtype));
   }
   if (ctx.out(0)->NumElements() == 0) return Status::Ok();
+  if (dims == x->dims && std::all_of(pb.begin(), pb.end(), [](int64_t v) { return v == 0; })) {
+    // Nothing to pad (exporters write such Pads, e.g. before a pool): one copy, not row by row.
+    const int64_t bytes = x->NumElements() * static_cast<int64_t>(DTypeSize(x->dtype));
+    const auto* src = static_cast<const uint8_t*>(x->data);
+    auto* dst = static_cast<uint8_t*>(ctx.out(0)->data);
+    ParallelFor(ctx.pool, bytes, kGrainBytes, [&](int64_t b, int64_t e) {
+      std::memcpy(dst + b, src + b, static_cast<size_t>(e - b));
+    });
+    return Status::Ok();
+  }
   BySize(DTypeSize(x->dtype), [&](auto tag) {
     using T = decltype(tag);
     T cv;

@@ -3,6 +3,7 @@
 // naive index loop in the test (noted "naive loop"); the data movers must be bit-exact.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -420,6 +421,11 @@ TEST(ShapeKernelTest, PadConstant) {  // by hand
   OwnedTensor oc(DType::kFloat32, {2, 2});
   ASSERT_TRUE(RunKernel("Pad", {}, {&x, &crop, &cv}, {&oc}).ok());
   EXPECT_EQ(oc.values(), (std::vector<double>{2, 9, 4, 9}));
+  OwnedTensor none = I64s({0, 0, 0, 0});  // nothing to pad: a copy (bit for bit, NaN and -0 too)
+  OwnedTensor odd = F32({2, 2}, {-0.0, std::nan(""), -3, 4});
+  OwnedTensor on(DType::kFloat32, {2, 2});
+  ASSERT_TRUE(RunKernel("Pad", {{"mode", std::string("reflect")}}, {&odd, &none}, {&on}).ok());
+  EXPECT_EQ(std::memcmp(on.view().data, odd.view().data, 16), 0);
 }
 
 TEST(ShapeKernelTest, PadReflectEdgeAndWrap) {  // by hand
