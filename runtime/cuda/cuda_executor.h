@@ -16,7 +16,6 @@
 #include "codegen/plan.h"
 #include "runtime/cuda/copy_desc.h"
 #include "runtime/cuda/cuda_api.h"
-#include "runtime/cuda/executor.h"
 #include "runtime/cuda/gemm_call.h"
 #include "runtime/cuda/launch.h"
 #include "runtime/cuda/step_plan.h"
@@ -24,6 +23,8 @@
 #include "runtime/executor.h"
 
 namespace ampc::cuda {
+
+struct CudaExecutorOptions;  // runtime/cuda/executor.h
 
 // cuBLASLt's workspace, shared by every GEMM: 32 MiB (what NVIDIA suggests for Hopper's large
 // GEMMs) for plans whose activations pass 256 MiB, else 4 MiB, so that a small model's footprint
