@@ -193,6 +193,17 @@ StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p) {
       if (FindAttr(s, "min") || FindAttr(s, "max")) {
         return Unimplemented(what() + ": Clip with min / max attributes (opset < 11)");
       }
+      const plan::Buffer& x = p.buffers(s.inputs(0));
+      auto t = FloatTypeOf(DTypeFromName(x.dtype()).value_or(DType::kUndefined));
+      if (!t.ok()) return t.status().WithContext(what());
+      for (int k = 1; k < s.inputs_size(); ++k) {
+        const int id = s.inputs(k);
+        if (id >= 0 && (p.buffers(id).dtype() != x.dtype() ||
+                        p.buffers(id).size_bytes() != FloatTypeBytes(*t))) {
+          return Unimplemented(what() + ": Clip bound " + std::to_string(k) +
+                               " is not a scalar of the input's dtype");
+        }
+      }
       kinds.push_back(StepKind::kClip);
     } else {
       return Unimplemented("plan " + DescribeStep(p, i) + ": the CUDA runtime has no kernel for " +

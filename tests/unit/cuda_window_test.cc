@@ -546,6 +546,11 @@ TEST(CudaWindow, UnsupportedWindowStepsAreRefusedByName) {
           .proto);
   ASSERT_FALSE(f64.ok());
   EXPECT_NE(f64.status().message().find("f64"), std::string::npos) << f64.status().message();
+  auto clip = cuda::ClassifySteps(
+      MakeStep("", "Clip", {{f, {4}}, {f, {2}}}, {{f, {4}}}, {}).proto);  // a vector bound
+  ASSERT_FALSE(clip.ok());
+  EXPECT_NE(clip.status().message().find("Clip bound 1 is not a scalar"), std::string::npos)
+      << clip.status().message();
   // Pads computed on the device (not a constant or a host step's value).
   auto pads = cuda::ClassifySteps(
       MakeStep("", "Pad", {{f, {2, 3}}, {DType::kInt64, {4}}}, {{f, {2, 3}}}, {}).proto);
