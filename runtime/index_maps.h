@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 #if defined(__CUDACC__)
 #define AMPC_HD __host__ __device__ __forceinline__
@@ -26,6 +28,15 @@ AMPC_HD void ValidRange(int64_t n, int64_t step, int64_t off, int64_t limit, int
 
 // ONNX Pad's modes.
 enum class PadMode { kConstant, kReflect, kEdge, kWrap };
+
+// The mode named by Pad's `mode` attribute, or nothing for an unknown name.
+inline std::optional<PadMode> PadModeFromName(std::string_view name) {
+  if (name == "constant") return PadMode::kConstant;
+  if (name == "reflect") return PadMode::kReflect;
+  if (name == "edge") return PadMode::kEdge;
+  if (name == "wrap") return PadMode::kWrap;
+  return std::nullopt;
+}
 
 // The source index for output index o on an axis of size d padded by pb in front; -1: the
 // constant value.

@@ -309,18 +309,11 @@ Status PadKernel(KernelContext& ctx) {
   RETURN_IF_ERROR(InputAt(ctx, 0, &x));
   const int64_t r = x->rank();
   const std::string mode_s = ctx.attr_string("mode", "constant");
-  PadMode mode;
-  if (mode_s == "constant") {
-    mode = PadMode::kConstant;
-  } else if (mode_s == "reflect") {
-    mode = PadMode::kReflect;
-  } else if (mode_s == "edge") {
-    mode = PadMode::kEdge;
-  } else if (mode_s == "wrap") {
-    mode = PadMode::kWrap;
-  } else {
+  const std::optional<PadMode> parsed = PadModeFromName(mode_s);
+  if (!parsed) {
     return InvalidArgument("Pad mode '" + mode_s + "' is not one of constant, reflect, edge, wrap");
   }
+  const PadMode mode = *parsed;
   ASSIGN_OR_RETURN(const std::vector<int64_t> pads, ReadInts(ctx, 1, "pads"));
   std::vector<int64_t> axes;
   if (ctx.in(3)) {

@@ -105,14 +105,7 @@ StatusOr<std::unique_ptr<WindowStep>> WindowStep::Bind(const plan::PlanProto& p,
                        FloatTypeOf(DTypeFromName(x.dtype()).value_or(DType::kUndefined)));
       w->clip_n_ = 1;
       for (int64_t d : x.dims()) w->clip_n_ *= d;
-      for (int i = 1; i < 3; ++i) {
-        const int id = i < s.inputs_size() ? s.inputs(i) : -1;
-        if (id >= 0 && (p.buffers(id).dtype() != x.dtype() ||
-                        p.buffers(id).size_bytes() != FloatTypeBytes(w->clip_type_))) {
-          return Unimplemented("Clip with a bound that is not a scalar of the input's dtype");
-        }
-      }
-      break;
+      break;  // ClassifySteps checked the bounds
     }
     default:
       return Internal("not a window step");

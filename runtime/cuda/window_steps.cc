@@ -288,17 +288,9 @@ StatusOr<PadDesc> DescribePad(const plan::PlanProto& p, const plan::Step& s,
   if (r > kMaxPadRank || r < 1) return Unimplemented("Pad of a rank-" + S(r) + " tensor");
   const std::string mode = v->ctx.attr_string("mode", "constant");
   PadDesc d;
-  if (mode == "constant") {
-    d.mode = PadMode::kConstant;
-  } else if (mode == "reflect") {
-    d.mode = PadMode::kReflect;
-  } else if (mode == "edge") {
-    d.mode = PadMode::kEdge;
-  } else if (mode == "wrap") {
-    d.mode = PadMode::kWrap;
-  } else {
-    return InvalidArgument("Pad mode '" + mode + "'");
-  }
+  const std::optional<PadMode> parsed = PadModeFromName(mode);
+  if (!parsed) return InvalidArgument("Pad mode '" + mode + "'");
+  d.mode = *parsed;
   std::vector<int64_t> ax = axes;
   if (ax.empty()) {
     for (int64_t a = 0; a < r; ++a) ax.push_back(a);

@@ -548,25 +548,8 @@ TEST(CudaPlan, AmpcGpuChecksAndBenchesAPlan) {
   EXPECT_NE(gpu.err.find("no usable GPU"), std::string::npos) << gpu.err;
 }
 
-// A CPU model of the strided-copy and gather kernels (runtime/cuda/copy_kernels.cu compute the
-// same index maps on the device).
-void RunCopyModel(const cuda::StridedCopy& c, const uint8_t* in, uint8_t* out) {
-  std::vector<int64_t> idx(static_cast<size_t>(c.rank), 0);
-  for (int64_t t = 0, n = c.elements(); t < n; ++t) {
-    int64_t src = c.in_offset, dst = c.out_offset;
-    for (int d = 0; d < c.rank; ++d) {
-      src += idx[static_cast<size_t>(d)] * c.in_strides[static_cast<size_t>(d)];
-      dst += idx[static_cast<size_t>(d)] * c.out_strides[static_cast<size_t>(d)];
-    }
-    std::memcpy(out + dst * c.elem_bytes, in + src * c.elem_bytes,
-                static_cast<size_t>(c.elem_bytes));
-    for (int d = c.rank; d-- > 0;) {
-      if (++idx[static_cast<size_t>(d)] < c.dims[static_cast<size_t>(d)]) break;
-      idx[static_cast<size_t>(d)] = 0;
-    }
-  }
-}
-
+// A CPU model of the gather kernel (runtime/cuda/copy_kernels.cu computes the same index map on
+// the device); the strided copy's is RunCopyModel (cuda_plan_util.h).
 void RunGatherModel(const cuda::GatherDesc& g, const uint8_t* data, const uint8_t* index,
                     uint8_t* out) {
   for (int64_t o = 0; o < g.outer; ++o) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "codegen/plan.h"
 #include "generated_kernels_util.h"
 #include "runtime/cpu/executor.h"
+#include "runtime/cuda/copy_desc.h"
 #include "runtime/cuda/gemm_layout.h"
 
 namespace ampc::cuda_test {
@@ -92,6 +94,25 @@ inline std::vector<double> CublasLtModel(const GemmDesc& d,
     }
   }
   return y;
+}
+
+// A CPU model of the strided-copy kernel (runtime/cuda/copy_kernels.cu computes the same index
+// map on the device), on elem_bytes-byte elements.
+inline void RunCopyModel(const cuda::StridedCopy& c, const uint8_t* in, uint8_t* out) {
+  std::vector<int64_t> idx(static_cast<size_t>(c.rank), 0);
+  for (int64_t t = 0, n = c.elements(); t < n; ++t) {
+    int64_t src = c.in_offset, dst = c.out_offset;
+    for (int d = 0; d < c.rank; ++d) {
+      src += idx[static_cast<size_t>(d)] * c.in_strides[static_cast<size_t>(d)];
+      dst += idx[static_cast<size_t>(d)] * c.out_strides[static_cast<size_t>(d)];
+    }
+    std::memcpy(out + dst * c.elem_bytes, in + src * c.elem_bytes,
+                static_cast<size_t>(c.elem_bytes));
+    for (int d = c.rank; d-- > 0;) {
+      if (++idx[static_cast<size_t>(d)] < c.dims[static_cast<size_t>(d)]) break;
+      idx[static_cast<size_t>(d)] = 0;
+    }
+  }
 }
 
 }  // namespace ampc::cuda_test

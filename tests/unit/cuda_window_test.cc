@@ -151,19 +151,9 @@ void ModelConv(const cuda::ConvStep& c, Operands& o) {
     const std::vector<double> dy = Values(o.in[0]);
     cuda::StridedCopy copy = c.dy_to_dyt;  // the same index map, on doubles
     EXPECT_EQ(copy.elements(), d.y_elements());
-    std::vector<int64_t> idx(4, 0);
-    for (int64_t t = 0; t < copy.elements(); ++t) {
-      int64_t src = 0, dst = 0;
-      for (int a = 0; a < 4; ++a) {
-        src += idx[a] * copy.in_strides[a];
-        dst += idx[a] * copy.out_strides[a];
-      }
-      dyt.at(static_cast<size_t>(dst)) = dy.at(static_cast<size_t>(src));
-      for (int a = 4; a-- > 0;) {
-        if (++idx[a] < copy.dims[a]) break;
-        idx[a] = 0;
-      }
-    }
+    copy.elem_bytes = sizeof(double);
+    RunCopyModel(copy, reinterpret_cast<const uint8_t*>(dy.data()),
+                 reinterpret_cast<uint8_t*>(dyt.data()));
     if (c.dw) dw.assign(static_cast<size_t>(o.model[1].size()), std::nan(""));
     if (c.dx) dcol.assign(col.size(), std::nan(""));
   }
