@@ -175,6 +175,10 @@ bool IsNodeKernel(const Node& n, bool allow_symbolic) {
   return node_kernels::Supported(n, allow_symbolic);
 }
 
+bool IsMultiTensorOptimizer(const Node& n) { return node_kernels::Groupable(n); }
+
+std::string MultiTensorSignature(const Node& n) { return node_kernels::GroupSignature(n); }
+
 int FusedKernel::RangeOutput() const {
   if (node) return node->range_output;
   for (size_t j = 0; j < outputs.size(); ++j) {
@@ -194,6 +198,7 @@ void ApplyGpuGrain(FusedKernel& k) {
   if (k.node && (k.node->op == "SGD" || k.node->op == "Adam")) {
     k.node->unit = 1;
     k.node->unit_work = 4;
+    if (!k.node->members.empty()) k.node->units = k.node->AllMemberUnits();
   }
   if (k.node && (k.node->op == "Softmax" || k.node->op == "LogSoftmax")) {
     // One row per unit (a GPU thread's), not node_kernels.cc's interleaved CPU rows.
@@ -253,6 +258,7 @@ StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
   if (nodes.size() == 1 && IsNodeKernel(*nodes[0])) {
     return node_kernels::Build(*nodes[0], inputs, outputs);
   }
+  if (IsMultiTensorOptimizer(*nodes[0])) return node_kernels::BuildMulti(nodes, inputs, outputs);
   FusedKernel k;
   const Node* reduction = IsFusibleReduction(*nodes.back()) ? nodes.back() : nullptr;
   const Value* space = reduction ? reduction->input(0) : nodes.front()->output(0);

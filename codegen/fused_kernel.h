@@ -31,6 +31,12 @@ bool IsFusibleElementwise(const Node& n, bool allow_symbolic = false);
 // A ReduceSum / ReduceMean of an f32/f16/bf16 value over constant axes, which a group can end in.
 bool IsFusibleReduction(const Node& n, bool allow_symbolic = false);
 
+// The optimizer updates a multi-tensor kernel can take together (com.ampc SGD and Adam node
+// kernels), and the text that must be equal for two of them to share one: op, attributes but the
+// half copy's dtype, and the lr, step and apply inputs.
+bool IsMultiTensorOptimizer(const Node& n);
+std::string MultiTensorSignature(const Node& n);
+
 // A node emitted as a kernel of its own, a fusion group of one (codegen/node_kernels.h): the row
 // kernels LayerNormalization, RMSNormalization, Softmax, LogSoftmax and SoftmaxCrossEntropyLoss
 // (f32/f16/bf16), the optimizer updates com.ampc SGD and Adam (f32 parameters), com.ampc AllFinite
@@ -103,6 +109,24 @@ struct FusedKernel {
       int64_t except = 0;
     };
     std::vector<Check> checks;
+    // A multi-tensor optimizer (several SGD or several Adam nodes with the same attributes, lr,
+    // step and apply flag; fusion.h's optimizer groups): one entry per node, in the group's order,
+    // each with its own operands and results (`operands`/`results` above are the first's). The
+    // range is the members' units end to end (`units`), each member's elements in blocks of
+    // `unit` (the last one short); a unit finds its member by a binary search over the blocks'
+    // offsets, compiled in as constants. Empty for a kernel of one node.
+    struct Member {
+      std::vector<int> operands, results;
+      int64_t elements = 0;
+    };
+    std::vector<Member> members;
+    // Units of each member (ceil(elements / unit)), and of them all.
+    int64_t MemberUnits(size_t m) const { return (members[m].elements + unit - 1) / unit; }
+    int64_t AllMemberUnits() const {
+      int64_t u = 0;
+      for (size_t m = 0; m < members.size(); ++m) u += MemberUnits(m);
+      return u;
+    }
   };
   std::optional<NodeOp> node;
 
@@ -145,7 +169,8 @@ void ApplyGpuGrain(FusedKernel& k);
 
 // The program of `nodes` (in execution order; all with outputs of one static shape, except a
 // reduction as the last node, whose input has that shape), reading
-// `inputs` (values produced outside, each broadcastable to that shape) and storing `outputs`.
+// `inputs` (values produced outside, each broadcastable to that shape) and storing `outputs`;
+// or the node kernel of one node, or the multi-tensor kernel of optimizer nodes of one signature.
 StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
                                        const std::vector<const Value*>& inputs,
                                        const std::vector<const Value*>& outputs);

@@ -26,6 +26,8 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
   std::vector<bool> closed;
   std::vector<int> size;
   std::vector<std::vector<Dim>> shape;
+  std::vector<bool> optimizer;  // a group of optimizer updates (nothing else joins it)
+  std::vector<int> args;        // an optimizer group's buffers
   auto find = [&](int x) {
     while (parent[x] != x) x = parent[x] = parent[parent[x]];
     return x;
@@ -36,9 +38,27 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
     closed.push_back(false);
     size.push_back(1);
     shape.push_back(dims);
+    optimizer.push_back(false);
+    args.push_back(0);
     return id;
   };
+  std::unordered_map<std::string, int> open_optimizer;  // signature -> its latest group
   std::unordered_map<const Node*, int> group;
+  // Buffers optimizer update n adds to a group of its signature (which has its lr, step and
+  // apply flag already), and that a group of n alone has.
+  auto own_args = [](const Node& n) {
+    std::unordered_set<const Value*> shared, own;
+    for (int i : {0, 1, n.op_type() == "Adam" ? 6 : 5}) {
+      if (i < n.num_inputs() && n.input(i)) shared.insert(n.input(i));
+    }
+    for (const Value* v : n.inputs()) {
+      if (v && !shared.count(v)) own.insert(v);
+    }
+    for (const Value* v : n.outputs()) {
+      if (v) own.insert(v);
+    }
+    return std::make_pair(static_cast<int>(own.size()), static_cast<int>(shared.size()));
+  };
   for (Node* n : g.nodes()) {
     n->annotations().erase(kFusionGroupAnnotation);
     // Groups whose values n reads.
@@ -52,7 +72,23 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
     read.erase(std::unique(read.begin(), read.end()), read.end());
     const bool fusible = IsFusibleElementwise(*n, o.allow_symbolic) && NonEmpty(n->output(0));
     int joined = -1;
-    if (IsNodeKernel(*n, o.allow_symbolic)) {
+    if (o.multi_tensor_args > 0 && IsMultiTensorOptimizer(*n)) {
+      const std::string sig = MultiTensorSignature(*n);
+      const auto [own, shared] = own_args(*n);
+      auto it = open_optimizer.find(sig);
+      const int g0 = it == open_optimizer.end() ? -1 : find(it->second);
+      if (g0 >= 0 && !closed[g0] && args[g0] + own <= o.multi_tensor_args) {
+        joined = g0;
+        ++size[g0];
+        args[g0] += own;
+      } else {
+        joined = new_group({});
+        optimizer[joined] = true;
+        args[joined] = own + shared;
+        open_optimizer[sig] = joined;
+      }
+      group[n] = joined;
+    } else if (IsNodeKernel(*n, o.allow_symbolic)) {
       joined = new_group({});  // a kernel of its own
       closed[joined] = true;
       group[n] = joined;
@@ -61,7 +97,7 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
       const Node* p = n->input(0)->producer();
       auto it = p ? group.find(p) : group.end();
       const int g0 = it == group.end() ? -1 : find(it->second);
-      if (g0 >= 0 && !closed[g0] && shape[g0] == n->input(0)->type().dims &&
+      if (g0 >= 0 && !closed[g0] && !optimizer[g0] && shape[g0] == n->input(0)->type().dims &&
           size[g0] < o.max_nodes) {
         joined = g0;
         ++size[g0];
@@ -75,7 +111,7 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
       int total = 1;
       std::vector<int> join;
       for (int r : read) {
-        if (!closed[r] && shape[r] == d) {
+        if (!closed[r] && !optimizer[r] && shape[r] == d) {
           join.push_back(r);
           total += size[r];
         }

@@ -4,6 +4,8 @@
 
 #include <bit>
 #include <limits>
+#include <map>
+#include <optional>
 #include <unordered_map>
 
 #include "ir/op_registry.h"
@@ -219,6 +221,35 @@ bool GatherGradSupported(const Node& n) {
 // Elements of a parameter per unit of an optimizer kernel: the scalar prologue (two pow in
 // double for Adam) runs once per unit.
 constexpr int64_t kOptimizerBlock = 4096;
+
+// The attributes an optimizer's code depends on (NodeOp::attrs), with the per-op kernels'
+// defaults.
+std::map<std::string, double> OptimizerAttrs(const Node& n) {
+  std::map<std::string, double> a;
+  auto f = [&](const char* name, float def) { a[name] = n.attr_float(name, def); };
+  auto i = [&](const char* name, int64_t def) {
+    a[name] = static_cast<double>(n.attr_int(name, def));
+  };
+  f("weight_decay", 0.0f);
+  if (n.op_type() == "Adam") {
+    f("beta1", 0.9f);
+    f("beta2", 0.999f);
+    f("epsilon", 1e-8f);
+    i("decoupled", 0);
+  } else {
+    f("momentum", 0.0f);
+    f("dampening", 0.0f);
+    i("nesterov", 0);
+  }
+  return a;
+}
+
+bool IsOptimizer(const Node& n) {
+  return n.domain() == kAmpcDomain && (n.op_type() == "SGD" || n.op_type() == "Adam");
+}
+
+// The input SGD or Adam reads its apply flag from.
+int ApplyInput(const Node& n) { return n.op_type() == "Adam" ? 6 : 5; }
 // Contiguous softmax rows a CPU unit interleaves (at most; fewer when the row count asks).
 constexpr int64_t kSoftmaxRows = 8;
 
@@ -291,17 +322,7 @@ StatusOr<FusedKernel> Build(const Node& n, const std::vector<const Value*>& inpu
     op.unit = LargestDivisorAtMost(elements, kOptimizerBlock);
     op.unit_work = op.unit * 4;
     op.checks.push_back({op.operands[1], 0, std::numeric_limits<int64_t>::max(), false, 0});
-    f("weight_decay", 0.0f);
-    if (op.op == "Adam") {
-      f("beta1", 0.9f);
-      f("beta2", 0.999f);
-      f("epsilon", 1e-8f);
-      i("decoupled", 0);
-    } else {
-      f("momentum", 0.0f);
-      f("dampening", 0.0f);
-      i("nesterov", 0);
-    }
+    op.attrs = OptimizerAttrs(n);
   } else if (op.op == "LayerNormalization" || op.op == "RMSNormalization") {
     const int64_t axis = Axis(n, rank);
     op.attrs["axis"] = static_cast<double>(axis);
@@ -366,6 +387,49 @@ StatusOr<FusedKernel> Build(const Node& n, const std::vector<const Value*>& inpu
   return k;
 }
 
+bool Groupable(const Node& n) { return IsOptimizer(n) && Supported(n, false); }
+
+std::string GroupSignature(const Node& n) {
+  std::string s = n.op_type();
+  for (const auto& [name, v] : OptimizerAttrs(n)) {
+    s += fmt::format(" {}={:016x}", name, std::bit_cast<uint64_t>(v));
+  }
+  const int apply = ApplyInput(n);
+  for (int i : {0, 1, apply}) {
+    const Value* v = i < n.num_inputs() ? n.input(i) : nullptr;
+    s += fmt::format(" {}", static_cast<const void*>(v));
+  }
+  return s;
+}
+
+StatusOr<FusedKernel> BuildMulti(const std::vector<const Node*>& nodes,
+                                 const std::vector<const Value*>& inputs,
+                                 const std::vector<const Value*>& outputs) {
+  if (nodes.empty()) return InvalidArgument("an empty optimizer group");
+  const std::string signature = GroupSignature(*nodes[0]);
+  std::optional<FusedKernel> k;
+  int64_t elements = 0;
+  for (const Node* n : nodes) {
+    if (!Groupable(*n) || GroupSignature(*n) != signature) {
+      return InvalidArgument(n->Describe() + " cannot share a multi-tensor kernel with " +
+                             nodes[0]->Describe());
+    }
+    ASSIGN_OR_RETURN(FusedKernel one, Build(*n, inputs, outputs));
+    const FusedKernel::NodeOp& op = *one.node;
+    FusedKernel::NodeOp::Member m{op.operands, op.results, op.outs[op.range_output].elements};
+    elements += m.elements;
+    if (!k) k = std::move(one);
+    k->node->members.push_back(std::move(m));
+  }
+  FusedKernel::NodeOp& op = *k->node;
+  op.unit = kOptimizerBlock;
+  op.unit_work = op.unit * 4;
+  op.units = op.AllMemberUnits();
+  k->dims = {elements};
+  k->elements = elements;
+  return std::move(*k);
+}
+
 std::string Key(const FusedKernel& k) {
   const FusedKernel::NodeOp& op = *k.node;
   std::string s = "node-kernel v1 " + op.op + " shape";
@@ -379,6 +443,12 @@ std::string Key(const FusedKernel& k) {
   for (int o : op.operands) s += fmt::format(" {}", o);
   s += "\nresults";
   for (int r : op.results) s += fmt::format(" {}", r);
+  for (const auto& m : op.members) {
+    s += fmt::format("\nmember n={} operands", m.elements);
+    for (int o : m.operands) s += fmt::format(" {}", o);
+    s += " results";
+    for (int r : m.results) s += fmt::format(" {}", r);
+  }
   s += fmt::format("\nunit {}", op.unit);
   if (op.gpu) s += fmt::format("\ngpu units {} fill {}", op.units, op.fill_byte);
   return s;

@@ -37,6 +37,15 @@ bool Supported(const Node& n, bool allow_symbolic);
 StatusOr<FusedKernel> Build(const Node& n, const std::vector<const Value*>& inputs,
                             const std::vector<const Value*>& outputs);
 
+bool Groupable(const Node& n);
+std::string GroupSignature(const Node& n);
+
+// One multi-tensor kernel for optimizer `nodes` of one signature (Groupable,
+// GroupSignature), each member's update its single-node kernel's, element for element.
+StatusOr<FusedKernel> BuildMulti(const std::vector<const Node*>& nodes,
+                                 const std::vector<const Value*>& inputs,
+                                 const std::vector<const Value*>& outputs);
+
 std::string Key(const FusedKernel& k);
 std::string EmitMlir(const FusedKernel& k, const std::string& name);
 

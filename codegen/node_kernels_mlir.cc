@@ -29,23 +29,21 @@ class Emitter {
   std::string OutType(int j) const { return MemrefType(op_.outs[j].elements, op_.outs[j].dtype); }
   // Node input i at index `ix` (its argument must exist).
   std::string Load(int i, const std::string& ix) {
-    const int a = op_.operands[i];
+    const int a = operands()[i];
     return w_.Line(fmt::format("memref.load %in{}[{}] : {}", a, ix, InType(a)));
   }
   // Stores `v` as node output i, when the group stores that output.
   void Store(int i, const std::string& v, const std::string& ix) {
     if (!Stored(i)) return;
     if (auto it = store_into_.find(i); it != store_into_.end()) {  // InPlaceOrNot's first copy
-      const int a = op_.operands[it->second];
+      const int a = operands()[it->second];
       w_.Raw(fmt::format("memref.store {}, %in{}[{}] : {}", v, a, ix, InType(a)));
       return;
     }
-    const int j = op_.results[i];
+    const int j = results()[i];
     w_.Raw(fmt::format("memref.store {}, %out{}[{}] : {}", v, j, ix, OutType(j)));
   }
-  bool Has(int i) const {
-    return i < static_cast<int>(op_.operands.size()) && op_.operands[i] >= 0;
-  }
+  bool Has(int i) const { return i < static_cast<int>(operands().size()) && operands()[i] >= 0; }
   double Attr(const char* name) const { return op_.attrs.at(name); }
   std::string Const(const std::string& v, const char* type) {
     return w_.Line(fmt::format("arith.constant {} : {}", v, type));
@@ -66,7 +64,7 @@ class Emitter {
     return Cmp("arith.cmpi", "ne", Load(i, w_.Index(0)), Const("0", "i8"), "i8");
   }
 
-  DType InDType(int i) const { return k_.inputs[op_.operands[i]].dtype; }
+  DType InDType(int i) const { return k_.inputs[operands()[i]].dtype; }
   // Node input i at `ix` as f32 (f16/bf16 widened).
   std::string LoadF32(int i, const std::string& ix) {
     const std::string v = Load(i, ix);
@@ -76,7 +74,7 @@ class Emitter {
   // Stores the f32 `f` as node output i, rounded to its dtype.
   void StoreF32(int i, const std::string& f, const std::string& ix) {
     if (!Stored(i)) return;
-    const int j = op_.results[i];
+    const int j = results()[i];
     const DType t = op_.outs[j].dtype;
     Store(i,
           t == DType::kFloat32   ? f
@@ -84,9 +82,7 @@ class Emitter {
                                  : w_.F32ToBF16(f),
           ix);
   }
-  bool Stored(int i) const {
-    return i < static_cast<int>(op_.results.size()) && op_.results[i] >= 0;
-  }
+  bool Stored(int i) const { return i < static_cast<int>(results().size()) && results()[i] >= 0; }
   std::string Idx(const std::string& a, const char* op, int64_t b) {
     return w_.Bin(op, a, w_.Index(b), "index");
   }
@@ -487,7 +483,7 @@ class Emitter {
     };
     for (const auto& [o, i] : pairs) {
       if (!Stored(o) || !Has(i)) continue;
-      const int j = op_.results[o], a = op_.operands[i];
+      const int j = results()[o], a = operands()[i];
       const std::string eq =
           w_.Line(fmt::format("arith.cmpi eq, {}, {} : index", pointer("out", j, OutType(j)),
                               pointer("in", a, InType(a))));
@@ -507,10 +503,17 @@ class Emitter {
     w_.Raw("}");
   }
 
-  // The loop over this unit's block of the optimizer's elements: %e in [i * unit, (i+1) * unit).
+  // The loop over this unit's block of the optimizer's elements: %e in [i * unit, (i+1) * unit);
+  // in a multi-tensor kernel, of the current member's, i counted from its first unit and the
+  // last block cut at its elements.
   void BeginBlock() {
-    const std::string base = w_.Bin("arith.muli", "%i", w_.Index(op_.unit), "index");
-    const std::string end = w_.Bin("arith.addi", base, w_.Index(op_.unit), "index");
+    std::string i = "%i";
+    if (member_) i = w_.Bin("arith.subi", i, w_.Index(member_first_unit_), "index");
+    const std::string base = w_.Bin("arith.muli", i, w_.Index(op_.unit), "index");
+    std::string end = w_.Bin("arith.addi", base, w_.Index(op_.unit), "index");
+    if (member_ && member_->elements % op_.unit != 0) {
+      end = w_.Bin("arith.minsi", end, w_.Index(member_->elements), "index");
+    }
     w_.Raw(fmt::format("scf.for %e = {} to {} step {} {{", base, end, w_.Index(1)));
   }
   void EndBlock() { w_.Raw("}"); }
@@ -545,30 +548,32 @@ class Emitter {
     const std::string omb2 = w_.F32(static_cast<float>(1.0 - beta2));
     const std::string eps = w_.F32(static_cast<float>(Attr("epsilon")));
     const std::string apply = Flag(6);
-    InPlaceOrNot({{0, 2}, {1, 4}, {2, 5}}, [&] {
-      BeginBlock();
-      const std::string wv = Load(2, "%e"), g = LoadF32(3, "%e"), m = Load(4, "%e"),
-                        v = Load(5, "%e");
-      std::string p = wv, d = g;
-      if (decoupled) p = w_.Bin("arith.mulf", p, wdk, "f32");
-      if (!decoupled && wd != 0)
-        d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdk, p, "f32"), "f32");
-      const std::string mi = w_.Bin("arith.addf", w_.Bin("arith.mulf", m, b1, "f32"),
-                                    w_.Bin("arith.mulf", omb1, d, "f32"), "f32");
-      const std::string vi =
-          w_.Bin("arith.addf", w_.Bin("arith.mulf", v, b2, "f32"),
-                 w_.Bin("arith.mulf", w_.Bin("arith.mulf", omb2, d, "f32"), d, "f32"), "f32");
-      const std::string denom = w_.Bin(
-          "arith.addf", w_.Bin("arith.divf", Un("math.sqrt", vi, "f32"), bc2, "f32"), eps, "f32");
-      const std::string wn = w_.Bin(
-          "arith.addf", p,
-          w_.Bin("arith.mulf", neg_step, w_.Bin("arith.divf", mi, denom, "f32"), "f32"), "f32");
-      const std::string w_next = w_.Select(apply, wn, wv, "f32");
-      Store(0, w_next, "%e");
-      Store(1, w_.Select(apply, mi, m, "f32"), "%e");
-      Store(2, w_.Select(apply, vi, v, "f32"), "%e");
-      StoreF32(3, w_next, "%e");  // the half copy, when the node has one
-      EndBlock();
+    ForEachMember([&] {
+      InPlaceOrNot({{0, 2}, {1, 4}, {2, 5}}, [&] {
+        BeginBlock();
+        const std::string wv = Load(2, "%e"), g = LoadF32(3, "%e"), m = Load(4, "%e"),
+                          v = Load(5, "%e");
+        std::string p = wv, d = g;
+        if (decoupled) p = w_.Bin("arith.mulf", p, wdk, "f32");
+        if (!decoupled && wd != 0)
+          d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdk, p, "f32"), "f32");
+        const std::string mi = w_.Bin("arith.addf", w_.Bin("arith.mulf", m, b1, "f32"),
+                                      w_.Bin("arith.mulf", omb1, d, "f32"), "f32");
+        const std::string vi =
+            w_.Bin("arith.addf", w_.Bin("arith.mulf", v, b2, "f32"),
+                   w_.Bin("arith.mulf", w_.Bin("arith.mulf", omb2, d, "f32"), d, "f32"), "f32");
+        const std::string denom = w_.Bin(
+            "arith.addf", w_.Bin("arith.divf", Un("math.sqrt", vi, "f32"), bc2, "f32"), eps, "f32");
+        const std::string wn = w_.Bin(
+            "arith.addf", p,
+            w_.Bin("arith.mulf", neg_step, w_.Bin("arith.divf", mi, denom, "f32"), "f32"), "f32");
+        const std::string w_next = w_.Select(apply, wn, wv, "f32");
+        Store(0, w_next, "%e");
+        Store(1, w_.Select(apply, mi, m, "f32"), "%e");
+        Store(2, w_.Select(apply, vi, v, "f32"), "%e");
+        StoreF32(3, w_next, "%e");  // the half copy, when the node has one
+        EndBlock();
+      });
     });
   }
 
@@ -583,25 +588,28 @@ class Emitter {
     const std::string first = Cmp("arith.cmpi", "eq", Load(1, c0), Const("0", "i64"), "i64");
     const std::string apply = Flag(5);
     const std::string wdc = w_.F32(wd), momc = w_.F32(mom), dampc = w_.F32(damp);
-    InPlaceOrNot({{0, 2}, {1, 4}}, [&] {
-      BeginBlock();
-      const std::string wv = Load(2, "%e");
-      std::string d = LoadF32(3, "%e");
-      if (wd != 0.0f) d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdc, wv, "f32"), "f32");
-      if (has_m) {
-        const std::string m = Load(4, "%e");
-        const std::string later = w_.Bin("arith.addf", w_.Bin("arith.mulf", m, momc, "f32"),
-                                         w_.Bin("arith.mulf", dampc, d, "f32"), "f32");
-        const std::string buf = w_.Select(first, d, later, "f32");
-        Store(1, w_.Select(apply, buf, m, "f32"), "%e");
-        d = nesterov ? w_.Bin("arith.addf", d, w_.Bin("arith.mulf", momc, buf, "f32"), "f32") : buf;
-      }
-      const std::string wn =
-          w_.Bin("arith.addf", wv, w_.Bin("arith.mulf", neg_lr, d, "f32"), "f32");
-      const std::string w_next = w_.Select(apply, wn, wv, "f32");
-      Store(0, w_next, "%e");
-      StoreF32(has_m ? 2 : 1, w_next, "%e");  // the half copy, when the node has one
-      EndBlock();
+    ForEachMember([&] {
+      InPlaceOrNot({{0, 2}, {1, 4}}, [&] {
+        BeginBlock();
+        const std::string wv = Load(2, "%e");
+        std::string d = LoadF32(3, "%e");
+        if (wd != 0.0f) d = w_.Bin("arith.addf", d, w_.Bin("arith.mulf", wdc, wv, "f32"), "f32");
+        if (has_m) {
+          const std::string m = Load(4, "%e");
+          const std::string later = w_.Bin("arith.addf", w_.Bin("arith.mulf", m, momc, "f32"),
+                                           w_.Bin("arith.mulf", dampc, d, "f32"), "f32");
+          const std::string buf = w_.Select(first, d, later, "f32");
+          Store(1, w_.Select(apply, buf, m, "f32"), "%e");
+          d = nesterov ? w_.Bin("arith.addf", d, w_.Bin("arith.mulf", momc, buf, "f32"), "f32")
+                       : buf;
+        }
+        const std::string wn =
+            w_.Bin("arith.addf", wv, w_.Bin("arith.mulf", neg_lr, d, "f32"), "f32");
+        const std::string w_next = w_.Select(apply, wn, wv, "f32");
+        Store(0, w_next, "%e");
+        StoreF32(has_m ? 2 : 1, w_next, "%e");  // the half copy, when the node has one
+        EndBlock();
+      });
     });
   }
 
@@ -697,8 +705,43 @@ class Emitter {
   }
 
  private:
+  // The node's operands and results: the current member's in a multi-tensor kernel.
+  const std::vector<int>& operands() const { return member_ ? member_->operands : op_.operands; }
+  const std::vector<int>& results() const { return member_ ? member_->results : op_.results; }
+
+  // body() for each member of a multi-tensor optimizer (once for a kernel of one node), with
+  // that member's operands and results, under a binary search of the unit %i over the members'
+  // first units (constants): log2(members) compares per unit.
+  void ForEachMember(const std::function<void()>& body) {
+    if (op_.members.empty()) {
+      body();
+      return;
+    }
+    std::vector<int64_t> first{0};
+    for (size_t m = 0; m < op_.members.size(); ++m) first.push_back(first[m] + op_.MemberUnits(m));
+    const std::function<void(size_t, size_t)> search = [&](size_t lo, size_t hi) {
+      if (hi - lo == 1) {
+        member_ = &op_.members[lo];
+        member_first_unit_ = first[lo];
+        body();
+        member_ = nullptr;
+        return;
+      }
+      const size_t mid = (lo + hi) / 2;
+      w_.Raw(fmt::format("scf.if {} {{", w_.Line(fmt::format("arith.cmpi ult, %i, {} : index",
+                                                             w_.Index(first[mid])))));
+      search(lo, mid);
+      w_.Raw("} else {");
+      search(mid, hi);
+      w_.Raw("}");
+    };
+    search(0, op_.members.size());
+  }
+
   const FusedKernel& k_;
   const FusedKernel::NodeOp& op_;
+  const FusedKernel::NodeOp::Member* member_ = nullptr;
+  int64_t member_first_unit_ = 0;
   BodyWriter w_;
   std::map<int, int> store_into_;  // node output -> node input whose memref it is stored into
 };

@@ -30,7 +30,7 @@ namespace ampc {
 // {op, kernel}, metrics. 2 (inline data) is refused with a "recompile" message.
 inline constexpr uint32_t kPlanFormatVersion = 3;
 // The most buffers (inputs + outputs) a generated kernel takes; larger groups run per-op.
-inline constexpr int kMaxKernelArgs = 32;
+inline constexpr int kMaxKernelArgs = 64;
 inline constexpr int64_t kPlanAlignment = 64;              // arena and data offsets
 inline constexpr int64_t kDataSectionAlignment = 1 << 16;  // file offset: any page size
 

@@ -48,7 +48,7 @@ StatusOr<Plan> LowerForBatch(Graph& g, int64_t batch, const SampleDims& dims,
   if (o.kernels.enabled && (o.kernels.gpu_grain || o.support->target().kind == "cuda")) {
     RETURN_IF_ERROR(SplitLossPass().Run(g).status());
   }
-  if (o.kernels.enabled) FuseElementwise(g);
+  if (o.kernels.enabled) FuseElementwise(g, FusionOptions{.multi_tensor_args = kMaxKernelArgs});
   LowerOptions lo;
   lo.source = o.source;
   lo.precision = o.precision;
@@ -311,7 +311,8 @@ StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
     if (stats) *stats = pass.stats();
   }
   // Lowering fuses after the batch size is bound; shown here, groups follow symbolic shapes.
-  if (after == "fusion") FuseElementwise(g, FusionOptions{.allow_symbolic = true});
+  if (after == "fusion")
+    FuseElementwise(g, FusionOptions{.allow_symbolic = true, .multi_tensor_args = kMaxKernelArgs});
   return info;
 }
 

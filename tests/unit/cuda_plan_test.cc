@@ -52,7 +52,7 @@ int PtxParams(const std::string& ptx) {
 
 TEST(CudaPlan, KernelLaunchesPassWhatThePtxDeclares) {
   if (!HaveMlir() || !HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
-  int launches = 0, fills = 0;
+  int launches = 0, fills = 0, multi_tensor = 0;
   for (const Plan& plan : CudaPlans()) {
     const plan::PlanProto& p = plan.proto;
     for (int i = 0; i < p.steps_size(); ++i) {
@@ -78,7 +78,22 @@ TEST(CudaPlan, KernelLaunchesPassWhatThePtxDeclares) {
       // The grid covers the range and no block is idle.
       const int range_id = s.outputs(k.launch().elements_of_output());
       const int64_t range = Count(Dims(p.buffers(range_id)));
-      if (k.launch().units() > 0) {
+      // CUDA's classic limit on a kernel's parameters (4 KB; larger needs CUDA 12.1 and Volta).
+      EXPECT_LE(l->slots.size() * 8, 4096u) << DescribeStep(p, i);
+      if (k.launch().units() > 0 && !k.launch().fill_range_output()) {
+        // A multi-tensor optimizer on the GPU's grain: a unit per element of each parameter
+        // (input 2 of each member's per-op fallback), end to end.
+        ASSERT_GT(s.fusion_group(), 0) << DescribeStep(p, i);
+        const plan::FusionGroup& fg = p.fusion_groups(s.fusion_group() - 1);
+        int64_t elements = 0;
+        for (const plan::Step& f : fg.fallback()) {
+          EXPECT_TRUE(f.op().op() == "Adam" || f.op().op() == "SGD") << DescribeStep(p, i);
+          elements += Count(Dims(p.buffers(f.inputs(2))));
+        }
+        EXPECT_EQ(l->units, elements) << DescribeStep(p, i);
+        EXPECT_EQ(l->fill_bytes, 0);
+        ++multi_tensor;
+      } else if (k.launch().units() > 0) {
         // AllFinite on the GPU's grain: a unit per element of its largest input, onto its flag
         // filled with true.
         int64_t largest = 0;
@@ -121,7 +136,8 @@ TEST(CudaPlan, KernelLaunchesPassWhatThePtxDeclares) {
     }
   }
   EXPECT_GT(launches, 100);
-  EXPECT_GE(fills, 2);  // the bf16 plans' finite checks
+  EXPECT_GE(fills, 2);         // the bf16 plans' finite checks
+  EXPECT_GE(multi_tensor, 6);  // every plan's optimizer (at least one kernel each)
 }
 
 TEST(CudaPlan, KernelLaunchRefusesWhatDoesNotFit) {

@@ -34,9 +34,11 @@ using gen_test::SameElement;
 // A group's generated kernel (built directly from parsed nodes) against the nodes' per-op kernels
 // run in order, on random inputs: the shapes the fixtures do not reach.
 void CompareGroupKernel(const std::vector<const Node*>& nodes, const std::vector<const Value*>& ins,
-                        const std::vector<const Value*>& outs, uint64_t seed) {
+                        const std::vector<const Value*>& outs, uint64_t seed,
+                        bool gpu_grain = false) {
   auto k = BuildFusedKernel(nodes, ins, outs);
   ASSERT_TRUE(k.ok()) << k.status().message();
+  if (gpu_grain) ApplyGpuGrain(*k);
   KernelOptions o;
   o.cache_dir = CacheDir();
   auto pk = BuildKernel(*k, Target{"cpu", ""}, o, nullptr);
@@ -337,6 +339,150 @@ TEST(GeneratedKernels, RowKernelsMatchPerOpOnEdgeShapes) {
   for (const char* text : graphs) {
     SCOPED_TRACE(text);
     CompareNodeKernel(text, ++seed);
+  }
+}
+
+// The groups FuseElementwise forms with multi_tensor_args, as (op, node count) in order.
+std::vector<std::pair<std::string, size_t>> GroupShapes(Graph& g, int args) {
+  FuseElementwise(g, FusionOptions{.multi_tensor_args = args});
+  auto groups = CollectFusionGroups(g);
+  EXPECT_TRUE(groups.ok()) << groups.status().message();
+  std::vector<std::pair<std::string, size_t>> out;
+  if (groups.ok()) {
+    for (const FusionGroup& fg : *groups) out.push_back({fg.nodes[0]->op_type(), fg.nodes.size()});
+  }
+  return out;
+}
+
+// Multi-tensor optimizers: Adam updates of 5000 (a short last block of 4096), 4096, 7 and 3x70
+// elements, one with a bf16 gradient, one writing a bf16 half copy, all with the apply flag,
+// share one kernel, which must store the bits the per-op kernels store, on the CPU's grain and
+// the GPU's (one element per unit, run here on the CPU); likewise SGD with Nesterov momentum.
+TEST(GeneratedKernels, MultiTensorOptimizersMatchPerOp) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  if (!cpu::CpuHasFeature("x86-64-v3")) GTEST_SKIP() << "this CPU lacks x86-64-v3";
+  const char* adam = R"(graph "g" opsets {"": 17, "com.ampc": 1} {
+  input %lr: f32[]
+  input %t: i64[]
+  input %ok: bool[]
+  input %w0: f32[5000]
+  input %g0: f32[5000]
+  input %m0: f32[5000]
+  input %v0: f32[5000]
+  input %w1: f32[64,64]
+  input %g1: f32[64,64]
+  input %m1: f32[64,64]
+  input %v1: f32[64,64]
+  input %w2: f32[7]
+  input %g2: f32[7]
+  input %m2: f32[7]
+  input %v2: f32[7]
+  input %w3: f32[3,70]
+  input %g3: bf16[3,70]
+  input %m3: f32[3,70]
+  input %v3: f32[3,70]
+  %a0: f32[5000], %b0: f32[5000], %c0: f32[5000] = com.ampc::Adam(%lr, %t, %w0, %g0, %m0, %v0, %ok) {beta1=0.9, beta2=0.999, epsilon=1e-08, weight_decay=0.01, decoupled=1}
+  %a1: f32[64,64], %b1: f32[64,64], %c1: f32[64,64], %h1: bf16[64,64] = com.ampc::Adam(%lr, %t, %w1, %g1, %m1, %v1, %ok) {beta1=0.9, beta2=0.999, epsilon=1e-08, weight_decay=0.01, decoupled=1, half_copy=16}
+  %a2: f32[7], %b2: f32[7], %c2: f32[7] = com.ampc::Adam(%lr, %t, %w2, %g2, %m2, %v2, %ok) {beta1=0.9, beta2=0.999, epsilon=1e-08, weight_decay=0.01, decoupled=1}
+  %a3: f32[3,70], %b3: f32[3,70], %c3: f32[3,70] = com.ampc::Adam(%lr, %t, %w3, %g3, %m3, %v3, %ok) {beta1=0.9, beta2=0.999, epsilon=1e-08, weight_decay=0.01, decoupled=1}
+  output %a0
+  output %b0
+  output %c0
+  output %a1
+  output %b1
+  output %c1
+  output %h1
+  output %a2
+  output %b2
+  output %c2
+  output %a3
+  output %b3
+  output %c3
+})";
+  const char* sgd = R"(graph "g" opsets {"": 17, "com.ampc": 1} {
+  input %lr: f32[]
+  input %t: i64[]
+  input %w0: f32[4100]
+  input %g0: f16[4100]
+  input %m0: f32[4100]
+  input %w1: f32[9]
+  input %g1: f32[9]
+  input %m1: f32[9]
+  %a0: f32[4100], %b0: f32[4100] = com.ampc::SGD(%lr, %t, %w0, %g0, %m0) {momentum=0.9, nesterov=1, weight_decay=0.0001}
+  %a1: f32[9], %b1: f32[9] = com.ampc::SGD(%lr, %t, %w1, %g1, %m1) {momentum=0.9, nesterov=1, weight_decay=0.0001}
+  output %a0
+  output %b0
+  output %a1
+  output %b1
+})";
+  uint64_t seed = 90;
+  for (const char* text : {adam, sgd}) {
+    for (bool gpu : {false, true}) {
+      SCOPED_TRACE(std::string(text) + (gpu ? " (GPU grain)" : ""));
+      auto g = ParseGraph(text);
+      ASSERT_TRUE(g.ok()) << g.status().message();
+      const auto shapes = GroupShapes(**g, 64);
+      ASSERT_EQ(shapes.size(), 1u);
+      EXPECT_EQ(shapes[0].second, (*g)->nodes().size());
+      auto groups = CollectFusionGroups(**g);
+      ASSERT_TRUE(groups.ok());
+      const FusionGroup& fg = groups->front();
+      CompareGroupKernel(fg.nodes, fg.inputs, fg.outputs, ++seed, gpu);
+    }
+  }
+}
+
+// Which updates share a kernel: only those of one signature (attributes, lr, step and apply
+// flag), only up to the buffer limit, and never across a reader of a member's output (the group
+// runs where its last member stood).
+TEST(GeneratedKernels, MultiTensorOptimizerGroups) {
+  auto adam = [](int i, const char* attrs) {
+    return fmt::format(
+        "  %a{0}: f32[8], %b{0}: f32[8], %c{0}: f32[8] = com.ampc::Adam(%lr, %t, %w{0}, %g{0}, "
+        "%m{0}, %v{0}) {{{1}}}\n  output %a{0}\n  output %b{0}\n  output %c{0}\n",
+        i, attrs);
+  };
+  auto graph = [](int n, const std::string& body, const std::string& extra_inputs = "") {
+    std::string s =
+        "graph \"g\" opsets {\"\": 17, \"com.ampc\": 1} {\n  input %lr: f32[]\n"
+        "  input %t: i64[]\n" +
+        extra_inputs;
+    for (int i = 0; i < n; ++i) {
+      for (const char* p : {"w", "g", "m", "v"}) s += fmt::format("  input %{}{}: f32[8]\n", p, i);
+    }
+    return s + body + "}";
+  };
+  const char* a = "beta1=0.9, beta2=0.999, epsilon=1e-08, weight_decay=0.01, decoupled=1";
+  const char* b = "beta1=0.8, beta2=0.999, epsilon=1e-08, weight_decay=0.01, decoupled=1";
+  using Shapes = std::vector<std::pair<std::string, size_t>>;
+  {  // Off: a kernel each.
+    auto g = ParseGraph(graph(3, adam(0, a) + adam(1, a) + adam(2, a)));
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    EXPECT_EQ(GroupShapes(**g, 0), (Shapes{{"Adam", 1}, {"Adam", 1}, {"Adam", 1}}));
+  }
+  {  // Two signatures interleaved: a group each.
+    auto g = ParseGraph(graph(4, adam(0, a) + adam(1, b) + adam(2, a) + adam(3, b)));
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    EXPECT_EQ(GroupShapes(**g, 64), (Shapes{{"Adam", 2}, {"Adam", 2}}));
+  }
+  {  // 2 shared + 7 per update: 16 buffers take two updates, 23 three.
+    auto g = ParseGraph(graph(5, adam(0, a) + adam(1, a) + adam(2, a) + adam(3, a) + adam(4, a)));
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    EXPECT_EQ(GroupShapes(**g, 16), (Shapes{{"Adam", 2}, {"Adam", 2}, {"Adam", 1}}));
+    EXPECT_EQ(GroupShapes(**g, 23), (Shapes{{"Adam", 3}, {"Adam", 2}}));
+  }
+  {  // A reader of update 0's output between updates 0 and 1 closes the first group.
+    auto g =
+        ParseGraph(graph(2, adam(0, a) + "  %r: f32[8] = Neg(%a0)\n  output %r\n" + adam(1, a)));
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    EXPECT_EQ(GroupShapes(**g, 64), (Shapes{{"Adam", 1}, {"Neg", 1}, {"Adam", 1}}));
+  }
+  {  // A different lr: no sharing.
+    auto g = ParseGraph(graph(2, adam(0, a) + adam(1, a), "  input %lr2: f32[]\n"));
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    Node* second = (*g)->nodes()[1];
+    second->SetInput(0, (*g)->FindValue("lr2"));
+    EXPECT_EQ(GroupShapes(**g, 64), (Shapes{{"Adam", 1}, {"Adam", 1}}));
   }
 }
 
