@@ -218,10 +218,14 @@ Status GradIdentity(GradientContext& ctx) {
   return Status::Ok();
 }
 
-Status GradRelu(GradientContext& ctx) {  // com.ampc::ReluGrad: dy where x > 0
+// com.ampc::ReluGrad: dy where y > 0, which is where x > 0 (y = max(x, 0) in x's own type: a NaN
+// or a zero of either sign is not > 0 on either side), as torch's threshold_backward reads the
+// result. Reading y, not x, lets x die at the Relu: its buffer is free for the rest of the
+// forward pass, and a GEMM or convolution before the Relu can apply it as its epilogue.
+Status GradRelu(GradientContext& ctx) {
   ASSIGN_OR_RETURN(
       std::vector<Value*> g,
-      grad::EmitAmpc(ctx, "ReluGrad", {ctx.output_grads[0], ctx.forward.input(0)}, 1, {}));
+      grad::EmitAmpc(ctx, "ReluGrad", {ctx.output_grads[0], ctx.forward.output(0)}, 1, {}));
   return SetGrad(ctx, 0, g[0]);
 }
 
