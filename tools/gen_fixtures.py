@@ -36,7 +36,10 @@ from transformer_model import make_transformer_classes  # noqa: E402
 
 SMALL_MODELS = ["mlp", "cnn", "transformer"]
 BIG_MODELS = ["resnet18", "mobilenet_v2"]
-ALL_MODELS = SMALL_MODELS + BIG_MODELS
+# Made on request only (--models relu_mlp --opsets 17): Linear -> ReLU -> Linear, the pattern
+# the CUDA runtime runs as one cuBLASLt call with the RELU_BIAS epilogue.
+EXTRA_MODELS = ["relu_mlp"]
+ALL_MODELS = SMALL_MODELS + BIG_MODELS + EXTRA_MODELS
 
 
 # --------------------------------------------------------------------------
@@ -49,6 +52,14 @@ def build_mlp(nn):
         nn.LayerNorm(256),
         nn.GELU(approximate="none"),
         nn.Linear(256, 10),
+    )
+
+
+def build_relu_mlp(nn):
+    return nn.Sequential(
+        nn.Linear(784, 128),
+        nn.ReLU(),
+        nn.Linear(128, 10),
     )
 
 
@@ -100,8 +111,8 @@ def export_torch(torch, model_name, opset, out_dir, training=False, fold=True):
     fold=False keeps BatchNormalization in eval mode (torch otherwise folds it into Conv)."""
     nn = torch.nn
     torch.manual_seed(0)
-    if model_name == "mlp":
-        model = build_mlp(nn)
+    if model_name in ("mlp", "relu_mlp"):
+        model = build_mlp(nn) if model_name == "mlp" else build_relu_mlp(nn)
         args = (torch.randn(2, 784),)
         inputs, outputs = ["input"], ["logits"]
         dyn = {"input": {0: "batch"}, "logits": {0: "batch"}}
@@ -160,7 +171,7 @@ def write_reference_data(torch, model, model_name, onnx_path):
     """
     from onnx import numpy_helper
     gen = torch.Generator().manual_seed(1)
-    if model_name == "mlp":
+    if model_name in ("mlp", "relu_mlp"):
         x = torch.rand(4, 784, generator=gen)
     elif model_name == "cnn":
         x = torch.rand(3, 1, 28, 28, generator=gen)

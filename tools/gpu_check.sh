@@ -54,9 +54,12 @@ echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 fail=0
 if want fixtures; then
 echo "== checks: CUDA executor vs CPU executor (one forward pass, 20 training steps)"
-for plan in mlp_fp32 mlp_bf16 mlp_fp16 cnn_fp32 cnn_bf16 cnn_fp16 transformer_fp32 transformer_bf16 \
-  transformer_fp16; do
-  timeout 60 "$B/ampc-gpu" check "$B/plans/$plan.ampc" --data "$B/data/${plan%%_*}.npz" --steps 20
+# relumlp: Linear -> ReLU -> Linear, its first GEMM with cuBLASLt's RELU_BIAS epilogue (MLP data).
+for plan in mlp_fp32 mlp_bf16 mlp_fp16 relumlp_fp32 relumlp_bf16 relumlp_fp16 cnn_fp32 cnn_bf16 \
+  cnn_fp16 transformer_fp32 transformer_bf16 transformer_fp16; do
+  data=${plan%%_*}
+  [ "$data" = relumlp ] && data=mlp
+  timeout 60 "$B/ampc-gpu" check "$B/plans/$plan.ampc" --data "$B/data/$data.npz" --steps 20
   rc=$?
   [ $rc -eq 0 ] || { echo "gpu_check: $plan: exit code $rc"; fail=1; }
 done

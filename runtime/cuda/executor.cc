@@ -80,7 +80,8 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
     return InvalidArgument("plan: compiled for target '" + p.target().kind() + "', not cuda");
   }
   // Everything the plan needs that can be refused without touching the GPU comes first.
-  ASSIGN_OR_RETURN(const std::vector<StepKind> kinds, ClassifySteps(p));
+  ASSIGN_OR_RETURN(std::vector<StepKind> kinds, ClassifySteps(p));
+  const std::vector<int> gemm_writes = FoldGemmRelus(p, &kinds);
   const CudaAvailability avail = ProbeCuda();
   if (avail.device_count == 0)
     return Unimplemented("--device cuda: no usable GPU (" + avail.reason + ")");
@@ -125,7 +126,7 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
   }
   RETURN_IF_ERROR(LoadKernels(prop.major, prop.minor));
   RETURN_IF_ERROR(EvaluateHostSteps(kinds));
-  RETURN_IF_ERROR(BindSteps(kinds));
+  RETURN_IF_ERROR(BindSteps(kinds, gemm_writes));
   if (ProfilingRequested()) {
     profile_events_.resize(steps_.size() + 1, nullptr);
     for (cudaEvent_t& e : profile_events_) AMPC_CUDA(cudaEventCreate(&e), "profile event");
@@ -263,32 +264,21 @@ Status CudaExecutor::EvaluateHostSteps(const std::vector<StepKind>& kinds) {
   return Status::Ok();
 }
 
-Status CudaExecutor::BindGemm(const plan::Step& s, GemmCall* g) {
-  const plan::PlanProto& p = plan_.proto;
-  AttributeMap attrs;
-  for (const plan::Attr& a : s.op().attrs()) {
-    ASSIGN_OR_RETURN(attrs[a.name()], AttributeFromPlan(a));
-  }
-  std::vector<GemmOperand> in;
+Status CudaExecutor::BindGemm(const plan::Step& s, int writes, GemmCall* g) {
+  ASSIGN_OR_RETURN(GemmDesc d, DescribeGemmStep(plan_.proto, s));
+  if (writes >= 0) d.epilogue = WithRelu(d.epilogue);  // FoldGemmRelus
   std::vector<int> ids;
   for (int id : s.inputs()) {
-    if (id < 0) continue;
-    const plan::Buffer& b = p.buffers(id);
-    in.push_back(
-        {DTypeFromName(b.dtype()).value_or(DType::kUndefined), {b.dims().begin(), b.dims().end()}});
-    ids.push_back(id);
+    if (id >= 0) ids.push_back(id);
   }
-  const plan::Buffer& ob = p.buffers(s.outputs(0));
-  const GemmOperand out{DTypeFromName(ob.dtype()).value_or(DType::kUndefined),
-                        {ob.dims().begin(), ob.dims().end()}};
-  ASSIGN_OR_RETURN(const GemmDesc d, DescribeGemm(s.op().domain(), s.op().op(), attrs, in, out));
-  const void* c = d.c_matrix || d.epilogue == GemmEpilogue::kBias ? Address(ids[2]) : nullptr;
+  const void* c = d.c_matrix || HasBias(d.epilogue) ? Address(ids[2]) : nullptr;
   return g->Bind(lt_, d, Address(ids[static_cast<size_t>(d.a_input)]),
-                 Address(ids[static_cast<size_t>(d.b_input)]), c, Address(s.outputs(0)),
-                 workspace_bytes_);
+                 Address(ids[static_cast<size_t>(d.b_input)]), c,
+                 Address(writes >= 0 ? writes : s.outputs(0)), workspace_bytes_);
 }
 
-Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds) {
+Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds,
+                               const std::vector<int>& gemm_writes) {
   const plan::PlanProto& p = plan_.proto;
   std::map<int, int> input_of;  // buffer -> the plan input whose values it holds
   ASSIGN_OR_RETURN(const int64_t scratch, ScratchBytes(p, kinds));
@@ -329,8 +319,11 @@ Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds) {
         break;
       case StepKind::kGemm:
         b.gemm = std::make_unique<GemmCall>();
-        RETURN_IF_ERROR(BindGemm(s, b.gemm.get()).WithContext(what));
+        RETURN_IF_ERROR(
+            BindGemm(s, gemm_writes[static_cast<size_t>(i)], b.gemm.get()).WithContext(what));
         break;
+      case StepKind::kFolded:
+        break;  // the GEMM before it writes its output
       case StepKind::kStridedCopy: {
         ASSIGN_OR_RETURN(auto copies, DescribeStridedCopies(p, s));
         for (const StridedCopy& c : copies) {

@@ -54,6 +54,8 @@ Status CudaExecutor::EnqueueStep(Bound& b) {
       return Status::Ok();
     case StepKind::kGemm:
       return b.gemm->Enqueue(lt_, workspace_, workspace_bytes_, stream_);
+    case StepKind::kFolded:
+      return Status::Ok();
     case StepKind::kConv:
     case StepKind::kPool:
     case StepKind::kPad:

@@ -34,12 +34,17 @@ Status GemmCall::Bind(cublasLtHandle_t lt, const GemmDesc& desc, const void* A, 
   B_ = static_cast<const uint8_t*>(B);
   D_ = static_cast<uint8_t*>(D);
   C_ = d.c_matrix ? static_cast<const uint8_t*>(C) : D_;
-  if (d.epilogue == GemmEpilogue::kBias) {
-    ASSIGN_OR_RETURN(const cudaDataType_t ct, CudaType(d.c_type));
-    const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+  if (d.epilogue != GemmEpilogue::kDefault) {
+    const cublasLtEpilogue_t epi = d.epilogue == GemmEpilogue::kBias ? CUBLASLT_EPILOGUE_BIAS
+                                   : d.epilogue == GemmEpilogue::kRelu
+                                       ? CUBLASLT_EPILOGUE_RELU
+                                       : CUBLASLT_EPILOGUE_RELU_BIAS;
     AMPC_CUBLASLT(
         LtApi().MatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
         "epilogue");
+  }
+  if (HasBias(d.epilogue)) {
+    ASSIGN_OR_RETURN(const cudaDataType_t ct, CudaType(d.c_type));
     AMPC_CUBLASLT(
         LtApi().MatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &C, sizeof C),
         "bias");

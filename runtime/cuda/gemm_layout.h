@@ -34,7 +34,17 @@ struct GemmCallOffsets {
   int64_t a = 0, b = 0, d = 0;
 };
 
-enum class GemmEpilogue { kDefault, kBias };
+// kRelu / kReluBias: max(., 0) after the product (and bias); step_plan.h's FoldGemmRelus.
+enum class GemmEpilogue { kDefault, kBias, kRelu, kReluBias };
+inline bool HasBias(GemmEpilogue e) {
+  return e == GemmEpilogue::kBias || e == GemmEpilogue::kReluBias;
+}
+inline bool HasRelu(GemmEpilogue e) {
+  return e == GemmEpilogue::kRelu || e == GemmEpilogue::kReluBias;
+}
+inline GemmEpilogue WithRelu(GemmEpilogue e) {
+  return HasBias(e) ? GemmEpilogue::kReluBias : GemmEpilogue::kRelu;
+}
 
 struct GemmDesc {
   // cuBLASLt's A and B are the step's inputs a_input and b_input (1 and 0: swapped).

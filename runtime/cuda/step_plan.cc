@@ -130,6 +130,8 @@ const char* StepKindName(StepKind k) {
       return "pad";
     case StepKind::kClip:
       return "clip";
+    case StepKind::kFolded:
+      return "folded";
   }
   return "?";
 }
@@ -337,6 +339,65 @@ StatusOr<int64_t> ScratchBytes(const plan::PlanProto& p, const std::vector<StepK
     bytes = std::max(bytes, c->scratch_bytes);
   }
   return bytes;
+}
+
+StatusOr<GemmDesc> DescribeGemmStep(const plan::PlanProto& p, const plan::Step& s) {
+  AttributeMap attrs;
+  for (const plan::Attr& a : s.op().attrs()) {
+    ASSIGN_OR_RETURN(attrs[a.name()], AttributeFromPlan(a));
+  }
+  auto operand = [&](int id) {
+    const plan::Buffer& b = p.buffers(id);
+    return GemmOperand{DTypeFromName(b.dtype()).value_or(DType::kUndefined), Dims(p, id)};
+  };
+  std::vector<GemmOperand> in;
+  for (int id : s.inputs()) {
+    if (id >= 0) in.push_back(operand(id));
+  }
+  return DescribeGemm(s.op().domain(), s.op().op(), attrs, in, operand(s.outputs(0)));
+}
+
+std::vector<int> FoldGemmRelus(const plan::PlanProto& p, std::vector<StepKind>* kinds) {
+  std::vector<int> writes(static_cast<size_t>(p.steps_size()), -1);
+  std::vector<int> readers(static_cast<size_t>(p.buffers_size()), 0);
+  for (const plan::Step& s : p.steps()) {
+    for (int id : s.inputs()) {
+      if (id >= 0) ++readers[static_cast<size_t>(id)];
+    }
+  }
+  for (const plan::IoBinding& o : p.outputs()) ++readers[static_cast<size_t>(o.buffer())];
+  for (const plan::StateUpdate& u : p.state_updates()) ++readers[static_cast<size_t>(u.from())];
+  auto overlap = [&](int a, int b) {
+    const plan::Buffer& x = p.buffers(a);
+    const plan::Buffer& y = p.buffers(b);
+    return x.kind() == plan::Buffer::ARENA && y.kind() == plan::Buffer::ARENA &&
+           x.offset() < y.offset() + y.size_bytes() && y.offset() < x.offset() + x.size_bytes();
+  };
+  for (int i = 0; i + 1 < p.steps_size(); ++i) {
+    const size_t g = static_cast<size_t>(i), r = g + 1;
+    if ((*kinds)[g] != StepKind::kGemm || (*kinds)[r] != StepKind::kKernel) continue;
+    const plan::Step& gemm = p.steps(i);
+    const plan::Step& relu = p.steps(i + 1);
+    if (gemm.outputs_size() != 1 || relu.inputs_size() != 1 || relu.outputs_size() != 1 ||
+        relu.fusion_group() <= 0 || relu.fusion_group() > p.fusion_groups_size()) {
+      continue;
+    }
+    const plan::FusionGroup& fg = p.fusion_groups(relu.fusion_group() - 1);
+    const int x = gemm.outputs(0), y = relu.outputs(0);
+    if (fg.fallback_size() != 1 || fg.fallback(0).op().op() != "Relu" ||
+        !fg.fallback(0).op().domain().empty() || relu.inputs(0) != x || x < 0 || y < 0 ||
+        readers[static_cast<size_t>(x)] != 1 || p.buffers(x).dtype() != p.buffers(y).dtype() ||
+        Dims(p, x) != Dims(p, y)) {
+      continue;
+    }
+    bool clash = false;
+    for (int id : gemm.inputs()) clash = clash || (id >= 0 && overlap(id, y));
+    auto d = DescribeGemmStep(p, gemm);
+    if (clash || !d.ok() || d->c_matrix) continue;
+    writes[g] = y;
+    (*kinds)[r] = StepKind::kFolded;
+  }
+  return writes;
 }
 
 }  // namespace ampc::cuda

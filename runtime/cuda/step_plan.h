@@ -15,6 +15,7 @@
 //    com.ampc::AveragePoolGrad.
 //  - kPad: Pad whose pads, constant value and axes are host values.
 //  - kClip: Clip with scalar bounds of the input's float type.
+//  - kFolded: a generated kernel whose work the GEMM before it does (FoldGemmRelus): nothing.
 // Anything else is an error naming the step, raised when the executor is created.
 #pragma once
 
@@ -25,6 +26,7 @@
 #include "codegen/plan.pb.h"
 #include "ir/status.h"
 #include "runtime/cuda/copy_desc.h"
+#include "runtime/cuda/gemm_layout.h"
 
 namespace ampc::cuda {
 
@@ -38,13 +40,27 @@ enum class StepKind {
   kConv,
   kPool,
   kPad,
-  kClip
+  kClip,
+  kFolded
 };
 
 const char* StepKindName(StepKind k);
 
 // One kind per step of `p`, or the first step the CUDA runtime cannot run.
 StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p);
+
+// A GEMM step's cuBLASLt description (gemm_layout.h) from its buffers and attributes.
+StatusOr<GemmDesc> DescribeGemmStep(const plan::PlanProto& p, const plan::Step& s);
+
+// Relus that the GEMM before them applies as cuBLASLt's RELU (or RELU_BIAS) epilogue: a kKernel
+// step whose fusion group is one Relu of the kGemm step just before it (no C matrix), whose
+// output X nothing else reads (no other step, plan output or state update: the backward's
+// ReluGrad reads the Relu's output), and whose output Y shares no arena bytes with the GEMM's
+// inputs (the planner may reuse their bytes for Y, as they die at the GEMM, which now writes Y).
+// The GEMM writes relu(product [+ bias]) into Y (rounded once, as the kernel rounds relu of the
+// rounded product: relu commutes with rounding), and the Relu's step becomes kFolded. Returns,
+// per step, the buffer a folding GEMM writes instead of its own output, or -1.
+std::vector<int> FoldGemmRelus(const plan::PlanProto& p, std::vector<StepKind>* kinds);
 
 // The arena bytes the CUDA executor allocates: the plan's arena_kernel_bytes (without the
 // intermediates of fusion groups' per-op fallbacks, which the CUDA runtime never runs), once

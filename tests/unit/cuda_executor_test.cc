@@ -1,7 +1,7 @@
 // The CUDA executor on a GPU. Every test here skips where no GPU is usable (this machine, CI),
 // reported by ctest as skipped; on a machine with a GPU they run the same checks as
 // tools/gpu_check.sh does with the bundle:
-//  - ampc-gpu check: one forward pass and 10 training steps of the MLP, the CNN and the causal
+//  - ampc-gpu check: one forward pass and 10 training steps of the MLPs, the CNN and the causal
 //    transformer in fp32, bf16 and fp16 on the CUDA executor against the CPU executor (the oracle),
 //    from the same states on the same batches: outputs, every step's metrics, every state;
 //  - ampc train --device auto trains on the GPU, and ampc-gpu bench reports the GPU.
@@ -26,6 +26,10 @@ GpuCase Case(const std::string& model) {
   if (model == "mlp") {
     return {"mlp_adamw",
             testing::Fixture("mlp_opset17.onnx") + " --batch-size 32 --optimizer adamw --lr 0.001"};
+  }
+  if (model == "relu_mlp") {  // its first GEMM applies the ReLU as cuBLASLt's epilogue
+    return {"mlp_adamw", testing::Fixture("relu_mlp_opset17.onnx") +
+                             " --batch-size 32 --optimizer adamw --lr 0.001"};
   }
   if (model == "cnn") {
     return {"cnn_adamw",
@@ -60,12 +64,11 @@ TEST_P(CudaExecutorTest, TrainsLikeTheCpuExecutor) {
   EXPECT_NE(check.out.find("PASS"), std::string::npos) << check.out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, CudaExecutorTest,
-                         ::testing::Combine(::testing::Values("mlp", "cnn", "transformer"),
-                                            ::testing::Values("fp32", "bf16", "fp16")),
-                         [](const auto& info) {
-                           return std::get<0>(info.param) + "_" + std::get<1>(info.param);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, CudaExecutorTest,
+    ::testing::Combine(::testing::Values("mlp", "relu_mlp", "cnn", "transformer"),
+                       ::testing::Values("fp32", "bf16", "fp16")),
+    [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
 
 TEST(CudaExecutor, AmpcTrainsOnTheGpuByDefault) {
   if (const std::string why = SkipReason(); !why.empty()) GTEST_SKIP() << why;

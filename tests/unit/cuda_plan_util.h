@@ -87,7 +87,8 @@ inline std::vector<double> CublasLtModel(const GemmDesc& d,
           const size_t at = static_cast<size_t>(d0 + i + j * d.d.ld);
           double v = d.alpha * s;
           if (d.c_matrix) v += d.beta * x[2].at(at);
-          if (d.epilogue == cuda::GemmEpilogue::kBias) v += x[2].at(static_cast<size_t>(i));
+          if (cuda::HasBias(d.epilogue)) v += x[2].at(static_cast<size_t>(i));
+          if (cuda::HasRelu(d.epilogue)) v = v > 0 ? v : 0;
           y.at(at) = v;
         }
       }
