@@ -51,7 +51,9 @@ const std::map<std::string, OpInfo>& Ops() {
       {"Xor", {Kind::kLogic, 2, 2}},
       {"Where", {Kind::kWhere, 3, 3}},
       {"Cast", {Kind::kCast, 1, 1}},
-      {"ReluGrad", {Kind::kReluGrad, 2, 2}},  // com.ampc, the only op of that domain here
+      {"Gelu", {Kind::kUnary, 1, 1}},         // approximate none | tanh
+      {"ReluGrad", {Kind::kReluGrad, 2, 2}},  // com.ampc (dY, X)
+      {"GeluGrad", {Kind::kReluGrad, 2, 2}},  // com.ampc (dY, X), approximate none | tanh
   };
   return *ops;
 }
@@ -71,8 +73,12 @@ bool IsFusibleElementwise(const Node& n, bool allow_symbolic) {
     }
     return true;
   };
-  const bool relu_grad = n.op_type() == "ReluGrad";
-  if (n.domain() != (relu_grad ? kAmpcDomain : "")) return false;
+  const bool ampc = n.op_type() == "ReluGrad" || n.op_type() == "GeluGrad";
+  if (n.domain() != (ampc ? kAmpcDomain : "")) return false;
+  if (n.op_type() == "Gelu" || n.op_type() == "GeluGrad") {  // another mode: the per-op error
+    const std::string a = n.attr_string("approximate", "none");
+    if (a != "none" && a != "tanh") return false;
+  }
   auto it = Ops().find(n.op_type());
   if (it == Ops().end()) return false;
   const OpInfo& info = it->second;
@@ -238,6 +244,7 @@ std::string FusedKernel::Key() const {
     s += fmt::format("\n{} {}", i.op, DTypeName(i.dtype));
     for (int o : i.operands) s += fmt::format(" %{}", o);
     if (i.op == "LeakyRelu") s += fmt::format(" alpha={:08x}", std::bit_cast<uint32_t>(i.alpha));
+    if ((i.op == "Gelu" || i.op == "GeluGrad") && i.tanh) s += " tanh";
   }
   if (reduce) {
     s += fmt::format("\n{} {} %{} outputs={} count={} dims", reduce->op, DTypeName(reduce->dtype),
@@ -325,6 +332,7 @@ StatusOr<FusedKernel> BuildFusedKernel(const std::vector<const Node*>& nodes,
     inst.op = node->op_type();
     inst.dtype = node->output(0)->dtype();
     inst.alpha = node->attr_float("alpha", 0.01f);
+    inst.tanh = node->attr_string("approximate", "none") == "tanh";
     for (const Value* in : node->inputs()) {
       auto it = index.find(in);
       if (it == index.end()) {

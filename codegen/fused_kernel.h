@@ -25,7 +25,7 @@
 namespace ampc {
 
 // The elementwise ops the generator emits, in the dtypes it emits them in (f32, f16, bf16 and
-// bool values), and com.ampc ReluGrad; a node it cannot emit is never fused.
+// bool values), and com.ampc ReluGrad and GeluGrad; a node it cannot emit is never fused.
 // `allow_symbolic`: also with symbolic dimensions (inspection; kernels need static shapes).
 bool IsFusibleElementwise(const Node& n, bool allow_symbolic = false);
 // A ReduceSum / ReduceMean of an f32/f16/bf16 value over constant axes, which a group can end in.
@@ -62,7 +62,8 @@ struct FusedKernel {
     std::string op;             // ONNX op type (default domain)
     std::vector<int> operands;  // value indices: inputs first, then instructions
     DType dtype = DType::kUndefined;
-    float alpha = 0;  // LeakyRelu
+    float alpha = 0;    // LeakyRelu
+    bool tanh = false;  // Gelu, GeluGrad: approximate="tanh"
   };
   // A group may end in one ReduceSum / ReduceMean of one of its values (or of an input), with the
   // elementwise nodes as its prologue: the kernel runs over the reduction's outputs, each summed

@@ -213,6 +213,10 @@ std::string EmitKernelMlir(const FusedKernel& k, const std::string& name) {
         regs[v].bits = w.Select(regs[in.operands[0]].bits, a.bits, b.bits, ty);
         if (t == DType::kFloat32) regs[v].f32 = regs[v].bits;
         continue;
+      } else if (o == "Gelu") {
+        f = mlir_text::Gelu(w, opf(0), in.tanh);
+      } else if (o == "GeluGrad") {  // dY * f'(X), in fp32, rounded once
+        f = w.Bin("arith.mulf", opf(0), mlir_text::GeluDerivative(w, opf(1), in.tanh), "f32");
       } else if (o == "ReluGrad") {  // dY's storage bits where X > 0, else +0 (NaN X: +0)
         const bool f32 = t == DType::kFloat32;
         const std::string zero = f32 ? w.F32(0.0f) : w.Line("arith.constant 0 : i16");

@@ -173,6 +173,40 @@ inline std::string Tanh(BodyWriter& w, const std::string& x) {
   return fmath::Tanh(a, x);
 }
 
+// GELU and its derivative in runtime/cpu/kernels_activation.cc's order of operations (fp32,
+// no contraction): erf form 0.5x (1 + erf(x / sqrt 2)) and Phi(x) + x phi(x); tanh form
+// 0.5x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), and its derivative.
+inline std::string Gelu(BodyWriter& w, const std::string& x, bool tanh) {
+  MlirF32 a{w};
+  const std::string half_x = a.Mul(a.C(0.5f), x);
+  if (!tanh) {
+    return a.Mul(half_x, a.Add(a.C(1.0f),
+                               Erf(w, a.Mul(x, a.C(static_cast<float>(0.70710678118654752440))))));
+  }
+  const std::string cube = a.Mul(a.Mul(a.Mul(a.C(static_cast<float>(0.044715)), x), x), x);
+  const std::string u = a.Mul(a.C(static_cast<float>(0.79788456080286535588)), a.Add(x, cube));
+  return a.Mul(half_x, a.Add(a.C(1.0f), Tanh(w, u)));
+}
+inline std::string GeluDerivative(BodyWriter& w, const std::string& x, bool tanh) {
+  MlirF32 a{w};
+  if (!tanh) {
+    const std::string cdf =
+        a.Mul(a.C(0.5f),
+              a.Add(a.C(1.0f), Erf(w, a.Mul(x, a.C(static_cast<float>(0.70710678118654752440))))));
+    const std::string pdf = Exp(w, a.Mul(a.Mul(a.C(-0.5f), x), x));
+    return a.Add(cdf, a.Mul(a.Mul(x, a.C(static_cast<float>(0.39894228040143267794))), pdf));
+  }
+  const std::string cube = a.Mul(a.Mul(a.Mul(a.C(static_cast<float>(0.044715)), x), x), x);
+  const std::string u = a.Mul(a.C(static_cast<float>(0.79788456080286535588)), a.Add(x, cube));
+  const std::string t = Tanh(w, u);
+  const std::string du =
+      a.Mul(a.C(static_cast<float>(0.79788456080286535588)),
+            a.Add(a.C(1.0f), a.Mul(a.Mul(a.C(static_cast<float>(3 * 0.044715)), x), x)));
+  const std::string left = a.Mul(a.C(0.5f), a.Add(a.C(1.0f), t));
+  const std::string right = a.Mul(a.Mul(a.Mul(a.C(0.5f), x), a.Sub(a.C(1.0f), a.Mul(t, t))), du);
+  return a.Add(left, right);
+}
+
 // The kernel function around a unit's body: `func.func @name(%begin: index, %end: index ARGS)`
 // with the C interface, running `body` (which defines nothing outside) for each unit %i in
 // [begin, end) of one scf.parallel.

@@ -217,6 +217,38 @@ TEST(GeneratedKernels, ReluGradFusesAndMatchesPerOp) {
   EXPECT_FALSE(IsFusibleElementwise(*(*g)->nodes().front()));
 }
 
+// Gelu (opset 20, both approximations) and com.ampc GeluGrad fused in one group, in each float
+// type, against the per-op Gelu and GeluGrad kernels on random values and bit patterns (inf and
+// NaN included): Gelu's output and dX must be the same bits.
+TEST(GeneratedKernels, GeluAndGeluGradFuseAndMatchPerOp) {
+  if (!HaveMlir()) GTEST_SKIP() << "built without MLIR";
+  if (!cpu::CpuHasFeature("x86-64-v3")) GTEST_SKIP() << "this CPU lacks x86-64-v3";
+  uint64_t seed = 170;
+  for (const char* mode : {"none", "tanh"}) {
+    for (const char* t : {"f32", "f16", "bf16"}) {
+      const std::string text = fmt::format(R"(graph "g" opsets {{"": 20, "com.ampc": 1}} {{
+  input %x: {0}[3,5,67]
+  input %dy: {0}[3,5,67]
+  %y: {0}[3,5,67] = Gelu(%x) {{approximate="{1}"}} name="gelu"
+  %g: {0}[3,5,67] = Mul(%y, %dy) name="scale"
+  %dx: {0}[3,5,67] = com.ampc::GeluGrad(%g, %x) {{approximate="{1}"}} name="gelu_grad"
+  output %y
+  output %dx
+}})",
+                                           t, mode);
+      SCOPED_TRACE(text);
+      CompareOneGroup(text, 3, "GeluGrad", ++seed);
+    }
+  }
+  auto g = ParseGraph(R"(graph "g" opsets {"": 20} {
+  input %x: f32[4]
+  %y: f32[4] = Gelu(%x) {approximate="sigmoid"}
+  output %y
+})");
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_FALSE(IsFusibleElementwise(*(*g)->nodes().front()));  // the per-op kernel reports it
+}
+
 // Row kernels on shapes and dtypes the fixtures do not reach: softmax over a middle axis (inner >
 // 1), f32 rows interleaved 8, 4 and 2 per unit, f16/bf16 inputs, layer norm over two axes with Mean
 // and InvStdDev stored and a row length that leaves a tail after the 8 partial sums, RMS norm
