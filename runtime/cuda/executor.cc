@@ -325,7 +325,7 @@ Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds,
       case StepKind::kFolded:
         break;  // the GEMM before it writes its output
       case StepKind::kStridedCopy: {
-        ASSIGN_OR_RETURN(auto copies, DescribeStridedCopies(p, s));
+        ASSIGN_OR_RETURN(auto copies, DescribeStridedCopies(p, s, window.host_value));
         for (const StridedCopy& c : copies) {
           b.copies.push_back({c, Address(s.inputs(c.input)), Address(s.outputs(c.output))});
         }

@@ -1,11 +1,14 @@
 #include "runtime/cuda/step_plan.h"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
+#include <optional>
 #include <set>
 
 #include "codegen/plan.h"
 #include "ir/dtype.h"
+#include "ir/ops/infer_util.h"
 #include "runtime/cuda/window_steps.h"
 
 namespace ampc::cuda {
@@ -89,7 +92,7 @@ const std::set<std::string>& AliasOps() {
 }
 
 const std::set<std::string>& CopyOps() {
-  static const std::set<std::string> ops = {"Transpose", "Split", "Concat", "Expand"};
+  static const std::set<std::string> ops = {"Transpose", "Split", "Concat", "Expand", "Slice"};
   return ops;
 }
 
@@ -171,6 +174,16 @@ StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p) {
                (op == "Gemm" && std_domain)) {
       kinds.push_back(StepKind::kGemm);
     } else if (std_domain && CopyOps().count(op)) {
+      if (op == "Slice") {
+        for (int k = 1; k < s.inputs_size(); ++k) {
+          const int id = s.inputs(k);
+          if (id >= 0 && !host_value[static_cast<size_t>(id)]) {
+            return Unimplemented(what() + ": Slice input " + std::to_string(k) +
+                                 " is computed on the device (the CUDA runtime reads starts, "
+                                 "ends, axes and steps on the host)");
+          }
+        }
+      }
       kinds.push_back(StepKind::kStridedCopy);
     } else if (std_domain && op == "Gather") {
       kinds.push_back(StepKind::kGather);
@@ -215,8 +228,78 @@ StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p) {
   return kinds;
 }
 
+namespace {
+
+// Integer input k of step s (i64 or i32) from the host; nullopt where the step omits it.
+StatusOr<std::optional<std::vector<int64_t>>> HostInts(const plan::PlanProto& p,
+                                                       const plan::Step& s, int k,
+                                                       const HostValueFn& host_value) {
+  if (k >= s.inputs_size() || s.inputs(k) < 0) return std::optional<std::vector<int64_t>>();
+  const int id = s.inputs(k);
+  const plan::Buffer& b = p.buffers(id);
+  const uint8_t* data = host_value ? host_value(id) : nullptr;
+  if (!data) return InvalidArgument("input " + std::to_string(k) + " has no value on the host");
+  if (b.dtype() != "i64" && b.dtype() != "i32") {
+    return InvalidArgument("input " + std::to_string(k) + " is " + b.dtype() + ", not i64 or i32");
+  }
+  const int64_t n = Product(Dims(p, id), 0, static_cast<size_t>(b.dims_size()));
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    if (b.dtype() == "i64") {
+      std::memcpy(&v[static_cast<size_t>(i)], data + 8 * i, 8);
+    } else {
+      int32_t x;
+      std::memcpy(&x, data + 4 * i, 4);
+      v[static_cast<size_t>(i)] = x;
+    }
+  }
+  return std::optional<std::vector<int64_t>>(std::move(v));
+}
+
+// Slice as one strided copy: per sliced axis the first element (infer::SliceRange, the CPU
+// kernel's) and the stride times the step (negative steps walk backwards).
+StatusOr<StridedCopy> DescribeSlice(const plan::PlanProto& p, const plan::Step& s, int bytes,
+                                    const HostValueFn& host_value) {
+  const std::vector<int64_t> in0 = Dims(p, s.inputs(0)), od = Dims(p, s.outputs(0));
+  const int64_t rank = static_cast<int64_t>(in0.size());
+  ASSIGN_OR_RETURN(auto starts, HostInts(p, s, 1, host_value));
+  ASSIGN_OR_RETURN(auto ends, HostInts(p, s, 2, host_value));
+  ASSIGN_OR_RETURN(auto axes, HostInts(p, s, 3, host_value));
+  ASSIGN_OR_RETURN(auto steps, HostInts(p, s, 4, host_value));
+  if (!starts || !ends) return InvalidArgument("Slice: no starts or ends");
+  const size_t n = starts->size();
+  if (!axes) {
+    axes.emplace();
+    for (size_t i = 0; i < n; ++i) axes->push_back(static_cast<int64_t>(i));
+  }
+  if (!steps) steps.emplace(n, 1);
+  if (ends->size() != n || axes->size() != n || steps->size() != n) {
+    return InvalidArgument("Slice: starts, ends, axes and steps have different lengths");
+  }
+  const std::vector<int64_t> sin = Contiguous(in0);
+  std::vector<int64_t> dims = in0, strides = sin;
+  int64_t offset = 0;
+  for (size_t i = 0; i < n; ++i) {
+    int64_t a = (*axes)[i];
+    if (a < 0) a += rank;
+    const int64_t step = (*steps)[i];
+    if (a < 0 || a >= rank || step == 0) return InvalidArgument("Slice: bad axis or step");
+    const size_t u = static_cast<size_t>(a);
+    int64_t first = 0, count = 0;
+    infer::SliceRange(in0[u], (*starts)[i], (*ends)[i], step, &first, &count);
+    dims[u] = count;
+    strides[u] = sin[u] * step;
+    offset += first * sin[u];
+  }
+  if (dims != od) return InvalidArgument("Slice: the output's shape differs from the slice's");
+  return MakeCopy(0, 0, bytes, od, strides, offset, Contiguous(od), 0);
+}
+
+}  // namespace
+
 StatusOr<std::vector<StridedCopy>> DescribeStridedCopies(const plan::PlanProto& p,
-                                                         const plan::Step& s) {
+                                                         const plan::Step& s,
+                                                         const HostValueFn& host_value) {
   const std::string& op = s.op().op();
   std::vector<StridedCopy> out;
   if (s.inputs_size() < 1 || s.inputs(0) < 0) return InvalidArgument(op + ": no input");
@@ -266,6 +349,9 @@ StatusOr<std::vector<StridedCopy>> DescribeStridedCopies(const plan::PlanProto& 
       if (c.elements() > 0) out.push_back(c);
     }
     if (start != od[static_cast<size_t>(axis)]) return InvalidArgument("Concat: sizes differ");
+  } else if (op == "Slice") {
+    ASSIGN_OR_RETURN(StridedCopy c, DescribeSlice(p, s, bytes, host_value));
+    if (c.elements() > 0) out.push_back(c);
   } else if (op == "Expand") {
     const std::vector<int64_t> od = Dims(p, s.outputs(0));
     if (in0.size() > od.size()) return InvalidArgument("Expand: input of higher rank");

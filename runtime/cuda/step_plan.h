@@ -8,7 +8,7 @@
 //    Unsqueeze, Identity): one device-to-device copy.
 //  - kGemm: MatMul, com.ampc::MatMul, Gemm through cuBLASLt (gemm_layout.h).
 //  - kKernel: a generated kernel of the plan's table (launch.h).
-//  - kStridedCopy: Transpose, Split, Concat, Expand as strided copies (StridedCopy below).
+//  - kStridedCopy: Transpose, Split, Concat, Expand, Slice as strided copies (StridedCopy below).
 //  - kGather: Gather (an embedding lookup) by its index tensor.
 //  - kConv: Conv and com.ampc::ConvGrad through im2col and cuBLASLt (window_steps.h).
 //  - kPool: MaxPool (without Indices), AveragePool, GlobalAveragePool, com.ampc::MaxPoolGrad and
@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -68,10 +69,15 @@ std::vector<int> FoldGemmRelus(const plan::PlanProto& p, std::vector<StepKind>* 
 // inside it; the whole arena when the plan does not record it.
 StatusOr<int64_t> KernelArenaBytes(const plan::PlanProto& p);
 
-// The copies a Transpose / Split / Concat / Expand step is (Split: one per output; Concat: one
-// per input), from the buffers' shapes and the step's attributes.
+// The bytes of buffer `id` on the host (a constant's data, a kHost step's value), or null.
+using HostValueFn = std::function<const uint8_t*(int id)>;
+
+// The copies a Transpose / Split / Concat / Expand / Slice step is (Split: one per output;
+// Concat: one per input), from the buffers' shapes and the step's attributes; a Slice's starts,
+// ends, axes and steps are read through `host_value` (ClassifySteps checks they are host values).
 StatusOr<std::vector<StridedCopy>> DescribeStridedCopies(const plan::PlanProto& p,
-                                                         const plan::Step& s);
+                                                         const plan::Step& s,
+                                                         const HostValueFn& host_value = nullptr);
 
 // The scratch bytes the plan's kConv steps need at most (they run one at a time).
 StatusOr<int64_t> ScratchBytes(const plan::PlanProto& p, const std::vector<StepKind>& kinds);
