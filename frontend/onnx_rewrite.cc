@@ -86,6 +86,15 @@ Status OpRewriter::FloatAttrToInput(const std::string& node_name, AttributeMap& 
 Status OpRewriter::NormaliseOlder(const onnx::NodeProto& node, std::string& op, AttributeMap& attrs,
                                   std::vector<Value*>& inputs, std::vector<std::string>& outputs) {
   const std::string& name = node.name();
+  // CastLike (opset 15; torch's dynamo exporter writes it for type_as) is Cast to its second
+  // input's type, known here: one op for the passes, the generated kernels and the CUDA runtime.
+  if (op == "CastLike" && inputs.size() == 2 && inputs[0] && inputs[1] &&
+      inputs[1]->dtype() != DType::kUndefined) {
+    op = "Cast";
+    attrs["to"] = Attribute(static_cast<int64_t>(DTypeToOnnxNumber(inputs[1]->dtype())));
+    inputs.resize(1);
+    return Status::Ok();
+  }
   if (opset_ < 13 && op == "Split") return AttrToInput(name, attrs, "split", 1, inputs);
   if (opset_ < 13 && (op == "Squeeze" || op == "Unsqueeze" || op == "ReduceSum")) {
     return AttrToInput(name, attrs, "axes", 1, inputs);

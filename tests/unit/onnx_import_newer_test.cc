@@ -208,6 +208,23 @@ TEST(ImportNewer, CastSaturateIsAcceptedAndDropped) {
   EXPECT_EQ(TypeOf(**g, "y"), "f16[2]");
 }
 
+// CastLike(x, like) is imported as Cast(x, to = like's type): the like input is dropped (it
+// only gives the type), so the passes, generated kernels and the CUDA runtime see one op.
+TEST(ImportNewer, CastLikeBecomesCastToTheSecondInputsType) {
+  onnx::NodeProto* n;
+  onnx::ModelProto m = OneNode(19, "CastLike", {2}, &n);
+  n->add_input("like");
+  AddValueInfo(m.mutable_graph()->add_input(), "like", onnx::TensorProto::FLOAT16, {1});
+  auto g = Import(m);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  ASSERT_EQ((*g)->nodes().size(), 1u);
+  const Node* cast = (*g)->nodes()[0];
+  EXPECT_EQ(cast->op_type(), "Cast");
+  EXPECT_EQ(cast->num_inputs(), 1);
+  EXPECT_EQ(cast->attr_int("to", 0), onnx::TensorProto::FLOAT16);
+  EXPECT_EQ(TypeOf(**g, "y"), "f16[2]");
+}
+
 // ---- opset 18-23 forms ------------------------------------------------------------------------
 
 TEST(ImportNewer, ReduceWithAxesInput) {
