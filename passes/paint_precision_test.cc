@@ -141,7 +141,8 @@ TEST(PaintPrecision, RoleNodesAreFp32) {
   EXPECT_EQ(roles, (std::set<std::string>{"loss", "clip", "loss-scale", "optimizer", "state"}));
   // The model's Gemm is half; its backward follows.
   EXPECT_EQ(Paint(*g, "fc"), "f16 allow-list");
-  EXPECT_EQ(Paint(*g, "fc_grad"), "f16 allow-list");
+  // fc_grad is the bias's gradient (an fp32 ReduceSum), fc_grad_2 the weight's GEMM.
+  EXPECT_EQ(Paint(*g, "fc_grad_2"), "f16 allow-list");
   EXPECT_EQ(Unpainted(*g), before);
 }
 

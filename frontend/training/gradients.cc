@@ -333,13 +333,10 @@ Status GradGemm(GradientContext& ctx) {
         "Gemm", {x, y},
         {{"alpha", Attribute(alpha)}, {"transA", Attribute(tx)}, {"transB", Attribute(ty)}});
   };
-  // Y = alpha A' B' + beta C with A' = op(A), B' = op(B).
-  if (ctx.NeedsGrad(0)) {
-    RETURN_IF_ERROR(SetGrad(ctx, 0, ta ? gemm(b, dy, tb, 1) : gemm(dy, b, 0, 1 - tb)));
-  }
-  if (ctx.NeedsGrad(1)) {
-    RETURN_IF_ERROR(SetGrad(ctx, 1, tb ? gemm(dy, a, 1, ta) : gemm(a, dy, 1 - ta, 0)));
-  }
+  // Y = alpha A' B' + beta C with A' = op(A), B' = op(B). C's gradient (the bias's: dY summed
+  // over the rows) first: emitted right after dY's producer, before the GEMMs read dY, so that
+  // fusion makes it the reduction that ends dY's generated kernel (one pass) instead of a pass
+  // of its own after them.
   if (ctx.NeedsGrad(2)) {
     Value* g = dy;
     if (beta != 1.0f) {
@@ -347,6 +344,12 @@ Status GradGemm(GradientContext& ctx) {
       ASSIGN_OR_RETURN(g, ctx.Emit("Mul", {dy, bc}));
     }
     RETURN_IF_ERROR(SetGrad(ctx, 2, SumToShape(ctx, g, n.input(2))));
+  }
+  if (ctx.NeedsGrad(0)) {
+    RETURN_IF_ERROR(SetGrad(ctx, 0, ta ? gemm(b, dy, tb, 1) : gemm(dy, b, 0, 1 - tb)));
+  }
+  if (ctx.NeedsGrad(1)) {
+    RETURN_IF_ERROR(SetGrad(ctx, 1, tb ? gemm(dy, a, 1, ta) : gemm(a, dy, 1 - ta, 0)));
   }
   return Status::Ok();
 }

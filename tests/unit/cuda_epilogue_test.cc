@@ -226,5 +226,34 @@ TEST(CudaEpilogue, ReluEpilogueComputesReluOfTheProduct) {
   }
 }
 
+// A Gemm's bias gradient is emitted before its GEMMs read dY, so that it is the reduction ending
+// dY's generated kernel (the pass that computes dY) rather than a pass of its own: in the fp32
+// step of the Linear -> ReLU -> Linear fixture no fusion group is a lone ReduceSum (on the CPU
+// and for CUDA alike).
+TEST(CudaEpilogue, BiasGradientsEndTheKernelThatComputesDy) {
+  if (!HaveMlir() || !cuda_test::HaveCudaToolkit()) GTEST_SKIP() << "no MLIR or CUDA toolkit";
+  const BackendSupport cuda = cpu::CpuBackendSupportAs(Target{"cuda", "sm_90"});
+  for (const BackendSupport* support : {static_cast<const BackendSupport*>(nullptr), &cuda}) {
+    const gen_test::ModelCase m{"relu_mlp",
+                                std::string(AMPC_FIXTURES_DIR) + "/relu_mlp_opset17.onnx",
+                                {{"input", {16, 784}}, {"labels", {16}}}};
+    auto r = gen_test::Compile(m, DType::kFloat32, support);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    const plan::PlanProto& p = r->train.proto;
+    int reductions = 0;
+    for (const plan::FusionGroup& fg : p.fusion_groups()) {
+      bool reduce = false;
+      for (const plan::Step& s : fg.fallback()) {  // a Gemm's gradient (not the loss's sum)
+        reduce = reduce || (s.op().op() == "ReduceSum" &&
+                            s.name().find("Gemm_grad") != std::string::npos);
+      }
+      if (!reduce) continue;
+      ++reductions;
+      EXPECT_GT(fg.fallback_size(), 1) << "a bias gradient in a pass of its own";
+    }
+    EXPECT_GE(reductions, 2);  // both layers' bias gradients
+  }
+}
+
 }  // namespace
 }  // namespace ampc
