@@ -155,6 +155,18 @@ StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p) {
     const bool std_domain = s.op().domain().empty();
     const bool ampc_domain = s.op().domain() == "com.ampc";
     auto what = [&] { return "plan " + DescribeStep(p, i); };
+    // Inputs 1... of a step whose index operands the CUDA runtime reads on the host.
+    auto inputs_on_host = [&](const char* operands) -> Status {
+      for (int k = 1; k < s.inputs_size(); ++k) {
+        const int id = s.inputs(k);
+        if (id >= 0 && !host_value[static_cast<size_t>(id)]) {
+          return Unimplemented(what() + ": " + op + " input " + std::to_string(k) +
+                               " is computed on the device (the CUDA runtime reads " + operands +
+                               " on the host)");
+        }
+      }
+      return Status::Ok();
+    };
     bool host = std_domain && (op == "Shape" || op == "Size");
     if (!host && !RandomOps().count(op)) {
       host = true;
@@ -174,16 +186,7 @@ StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p) {
                (op == "Gemm" && std_domain)) {
       kinds.push_back(StepKind::kGemm);
     } else if (std_domain && CopyOps().count(op)) {
-      if (op == "Slice") {
-        for (int k = 1; k < s.inputs_size(); ++k) {
-          const int id = s.inputs(k);
-          if (id >= 0 && !host_value[static_cast<size_t>(id)]) {
-            return Unimplemented(what() + ": Slice input " + std::to_string(k) +
-                                 " is computed on the device (the CUDA runtime reads starts, "
-                                 "ends, axes and steps on the host)");
-          }
-        }
-      }
+      if (op == "Slice") RETURN_IF_ERROR(inputs_on_host("starts, ends, axes and steps"));
       kinds.push_back(StepKind::kStridedCopy);
     } else if (std_domain && op == "Gather") {
       kinds.push_back(StepKind::kGather);
@@ -195,14 +198,7 @@ StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p) {
       if (auto c = DescribePool(p, s); !c.ok()) return c.status().WithContext(what());
       kinds.push_back(StepKind::kPool);
     } else if (std_domain && op == "Pad") {
-      for (int k = 1; k < s.inputs_size(); ++k) {
-        const int id = s.inputs(k);
-        if (id >= 0 && !host_value[static_cast<size_t>(id)]) {
-          return Unimplemented(what() + ": Pad input " + std::to_string(k) +
-                               " is computed on the device (the CUDA runtime reads pads, the "
-                               "constant value and axes on the host)");
-        }
-      }
+      RETURN_IF_ERROR(inputs_on_host("pads, the constant value and axes"));
       kinds.push_back(StepKind::kPad);
     } else if (std_domain && op == "Clip") {
       if (FindAttr(s, "min") || FindAttr(s, "max")) {
