@@ -185,6 +185,8 @@ bool IsMultiTensorOptimizer(const Node& n) { return node_kernels::Groupable(n); 
 
 std::string MultiTensorSignature(const Node& n) { return node_kernels::GroupSignature(n); }
 
+std::pair<int, int> MultiTensorArgs(const Node& n) { return node_kernels::GroupArgs(n); }
+
 int FusedKernel::RangeOutput() const {
   if (node) return node->range_output;
   for (size_t j = 0; j < outputs.size(); ++j) {

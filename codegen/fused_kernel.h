@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ir/dtype.h"
@@ -36,6 +37,9 @@ bool IsFusibleReduction(const Node& n, bool allow_symbolic = false);
 // half copy's dtype, and the lr, step and apply inputs.
 bool IsMultiTensorOptimizer(const Node& n);
 std::string MultiTensorSignature(const Node& n);
+// The buffers update n adds to a multi-tensor kernel of its signature (its own inputs and
+// outputs), and those the kernel shares between its members (lr, step, apply flag).
+std::pair<int, int> MultiTensorArgs(const Node& n);
 
 // A node emitted as a kernel of its own, a fusion group of one (codegen/node_kernels.h): the row
 // kernels LayerNormalization, RMSNormalization, Softmax, LogSoftmax and SoftmaxCrossEntropyLoss

@@ -44,21 +44,6 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
   };
   std::unordered_map<std::string, int> open_optimizer;  // signature -> its latest group
   std::unordered_map<const Node*, int> group;
-  // Buffers optimizer update n adds to a group of its signature (which has its lr, step and
-  // apply flag already), and that a group of n alone has.
-  auto own_args = [](const Node& n) {
-    std::unordered_set<const Value*> shared, own;
-    for (int i : {0, 1, n.op_type() == "Adam" ? 6 : 5}) {
-      if (i < n.num_inputs() && n.input(i)) shared.insert(n.input(i));
-    }
-    for (const Value* v : n.inputs()) {
-      if (v && !shared.count(v)) own.insert(v);
-    }
-    for (const Value* v : n.outputs()) {
-      if (v) own.insert(v);
-    }
-    return std::make_pair(static_cast<int>(own.size()), static_cast<int>(shared.size()));
-  };
   for (Node* n : g.nodes()) {
     n->annotations().erase(kFusionGroupAnnotation);
     // Groups whose values n reads.
@@ -74,7 +59,7 @@ int FuseElementwise(Graph& g, const FusionOptions& o) {
     int joined = -1;
     if (o.multi_tensor_args > 0 && IsMultiTensorOptimizer(*n)) {
       const std::string sig = MultiTensorSignature(*n);
-      const auto [own, shared] = own_args(*n);
+      const auto [own, shared] = MultiTensorArgs(*n);
       auto it = open_optimizer.find(sig);
       const int g0 = it == open_optimizer.end() ? -1 : find(it->second);
       if (g0 >= 0 && !closed[g0] && args[g0] + own <= o.multi_tensor_args) {

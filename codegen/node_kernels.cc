@@ -7,6 +7,8 @@
 #include <map>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 
 #include "ir/op_registry.h"
 
@@ -32,11 +34,14 @@ bool IsHalfOrF32(DType t) {
   return t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBFloat16;
 }
 
+// The input SGD or Adam reads its apply flag from.
+int ApplyInput(const Node& n) { return n.op_type() == "Adam" ? 6 : 5; }
+
 // SGD(lr, step, W, G [, M] [, apply]) and Adam(lr, step, W, G, M, V [, apply]) over f32 tensors
 // (G may be f16/bf16, widened as it is read).
 bool OptimizerSupported(const Node& n, bool allow_symbolic) {
   const bool adam = n.op_type() == "Adam";
-  const int apply_at = adam ? 6 : 5;
+  const int apply_at = ApplyInput(n);
   if (n.num_inputs() < (adam ? 6 : 4) || n.num_inputs() > apply_at + 1) return false;
   if (!Scalar(n.input(0), DType::kFloat32) || !Scalar(n.input(1), DType::kInt64)) return false;
   const Value* w = n.input(2);
@@ -248,8 +253,6 @@ bool IsOptimizer(const Node& n) {
   return n.domain() == kAmpcDomain && (n.op_type() == "SGD" || n.op_type() == "Adam");
 }
 
-// The input SGD or Adam reads its apply flag from.
-int ApplyInput(const Node& n) { return n.op_type() == "Adam" ? 6 : 5; }
 // Contiguous softmax rows a CPU unit interleaves (at most; fewer when the row count asks).
 constexpr int64_t kSoftmaxRows = 8;
 
@@ -394,12 +397,25 @@ std::string GroupSignature(const Node& n) {
   for (const auto& [name, v] : OptimizerAttrs(n)) {
     s += fmt::format(" {}={:016x}", name, std::bit_cast<uint64_t>(v));
   }
-  const int apply = ApplyInput(n);
-  for (int i : {0, 1, apply}) {
+  for (int i : {0, 1, ApplyInput(n)}) {
     const Value* v = i < n.num_inputs() ? n.input(i) : nullptr;
     s += fmt::format(" {}", static_cast<const void*>(v));
   }
   return s;
+}
+
+std::pair<int, int> GroupArgs(const Node& n) {
+  std::unordered_set<const Value*> shared, own;
+  for (int i : {0, 1, ApplyInput(n)}) {
+    if (i < n.num_inputs() && n.input(i)) shared.insert(n.input(i));
+  }
+  for (const Value* v : n.inputs()) {
+    if (v && !shared.count(v)) own.insert(v);
+  }
+  for (const Value* v : n.outputs()) {
+    if (v) own.insert(v);
+  }
+  return {static_cast<int>(own.size()), static_cast<int>(shared.size())};
 }
 
 StatusOr<FusedKernel> BuildMulti(const std::vector<const Node*>& nodes,

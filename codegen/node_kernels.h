@@ -25,6 +25,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "codegen/fused_kernel.h"
@@ -39,6 +40,7 @@ StatusOr<FusedKernel> Build(const Node& n, const std::vector<const Value*>& inpu
 
 bool Groupable(const Node& n);
 std::string GroupSignature(const Node& n);
+std::pair<int, int> GroupArgs(const Node& n);  // {own, shared} buffers
 
 // One multi-tensor kernel for optimizer `nodes` of one signature (Groupable,
 // GroupSignature), each member's update its single-node kernel's, element for element.

@@ -224,33 +224,29 @@ StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p) {
   return kinds;
 }
 
-namespace {
-
-// Integer input k of step s (i64 or i32) from the host; nullopt where the step omits it.
-StatusOr<std::optional<std::vector<int64_t>>> HostInts(const plan::PlanProto& p,
-                                                       const plan::Step& s, int k,
-                                                       const HostValueFn& host_value) {
-  if (k >= s.inputs_size() || s.inputs(k) < 0) return std::optional<std::vector<int64_t>>();
-  const int id = s.inputs(k);
+StatusOr<std::vector<int64_t>> HostInts(const plan::PlanProto& p, int id,
+                                        const HostValueFn& host_value, const std::string& what) {
+  const uint8_t* v = host_value ? host_value(id) : nullptr;
+  if (!v) return Unimplemented(what + " is not known before the step runs");
   const plan::Buffer& b = p.buffers(id);
-  const uint8_t* data = host_value ? host_value(id) : nullptr;
-  if (!data) return InvalidArgument("input " + std::to_string(k) + " has no value on the host");
   if (b.dtype() != "i64" && b.dtype() != "i32") {
-    return InvalidArgument("input " + std::to_string(k) + " is " + b.dtype() + ", not i64 or i32");
+    return InvalidArgument(what + " is " + b.dtype() + ", not i64 or i32");
   }
   const int64_t n = Product(Dims(p, id), 0, static_cast<size_t>(b.dims_size()));
-  std::vector<int64_t> v(static_cast<size_t>(n));
+  std::vector<int64_t> out(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     if (b.dtype() == "i64") {
-      std::memcpy(&v[static_cast<size_t>(i)], data + 8 * i, 8);
+      std::memcpy(&out[static_cast<size_t>(i)], v + 8 * i, 8);
     } else {
-      int32_t x;
-      std::memcpy(&x, data + 4 * i, 4);
-      v[static_cast<size_t>(i)] = x;
+      int32_t w;
+      std::memcpy(&w, v + 4 * i, 4);
+      out[static_cast<size_t>(i)] = w;
     }
   }
-  return std::optional<std::vector<int64_t>>(std::move(v));
+  return out;
 }
+
+namespace {
 
 // Slice as one strided copy: per sliced axis the first element (infer::SliceRange, the CPU
 // kernel's) and the stride times the step (negative steps walk backwards).
@@ -258,10 +254,16 @@ StatusOr<StridedCopy> DescribeSlice(const plan::PlanProto& p, const plan::Step& 
                                     const HostValueFn& host_value) {
   const std::vector<int64_t> in0 = Dims(p, s.inputs(0)), od = Dims(p, s.outputs(0));
   const int64_t rank = static_cast<int64_t>(in0.size());
-  ASSIGN_OR_RETURN(auto starts, HostInts(p, s, 1, host_value));
-  ASSIGN_OR_RETURN(auto ends, HostInts(p, s, 2, host_value));
-  ASSIGN_OR_RETURN(auto axes, HostInts(p, s, 3, host_value));
-  ASSIGN_OR_RETURN(auto steps, HostInts(p, s, 4, host_value));
+  // Input k's ints, nullopt where the step omits it.
+  auto ints = [&](int k, const char* what) -> StatusOr<std::optional<std::vector<int64_t>>> {
+    if (k >= s.inputs_size() || s.inputs(k) < 0) return std::optional<std::vector<int64_t>>();
+    ASSIGN_OR_RETURN(std::vector<int64_t> v, HostInts(p, s.inputs(k), host_value, what));
+    return std::optional<std::vector<int64_t>>(std::move(v));
+  };
+  ASSIGN_OR_RETURN(auto starts, ints(1, "Slice's starts"));
+  ASSIGN_OR_RETURN(auto ends, ints(2, "Slice's ends"));
+  ASSIGN_OR_RETURN(auto axes, ints(3, "Slice's axes"));
+  ASSIGN_OR_RETURN(auto steps, ints(4, "Slice's steps"));
   if (!starts || !ends) return InvalidArgument("Slice: no starts or ends");
   const size_t n = starts->size();
   if (!axes) {

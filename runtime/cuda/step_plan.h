@@ -72,6 +72,11 @@ StatusOr<int64_t> KernelArenaBytes(const plan::PlanProto& p);
 // The bytes of buffer `id` on the host (a constant's data, a kHost step's value), or null.
 using HostValueFn = std::function<const uint8_t*(int id)>;
 
+// The ints of host value `id` (i64 or i32), for a step's index operands read on the host;
+// errors name `what` (Unimplemented where the value is not on the host).
+StatusOr<std::vector<int64_t>> HostInts(const plan::PlanProto& p, int id,
+                                        const HostValueFn& host_value, const std::string& what);
+
 // The copies a Transpose / Split / Concat / Expand / Slice step is (Split: one per output;
 // Concat: one per input), from the buffers' shapes and the step's attributes; a Slice's starts,
 // ends, axes and steps are read through `host_value` (ClassifySteps checks they are host values).

@@ -17,29 +17,6 @@ Status Launched(int e, const char* what) {
   return e == 0 ? Status::Ok() : CudaFailure(static_cast<cudaError_t>(e), what);
 }
 
-// The ints of host value `id` (i64 or i32), or an error naming the input.
-StatusOr<std::vector<int64_t>> HostInts(const plan::PlanProto& p, const WindowBinding& b, int id,
-                                        const char* what) {
-  const uint8_t* v = b.host_value(id);
-  const plan::Buffer& buf = p.buffers(id);
-  if (!v) return Unimplemented(std::string("Pad's ") + what + " is not known before the step runs");
-  int64_t n = 1;
-  for (int64_t d : buf.dims()) n *= d;
-  std::vector<int64_t> out(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    if (buf.dtype() == "i64") {
-      std::memcpy(&out[static_cast<size_t>(i)], v + 8 * i, 8);
-    } else if (buf.dtype() == "i32") {
-      int32_t w;
-      std::memcpy(&w, v + 4 * i, 4);
-      out[static_cast<size_t>(i)] = w;
-    } else {
-      return InvalidArgument(std::string("Pad's ") + what + " is " + buf.dtype());
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 StatusOr<std::unique_ptr<WindowStep>> WindowStep::Bind(const plan::PlanProto& p,
@@ -86,10 +63,11 @@ StatusOr<std::unique_ptr<WindowStep>> WindowStep::Bind(const plan::PlanProto& p,
       break;
     }
     case StepKind::kPad: {
-      ASSIGN_OR_RETURN(const std::vector<int64_t> pads, HostInts(p, b, s.inputs(1), "pads"));
+      ASSIGN_OR_RETURN(const std::vector<int64_t> pads,
+                       HostInts(p, s.inputs(1), b.host_value, "Pad's pads"));
       std::vector<int64_t> axes;
       if (s.inputs_size() > 3 && s.inputs(3) >= 0) {
-        ASSIGN_OR_RETURN(axes, HostInts(p, b, s.inputs(3), "axes"));
+        ASSIGN_OR_RETURN(axes, HostInts(p, s.inputs(3), b.host_value, "Pad's axes"));
       }
       ASSIGN_OR_RETURN(w->pad_, DescribePad(p, s, pads, axes));
       if (s.inputs_size() > 2 && s.inputs(2) >= 0) {

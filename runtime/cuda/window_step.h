@@ -26,7 +26,7 @@ struct WindowBinding {
   uint8_t* scratch = nullptr;            // at least ScratchBytes(plan) bytes, 256-aligned
   std::function<uint8_t*(int)> address;  // a plan buffer's device address
   // A host value's bytes (a constant or a host step's output), or null when it has none.
-  std::function<const uint8_t*(int)> host_value;
+  HostValueFn host_value;
 };
 
 class WindowStep {
