@@ -9,9 +9,11 @@
 #include "codegen/fusion.h"
 #include "codegen/lower.h"
 #include "frontend/onnx.h"
+#include "frontend/training/batchnorm_ops.h"
 #include "ir/op_registry.h"
 #include "ir/user_regex.h"
 #include "passes/dead_code.h"
+#include "passes/decompose_attention.h"
 #include "passes/half_copies.h"
 #include "passes/half_storage.h"
 #include "passes/master_weights.h"
@@ -132,6 +134,10 @@ std::string HalfGemmCost(const Node& n) {
       "cpu: bf16 would not pay ({}x{}x{}: at most {:.1f} multiply-adds per element, under {:.0f}; "
       "--half-small-gemms forces bf16)",
       dim(m), dim(k), dim(cols), 1 / inverse, kMinHalfDensity);
+}
+
+bool DecomposesComposites(const CompileOptions& o) {
+  return o.decompose_composites.value_or(o.support && o.support->target().kind == "cuda");
 }
 
 AutocastOptions AmpFor(const CompileOptions& o) {
@@ -286,12 +292,15 @@ StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
   RETURN_IF_ERROR(ValidateLossScale(o.loss_scale, o.precision));
   {
     PassPipeline masters;
+    if (DecomposesComposites(o)) masters.AddPass<DecomposeAttentionPass>();
     masters.AddPass<MasterWeightsPass>();
     RETURN_IF_ERROR(masters.Run(g).status());
   }
   TrainingGraphInfo info;
   if (after == "master-weights") return info;
-  ASSIGN_OR_RETURN(info, BuildTrainingGraph(g, o.train));
+  TrainOptions train = o.train;
+  train.decompose_batchnorm = DecomposesComposites(o);
+  ASSIGN_OR_RETURN(info, BuildTrainingGraph(g, train));
   if (after == "train") return info;
   PassPipeline pipeline;
   LossScalingPass& scaling = pipeline.AddPass<LossScalingPass>(o.loss_scale, o.precision);
@@ -319,6 +328,15 @@ StatusOr<TrainingGraphInfo> BuildTrainingStep(Graph& g, const CompileOptions& o,
 StatusOr<Plan> CompileEvalPass(std::unique_ptr<Graph> model, const CompileOptions& o, int64_t batch,
                                const SampleDims& dims) {
   RETURN_IF_ERROR(ToInferenceMode(*model));
+  if (DecomposesComposites(o)) {
+    RETURN_IF_ERROR(DecomposeAttentionPass().Run(*model).status());
+    std::vector<Node*> bns;
+    for (Node* n : model->nodes()) {
+      if (n->domain().empty() && n->op_type() == "BatchNormalization") bns.push_back(n);
+    }
+    for (Node* n : bns) RETURN_IF_ERROR(DecomposeBatchNorm(*model, n, false).status());
+    RETURN_IF_ERROR(model->TopologicalSort());
+  }
   RETURN_IF_ERROR(MasterWeightsPass().Run(*model).status());
   if (o.train.untie_shared) RETURN_IF_ERROR(UntieSharedInitializers(*model, true).status());
   RETURN_IF_ERROR(AttachEvalLoss(*model, o.train.loss).status());

@@ -58,6 +58,12 @@ struct CompileOptions {
   // bf16 step 2.5% (AdamW + copy 141 us against AdamW 86 us + Cast 21 us, one thread, Zen 4;
   // the copy's stores land on lines the GEMMs left in L3, the Cast's in a hot arena buffer).
   std::optional<bool> half_copies;
+  // Composite ops as the ONNX ops they are defined by, before autodiff: opset 23's Attention
+  // (passes/decompose_attention) and BatchNormalization, in training form and in the evaluation
+  // pass (frontend/training/batchnorm_ops). Unset: on for CUDA targets, whose runtime has no
+  // kernel for them; off for the CPU, whose kernels recompute in the backward pass what autodiff
+  // of the ops keeps (attention's probabilities). `--composite-ops ops|kernels|auto`.
+  std::optional<bool> decompose_composites;
 };
 
 // The mixed-precision choices of the command line: --precision, list edits, --fp32-nodes and

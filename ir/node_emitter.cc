@@ -20,7 +20,7 @@ StatusOr<std::vector<Value*>> NodeEmitter::Multi(const std::string& op, const st
     outs.push_back(g_.UniqueName(num_outputs == 1 ? name : name + "_" + std::to_string(i)));
   }
   ASSIGN_OR_RETURN(Node * n, g_.AddNode(op, domain, name, inputs, outs, std::move(attrs)));
-  n->annotations()["role"] = role_;
+  if (!role_.empty()) n->annotations()["role"] = role_;
   RETURN_IF_ERROR(InferNode(*n));
   return n->outputs();
 }

@@ -20,7 +20,8 @@ class NodeEmitter {
  public:
   NodeEmitter(Graph& g, std::string role) : g_(g), role_(std::move(role)) {}
 
-  // Appends `op` named g.UniqueName(stem) with role=<role>, and infers it. Its one output takes
+  // Appends `op` named g.UniqueName(stem) with role=<role> (none when the role is ""), and infers
+  // it. Its one output takes
   // the node's name; several outputs take fresh names NAME_0, NAME_1, ...
   StatusOr<std::vector<Value*>> Multi(const std::string& op, const std::string& domain,
                                       const std::string& stem, std::vector<Value*> inputs,

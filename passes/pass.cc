@@ -2,6 +2,7 @@
 
 #include "ir/verifier.h"
 #include "passes/dead_code.h"
+#include "passes/decompose_attention.h"
 #include "passes/infer_shapes.h"
 #include "passes/split_loss.h"
 
@@ -23,11 +24,14 @@ StatusOr<bool> PassPipeline::Run(Graph& g) const {
 
 std::unique_ptr<Pass> CreatePassByName(const std::string& name) {
   if (name == "dce") return std::make_unique<DeadCodeElimination>();
+  if (name == "decompose-attention") return std::make_unique<DecomposeAttentionPass>();
   if (name == "infer-shapes") return std::make_unique<InferShapesPass>();
   if (name == "split-loss") return std::make_unique<SplitLossPass>();
   return nullptr;
 }
 
-std::vector<std::string> PassNames() { return {"dce", "infer-shapes", "split-loss"}; }
+std::vector<std::string> PassNames() {
+  return {"dce", "decompose-attention", "infer-shapes", "split-loss"};
+}
 
 }  // namespace ampc

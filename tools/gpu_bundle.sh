@@ -24,6 +24,8 @@ rm -rf "$OUT"
 mkdir -p "$OUT/plans" "$OUT/data"
 strip -o "$OUT/ampc-gpu" build-gpu/ampc-gpu
 mkdir -p "$OUT/fashion-mnist"
+cp tests/fixtures/torch2_train/gpt_data.npz "$OUT/data/gptsdpa.npz"
+cp tests/fixtures/torch2_train/cnn_data.npz "$OUT/data/cnnbn.npz"
 cp "${AMPC_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"/*-ubyte.gz "$OUT/fashion-mnist/"
 /usr/bin/python3 - "$OUT/data" <<'PY'
 import sys
@@ -58,6 +60,12 @@ for p in fp32 bf16 fp16; do
     --precision "$p"
   compile "transformer_$p" tests/fixtures/transformer_opset17.onnx --batch-size 64 --dim seq=16 \
     --untie-shared --class-axis 2 --optimizer adamw --lr 1e-3 --precision "$p"
+  # torch 2.15's exports: a CNN with training-mode BatchNorm and a GPT block with opset 23's
+  # Attention op, both as the ONNX ops that define them (--composite-ops auto, for cuda)
+  compile "cnnbn_$p" tests/fixtures/torch2_train/cnn_legacy17.onnx --batch-size 8 \
+    --optimizer adamw --lr 1e-3 --precision "$p"
+  compile "gptsdpa_$p" tests/fixtures/torch2_train/gpt_dynamo23.onnx --batch-size 8 --untie-shared \
+    --class-axis 2 --freeze '^(cos|sin)$' --optimizer adamw --lr 1e-3 --precision "$p"
   compile "gpt2_$p" "$GPT2" --batch-size 8 --dim seq=1024 --untie-shared --class-axis 2 \
     --optimizer adamw --lr 1e-4 --precision "$p" --synthetic-weights 1
   compile "gpt2mini_$p" "$GPT2MINI" --batch-size 2 --dim seq=256 --untie-shared --class-axis 2 \

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "frontend/training/autodiff.h"
+#include "frontend/training/batchnorm_ops.h"
 #include "ir/node_emitter.h"
 #include "ir/op_registry.h"
 #include "ir/user_regex.h"
@@ -222,7 +223,9 @@ StatusOr<Node*> ReplaceWithAmpcOp(Graph& g, Node* old, const std::string& op,
   return n;
 }
 
-Status BatchNormToTraining(Graph& g, TrainingGraphInfo* info) {
+// model.train() for BatchNormalization: batch statistics, the running ones as state updates
+// (com.ampc::BatchNormalization, or its ONNX ops when `decompose`).
+Status BatchNormToTraining(Graph& g, TrainingGraphInfo* info, bool decompose) {
   std::vector<Node*> bns;
   for (Node* n : g.nodes()) {
     if (n->op_type() == "BatchNormalization" && n->domain().empty()) bns.push_back(n);
@@ -233,6 +236,14 @@ Status BatchNormToTraining(Graph& g, TrainingGraphInfo* info) {
     if (!mean || !var || mean->kind() != ValueKind::kInitializer ||
         var->kind() != ValueKind::kInitializer) {
       return Unimplemented(old->Describe() + ": running statistics that are not initializers");
+    }
+    if (decompose) {
+      ASSIGN_OR_RETURN(BatchNormOps ops, DecomposeBatchNorm(g, old, true));
+      g.AddStateUpdate(mean, ops.running_mean);
+      g.AddStateUpdate(var, ops.running_var);
+      info->running_stats.push_back(mean->name());
+      info->running_stats.push_back(var->name());
+      continue;
     }
     AttributeMap attrs = old->attrs();
     attrs["training_mode"] = Attribute(int64_t{1});
@@ -527,7 +538,7 @@ StatusOr<TrainingGraphInfo> BuildTrainingGraph(Graph& g, const TrainOptions& opt
   }
   std::vector<Value*> model_outputs = g.outputs();
   ASSIGN_OR_RETURN(Value * step, g.AddInitializer(kStepState, Tensor::ScalarInt64(0)));
-  RETURN_IF_ERROR(BatchNormToTraining(g, &info));
+  RETURN_IF_ERROR(BatchNormToTraining(g, &info, opts.decompose_batchnorm));
   RETURN_IF_ERROR(DropoutToTraining(g, step, opts.seed));
   model_outputs = g.outputs();
   ASSIGN_OR_RETURN(Value * loss, AttachLoss(g, opts.loss, &info));

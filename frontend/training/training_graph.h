@@ -59,6 +59,10 @@ struct TrainOptions {
   // Dropout masks: com.ampc::Dropout draws from (seed, step, element); a node's own `seed`
   // attribute wins, otherwise this seed mixed with the node's position.
   int64_t seed = 0;
+  // BatchNormalization's training form as ONNX ops (frontend/training/batchnorm_ops.h) instead of
+  // com.ampc::BatchNormalization, for backends without a batch-norm kernel (the compiler sets it
+  // with CompileOptions::decompose_composites).
+  bool decompose_batchnorm = false;
 };
 
 struct TrainingGraphInfo {

@@ -79,6 +79,9 @@ struct GradCase {
   // Optional graph inputs (possibly with symbolic dims) and the data they are run with.
   std::vector<std::pair<std::string, TensorType>> inputs = {};
   std::vector<Tensor> input_data = {};
+  // Optional rewrite of the forward graph before the loss is attached (e.g. a decomposition pass);
+  // both the autodiff gradients and the finite differences are taken of the rewritten graph.
+  std::function<void(Graph&)> rewrite = {};
 };
 
 struct Model {
@@ -99,6 +102,11 @@ inline Model BuildModel(const GradCase& c, const std::vector<std::vector<double>
   for (const auto& [name, type] : c.inputs) EXPECT_TRUE(g.AddInput(name, type).ok());
   Builder b{g};
   Value* out = c.build(b, m.params);
+  if (c.rewrite) {
+    g.SetOutputs({out});
+    c.rewrite(g);
+    out = g.outputs().at(0);
+  }
   std::vector<int64_t> dims;  // symbolic dims of the output broadcast W
   for (const Dim& d : out->type().dims) dims.push_back(d.is_static() ? d.value() : 1);
   Value* w = b.Const(Random(Count(dims), -1.0, 1.0, 1234), dims);

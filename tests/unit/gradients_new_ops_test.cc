@@ -6,10 +6,13 @@
 // ampc's own output.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
+#include "passes/decompose_attention.h"
 #include "tests/unit/gradient_check.h"
 
 namespace ampc {
@@ -182,6 +185,72 @@ std::vector<GradCase> AttentionCases() {
   };
 }
 
+// The same cases with the Attention node decomposed into ONNX ops (passes/decompose_attention),
+// plus the features only the decomposition treats differently: grouped-query heads in 3-D with
+// a bool mask and causal, and a float mask whose -inf entries hide every key of a row.
+std::vector<GradCase> DecomposedAttentionCases() {
+  std::vector<GradCase> cases = AttentionCases();
+  cases.push_back({"Attention3DGroupedCausalBoolMask",  // 4 query heads, 2 kv heads, width 2
+                   {{2, 3, 8}, {2, 3, 4}, {2, 3, 6}},
+                   [](Builder& b, const V& p) {
+                     Value* m = BoolConst(b, {1, 1, 0, 0, 1, 1, 1, 0, 1}, {3, 3});
+                     return b.Op(
+                         "Attention", {p[0], p[1], p[2], m},
+                         A({{"q_num_heads", I(4)}, {"kv_num_heads", I(2)}, {"is_causal", I(1)}}));
+                   }});
+  cases.push_back({"AttentionFloatMaskInfinityRow",  // row 0 sees no key: Y = 0 there
+                   {{1, 2, 2, 3}, {1, 2, 4, 3}, {1, 2, 4, 2}},
+                   [](Builder& b, const V& p) {
+                     const double inf = std::numeric_limits<double>::infinity();
+                     Value* m = b.Const({-inf, -inf, -inf, -inf, 0.5, -inf, 0.0, -1.0}, {2, 4});
+                     return b.Op("Attention", {p[0], p[1], p[2], m}, A({{"scale", F(0.6f)}}));
+                   }});
+  for (GradCase& c : cases) {
+    c.name += "Decomposed";
+    c.rewrite = [](Graph& g) {
+      auto changed = DecomposeAttentionPass().Run(g);
+      ASSERT_TRUE(changed.ok()) << changed.status().message();
+      EXPECT_TRUE(*changed);
+      for (const Node* n : g.nodes()) EXPECT_NE(n->op_type(), "Attention");
+    };
+  }
+  return cases;
+}
+
+// The decomposition computes what the Attention kernel computes (f64: to rounding).
+TEST(DecomposeAttention, MatchesTheKernel) {
+  for (GradCase c : DecomposedAttentionCases()) {
+    std::vector<std::vector<double>> values;
+    for (size_t i = 0; i < c.shapes.size(); ++i) {
+      values.push_back(Random(Count(c.shapes[i]), c.lo, c.hi, 5 + static_cast<uint32_t>(i)));
+    }
+    const double decomposed = Loss(c, values);
+    c.rewrite = nullptr;
+    const double kernel = Loss(c, values);
+    EXPECT_TRUE(std::isfinite(kernel)) << c.name;
+    EXPECT_NEAR(decomposed, kernel, 1e-12 * std::max(1.0, std::fabs(kernel))) << c.name;
+  }
+}
+
+TEST(DecomposeAttention, RefusesAMaskNarrowerThanTheKeys) {
+  GradCase c = AttentionCases()[0];  // keys: 5
+  Graph g;
+  g.opsets()[""] = 23;
+  Builder b{g};
+  std::vector<Value*> p;
+  for (size_t i = 0; i < c.shapes.size(); ++i) {
+    p.push_back(b.Const(Random(Count(c.shapes[i]), -1, 1, 3), c.shapes[i]));
+  }
+  Value* m = BoolConst(b, {1, 1, 1, 1}, {4});
+  g.SetOutputs({b.Op("Attention", {p[0], p[1], p[2], m})});
+  auto r = DecomposeAttentionPass().Run(g);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("attn_mask bool[4] must have the key length 5 as its last "
+                                      "dimension"),
+            std::string::npos)
+      << r.status().message();
+}
+
 class NewOpGradientTest : public ::testing::TestWithParam<GradCase> {};
 TEST_P(NewOpGradientTest, MatchesFiniteDifferences) { CheckGradients(GetParam()); }
 auto Name = [](const ::testing::TestParamInfo<GradCase>& i) { return i.param.name; };
@@ -190,6 +259,8 @@ INSTANTIATE_TEST_SUITE_P(Activation, NewOpGradientTest, ::testing::ValuesIn(Acti
 INSTANTIATE_TEST_SUITE_P(Norm, NewOpGradientTest, ::testing::ValuesIn(NormCases()), Name);
 INSTANTIATE_TEST_SUITE_P(Rotary, NewOpGradientTest, ::testing::ValuesIn(RotaryCases()), Name);
 INSTANTIATE_TEST_SUITE_P(Attention, NewOpGradientTest, ::testing::ValuesIn(AttentionCases()), Name);
+INSTANTIATE_TEST_SUITE_P(AttentionOps, NewOpGradientTest,
+                         ::testing::ValuesIn(DecomposedAttentionCases()), Name);
 
 }  // namespace
 }  // namespace ampc

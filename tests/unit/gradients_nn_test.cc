@@ -3,12 +3,14 @@
 // differences cannot see (Clip at its bounds, ties, Cast, training-mode Dropout's mask).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "frontend/training/batchnorm_ops.h"
 #include "tests/unit/gradient_check.h"
 
 namespace ampc {
@@ -387,11 +389,97 @@ std::vector<GradCase> TensorCases() {
   return c;
 }
 
+// The BatchNormalization cases with every BatchNormalization decomposed into ONNX ops
+// (frontend/training/batchnorm_ops.h; training_mode picks the form), as for the CUDA target.
+std::vector<GradCase> DecomposedBatchNormCases() {
+  std::vector<GradCase> cases;
+  for (GradCase& c : NormAndLossCases()) {
+    if (c.name.find("BatchNorm") == std::string::npos) continue;
+    c.name += "Decomposed";
+    c.rewrite = [](Graph& g) {
+      std::vector<Node*> bns;
+      for (Node* n : g.nodes()) {
+        if (n->op_type() == "BatchNormalization") bns.push_back(n);
+      }
+      ASSERT_FALSE(bns.empty());
+      for (Node* n : bns) {
+        auto r = DecomposeBatchNorm(g, n, n->attr_int("training_mode", 0) != 0);
+        ASSERT_TRUE(r.ok()) << r.status().message();
+      }
+      ASSERT_TRUE(g.TopologicalSort().ok());
+      for (const Node* n : g.nodes()) EXPECT_NE(n->op_type(), "BatchNormalization");
+    };
+    cases.push_back(std::move(c));
+  }
+  return cases;
+}
+
+// The decomposition computes what the BatchNormalization kernel computes (f64: to rounding).
+TEST(DecomposeBatchNorm, MatchesTheKernel) {
+  const std::vector<GradCase> cases = DecomposedBatchNormCases();
+  EXPECT_EQ(cases.size(), 5u);
+  for (GradCase c : cases) {
+    std::vector<std::vector<double>> values;
+    for (size_t i = 0; i < c.shapes.size(); ++i) {
+      values.push_back(Random(Count(c.shapes[i]), c.lo, c.hi, 9 + static_cast<uint32_t>(i)));
+    }
+    const double decomposed = Loss(c, values);
+    c.rewrite = nullptr;
+    const double kernel = Loss(c, values);
+    EXPECT_TRUE(std::isfinite(kernel)) << c.name;
+    EXPECT_NEAR(decomposed, kernel, 1e-12 * std::max(1.0, std::fabs(kernel))) << c.name;
+  }
+}
+
+// The training form's running statistics, against torch.nn.BatchNorm's documented rule computed
+// here in double: running * momentum + batch * (1 - momentum), the variance unbiased (n - 1).
+// n = 2 * 2 = 4 elements per channel, so the unbiased factor 4/3 is far from 1.
+TEST(DecomposeBatchNorm, RunningStatisticsFollowTorch) {
+  auto g = std::make_unique<Graph>();
+  g->opsets()[""] = 17;
+  Builder b{*g};
+  const std::vector<double> x = Random(12, -1.0, 1.0, 21), rm = {0.1, -0.2, 0.3},
+                            rv = {1.0, 0.5, 2.0};
+  Value* y = b.Op("BatchNormalization",
+                  {b.Const(x, {2, 3, 2}), b.Const({1, 2, 3}, {3}), b.Const({0, 0, 0}, {3}),
+                   b.Const(rm, {3}), b.Const(rv, {3})},
+                  A({{"momentum", Attribute(0.75f)}}));
+  auto ops = DecomposeBatchNorm(*g, y->producer(), true);
+  ASSERT_TRUE(ops.ok()) << ops.status().message();
+  g->SetOutputs({ops->running_mean, ops->running_var});
+  ASSERT_TRUE(g->TopologicalSort().ok());
+  std::vector<Tensor> out = RunGraph(std::move(g));
+  ASSERT_EQ(out.size(), 2u);
+  const std::vector<double> mean = *out[0].AsDoubles(), var = *out[1].AsDoubles();
+  const double m = static_cast<double>(0.75f);
+  for (int c = 0; c < 3; ++c) {
+    double sum = 0, sq = 0;
+    for (int n = 0; n < 2; ++n) {
+      for (int i = 0; i < 2; ++i) sum += x[static_cast<size_t>(n * 6 + c * 2 + i)];
+    }
+    const double mu = sum / 4;
+    for (int n = 0; n < 2; ++n) {
+      for (int i = 0; i < 2; ++i) {
+        const double d = x[static_cast<size_t>(n * 6 + c * 2 + i)] - mu;
+        sq += d * d;
+      }
+    }
+    EXPECT_NEAR(mean[static_cast<size_t>(c)], rm[static_cast<size_t>(c)] * m + mu * (1 - m), 1e-12)
+        << c;
+    EXPECT_NEAR(var[static_cast<size_t>(c)], rv[static_cast<size_t>(c)] * m + sq / 3 * (1 - m),
+                1e-12)
+        << c;
+  }
+}
+
 class NnGradientTest : public ::testing::TestWithParam<GradCase> {};
 TEST_P(NnGradientTest, MatchesFiniteDifferences) { CheckGradients(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(ConvPool, NnGradientTest, ::testing::ValuesIn(ConvAndPoolCases()),
                          [](const ::testing::TestParamInfo<GradCase>& i) { return i.param.name; });
 INSTANTIATE_TEST_SUITE_P(NormLoss, NnGradientTest, ::testing::ValuesIn(NormAndLossCases()),
+                         [](const ::testing::TestParamInfo<GradCase>& i) { return i.param.name; });
+INSTANTIATE_TEST_SUITE_P(BatchNormOps, NnGradientTest,
+                         ::testing::ValuesIn(DecomposedBatchNormCases()),
                          [](const ::testing::TestParamInfo<GradCase>& i) { return i.param.name; });
 INSTANTIATE_TEST_SUITE_P(Tensor, NnGradientTest, ::testing::ValuesIn(TensorCases()),
                          [](const ::testing::TestParamInfo<GradCase>& i) { return i.param.name; });

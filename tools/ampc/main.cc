@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -69,6 +70,21 @@ void AddKernelOptions(CLI::App* a, std::string& mode, ampc::KernelOptions& k) {
   a->add_option(
       "--cache-dir", k.cache_dir,
       "generated-kernel cache (default $XDG_CACHE_HOME/ampc or ~/.cache/ampc; none: off)");
+}
+
+// --composite-ops ops|kernels|auto: CompileOptions::decompose_composites (auto: ops for CUDA).
+void AddCompositeOpsOption(CLI::App* a, std::optional<bool>& decompose) {
+  a->add_option_function<std::string>(
+       "--composite-ops",
+       [&decompose](const std::string& v) {
+         decompose = v == "auto" ? std::nullopt : std::optional<bool>(v == "ops");
+       },
+       "Attention (opset 23) and BatchNormalization as kernels of their own (kernels: the CPU's; "
+       "attention recomputes its probabilities in the backward pass) or as the ONNX ops that "
+       "define them, which autodiff differentiates (ops: for runtimes without those kernels); "
+       "auto: ops for CUDA targets [auto]")
+      ->check(CLI::IsMember({"auto", "ops", "kernels"}))
+      ->type_name("MODE");
 }
 
 // The options that turn a forward model into a training step (train, and later inspect).
@@ -227,6 +243,7 @@ int main(int argc, char** argv) {
   AddTrainingOptions(c, compile.compile.train);
   AddAmpOptions(c, compile.amp, compile.compile.loss_scale, compile.loss_scale);
   AddKernelOptions(c, compile.kernels, compile.compile.kernels);
+  AddCompositeOpsOption(c, compile.compile.decompose_composites);
 
   ampc::cli::InspectArgs inspect;
   auto* i = app.add_subcommand("inspect", "Print the graph (text IR, JSON or Graphviz dot)");
@@ -243,6 +260,7 @@ int main(int argc, char** argv) {
                 "NAME=N: a symbolic dimension's size for the memory estimate");
   AddTrainingOptions(i, inspect.options.train);
   AddAmpOptions(i, inspect.amp, inspect.options.loss_scale, inspect.loss_scale);
+  AddCompositeOpsOption(i, inspect.options.decompose_composites);
 
   ampc::cli::EvalArgs eval;
   auto* e = app.add_subcommand("eval", "Run inference on the CPU runtime");
@@ -343,6 +361,7 @@ int main(int argc, char** argv) {
   AddAmpOptions(t, train.amp, train.compile.loss_scale, train.loss_scale);
   std::string train_kernels = "auto";
   AddKernelOptions(t, train_kernels, train.compile.kernels);
+  AddCompositeOpsOption(t, train.compile.decompose_composites);
 
   auto* d = app.add_subcommand("devices", "List the compute devices ampc can use");
 
