@@ -223,6 +223,30 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
     for (const auto& [k, a] : n->attrs()) AttributeToPlan(k, a, s->mutable_op()->add_attrs());
     return Status::Ok();
   };
+  // The CUDA runtime may fold a group that starts with a Relu, a tanh Gelu or a tanh GeluGrad of a
+  // GEMM's output into that GEMM as a cuBLASLt epilogue (runtime/cuda/step_plan.h's
+  // FoldGemmEpilogues), which then writes the group's outputs when the GEMM runs. Their live
+  // ranges start at the GEMM, so that the planner gives them no bytes of the GEMM's inputs or of
+  // anything live in between.
+  const bool cuda = opts.support->target().kind == "cuda";
+  std::unordered_map<const Node*, int> gemm_step;
+  auto FoldableFromGemm = [&](const FusionGroup& grp, int at) {
+    const Node* first = grp.nodes.front();
+    const bool tanh = first->attr_string("approximate", "none") == "tanh";
+    const bool foldable =
+        first->domain().empty()
+            ? first->op_type() == "Relu" || (first->op_type() == "Gelu" && tanh)
+            : first->domain() == kAmpcDomain && first->op_type() == "GeluGrad" && tanh;
+    const Value* x = first->num_inputs() > 0 ? first->input(0) : nullptr;
+    if (!foldable || !x || !x->producer()) return;
+    auto it = gemm_step.find(x->producer());
+    if (it == gemm_step.end()) return;
+    for (const Value* out : grp.outputs) {
+      auto r = range_of.find(id.at(out));
+      if (r != range_of.end() && ranges[r->second].first == at)
+        ranges[r->second].first = it->second;
+    }
+  };
   int step = 0;
   for (const Node* n : g.nodes()) {
     // A Constant with a tensor value becomes constant data instead of a step.
@@ -251,6 +275,7 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
             fallback_only.insert(range_of.at(id.at(out)));
         }
       }
+      if (cuda) FoldableFromGemm(grp, step);
       plan::Step* s = p.add_steps();
       s->mutable_kernel()->set_kernel(group_kernel[gi->second]);
       s->set_name(grp.nodes.size() == 1 ? n->name()
@@ -262,6 +287,10 @@ StatusOr<Plan> LowerToPlan(const Graph& g, const LowerOptions& opts) {
       continue;
     }
     RETURN_IF_ERROR(op_step(n, step, p.add_steps()));
+    if (n->domain().empty() ? (n->op_type() == "MatMul" || n->op_type() == "Gemm")
+                            : (n->domain() == kAmpcDomain && n->op_type() == "MatMul")) {
+      gemm_step[n] = step;
+    }
     ++step;
   }
   for (const Value* v : g.outputs()) {

@@ -162,10 +162,27 @@ def export(model, name, path, dynamo, opset, optimize):
                           dynamic_axes={key: {0: "batch"}, "logits": {0: "batch"}})
 
 
+def export_gelu_mlp(path):
+    """Linear(784, 128) -> GELU(approximate='tanh') -> Linear(128, 10) at opset 20 (one Gelu node
+    with approximate="tanh", which torch 1.13 cannot write): the CUDA runtime's GELU epilogues."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.GELU(approximate="tanh"),
+                                torch.nn.Linear(128, 10))
+    torch.onnx.export(model, (torch.randn(2, 784),), path, opset_version=20, dynamo=False,
+                      input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                      do_constant_folding=False)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--gelu-mlp", metavar="FILE",
+                    help="write only tests/fixtures/gelu_tanh_mlp_opset20.onnx's model to FILE")
     a = ap.parse_args()
+    if a.gelu_mlp:
+        export_gelu_mlp(a.gelu_mlp)
+        return
     os.makedirs(a.out, exist_ok=True)
     index = {"torch": torch.__version__, "steps": STEPS, "batch": BATCH, "lr": LR, "exports": []}
     variants = [("legacy17", False, 17, False), ("legacy18", False, 18, False),

@@ -56,6 +56,8 @@ for p in fp32 bf16 fp16; do
     --precision "$p"
   compile "relumlp_$p" tests/fixtures/relu_mlp_opset17.onnx --batch-size 256 --optimizer adamw \
     --lr 1e-3 --precision "$p"
+  compile "gelumlp_$p" tests/fixtures/gelu_tanh_mlp_opset20.onnx --batch-size 256 \
+    --optimizer adamw --lr 1e-3 --precision "$p"
   compile "cnn_$p" tests/fixtures/cnn_opset17.onnx --batch-size 64 --optimizer adamw --lr 1e-3 \
     --precision "$p"
   compile "transformer_$p" tests/fixtures/transformer_opset17.onnx --batch-size 64 --dim seq=16 \

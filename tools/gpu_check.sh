@@ -54,14 +54,16 @@ echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
 fail=0
 if want fixtures; then
 echo "== checks: CUDA executor vs CPU executor (one forward pass, 20 training steps)"
-# relumlp: Linear -> ReLU -> Linear, its first GEMM with cuBLASLt's RELU_BIAS epilogue (MLP data).
+# relumlp: Linear -> ReLU -> Linear, its first GEMM with cuBLASLt's RELU_BIAS epilogue (MLP data);
+# gelumlp: Linear -> GELU(tanh) -> Linear: GELU_AUX_BIAS forward, DGELU(_BGRAD) backward.
 # gptsdpa: torch 2.15's opset-23 export of a GPT block, its Attention op decomposed into ONNX ops;
 # cnnbn: torch 2.15's legacy export of a CNN, its training-mode BatchNorm decomposed likewise.
-for plan in mlp_fp32 mlp_bf16 mlp_fp16 relumlp_fp32 relumlp_bf16 relumlp_fp16 cnn_fp32 cnn_bf16 \
+for plan in mlp_fp32 mlp_bf16 mlp_fp16 relumlp_fp32 relumlp_bf16 relumlp_fp16 gelumlp_fp32 \
+  gelumlp_bf16 gelumlp_fp16 cnn_fp32 cnn_bf16 \
   cnn_fp16 transformer_fp32 transformer_bf16 transformer_fp16 gptsdpa_fp32 gptsdpa_bf16 \
   gptsdpa_fp16 cnnbn_fp32 cnnbn_bf16 cnnbn_fp16; do
   data=${plan%%_*}
-  [ "$data" = relumlp ] && data=mlp
+  [ "$data" = relumlp ] || [ "$data" = gelumlp ] && data=mlp
   timeout 60 "$B/ampc-gpu" check "$B/plans/$plan.ampc" --data "$B/data/$data.npz" --steps 20
   rc=$?
   [ $rc -eq 0 ] || { echo "gpu_check: $plan: exit code $rc"; fail=1; }

@@ -88,9 +88,9 @@ class CudaExecutor final : public Executor {
   Status Init(const CudaExecutorOptions& o);
   Status LoadKernels(int major, int minor);
   Status EvaluateHostSteps(const std::vector<StepKind>& kinds);
-  Status BindSteps(const std::vector<StepKind>& kinds, const std::vector<int>& gemm_writes);
-  // `writes`: the buffer the GEMM writes instead of its output (FoldGemmRelus), or -1.
-  Status BindGemm(const plan::Step& s, int writes, GemmCall* g);
+  Status BindSteps(const std::vector<StepKind>& kinds, const std::vector<GemmFold>& gemm_folds);
+  // `fold`: the epilogue the GEMM takes over from the kernel after it (FoldGemmEpilogues).
+  Status BindGemm(const plan::Step& s, const GemmFold& fold, GemmCall* g);
   Status CopyInputs(const std::vector<Tensor>& inputs);
   Status Enqueue(bool check_loss);
   Status EnqueueStep(Bound& b);

@@ -81,7 +81,11 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
   }
   // Everything the plan needs that can be refused without touching the GPU comes first.
   ASSIGN_OR_RETURN(std::vector<StepKind> kinds, ClassifySteps(p));
-  const std::vector<int> gemm_writes = FoldGemmRelus(p, &kinds);
+  const std::vector<GemmFold> gemm_folds =
+      FoldGemmEpilogues(p, &kinds, [this](int id) -> const uint8_t* {
+        const plan::Buffer& b = plan_.proto.buffers(id);
+        return b.kind() == plan::Buffer::CONSTANT ? BufferData(plan_, b) : nullptr;
+      });
   const CudaAvailability avail = ProbeCuda();
   if (avail.device_count == 0)
     return Unimplemented("--device cuda: no usable GPU (" + avail.reason + ")");
@@ -126,7 +130,7 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
   }
   RETURN_IF_ERROR(LoadKernels(prop.major, prop.minor));
   RETURN_IF_ERROR(EvaluateHostSteps(kinds));
-  RETURN_IF_ERROR(BindSteps(kinds, gemm_writes));
+  RETURN_IF_ERROR(BindSteps(kinds, gemm_folds));
   if (ProfilingRequested()) {
     profile_events_.resize(steps_.size() + 1, nullptr);
     for (cudaEvent_t& e : profile_events_) AMPC_CUDA(cudaEventCreate(&e), "profile event");
@@ -264,21 +268,24 @@ Status CudaExecutor::EvaluateHostSteps(const std::vector<StepKind>& kinds) {
   return Status::Ok();
 }
 
-Status CudaExecutor::BindGemm(const plan::Step& s, int writes, GemmCall* g) {
+Status CudaExecutor::BindGemm(const plan::Step& s, const GemmFold& fold, GemmCall* g) {
   ASSIGN_OR_RETURN(GemmDesc d, DescribeGemmStep(plan_.proto, s));
-  if (writes >= 0) d.epilogue = WithRelu(d.epilogue);  // FoldGemmRelus
+  d = Folded(std::move(d), fold);
   std::vector<int> ids;
   for (int id : s.inputs()) {
     if (id >= 0) ids.push_back(id);
   }
-  const void* c = d.c_matrix || HasBias(d.epilogue) ? Address(ids[2]) : nullptr;
+  const void* c = d.c_matrix || HasBias(d.epilogue) ? Address(ids[2])
+                  : fold.bias_grad >= 0             ? Address(fold.bias_grad)
+                                                    : nullptr;
   return g->Bind(lt_, d, Address(ids[static_cast<size_t>(d.a_input)]),
                  Address(ids[static_cast<size_t>(d.b_input)]), c,
-                 Address(writes >= 0 ? writes : s.outputs(0)), workspace_bytes_);
+                 Address(fold.folded() ? fold.writes : s.outputs(0)), workspace_bytes_,
+                 fold.aux >= 0 ? Address(fold.aux) : nullptr);
 }
 
 Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds,
-                               const std::vector<int>& gemm_writes) {
+                               const std::vector<GemmFold>& gemm_folds) {
   const plan::PlanProto& p = plan_.proto;
   std::map<int, int> input_of;  // buffer -> the plan input whose values it holds
   ASSIGN_OR_RETURN(const int64_t scratch, ScratchBytes(p, kinds));
@@ -320,7 +327,7 @@ Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds,
       case StepKind::kGemm:
         b.gemm = std::make_unique<GemmCall>();
         RETURN_IF_ERROR(
-            BindGemm(s, gemm_writes[static_cast<size_t>(i)], b.gemm.get()).WithContext(what));
+            BindGemm(s, gemm_folds[static_cast<size_t>(i)], b.gemm.get()).WithContext(what));
         break;
       case StepKind::kFolded:
         break;  // the GEMM before it writes its output

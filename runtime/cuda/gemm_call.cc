@@ -16,8 +16,38 @@ GemmCall::~GemmCall() {
   }
 }
 
+namespace {
+
+cublasLtEpilogue_t CublasLtEpilogue(GemmEpilogue e) {
+  switch (e) {
+    case GemmEpilogue::kDefault:
+      return CUBLASLT_EPILOGUE_DEFAULT;
+    case GemmEpilogue::kBias:
+      return CUBLASLT_EPILOGUE_BIAS;
+    case GemmEpilogue::kRelu:
+      return CUBLASLT_EPILOGUE_RELU;
+    case GemmEpilogue::kReluBias:
+      return CUBLASLT_EPILOGUE_RELU_BIAS;
+    case GemmEpilogue::kGelu:
+      return CUBLASLT_EPILOGUE_GELU;
+    case GemmEpilogue::kGeluBias:
+      return CUBLASLT_EPILOGUE_GELU_BIAS;
+    case GemmEpilogue::kGeluAux:
+      return CUBLASLT_EPILOGUE_GELU_AUX;
+    case GemmEpilogue::kGeluAuxBias:
+      return CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
+    case GemmEpilogue::kDGelu:
+      return CUBLASLT_EPILOGUE_DGELU;
+    case GemmEpilogue::kDGeluBgrad:
+      return CUBLASLT_EPILOGUE_DGELU_BGRAD;
+  }
+  return CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+}  // namespace
+
 Status GemmCall::Bind(cublasLtHandle_t lt, const GemmDesc& desc, const void* A, const void* B,
-                      const void* C, void* D, size_t workspace_bytes) {
+                      const void* C, void* D, size_t workspace_bytes, const void* aux) {
   desc_ = desc;
   const GemmDesc& d = desc_;
   ASSIGN_OR_RETURN(const cudaDataType_t at, CudaType(d.a_type));
@@ -35,15 +65,12 @@ Status GemmCall::Bind(cublasLtHandle_t lt, const GemmDesc& desc, const void* A, 
   D_ = static_cast<uint8_t*>(D);
   C_ = d.c_matrix ? static_cast<const uint8_t*>(C) : D_;
   if (d.epilogue != GemmEpilogue::kDefault) {
-    const cublasLtEpilogue_t epi = d.epilogue == GemmEpilogue::kBias ? CUBLASLT_EPILOGUE_BIAS
-                                   : d.epilogue == GemmEpilogue::kRelu
-                                       ? CUBLASLT_EPILOGUE_RELU
-                                       : CUBLASLT_EPILOGUE_RELU_BIAS;
+    const cublasLtEpilogue_t epi = CublasLtEpilogue(d.epilogue);
     AMPC_CUBLASLT(
         LtApi().MatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
         "epilogue");
   }
-  if (HasBias(d.epilogue)) {
+  if (HasBias(d.epilogue) || d.epilogue == GemmEpilogue::kDGeluBgrad) {
     ASSIGN_OR_RETURN(const cudaDataType_t ct, CudaType(d.c_type));
     AMPC_CUBLASLT(
         LtApi().MatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &C, sizeof C),
@@ -51,6 +78,20 @@ Status GemmCall::Bind(cublasLtHandle_t lt, const GemmDesc& desc, const void* A, 
     AMPC_CUBLASLT(
         LtApi().MatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &ct, sizeof ct),
         "bias type");
+  }
+  if (HasAux(d.epilogue)) {
+    if (!aux || d.calls.size() != 1 || d.batch != 1 || d.d.ld % 8 != 0) {
+      return InvalidArgument(
+          "a GELU_AUX / DGELU epilogue needs one call of one matrix whose "
+          "leading dimension is a multiple of 8, and its aux matrix");
+    }
+    const int64_t ld = d.d.ld;
+    AMPC_CUBLASLT(LtApi().MatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER,
+                                                 &aux, sizeof aux),
+                  "aux matrix");
+    AMPC_CUBLASLT(
+        LtApi().MatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld, sizeof ld),
+        "aux leading dimension");
   }
   auto layout = [&](cublasLtMatrixLayout_t* l, cudaDataType_t t, const MatrixLayout& m) -> Status {
     AMPC_CUBLASLT(LtApi().MatrixLayoutCreate(l, t, static_cast<uint64_t>(m.rows),

@@ -22,9 +22,10 @@ class GemmCall {
   ~GemmCall();
 
   // A, B, D: the base addresses of cuBLASLt's A, B and D (the calls' offsets are added); C: the
-  // C matrix (c_matrix) or the bias vector (kBias), else unused.
+  // C matrix (c_matrix), the bias vector (HasBias) or the bias gradient (kDGeluBgrad), else
+  // unused; aux: the aux matrix of a GELU_AUX / DGELU epilogue (one call, laid out as D).
   Status Bind(cublasLtHandle_t lt, const GemmDesc& desc, const void* A, const void* B,
-              const void* C, void* D, size_t workspace_bytes);
+              const void* C, void* D, size_t workspace_bytes, const void* aux = nullptr);
   Status Enqueue(cublasLtHandle_t lt, void* workspace, size_t workspace_bytes,
                  cudaStream_t stream) const;
   const GemmDesc& desc() const { return desc_; }

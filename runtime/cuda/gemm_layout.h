@@ -34,16 +34,49 @@ struct GemmCallOffsets {
   int64_t a = 0, b = 0, d = 0;
 };
 
-// kRelu / kReluBias: max(., 0) after the product (and bias); step_plan.h's FoldGemmRelus.
-enum class GemmEpilogue { kDefault, kBias, kRelu, kReluBias };
+// The epilogues step_plan.h's FoldGemmEpilogues gives a GEMM, after the product (and the bias):
+//   kRelu / kReluBias: max(., 0);
+//   kGelu / kGeluBias: GELU's tanh form (cuBLASLt's only GELU);
+//   kGeluAux / kGeluAuxBias: the same, and the pre-activation into an aux matrix laid out as D;
+//   kDGelu / kDGeluBgrad: the product times GELU'(aux), aux the forward's pre-activation laid out
+//   as D (and the result's sums over D's columns, the bias gradient, to the bias pointer).
+enum class GemmEpilogue {
+  kDefault,
+  kBias,
+  kRelu,
+  kReluBias,
+  kGelu,
+  kGeluBias,
+  kGeluAux,
+  kGeluAuxBias,
+  kDGelu,
+  kDGeluBgrad
+};
+// Reads step input 2 as the bias.
 inline bool HasBias(GemmEpilogue e) {
-  return e == GemmEpilogue::kBias || e == GemmEpilogue::kReluBias;
+  return e == GemmEpilogue::kBias || e == GemmEpilogue::kReluBias || e == GemmEpilogue::kGeluBias ||
+         e == GemmEpilogue::kGeluAuxBias;
 }
 inline bool HasRelu(GemmEpilogue e) {
   return e == GemmEpilogue::kRelu || e == GemmEpilogue::kReluBias;
 }
+inline bool HasGelu(GemmEpilogue e) {
+  return e == GemmEpilogue::kGelu || e == GemmEpilogue::kGeluBias || e == GemmEpilogue::kGeluAux ||
+         e == GemmEpilogue::kGeluAuxBias;
+}
+inline bool HasDGelu(GemmEpilogue e) {
+  return e == GemmEpilogue::kDGelu || e == GemmEpilogue::kDGeluBgrad;
+}
+// Writes (GELU_AUX) or reads (DGELU) the aux matrix.
+inline bool HasAux(GemmEpilogue e) {
+  return e == GemmEpilogue::kGeluAux || e == GemmEpilogue::kGeluAuxBias || HasDGelu(e);
+}
 inline GemmEpilogue WithRelu(GemmEpilogue e) {
   return HasBias(e) ? GemmEpilogue::kReluBias : GemmEpilogue::kRelu;
+}
+inline GemmEpilogue WithGelu(GemmEpilogue e, bool aux) {
+  if (HasBias(e)) return aux ? GemmEpilogue::kGeluAuxBias : GemmEpilogue::kGeluBias;
+  return aux ? GemmEpilogue::kGeluAux : GemmEpilogue::kGelu;
 }
 
 struct GemmDesc {

@@ -15,7 +15,7 @@
 //    com.ampc::AveragePoolGrad.
 //  - kPad: Pad whose pads, constant value and axes are host values.
 //  - kClip: Clip with scalar bounds of the input's float type.
-//  - kFolded: a generated kernel whose work the GEMM before it does (FoldGemmRelus): nothing.
+//  - kFolded: a generated kernel whose work the GEMM before it does (FoldGemmEpilogues): nothing.
 // Anything else is an error naming the step, raised when the executor is created.
 #pragma once
 
@@ -53,24 +53,48 @@ StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p);
 // A GEMM step's cuBLASLt description (gemm_layout.h) from its buffers and attributes.
 StatusOr<GemmDesc> DescribeGemmStep(const plan::PlanProto& p, const plan::Step& s);
 
-// Relus that the GEMM before them applies as cuBLASLt's RELU (or RELU_BIAS) epilogue: a kKernel
-// step whose fusion group is one Relu of the kGemm step just before it (no C matrix), whose
-// output X nothing else reads (no other step, plan output or state update: the backward's
-// ReluGrad reads the Relu's output), and whose output Y shares no arena bytes with the GEMM's
-// inputs (the planner may reuse their bytes for Y, as they die at the GEMM, which now writes Y).
-// The GEMM writes relu(product [+ bias]) into Y (rounded once, as the kernel rounds relu of the
-// rounded product: relu commutes with rounding), and the Relu's step becomes kFolded. Returns,
-// per step, the buffer a folding GEMM writes instead of its own output, or -1.
-std::vector<int> FoldGemmRelus(const plan::PlanProto& p, std::vector<StepKind>* kinds);
+// The bytes of buffer `id` on the host (a constant's data, a kHost step's value), or null.
+using HostValueFn = std::function<const uint8_t*(int id)>;
+
+// What a GEMM step takes over from the generated kernel just after it (FoldGemmEpilogues).
+struct GemmFold {
+  GemmEpilogue activation = GemmEpilogue::kDefault;  // kRelu, kGelu, kGeluAux, kDGelu(Bgrad)
+  int writes = -1;     // the buffer the GEMM writes instead of its own output
+  int aux = -1;        // GELU_AUX: where the pre-activation goes; DGELU: where it is read
+  int bias_grad = -1;  // kDGeluBgrad: the bias gradient's buffer
+  bool folded() const { return writes >= 0; }
+};
+
+// cuBLASLt epilogues that replace the generated kernel step after a kGemm step (no C matrix),
+// which becomes kFolded. The kernel's fusion group must be exactly:
+//  - one Relu of the GEMM's output X, which nothing else reads (no other step, plan output or
+//    state update: the backward's ReluGrad reads the Relu's output): RELU(_BIAS), the GEMM
+//    writing Y = relu(X) (rounded once, as the kernel rounds relu of the rounded product: relu
+//    commutes with rounding);
+//  - one Gelu of X with approximate="tanh" (cuBLASLt's GELU is the tanh form; the erf form stays
+//    a kernel): GELU(_BIAS) writing Y when nothing else reads X, else GELU_AUX(_BIAS) writing Y
+//    and X as the aux matrix (the backward's GeluGrad reads X);
+//  - one com.ampc::GeluGrad(dY, X) of tanh form with dY the GEMM's output, read by nothing else:
+//    DGELU, the GEMM writing dX = product * GELU'(X) with X as the aux matrix; with a ReduceSum
+//    of dX over every axis but the last as the group's second node (the bias gradient that
+//    autodiff emits right after it), DGELU_BGRAD writing that sum too. The axes are read through
+//    `host_value` (without it, no BGRAD fold).
+// GELU's folds change the rounding (cuBLASLt applies GELU to the fp32 accumulator, the kernel to
+// the rounded product) and need one call of one matrix with a leading dimension a multiple of 8
+// (cuBLASLt's aux matrix). No written buffer may share arena bytes with a GEMM input (the planner
+// may reuse their bytes, as they die at the GEMM) or with the aux matrix. Returns one GemmFold
+// per step (folded() only at GEMM steps).
+std::vector<GemmFold> FoldGemmEpilogues(const plan::PlanProto& p, std::vector<StepKind>* kinds,
+                                        const HostValueFn& host_value = nullptr);
+
+// A GEMM step's description with its fold's epilogue (combined with the step's own bias).
+GemmDesc Folded(GemmDesc d, const GemmFold& f);
 
 // The arena bytes the CUDA executor allocates: the plan's arena_kernel_bytes (without the
 // intermediates of fusion groups' per-op fallbacks, which the CUDA runtime never runs), once
 // every arena buffer the steps, inputs, outputs, state updates and metrics name is checked to lie
 // inside it; the whole arena when the plan does not record it.
 StatusOr<int64_t> KernelArenaBytes(const plan::PlanProto& p);
-
-// The bytes of buffer `id` on the host (a constant's data, a kHost step's value), or null.
-using HostValueFn = std::function<const uint8_t*(int id)>;
 
 // The ints of host value `id` (i64 or i32), for a step's index operands read on the host;
 // errors name `what` (Unimplemented where the value is not on the host).

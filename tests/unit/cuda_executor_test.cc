@@ -31,6 +31,10 @@ GpuCase Case(const std::string& model) {
     return {"mlp_adamw", testing::Fixture("relu_mlp_opset17.onnx") +
                              " --batch-size 32 --optimizer adamw --lr 0.001"};
   }
+  if (model == "gelu_mlp") {  // GELU_AUX_BIAS forward, DGELU(_BGRAD) backward
+    return {"mlp_adamw", testing::Fixture("gelu_tanh_mlp_opset20.onnx") +
+                             " --batch-size 32 --optimizer adamw --lr 0.001"};
+  }
   if (model == "cnn") {
     return {"cnn_adamw",
             testing::Fixture("cnn_opset17.onnx") + " --batch-size 16 --optimizer adamw --lr 0.001"};
@@ -66,7 +70,7 @@ TEST_P(CudaExecutorTest, TrainsLikeTheCpuExecutor) {
 
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, CudaExecutorTest,
-    ::testing::Combine(::testing::Values("mlp", "relu_mlp", "cnn", "transformer"),
+    ::testing::Combine(::testing::Values("mlp", "relu_mlp", "gelu_mlp", "cnn", "transformer"),
                        ::testing::Values("fp32", "bf16", "fp16")),
     [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
 

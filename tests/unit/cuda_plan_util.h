@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -54,10 +55,25 @@ inline int64_t Count(const std::vector<int64_t>& d) {
   return n;
 }
 
-// cuBLASLt's semantics (column-major, per call and batch) on the description.
+// GELU's tanh form (cuBLASLt's GELU epilogue) and its derivative, in double.
+inline double GeluTanh(double v) {
+  const double c = std::sqrt(2.0 / M_PI);
+  return 0.5 * v * (1.0 + std::tanh(c * (v + 0.044715 * v * v * v)));
+}
+inline double GeluTanhDerivative(double v) {
+  const double c = std::sqrt(2.0 / M_PI);
+  const double t = std::tanh(c * (v + 0.044715 * v * v * v));
+  return 0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * v * v);
+}
+
+// cuBLASLt's semantics (column-major, per call and batch) on the description. `aux`: the
+// epilogue's aux matrix, laid out as D (GELU_AUX writes the pre-activation there, DGELU reads
+// it); `bias_grad`: DGELU_BGRAD's sums of D over its columns (m values).
 inline std::vector<double> CublasLtModel(const GemmDesc& d,
                                          const std::vector<std::vector<double>>& x,
-                                         int64_t out_elements) {
+                                         int64_t out_elements, std::vector<double>* aux = nullptr,
+                                         std::vector<double>* bias_grad = nullptr) {
+  if (bias_grad) bias_grad->assign(static_cast<size_t>(d.m), 0.0);
   EXPECT_EQ(d.trans_a ? d.a.rows : d.a.cols, d.k);
   EXPECT_EQ(d.trans_a ? d.a.cols : d.a.rows, d.m);
   EXPECT_EQ(d.trans_b ? d.b.cols : d.b.rows, d.k);
@@ -89,6 +105,17 @@ inline std::vector<double> CublasLtModel(const GemmDesc& d,
           if (d.c_matrix) v += d.beta * x[2].at(at);
           if (cuda::HasBias(d.epilogue)) v += x[2].at(static_cast<size_t>(i));
           if (cuda::HasRelu(d.epilogue)) v = v > 0 ? v : 0;
+          if (cuda::HasAux(d.epilogue)) {
+            EXPECT_TRUE(aux) << "the epilogue needs its aux matrix";
+          }
+          if (cuda::HasGelu(d.epilogue)) {
+            if (aux && cuda::HasAux(d.epilogue)) aux->at(at) = v;
+            v = GeluTanh(v);
+          }
+          if (cuda::HasDGelu(d.epilogue) && aux) v *= GeluTanhDerivative(aux->at(at));
+          if (d.epilogue == cuda::GemmEpilogue::kDGeluBgrad && bias_grad) {
+            bias_grad->at(static_cast<size_t>(i)) += v;
+          }
           y.at(at) = v;
         }
       }
