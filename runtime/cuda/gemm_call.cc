@@ -2,6 +2,7 @@
 #ifdef AMPC_HAVE_CUDA
 #include "runtime/cuda/gemm_call.h"
 
+#include <iterator>
 #include <string>
 #include <utility>
 
@@ -18,31 +19,13 @@ GemmCall::~GemmCall() {
 
 namespace {
 
-cublasLtEpilogue_t CublasLtEpilogue(GemmEpilogue e) {
-  switch (e) {
-    case GemmEpilogue::kDefault:
-      return CUBLASLT_EPILOGUE_DEFAULT;
-    case GemmEpilogue::kBias:
-      return CUBLASLT_EPILOGUE_BIAS;
-    case GemmEpilogue::kRelu:
-      return CUBLASLT_EPILOGUE_RELU;
-    case GemmEpilogue::kReluBias:
-      return CUBLASLT_EPILOGUE_RELU_BIAS;
-    case GemmEpilogue::kGelu:
-      return CUBLASLT_EPILOGUE_GELU;
-    case GemmEpilogue::kGeluBias:
-      return CUBLASLT_EPILOGUE_GELU_BIAS;
-    case GemmEpilogue::kGeluAux:
-      return CUBLASLT_EPILOGUE_GELU_AUX;
-    case GemmEpilogue::kGeluAuxBias:
-      return CUBLASLT_EPILOGUE_GELU_AUX_BIAS;
-    case GemmEpilogue::kDGelu:
-      return CUBLASLT_EPILOGUE_DGELU;
-    case GemmEpilogue::kDGeluBgrad:
-      return CUBLASLT_EPILOGUE_DGELU_BGRAD;
-  }
-  return CUBLASLT_EPILOGUE_DEFAULT;
-}
+// cuBLASLt's epilogue for each GemmEpilogue, in the enum's order.
+constexpr cublasLtEpilogue_t kEpilogues[] = {
+    CUBLASLT_EPILOGUE_DEFAULT,    CUBLASLT_EPILOGUE_BIAS,          CUBLASLT_EPILOGUE_RELU,
+    CUBLASLT_EPILOGUE_RELU_BIAS,  CUBLASLT_EPILOGUE_GELU,          CUBLASLT_EPILOGUE_GELU_BIAS,
+    CUBLASLT_EPILOGUE_GELU_AUX,   CUBLASLT_EPILOGUE_GELU_AUX_BIAS, CUBLASLT_EPILOGUE_DGELU,
+    CUBLASLT_EPILOGUE_DGELU_BGRAD};
+static_assert(std::size(kEpilogues) == static_cast<size_t>(GemmEpilogue::kDGeluBgrad) + 1);
 
 }  // namespace
 
@@ -65,7 +48,7 @@ Status GemmCall::Bind(cublasLtHandle_t lt, const GemmDesc& desc, const void* A, 
   D_ = static_cast<uint8_t*>(D);
   C_ = d.c_matrix ? static_cast<const uint8_t*>(C) : D_;
   if (d.epilogue != GemmEpilogue::kDefault) {
-    const cublasLtEpilogue_t epi = CublasLtEpilogue(d.epilogue);
+    const cublasLtEpilogue_t epi = kEpilogues[static_cast<size_t>(d.epilogue)];
     AMPC_CUBLASLT(
         LtApi().MatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
         "epilogue");

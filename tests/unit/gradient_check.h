@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -179,6 +180,20 @@ inline void CheckGradients(const GradCase& c) {
           << c.name << ": param " << p << " element " << i << " autodiff " << g[i] << " fd " << fd;
     }
   }
+}
+
+// A case's loss with its rewrite equals the loss without it, on random parameter values (f64:
+// to rounding): a decomposition computes what the op's own kernel computes.
+inline void ExpectRewriteKeepsLoss(GradCase c, uint32_t seed) {
+  std::vector<std::vector<double>> values;
+  for (size_t i = 0; i < c.shapes.size(); ++i) {
+    values.push_back(Random(Count(c.shapes[i]), c.lo, c.hi, seed + static_cast<uint32_t>(i)));
+  }
+  const double rewritten = Loss(c, values);
+  c.rewrite = nullptr;
+  const double original = Loss(c, values);
+  EXPECT_TRUE(std::isfinite(original)) << c.name;
+  EXPECT_NEAR(rewritten, original, 1e-12 * std::max(1.0, std::fabs(original))) << c.name;
 }
 
 inline AttributeMap A(std::initializer_list<std::pair<const std::string, Attribute>> l) {

@@ -418,17 +418,7 @@ std::vector<GradCase> DecomposedBatchNormCases() {
 TEST(DecomposeBatchNorm, MatchesTheKernel) {
   const std::vector<GradCase> cases = DecomposedBatchNormCases();
   EXPECT_EQ(cases.size(), 5u);
-  for (GradCase c : cases) {
-    std::vector<std::vector<double>> values;
-    for (size_t i = 0; i < c.shapes.size(); ++i) {
-      values.push_back(Random(Count(c.shapes[i]), c.lo, c.hi, 9 + static_cast<uint32_t>(i)));
-    }
-    const double decomposed = Loss(c, values);
-    c.rewrite = nullptr;
-    const double kernel = Loss(c, values);
-    EXPECT_TRUE(std::isfinite(kernel)) << c.name;
-    EXPECT_NEAR(decomposed, kernel, 1e-12 * std::max(1.0, std::fabs(kernel))) << c.name;
-  }
+  for (const GradCase& c : cases) ExpectRewriteKeepsLoss(c, 9);
 }
 
 // The training form's running statistics, against torch.nn.BatchNorm's documented rule computed
