@@ -13,6 +13,13 @@
 
 namespace ampc::cuda {
 
+const plan::Attr* FindAttr(const plan::Step& s, const std::string& name) {
+  for (const plan::Attr& a : s.op().attrs()) {
+    if (a.name() == name) return &a;
+  }
+  return nullptr;
+}
+
 namespace {
 
 std::vector<int64_t> Dims(const plan::PlanProto& p, int id) {
@@ -36,13 +43,6 @@ StatusOr<int> ElemBytes(const plan::PlanProto& p, int id) {
   auto t = DTypeFromName(p.buffers(id).dtype());
   if (!t) return InvalidArgument("buffer '" + p.buffers(id).name() + "': unknown dtype");
   return static_cast<int>(DTypeSize(*t));
-}
-
-const plan::Attr* FindAttr(const plan::Step& s, const std::string& name) {
-  for (const plan::Attr& a : s.op().attrs()) {
-    if (a.name() == name) return &a;
-  }
-  return nullptr;
 }
 
 int64_t IntAttr(const plan::Step& s, const std::string& name, int64_t dflt) {
@@ -439,169 +439,6 @@ StatusOr<GemmDesc> DescribeGemmStep(const plan::PlanProto& p, const plan::Step& 
     if (id >= 0) in.push_back(operand(id));
   }
   return DescribeGemm(s.op().domain(), s.op().op(), attrs, in, operand(s.outputs(0)));
-}
-
-std::vector<GemmFold> FoldGemmEpilogues(const plan::PlanProto& p, std::vector<StepKind>* kinds,
-                                        const HostValueFn& host_value) {
-  std::vector<GemmFold> folds(static_cast<size_t>(p.steps_size()));
-  std::vector<int> readers(static_cast<size_t>(p.buffers_size()), 0);
-  for (const plan::Step& s : p.steps()) {
-    for (int id : s.inputs()) {
-      if (id >= 0) ++readers[static_cast<size_t>(id)];
-    }
-  }
-  for (const plan::IoBinding& o : p.outputs()) ++readers[static_cast<size_t>(o.buffer())];
-  for (const plan::StateUpdate& u : p.state_updates()) ++readers[static_cast<size_t>(u.from())];
-  auto overlap = [&](int a, int b) {
-    const plan::Buffer& x = p.buffers(a);
-    const plan::Buffer& y = p.buffers(b);
-    return x.kind() == plan::Buffer::ARENA && y.kind() == plan::Buffer::ARENA &&
-           x.offset() < y.offset() + y.size_bytes() && y.offset() < x.offset() + x.size_bytes();
-  };
-  auto like = [&](int a, int b) {
-    return p.buffers(a).dtype() == p.buffers(b).dtype() && Dims(p, a) == Dims(p, b);
-  };
-  auto str_attr = [](const plan::Step& s, const std::string& name) -> std::string {
-    const plan::Attr* a = FindAttr(s, name);
-    return a && a->value_case() == plan::Attr::kS ? a->s() : std::string();
-  };
-  auto has = [](const google::protobuf::RepeatedField<int32_t>& ids, int id) {
-    return std::find(ids.begin(), ids.end(), id) != ids.end();
-  };
-  // A ReduceSum of `x` over every axis but the last, to a vector of the last axis's length.
-  auto column_sums = [&](const plan::Step& r, int x) {
-    if (r.op().op() != "ReduceSum" || !r.op().domain().empty() || r.inputs_size() < 2 ||
-        r.inputs(0) != x || r.outputs_size() != 1 || !host_value) {
-      return false;
-    }
-    const std::vector<int64_t> dims = Dims(p, x);
-    auto axes = HostInts(p, r.inputs(1), host_value, "axes");
-    if (!axes.ok() || dims.size() < 2) return false;
-    std::set<int64_t> want, got;
-    for (size_t a = 0; a + 1 < dims.size(); ++a) want.insert(static_cast<int64_t>(a));
-    for (int64_t a : *axes) got.insert(a < 0 ? a + static_cast<int64_t>(dims.size()) : a);
-    const int out = r.outputs(0);
-    return got == want && Product(Dims(p, out), 0, Dims(p, out).size()) == dims.back() &&
-           p.buffers(out).dtype() == p.buffers(x).dtype();
-  };
-  // The step that writes each buffer last before each step: producer[id] while scanning.
-  std::vector<int> producer(static_cast<size_t>(p.buffers_size()), -1);
-  for (int i = 0; i < p.steps_size(); ++i) {
-    const size_t k = static_cast<size_t>(i);
-    const plan::Step& kernel = p.steps(i);
-    auto record = [&] {
-      for (int id : kernel.outputs()) {
-        if (id >= 0) producer[static_cast<size_t>(id)] = i;
-      }
-    };
-    if ((*kinds)[k] != StepKind::kKernel || kernel.fusion_group() <= 0 ||
-        kernel.fusion_group() > p.fusion_groups_size()) {
-      record();
-      continue;
-    }
-    const plan::FusionGroup& fg = p.fusion_groups(kernel.fusion_group() - 1);
-    if (fg.fallback_size() < 1 || fg.fallback(0).inputs_size() < 1) {
-      record();
-      continue;
-    }
-    const plan::Step& first = fg.fallback(0);
-    const std::string& op = first.op().op();
-    const int x = first.inputs(0);  // the GEMM's output the group reads
-    const int j = x >= 0 ? producer[static_cast<size_t>(x)] : -1;
-    record();
-    if (j < 0 || (*kinds)[static_cast<size_t>(j)] != StepKind::kGemm ||
-        folds[static_cast<size_t>(j)].folded()) {
-      continue;
-    }
-    const plan::Step& gemm = p.steps(j);
-    if (gemm.outputs_size() != 1 || gemm.outputs(0) != x || readers[static_cast<size_t>(x)] < 1) {
-      continue;
-    }
-    auto d = DescribeGemmStep(p, gemm);
-    if (!d.ok() || d->c_matrix) continue;
-    const bool one_matrix = d->calls.size() == 1 && d->batch == 1 && d->d.ld % 8 == 0;
-    // The GEMM now writes `written` when it runs, earlier than the kernel did: no written buffer
-    // may share bytes with a GEMM input (the planner may reuse them: they die at the GEMM), the
-    // aux matrix, or anything a step between the two reads or writes.
-    auto clear = [&](const std::vector<int>& written, int aux) {
-      for (int w : written) {
-        for (int id : gemm.inputs()) {
-          if (id >= 0 && overlap(id, w)) return false;
-        }
-        if (aux >= 0 && overlap(aux, w)) return false;
-        for (int t = j + 1; t < i; ++t) {
-          for (const auto* ids : {&p.steps(t).inputs(), &p.steps(t).outputs()}) {
-            for (int id : *ids) {
-              if (id >= 0 && overlap(id, w)) return false;
-            }
-          }
-        }
-      }
-      for (int t = j + 1; t < i && aux >= 0; ++t) {
-        for (int id : p.steps(t).outputs()) {
-          if (id >= 0 && overlap(id, aux)) return false;
-        }
-      }
-      return true;
-    };
-    GemmFold f;
-    if (j + 1 == i && fg.fallback_size() == 1 && first.op().domain().empty() &&
-        (op == "Relu" || op == "Gelu") && first.inputs_size() == 1 && first.outputs_size() == 1 &&
-        kernel.outputs_size() == 1 && kernel.outputs(0) == first.outputs(0) &&
-        like(x, first.outputs(0))) {
-      const int y = first.outputs(0);
-      const bool only = readers[static_cast<size_t>(x)] == 1;
-      if (op == "Relu" && only && clear({y}, -1)) {
-        f = {GemmEpilogue::kRelu, y, -1, -1};
-      } else if (op == "Gelu" && str_attr(first, "approximate") == "tanh") {
-        if (only && clear({y}, -1)) {
-          f = {GemmEpilogue::kGelu, y, -1, -1};
-        } else if (!only && one_matrix && clear({y}, x)) {
-          f = {GemmEpilogue::kGeluAux, y, x, -1};
-        }
-      }
-    } else if (first.op().domain() == "com.ampc" && op == "GeluGrad" &&
-               str_attr(first, "approximate") == "tanh" && first.inputs_size() == 2 &&
-               readers[static_cast<size_t>(x)] == 1 && first.outputs_size() == 1 && one_matrix &&
-               d->epilogue == GemmEpilogue::kDefault) {
-      const int aux = first.inputs(1), dx = first.outputs(0);
-      if (aux >= 0 && dx >= 0 && like(x, aux) && like(x, dx) && has(kernel.outputs(), dx)) {
-        if (fg.fallback_size() == 1 && kernel.outputs_size() == 1 && clear({dx}, aux)) {
-          f = {GemmEpilogue::kDGelu, dx, aux, -1};
-        } else if (fg.fallback_size() == 2 && kernel.outputs_size() == 2 &&
-                   column_sums(fg.fallback(1), dx)) {
-          const int bias = fg.fallback(1).outputs(0);
-          if (has(kernel.outputs(), bias) && clear({dx, bias}, aux)) {
-            f = {GemmEpilogue::kDGeluBgrad, dx, aux, bias};
-          }
-        }
-      }
-    }
-    if (!f.folded()) continue;
-    folds[static_cast<size_t>(j)] = f;
-    (*kinds)[k] = StepKind::kFolded;
-  }
-  return folds;
-}
-
-GemmDesc Folded(GemmDesc d, const GemmFold& f) {
-  switch (f.activation) {
-    case GemmEpilogue::kRelu:
-      d.epilogue = WithRelu(d.epilogue);
-      break;
-    case GemmEpilogue::kGelu:
-    case GemmEpilogue::kGeluAux:
-      d.epilogue = WithGelu(d.epilogue, f.activation == GemmEpilogue::kGeluAux);
-      break;
-    case GemmEpilogue::kDGelu:
-    case GemmEpilogue::kDGeluBgrad:
-      d.epilogue = f.activation;
-      d.c_type = d.d_type;  // the bias gradient's type (FoldGemmEpilogues checks it)
-      break;
-    default:
-      break;
-  }
-  return d;
 }
 
 }  // namespace ampc::cuda

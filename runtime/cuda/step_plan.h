@@ -47,6 +47,9 @@ enum class StepKind {
 
 const char* StepKindName(StepKind k);
 
+// A step's attribute by name, or null.
+const plan::Attr* FindAttr(const plan::Step& s, const std::string& name);
+
 // One kind per step of `p`, or the first step the CUDA runtime cannot run.
 StatusOr<std::vector<StepKind>> ClassifySteps(const plan::PlanProto& p);
 
@@ -65,7 +68,8 @@ struct GemmFold {
   bool folded() const { return writes >= 0; }
 };
 
-// cuBLASLt epilogues that replace the generated kernel step after a kGemm step (no C matrix),
+// (runtime/cuda/gemm_fold.cc) cuBLASLt epilogues that replace a generated kernel step reading a
+// kGemm step's output (no C matrix),
 // which becomes kFolded. The kernel's fusion group must be exactly:
 //  - one Relu of the GEMM's output X, which nothing else reads (no other step, plan output or
 //    state update: the backward's ReluGrad reads the Relu's output): RELU(_BIAS), the GEMM
