@@ -118,6 +118,14 @@ def main():
         [helper.make_node("Conv", ["x", "w"], ["y"], name="conv0", group=(1 << 63) - 1)], [conv_w],
         inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 4, 4])],
         outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 4, 4])]))
+    # Attention (opset 23) with a mask narrower than the keys (ONNX pads it with -inf): the CPU
+    # kernel runs it; the CUDA target, which decomposes Attention into ONNX ops, refuses it.
+    put("attention_narrow_mask.onnx", model(
+        [helper.make_node("Attention", ["x", "x", "x", "m"], ["y"], name="attn")],
+        [helper.make_tensor("m", TensorProto.BOOL, [3], [1, 1, 0])],
+        inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, 4, 8])],
+        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, 4, 8])],
+        opset=23))
     put("input_dim_huge.onnx", model(relu(), inputs=[
         helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 1 << 41])]))
     bad_type = declared([3, 4])
