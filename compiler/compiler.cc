@@ -330,12 +330,7 @@ StatusOr<Plan> CompileEvalPass(std::unique_ptr<Graph> model, const CompileOption
   RETURN_IF_ERROR(ToInferenceMode(*model));
   if (DecomposesComposites(o)) {
     RETURN_IF_ERROR(DecomposeAttentionPass().Run(*model).status());
-    std::vector<Node*> bns;
-    for (Node* n : model->nodes()) {
-      if (n->domain().empty() && n->op_type() == "BatchNormalization") bns.push_back(n);
-    }
-    for (Node* n : bns) RETURN_IF_ERROR(DecomposeBatchNorm(*model, n, false).status());
-    RETURN_IF_ERROR(model->TopologicalSort());
+    RETURN_IF_ERROR(DecomposeInferenceBatchNorms(*model));
   }
   RETURN_IF_ERROR(MasterWeightsPass().Run(*model).status());
   if (o.train.untie_shared) RETURN_IF_ERROR(UntieSharedInitializers(*model, true).status());

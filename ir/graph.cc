@@ -205,6 +205,13 @@ void Graph::ReplaceAllUsesWith(Value* from, Value* to) {
   }
 }
 
+Status Graph::ReplaceValue(Value* from, Value* to) {
+  const std::string name = from->name();
+  RETURN_IF_ERROR(RenameValue(from, UniqueName(name + "_replaced")));
+  ReplaceAllUsesWith(from, to);
+  return RenameValue(to, name);
+}
+
 bool Graph::IsRoot(const Value* v) const {
   for (const Value* o : outputs_) {
     if (o == v) return true;

@@ -157,7 +157,11 @@ class Graph {
   Status RenameValue(Value* v, const std::string& name);
   // Removes an initializer nothing reads (not a graph output or state either).
   Status RemoveInitializer(Value* v);
+  // Points every reader, graph output and state update of `from` at `to`.
   void ReplaceAllUsesWith(Value* from, Value* to);
+  // ReplaceAllUsesWith, and `to` takes `from`'s name (`from` gets a fresh one): for rewrites that
+  // put new nodes in a node's place and keep its output's name.
+  Status ReplaceValue(Value* from, Value* to);
   // Removes a node whose outputs have no uses (and are not graph outputs).
   void RemoveNode(Node* n);
   // Reorders nodes topologically (stable). Fails naming a node on a cycle.

@@ -32,7 +32,7 @@ class Decomposer {
       RETURN_IF_ERROR(ToHeads(v, hkv, "v"));
     } else {
       const Dim& qh = qt.dims[1];
-      const Dim& kh = k->type().has_rank ? k->type().dims[1] : Dim();
+      const Dim kh = k->type().has_rank ? k->type().dims[1] : Dim();
       if (qh != kh) {
         if (!qh.is_static() || !kh.is_static()) {
           return Fail("grouped-query attention needs static head counts, got Q " + qt.ToString() +
@@ -58,30 +58,25 @@ class Decomposer {
       scale = 1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(d.value(), 1)));
     }
     if (mask) {
-      const Dim& cols = mask->type().has_rank && mask->type().rank() > 0
-                            ? mask->type().dims.back()
-                            : Dim();
+      const Dim cols =
+          mask->type().has_rank && mask->type().rank() > 0 ? mask->type().dims.back() : Dim();
       const Dim& keys = k->type().dims[2];
       if (!(cols == keys && (cols.is_static() || cols.is_symbolic()))) {
         return Fail("attn_mask " + mask->type().ToString() + " must have the key length " +
                     keys.ToString() + " as its last dimension");
       }
     }
-    // Grouped-query: [B, Hq, L, D] viewed as [B, Hkv, G*L, D] (q head h = kv head h/G).
-    auto to_groups = [&](Value* x, const char* what) -> StatusOr<Value*> {
+    // Grouped-query: [B, Hq, L, D] viewed as [B, Hkv, G*L, D] (q head h = kv head h/G) and back:
+    // [B, heads, -1, last dim].
+    auto regroup = [&](Value* x, int64_t heads, const char* what) -> StatusOr<Value*> {
       if (!grouped) return x;
-      ASSIGN_OR_RETURN(Value * shape, Ints(what, {0, hkv, -1, 0}));
-      return Op("Reshape", what, {x, shape});
-    };
-    auto to_heads = [&](Value* x, const char* what) -> StatusOr<Value*> {
-      if (!grouped) return x;
-      ASSIGN_OR_RETURN(Value * shape, Ints(what, {0, hq, -1, 0}));
+      ASSIGN_OR_RETURN(Value * shape, Ints(what, {0, heads, -1, 0}));
       return Op("Reshape", what, {x, shape});
     };
     ASSIGN_OR_RETURN(Value * kt, Op("Transpose", "_kt", {k}, {{"perm", Perm({0, 1, 3, 2})}}));
-    ASSIGN_OR_RETURN(Value * qg, to_groups(q, "_q_grouped"));
+    ASSIGN_OR_RETURN(Value * qg, regroup(q, hkv, "_q_grouped"));
     ASSIGN_OR_RETURN(Value * s, Op("MatMul", "_qk", {qg, kt}));
-    ASSIGN_OR_RETURN(s, to_heads(s, "_qk_heads"));
+    ASSIGN_OR_RETURN(s, regroup(s, hq, "_qk_heads"));
     ASSIGN_OR_RETURN(Value * sc, Scalar("_scale", scale));
     ASSIGN_OR_RETURN(s, Op("Mul", "_scores", {s, sc}));
     if (const float cap = n_.attr_float("softcap", 0.0f); cap > 0) {
@@ -110,7 +105,7 @@ class Decomposer {
         ASSIGN_OR_RETURN(keep, Op("And", "_keep", {keep, causal}));
       }
     }
-    Value* dead = nullptr;  // rows with no visible key: ONNX's zero row
+    Value *dead = nullptr, *zero = nullptr;  // rows with no visible key: ONNX's zero row
     if (keep) {
       ASSIGN_OR_RETURN(Value * kf, Op("Cast", "_keep_f32", {keep}, {{"to", Attribute(int64_t{1})}}));
       ASSIGN_OR_RETURN(Value * last, Ints("_keys_axis", {-1}));
@@ -118,17 +113,16 @@ class Decomposer {
                                          {{"keepdims", Attribute(int64_t{1})}}));
       ASSIGN_OR_RETURN(Value * none, e_.Init(stem_ + "_none", Tensor::Scalar(DType::kFloat32, 0)));
       ASSIGN_OR_RETURN(dead, Op("Equal", "_dead_rows", {count, none}));
-      ASSIGN_OR_RETURN(Value * zero, Scalar("_zero", 0.0));
+      ASSIGN_OR_RETURN(zero, Scalar("_zero", 0.0));
       ASSIGN_OR_RETURN(s, Op("Where", "_live_scores", {dead, zero, s}));
     }
     ASSIGN_OR_RETURN(Value * p, Op("Softmax", "_probs", {s}, {{"axis", Attribute(int64_t{-1})}}));
     if (dead) {
-      ASSIGN_OR_RETURN(Value * zero, Scalar("_zero_probs", 0.0));
       ASSIGN_OR_RETURN(p, Op("Where", "_live_probs", {dead, zero, p}));
     }
-    ASSIGN_OR_RETURN(p, to_groups(p, "_probs_grouped"));
+    ASSIGN_OR_RETURN(p, regroup(p, hkv, "_probs_grouped"));
     ASSIGN_OR_RETURN(Value * y, Op("MatMul", "_pv", {p, v}));
-    ASSIGN_OR_RETURN(y, to_heads(y, "_pv_heads"));
+    ASSIGN_OR_RETURN(y, regroup(y, hq, "_pv_heads"));
     if (three_d) {
       ASSIGN_OR_RETURN(y, Op("Transpose", "_y_rows", {y}, {{"perm", Perm({0, 2, 1, 3})}}));
       ASSIGN_OR_RETURN(Value * shape, Ints("_y_shape", {0, 0, -1}));
@@ -181,19 +175,11 @@ class Decomposer {
     return Op("LessOrEqual", "_causal_keep", {j, ic});
   }
 
-  // The result takes the Attention output's name and place among the graph's outputs.
+  // The result takes the Attention output's name, readers and place among the graph's outputs.
   Status Replace(Value* y) {
-    Value* old = n_.output(0);
-    const std::string name = old->name();
-    RETURN_IF_ERROR(g_.RenameValue(old, g_.UniqueName(name + "_decomposed")));
-    g_.ReplaceAllUsesWith(old, y);
-    std::vector<Value*> outputs = g_.outputs();
-    for (Value*& o : outputs) {
-      if (o == old) o = y;
-    }
-    g_.SetOutputs(std::move(outputs));
+    RETURN_IF_ERROR(g_.ReplaceValue(n_.output(0), y));
     g_.RemoveNode(&n_);
-    return g_.RenameValue(y, name);
+    return Status::Ok();
   }
 
   Graph& g_;

@@ -3,7 +3,6 @@
 #include <string>
 
 #include "ir/dtype.h"
-
 #include "ir/node_emitter.h"
 #include "ir/op_registry.h"
 
@@ -107,22 +106,22 @@ StatusOr<BatchNormOps> DecomposeBatchNorm(Graph& g, Node* bn, bool training) {
     ASSIGN_OR_RETURN(out.running_mean, update(3, mean, nullptr, "_running_mean"));
     ASSIGN_OR_RETURN(out.running_var, update(4, var, corr, "_running_var"));
   }
-  // The result takes the node's place: its output's name and its readers.
-  Value* old_y = bn->output(0);
-  const std::string name = old_y->name();
-  RETURN_IF_ERROR(g.RenameValue(old_y, g.UniqueName(name + "_decomposed")));
-  g.ReplaceAllUsesWith(old_y, out.y);
+  // The result takes the node's place: its output's name, readers and graph-output places.
+  RETURN_IF_ERROR(g.ReplaceValue(bn->output(0), out.y));
   for (int i = 1; i < bn->num_outputs() && i < 3; ++i) {
     if (Value* o = bn->output(i)) g.ReplaceAllUsesWith(o, i == 1 ? out.running_mean : out.running_var);
   }
-  std::vector<Value*> outputs = g.outputs();
-  for (Value*& o : outputs) {
-    if (o == old_y) o = out.y;
-  }
-  g.SetOutputs(std::move(outputs));
   g.RemoveNode(bn);
-  RETURN_IF_ERROR(g.RenameValue(out.y, name));
   return out;
+}
+
+Status DecomposeInferenceBatchNorms(Graph& g) {
+  std::vector<Node*> bns;
+  for (Node* n : g.nodes()) {
+    if (n->domain().empty() && n->op_type() == "BatchNormalization") bns.push_back(n);
+  }
+  for (Node* n : bns) RETURN_IF_ERROR(DecomposeBatchNorm(g, n, false).status());
+  return bns.empty() ? Status::Ok() : g.TopologicalSort();
 }
 
 }  // namespace ampc

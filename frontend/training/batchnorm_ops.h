@@ -30,4 +30,7 @@ struct BatchNormOps {
 // The result takes the node's output name; the node is removed.
 StatusOr<BatchNormOps> DecomposeBatchNorm(Graph& g, Node* bn, bool training);
 
+// Every ai.onnx BatchNormalization of `g` in inference form (an evaluation pass), then sorted.
+Status DecomposeInferenceBatchNorms(Graph& g);
+
 }  // namespace ampc

@@ -89,6 +89,8 @@ class CudaExecutor final : public Executor {
   Status LoadKernels(int major, int minor);
   Status EvaluateHostSteps(const std::vector<StepKind>& kinds);
   Status BindSteps(const std::vector<StepKind>& kinds, const std::vector<GemmFold>& gemm_folds);
+  // Buffer `id`'s bytes on the host: a constant's data or a host step's value (HostValueFn).
+  const uint8_t* HostValue(int id) const;
   // `fold`: the epilogue the GEMM takes over from the kernel after it (FoldGemmEpilogues).
   Status BindGemm(const plan::Step& s, const GemmFold& fold, GemmCall* g);
   Status CopyInputs(const std::vector<Tensor>& inputs);

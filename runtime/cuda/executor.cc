@@ -81,11 +81,9 @@ Status CudaExecutor::Init(const CudaExecutorOptions& o) {
   }
   // Everything the plan needs that can be refused without touching the GPU comes first.
   ASSIGN_OR_RETURN(std::vector<StepKind> kinds, ClassifySteps(p));
+  // Before EvaluateHostSteps: only the constants are host values yet.
   const std::vector<GemmFold> gemm_folds =
-      FoldGemmEpilogues(p, &kinds, [this](int id) -> const uint8_t* {
-        const plan::Buffer& b = plan_.proto.buffers(id);
-        return b.kind() == plan::Buffer::CONSTANT ? BufferData(plan_, b) : nullptr;
-      });
+      FoldGemmEpilogues(p, &kinds, [this](int id) { return HostValue(id); });
   const CudaAvailability avail = ProbeCuda();
   if (avail.device_count == 0)
     return Unimplemented("--device cuda: no usable GPU (" + avail.reason + ")");
@@ -268,6 +266,13 @@ Status CudaExecutor::EvaluateHostSteps(const std::vector<StepKind>& kinds) {
   return Status::Ok();
 }
 
+const uint8_t* CudaExecutor::HostValue(int id) const {
+  const plan::Buffer& buf = plan_.proto.buffers(id);
+  if (buf.kind() == plan::Buffer::CONSTANT) return BufferData(plan_, buf);
+  auto it = host_values_.find(id);
+  return it == host_values_.end() ? nullptr : it->second.data();
+}
+
 Status CudaExecutor::BindGemm(const plan::Step& s, const GemmFold& fold, GemmCall* g) {
   ASSIGN_OR_RETURN(GemmDesc d, DescribeGemmStep(plan_.proto, s));
   d = Folded(std::move(d), fold);
@@ -298,12 +303,7 @@ Status CudaExecutor::BindSteps(const std::vector<StepKind>& kinds,
   window.workspace_bytes = workspace_bytes_;
   window.scratch = scratch_;
   window.address = [this](int id) { return Address(id); };
-  window.host_value = [this](int id) -> const uint8_t* {
-    const plan::Buffer& buf = plan_.proto.buffers(id);
-    if (buf.kind() == plan::Buffer::CONSTANT) return BufferData(plan_, buf);
-    auto it = host_values_.find(id);
-    return it == host_values_.end() ? nullptr : it->second.data();
-  };
+  window.host_value = [this](int id) { return HostValue(id); };
   for (int i = 0; i < p.inputs_size(); ++i) input_of[p.inputs(i).buffer()] = i;
   for (int i = 0; i < p.steps_size(); ++i) {
     const plan::Step& s = p.steps(i);

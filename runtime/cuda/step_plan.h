@@ -59,7 +59,7 @@ StatusOr<GemmDesc> DescribeGemmStep(const plan::PlanProto& p, const plan::Step& 
 // The bytes of buffer `id` on the host (a constant's data, a kHost step's value), or null.
 using HostValueFn = std::function<const uint8_t*(int id)>;
 
-// What a GEMM step takes over from the generated kernel just after it (FoldGemmEpilogues).
+// What a GEMM step takes over from a generated kernel that reads its output (FoldGemmEpilogues).
 struct GemmFold {
   GemmEpilogue activation = GemmEpilogue::kDefault;  // kRelu, kGelu, kGeluAux, kDGelu(Bgrad)
   int writes = -1;     // the buffer the GEMM writes instead of its own output
@@ -68,17 +68,18 @@ struct GemmFold {
   bool folded() const { return writes >= 0; }
 };
 
-// (runtime/cuda/gemm_fold.cc) cuBLASLt epilogues that replace a generated kernel step reading a
-// kGemm step's output (no C matrix),
-// which becomes kFolded. The kernel's fusion group must be exactly:
-//  - one Relu of the GEMM's output X, which nothing else reads (no other step, plan output or
-//    state update: the backward's ReluGrad reads the Relu's output): RELU(_BIAS), the GEMM
-//    writing Y = relu(X) (rounded once, as the kernel rounds relu of the rounded product: relu
-//    commutes with rounding);
-//  - one Gelu of X with approximate="tanh" (cuBLASLt's GELU is the tanh form; the erf form stays
-//    a kernel): GELU(_BIAS) writing Y when nothing else reads X, else GELU_AUX(_BIAS) writing Y
-//    and X as the aux matrix (the backward's GeluGrad reads X);
-//  - one com.ampc::GeluGrad(dY, X) of tanh form with dY the GEMM's output, read by nothing else:
+// cuBLASLt epilogues (runtime/cuda/gemm_fold.cc) that replace a generated kernel step reading a
+// kGemm step's output (no C matrix); the kernel step becomes kFolded. Its fusion group must be
+// exactly:
+//  - one Relu of the GEMM's output X, the step just after it, which nothing else reads (no
+//    other step, plan output or state update: the backward's ReluGrad reads the Relu's output):
+//    RELU(_BIAS), the GEMM writing Y = relu(X) (rounded once, as the kernel rounds relu of the
+//    rounded product: relu commutes with rounding);
+//  - one Gelu of X, just after it, with approximate="tanh" (cuBLASLt's GELU is the tanh form; the
+//    erf form stays a kernel): GELU(_BIAS) writing Y when nothing else reads X, else
+//    GELU_AUX(_BIAS) writing Y and X as the aux matrix (the backward's GeluGrad reads X);
+//  - one com.ampc::GeluGrad(dY, X) of tanh form with dY the GEMM's output, read by nothing else
+//    (steps may run in between, as dW's GEMM runs between dA's and GeluGrad):
 //    DGELU, the GEMM writing dX = product * GELU'(X) with X as the aux matrix; with a ReduceSum
 //    of dX over every axis but the last as the group's second node (the bias gradient that
 //    autodiff emits right after it), DGELU_BGRAD writing that sum too. The axes are read through
@@ -86,7 +87,9 @@ struct GemmFold {
 // GELU's folds change the rounding (cuBLASLt applies GELU to the fp32 accumulator, the kernel to
 // the rounded product) and need one call of one matrix with a leading dimension a multiple of 8
 // (cuBLASLt's aux matrix). No written buffer may share arena bytes with a GEMM input (the planner
-// may reuse their bytes, as they die at the GEMM) or with the aux matrix. Returns one GemmFold
+// may reuse their bytes, as they die at the GEMM), the aux matrix, or a buffer a step in between
+// reads or writes (codegen/lower.cc starts such outputs' live ranges at the GEMM for CUDA
+// targets, so that the planner keeps them apart). Returns one GemmFold
 // per step (folded() only at GEMM steps).
 std::vector<GemmFold> FoldGemmEpilogues(const plan::PlanProto& p, std::vector<StepKind>* kinds,
                                         const HostValueFn& host_value = nullptr);
