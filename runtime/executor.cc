@@ -68,8 +68,13 @@ bool ProfilingRequested() {
   return prof && *prof && std::strcmp(prof, "0") != 0;
 }
 
+bool ProfileAllSteps() {
+  const char* prof = std::getenv("AMPC_PROFILE");
+  return prof && std::strcmp(prof, "all") == 0;
+}
+
 std::string FormatStepProfile(const plan::PlanProto& p, const std::vector<double>& seconds,
-                              int64_t calls, const std::vector<std::string>& tags) {
+                              int64_t calls, const std::vector<std::string>& tags, bool all) {
   std::vector<int> order(seconds.size());
   std::iota(order.begin(), order.end(), 0);
   std::sort(order.begin(), order.end(), [&](int a, int b) { return seconds[a] > seconds[b]; });
@@ -81,7 +86,7 @@ std::string FormatStepProfile(const plan::PlanProto& p, const std::vector<double
     return static_cast<size_t>(i) < tags.size() ? tags[static_cast<size_t>(i)] : std::string();
   };
   for (int i : order) {
-    if (seconds[i] <= 0 || seconds[i] < 0.002 * total) break;
+    if (seconds[i] <= 0 || (!all && seconds[i] < 0.002 * total)) break;
     const std::string t = tag(i);
     s += fmt::format("{:9.1f} us {:5.1f}%  {}{}\n", 1e6 * seconds[i] / n,
                      100 * seconds[i] / std::max(total, 1e-30), t.empty() ? "" : "[" + t + "] ",

@@ -67,12 +67,16 @@ bool BufferHolds(const plan::Buffer& b, const Tensor& t);
 Status CheckPlanInputs(const plan::PlanProto& p, const std::vector<Tensor>& inputs);
 
 // AMPC_PROFILE=1 (any value but empty or 0): executors time every step and print, when they
-// end, FormatStepProfile's table to stderr.
+// end, FormatStepProfile's table to stderr; AMPC_PROFILE=all lists every step that took any
+// time (tests/bench/train_vs_peers.py sums them by op).
 bool ProfilingRequested();
-// The time per call, then the steps taking at least 0.2% of it, slowest first, each with its
-// `tags` entry when given (the CUDA executor: how the step runs), then the time per tag.
+bool ProfileAllSteps();  // AMPC_PROFILE=all
+// The time per call, then the steps taking at least 0.2% of it (every step with `all`), slowest
+// first, each with its `tags` entry when given (the CUDA executor: how the step runs), then the
+// time per tag.
 std::string FormatStepProfile(const plan::PlanProto& p, const std::vector<double>& seconds,
-                              int64_t calls, const std::vector<std::string>& tags = {});
+                              int64_t calls, const std::vector<std::string>& tags = {},
+                              bool all = ProfileAllSteps());
 
 struct ExecutorOptions {
   std::string device = "cpu";     // cpu | cuda | cuda:N

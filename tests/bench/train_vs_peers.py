@@ -423,6 +423,57 @@ def run_ampc(ampc, model, data, steps, batch, threads, precision, work, extra):
             "step_s": [batch / l["samples_per_s"] for l in lines[WARMUP:]]}
 
 
+# The steps that multiply through GEMMs (runtime/cpu: MatMul, Gemm, Conv, ConvTranspose, Einsum,
+# ConvGrad, Attention and its gradient, which also hold their softmax: counted whole, so the share
+# is an upper bound). Every other step (fused kernels, norms, pools, copies, the optimizer) is
+# precision-independent work that bf16 cannot shorten on the CPU.
+GEMM_OPS = re.compile(r"\((?:com\.ampc::)?(?:MatMul|Gemm|Conv|ConvTranspose|Einsum|ConvGrad|"
+                      r"Attention|AttentionGrad)\)$")
+
+
+def gemm_share(ampc, model, data, batch, threads, extra):
+    """Share of ampc's fp32 step spent in GEMM/conv steps, from AMPC_PROFILE=all (60 steps)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run([ampc, "train", model, "--data", data, "--batch-size", str(batch),
+                              "--steps", "60", "--optimizer", "adamw", "--lr", "0.001",
+                              "--no-shuffle", "--quiet", "--threads", str(threads), "--precision",
+                              "fp32", "--metrics", os.path.join(d, "m.jsonl"), "--force",
+                              "--untie-shared", *extra], capture_output=True, text=True,
+                             env=dict(os.environ, AMPC_PROFILE="all"))
+    if out.returncode != 0:
+        return {"error": failure(out.returncode, out.stderr)}
+    total = gemm = 0.0
+    for line in out.stderr.splitlines():
+        m = re.match(r"\s*([\d.]+) us\s+[\d.]+%\s+(?:\[[^]]*\] )?step \d+ node .*", line)
+        if m:
+            total += float(m.group(1))
+            gemm += float(m.group(1)) if GEMM_OPS.search(line.strip()) else 0.0
+    if total <= 0:
+        return {"error": "no AMPC_PROFILE table on stderr"}
+    return {"share": gemm / total, "step_us": total}
+
+
+def bf16_ceiling(key, m, peak):
+    """Amdahl's bound on ampc bf16 / fp32: GEMM/conv steps sped up by the bf16/fp32 peak ratio,
+    everything else unchanged."""
+    g, runs = m["gemm_share"], m["runs"]
+    if "error" in g:
+        print(f"{key:<12} bf16 ceiling: the AMPC_PROFILE run failed: {g['error']}")
+        return
+    if not peak.get("bf16") or not peak.get("fp32"):
+        return  # no bf16 peak: the roofline line says so
+    ratio = peak["bf16"] / peak["fp32"]
+    bound = 1.0 / ((1.0 - g["share"]) + g["share"] / ratio)
+    g["peak_ratio"], g["bf16_bound"] = ratio, bound
+    measured = ""
+    fp32, bf16 = runs["ampc fp32"], runs["ampc bf16"]
+    if "error" not in fp32 and "error" not in bf16:
+        measured = f" (measured {bf16['samples_per_s'] / fp32['samples_per_s']:.2f}x)"
+    print(f"{key:<12} bf16 ceiling: GEMM/conv steps are {100 * g['share']:.0f}% of ampc's fp32 "
+          f"step ({g['step_us'] / 1e3:.2f} ms, AMPC_PROFILE=all); at the bf16/fp32 peak ratio "
+          f"{ratio:.2f} and the rest unchanged, bf16 is at most {bound:.2f}x fp32{measured}")
+
+
 def parse_batch(text):
     sizes = {k: m["batch"] for k, m in MODELS.items()}
     if text is None:
@@ -514,7 +565,9 @@ def bench_model(a, key, batch, env, work, ort_version):
               f"check max |diff| {runs['PyTorch eager']['fwd_check_max_abs']:.1e}")
     for r in runs.values():
         r.pop("stderr", None)
+    share = gemm_share(a.ampc, model, data, batch, a.threads, extra)
     return {"title": spec["title"], "fixture": spec["file"], "batch": batch, "steps": a.steps,
+            "gemm_share": share,
             "step_flops": flops, "flops_terms": terms,
             "flops_counted_by_torch": runs["PyTorch eager"].get("flops_counted"), "runs": runs}
 
@@ -614,6 +667,8 @@ def main():
              "measured against the fp32 peak)"))
     for k in keys:
         roofline(k, results["models"][k], peak)
+    for k in keys:
+        bf16_ceiling(k, results["models"][k], peak)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -232,5 +232,26 @@ TEST(Eval, BadPlansAndInputsAreCleanErrors) {
   EXPECT_NE(r.err.find("no data for input 'input'"), std::string::npos) << r.err;
 }
 
+// The profile table: slowest first; steps under 0.2% of the call are left out unless `all`;
+// times are per call. The values are chosen here (0.1% is under the 0.2% cut, 0 never shown).
+TEST(Runtime, StepProfileListsStepsByTimeAndAllOfThemWhenAsked) {
+  plan::PlanProto p;
+  for (const char* op : {"MatMul", "Relu", "Add", "Mul"}) {
+    plan::Step* s = p.add_steps();
+    s->set_name(std::string("n_") + op);
+    s->mutable_op()->set_op(op);
+  }
+  const std::vector<double> seconds = {0.8e-3, 0.199e-3, 0.001e-3, 0.0};  // 2 calls: 0.5 ms each
+  const std::string some = FormatStepProfile(p, seconds, 2, {}, false);
+  const std::string all = FormatStepProfile(p, seconds, 2, {}, true);
+  EXPECT_NE(some.find("2 calls, 0.500 ms per call in 4 steps"), std::string::npos) << some;
+  EXPECT_NE(some.find("400.0 us  80.0%  step 0 node 'n_MatMul' (MatMul)"), std::string::npos)
+      << some;
+  EXPECT_LT(some.find("(MatMul)"), some.find("(Relu)"));
+  EXPECT_EQ(some.find("(Add)"), std::string::npos) << some;
+  EXPECT_NE(all.find("0.5 us   0.1%  step 2 node 'n_Add' (Add)"), std::string::npos) << all;
+  EXPECT_EQ(all.find("(Mul)"), std::string::npos) << all;
+}
+
 }  // namespace
 }  // namespace ampc

@@ -40,7 +40,7 @@ std::vector<nlohmann::json> TrainBothWays(const std::string& name, const std::st
   }
   TempDir tmp;
   std::map<std::string, std::vector<nlohmann::json>> metrics;
-  for (const std::string mode : {generated, std::string("per-op")}) {
+  for (const std::string& mode : {generated, std::string("per-op")}) {
     const auto r =
         testing::RunAmpc("train " + testing::Fixture(c["model"].get<std::string>()) + " --data " +
                          dir + "/data.npz --no-shuffle --quiet --threads 2 --kernels " + mode +
