@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "runtime/cpu/conv_small.h"
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/dnnl_conv.h"
 #include "runtime/cpu/gemm.h"
@@ -142,6 +143,12 @@ Status ConvKernel(KernelContext& ctx) {
     std::vector<float> bias;
     if (B) {
       for (int64_t m = 0; m < M; ++m) bias.push_back(Load<float>(*B, m));
+    }
+    // Few input taps (a first layer), f32: the direct kernels (conv_small.h).
+    if (X->dtype == DType::kFloat32 &&
+        conv_small::Forward(*c, X->as<const float>(), W->as<const float>(),
+                            B ? bias.data() : nullptr, Y->as<float>(), ctx.pool)) {
+      return Status::Ok();
     }
     if (dnnl_conv::Forward(X->dtype, *c, X->data, W->data, B ? bias.data() : nullptr, Y->data,
                            ctx.pool)) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ir/op_registry.h"
+#include "runtime/cpu/conv_small.h"
 #include "runtime/cpu/convert.h"
 #include "runtime/cpu/dnnl_conv.h"
 #include "runtime/cpu/gemm.h"
@@ -214,8 +215,17 @@ Status ConvGradKernel(KernelContext& ctx) {
                              " is larger than the convolution of X " + DimsToString(X->dims));
     }
   }
-  // 2-D, f32 or bf16: oneDNN's direct convolution where it has a jit kernel (dnnl_conv.h).
   const DType t = X->dtype;
+  // A first layer (its input is data: no dX) with few input taps, f32: the direct dW kernel
+  // (conv_small.h).
+  if (auto c = dnnl_conv::Describe(X->dims, W->dims, g, group);
+      c && !dX && dW && t == DType::kFloat32 && dY->dtype == t && W->dtype == t && dW->dtype == t &&
+      conv_small::WeightGrad(*c, dY->as<const float>(), X->as<const float>(), dW->as<float>(),
+                             ctx.pool)) {
+    if (dB) ConvBiasGrad(*dY, *dB, ctx.pool);
+    return Status::Ok();
+  }
+  // 2-D, f32 or bf16: oneDNN's direct convolution where it has a jit kernel (dnnl_conv.h).
   if (auto c = dnnl_conv::Describe(X->dims, W->dims, g, group);
       c && dY->dtype == t && W->dtype == t && (!dX || dX->dtype == t) && (!dW || dW->dtype == t) &&
       (t == DType::kFloat32 || t == DType::kBFloat16)) {

@@ -4,12 +4,22 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 namespace ampc::cpu::sums {
 
-// Sum of p[0..n) in double with 8 independent partial sums (no serial dependency chain).
+// SumOf for f32 on an AVX2 CPU (sums.cc): the same 8 partial sums, two 4-double vectors wide,
+// so the same bits. False where the CPU has no AVX2.
+bool SumOfF32Avx2(const float* p, int64_t n, double* sum);
+
+// Sum of p[0..n) in double with 8 independent partial sums (no serial dependency chain):
+// partial j sums the elements i = j (mod 8) in order; the partials are added pairwise.
 template <typename T>
 double SumOf(const T* p, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    double sum;
+    if (n >= 64 && SumOfF32Avx2(p, n, &sum)) return sum;
+  }
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
