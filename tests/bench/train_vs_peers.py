@@ -49,6 +49,11 @@ FlopCounterMode on one step, and each ampc run's achieved GFLOP/s as a percentag
 peak measured in the same run: torch.matmul of 1024x1024, fp32 and (where the CPU has avx512_bf16
 or amx_bf16) bf16, same threads, best of 10, measured before and after the runs, the higher
 counting (the machine may be shared). ampc bf16 is set against the bf16 peak where there is one.
+Last, where there is a bf16 peak, a bf16 ceiling line per model: ampc's fp32 step run once more
+with AMPC_PROFILE=all (60 steps), the share of its time in GEMM/conv steps (MatMul, Gemm, Conv,
+ConvTranspose, Einsum, ConvGrad, Attention and its gradient, counted whole), and Amdahl's bound
+on ampc bf16 / fp32 were those steps sped up by the measured bf16/fp32 peak ratio and the rest
+left as it is (the CPU computes every other op in fp32 whatever the storage type).
 The header names the CPU and its avx2/avx512f/avx512_bf16/amx_bf16/avx512_fp16 flags.
 --json FILE also writes everything as JSON. --batch N sets every model's batch size, --batch
 cnn=64,transformer=32 some of them; FashionMNIST has 60000 training images, so --steps x batch
