@@ -18,7 +18,14 @@ CpuExecutor::~CpuExecutor() {
 }
 
 void CpuExecutor::PrintProfile() const {
-  std::fputs(FormatStepProfile(plan_.proto, profile_s_, calls_).c_str(), stderr);
+  if (calls_ == 1) {
+    std::fputs(FormatStepProfile(plan_.proto, profile_first_s_, 1).c_str(), stderr);
+    return;
+  }
+  const double first = std::accumulate(profile_first_s_.begin(), profile_first_s_.end(), 0.0);
+  std::fprintf(stderr, "ampc profile: the first call (%.3f ms: warm-up) is left out\n",
+               1e3 * first);
+  std::fputs(FormatStepProfile(plan_.proto, profile_s_, calls_ - 1).c_str(), stderr);
 }
 
 StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(Plan plan, int threads,
@@ -30,7 +37,10 @@ StatusOr<std::unique_ptr<CpuExecutor>> CpuExecutor::Create(Plan plan, int thread
   RETURN_IF_ERROR(e->CheckKernels());
   e->pool_ = std::make_unique<ThreadPool>(threads);
   RETURN_IF_ERROR(e->Bind());
-  if (ProfilingRequested()) e->profile_s_.assign(e->steps_.size(), 0.0);
+  if (ProfilingRequested()) {
+    e->profile_s_.assign(e->steps_.size(), 0.0);
+    e->profile_first_s_.assign(e->steps_.size(), 0.0);
+  }
   return e;
 }
 
@@ -197,7 +207,8 @@ Status CpuExecutor::Execute(const std::vector<Tensor>& inputs, bool check_loss) 
         prof ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     Status st = RunStep(steps_[i]);
     if (prof) {
-      profile_s_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      (calls_ == 0 ? profile_first_s_ : profile_s_)[i] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     if (!st.ok()) return st.WithContext(DescribeStep(p, static_cast<int>(i)));
     if (check_loss && static_cast<int>(i) == loss_step_) {

@@ -92,7 +92,10 @@ class CpuExecutor : public Executor {
   int loss_step_ = -1;
   // AMPC_PROFILE=1 in the environment: wall time per step, printed to stderr by the destructor
   // (the slowest steps first). Off by default; costs two clock reads per step when on.
-  std::vector<double> profile_s_;
+  // AMPC_PROFILE: seconds per step over the calls after the first, and over the first (the
+  // warm-up: oneDNN primitives created, the arena's pages first touched), which the table leaves
+  // out when there are later calls.
+  std::vector<double> profile_s_, profile_first_s_;
   void PrintProfile() const;
 };
 

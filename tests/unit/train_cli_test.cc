@@ -358,5 +358,26 @@ TEST(TrainCli, ExistingOutputsAreNotOverwritten) {
   EXPECT_EQ(again.exit_code, 0) << again.err;  // the exported model is a valid ONNX model
 }
 
+// AMPC_PROFILE: the training executor's table leaves the first step (the warm-up) out and
+// counts the rest; `all` lists every step, including ones under 0.2% of the step.
+TEST(TrainCli, ProfileLeavesTheWarmUpStepOut) {
+  TempDir tmp;
+  const std::string args = "train " + Fixture("mlp_opset17.onnx") + " --data " + MlpData() +
+                           " --batch-size 32 --steps 4 --quiet";
+  auto some = testing::RunBinary("env AMPC_PROFILE=1 " AMPC_BINARY, args);
+  ASSERT_EQ(some.exit_code, 0) << some.err;
+  EXPECT_NE(some.err.find("the first call ("), std::string::npos) << some.err;
+  EXPECT_NE(some.err.find("ampc profile: 3 calls"), std::string::npos) << some.err;
+  auto all = testing::RunBinary("env AMPC_PROFILE=all " AMPC_BINARY, args);
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  auto rows = [](const std::string& err) {
+    size_t n = 0;
+    for (size_t at = err.find(" node '"); at != std::string::npos; at = err.find(" node '", at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_GT(rows(all.err), rows(some.err)) << all.err;
+}
+
 }  // namespace
 }  // namespace ampc
