@@ -63,15 +63,19 @@ bool BufferHolds(const plan::Buffer& b, const Tensor& t) {
          std::equal(t.dims().begin(), t.dims().end(), b.dims().begin(), b.dims().end());
 }
 
-bool ProfilingRequested() {
+namespace {
+std::string ProfileSetting() {
   const char* prof = std::getenv("AMPC_PROFILE");
-  return prof && *prof && std::strcmp(prof, "0") != 0;
+  return prof ? prof : "";
+}
+}  // namespace
+
+bool ProfilingRequested() {
+  const std::string p = ProfileSetting();
+  return !p.empty() && p != "0";
 }
 
-bool ProfileAllSteps() {
-  const char* prof = std::getenv("AMPC_PROFILE");
-  return prof && std::strcmp(prof, "all") == 0;
-}
+bool ProfileAllSteps() { return ProfileSetting() == "all"; }
 
 std::string FormatStepProfile(const plan::PlanProto& p, const std::vector<double>& seconds,
                               int64_t calls, const std::vector<std::string>& tags, bool all) {

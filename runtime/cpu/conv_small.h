@@ -17,12 +17,12 @@
 
 #include <cstdint>
 
-#include "runtime/cpu/dnnl_conv.h"
 #include "runtime/cpu/thread_pool.h"
+#include "runtime/cpu/window.h"
 
 namespace ampc::cpu::conv_small {
 
-using dnnl_conv::Conv2d;
+using window::Conv2d;
 
 inline constexpr int64_t kMaxTaps = 32;
 inline constexpr int64_t kChunk = 8;

@@ -90,11 +90,10 @@ class CpuExecutor : public Executor {
   int64_t calls_ = 0;
   int loss_buffer_ = -1;  // with stop_on_non_finite_loss: the loss output and its step
   int loss_step_ = -1;
-  // AMPC_PROFILE=1 in the environment: wall time per step, printed to stderr by the destructor
-  // (the slowest steps first). Off by default; costs two clock reads per step when on.
-  // AMPC_PROFILE: seconds per step over the calls after the first, and over the first (the
-  // warm-up: oneDNN primitives created, the arena's pages first touched), which the table leaves
-  // out when there are later calls.
+  // AMPC_PROFILE in the environment: wall time per step, printed to stderr by the destructor
+  // (the slowest steps first); off by default, two clock reads per step when on. Summed over the
+  // calls after the first, and over the first (the warm-up: oneDNN primitives created, the
+  // arena's pages first touched), which the table leaves out when later calls follow.
   std::vector<double> profile_s_, profile_first_s_;
   void PrintProfile() const;
 };

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -136,15 +137,15 @@ Status ConvKernel(KernelContext& ctx) {
   }
   ASSIGN_OR_RETURN(Geometry g,
                    ReadGeometry(ctx, Spatial(X->dims), Spatial(Y->dims), kernel, false));
-  // 2-D, f32 or bf16: oneDNN's direct convolution where it has a jit kernel (dnnl_conv.h).
+  // 2-D (every view has X's dtype: RequireFloatTypes above).
   const TensorView* B = ctx.in(2);
-  if (auto c = dnnl_conv::Describe(X->dims, W->dims, g, group);
-      c && W->dtype == X->dtype && Y->dtype == X->dtype && (!B || B->dtype == X->dtype)) {
+  if (const std::optional<window::Conv2d> c = window::Describe(X->dims, W->dims, g, group)) {
     std::vector<float> bias;
     if (B) {
       for (int64_t m = 0; m < M; ++m) bias.push_back(Load<float>(*B, m));
     }
-    // Few input taps (a first layer), f32: the direct kernels (conv_small.h).
+    // Few input taps (a first layer), f32: the direct kernels (conv_small.h); f32 or bf16:
+    // oneDNN's direct convolution where it has a jit kernel (dnnl_conv.h).
     if (X->dtype == DType::kFloat32 &&
         conv_small::Forward(*c, X->as<const float>(), W->as<const float>(),
                             B ? bias.data() : nullptr, Y->as<float>(), ctx.pool)) {

@@ -25,7 +25,9 @@ namespace ampc::cpu {
 namespace {
 
 using window::Col2ImChannel;
+using window::Conv2d;
 using window::DenseWalk2D;
+using window::Describe;
 using window::Geometry;
 using window::Im2ColChannel;
 using window::MaxPoolGrad2x2Plane;
@@ -215,28 +217,28 @@ Status ConvGradKernel(KernelContext& ctx) {
                              " is larger than the convolution of X " + DimsToString(X->dims));
     }
   }
+  // Every view has X's dtype (RequireFloatTypes above).
   const DType t = X->dtype;
-  // A first layer (its input is data: no dX) with few input taps, f32: the direct dW kernel
-  // (conv_small.h).
-  if (auto c = dnnl_conv::Describe(X->dims, W->dims, g, group);
-      c && !dX && dW && t == DType::kFloat32 && dY->dtype == t && W->dtype == t && dW->dtype == t &&
-      conv_small::WeightGrad(*c, dY->as<const float>(), X->as<const float>(), dW->as<float>(),
-                             ctx.pool)) {
-    if (dB) ConvBiasGrad(*dY, *dB, ctx.pool);
-    return Status::Ok();
-  }
-  // 2-D, f32 or bf16: oneDNN's direct convolution where it has a jit kernel (dnnl_conv.h).
-  if (auto c = dnnl_conv::Describe(X->dims, W->dims, g, group);
-      c && dY->dtype == t && W->dtype == t && (!dX || dX->dtype == t) && (!dW || dW->dtype == t) &&
-      (t == DType::kFloat32 || t == DType::kBFloat16)) {
-    std::vector<float> dw(static_cast<size_t>(W->NumElements()));
-    if (dnnl_conv::Backward(t, *c, dY->data, X->data, W->data, dX ? dX->data : nullptr, dw.data(),
-                            ctx.pool)) {
-      if (dW) {
-        for (int64_t i = 0; i < W->NumElements(); ++i) Store<float>(*dW, i, dw[i]);
-      }
+  if (const std::optional<Conv2d> c = Describe(X->dims, W->dims, g, group)) {
+    // A first layer (its input is data: no dX) with few input taps, f32: the direct dW kernel
+    // (conv_small.h).
+    if (!dX && dW && t == DType::kFloat32 &&
+        conv_small::WeightGrad(*c, dY->as<const float>(), X->as<const float>(), dW->as<float>(),
+                               ctx.pool)) {
       if (dB) ConvBiasGrad(*dY, *dB, ctx.pool);
       return Status::Ok();
+    }
+    // f32 or bf16: oneDNN's direct convolution where it has a jit kernel (dnnl_conv.h).
+    if (t == DType::kFloat32 || t == DType::kBFloat16) {
+      std::vector<float> dw(static_cast<size_t>(W->NumElements()));
+      if (dnnl_conv::Backward(t, *c, dY->data, X->data, W->data, dX ? dX->data : nullptr, dw.data(),
+                              ctx.pool)) {
+        if (dW) {
+          for (int64_t i = 0; i < W->NumElements(); ++i) Store<float>(*dW, i, dw[i]);
+        }
+        if (dB) ConvBiasGrad(*dY, *dB, ctx.pool);
+        return Status::Ok();
+      }
     }
   }
   if (X->dtype == DType::kFloat64) return ConvGradImpl<double>(ctx, g, group);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,41 @@ struct Geometry {
 };
 
 using ::ampc::ValidRange;  // runtime/index_maps.h
+
+// A 2-D convolution of `group` 1: X [n, c, h, w], W [m, c, kh, kw], Y [n, m, oh, ow].
+struct Conv2d {
+  int64_t n = 0, c = 0, h = 0, w = 0, m = 0, kh = 0, kw = 0, oh = 0, ow = 0;
+  int64_t stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+};
+
+// The 2-D convolution of X dims `x` (rank 4), W dims `w` and window geometry `g` (Geometry pads
+// spatial ranks to 3 with a leading 1), or nothing for other ranks or groups.
+inline std::optional<Conv2d> Describe(const std::vector<int64_t>& x, const std::vector<int64_t>& w,
+                                      const Geometry& g, int64_t group) {
+  if (x.size() != 4 || w.size() != 4 || group != 1 || g.in[0] != 1 || g.k[0] != 1) {
+    return std::nullopt;
+  }
+  Conv2d c;
+  c.n = x[0];
+  c.c = x[1];
+  c.h = g.in[1];
+  c.w = g.in[2];
+  c.m = w[0];
+  c.kh = g.k[1];
+  c.kw = g.k[2];
+  c.oh = g.out[1];
+  c.ow = g.out[2];
+  c.stride_h = g.stride[1];
+  c.stride_w = g.stride[2];
+  c.dil_h = g.dil[1];
+  c.dil_w = g.dil[2];
+  c.pad_top = g.pad_begin[1];
+  c.pad_left = g.pad_begin[2];
+  c.pad_bottom = g.pad_end[1];
+  c.pad_right = g.pad_end[2];
+  return c;
+}
 
 // ctx's ints attribute `name` of length n (dflt when absent), every entry >= min_value.
 StatusOr<std::vector<int64_t>> IntsAttr(const KernelContext& ctx, const char* name, int64_t n,

@@ -407,16 +407,21 @@ def run_python(python, code, args, env):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def ampc_train(ampc, model, data, steps, batch, threads, precision, metrics, extra):
+    """The `ampc train` command line every ampc run of this benchmark uses."""
+    return [ampc, "train", model, "--data", data, "--batch-size", str(batch), "--steps",
+            str(steps), "--optimizer", "adamw", "--lr", "0.001", "--no-shuffle", "--quiet",
+            "--threads", str(threads), "--precision", precision, "--metrics", metrics, "--force",
+            "--untie-shared", *extra]
+
+
 def run_ampc(ampc, model, data, steps, batch, threads, precision, work, extra):
     metrics = os.path.join(work, f"ampc_{precision}.jsonl")
     if os.path.exists(metrics):
         os.remove(metrics)
     try:
-        out = subprocess.run([ampc, "train", model, "--data", data, "--batch-size", str(batch),
-                              "--steps", str(steps), "--optimizer", "adamw", "--lr", "0.001",
-                              "--no-shuffle", "--quiet", "--threads", str(threads), "--precision",
-                              precision, "--metrics", metrics, "--force", "--untie-shared",
-                              *extra], capture_output=True, text=True)
+        out = subprocess.run(ampc_train(ampc, model, data, steps, batch, threads, precision,
+                                        metrics, extra), capture_output=True, text=True)
     except OSError as e:
         return {"error": str(e)}
     if out.returncode != 0:
@@ -439,11 +444,9 @@ GEMM_OPS = re.compile(r"\((?:com\.ampc::)?(?:MatMul|Gemm|Conv|ConvTranspose|Eins
 def gemm_share(ampc, model, data, batch, threads, extra):
     """Share of ampc's fp32 step spent in GEMM/conv steps, from AMPC_PROFILE=all (60 steps)."""
     with tempfile.TemporaryDirectory() as d:
-        out = subprocess.run([ampc, "train", model, "--data", data, "--batch-size", str(batch),
-                              "--steps", "60", "--optimizer", "adamw", "--lr", "0.001",
-                              "--no-shuffle", "--quiet", "--threads", str(threads), "--precision",
-                              "fp32", "--metrics", os.path.join(d, "m.jsonl"), "--force",
-                              "--untie-shared", *extra], capture_output=True, text=True,
+        out = subprocess.run(ampc_train(ampc, model, data, 60, batch, threads, "fp32",
+                                        os.path.join(d, "m.jsonl"), extra),
+                             capture_output=True, text=True,
                              env=dict(os.environ, AMPC_PROFILE="all"))
     if out.returncode != 0:
         return {"error": failure(out.returncode, out.stderr)}
